@@ -1,0 +1,101 @@
+"""`Actor`: the base of every actor - dispatch on message type, a named logger, an injected clock.
+
+A handler is any method named ``on_<something>`` whose message parameter is annotated with
+a `Message` class::
+
+    class Counter(Actor):
+        def on_add(self, message: Add) -> Total:
+            ...
+
+The handler's return value answers an `ask`. A message with no handler is answered with a
+typed `Rejected` (and, when it was a tell, recorded as a dead letter); it never crashes the
+actor. `Ping` is answered with `Pong` by every actor.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from messages.base import Message
+from messages.system import Ping, Pong, Rejected
+from supervisor.hosted import HostedActor
+
+__all__ = ["Actor"]
+
+# pykka's lifecycle hooks share the on_ prefix but are not message handlers.
+_LIFECYCLE = frozenset({"on_start", "on_stop", "on_failure", "on_receive"})
+
+Handler = Callable[[Any, Any], Any]
+
+
+def _handlers_of(cls: type) -> dict[type, Handler]:
+    """Message type -> handler function, from the ``on_*`` methods' annotations (cached per class)."""
+    table: dict[type, Handler] = {}
+    for klass in reversed(cls.__mro__):
+        for attr, function in vars(klass).items():
+            if not attr.startswith("on_") or attr in _LIFECYCLE or not inspect.isfunction(function):
+                continue
+            params = [p for p in inspect.signature(function).parameters.values()][1:]
+            if len(params) != 1:
+                continue
+            hints = typing.get_type_hints(function)
+            message_type = hints.get(params[0].name)
+            if isinstance(message_type, type) and issubclass(message_type, Message):
+                table[message_type] = function
+    return table
+
+
+class Actor(HostedActor):
+    """Base class for actors. Subclass it, write ``on_*`` handlers, give a factory to a ChildSpec.
+
+    Available to handlers: ``self.name``, ``self.clock`` (``self.clock.now()``), ``self.log``
+    (loguru, bound to the actor's name), ``self.tell(name, message)`` and
+    ``self.send_later(delay, name, message)``. Never call ``ask`` from a handler.
+    """
+
+    _dispatch: ClassVar[dict[type, Handler]]
+    _resolved: ClassVar[dict[type, Handler | None]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._dispatch = {}
+        cls._resolved = {}
+        cls._dispatch_built = False  # type: ignore[attr-defined]
+
+    def receive(self, message: Any) -> Any:
+        handler = self._resolved.get(type(message))
+        if handler is None:
+            handler = self._resolve(type(message))
+            if handler is None:
+                return self.unhandled(message)
+        return handler(self, message)
+
+    @classmethod
+    def _resolve(cls, message_type: type) -> Handler | None:
+        if not cls.__dict__.get("_dispatch_built"):
+            cls._dispatch = _handlers_of(cls)
+            cls._dispatch_built = True  # type: ignore[attr-defined]
+        handler = None
+        for klass in message_type.__mro__:  # a handler for a base class covers its subclasses
+            handler = cls._dispatch.get(klass)
+            if handler is not None:
+                break
+        if handler is not None:
+            cls._resolved[message_type] = handler
+        return handler
+
+    def unhandled(self, message: Any) -> Rejected:
+        """What happens to a message with no handler: a typed rejection, never a crash."""
+        kind = type(message).__name__
+        reason = f"{self.name} does not handle {kind}"
+        self.log.warning(reason)
+        envelope = self.current_envelope
+        if envelope is not None and envelope.reply_to is None:
+            self.dead_letter(message, reason)
+        return Rejected(reason=reason, message_type=kind)
+
+    def on_ping(self, message: Ping) -> Pong:
+        return Pong(actor=self.name, nonce=message.nonce)

@@ -1,0 +1,133 @@
+"""The wire codec: plain MessagePack both ways, and clear errors for anything malformed."""
+
+from __future__ import annotations
+
+import math
+
+import msgpack
+import msgspec
+import pytest
+
+from messages import (
+    ActorStatus,
+    Currency,
+    DeadLetter,
+    DecodeError,
+    Exchange,
+    Message,
+    Ping,
+    Pong,
+    Rejected,
+    decode,
+    decode_json,
+    encode,
+    encode_json,
+    message_types,
+)
+from messages.codec import to_builtins
+
+
+class Quote(Message, frozen=True):
+    exchange: Exchange
+    currency: Currency
+    amount: float
+    note: str | None = None
+
+
+SAMPLES: list[Message] = [
+    Ping(nonce=7),
+    Pong(actor="gateway", nonce=7),
+    Rejected(reason="more than is available", message_type="Allocate"),
+    ActorStatus(name="tasks", state="running", restarts=2, mailbox=0, last_error=None),
+    Quote(exchange=Exchange.KRAKEN, currency=Currency.USDC, amount=1234.5),
+]
+
+
+@pytest.mark.parametrize("message", SAMPLES, ids=lambda m: type(m).__name__)
+def test_every_message_survives_a_round_trip(message: Message) -> None:
+    assert decode(encode(message)) == message
+    assert decode_json(encode_json(message)) == message
+
+
+def test_encoded_bytes_are_plain_messagepack_with_a_type_field() -> None:
+    data = encode(Quote(exchange=Exchange.MEXC, currency=Currency.USDT, amount=10.0))
+    as_dict = msgpack.unpackb(data)
+    assert as_dict == {"type": "Quote", "exchange": "mexc", "currency": "usdt", "amount": 10.0, "note": None}
+
+
+def test_a_dict_packed_by_the_msgpack_package_decodes_to_the_typed_message() -> None:
+    data = msgpack.packb({"type": "Quote", "exchange": "kraken", "currency": "btc", "amount": 0.5})
+    message = decode(data)
+    assert isinstance(message, Quote)
+    assert message.exchange is Exchange.KRAKEN and message.currency is Currency.BTC and message.amount == 0.5
+
+
+def test_to_builtins_matches_what_msgpack_reads() -> None:
+    message = Pong(actor="b", nonce=3)
+    assert to_builtins(message) == msgpack.unpackb(encode(message))
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"\xc1\x00", "not MessagePack"),
+        (b"", "not MessagePack"),
+        (msgpack.packb([1, 2, 3]), "expected a map with a `type` field"),
+        (msgpack.packb({"nonce": 1}), "no `type` field"),
+        (msgpack.packb({"type": "NoSuchMessage"}), "unknown message type 'NoSuchMessage'"),
+        (msgpack.packb({"type": "Pong"}), "missing required field `actor`"),
+        (msgpack.packb({"type": "Pong", "actor": 5}), "Expected `str`, got `int` - at `$.actor`"),
+        (msgpack.packb({"type": "Quote", "exchange": "nasdaq", "currency": "usd", "amount": 1.0}), "$.exchange"),
+        (msgpack.packb({"type": "Quote", "exchange": "kraken", "currency": "usd", "amount": math.nan}), "finite"),
+        (msgpack.packb({"type": "Quote", "exchange": "kraken", "currency": "usd", "amount": math.inf}), "finite"),
+    ],
+)
+def test_malformed_frames_raise_decode_error_naming_the_problem(data: bytes, expected: str) -> None:
+    with pytest.raises(DecodeError) as caught:
+        decode(data)
+    assert expected in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_malformed_json_raises_decode_error() -> None:
+    with pytest.raises(DecodeError, match="not JSON"):
+        decode_json("{nope")
+    with pytest.raises(DecodeError, match="unknown message type"):
+        decode_json('{"type": "Nope"}')
+
+
+def test_only_messages_can_be_encoded() -> None:
+    with pytest.raises(TypeError):
+        encode({"type": "Ping"})  # type: ignore[arg-type]
+
+
+def test_non_finite_amounts_are_refused_when_building_a_message() -> None:
+    with pytest.raises(ValueError, match="Quote.amount must be a finite number"):
+        Quote(exchange=Exchange.KRAKEN, currency=Currency.USD, amount=math.nan)
+    with pytest.raises(ValueError, match="finite"):
+        Quote(exchange=Exchange.KRAKEN, currency=Currency.USD, amount=-math.inf)
+
+
+def test_messages_are_immutable() -> None:
+    ping = Ping(nonce=1)
+    with pytest.raises(AttributeError):
+        ping.nonce = 2  # type: ignore[misc]
+
+
+def test_messages_are_tagged_with_their_class_name() -> None:
+    types = message_types()
+    assert types["Ping"] is Ping and types["DeadLetter"] is DeadLetter
+    assert all(tag == cls.__name__ for tag, cls in types.items() if cls.__module__.startswith("messages"))
+
+
+def test_a_message_type_declared_later_is_decodable_at_once() -> None:
+    class LateComer(Message, frozen=True):
+        value: int
+
+    assert decode(msgpack.packb({"type": "LateComer", "value": 3})) == LateComer(value=3)
+
+
+def test_exchange_and_currency_have_one_lowercase_spelling() -> None:
+    assert {"kraken", "mexc", "binance", "lighter"} <= {e.value for e in Exchange}
+    assert {"usd", "usdc", "usdt", "btc", "eth", "qrl"} <= {c.value for c in Currency}
+    assert msgspec.json.encode(Currency.USDC) == b'"usdc"'
