@@ -1,0 +1,14 @@
+"""bin/run's entry point runs the built-in topology for a fixed time and exits 0 with a summary."""
+
+from __future__ import annotations
+
+import pytest
+
+from supervisor.cli import main
+
+
+def test_run_for_a_fixed_time_prints_status_and_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--for", "0.3", "--every", "0.1", "--log-level", "WARNING"]) == 0
+    out = capsys.readouterr().out
+    assert "status: heart=running" in out
+    assert "summary: ran 0.3s, restarts=0, dead letters=0, stopped: stopped by request" in out
