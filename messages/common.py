@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 
-__all__ = ["Account", "Amount", "Currency", "Exchange"]
+__all__ = ["Account", "AccountRef", "Amount", "Currency", "Exchange"]
 
 
 class Exchange(enum.StrEnum):
@@ -36,3 +36,13 @@ Account = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="
 
 Amount = float
 """An amount of money. Every float field of a message is checked to be finite (see `Message`)."""
+
+
+class AccountRef(msgspec.Struct, frozen=True):
+    """An account on an exchange: ``AccountRef(Exchange.KRAKEN, "main")`` is kraken.main."""
+
+    exchange: Exchange
+    account: Account
+
+    def __str__(self) -> str:
+        return f"{self.exchange.value}.{self.account}"

@@ -1,0 +1,64 @@
+"""The exchange interface the actors use, named like ccxt so a real adapter can slot in later.
+
+Calls are synchronous, as a REST call is: actors call them from their own thread. Results are
+plain message values (`messages.venue`), so a venue can also live in another process.
+Business refusals (unknown account, too little money) come back as a `TransferResult` with
+status ``failed`` and a reason; infrastructure trouble raises a `VenueError`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from messages.common import Currency, Exchange
+from messages.venue import Deposit, TransferResult
+
+__all__ = ["Venue", "VenueError", "VenueRejected", "VenueTimeout", "VenueUnavailable"]
+
+
+class VenueError(Exception):
+    """The venue call did not complete normally."""
+
+
+class VenueRejected(VenueError):
+    """The venue refused the call (for example a rate limit); nothing happened. Safe to retry."""
+
+
+class VenueTimeout(VenueError):
+    """No answer in time. The call may or may not have taken effect: ask before doing it again."""
+
+
+class VenueUnavailable(VenueError):
+    """The venue is down (outage); nothing happened."""
+
+
+@runtime_checkable
+class Venue(Protocol):
+    """Balances, transfers and deposits on one or more exchanges."""
+
+    def fetch_balance(self, exchange: Exchange, account: str) -> dict[Currency, float]:
+        """Every currency's balance on ``exchange``/``account`` (REST truth)."""
+        ...
+
+    def transfer(
+        self,
+        client_id: str,
+        from_exchange: Exchange,
+        from_account: str,
+        to_exchange: Exchange,
+        to_account: str,
+        currency: Currency,
+        amount: float,
+    ) -> TransferResult:
+        """Move money. Same exchange: instant (status ok). Across exchanges: an on-chain
+        withdrawal, debited at once and credited after a delay minus a fee (status pending).
+        A repeated ``client_id`` never moves money twice: it returns the first result."""
+        ...
+
+    def fetch_transfer(self, client_id: str) -> TransferResult | None:
+        """The transfer made with ``client_id`` as it stands now, or None if the venue never saw it."""
+        ...
+
+    def fetch_deposits(self, exchange: Exchange, account: str) -> list[Deposit]:
+        """Money credited to ``exchange``/``account`` so far, oldest first."""
+        ...

@@ -1,0 +1,119 @@
+"""Balance gateway commands and views: allocate, release, adjust, reconcile, the board's rows.
+
+A ledger is per (exchange, account, currency) with ``strategy_count`` slots: slot 0 is the
+total, slot 1 the main strategy (the pool), slots 2.. one per sub-strategy; always
+``slot0 == sum(slots 1..)``. Commands that name no exchange/account go to the gateway's
+default account.
+"""
+
+from __future__ import annotations
+
+from messages.base import Message
+from messages.common import Account, Currency, Exchange
+
+__all__ = [
+    "Adjust",
+    "Allocate",
+    "BalanceView",
+    "Balances",
+    "GetBalances",
+    "LedgerReset",
+    "Reconcile",
+    "Reconciled",
+    "Release",
+]
+
+
+class Allocate(Message, frozen=True):
+    """Move ``amount`` from the pool (slot 1) to sub-strategy slot ``index``. Answer: `BalanceView` or `Rejected`."""
+
+    currency: Currency
+    index: int
+    amount: float
+    strategy: str = ""
+    exchange: Exchange | None = None
+    account: Account | None = None
+
+
+class Release(Message, frozen=True):
+    """Move ``amount`` from sub-strategy slot ``index`` back to the pool. Answer: `BalanceView` or `Rejected`."""
+
+    currency: Currency
+    index: int
+    amount: float
+    strategy: str = ""
+    exchange: Exchange | None = None
+    account: Account | None = None
+
+
+class Adjust(Message, frozen=True):
+    """Move slot ``index`` (0 = the total) by the signed ``delta``; the pool absorbs it.
+
+    Sent after a trade or a transfer. ``ref`` makes it idempotent: an Adjust whose ``ref``
+    was already applied is acknowledged and changes nothing.
+    """
+
+    currency: Currency
+    delta: float
+    index: int = 0
+    strategy: str = ""
+    exchange: Exchange | None = None
+    account: Account | None = None
+    ref: str | None = None
+
+
+class BalanceView(Message, frozen=True):
+    """One ledger as published on the balance board (and the answer to a successful command)."""
+
+    exchange: Exchange
+    account: Account
+    currency: Currency
+    slots: tuple[float, ...]
+    credit_limit: float = 0.0
+    updated_at: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.slots[0]
+
+    @property
+    def pool(self) -> float:
+        return self.slots[1]
+
+    @property
+    def available(self) -> float:
+        """What can still be allocated: the pool plus the credit limit."""
+        return self.slots[1] + self.credit_limit
+
+
+class GetBalances(Message, frozen=True):
+    """Ask for the ledgers, optionally only one exchange / account / currency. Answer: `Balances`."""
+
+    exchange: Exchange | None = None
+    account: Account | None = None
+    currency: Currency | None = None
+
+
+class Balances(Message, frozen=True):
+    views: list[BalanceView]
+
+
+class Reconcile(Message, frozen=True):
+    """Compare every ledger with the venue's REST balances and correct the totals. Answer: `Reconciled`."""
+
+
+class Reconciled(Message, frozen=True):
+    """How many ledgers a reconcile corrected, and how many it had to reset."""
+
+    checked: int
+    corrected: int
+    reset: int
+
+
+class LedgerReset(Message, frozen=True):
+    """Told to every strategy: the ledger was reset, your slot is empty, request your capital again."""
+
+    exchange: Exchange
+    account: Account
+    currency: Currency
+    reason: str

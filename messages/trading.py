@@ -1,0 +1,65 @@
+"""Trading facts shared by the venue, the gateway and the hedge accounts: sides and fills."""
+
+from __future__ import annotations
+
+import enum
+
+from messages.base import Message
+from messages.common import Account, Currency, Exchange
+
+__all__ = ["Fill", "Side", "split_market"]
+
+
+class Side(enum.StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+def split_market(market: str) -> tuple[Currency, Currency]:
+    """``"btc/usd"`` -> (Currency.BTC, Currency.USD); ValueError naming the market otherwise."""
+    base, sep, quote = market.lower().partition("/")
+    if not sep:
+        raise ValueError(f"market must look like 'btc/usd', got {market!r}")
+    try:
+        return Currency(base), Currency(quote)
+    except ValueError:
+        raise ValueError(f"unknown currency in market {market!r}") from None
+
+
+class Fill(Message, frozen=True):
+    """An execution on a venue account: ``quantity`` of the base bought or sold at ``price``.
+
+    A buy adds ``quantity`` base and costs ``quantity * price`` quote; a sell the reverse.
+    ``fee`` is charged in ``fee_currency`` (the quote currency when None).
+    ``trade_id`` is the venue's id for this execution (a fill reported twice has the same id).
+    """
+
+    exchange: Exchange
+    account: Account
+    market: str
+    side: Side
+    quantity: float
+    price: float
+    trade_id: str
+    order_id: str
+    fee: float = 0.0
+    fee_currency: Currency | None = None
+    timestamp: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        split_market(self.market)
+        if self.quantity <= 0 or self.price <= 0:
+            raise ValueError(f"a fill needs a positive quantity and price, got {self.quantity} @ {self.price}")
+
+    @property
+    def base(self) -> Currency:
+        return split_market(self.market)[0]
+
+    @property
+    def quote(self) -> Currency:
+        return split_market(self.market)[1]

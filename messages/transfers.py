@@ -1,0 +1,98 @@
+"""Transfer and chain execution: run windows, what was sent, multi-hop chains."""
+
+from __future__ import annotations
+
+from messages.base import Message
+from messages.common import AccountRef, Currency
+from messages.tasks import TransferTaskKey
+from messages.venue import TransferStatus
+
+__all__ = [
+    "AdvanceChains",
+    "ChainCompleted",
+    "ChainStarted",
+    "ChainView",
+    "Chains",
+    "GetChains",
+    "RunTransfers",
+    "StartChain",
+    "TransferSent",
+    "TransfersRun",
+]
+
+
+class RunTransfers(Message, frozen=True):
+    """Walk the pending tasks now: a scheduler tick, or a strategy saying "this is a good window"."""
+
+    reason: str = "tick"
+
+
+class TransfersRun(Message, frozen=True):
+    """What one run did."""
+
+    considered: int
+    sent: int
+    skipped: int
+    failed: int
+    resolved: int = 0  # earlier in-doubt or in-flight transfers settled in this run
+
+
+class TransferSent(Message, frozen=True):
+    """Told to a task's follow-up: the venue accepted the transfer (``status`` pending or ok)."""
+
+    key: TransferTaskKey
+    client_id: str
+    amount: float
+    status: TransferStatus
+    extra: str | None = None
+    fee: float = 0.0
+
+
+class StartChain(Message, frozen=True):
+    """Move ``amount`` along ``hops`` (A -> B -> C -> D): one transfer per consecutive pair.
+
+    Answer: `ChainStarted`. ``extra`` is the follow-up run when the money reaches the last hop.
+    """
+
+    hops: list[AccountRef]
+    currency: Currency
+    amount: float
+    extra: str | None = None
+    chain_id: str | None = None
+
+
+class ChainStarted(Message, frozen=True):
+    chain_id: str
+
+
+class AdvanceChains(Message, frozen=True):
+    """Tick: look for arrivals and start the next hops."""
+
+
+class ChainView(Message, frozen=True):
+    chain_id: str
+    hops: list[AccountRef]
+    currency: Currency
+    amount: float
+    hop: int  # index of the transfer in progress (0 = hops[0] -> hops[1])
+    status: str  # "submitted" | "in_flight" | "completed" | "failed"
+    amount_in_flight: float
+    extra: str | None = None
+
+
+class GetChains(Message, frozen=True):
+    """Answer: `Chains` (all chains the executor knows, finished ones included)."""
+
+
+class Chains(Message, frozen=True):
+    chains: list[ChainView]
+
+
+class ChainCompleted(Message, frozen=True):
+    """Told to a chain's follow-up: the money reached the final account."""
+
+    chain_id: str
+    final: AccountRef
+    currency: Currency
+    amount_delivered: float
+    extra: str | None = None
