@@ -97,5 +97,12 @@ class Actor(HostedActor):
             self.dead_letter(message, reason)
         return Rejected(reason=reason, message_type=kind)
 
+    def reply(self, message: Message) -> Message:
+        """Answer the message being handled: returned to an ask, told back to an actor that told us."""
+        envelope = self.current_envelope
+        if envelope is not None and envelope.reply_to is None and envelope.sender is not None:
+            self.tell(envelope.sender, message)
+        return message
+
     def on_ping(self, message: Ping) -> Pong:
-        return Pong(actor=self.name, nonce=message.nonce)
+        return self.reply(Pong(actor=self.name, nonce=message.nonce))  # type: ignore[return-value]

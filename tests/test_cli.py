@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from supervisor.cli import main
@@ -11,4 +13,5 @@ def test_run_for_a_fixed_time_prints_status_and_a_summary(capsys: pytest.Capture
     assert main(["--for", "0.3", "--every", "0.1", "--log-level", "WARNING"]) == 0
     out = capsys.readouterr().out
     assert "status: heart=running" in out
-    assert "summary: ran 0.3s, restarts=0, dead letters=0, stopped: stopped by request" in out
+    # a Pong racing the shutdown may be dead-lettered, so the count is not fixed
+    assert re.search(r"summary: ran 0.3s, restarts=0, dead letters=\d+, stopped: stopped by request", out)

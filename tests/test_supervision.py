@@ -268,7 +268,7 @@ def test_a_hung_actor_is_restarted_like_a_crashed_one(
     make_runtime: Callable[..., Runtime], clock: ManualClock
 ) -> None:
     probe = Probe()
-    rt = make_runtime(tree(probe, ["h"]), heartbeat_interval=1.0, hang_timeout=5.0)
+    rt = make_runtime(tree(probe, ["h"]), watchdog_clock=clock, heartbeat_interval=1.0, hang_timeout=5.0)
     rt.tell("h", Block("never"))
     assert probe.wait_for(lambda: bool(probe.of("blocked", "h")))
     rt.tell("h", Note("queued behind the hang"))
@@ -289,7 +289,7 @@ def test_an_ask_stuck_in_a_hung_actor_fails_with_hung_error(
     make_runtime: Callable[..., Runtime], clock: ManualClock
 ) -> None:
     probe = Probe()
-    rt = make_runtime(tree(probe, ["h"]), heartbeat_interval=1.0, hang_timeout=2.0)
+    rt = make_runtime(tree(probe, ["h"]), watchdog_clock=clock, heartbeat_interval=1.0, hang_timeout=2.0)
     outcome: list[BaseException] = []
 
     def ask_blocking() -> None:
@@ -308,11 +308,24 @@ def test_an_ask_stuck_in_a_hung_actor_fails_with_hung_error(
     assert len(outcome) == 1 and isinstance(outcome[0], ActorHungError)
 
 
+def test_business_time_jumps_do_not_make_busy_actors_look_hung(
+    make_runtime: Callable[..., Runtime], clock: ManualClock
+) -> None:
+    probe = Probe()
+    rt = make_runtime(tree(probe, ["busy"]), heartbeat_interval=1.0, hang_timeout=2.0)  # real-time watchdog
+    rt.tell("busy", Block("work"))
+    assert probe.wait_for(lambda: bool(probe.of("blocked", "busy")))
+    clock.advance(24 * 3600.0)  # a simulated day passes in an instant
+    probe.gate("work").set()
+    assert rt.ask("busy", Note("done")) == "done"
+    assert rt.status_of("busy").restarts == 0
+
+
 def test_an_idle_actor_is_not_mistaken_for_a_hung_one(
     make_runtime: Callable[..., Runtime], clock: ManualClock
 ) -> None:
     probe = Probe()
-    rt = make_runtime(tree(probe, ["idle"]), heartbeat_interval=1.0, hang_timeout=2.0)
+    rt = make_runtime(tree(probe, ["idle"]), watchdog_clock=clock, heartbeat_interval=1.0, hang_timeout=2.0)
     for _ in range(10):
         clock.advance(1.0)
     rt.ask("idle", Ping())
