@@ -37,7 +37,9 @@ __all__ = ["Runtime"]
 log = logger.bind(actor="supervisor")
 
 # Node states. "stopped" is final: the mailbox is closed and mail becomes dead letters.
-RUNNING, STOPPING, DOWN, RESTARTING, STOPPED = "running", "stopping", "down", "restarting", "stopped"
+STARTING, RUNNING, STOPPING, DOWN, RESTARTING, STOPPED = (
+    "starting", "running", "stopping", "down", "restarting", "stopped"
+)
 
 
 def _describe(error: BaseException) -> str:
@@ -374,8 +376,7 @@ class Runtime:
                 actor = spec.factory()  # type: ignore[operator]
             if not isinstance(actor, HostedActor):
                 raise TypeError(f"factory of {cell.name!r} returned {type(actor).__name__}, not an Actor")
-            # Running from now on: the first messages may be answered before on_start returns here.
-            cell.actor, cell.incarnation, cell.state, cell.ping = actor, incarnation, RUNNING, 0
+            cell.actor, cell.incarnation, cell.state, cell.ping = actor, incarnation, STARTING, 0
             start_incarnation(actor)
         except Exception as error:
             return self._start_failed(cell, generation, f"{cell.name} could not be created: {_describe(error)}", error)
@@ -385,6 +386,7 @@ class Runtime:
         if incarnation.start_error is not None:
             error = incarnation.start_error
             return self._start_failed(cell, generation, f"{cell.name} failed in on_start: {_describe(error)}", error)
+        cell.state = RUNNING
         if not initial:
             log.info("{} restarted (restart #{})", cell.name, cell.restarts)
         return None
