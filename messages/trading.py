@@ -7,7 +7,7 @@ import enum
 from messages.base import Message
 from messages.common import Account, Currency, Exchange
 
-__all__ = ["Fill", "Side", "split_market"]
+__all__ = ["Fill", "Order", "OrderStatus", "OrderType", "Side", "Ticker", "split_market"]
 
 
 class Side(enum.StrEnum):
@@ -63,3 +63,54 @@ class Fill(Message, frozen=True):
     @property
     def quote(self) -> Currency:
         return split_market(self.market)[1]
+
+
+class OrderType(enum.StrEnum):
+    LIMIT = "limit"  # rests until the price reaches ``price``
+    MARKET = "market"  # fills at once at the touch, with slippage
+
+
+class OrderStatus(enum.StrEnum):
+    OPEN = "open"  # accepted and not finished: may be partially filled (``filled`` > 0)
+    FILLED = "filled"  # the whole quantity was filled
+    CANCELED = "canceled"  # stopped before it was filled; ``filled`` says how much was
+    REJECTED = "rejected"  # refused; nothing was filled. ``reason`` says why
+
+
+class Order(Message, frozen=True):
+    """An order as the venue knows it now: ``filled`` of ``quantity`` at ``average_price``.
+
+    ``price`` is the limit price (None for a market order); ``fee`` is in the quote currency.
+    ``client_order_id`` is the caller's id: a venue never places two orders with the same one.
+    """
+
+    order_id: str
+    exchange: Exchange
+    account: Account
+    market: str
+    side: Side
+    order_type: OrderType
+    quantity: float
+    status: OrderStatus
+    price: float | None = None
+    filled: float = 0.0
+    average_price: float | None = None
+    fee: float = 0.0
+    client_order_id: str | None = None
+    reason: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    @property
+    def remaining(self) -> float:
+        return max(0.0, round(self.quantity - self.filled, 8))
+
+
+class Ticker(Message, frozen=True):
+    """The best bid and ask of a market, and the last traded price, at ``timestamp``."""
+
+    market: str
+    bid: float
+    ask: float
+    last: float
+    timestamp: float

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from actors.venues import Venue, VenueError, VenueRejected, VenueTimeout, VenueUnavailable
-from actors.venues.simulated import MovementKind, Route, SimulatedVenue
+from actors.venues.simulated import MarketSpec, MovementKind, Route, SimulatedVenue
 from messages import Currency, Exchange
 from messages.venue import TransferStatus
 from supervisor import ManualClock
@@ -360,12 +360,15 @@ amounts = st.one_of(
 class ConservationMachine(RuleBasedStateMachine):
     """Random transfers, deposits, adjustments, faults and time: money is always conserved to the cent."""
 
+    MARKETS: dict[str, MarketSpec] = {}  # noqa: RUF012 - subclasses that also trade set markets
+
     @initialize(seed=st.integers(0, 2**32))
     def build(self, seed: int) -> None:
         self.clock = ManualClock()
         self.venue = SimulatedVenue(
             self.clock,
             seed=seed,
+            markets=self.MARKETS,
             balances={(KRAKEN, "main"): {USDC: 1000.0, BTC: 3.0}, (MEXC, "main"): {USDC: 200.0}},
             routes={(KRAKEN, MEXC): Route(delay=30.0, fee=0.7, jitter=0.5), (MEXC, KRAKEN): Route(delay=90.0, fee=0.01)},
             default_route=Route(delay=45.0, fee=0.33, jitter=1.0),
