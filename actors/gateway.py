@@ -98,6 +98,8 @@ class Gateway(Actor):
         super().__init__()
         if not accounts:
             raise ValueError("the gateway needs at least one account")
+        if not retry_delay > 0:
+            raise ValueError(f"retry_delay must be > 0 seconds, got {retry_delay!r}")
         self.venue = venue
         self.board = board
         self.strategies = dict(strategies or {})

@@ -28,6 +28,7 @@ from messages.commands import parse_command
 from messages.trading import Fill, Side
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
 from supervisor.board import InMemoryBoard, StrategyBalanceManager, install_board, installed_board
+from supervisor.spec import Strategy
 from tests.probe import Crash, Probe, recorder
 
 KRAKEN, MEXC, BINANCE = Exchange.KRAKEN, Exchange.MEXC, Exchange.BINANCE
@@ -93,7 +94,7 @@ def start_desk(make_runtime: Callable[..., Runtime], clock: ManualClock) -> Desk
         children += [ChildSpec(name, lambda: StrategyStub(probe)) for name in ("strat_a", "strat_b")]
         if one_for_all_with_canary:
             children.append(ChildSpec("canary", recorder(probe)))
-        strategy = "one_for_all" if one_for_all_with_canary else "one_for_one"
+        strategy: Strategy = "one_for_all" if one_for_all_with_canary else "one_for_one"
         rt = make_runtime(Supervisor(children, strategy=strategy, backoff=(0.0, 0.0)))
         return Desk(rt, venue, board, probe, clock)
 
