@@ -56,19 +56,22 @@ class TransferTaskManager:
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._store: TaskStore | None = journal.tasks if journal is not None else None
         self._lock = threading.Lock()
-        self._tasks: dict[TransferTaskKey, TransferTaskValue] = {}
+        # key -> the (key, value) pair a snapshot hands out, built once per task: a snapshot then
+        # copies one list of references and allocates no tuples (which would wake the garbage
+        # collector and make a 100k snapshot ~8x slower).
+        self._tasks: dict[TransferTaskKey, tuple[TransferTaskKey, TransferTaskValue]] = {}
         self._renewed_at: dict[TransferTaskKey, int] = {}
         self._successes: dict[TransferTaskKey, int] = {}
         self._succeeded_instance: dict[TransferTaskKey, int | None] = {}
         self._last_created_us = 0
         if self._store is not None:
             for key, value, renewed_at in self._store.load_tasks():
-                self._tasks[key] = value
+                self._tasks[key] = (key, value)
                 self._renewed_at[key] = renewed_at
             for key, (at, instance) in self._store.load_success_records().items():
                 self._successes[key] = at
                 self._succeeded_instance[key] = instance
-            instances = [v.timestamp for v in self._tasks.values()] + [t for t in self._succeeded_instance.values() if t]
+            instances = [value.timestamp for _, value in self._tasks.values()] + [t for t in self._succeeded_instance.values() if t]
             self._last_created_us = max(instances, default=0)
 
     def _now_us(self) -> int:
@@ -104,7 +107,7 @@ class TransferTaskManager:
             value = TransferTaskValue(float(amount), created, extra)
             if self._store is not None:
                 self._store.save_task(key, value, now)
-            self._tasks[key] = value
+            self._tasks[key] = (key, value)
             self._renewed_at[key] = now
             self._last_created_us = created
             return True
@@ -112,7 +115,7 @@ class TransferTaskManager:
     def get_all_tasks(self) -> list[tuple[TransferTaskKey, TransferTaskValue]]:
         """A snapshot of the pending tasks, oldest first; later changes do not affect it."""
         with self._lock:
-            return list(self._tasks.items())
+            return list(self._tasks.values())
 
     def remove_task(self, key: TransferTaskKey) -> bool:
         """Drop the pending task for ``key``; whether there was one."""
@@ -154,7 +157,8 @@ class TransferTaskManager:
     def get_task(self, key: TransferTaskKey) -> TransferTaskValue | None:
         """The pending task for ``key``, or None."""
         with self._lock:
-            return self._tasks.get(key)
+            pair = self._tasks.get(key)
+            return None if pair is None else pair[1]
 
     def complete_task(self, key: TransferTaskKey, task_timestamp: int | None = None) -> bool:
         """A transfer for ``key`` succeeded: remove the pending task and record the success time.
@@ -165,9 +169,9 @@ class TransferTaskManager:
         with self._lock:
             if task_timestamp is not None and key in self._successes and self._succeeded_instance.get(key) == task_timestamp:
                 return False  # this instance's success is already recorded
-            pending = self._tasks.get(key)
+            pair = self._tasks.get(key)
             removed = False
-            if pending is not None and (task_timestamp is None or pending.timestamp == task_timestamp):
+            if pair is not None and (task_timestamp is None or pair[1].timestamp == task_timestamp):
                 removed = self._remove(key)
             self._mark_success(key, self._now_us(), task_timestamp)
             return removed
@@ -221,15 +225,7 @@ class TaskManagerActor(Actor):
 
     def on_add_transfer_task(self, message: AddTransferTask) -> TaskAdded | Rejected:
         try:
-            added = self.manager.add_task(
-                message.from_exchange,
-                message.from_account,
-                message.to_exchange,
-                message.to_account,
-                message.currency,
-                message.amount,
-                message.extra,
-            )
+            added = self.manager.add_task(*message.key, amount=message.amount, extra=message.extra)
         except ValueError as error:
             self.log.warning("task refused: {}", error)
             return Rejected(reason=str(error), message_type=type(message).__name__)

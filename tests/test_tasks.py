@@ -40,7 +40,7 @@ def add(manager: TransferTaskManager, key: TransferTaskKey = KEY, amount: float 
 
 
 def command(key: TransferTaskKey = KEY, amount: float = 1000.0, extra: str | None = None) -> AddTransferTask:
-    return AddTransferTask(*key, amount=amount, extra=extra)  # type: ignore[misc]
+    return AddTransferTask(*key, amount=amount, extra=extra)
 
 
 # ---- the bookkeeping class ---------------------------------------------------------------------
