@@ -15,4 +15,11 @@ def configure_logging(level: str = "INFO") -> None:
     """Replace loguru's default sink with a compact one on stderr (no variable dumps in tracebacks)."""
     logger.remove()
     logger.configure(extra={"actor": "-"})
-    logger.add(sys.stderr, level=level.upper(), format=FORMAT, backtrace=False, diagnose=False)
+    # Write to whatever sys.stderr is at the time (not the object it is now), so a program or
+    # test that swaps stderr later does not leave loguru writing to a dead stream.
+    logger.add(_to_stderr, level=level.upper(), format=FORMAT, colorize=sys.stderr.isatty(), backtrace=False,
+               diagnose=False)
+
+
+def _to_stderr(message: str) -> None:
+    sys.stderr.write(message)

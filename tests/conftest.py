@@ -8,6 +8,13 @@ from typing import Any
 import pytest
 
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
+from supervisor.logs import configure_logging
+
+
+@pytest.fixture(autouse=True, scope="session")
+def compact_logs() -> None:
+    """One line per log event, tagged with the actor, written to whatever stderr pytest captures."""
+    configure_logging("DEBUG")
 
 
 @pytest.fixture

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 
 from supervisor.cli import main
+from supervisor.logs import configure_logging
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """main() reconfigures loguru for a program; put the test defaults back afterwards."""
+    yield
+    configure_logging("DEBUG")
 
 
 def test_run_for_a_fixed_time_prints_status_and_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
