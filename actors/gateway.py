@@ -119,6 +119,9 @@ class Gateway(Actor):
         self._views: dict[tuple[Exchange, str, Currency], BalanceView] = {}
         self._refs = _Recent(remember)  # (exchange, account, currency, ref) of applied Adjusts
         self._trades = _Recent(remember)  # (exchange, account, trade_id) of applied fills
+        # When each ledger's last venue snapshot was taken (before the fetch): a change that
+        # happened at the venue strictly earlier is already counted in it.
+        self._as_of: dict[_AccountKey, float] = {}
         self._retry: Timer | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -148,6 +151,11 @@ class Gateway(Actor):
             if message.ref is not None and applied in self._refs:
                 ledger.get(message.currency)  # an unknown currency is still refused
                 self.log.info("adjust {} was already applied; ignoring the repeat", message.ref)
+                return None
+            if self._already_counted(ledger, message.occurred_at):
+                ledger.get(message.currency)
+                self.log.info("adjust {} happened before the last venue snapshot of {}.{}: already counted",
+                              message.ref or message.delta, ledger.exchange.value, ledger.account)
                 return None
             record = ledger.adjust(message.currency, message.delta, message.index)
             if message.ref is not None:
@@ -191,8 +199,8 @@ class Gateway(Actor):
         trade = (fill.exchange, fill.account, fill.trade_id)
         try:
             ledger = self._ledger(fill.exchange, fill.account)
-            if trade in self._trades:
-                self.log.info("fill {} on {} was already applied; ignoring the repeat", fill.trade_id, _name(key))
+            if trade in self._trades or self._already_counted(ledger, fill.timestamp or None):
+                self.log.info("fill {} on {} is already counted; ignoring it", fill.trade_id, _name(key))
                 return Balances(views=[v for c in (fill.base, fill.quote) if (v := self._views.get((*key, c)))])
             moved = ledger.apply_fill(fill)
         except LedgerError as error:
@@ -212,11 +220,13 @@ class Gateway(Actor):
             if ledger is None:
                 self._initialise(key)
                 continue
+            snapshot_at = self.clock.now()
             try:
                 balances = self.venue.fetch_balance(*key)
             except VenueError as error:
                 self.log.warning("reconcile of {} skipped: the venue did not answer ({})", _name(key), error)
                 continue
+            self._as_of[key] = snapshot_at
             for currency in dict.fromkeys([*ledger.currencies(), *balances]):
                 try:
                     result = ledger.reconcile(currency, balances.get(currency, 0.0))
@@ -293,6 +303,7 @@ class Gateway(Actor):
     def _initialise(self, key: _AccountKey) -> bool:
         """Reset the account's ledger from the venue, publish it and tell the strategies; False if the venue is down."""
         spec = self._accounts[key]
+        snapshot_at = self.clock.now()
         try:
             balances = self.venue.fetch_balance(*key)
         except VenueError as error:
@@ -306,11 +317,17 @@ class Gateway(Actor):
             ledger.reset(currency, balances.get(currency, 0.0))
             self._publish(ledger, currency)
         self._ledgers[key] = ledger
+        self._as_of[key] = snapshot_at
         self._unavailable.pop(key, None)
         self.log.info("{} initialised from the venue: {}", _name(key),
                       {c.value: ledger.get_balance(c) for c in currencies})
         self._tell_strategies(ledger, currencies, f"{_name(key)} was reset from the venue's balances")
         return True
+
+    def _already_counted(self, ledger: StrategyLedger, occurred_at: float | None) -> bool:
+        """Whether a venue change at ``occurred_at`` is already in the ledger's last venue snapshot."""
+        as_of = self._as_of.get((ledger.exchange, ledger.account))
+        return occurred_at is not None and as_of is not None and occurred_at < as_of
 
     def _retry_later(self) -> None:
         """While an account is not initialised, send ourselves a `Reconcile` after ``retry_delay``."""

@@ -50,7 +50,9 @@ class Adjust(Message, frozen=True):
     """Move slot ``index`` (0 = the total) by the signed ``delta``; the pool absorbs it.
 
     Sent after a trade or a transfer. ``ref`` makes it idempotent: an Adjust whose ``ref``
-    was already applied is acknowledged and changes nothing.
+    was already applied is acknowledged and changes nothing. ``occurred_at`` is when the
+    change happened at the venue: one from before the ledger's last venue snapshot (start,
+    restart or reconcile) is already counted in it, so it is acknowledged and changes nothing.
     """
 
     currency: Currency
@@ -60,6 +62,7 @@ class Adjust(Message, frozen=True):
     exchange: Exchange | None = None
     account: Account | None = None
     ref: str | None = None
+    occurred_at: float | None = None
 
 
 class BalanceView(Message, frozen=True):

@@ -22,14 +22,20 @@ __all__ = [
 
 
 class RunTransfers(Message, frozen=True):
-    """Walk the pending tasks now: a scheduler tick, or a strategy saying "this is a good window"."""
+    """Walk the pending tasks now: a scheduler tick, or a strategy saying "this is a good window".
+
+    The run needs a snapshot from the task manager, so it finishes after the handler returns;
+    with ``reply_to`` the `TransfersRun` summary is told to that actor when it does.
+    """
 
     reason: str = "tick"
+    reply_to: str | None = None
 
 
 class TransfersRun(Message, frozen=True):
     """What one run did."""
 
+    reason: str
     considered: int
     sent: int
     skipped: int

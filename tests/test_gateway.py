@@ -427,3 +427,32 @@ def test_the_strategy_balance_manager_reads_what_the_gateway_published(
     assert manager.get_balance(USDC, index=1) == 8766.0
     assert manager.get_balance(USDC, index=2) == 1234.0
     assert manager.get_balance(BTC, index=2) == 0.0
+
+
+# ---- what the last venue snapshot already counts ------------------------------------------------------------
+
+
+def test_an_adjust_from_before_the_last_reconcile_is_already_counted(start_desk: DeskFactory) -> None:
+    desk = start_desk()
+    moved_at = desk.clock.now()
+    desk.venue.external_adjust(KRAKEN, "main", USDC, -400.0, "a withdrawal the gateway hears about late")
+    desk.clock.advance(1.0)
+    assert desk.ask(Reconcile()).corrected == 1  # the snapshot already shows the withdrawal
+    late = desk.ask(Adjust(currency=USDC, delta=-400.0, occurred_at=moved_at, ref="w-1"))
+    assert isinstance(late, BalanceView) and late.total == 9_600.0  # not counted twice
+    after = desk.ask(Adjust(currency=USDC, delta=-100.0, occurred_at=desk.clock.now()))
+    assert after.total == 9_500.0  # a change after the snapshot is applied
+
+
+def test_a_fill_from_before_a_restart_snapshot_is_not_applied_again(start_desk: DeskFactory) -> None:
+    desk = start_desk(balances={(KRAKEN, "main"): {USDC: 10_000.0, BTC: 1.0}}, one_for_all_with_canary=True)
+    traded_at = desk.clock.now()
+    desk.venue.external_adjust(KRAKEN, "main", BTC, 0.1, "the trade, seen by the venue")
+    desk.clock.advance(1.0)
+    desk.rt.tell("canary", Crash())  # one_for_all: the gateway restarts and resets from the venue
+    assert desk.rt.wait_until(lambda: desk.rt.status_of("gateway").restarts == 1
+                              and desk.rt.status_of("gateway").state == "running")
+    late_fill = Fill(exchange=KRAKEN, account="main", market="btc/usdc", side=Side.BUY, quantity=0.1, price=50_000.0,
+                     trade_id="t-late", order_id="o-1", timestamp=traded_at)
+    desk.ask(late_fill)
+    assert desk.slots(BTC)[0] == pytest.approx(1.1)  # counted once, by the snapshot

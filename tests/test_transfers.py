@@ -1,0 +1,208 @@
+"""The transfer executor through messages, with the real venue, gateway, task manager and journal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.transfers import TransferExecutor, client_id_for
+from messages.balances import Allocate, Release
+from messages.tasks import AddTransferTask, GetLastSuccess, LastSuccess, TaskAdded, TransferTaskKey
+from messages.transfers import RunTransfers, TransferSent
+from messages.venue import TransferResult, TransferStatus
+from supervisor import ManualClock
+from supervisor.journal import TransferIntent
+from tests.money import USDC, K, M, MoneySystem
+
+TRADE_TO_MAIN = TransferTaskKey(K, "trade", K, "main", USDC)
+
+
+def add_task(money: MoneySystem, key: TransferTaskKey, amount: float, extra: str | None = None) -> TaskAdded:
+    return money.runtime.ask(  # type: ignore[no-any-return]
+        "tasks", AddTransferTask(key.from_exchange, key.from_account, key.to_exchange, key.to_account, key.currency,
+                                 amount, extra)
+    )
+
+
+@pytest.fixture
+def money(tmp_path: Path, clock: ManualClock) -> Iterator[MoneySystem]:
+    system = MoneySystem(tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0},
+                                           (M, "main"): {USDC: 0.0}})
+    yield system
+    system.stop()
+
+
+def test_the_seed_scenario_waits_for_free_money_pays_once_and_blocks_a_quick_repeat(money: MoneySystem) -> None:
+    rt = money.runtime
+    rt.ask("gateway", Allocate(currency=USDC, index=2, amount=4_500.0, exchange=K, account="trade", strategy="a"))
+    assert add_task(money, TRADE_TO_MAIN, 1_000.0).added  # submitted while the money is allocated
+
+    first = money.run_transfers()
+    assert (first.considered, first.sent, first.skipped) == (1, 0, 1)  # pool 500 < 1000: wait
+    assert money.venue.fetch_balance(K, "main").get(USDC, 0.0) == 0.0
+
+    rt.ask("gateway", Release(currency=USDC, index=2, amount=1_000.0, exchange=K, account="trade", strategy="a"))
+    second = money.run_transfers()
+    assert second.sent == 1
+    assert money.venue.fetch_balance(K, "main")[USDC] == 1_000.0
+    assert money.view(K, "trade").total == 4_000.0 and money.view(K, "trade").pool == 500.0
+    assert money.view(K, "trade").slots[2] == 3_500.0  # the sub-strategy kept its slot
+    assert money.view(K, "main").total == 1_000.0
+    assert money.pending().tasks == []
+
+    third = money.run_transfers()
+    assert third.sent == 0  # executed once
+    last = rt.ask("tasks", GetLastSuccess(TRADE_TO_MAIN))
+    assert isinstance(last, LastSuccess) and last.timestamp == int(money.clock.now() * 1_000_000)
+    # the producer's rule from the seed: no new task within 120 s of the last success
+    now_us = int(money.clock.now() * 1_000_000)
+    assert now_us - last.timestamp <= 120 * 1_000_000
+    money.ledgers_match_venue()
+    money.conserved()
+
+
+def test_a_cross_exchange_transfer_adjusts_the_destination_when_the_money_arrives(money: MoneySystem) -> None:
+    add_task(money, TransferTaskKey(K, "trade", M, "main", USDC), 2_000.0)
+    assert money.run_transfers().sent == 1
+    assert money.view(K, "trade").total == 3_000.0
+    assert money.view(M, "main").total == 0.0  # on chain
+    money.clock.advance(600.0)
+    run = money.run_transfers()
+    assert run.resolved == 1
+    assert money.view(M, "main").total == 1_999.0  # minus the route fee
+    money.ledgers_match_venue()
+    money.conserved()
+
+
+def test_a_timeout_after_the_money_moved_never_pays_twice(money: MoneySystem) -> None:
+    money.venue.faults.timeout_after_move_next(1)
+    add_task(money, TRADE_TO_MAIN, 700.0)
+    first = money.run_transfers()
+    assert first.failed == 1
+    assert money.venue.fetch_balance(K, "main")[USDC] == 700.0  # it did move
+    assert len(money.pending().tasks) == 1  # but the executor does not know yet
+
+    second = money.run_transfers()  # asks the venue about the client id first
+    assert second.resolved == 1 and second.sent == 0
+    assert money.venue.fetch_balance(K, "main")[USDC] == 700.0  # paid once
+    assert money.pending().tasks == []
+    assert money.view(K, "main").total == 700.0 and money.view(K, "trade").total == 4_300.0
+    money.ledgers_match_venue()
+    money.conserved()
+
+
+def test_a_refused_transfer_keeps_the_task_and_the_retry_uses_a_new_client_id(money: MoneySystem) -> None:
+    money.venue.faults.reject_next(1, "transfer")
+    add_task(money, TRADE_TO_MAIN, 100.0)
+    [(_, value)] = money.pending().tasks
+    assert money.run_transfers().failed == 1
+    assert len(money.pending().tasks) == 1
+    assert money.run_transfers().sent == 1
+    assert money.venue.fetch_balance(K, "main")[USDC] == 100.0
+    attempts = money.journal.intents.for_task(TRADE_TO_MAIN, value.timestamp)
+    assert [(i.attempt, i.status) for i in attempts] == [(1, "failed"), (2, "done")]
+    assert attempts[0].client_id != attempts[1].client_id
+
+
+def test_an_outage_keeps_tasks_waiting_without_losing_them(money: MoneySystem) -> None:
+    add_task(money, TRADE_TO_MAIN, 100.0)
+    money.venue.faults.outage(60.0)
+    assert money.run_transfers().failed == 1
+    money.clock.advance(61.0)
+    assert money.run_transfers().sent == 1
+    money.conserved()
+
+
+class CrashAfterSending(TransferExecutor):
+    """Crashes once, right after the venue accepted a transfer and before anything was recorded."""
+
+    crashes = 0
+
+    def _apply(self, intent: TransferIntent, result: TransferResult) -> TransferIntent:
+        if CrashAfterSending.crashes == 0 and intent.status == "sending":
+            CrashAfterSending.crashes += 1
+            raise RuntimeError("crash between sent and recorded")
+        return super()._apply(intent, result)
+
+
+def test_an_executor_crash_between_sent_and_recorded_pays_once(tmp_path: Path, clock: ManualClock) -> None:
+    CrashAfterSending.crashes = 0
+    money = MoneySystem(tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}},
+                        executor=CrashAfterSending)
+    try:
+        add_task(money, TRADE_TO_MAIN, 1_200.0)
+        money.runtime.tell("transfers", RunTransfers(reply_to="collector"))
+        assert money.runtime.wait_until(lambda: money.runtime.status_of("transfers").restarts == 1)
+        assert money.venue.fetch_balance(K, "main")[USDC] == 1_200.0
+        [intent] = money.journal.intents.open_intents()
+        assert intent.status == "sending"  # what the restarted executor finds
+
+        run = money.run_transfers()
+        assert run.resolved == 1 and run.sent == 0
+        assert money.venue.fetch_balance(K, "main")[USDC] == 1_200.0
+        assert money.venue.fetch_balance(K, "trade")[USDC] == 3_800.0
+        assert money.pending().tasks == []
+        assert money.view(K, "trade").total == 3_800.0 and money.view(K, "main").total == 1_200.0
+        money.ledgers_match_venue()
+        money.conserved()
+    finally:
+        money.stop()
+
+
+def test_a_restarted_desk_on_the_same_journal_settles_the_transfer_in_doubt_without_paying_again(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    path = tmp_path / "journal.sqlite"
+    balances = {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}}
+    first = MoneySystem(tmp_path, clock, balances, journal_path=path)
+    first.venue.faults.timeout_after_move_next(1)
+    add_task(first, TRADE_TO_MAIN, 300.0)
+    assert first.run_transfers().failed == 1
+    first.stop(close_venue=False)  # the whole desk goes down; the exchange world carries on
+    clock.advance(5.0)  # and comes back a little later
+
+    second = MoneySystem(tmp_path, clock, balances, journal_path=path, venue=first.venue)
+    try:
+        assert len(second.pending().tasks) == 1  # the task survived in the journal
+        run = second.run_transfers()
+        assert run.resolved == 1 and run.sent == 0
+        assert second.venue.fetch_balance(K, "main")[USDC] == 300.0  # paid once
+        assert second.pending().tasks == []
+        second.ledgers_match_venue()
+        second.conserved()
+    finally:
+        second.stop()
+
+
+def test_the_follow_up_named_by_extra_is_told_or_called(tmp_path: Path, clock: ManualClock) -> None:
+    called: list[Any] = []
+    money = MoneySystem(tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0},
+                                          (K, "close_position"): {USDC: 0.0}},
+                        follow_ups={"rebalance_done": called.append})
+    try:
+        add_task(money, TRADE_TO_MAIN, 10.0, extra="actor:collector")
+        add_task(money, TransferTaskKey(K, "trade", K, "close_position", USDC), 20.0, extra="rebalance_done")
+        assert money.run_transfers().sent == 2
+        [told] = money.inbox.of(TransferSent)
+        assert told.key == TRADE_TO_MAIN and told.amount == 10.0 and told.status is TransferStatus.OK
+        assert [c.amount for c in called] == [20.0]
+    finally:
+        money.stop()
+
+
+def test_two_tasks_from_one_source_do_not_overdraw_it_in_one_run(money: MoneySystem) -> None:
+    add_task(money, TRADE_TO_MAIN, 3_000.0)
+    add_task(money, TransferTaskKey(K, "trade", M, "main", USDC), 3_000.0)
+    run = money.run_transfers()
+    assert (run.sent, run.skipped) == (1, 1)  # 5000 free covers one, not both
+    money.conserved()
+
+
+def test_client_ids_are_derived_from_the_task_so_a_restart_computes_the_same_one() -> None:
+    a = client_id_for(TRADE_TO_MAIN, 1_700_000_000_000_000, 1)
+    assert a == client_id_for(TRADE_TO_MAIN, 1_700_000_000_000_000, 1)
+    assert a != client_id_for(TRADE_TO_MAIN, 1_700_000_000_000_000, 2)
+    assert a != client_id_for(TRADE_TO_MAIN, 1_700_000_000_000_001, 1)
