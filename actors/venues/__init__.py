@@ -1,5 +1,25 @@
-"""Venues: the exchange interface (`Venue`) and the simulated exchange that ships with the product."""
+"""Venues: the exchange interfaces (`Venue`, `TradingVenue`) and the simulated exchange shipped with the product."""
 
-from actors.venues.base import Venue, VenueError, VenueRejected, VenueTimeout, VenueUnavailable
+from actors.venues.base import (
+    FillSubscription,
+    TradingVenue,
+    Venue,
+    VenueError,
+    VenueRejected,
+    VenueTimeout,
+    VenueUnavailable,
+)
+from actors.venues.simulated import MarketSpec, Route, SimulatedVenue
 
-__all__ = ["Venue", "VenueError", "VenueRejected", "VenueTimeout", "VenueUnavailable"]
+__all__ = [
+    "FillSubscription",
+    "MarketSpec",
+    "Route",
+    "SimulatedVenue",
+    "TradingVenue",
+    "Venue",
+    "VenueError",
+    "VenueRejected",
+    "VenueTimeout",
+    "VenueUnavailable",
+]

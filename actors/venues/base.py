@@ -8,12 +8,22 @@ status ``failed`` and a reason; infrastructure trouble raises a `VenueError`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from messages.common import Currency, Exchange
+from messages.trading import Fill, Order, OrderType, Side, Ticker
 from messages.venue import Deposit, TransferResult
 
-__all__ = ["Venue", "VenueError", "VenueRejected", "VenueTimeout", "VenueUnavailable"]
+__all__ = [
+    "FillSubscription",
+    "TradingVenue",
+    "Venue",
+    "VenueError",
+    "VenueRejected",
+    "VenueTimeout",
+    "VenueUnavailable",
+]
 
 
 class VenueError(Exception):
@@ -61,4 +71,44 @@ class Venue(Protocol):
 
     def fetch_deposits(self, exchange: Exchange, account: str) -> list[Deposit]:
         """Money credited to ``exchange``/``account`` so far, oldest first."""
+        ...
+
+
+class FillSubscription(Protocol):
+    """A live fill feed; `cancel` it to stop the pushes."""
+
+    def cancel(self) -> None: ...
+
+
+@runtime_checkable
+class TradingVenue(Venue, Protocol):
+    """A venue that also trades: tickers, orders, and fills pushed like a websocket."""
+
+    def fetch_ticker(self, market: str) -> Ticker:
+        """Best bid, ask and last price of ``market`` (such as ``"btc/usd"``)."""
+        ...
+
+    def create_order(
+        self,
+        exchange: Exchange,
+        account: str,
+        market: str,
+        side: Side,
+        order_type: OrderType,
+        quantity: float,
+        price: float | None = None,
+        client_order_id: str | None = None,
+    ) -> Order:
+        """Place an order; a repeated ``client_order_id`` returns the existing order. A refused
+        order comes back with status ``rejected`` and a reason."""
+        ...
+
+    def cancel_order(self, order_id: str) -> Order: ...
+
+    def fetch_order(self, order_id: str) -> Order: ...
+
+    def fetch_open_orders(self, exchange: Exchange, account: str) -> list[Order]: ...
+
+    def subscribe_fills(self, exchange: Exchange, account: str, callback: Callable[[Fill], None]) -> FillSubscription:
+        """Push every later fill of the account to ``callback`` (quickly: send a message)."""
         ...
