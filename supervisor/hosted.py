@@ -170,6 +170,8 @@ class HostedActor(pykka.ThreadingActor):
         while True:
             envelope = take(generation)
             if envelope is None:  # revoked: hung, or the runtime gave up waiting for a stop
+                self.log.debug("generation {} revoked; this incarnation takes no more mail", generation)
+                self.actor_stopped.set()
                 return
             message = envelope.message
             if message is STOP:

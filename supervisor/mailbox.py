@@ -99,7 +99,7 @@ class Mailbox:
         self._items: deque[Envelope] = deque()
         self._lock = threading.Lock()
         self._nonempty = threading.Condition(self._lock)
-        self._waiting = False
+        self._waiters = 0  # consumers blocked in take (briefly two while a revoked one leaves)
         self._generation = 0
         self._closed = False
         self._pinged = 0
@@ -122,7 +122,7 @@ class Mailbox:
             if self._closed:
                 return False
             self._items.append(envelope)
-            if self._waiting:
+            if self._waiters:
                 self._nonempty.notify()
         return True
 
@@ -136,12 +136,16 @@ class Mailbox:
             self._answered = self._pinged
             while True:
                 if self._generation != generation:
+                    if self._items and self._waiters:
+                        self._nonempty.notify()  # a wakeup meant for the current consumer: pass it on
                     return None
                 if self._items:
                     return self._items.popleft()
-                self._waiting = True
-                self._nonempty.wait()
-                self._waiting = False
+                self._waiters += 1
+                try:
+                    self._nonempty.wait()
+                finally:
+                    self._waiters -= 1
                 self._answered = self._pinged
 
     def grant(self) -> int:
@@ -181,7 +185,7 @@ class Mailbox:
         """Send a heartbeat; returns its number. An idle consumer answers it at once."""
         with self._lock:
             self._pinged += 1
-            if self._waiting:
+            if self._waiters:
                 self._answered = self._pinged
             return self._pinged
 

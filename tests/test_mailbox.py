@@ -64,3 +64,45 @@ def test_a_reply_is_set_once() -> None:
     assert reply.set(1) is True
     assert reply.fail(RuntimeError()) is False
     assert reply.wait(0) == 1
+
+
+class _LateWakingCondition(threading.Condition):
+    """Holds the thread named "old" right after it is woken (lock released), as a busy CPU would."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        super().__init__(lock)
+        self.release_old = threading.Event()
+        self.new_waiting = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if threading.current_thread().name == "new":
+            self.new_waiting.set()
+        woken = super().wait(timeout)
+        if threading.current_thread().name == "old":
+            self.release()
+            self.release_old.wait(5)
+            self.acquire()
+        return woken
+
+
+def test_a_revoked_consumer_waking_late_does_not_swallow_the_next_wakeup() -> None:
+    """Regression: a revoked incarnation that woke after its successor began waiting used to
+    clear a single 'waiting' flag, so later mail never woke the successor."""
+    box = Mailbox("a")
+    late = _LateWakingCondition(box._lock)  # noqa: SLF001 - inject the scheduling we want to test
+    box._nonempty = late  # noqa: SLF001
+    first = box.grant()
+    old = threading.Thread(target=box.take, args=(first,), name="old", daemon=True)
+    old.start()
+    while box._waiters == 0:  # noqa: SLF001 - the old consumer is waiting
+        threading.Event().wait(0.001)
+    second = box.grant()  # revokes and wakes the old consumer, which is held just after waking
+    got: list[Envelope | None] = []
+    new = threading.Thread(target=lambda: got.append(box.take(second)), name="new", daemon=True)
+    new.start()
+    assert late.new_waiting.wait(5)
+    late.release_old.set()  # the old consumer now finishes leaving
+    old.join(5)
+    box.put(Envelope("for the new incarnation"))
+    new.join(5)
+    assert [e.message for e in got if e is not None] == ["for the new incarnation"]

@@ -131,6 +131,7 @@ def test_health_monitor_reports_who_answered(make_runtime: Callable[..., Runtime
     assert by_name["a"].alive and by_name["a"].missed == 0
     assert not by_name["b"].alive and by_name["b"].missed == 1
     probe.gate("stuck").set()
+    rt.ask("a", Note("sync"))  # both have answered their pings (the Pongs are queued at health)
     rt.ask("b", Note("sync"))
     rt.ask("health", CheckHealth())  # judges round 2: b answered once unblocked
     final = rt.ask("health", GetHealth())
