@@ -17,7 +17,9 @@ import msgspec
 from actors.base import Actor
 from actors.followups import FollowUps
 from actors.venues.base import Venue, VenueError, VenueTimeout
-from messages.balances import Adjust
+from messages.balances import Adjust, BalanceView
+from messages.system import Rejected
+from messages.reports import GetTransferStats, TransferStats
 from messages.tasks import GetTasks, PendingTasks, TaskSucceeded, TransferTaskKey, TransferTaskValue
 from messages.transfers import RunTransfers, TransferSent, TransfersRun
 from messages.venue import TransferResult, TransferStatus
@@ -152,6 +154,28 @@ class TransferExecutor(Actor):
             self.log.warning("transfer {} refused by the venue: {}", intent.client_id, error)
             return "failed"
         return "failed" if self._apply(intent, result).status == "failed" else "sent"
+
+    def on_balance_view(self, message: BalanceView) -> None:
+        """The gateway's acknowledgement of an Adjust: nothing to do."""
+
+    def on_rejected(self, message: Rejected) -> None:
+        self.log.error("the gateway refused a ledger adjustment ({}); the next reconcile will correct the ledger",
+                       message.reason)
+
+    def on_get_transfer_stats(self, message: GetTransferStats) -> TransferStats:
+        """Transfers settled since ``message.since``, what is still moving, and refused attempts."""
+        done = self.intents.with_status("done", message.since)
+        volume: dict[Any, float] = {}
+        for intent in done:
+            volume[intent.key.currency] = volume.get(intent.key.currency, 0.0) + intent.amount
+        stats = TransferStats(
+            done=len(done),
+            volume=volume,
+            in_flight=len(self.intents.with_status("in_flight")),
+            in_doubt=len(self.intents.with_status("in_doubt")) + len(self.intents.with_status("sending")),
+            failed_attempts=len(self.intents.with_status("failed", message.since)),
+        )
+        return self.reply(stats)  # type: ignore[return-value]
 
     # ---- outcomes ---------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from messages.base import Message
 
-__all__ = ["ActorStatus", "DeadLetter", "Ping", "Pong", "Rejected"]
+__all__ = ["ActorStatus", "DeadLetter", "DeliveryFailed", "Ping", "Pong", "Rejected"]
 
 
 class Ping(Message, frozen=True):
@@ -52,3 +52,14 @@ class ActorStatus(Message, frozen=True):
     mailbox: int
     last_error: str | None = None
     supervisor: str = ""
+
+
+class DeliveryFailed(Message, frozen=True):
+    """A frame that could not be delivered or understood (answered by the hub or a node instead of crashing).
+
+    ``reason`` says why: malformed frame, unknown destination, unknown message type, mailbox full...
+    """
+
+    reason: str
+    recipient: str = ""
+    message_type: str = ""

@@ -187,6 +187,8 @@ class HostedActor(pykka.ThreadingActor):
             reply = envelope.reply_to
             if reply is not None:
                 reply.set(result)
+            if envelope.receipt is not None:
+                envelope.receipt()
 
     def _fail(self, envelope: Envelope | None, error: BaseException, report: bool = True) -> None:
         binding = self._binding
@@ -198,6 +200,8 @@ class HostedActor(pykka.ThreadingActor):
             self.log.exception("on_failure raised")
         if report:
             binding.host.incarnation_crashed(binding.generation, envelope, error)
+        if envelope is not None and envelope.receipt is not None:
+            envelope.receipt()
         self._current = None
         self.actor_stopped.set()
 

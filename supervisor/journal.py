@@ -284,6 +284,12 @@ class IntentStore(_Store):
         """Intents not yet settled (neither done nor failed), oldest first."""
         return self._select("WHERE status NOT IN (?, ?) ORDER BY created_at, seq", _SETTLED)
 
+    def with_status(self, status: str, since: float = 0.0) -> list[TransferIntent]:
+        """Every intent now in ``status`` whose last change was at or after ``since``, oldest first."""
+        if status not in INTENT_STATUSES:
+            raise ValueError(f"unknown intent status {status!r}; expected one of {INTENT_STATUSES}")
+        return [i for i in self._select("WHERE status = ? ORDER BY created_at, seq", (status,)) if i.updated_at >= since]
+
     def with_extra(self, extra: str) -> list[TransferIntent]:
         """Every intent whose task carried this ``extra`` (follow-up tag), oldest first."""
         return self._select("WHERE extra = ? ORDER BY created_at, seq", (extra,))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["STOP", "Envelope", "Mailbox", "Reply"]
@@ -27,16 +28,21 @@ _reply_lock = threading.Lock()
 
 
 class Reply:
-    """A one-shot slot an `ask` waits on: set once with a value or an error."""
+    """A one-shot slot an `ask` waits on: set once with a value or an error.
 
-    __slots__ = ("_done", "_error", "_set", "_value")
+    ``on_done(value, error)``, if given, is called (in the setter's thread) once it is set:
+    how a node answers an ask that came over the wire without blocking a thread on it.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_done", "_error", "_on_done", "_set", "_value")
+
+    def __init__(self, on_done: Callable[[Any, BaseException | None], None] | None = None) -> None:
         self._done = threading.Lock()
         self._done.acquire()
         self._set = False
         self._value: Any = None
         self._error: BaseException | None = None
+        self._on_done = on_done
 
     def set(self, value: Any) -> bool:
         """Deliver ``value``; False if the slot was already set."""
@@ -46,6 +52,8 @@ class Reply:
             self._set = True
             self._value = value
         self._done.release()
+        if self._on_done is not None:
+            self._on_done(value, None)
         return True
 
     def fail(self, error: BaseException) -> bool:
@@ -56,6 +64,8 @@ class Reply:
             self._set = True
             self._error = error
         self._done.release()
+        if self._on_done is not None:
+            self._on_done(None, error)
         return True
 
     @property
@@ -73,14 +83,25 @@ class Reply:
 
 
 class Envelope:
-    """A message in a mailbox, with who sent it and where an `ask` wants the answer."""
+    """A message in a mailbox, with who sent it and where an `ask` wants the answer.
 
-    __slots__ = ("message", "reply_to", "sender")
+    ``receipt``, if given, is called once the actor is finished with the message (handled,
+    or crashed or hung on it): how a node acknowledges a delivery to the hub.
+    """
 
-    def __init__(self, message: Any, sender: str | None = None, reply_to: Reply | None = None) -> None:
+    __slots__ = ("message", "receipt", "reply_to", "sender")
+
+    def __init__(
+        self,
+        message: Any,
+        sender: str | None = None,
+        reply_to: Reply | None = None,
+        receipt: Callable[[], None] | None = None,
+    ) -> None:
         self.message = message
         self.sender = sender
         self.reply_to = reply_to
+        self.receipt = receipt
 
     def __repr__(self) -> str:
         return f"Envelope({self.message!r}, sender={self.sender!r})"

@@ -12,12 +12,13 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from queue import SimpleQueue
-from typing import Any
+from typing import Any, Protocol
 
 from loguru import logger
 
 from messages.base import Message
-from messages.system import ActorStatus, DeadLetter
+from messages.reports import GetRuntimeStatus, RuntimeStatus
+from messages.system import ActorStatus, DeadLetter, Ping, Pong, Rejected
 from supervisor.clock import Clock, Repeating, SystemClock, call_every
 from supervisor.errors import (
     ActorCrashedError,
@@ -32,9 +33,20 @@ from supervisor.hosted import Binding, HostedActor, current_actor, hosting, star
 from supervisor.mailbox import STOP, Envelope, Mailbox, Reply
 from supervisor.spec import ChildSpec, Supervisor
 
-__all__ = ["Runtime"]
+__all__ = ["SYSTEM_NAME", "Remote", "Runtime"]
+
+SYSTEM_NAME = "runtime"
+"""The reserved name the runtime itself answers: `GetRuntimeStatus` and `Ping`."""
 
 log = logger.bind(actor="supervisor")
+
+class Remote(Protocol):
+    """Where names hosted in other processes are sent (process mode: the node's link to the hub)."""
+
+    def knows(self, name: str) -> bool: ...
+
+    def tell(self, name: str, message: Any, sender: str | None) -> None: ...
+
 
 # Node states. "stopped" is final: the mailbox is closed and mail becomes dead letters.
 STARTING, RUNNING, STOPPING, DOWN, RESTARTING, STOPPED = (
@@ -140,6 +152,7 @@ class Runtime:
         hang_timeout: float = 30.0,
         start_timeout: float = 30.0,
         dead_letter_limit: int = 10_000,
+        remote: Remote | None = None,
     ) -> None:
         if not (heartbeat_interval > 0 and hang_timeout > 0 and start_timeout > 0):
             raise ValueError("heartbeat_interval, hang_timeout and start_timeout must be > 0")
@@ -159,11 +172,12 @@ class Runtime:
         self._watchdog: Repeating | None = None
         self._dead_letters: deque[DeadLetter] = deque(maxlen=dead_letter_limit)
         self._dead_letter_count = 0
+        self.remote = remote
 
     def _build(self, name: str, policy: Supervisor, spec: ChildSpec | None, parent: _SupNode | None) -> _SupNode:
         node = _SupNode(name, policy, spec, parent)
         for child in policy.children:
-            if child.name in self._cells or child.name == "root":
+            if child.name in self._cells or child.name in ("root", SYSTEM_NAME):
                 raise ValueError(f"actor name {child.name!r} is used twice in the tree")
             if isinstance(child.factory, Supervisor):
                 node.children.append(self._build(child.name, child.factory, child, node))
@@ -242,9 +256,33 @@ class Runtime:
         Raises `UnknownActorError` for a name not in the tree. Mail for an actor that is
         restarting waits for it; mail for one stopped for good becomes a dead letter.
         """
+        if name not in self._cells and self.remote is not None and self.remote.knows(name):
+            if not isinstance(message, Message):
+                raise TypeError(f"messages must be Message structs, not {type(message).__name__}")
+            self.remote.tell(name, message, sender)
+            return
+        if name == SYSTEM_NAME:
+            answer = self._system_answer(message)
+            if sender is not None:
+                self.tell(sender, answer, SYSTEM_NAME)
+            return
         cell = self._cell(name, message, sender)
         if not cell.mailbox.put(Envelope(message, sender)):
             self.dead_letter(name, message, cell.closed_reason, sender)
+
+    def deliver(self, name: str, envelope: Envelope) -> bool:
+        """Queue an envelope that arrived from outside this process (process mode); False if ``name``
+        is not here or is stopped for good (it is then dead-lettered and its receipt called)."""
+        cell = self._cells.get(name)
+        if cell is not None and cell.mailbox.put(envelope):
+            return True
+        reason = cell.closed_reason if cell is not None else "no actor has this name in this process"
+        self.dead_letter(name, envelope.message, reason, envelope.sender)
+        if envelope.reply_to is not None:
+            envelope.reply_to.fail(ActorStoppedError(f"{name}: {reason}"))
+        if envelope.receipt is not None:
+            envelope.receipt()
+        return False
 
     def ask(self, name: str, message: Any, timeout: float | None = 5.0) -> Any:
         """Send ``message`` and wait for the handler's return value. For the outside world only.
@@ -259,6 +297,8 @@ class Runtime:
                 f"{actor.name} called ask({name!r}, {type(message).__name__}) inside a handler; "
                 "use tell with a reply message and a correlation id instead"
             )
+        if name == SYSTEM_NAME:
+            return self._system_answer(message)
         cell = self._cell(name, message, None)
         reply = Reply()
         if not cell.mailbox.put(Envelope(message, None, reply)):
@@ -308,6 +348,14 @@ class Runtime:
             )
             for cell in self._cells.values()
         ]
+
+    def _system_answer(self, message: Any) -> Message:
+        """What the runtime itself answers when addressed as ``"runtime"``."""
+        if isinstance(message, GetRuntimeStatus):
+            return RuntimeStatus(actors=self.status(), dead_letters=self._dead_letter_count)
+        if isinstance(message, Ping):
+            return Pong(actor=SYSTEM_NAME, nonce=message.nonce)
+        return Rejected(reason=f"the runtime does not handle {type(message).__name__}", message_type=type(message).__name__)
 
     def status_of(self, name: str) -> ActorStatus:
         for entry in self.status():
@@ -434,6 +482,8 @@ class Runtime:
             self.dead_letter(cell.name, envelope.message, reason, envelope.sender)
             if envelope.reply_to is not None:
                 envelope.reply_to.fail(ActorStoppedError(f"{cell.name} stopped before handling it: {reason}"))
+            if envelope.receipt is not None:
+                envelope.receipt()
 
     def _incarnation_ended(self, incarnation: _Incarnation, abnormal: bool, reason: str) -> None:
         cell = incarnation.cell
@@ -446,33 +496,29 @@ class Runtime:
 
     def _child_down(self, node: _Node, abnormal: bool, reason: str) -> None:
         """Apply the parent's policy to a child that just went down."""
-        parent, spec = node.parent, node.spec
-        assert parent is not None and spec is not None
+        parent = node.parent
+        assert parent is not None
         if self._stopped.is_set() or parent.state != RUNNING:
             return
-        if spec.restart == "temporary" or (spec.restart == "transient" and not abnormal):
-            why = f"{node.name} ended ({reason}) and is {spec.restart}: not restarted"
+        decision = parent.policy.on_child_down(parent.children.index(node), abnormal, self.clock.now())
+        if decision.action == "terminate":
+            why = f"{node.name} ended ({reason}); {decision.reason}"
             log.info(why)
             self._stop_node(node, final_reason=why)
             return
-        if not parent.policy.allow_restart(self.clock.now()):
-            self._escalate(
-                parent,
-                f"more than {parent.policy.intensity} restarts within {parent.policy.period}s; "
-                f"last: {reason}",
-            )
+        if decision.action == "escalate":
+            self._escalate(parent, f"{decision.reason}; last: {reason}")
             return
-        group = [parent.children[i] for i in parent.policy.restart_group(parent.children.index(node))]
+        group = [parent.children[i] for i in decision.group]
         for other in reversed(group):
             if other is not node:
                 self._stop_node(other)
         for member in group:
             member.state = RESTARTING
-        delay = parent.policy.backoff_delay()
-        if delay > 0:
+        if decision.delay > 0:
             epoch = parent.epoch
-            log.info("restarting {} in {:.3f}s", [m.name for m in group], delay)
-            self.clock.call_later(delay, lambda: self._post(self._restart_group, parent, group, epoch))
+            log.info("restarting {} in {:.3f}s", [m.name for m in group], decision.delay)
+            self.clock.call_later(decision.delay, lambda: self._post(self._restart_group, parent, group, epoch))
         else:
             self._restart_group(parent, group, parent.epoch)
 
@@ -540,5 +586,7 @@ class Runtime:
             self.dead_letter(cell.name, envelope.message, reason, envelope.sender)
             if envelope.reply_to is not None:
                 envelope.reply_to.fail(ActorHungError(reason))
+            if envelope.receipt is not None:
+                envelope.receipt()
         cell.actor, cell.incarnation, cell.state, cell.last_error = None, None, DOWN, reason
         self._child_down(cell, True, reason)

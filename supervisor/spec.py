@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal, Union
 if TYPE_CHECKING:
     from supervisor.hosted import HostedActor
 
-__all__ = ["ChildSpec", "Restart", "Strategy", "Supervisor"]
+__all__ = ["ChildSpec", "Decision", "Restart", "Strategy", "Supervisor"]
 
 Restart = Literal["permanent", "transient", "temporary"]
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
@@ -56,6 +56,17 @@ class ChildSpec:
     @property
     def is_supervisor(self) -> bool:
         return isinstance(self.factory, Supervisor)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do about a child that went down: "terminate" it for good, "restart" the ``group``
+    (child indexes, in start order) after ``delay`` seconds, or "escalate" (give up)."""
+
+    action: Literal["terminate", "restart", "escalate"]
+    group: tuple[int, ...] = ()
+    delay: float = 0.0
+    reason: str = ""
 
 
 class Supervisor:
@@ -121,6 +132,15 @@ class Supervisor:
         attempt = max(1, len(self._restarts))
         base = min(high, low * (2 ** (attempt - 1)))
         return max(low, base * (0.5 + 0.5 * self._rng.random()))
+
+    def on_child_down(self, index: int, abnormal: bool, now: float) -> Decision:
+        """Decide about child ``index`` that went down (``abnormal``: crashed or hung) at ``now``."""
+        spec = self.children[index]
+        if spec.restart == "temporary" or (spec.restart == "transient" and not abnormal):
+            return Decision("terminate", reason=f"{spec.name} is {spec.restart}: not restarted")
+        if not self.allow_restart(now):
+            return Decision("escalate", reason=f"more than {self.intensity} restarts within {self.period}s")
+        return Decision("restart", tuple(self.restart_group(index)), self.backoff_delay())
 
     def restart_group(self, failed: int) -> list[int]:
         """Indexes of the children to restart, in start order, when child ``failed`` went down."""

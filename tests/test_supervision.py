@@ -488,3 +488,17 @@ def test_stopping_turns_queued_mail_into_dead_letters(clock: ManualClock) -> Non
     assert probe.notes("a") == ["one"]
     assert [d.message for d in rt.dead_letters if d.message_type == "Note"] == [Note("two")]
     assert rt.stop_reason == "stopped by request"
+
+
+def test_the_runtime_answers_its_own_status_under_the_reserved_name(make_runtime: Callable[..., Runtime]) -> None:
+    from messages.reports import GetRuntimeStatus, RuntimeStatus
+
+    probe = Probe()
+    rt = make_runtime(tree(probe, ["a"]))
+    rt.tell("a", Crash())
+    rt.ask("a", Ping())
+    status = rt.ask("runtime", GetRuntimeStatus())
+    assert isinstance(status, RuntimeStatus)
+    assert [(s.name, s.restarts) for s in status.actors] == [("a", 1)] and status.dead_letters == 1
+    with pytest.raises(ValueError, match="used twice"):
+        Runtime(Supervisor([ChildSpec("runtime", recorder(probe))]))

@@ -1,0 +1,87 @@
+"""Prices, statistics and the daily report: what the desk is worth and what it did."""
+
+from __future__ import annotations
+
+from messages.base import Message
+from messages.common import Currency
+from messages.system import ActorStatus
+
+__all__ = [
+    "DailyReport",
+    "GetPrices",
+    "GetReport",
+    "GetRuntimeStatus",
+    "GetTransferStats",
+    "Prices",
+    "Report",
+    "RuntimeStatus",
+    "TransferStats",
+    "UpdatePrices",
+]
+
+
+class UpdatePrices(Message, frozen=True):
+    """Fetch the venue's tickers now (the scheduler sends it every 10 s)."""
+
+
+class GetPrices(Message, frozen=True):
+    """Answer: `Prices`."""
+
+
+class Prices(Message, frozen=True):
+    """The value of one unit of each currency in USD, and when they were fetched."""
+
+    usd: dict[Currency, float]
+    updated_at: float | None = None
+
+
+class GetTransferStats(Message, frozen=True):
+    """Answer: `TransferStats`, counting transfers settled at or after ``since`` (all when 0)."""
+
+    since: float = 0.0
+
+
+class TransferStats(Message, frozen=True):
+    done: int
+    volume: dict[Currency, float]
+    in_flight: int
+    in_doubt: int
+    failed_attempts: int
+
+
+class GetRuntimeStatus(Message, frozen=True):
+    """Sent to the reserved name ``"runtime"``: the runtime answers `RuntimeStatus` itself."""
+
+
+class RuntimeStatus(Message, frozen=True):
+    actors: list[ActorStatus]
+    dead_letters: int
+
+
+class DailyReport(Message, frozen=True):
+    """Gather the day's figures and log the report (the scheduler sends it at 08:00)."""
+
+
+class GetReport(Message, frozen=True):
+    """Answer: the last `Report` (or None before the first)."""
+
+
+class Report(Message, frozen=True):
+    """The daily report: transfers, hedging, PnL, restarts, balances in USD."""
+
+    at: float
+    since: float
+    transfers_done: int
+    transfer_volume: dict[Currency, float]
+    transfers_in_flight: int
+    hedges_done: int
+    hedges_failed: int
+    hedge_paused: bool
+    realised_pnl: float
+    unrealised_pnl: float
+    net_exposure: float
+    restarts: dict[str, int]
+    balances_usd: float
+    actors_alive: int
+    actors_watched: int
+    missing: list[str]
