@@ -1,0 +1,168 @@
+"""The hedge pair's language: A tells B about a fill, B answers hedged or failed; ticks, status, timers.
+
+Correlation is by A's venue ``trade_id`` (plus ``request``, which grows when an operator resumes
+a failed hedge), so no actor ever waits on a blocking ask.
+"""
+
+from __future__ import annotations
+
+from messages.base import Message
+from messages.trading import Side
+
+__all__ = [
+    "AFilled",
+    "BHedgeFailed",
+    "BHedged",
+    "HedgeReport",
+    "HedgeStatus",
+    "HedgeTick",
+    "HedgeTimeout",
+    "HedgerReport",
+    "LegReport",
+    "ResumeTrading",
+    "RetryHedge",
+    "StillWaiting",
+]
+
+
+class HedgeTick(Message, frozen=True):
+    """Start a round if A may: not paused, no hedge unanswered, the last order finished.
+
+    Sent periodically by the scheduler. Answer (to an ask): the `HedgeReport` after the round.
+    """
+
+    reason: str = "tick"
+
+
+class AFilled(Message, frozen=True):
+    """A -> B: A's order ``order_id`` was filled ``quantity`` on ``side`` at ``price``; hedge the opposite side.
+
+    ``trade_id`` is A's venue trade id, the correlation of the answer. ``request`` is 1 for the
+    first request and grows each time an operator resumes a failed hedge; B places each request's
+    hedge at most once (a repeated request is answered with the result it already has).
+    ``quantity`` is what is left to hedge for this request. The answer is told to ``reply_to``.
+    """
+
+    trade_id: str
+    order_id: str
+    market: str
+    side: Side
+    quantity: float
+    price: float
+    reply_to: str = "hedge_a"
+    request: int = 1
+
+
+class BHedged(Message, frozen=True):
+    """B -> A: the fill ``trade_id`` is hedged: ``quantity`` at ``average_price`` (market order ``order_id``).
+
+    ``fee`` is what B paid, in the market's quote currency.
+    """
+
+    trade_id: str
+    quantity: float
+    average_price: float
+    order_id: str
+    fee: float = 0.0
+    request: int = 1
+
+
+class BHedgeFailed(Message, frozen=True):
+    """B -> A: B gave up hedging ``trade_id`` after ``retries`` failed attempts; ``reason`` is the last error.
+
+    ``quantity`` (at ``average_price``, fee ``fee``) was hedged before B gave up; the rest is not.
+    """
+
+    trade_id: str
+    reason: str
+    retries: int
+    quantity: float = 0.0
+    average_price: float | None = None
+    fee: float = 0.0
+    request: int = 1
+
+
+class ResumeTrading(Message, frozen=True):
+    """Operator -> A: trading may go on. Answer (to an ask): the `HedgeReport`.
+
+    With ``retry_failed`` (the default) A asks B again to hedge what the failed hedges left
+    unhedged; without it the operator says those were handled by hand and A forgets them.
+    """
+
+    operator: str = ""
+    retry_failed: bool = True
+
+
+class HedgeStatus(Message, frozen=True):
+    """Ask A for a `HedgeReport` (B answers its own `HedgerReport`); with ``reply_to`` it is also told there."""
+
+    reply_to: str | None = None
+
+
+class LegReport(Message, frozen=True):
+    """One account of the pair: its position in the base currency (signed: long > 0) and its PnL in the quote.
+
+    ``name`` is the actor ("hedge_a"), ``account`` the venue account ("kraken.hedge"; "" if unknown).
+    """
+
+    name: str
+    account: str
+    position: float
+    average_price: float | None
+    realised_pnl: float
+    unrealised_pnl: float
+    fees: float
+
+
+class HedgeReport(Message, frozen=True):
+    """The pair as A sees it.
+
+    ``net_exposure`` is A's position plus B's (about 0 when hedged). ``unanswered`` lists the
+    trade ids B has not answered yet and ``failed`` those whose hedge failed and wait for an
+    operator. PnL is in the quote currency, fees deducted; unrealised PnL is valued at
+    ``mark_price`` (the venue's last price, or the last price A saw if the venue is down).
+    """
+
+    market: str
+    a: LegReport
+    b: LegReport
+    net_exposure: float
+    paused: bool
+    pause_reason: str
+    unanswered: list[str]
+    waiting_since: float | None
+    failed: list[str]
+    open_order: str | None
+    hedges_done: int
+    hedges_failed: int
+    timeouts: int
+    realised_pnl: float
+    unrealised_pnl: float
+    mark_price: float | None
+
+
+class HedgerReport(Message, frozen=True):
+    """B's own view: its position, the hedges it is working on, and how many it finished or gave up."""
+
+    leg: LegReport
+    open_hedges: list[str]
+    hedges_done: int
+    hedges_failed: int
+
+
+class HedgeTimeout(Message, frozen=True):
+    """A's own timer: a hedge may have waited longer than the timeout. Stale tokens are ignored."""
+
+    token: str
+
+
+class StillWaiting(Message, frozen=True):
+    """A's own timer: log that A is still waiting for B (every 10 s of waiting). Stale tokens are ignored."""
+
+    token: str
+
+
+class RetryHedge(Message, frozen=True):
+    """B's own message: try (again) to place the hedge of ``trade_id``."""
+
+    trade_id: str

@@ -1,0 +1,256 @@
+"""The hedge bookkeeping on its own: legs and PnL, A's rounds and fills, B's jobs, the journal form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+
+from actors.hedge_state import HedgeBook, HedgerBook, Leg
+from messages.common import Exchange
+from messages.hedge import AFilled, BHedged, BHedgeFailed
+from messages.trading import Fill, Order, OrderStatus, OrderType, Side
+
+BUY, SELL = Side.BUY, Side.SELL
+NOW = 1_000.0
+
+
+def fill(trade_id: str, order_id: str = "O1", side: Side = BUY, quantity: float = 1.0, price: float = 100.0,
+         fee: float = 0.1) -> Fill:
+    return Fill(exchange=Exchange.KRAKEN, account="a", market="btc/usd", side=side, quantity=quantity, price=price,
+                trade_id=trade_id, order_id=order_id, fee=fee)
+
+
+def order(order_id: str = "O1", side: Side = BUY, quantity: float = 1.0, filled: float = 0.0,
+          status: OrderStatus = OrderStatus.OPEN, average_price: float | None = None, **extra: Any) -> Order:
+    return Order(order_id=order_id, exchange=Exchange.KRAKEN, account="a", market="btc/usd", side=side,
+                 order_type=OrderType.LIMIT, quantity=quantity, status=status, price=100.0, filled=filled,
+                 average_price=average_price, **extra)
+
+
+def book_with_order(quantity: float = 1.0, side: Side = BUY) -> HedgeBook:
+    book = HedgeBook("btc/usd", session="s")
+    book.order_placed(order(side=side, quantity=quantity), NOW)
+    return book
+
+
+def journal_round_trip(data: dict[str, Any]) -> dict[str, Any]:
+    """What the journal gives back: the dict through JSON."""
+    return msgspec.json.decode(msgspec.json.encode(data))  # type: ignore[no-any-return]
+
+
+# ---- legs ---------------------------------------------------------------------------------------
+
+
+def test_a_leg_averages_its_entries_and_realises_pnl_when_it_closes() -> None:
+    leg = Leg()
+    leg.trade(BUY, 1.0, 100.0, fee=0.1)
+    leg.trade(BUY, 1.0, 110.0, fee=0.1)
+    assert (leg.position, leg.average_price) == (2.0, 105.0)
+    assert leg.unrealised(115.0) == 20.0
+    leg.trade(SELL, 2.0, 120.0, fee=0.2)
+    assert (leg.position, leg.average_price, leg.realised) == (0.0, None, 30.0)
+    assert leg.fees == pytest.approx(0.4)
+    assert leg.unrealised(200.0) == 0.0
+
+
+def test_a_short_leg_gains_when_it_buys_back_cheaper_and_a_flip_starts_a_new_average() -> None:
+    leg = Leg()
+    leg.trade(SELL, 2.0, 100.0)
+    assert leg.unrealised(90.0) == 20.0
+    leg.trade(BUY, 3.0, 90.0)  # closes 2 at a gain of 10 each, then 1 long at 90
+    assert (leg.position, leg.average_price, leg.realised) == (1.0, 90.0, 20.0)
+
+
+# ---- A's rounds ---------------------------------------------------------------------------------
+
+
+def test_rounds_open_long_then_close_long_and_complete_a_partly_filled_order() -> None:
+    book = HedgeBook("btc/usd", session="s")
+    assert book.next_order(1.0) == (BUY, 1.0)
+    book.a.trade(BUY, 0.4, 100.0)  # the order was cancelled with 0.4 filled
+    assert book.next_order(1.0) == (BUY, 0.6)
+    book.a.trade(BUY, 0.6, 100.0)
+    assert book.next_order(1.0) == (SELL, 1.0)
+    book.a.trade(SELL, 1.0, 100.0)
+    assert book.next_order(1.0) == (BUY, 1.0)
+
+
+def test_the_client_order_id_stays_the_same_until_an_order_is_placed() -> None:
+    book = HedgeBook("btc/usd", session="hedge_a-x")
+    assert book.next_client_order_id() == book.next_client_order_id() == "hedge_a-x-1"
+    book.order_placed(order(status=OrderStatus.REJECTED, reason="insufficient funds"), NOW)
+    assert book.next_client_order_id() == "hedge_a-x-2"
+    assert book.current_order is not None and book.current_order.settled  # a rejected order is finished
+
+
+def test_a_fill_is_hedged_once_by_trade_id_and_fills_of_other_orders_are_not_hedged() -> None:
+    book = book_with_order(quantity=2.0)
+    first = book.record_fill(fill("T1"), NOW)
+    assert first is not None and (first.trade_id, first.quantity, first.side) == ("T1", 1.0, BUY)
+    assert book.record_fill(fill("T1"), NOW) is None  # the same fill pushed twice
+    assert book.record_fill(fill("T9", order_id="O9"), NOW) is None  # another strategy's order
+    assert book.a.position == 1.0 and list(book.pending) == ["T1"]
+    assert not book.can_open and not book.current_order.settled  # type: ignore[union-attr]
+
+
+def test_an_order_filled_by_its_pushed_fills_is_settled_without_asking_the_venue() -> None:
+    book = book_with_order(quantity=1.0)
+    book.record_fill(fill("T1", quantity=0.5), NOW)
+    book.record_fill(fill("T2", quantity=0.5), NOW)
+    assert book.current_order is not None and book.current_order.settled
+
+
+def test_a_fill_the_venue_never_pushed_is_hedged_after_the_second_check_and_a_late_push_is_not_hedged_again() -> None:
+    book = book_with_order(quantity=1.0)
+    filled = order(filled=1.0, status=OrderStatus.FILLED, average_price=101.0)
+    assert book.observe_order(filled, NOW) is None  # the push may still be on its way
+    assert not book.current_order.settled  # type: ignore[union-attr]
+    unseen = book.observe_order(filled, NOW + 1)
+    assert unseen is not None and (unseen.trade_id, unseen.quantity, unseen.price) == ("O1:unseen:1", 1.0, 101.0)
+    assert book.a.position == 1.0 and book.current_order.settled  # type: ignore[union-attr]
+    assert book.record_fill(fill("T1", price=101.0), NOW + 2) is None  # the push turns up after all
+    assert book.a.position == 1.0
+
+
+def test_b_answers_are_applied_once_and_a_late_answer_changes_nothing() -> None:
+    book = book_with_order()
+    book.record_fill(fill("T1"), NOW)
+    answer = BHedged("T1", 1.0, 99.0, "O2", fee=0.1)
+    assert book.hedged(answer) is not None
+    assert book.hedged(answer) is None
+    assert (book.b.position, book.net_exposure, book.hedges_done) == (-1.0, 0.0, 1)
+    assert book.can_open
+
+
+def test_a_failed_hedge_pauses_keeps_the_unhedged_rest_and_resume_asks_again_with_a_new_request() -> None:
+    book = book_with_order(quantity=1.0)
+    book.record_fill(fill("T1"), NOW)
+    book.hedge_failed(BHedgeFailed("T1", "insufficient funds", 3, quantity=0.25, average_price=99.0))
+    assert book.paused and "failed after 3 attempts: insufficient funds" in book.pause_reason
+    assert (book.b.position, book.net_exposure, list(book.failed)) == (-0.25, 0.75, ["T1"])
+    assert not book.can_open
+    [again] = book.resume(retry_failed=True, now=NOW + 5)
+    assert (again.trade_id, again.quantity, again.request, again.sent_at) == ("T1", 0.75, 2, NOW + 5)
+    assert not book.paused and list(book.pending) == ["T1"]
+    assert book.hedged(BHedged("T1", 0.75, 99.0, "O3", request=1)) is None  # an answer to the old request
+    assert book.hedged(BHedged("T1", 0.75, 99.0, "O3", request=2)) is not None
+    assert book.net_exposure == 0.0 and book.can_open
+
+
+def test_resuming_without_retry_forgets_the_failed_rest() -> None:
+    book = book_with_order()
+    book.record_fill(fill("T1"), NOW)
+    book.hedge_failed(BHedgeFailed("T1", "down", 3))
+    assert book.resume(retry_failed=False, now=NOW) == []
+    assert not book.paused and not book.failed and book.net_exposure == 1.0
+
+
+def test_unanswered_hedges_time_out_once_and_a_recheck_restarts_their_wait() -> None:
+    book = book_with_order(quantity=2.0)
+    book.record_fill(fill("T1"), NOW)
+    book.record_fill(fill("T2"), NOW + 30)
+    assert book.next_deadline(60.0) == NOW + 60
+    assert [p.trade_id for p in book.time_out(NOW + 60, 60.0)] == ["T1"]
+    assert book.time_out(NOW + 61, 60.0) == []
+    assert book.next_deadline(60.0) == NOW + 90 and book.timeouts == 1
+    assert [p.trade_id for p in book.recheck(NOW + 70)] == ["T1"]
+    assert book.next_deadline(60.0) == NOW + 90 and book.waiting_since == NOW + 30
+
+
+def test_the_report_values_both_legs_at_the_mark_and_nets_the_exposure() -> None:
+    book = book_with_order()
+    book.record_fill(fill("T1", price=100.0, fee=0.1), NOW)
+    report = book.report(("hedge_a", "kraken.a"), ("hedge_b", ""), mark=110.0)
+    assert (report.a.position, report.b.position, report.net_exposure) == (1.0, 0.0, 1.0)
+    assert report.unanswered == ["T1"] and report.waiting_since == NOW and report.open_order is None
+    assert report.unrealised_pnl == 10.0 and report.realised_pnl == -0.1
+    book.hedged(BHedged("T1", 1.0, 99.0, "O2", fee=0.1))
+    report = book.report(("hedge_a", "kraken.a"), ("hedge_b", ""), mark=None)  # no mark: the last price seen
+    assert report.net_exposure == 0.0 and report.mark_price == 100.0
+    assert report.unrealised_pnl == pytest.approx(0.0 + (-1.0) * (100.0 - 99.0))
+
+
+def test_a_book_survives_the_journal_round_trip() -> None:
+    book = book_with_order(quantity=2.0)
+    book.record_fill(fill("T1"), NOW)
+    book.record_fill(fill("T2", order_id="O1", quantity=1.0), NOW)
+    book.hedged(BHedged("T1", 1.0, 99.0, "O2"))
+    book.time_out(NOW + 100, 60.0)
+    again = HedgeBook.from_dict(journal_round_trip(book.to_dict()))
+    assert again.to_dict() == book.to_dict()
+    assert again.record_fill(fill("T2"), NOW) is None  # still remembered
+    assert again.pending["T2"].side is BUY and again.current_order is not None
+
+
+# ---- B's jobs -----------------------------------------------------------------------------------
+
+
+def request(trade_id: str = "T1", quantity: float = 1.0, request_no: int = 1) -> AFilled:
+    return AFilled(trade_id=trade_id, order_id="O1", market="btc/usd", side=BUY, quantity=quantity, price=100.0,
+                   request=request_no)
+
+
+def market_order(order_id: str, quantity: float, filled: float, status: OrderStatus, price: float = 99.0,
+                 fee: float = 0.0, reason: str = "") -> Order:
+    return Order(order_id=order_id, exchange=Exchange.MEXC, account="b", market="btc/usd", side=SELL,
+                 order_type=OrderType.MARKET, quantity=quantity, status=status, filled=filled,
+                 average_price=price if filled else None, fee=fee, reason=reason)
+
+
+def test_a_job_hedges_the_opposite_side_and_seeing_the_same_order_again_books_it_once() -> None:
+    book = HedgerBook()
+    job = book.open(request(), "btc/usd", NOW)
+    assert job is not None and job.side is SELL and job.client_order_id("hedge_b") == "hedge_b-T1-1-1"
+    assert book.open(request(), "btc/usd", NOW) is None  # already being worked on
+    filled = market_order("O7", 1.0, 1.0, OrderStatus.FILLED, fee=0.1)
+    answer = book.order_seen(job, filled)
+    assert answer == BHedged("T1", 1.0, 99.0, "O7", 0.1, 1)
+    assert book.leg.position == -1.0
+    assert book.answer_for(request()) == answer  # a repeated request is answered from memory
+    assert book.answer_for(request(request_no=2)) is None
+
+
+def test_an_exception_keeps_the_client_id_and_a_rejected_order_moves_to_the_next() -> None:
+    book = HedgerBook(retry_times=3)
+    job = book.open(request(), "btc/usd", NOW)
+    assert job is not None
+    assert book.attempt_failed(job, "VenueTimeout: no answer") is None
+    assert job.client_order_id("b") == "b-T1-1-1"  # the venue may hold that order: ask with the same id
+    assert book.order_seen(job, market_order("O8", 1.0, 0.0, OrderStatus.REJECTED, reason="no funds")) is None
+    assert job.client_order_id("b") == "b-T1-1-2" and job.reason == "no funds"
+
+
+def test_a_job_gives_up_after_retry_times_failures_reporting_what_it_hedged() -> None:
+    book = HedgerBook(retry_times=2)
+    job = book.open(request(quantity=2.0), "btc/usd", NOW)
+    assert job is not None
+    partial = market_order("O8", 2.0, 0.5, OrderStatus.CANCELED, price=98.0)
+    assert book.order_seen(job, partial) is None
+    assert job.remaining == 1.5
+    failed = book.attempt_failed(job, "VenueUnavailable: outage")
+    assert failed == BHedgeFailed("T1", "VenueUnavailable: outage", 2, 0.5, 98.0, 0.0, 1)
+    assert not book.jobs and book.hedges_failed == 1 and book.leg.position == -0.5
+    assert book.answer_for(request()) == failed
+    assert book.open(request(request_no=2), "btc/usd", NOW) is not None  # an operator's retry is new work
+
+
+def test_retry_times_must_allow_one_attempt() -> None:
+    with pytest.raises(ValueError, match="retry_times"):
+        HedgerBook(retry_times=0)
+
+
+def test_a_hedger_book_survives_the_journal_round_trip() -> None:
+    book = HedgerBook()
+    done = book.open(request("T1"), "btc/usd", NOW)
+    assert done is not None
+    book.order_seen(done, market_order("O7", 1.0, 1.0, OrderStatus.FILLED))
+    open_job = book.open(request("T2"), "btc/usd", NOW)
+    assert open_job is not None
+    open_job.placing = True
+    again = HedgerBook.from_dict(journal_round_trip(book.to_dict()))
+    assert again.to_dict() == book.to_dict()
+    assert again.jobs["T2"].placing and again.jobs["T2"].side is SELL
+    assert isinstance(again.answer_for(request("T1")), BHedged)
+    assert HedgerBook.from_dict(journal_round_trip(book.to_dict()), retry_times=5).retry_times == 5
