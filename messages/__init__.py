@@ -1,15 +1,18 @@
 """The message language: every message as a typed, immutable value, and the wire codec.
 
-This package imports nothing from ``actors`` or ``supervisor``.
+Importing this package registers every message type with the codec. This package imports
+nothing from ``actors`` or ``supervisor``.
 """
 
+from messages import balances, demo, hedge, reports, scheduling, tasks, trading, transfers, venue  # noqa: F401 - register types
 from messages.base import Message, message_types
 from messages.codec import DecodeError, decode, decode_json, encode, encode_json
-from messages.common import Account, Amount, Currency, Exchange
+from messages.common import Account, AccountRef, Amount, Currency, Exchange
 from messages.system import ActorStatus, DeadLetter, Ping, Pong, Rejected
 
 __all__ = [
     "Account",
+    "AccountRef",
     "ActorStatus",
     "Amount",
     "Currency",

@@ -52,6 +52,7 @@ class ActorStatus(Message, frozen=True):
     mailbox: int
     last_error: str | None = None
     supervisor: str = ""
+    pid: int | None = None  # the OS process in process mode
 
 
 class DeliveryFailed(Message, frozen=True):

@@ -1,83 +1,255 @@
-"""The `bin/run` command line: run the built-in topology (or a deployment) and print live status."""
+"""The `bin/run` command line: run the system, look at it, send it commands.
+
+    bin/run [--config FILE] [--for SECONDS]          the built-in demo (or FILE), in-process
+    bin/run --processes [--config FILE]              the same, one OS process per actor
+    bin/run status [--json]                          the running system (process mode)
+    bin/run send ACTOR 'JSON'                        send a command, print the answer
+    bin/run node --connect ENDPOINT --name NAME      join a running system as one node
+    bin/run keys DIR                                 make CurveZMQ keys for tcp:// endpoints
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
-from actors.base import Actor
-from messages.base import Message
-from messages.system import Ping, Pong
+import msgspec
+
+from supervisor.config import ConfigError, Deployment, actor_names, load_config, load_demo_config
 from supervisor.logs import configure_logging
-from supervisor.runtime import Runtime
-from supervisor.spec import ChildSpec, Supervisor
+from supervisor.status import collect_status, ledger_mismatches, status_lines, summary_line
 
 __all__ = ["main"]
 
-
-class Beat(Message, frozen=True):
-    """Tick for the built-in topology's heartbeat actor."""
+COMMANDS = ("status", "send", "node", "keys")
 
 
-class Heart(Actor):
-    """Pings its peer on every beat and counts the answers (the built-in topology)."""
-
-    def __init__(self, peer: str) -> None:
-        super().__init__()
-        self.peer = peer
-        self.beats = 0
-
-    def on_beat(self, message: Beat) -> None:
-        self.beats += 1
-        self.tell(self.peer, Ping(nonce=self.beats))
-
-    def on_pong(self, message: Pong) -> None:
-        self.log.debug("pong {} from {}", message.nonce, message.actor)
-
-
-def builtin_topology() -> Supervisor:
-    return Supervisor([ChildSpec("heart", lambda: Heart("echo")), ChildSpec("echo", lambda: Heart("heart"))])
-
-
-def print_status(runtime: Runtime) -> None:
-    rows = [f"{s.name}={s.state}(restarts={s.restarts}, mailbox={s.mailbox})" for s in runtime.status()]
-    print("status: " + "  ".join(rows), flush=True)
-
-
-def run(runtime: Runtime, seconds: float | None, every: float) -> int:
+def _stop_event() -> threading.Event:
     stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    runtime.start()
-    elapsed = 0.0
-    while not stop.is_set() and not runtime.stopped:
-        step = every if seconds is None else min(every, max(0.0, seconds - elapsed))
-        if stop.wait(step):
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
+
+
+def _loop(stop: threading.Event, seconds: float | None, every: float, stopped: Callable[[], bool],
+          status: Callable[[], dict[str, Any]]) -> float:
+    """Print status every ``every`` seconds until Ctrl-C, ``seconds``, or the system stops; returns elapsed."""
+    started = time.monotonic()
+    deadline = None if seconds is None else started + seconds
+    while not stop.is_set() and not stopped():
+        wait = every if deadline is None else min(every, deadline - time.monotonic())
+        if wait > 0 and stop.wait(wait):
             break
-        elapsed += step
-        runtime.tell("heart", Beat())
-        print_status(runtime)
-        if seconds is not None and elapsed >= seconds:
+        for line in status_lines(status(), time.monotonic() - started):
+            print(line, flush=True)
+        if deadline is not None and time.monotonic() >= deadline:
             break
-    failed = runtime.stopped and runtime.stop_reason != "stopped by request"
-    runtime.stop()
-    restarts = sum(s.restarts for s in runtime.status())
-    print(f"summary: ran {elapsed:.1f}s, restarts={restarts}, dead letters={runtime.dead_letter_count}, "
-          f"stopped: {runtime.stop_reason}", flush=True)
-    return 1 if failed else 0
+    return time.monotonic() - started
+
+
+def _wipe_journal(deployment: Deployment) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        deployment.journal_path.with_name(deployment.journal_path.name + suffix).unlink(missing_ok=True)
+
+
+def run_in_process(deployment: Deployment, seconds: float | None, every: float) -> int:
+    """Run ``deployment`` in this process, printing status; 0 if all went well."""
+    from supervisor.system import System
+
+    stop = _stop_event()
+    system = System(deployment)
+    system.start()
+    try:
+        elapsed = _loop(stop, seconds, every, lambda: system.runtime.stopped, system.status)
+        status = system.status()
+        balances = system.venue.all_balances()
+        conservation = system.venue.conservation_error()
+    finally:
+        failed = system.runtime.stopped and system.runtime.stop_reason != "stopped by request"
+        reason = system.runtime.stop_reason
+        system.stop()
+    line, ok = summary_line(status, conservation, ledger_mismatches(status, balances), elapsed)
+    print(line, flush=True)
+    if failed:
+        print(f"the runtime stopped by itself: {reason}", flush=True)
+    return 0 if ok and not failed else 1
+
+
+def run_processes(deployment: Deployment, config: Path | None, seconds: float | None, every: float,
+                  endpoint: str | None, keys: Path | None) -> int:
+    """Run ``deployment`` with one OS process per actor; this process supervises them."""
+    from supervisor.client import Client
+    from supervisor.processes import ProcessSystem
+
+    stop = _stop_event()
+    system = ProcessSystem(deployment, config_path=config, endpoint=endpoint, keys=keys)
+    system.start()
+    assert system.runtime is not None
+    client = Client(system.endpoint, keys=keys, timeout=2.0)
+    names = actor_names(deployment)
+
+    def status() -> dict[str, Any]:
+        runtime = system.runtime
+        assert runtime is not None
+        return collect_status(client.ask, runtime.status(), len(system.hub.dead_letters) if system.hub else 0, names)
+
+    try:
+        print(f"process mode: {len(names)} nodes, hub at {system.endpoint}, runtime folder {system.folder}",
+              flush=True)
+        elapsed = _loop(stop, seconds, every, lambda: system.runtime is not None and system.runtime.stopped, status)
+        final = status()
+        balances = system.venue.all_balances()
+        conservation = system.venue.conservation_error()
+        failed = system.runtime.stopped and system.runtime.stop_reason != "stopped by request"
+        reason = system.runtime.stop_reason
+    finally:
+        client.close()
+        system.stop()
+    line, ok = summary_line(final, conservation, ledger_mismatches(final, balances), elapsed)
+    print(line, flush=True)
+    if failed:
+        print(f"the runtime stopped by itself: {reason}", flush=True)
+    return 0 if ok and not failed else 1
+
+
+def _connect(args: argparse.Namespace) -> Any:
+    from supervisor.client import Client
+
+    return Client(args.endpoint, runtime_folder=args.runtime, keys=args.keys, timeout=args.timeout)
+
+
+def command_status(args: argparse.Namespace) -> int:
+    from supervisor.client import ClientError
+
+    try:
+        with _connect(args) as client:
+            runtime = client.status()
+            names = [a.name for a in runtime.actors]
+            status = collect_status(client.ask, runtime.actors, runtime.dead_letters, names)
+    except ClientError as error:
+        print(f"bin/run status: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(status, indent=2, default=str))
+        return 0
+    print("actors:")
+    for actor in status["actors"]:
+        error = f"  last error: {actor['last_error']}" if actor["last_error"] else ""
+        print(f"  {actor['name']:<12} pid {actor.get('pid') or '-':<8} {actor['state']:<10} restarts "
+              f"{actor['restarts']:<3} mailbox {actor['mailbox']:<5}{error}")
+    for line in status_lines(status)[1:]:
+        print(line)
+    return 0
+
+
+def command_send(args: argparse.Namespace) -> int:
+    from messages.base import Message
+    from messages.codec import DecodeError
+    from messages.system import Rejected
+    from supervisor.client import ClientError
+
+    try:
+        with _connect(args) as client:
+            answer = client.send_command(args.actor, args.json_command)
+    except DecodeError as error:
+        print(f"bin/run send: not a command: {error}", file=sys.stderr)
+        return 2
+    except ClientError as error:
+        print(f"bin/run send: {error}", file=sys.stderr)
+        return 1
+    shown = msgspec.to_builtins(answer) if isinstance(answer, Message) else answer
+    print(json.dumps(shown, default=str))
+    return 1 if isinstance(answer, Rejected) else 0
+
+
+def command_keys(args: argparse.Namespace) -> int:
+    from supervisor.keys import generate_keys
+
+    folder = generate_keys(args.folder, args.client)
+    print(f"CurveZMQ keys in {folder}: server.key(_secret), {args.client}.key(_secret), clients/{args.client}.key")
+    return 0
+
+
+def _client_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runtime", help="the system's runtime folder (default: $TREASURY_RUNTIME or run/demo)")
+    parser.add_argument("--endpoint", help="the hub endpoint (default: read from the runtime folder)")
+    parser.add_argument("--keys", help="CurveZMQ keys folder (for a tcp:// hub)")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer (default 5)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bin/run", description="Run treasury-actors.")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in COMMANDS:
+        return _subcommand(argv)
+    parser = argparse.ArgumentParser(prog="bin/run", description="Run treasury-actors (the built-in demo by default). "
+                                     f"Other commands: {', '.join(COMMANDS)} (bin/run COMMAND --help).")
+    parser.add_argument("--config", help="a deployment TOML file (default: the built-in demo)")
+    parser.add_argument("--processes", action="store_true", help="run one OS process per actor")
     parser.add_argument("--for", dest="seconds", type=float, default=None, help="stop after SECONDS (default: Ctrl-C)")
-    parser.add_argument("--every", type=float, default=2.0, help="print status every SECONDS (default 2)")
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--every", type=float, default=3.0, help="print status every SECONDS (default 3)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start with an empty journal (always so for the built-in demo, whose world is new each run)")
+    parser.add_argument("--endpoint", help="process mode: the hub endpoint (default ipc:// in the runtime folder)")
+    parser.add_argument("--keys", type=Path, help="process mode: CurveZMQ keys folder (required for tcp://)")
+    parser.add_argument("--log-level", default="WARNING", help="log level on stderr (default WARNING)")
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
-    return run(Runtime(builtin_topology()), args.seconds, args.every)
+    try:
+        deployment = load_config(args.config) if args.config else load_demo_config()
+    except ConfigError as error:
+        print(f"bin/run: {error}", file=sys.stderr)
+        return 2
+    if args.fresh or not args.config:
+        _wipe_journal(deployment)
+    if args.processes:
+        config = Path(args.config).resolve() if args.config else None
+        return run_processes(deployment, config, args.seconds, args.every, args.endpoint, args.keys)
+    return run_in_process(deployment, args.seconds, args.every)
+
+
+def _subcommand(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bin/run")
+    commands = parser.add_subparsers(dest="command", required=True)
+    status = commands.add_parser("status", help="the running system: actors, balances, tasks, chains, hedge")
+    status.add_argument("--json", action="store_true", help="one JSON document, for scripts and monitoring")
+    _client_options(status)
+    send = commands.add_parser("send", help="send a JSON command to an actor and print its answer")
+    send.add_argument("actor")
+    send.add_argument("json_command", metavar="JSON", help="""e.g. '{"strategy":"a","cmd":"allocate",...}' or '{"type":"Reconcile"}'""")
+    _client_options(send)
+    node = commands.add_parser("node", help="run one actor as a node of a running system (another host: tcp + keys)")
+    node.add_argument("--connect", required=True)
+    node.add_argument("--name", required=True)
+    node.add_argument("--config")
+    node.add_argument("--runtime")
+    node.add_argument("--keys")
+    node.add_argument("--log-level", default="INFO")
+    keys = commands.add_parser("keys", help="make a CurveZMQ keys folder (server pair + one allowed client)")
+    keys.add_argument("folder")
+    keys.add_argument("--client", default="client")
+    args = parser.parse_args(argv)
+    configure_logging("WARNING" if args.command != "node" else args.log_level)
+    if args.command == "status":
+        return command_status(args)
+    if args.command == "send":
+        return command_send(args)
+    if args.command == "keys":
+        return command_keys(args)
+    from supervisor.node import main as node_main
+
+    node_argv = ["--connect", args.connect, "--name", args.name, "--log-level", args.log_level]
+    for option in ("config", "runtime", "keys"):
+        if getattr(args, option):
+            node_argv += [f"--{option}", getattr(args, option)]
+    return node_main(node_argv)
 
 
 if __name__ == "__main__":

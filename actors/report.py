@@ -1,0 +1,140 @@
+"""The daily report: on `DailyReport` it gathers the day's figures from the other actors and logs them.
+
+It asks by tell (never a blocking ask): transfer statistics, the hedge pair's status, prices,
+health and the runtime's restart counts. When every answer is in, or after ``deadline``
+seconds, it writes the report (missing parts named) and keeps it for `GetReport`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.base import Actor
+from messages.base import Message
+from messages.hedge import HedgeReport, HedgeStatus
+from messages.reports import (
+    DailyReport,
+    GetPrices,
+    GetReport,
+    GetRuntimeStatus,
+    GetTransferStats,
+    Prices,
+    Report,
+    RuntimeStatus,
+    TransferStats,
+)
+from messages.scheduling import GetHealth, HealthReport
+from supervisor.board import BalanceBoard
+from supervisor.errors import ActorError
+
+__all__ = ["Reporter"]
+
+
+class ReportDeadline(Message, frozen=True):
+    """Internal: stop waiting for answers to report ``round``."""
+
+    round: int
+
+
+class Reporter(Actor):
+    """Writes the daily report. Conventional name: "report"."""
+
+    def __init__(self, board: BalanceBoard, *, hedge: str | None = "hedge_a", deadline: float = 10.0) -> None:
+        super().__init__()
+        self.board = board
+        self.hedge = hedge
+        self.deadline = deadline
+        self.round = 0
+        self.since = self.clock.now() - 24 * 3600
+        self.parts: dict[str, Any] = {}
+        self.expected: set[str] = set()
+        self.last: Report | None = None
+
+    def on_daily_report(self, message: DailyReport) -> None:
+        self.round += 1
+        self.parts = {}
+        requests: dict[str, tuple[str, Message]] = {
+            "transfers": ("transfers", GetTransferStats(since=self.since)),
+            "prices": ("prices", GetPrices()),
+            "health": ("health", GetHealth()),
+            "runtime": ("runtime", GetRuntimeStatus()),
+        }
+        if self.hedge:
+            requests["hedge"] = (self.hedge, HedgeStatus(reply_to=self.name))
+        self.expected = set()
+        for part, (target, request) in requests.items():
+            try:
+                self.tell(target, request)
+                self.expected.add(part)
+            except ActorError as error:
+                self.log.warning("report: cannot ask {} ({})", target, error)
+        self.send_later(self.deadline, self.name, ReportDeadline(self.round))
+
+    def on_transfer_stats(self, message: TransferStats) -> None:
+        self._arrived("transfers", message)
+
+    def on_prices(self, message: Prices) -> None:
+        self._arrived("prices", message)
+
+    def on_health_report(self, message: HealthReport) -> None:
+        self._arrived("health", message)
+
+    def on_runtime_status(self, message: RuntimeStatus) -> None:
+        self._arrived("runtime", message)
+
+    def on_hedge_report(self, message: HedgeReport) -> None:
+        self._arrived("hedge", message)
+
+    def on_report_deadline(self, message: ReportDeadline) -> None:
+        if message.round == self.round and self.expected - set(self.parts):
+            self._write()
+
+    def on_get_report(self, message: GetReport) -> Report | None:
+        if self.last is not None:
+            self.reply(self.last)
+        return self.last
+
+    def _arrived(self, part: str, answer: Any) -> None:
+        if part not in self.expected or part in self.parts:
+            return
+        self.parts[part] = answer
+        if set(self.parts) >= self.expected:
+            self._write()
+
+    def _write(self) -> None:
+        now = self.clock.now()
+        transfers: TransferStats | None = self.parts.get("transfers")
+        hedge: HedgeReport | None = self.parts.get("hedge")
+        prices: Prices | None = self.parts.get("prices")
+        health: HealthReport | None = self.parts.get("health")
+        runtime: RuntimeStatus | None = self.parts.get("runtime")
+        usd = prices.usd if prices else {}
+        balances_usd = sum(view.total * usd.get(view.currency, 0.0) for view in self.board.views())
+        report = Report(
+            at=now,
+            since=self.since,
+            transfers_done=transfers.done if transfers else 0,
+            transfer_volume=dict(transfers.volume) if transfers else {},
+            transfers_in_flight=transfers.in_flight if transfers else 0,
+            hedges_done=hedge.hedges_done if hedge else 0,
+            hedges_failed=hedge.hedges_failed if hedge else 0,
+            hedge_paused=hedge.paused if hedge else False,
+            realised_pnl=hedge.realised_pnl if hedge else 0.0,
+            unrealised_pnl=hedge.unrealised_pnl if hedge else 0.0,
+            net_exposure=hedge.net_exposure if hedge else 0.0,
+            restarts={a.name: a.restarts for a in runtime.actors if a.restarts} if runtime else {},
+            balances_usd=round(balances_usd, 2),
+            actors_alive=sum(a.alive for a in health.actors) if health else 0,
+            actors_watched=len(health.actors) if health else 0,
+            missing=sorted(self.expected - set(self.parts)),
+        )
+        self.last, self.since, self.expected = report, now, set()
+        volume = ", ".join(f"{v:,.2f} {c.value}" for c, v in report.transfer_volume.items()) or "none"
+        self.log.info(
+            "daily report: {} transfers ({}), {} in flight; hedges {} done, {} failed{}; PnL realised {:.2f}, "
+            "unrealised {:.2f}, net exposure {:g}; restarts {}; balances {:,.2f} USD; {}/{} actors alive{}",
+            report.transfers_done, volume, report.transfers_in_flight, report.hedges_done, report.hedges_failed,
+            " (PAUSED)" if report.hedge_paused else "", report.realised_pnl, report.unrealised_pnl,
+            report.net_exposure, report.restarts or "none", report.balances_usd, report.actors_alive,
+            report.actors_watched, f"; missing: {', '.join(report.missing)}" if report.missing else "",
+        )

@@ -1,0 +1,370 @@
+"""Deployment configuration: a TOML file parsed into typed, validated settings (`Deployment`).
+
+The TOML is converted by msgspec into the Structs below (unknown keys refused), then checked
+for meaning (accounts the hedge names exist, job targets are actors, import paths resolve).
+Every problem raises `ConfigError` naming the key, at start, before anything runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from messages.common import Currency, Exchange
+
+__all__ = [
+    "AccountConfig",
+    "ActorConfig",
+    "ConfigError",
+    "Deployment",
+    "HedgeConfig",
+    "JobConfig",
+    "load_config",
+    "parse_config",
+    "resolve_import",
+]
+
+_STRICT = {"forbid_unknown_fields": True, "frozen": True, "kw_only": True}
+
+
+class ConfigError(ValueError):
+    """A deployment file that cannot be run; the text names the key."""
+
+
+class RouteConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    """An on-chain route between two exchanges (one direction)."""
+
+    from_exchange: Exchange = msgspec.field(name="from")
+    to_exchange: Exchange = msgspec.field(name="to")
+    delay: float = 60.0
+    fee: float = 1.0
+    jitter: float = 0.0
+
+
+class DefaultRouteConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    delay: float = 60.0
+    fee: float = 1.0
+    jitter: float = 0.0
+
+
+class MarketConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    """A simulated market's seeded price path (see `actors.venues.simulated.MarketSpec`)."""
+
+    price: float
+    volatility: float = 0.001
+    tick: float = 1.0
+    spread: float = 0.0005
+    depth: float = 1.0
+    slippage_bps: float = 5.0
+    fee_bps: float = 10.0
+
+
+class FaultsConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    """Faults injected into the simulated venue at start (for drills and demos)."""
+
+    reject_transfers: int = 0
+    timeout_after_move: int = 0
+    reject_orders: int = 0
+    latency: float = 0.0
+
+
+class VenueConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    kind: Literal["simulated"] = "simulated"
+    seed: int = 0
+    default_route: DefaultRouteConfig = msgspec.field(default_factory=DefaultRouteConfig)
+    routes: list[RouteConfig] = msgspec.field(default_factory=list)
+    markets: dict[str, MarketConfig] = msgspec.field(default_factory=dict)
+    faults: FaultsConfig = msgspec.field(default_factory=FaultsConfig)
+
+
+class AccountConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    """An exchange account the gateway keeps (and, simulated, its opening balances)."""
+
+    exchange: Exchange
+    account: str
+    strategy_count: int = 8
+    balances: dict[Currency, float] = msgspec.field(default_factory=dict)
+    credit_limits: dict[Currency, float] = msgspec.field(default_factory=dict)
+    currencies: list[Currency] = msgspec.field(default_factory=list)
+
+
+class GatewayConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    strategies: dict[int, str] = msgspec.field(default_factory=dict)  # slot index -> actor told LedgerReset
+    retry_delay: float = 5.0
+
+
+class TasksConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    default_expire_seconds: float = 120.0
+
+
+class TransfersConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    follow_ups: dict[str, str] = msgspec.field(default_factory=dict)  # extra name -> "module:function"
+
+
+class HedgeSideConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    exchange: Exchange
+    account: str
+
+
+class HedgeConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    """The hedge pair: A trades ``quantity`` of ``market`` with limit orders, B hedges with market orders."""
+
+    market: str
+    quantity: float
+    a: HedgeSideConfig
+    b: HedgeSideConfig
+    offset_bps: float = 0.0  # how far from the touch A's limit price sits, in basis points
+    retries: int = 3
+    timeout: float = 60.0
+    remind_every: float = 10.0
+    continue_after_hedge: bool = True  # A opens the next round as soon as B answered
+    enabled: bool = True
+
+
+class JobConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    """Send ``message`` (a message type name, with ``params`` as its fields) to ``target`` on a trigger."""
+
+    name: str
+    target: str
+    message: str
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+    every: float | None = None
+    cron: str | None = None
+
+
+class SchedulerConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    timezone: str = "UTC"
+    jobs: list[JobConfig] | None = None  # None: the default jobs
+    extra_jobs: list[JobConfig] = msgspec.field(default_factory=list)
+    health_watch: list[str] | None = None  # None: every actor
+
+
+class SupervisorConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    strategy: Literal["one_for_one", "one_for_all", "rest_for_one"] = "one_for_one"
+    intensity: int = 5
+    period: float = 10.0
+    backoff: tuple[float, float] = (0.1, 5.0)
+
+
+class RuntimeConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    folder: str = "run"  # journal and sockets live here (relative to the config file)
+    journal: str = "journal.sqlite"
+    heartbeat_interval: float = 1.0
+    hang_timeout: float = 30.0
+
+
+class ActorConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    """An extra actor (a desk's own strategy): ``class = "package.module:ClassName"`` built with ``params``."""
+
+    name: str
+    class_path: str = msgspec.field(name="class")
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+    restart: Literal["permanent", "transient", "temporary"] = "permanent"
+    shutdown_timeout: float = 5.0
+
+
+class Deployment(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    """A whole deployment, as read from TOML."""
+
+    accounts: list[AccountConfig]
+    runtime: RuntimeConfig = msgspec.field(default_factory=RuntimeConfig)
+    supervisor: SupervisorConfig = msgspec.field(default_factory=SupervisorConfig)
+    venue: VenueConfig = msgspec.field(default_factory=VenueConfig)
+    gateway: GatewayConfig = msgspec.field(default_factory=GatewayConfig)
+    tasks: TasksConfig = msgspec.field(default_factory=TasksConfig)
+    transfers: TransfersConfig = msgspec.field(default_factory=TransfersConfig)
+    hedge: HedgeConfig | None = None
+    scheduler: SchedulerConfig = msgspec.field(default_factory=SchedulerConfig)
+    actors: list[ActorConfig] = msgspec.field(default_factory=list)
+    base_folder: str = "."  # where the file was read from; relative paths are resolved against it
+
+    @property
+    def folder(self) -> Path:
+        folder = Path(self.runtime.folder)
+        return folder if folder.is_absolute() else Path(self.base_folder) / folder
+
+    @property
+    def journal_path(self) -> Path:
+        return self.folder / self.runtime.journal
+
+
+# The built-in actors and their names (every deployment has them).
+BUILTIN_NAMES = ("gateway", "tasks", "transfers", "chains", "prices", "health", "report", "scheduler")
+HEDGE_NAMES = ("hedge_a", "hedge_b")
+
+
+def default_jobs() -> list[JobConfig]:
+    """The scheduler's jobs when the config names none (issue 4's defaults)."""
+    return [
+        JobConfig(name="update_prices", target="prices", message="UpdatePrices", every=10.0),
+        JobConfig(name="reconcile", target="gateway", message="Reconcile", every=60.0),
+        JobConfig(name="run_transfers", target="transfers", message="RunTransfers", every=5.0),
+        JobConfig(name="advance_chains", target="chains", message="AdvanceChains", every=10.0),
+        JobConfig(name="clean_expired_tasks", target="tasks", message="CleanExpiredTasks", every=60.0),
+        JobConfig(name="health_check", target="health", message="CheckHealth", every=60.0),
+        JobConfig(name="daily_report", target="report", message="DailyReport", cron="0 8 * * *"),
+    ]
+
+
+def resolve_import(path: str, what: str) -> Any:
+    """The object at ``"package.module:Name"``; `ConfigError` naming ``what`` if it is not there."""
+    module_name, sep, attribute = path.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ConfigError(f"{what}: import path must look like 'package.module:Name', got {path!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(f"{what}: cannot import module {module_name!r} ({error})") from None
+    try:
+        found = module
+        for part in attribute.split("."):
+            found = getattr(found, part)
+    except AttributeError:
+        raise ConfigError(f"{what}: module {module_name!r} has no {attribute!r}") from None
+    return found
+
+
+def _explain(error: msgspec.ValidationError) -> ConfigError:
+    text = str(error)
+    message, _, where = text.partition(" - at `$")
+    key = where.rstrip("`").lstrip(".") or "(top level)"
+    unknown = message.startswith("Object contains unknown field")
+    if unknown:
+        field = message.split("`")[1]
+        key = f"{key}.{field}" if key != "(top level)" else field
+        return ConfigError(f"config error at {key}: unknown key (a typo?)")
+    if message.startswith("Object missing required field"):
+        field = message.split("`")[1]
+        key = f"{key}.{field}" if key != "(top level)" else field
+        return ConfigError(f"config error at {key}: required key is missing")
+    return ConfigError(f"config error at {key}: {message}")
+
+
+def parse_config(data: Mapping[str, Any], base_folder: str | Path = ".") -> Deployment:
+    """A `Deployment` from TOML data (already parsed); `ConfigError` naming the first bad key."""
+    try:
+        deployment = msgspec.convert({**data, "base_folder": str(base_folder)}, Deployment, strict=False)
+    except msgspec.ValidationError as error:
+        raise _explain(error) from None
+    _check(deployment)
+    return deployment
+
+
+def load_config(path: str | Path) -> Deployment:
+    """Read and check a deployment file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {error}") from None
+    return parse_config(data, path.resolve().parent)
+
+
+DEMO_CONFIG = Path(__file__).with_name("demo.toml")
+
+
+def load_demo_config() -> Deployment:
+    """The built-in demo deployment; its runtime folder is relative to the working directory."""
+    return parse_config(tomllib.loads(DEMO_CONFIG.read_text()), Path.cwd())
+
+
+def actor_names(deployment: Deployment) -> list[str]:
+    """Every actor the deployment runs, in start order."""
+    names = list(BUILTIN_NAMES[:-1])
+    if deployment.hedge is not None and deployment.hedge.enabled:
+        names += HEDGE_NAMES
+    names += [a.name for a in deployment.actors]
+    names.append("scheduler")
+    return names
+
+
+def _positive(value: float, key: str, allow_zero: bool = False) -> None:
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"config error at {key}: must be a {'non-negative' if allow_zero else 'positive'} number, got {value!r}")
+
+
+def _check(d: Deployment) -> None:
+    """The meaning checks msgspec cannot do; each error names its key."""
+    if not d.accounts:
+        raise ConfigError("config error at accounts: at least one account is needed")
+    seen: set[tuple[Exchange, str]] = set()
+    for i, account in enumerate(d.accounts):
+        key = (account.exchange, account.account)
+        if key in seen:
+            raise ConfigError(f"config error at accounts[{i}]: {account.exchange.value}.{account.account} is listed twice")
+        seen.add(key)
+        if not 2 <= account.strategy_count <= 64:
+            raise ConfigError(f"config error at accounts[{i}].strategy_count: must be 2..64, got {account.strategy_count}")
+        for currency, amount in {**account.balances, **account.credit_limits}.items():
+            _positive(amount, f"accounts[{i}] {currency.value}", allow_zero=True)
+    for i, route in enumerate(d.venue.routes):
+        _positive(route.delay, f"venue.routes[{i}].delay", allow_zero=True)
+        _positive(route.fee, f"venue.routes[{i}].fee", allow_zero=True)
+    for name, market in d.venue.markets.items():
+        from messages.trading import split_market
+
+        try:
+            split_market(name)
+        except ValueError as error:
+            raise ConfigError(f"config error at venue.markets.{name}: {error}") from None
+        _positive(market.price, f"venue.markets.{name}.price")
+    low, high = d.supervisor.backoff
+    if not 0 <= low <= high:
+        raise ConfigError(f"config error at supervisor.backoff: must be [min, max] with 0 <= min <= max, got {[low, high]}")
+    _positive(d.supervisor.period, "supervisor.period")
+    _positive(d.runtime.heartbeat_interval, "runtime.heartbeat_interval")
+    _positive(d.runtime.hang_timeout, "runtime.hang_timeout")
+    _positive(d.tasks.default_expire_seconds, "tasks.default_expire_seconds")
+    names = actor_names(d)
+    extra = [a.name for a in d.actors]
+    for i, actor in enumerate(d.actors):
+        if actor.name in BUILTIN_NAMES or actor.name in HEDGE_NAMES or extra.count(actor.name) > 1:
+            raise ConfigError(f"config error at actors[{i}].name: {actor.name!r} is already used")
+        resolve_import(actor.class_path, f"config error at actors[{i}].class")
+    for index, name in d.gateway.strategies.items():
+        if name not in names:
+            raise ConfigError(f"config error at gateway.strategies.{index}: no actor named {name!r}")
+    for extra_name, path in d.transfers.follow_ups.items():
+        if not callable(resolve_import(path, f"config error at transfers.follow_ups.{extra_name}")):
+            raise ConfigError(f"config error at transfers.follow_ups.{extra_name}: {path!r} is not callable")
+    if d.hedge is not None and d.hedge.enabled:
+        h = d.hedge
+        if h.market not in d.venue.markets:
+            raise ConfigError(f"config error at hedge.market: {h.market!r} is not one of venue.markets")
+        _positive(h.quantity, "hedge.quantity")
+        _positive(h.timeout, "hedge.timeout")
+        if h.retries < 0:
+            raise ConfigError(f"config error at hedge.retries: must be >= 0, got {h.retries}")
+        for side in ("a", "b"):
+            ref = getattr(h, side)
+            if (ref.exchange, ref.account) not in seen:
+                raise ConfigError(
+                    f"config error at hedge.{side}: {ref.exchange.value}.{ref.account} is not one of the accounts"
+                )
+    jobs = (d.scheduler.jobs if d.scheduler.jobs is not None else default_jobs()) + d.scheduler.extra_jobs
+    from messages.codec import DecodeError, decode_json
+
+    for job in jobs:
+        where = f"scheduler.jobs[{job.name}]"
+        if job.target not in names:
+            raise ConfigError(f"config error at {where}.target: no actor named {job.target!r}")
+        if (job.every is None) == (job.cron is None):
+            raise ConfigError(f"config error at {where}: give exactly one of every or cron")
+        if job.every is not None:
+            _positive(job.every, f"{where}.every")
+        try:
+            decode_json(msgspec.json.encode({**job.params, "type": job.message}))
+        except DecodeError as error:
+            raise ConfigError(f"config error at {where}.message: {error}") from None
+    watch = d.scheduler.health_watch or []
+    for name in watch:
+        if name not in names:
+            raise ConfigError(f"config error at scheduler.health_watch: no actor named {name!r}")

@@ -1,0 +1,217 @@
+"""One deployment assembled from its configuration: the venue, board, journal and supervision tree.
+
+`System(deployment)` builds everything a `Deployment` describes and runs it in this process;
+`System.child_spec(name)` is how any single actor is built (process mode builds one per node).
+`status` and `summary` gather what the operator sees, asking the actors from outside.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from messages.base import Message
+from messages.codec import decode_json
+from supervisor.board import BalanceBoard, InMemoryBoard, install_board
+from supervisor.clock import Clock, SystemClock
+from supervisor.config import Deployment, JobConfig, actor_names, default_jobs, resolve_import
+from supervisor.journal import Journal
+from supervisor.runtime import Runtime
+from supervisor.spec import ChildSpec, Supervisor
+from supervisor.status import collect_status
+
+__all__ = ["ActorFactory", "Services", "System", "build_venue"]
+
+
+def build_venue(deployment: Deployment, clock: Clock) -> Any:
+    """The simulated venue a deployment describes, with its opening balances and faults."""
+    from actors.venues.simulated import MarketSpec, Route, SimulatedVenue
+
+    config = deployment.venue
+    venue = SimulatedVenue(
+        clock,
+        seed=config.seed,
+        balances={(a.exchange, a.account): dict(a.balances) for a in deployment.accounts},
+        routes={(r.from_exchange, r.to_exchange): Route(r.delay, r.fee, r.jitter) for r in config.routes},
+        default_route=Route(config.default_route.delay, config.default_route.fee, config.default_route.jitter),
+        markets={name: MarketSpec(**msgspec.structs.asdict(m)) for name, m in config.markets.items()},
+    )
+    faults = config.faults
+    if faults.reject_transfers:
+        venue.faults.reject_next(faults.reject_transfers, "transfer")
+    if faults.timeout_after_move:
+        venue.faults.timeout_after_move_next(faults.timeout_after_move)
+    if faults.reject_orders:
+        venue.faults.reject_next(faults.reject_orders, "create_order")
+    if faults.latency:
+        venue.faults.latency(faults.latency)
+    return venue
+
+
+def job_message(job: JobConfig) -> Message:
+    return decode_json(msgspec.json.encode({**job.params, "type": job.message}))
+
+
+@dataclass
+class Services:
+    """What actors are built with: the venue, the balance board, the journal and the clock."""
+
+    venue: Any
+    board: BalanceBoard
+    journal: Journal
+    clock: Clock
+
+    def close(self) -> None:
+        close = getattr(self.venue, "close", None)
+        if close is not None:
+            close()
+        self.journal.close()
+
+
+class ActorFactory:
+    """Builds any actor of a deployment (built-in or extra) from `Services`: a `ChildSpec` per name."""
+
+    def __init__(self, deployment: Deployment, services: Services) -> None:
+        self.deployment = deployment
+        self.services = services
+        self.names = actor_names(deployment)
+
+    def child_spec(self, name: str) -> ChildSpec:
+        """How to build and supervise the actor called ``name``."""
+        for actor in self.deployment.actors:
+            if actor.name == name:
+                cls = resolve_import(actor.class_path, f"actors.{name}.class")
+                params = dict(actor.params)
+                return ChildSpec(name, lambda: cls(**params), actor.restart, actor.shutdown_timeout)
+        return ChildSpec(name, self._builtin(name))
+
+    def _builtin(self, name: str) -> Callable[[], Any]:
+        d = self.deployment
+        venue, board, journal = self.services.venue, self.services.board, self.services.journal
+        if name == "gateway":
+            from actors.gateway import Gateway, GatewayAccount
+
+            accounts = [
+                GatewayAccount(a.exchange, a.account, a.strategy_count, dict(a.credit_limits),
+                               tuple(dict.fromkeys([*a.currencies, *a.balances])))
+                for a in d.accounts
+            ]
+            return lambda: Gateway(venue, board, accounts, dict(d.gateway.strategies), retry_delay=d.gateway.retry_delay)
+        if name == "tasks":
+            from actors.tasks import TaskManagerActor
+
+            return lambda: TaskManagerActor(d.tasks.default_expire_seconds, journal=journal)
+        if name == "transfers":
+            from actors.transfers import TransferExecutor
+
+            follow_ups = {k: resolve_import(v, f"transfers.follow_ups.{k}") for k, v in d.transfers.follow_ups.items()}
+            return lambda: TransferExecutor(venue, board, journal, follow_ups=follow_ups)
+        if name == "chains":
+            from actors.chains import ChainExecutor
+
+            return lambda: ChainExecutor(venue, journal)
+        if name == "prices":
+            from actors.prices import PriceBook
+
+            return lambda: PriceBook(venue, list(d.venue.markets))
+        if name == "health":
+            from actors.health import HealthMonitor
+
+            watched = d.scheduler.health_watch or [n for n in self.names if n != "health"]
+            return lambda: HealthMonitor(watched)
+        if name == "report":
+            from actors.report import Reporter
+
+            hedge = "hedge_a" if d.hedge is not None and d.hedge.enabled else None
+            return lambda: Reporter(board, hedge=hedge)
+        if name == "scheduler":
+            from actors.scheduler import ScheduledJob, Scheduler
+
+            configured = d.scheduler.jobs if d.scheduler.jobs is not None else default_jobs()
+            if d.hedge is not None and d.hedge.enabled and d.scheduler.jobs is None:
+                configured = [*configured, JobConfig(name="hedge_round", target="hedge_a", message="HedgeTick", every=5.0)]
+            jobs = [
+                ScheduledJob(j.name, j.target, job_message(j), every=j.every, cron=j.cron)
+                for j in [*configured, *d.scheduler.extra_jobs]
+            ]
+            return lambda: Scheduler(jobs, d.scheduler.timezone)
+        if name in ("hedge_a", "hedge_b"):
+            return self._hedge(name)
+        raise ValueError(f"no actor named {name!r} in this deployment")
+
+    def _hedge(self, name: str) -> Callable[[], Any]:
+        from actors.hedge import HedgeAccountA, HedgeAccountB
+
+        h, venue, journal = self.deployment.hedge, self.services.venue, self.services.journal
+        assert h is not None
+        if name == "hedge_a":
+            return lambda: HedgeAccountA(
+                venue, h.a.exchange, h.a.account, market=h.market, quantity=h.quantity, offset_bps=h.offset_bps,
+                hedger="hedge_b", hedger_account=h.b.account, timeout=h.timeout, remind_every=h.remind_every,
+                continue_after_hedge=h.continue_after_hedge, journal=journal,
+            )
+        return lambda: HedgeAccountB(venue, h.b.exchange, h.b.account, market=h.market, retry_times=h.retries,
+                                     journal=journal)
+
+
+class System:
+    """A whole deployment running in this process. Use as a context manager, or `start` / `stop`."""
+
+    def __init__(self, deployment: Deployment, clock: Clock | None = None, venue: Any = None) -> None:
+        self.deployment = deployment
+        self.clock: Clock = clock or SystemClock()
+        deployment.folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(deployment.folder, 0o700)
+        self.services = Services(
+            venue=venue if venue is not None else build_venue(deployment, self.clock),
+            board=InMemoryBoard(),
+            journal=Journal(deployment.journal_path),
+            clock=self.clock,
+        )
+        self.venue, self.board, self.journal = self.services.venue, self.services.board, self.services.journal
+        self.factory = ActorFactory(deployment, self.services)
+        self.names = self.factory.names
+        s = deployment.supervisor
+        self.runtime = Runtime(
+            Supervisor(
+                [self.factory.child_spec(name) for name in self.names],
+                strategy=s.strategy,
+                intensity=s.intensity,
+                period=s.period,
+                backoff=s.backoff,
+            ),
+            clock=self.clock,
+            heartbeat_interval=deployment.runtime.heartbeat_interval,
+            hang_timeout=deployment.runtime.hang_timeout,
+        )
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> System:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        install_board(self.board)
+        self.runtime.start()
+
+    def stop(self) -> None:
+        self.runtime.stop()
+        self.services.close()
+        install_board(None)
+
+    # ---- what the operator sees -----------------------------------------------------------------
+
+    def ask(self, name: str, message: Message, timeout: float = 2.0) -> Any:
+        return self.runtime.ask(name, message, timeout=timeout)
+
+    def status(self) -> dict[str, Any]:
+        """Actors, balances per slot, pending tasks, chains, hedge state - as plain data."""
+        return collect_status(self.ask, self.runtime.status(), self.runtime.dead_letter_count, self.names)
