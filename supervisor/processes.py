@@ -1,0 +1,446 @@
+"""Per-actor process mode: each actor a node process, supervised with the same OTP policy as threads.
+
+`ProcessRuntime` starts one node process per actor in order, waits for each to say hello to
+the hub, and restarts a node that exits, is killed, or stops answering heartbeats, following
+the deployment's `Supervisor` policy (strategy, intensity, backoff). `ProcessSystem` is the
+supervisor process: the runtime folder (mode 0700), the simulated venue served to the nodes,
+the shared-memory balance board, the hub, and the nodes. Stopping it stops every node in
+reverse order and leaves no process, socket file or shared-memory segment behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from queue import SimpleQueue
+from typing import Any
+
+from loguru import logger
+
+from messages.codec import DecodeError, decode, encode
+from messages.reports import GetRuntimeStatus, RuntimeStatus
+from messages.system import ActorStatus, Ping, Pong, Rejected
+from supervisor.clock import SystemClock
+from supervisor.config import Deployment, actor_names
+from supervisor.errors import StartError
+from supervisor.hub import Hub
+from supervisor.journal import Journal
+from supervisor.spec import ChildSpec, Supervisor
+from supervisor.system import Services, build_venue
+from supervisor.wire import Header, encode_header
+
+__all__ = ["ProcessRuntime", "ProcessSystem", "node_services", "read_system_record"]
+
+log = logger.bind(actor="supervisor")
+
+RUNNING, STARTING, STOPPING, DOWN, RESTARTING, STOPPED = "running", "starting", "stopping", "down", "restarting", "stopped"
+SYSTEM_RECORD = "system.json"
+
+
+@dataclass
+class _Node:
+    """One node process slot (the process changes across restarts; the name does not)."""
+
+    index: int
+    spec: ChildSpec
+    proc: subprocess.Popen[bytes] | None = None
+    state: str = DOWN
+    restarts: int = 0
+    last_error: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+
+class ProcessRuntime:
+    """Supervises node processes. ``command(name)`` is the argv that runs node ``name``."""
+
+    def __init__(
+        self,
+        policy: Supervisor,
+        command: Callable[[str], list[str]],
+        hub: Hub,
+        *,
+        start_timeout: float = 30.0,
+        log_folder: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.policy = policy
+        self.command = command
+        self.hub = hub
+        self.start_timeout = start_timeout
+        self.log_folder = log_folder
+        self.env = env
+        self.nodes = [_Node(i, spec) for i, spec in enumerate(policy.children)]
+        self._by_name = {n.name: n for n in self.nodes}
+        self._events: SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = SimpleQueue()
+        self._control: threading.Thread | None = None
+        self._stopped = threading.Event()
+        self._changed = threading.Condition()
+        self.stop_reason: str | None = None
+        self._epoch = 0
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._control = threading.Thread(target=self._loop, name="process-supervisor", daemon=True)
+        self._control.start()
+        done = threading.Event()
+        result: list[str | None] = []
+        self._post(lambda: (result.append(self._start_all()), done.set()))
+        done.wait()
+        if result[0] is not None:
+            self.stop(f"start failed: {result[0]}")
+            raise StartError(result[0])
+
+    def stop(self, reason: str = "stopped by request", timeout: float = 120.0) -> None:
+        if self._control is None:
+            return
+        if not self._stopped.is_set():
+            self._post(self._shutdown, reason)
+        self._control.join(timeout)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._stopped.wait(timeout)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
+
+    def on_silent(self, name: str) -> None:
+        """The hub saw node ``name`` miss heartbeats (called from the hub thread)."""
+        self._post(self._silent, name)
+
+    def status(self) -> list[ActorStatus]:
+        hub = {s.name: s for s in self.hub.status()}
+        return [
+            ActorStatus(
+                name=n.name,
+                state=n.state,
+                restarts=n.restarts,
+                mailbox=(hub[n.name].queued + hub[n.name].inflight) if n.name in hub else 0,
+                last_error=n.last_error,
+                supervisor="root",
+                pid=n.pid,
+            )
+            for n in self.nodes
+        ]
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+        with self._changed:
+            return self._changed.wait_for(predicate, timeout)
+
+    # ---- the control thread --------------------------------------------------------------------
+
+    def _post(self, handler: Callable[..., Any], *args: Any) -> None:
+        self._events.put((handler, args))
+
+    def _loop(self) -> None:
+        while True:
+            event = self._events.get()
+            if event is None:
+                break
+            handler, args = event
+            try:
+                handler(*args)
+            except Exception as error:
+                log.opt(exception=error).critical("process supervision failed")
+                if not self._stopped.is_set():
+                    self._shutdown(f"process supervision failed: {error}")
+            with self._changed:
+                self._changed.notify_all()
+
+    def _start_all(self) -> str | None:
+        for node in self.nodes:
+            error = self._spawn(node)
+            if error is not None:
+                return error
+        return None
+
+    def _spawn(self, node: _Node) -> str | None:
+        """Start ``node``'s process and wait for its hello; the failure reason, or None."""
+        stdout: Any = subprocess.DEVNULL
+        if self.log_folder is not None:
+            self.log_folder.mkdir(parents=True, exist_ok=True)
+            stdout = open(self.log_folder / f"{node.name}.log", "ab")  # noqa: SIM115 - the child owns it
+        try:
+            proc = subprocess.Popen(self.command(node.name), stdout=stdout, stderr=subprocess.STDOUT, env=self.env,
+                                    start_new_session=True)
+        finally:
+            if stdout is not subprocess.DEVNULL:
+                stdout.close()
+        node.proc, node.state = proc, STARTING
+        threading.Thread(target=self._watch, args=(node, proc), name=f"watch-{node.name}", daemon=True).start()
+        if not self.hub.wait_connected(node.name, proc.pid, self.start_timeout):
+            reason = f"{node.name} (pid {proc.pid}) did not connect within {self.start_timeout}s"
+            if proc.poll() is not None:
+                reason = f"{node.name} exited during start ({self._describe_exit(proc.returncode)})"
+            self._kill(proc)
+            node.state, node.last_error = DOWN, reason
+            log.error(reason)
+            return reason
+        node.state = RUNNING
+        log.info("node {} running (pid {})", node.name, proc.pid)
+        return None
+
+    def _watch(self, node: _Node, proc: subprocess.Popen[bytes]) -> None:
+        proc.wait()
+        self._post(self._exited, node, proc)
+
+    @staticmethod
+    def _describe_exit(code: int) -> str:
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exit code {code}"
+
+    def _exited(self, node: _Node, proc: subprocess.Popen[bytes]) -> None:
+        if node.proc is not proc or node.state != RUNNING or self._stopped.is_set():
+            return  # expected (we stopped it) or stale
+        reason = f"{node.name} (pid {proc.pid}) {self._describe_exit(proc.returncode)}"
+        log.error("node {}", reason)
+        node.state, node.last_error = DOWN, reason
+        self.hub.node_down(node.name, reason, proc.pid)
+        self._child_down(node, proc.returncode != 0, reason)
+
+    def _silent(self, name: str) -> None:
+        node = self._by_name.get(name)
+        if node is None or node.state != RUNNING or node.proc is None:
+            return
+        log.error("node {} (pid {}) missed its heartbeats: killing it", name, node.proc.pid)
+        node.last_error = f"{name} missed heartbeats"
+        self._kill(node.proc)  # its exit is then handled like any other
+
+    def _child_down(self, node: _Node, abnormal: bool, reason: str) -> None:
+        decision = self.policy.on_child_down(node.index, abnormal, time.time())
+        if decision.action == "terminate":
+            node.state = STOPPED
+            log.info("{}; {}", reason, decision.reason)
+            return
+        if decision.action == "escalate":
+            self._shutdown(f"supervisor 'root' gave up: {decision.reason}; last: {reason}")
+            return
+        group = [self.nodes[i] for i in decision.group]
+        for other in reversed(group):
+            if other is not node:
+                self._stop_node(other)
+        for member in group:
+            member.state = RESTARTING
+        epoch = self._epoch
+        if decision.delay > 0:
+            log.info("restarting {} in {:.2f}s", [m.name for m in group], decision.delay)
+            timer = threading.Timer(decision.delay, lambda: self._post(self._restart, group, epoch))
+            timer.daemon = True
+            timer.start()
+        else:
+            self._restart(group, epoch)
+
+    def _restart(self, group: list[_Node], epoch: int) -> None:
+        if epoch != self._epoch or self._stopped.is_set():
+            return
+        for member in group:
+            member.restarts += 1
+            error = self._spawn(member)
+            if error is not None:
+                self._child_down(member, True, error)
+                return
+            log.info("node {} restarted (restart #{})", member.name, member.restarts)
+
+    def _stop_node(self, node: _Node) -> None:
+        proc = node.proc
+        if proc is None or proc.poll() is not None:
+            node.state = DOWN
+            return
+        node.state = STOPPING
+        self.hub.say_bye(node.name)
+        try:
+            proc.terminate()
+            proc.wait(node.spec.shutdown_timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("node {} did not stop within {}s; killing it", node.name, node.spec.shutdown_timeout)
+            self._kill(proc)
+        self.hub.node_down(node.name, f"{node.name} stopped", proc.pid)
+        node.state = DOWN
+
+    @staticmethod
+    def _kill(proc: subprocess.Popen[bytes]) -> None:
+        try:
+            proc.kill()
+            proc.wait(10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+
+    def _shutdown(self, reason: str) -> None:
+        if self._stopped.is_set():
+            return
+        self._epoch += 1
+        if reason != "stopped by request":
+            log.critical("process runtime stopping: {}", reason)
+        for node in reversed(self.nodes):
+            self._stop_node(node)
+            node.state = STOPPED
+        self.stop_reason = reason
+        self._stopped.set()
+        self._events.put(None)
+
+
+# ---- the two sides of process mode ------------------------------------------------------------------
+
+
+def read_system_record(folder: Path) -> dict[str, Any] | None:
+    """What a running supervisor process wrote about itself in its runtime folder (None if not running)."""
+    path = folder / SYSTEM_RECORD
+    try:
+        record = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(int(record["pid"]), 0)
+    except (ProcessLookupError, KeyError, ValueError, PermissionError):
+        return None
+    return record  # type: ignore[no-any-return]
+
+
+def node_services(deployment: Deployment, name: str, runtime_folder: str | None = None) -> Services:
+    """The services of one node process: the venue and board of the running supervisor process."""
+    from actors.venues.remote import RemoteVenue
+    from supervisor.shm_board import SharedMemoryBoard
+
+    folder = Path(runtime_folder) if runtime_folder else deployment.folder
+    record = read_system_record(folder)
+    if record is None:
+        raise RuntimeError(f"no running system in {folder} (no live {SYSTEM_RECORD})")
+    venue = RemoteVenue(record["venue_rpc"], record["venue_fills"])
+    board = SharedMemoryBoard.attach(record["board"], writable=(name == "gateway"))
+    journal = Journal(folder / deployment.runtime.journal)
+    return Services(venue=venue, board=board, journal=journal, clock=SystemClock())
+
+
+class ProcessSystem:
+    """The supervisor process of a deployment run as one OS process per actor."""
+
+    def __init__(self, deployment: Deployment, *, config_path: Path | None = None, endpoint: str | None = None,
+                 keys: Path | None = None) -> None:
+        self.deployment = deployment
+        self.config_path = config_path
+        self.folder = deployment.folder
+        self.endpoint = endpoint or f"ipc://{self.folder / 'hub.sock'}"
+        self.keys = keys
+        self.names = actor_names(deployment)
+        self.venue: Any = None
+        self.venue_server: Any = None
+        self.board: Any = None
+        self.hub: Hub | None = None
+        self.runtime: ProcessRuntime | None = None
+
+    def __enter__(self) -> ProcessSystem:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _ipc(self, name: str) -> str:
+        return f"ipc://{self.folder / name}"
+
+    def start(self) -> None:
+        from actors.venues.remote import VenueServer
+        from supervisor.shm_board import SharedMemoryBoard
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.folder, 0o700)
+        if read_system_record(self.folder) is not None:
+            raise RuntimeError(f"a system is already running in {self.folder}")
+        for stale in self.folder.glob("*.sock"):
+            stale.unlink()
+        self.venue = build_venue(self.deployment, SystemClock())
+        self.venue_server = VenueServer(self.venue, self._ipc("venue.sock"), self._ipc("fills.sock"))
+        self.venue_server.start()
+        self.board = SharedMemoryBoard.create()
+        record = {
+            "pid": os.getpid(),
+            "hub": self.endpoint,
+            "venue_rpc": self._ipc("venue.sock"),
+            "venue_fills": self._ipc("fills.sock"),
+            "board": self.board.name,
+            "names": self.names,
+        }
+        (self.folder / SYSTEM_RECORD).write_text(json.dumps(record))
+        self.hub = Hub(self.endpoint, self.names, served={"runtime"}, system_handler=self._answer,
+                       heartbeat_interval=self.deployment.runtime.heartbeat_interval,
+                       heartbeat_timeout=max(3 * self.deployment.runtime.heartbeat_interval, 10.0),
+                       on_silent=lambda name: self.runtime.on_silent(name) if self.runtime else None,
+                       keys=self.keys if self.endpoint.startswith("tcp://") else None)
+        self.hub.start()
+        s = self.deployment.supervisor
+        policy = Supervisor([ChildSpec(n, _unused_factory) for n in self.names], strategy=s.strategy,
+                            intensity=s.intensity, period=s.period, backoff=s.backoff)
+        self.runtime = ProcessRuntime(policy, self._command, self.hub, log_folder=self.folder / "logs")
+        try:
+            self.runtime.start()
+        except StartError:
+            self.stop()
+            raise
+
+    def _command(self, name: str) -> list[str]:
+        argv = [sys.executable, "-m", "supervisor.node", "--name", name, "--connect", self.endpoint,
+                "--runtime", str(self.folder)]
+        if self.config_path is not None:
+            argv += ["--config", str(self.config_path)]
+        if self.keys is not None and self.endpoint.startswith("tcp://"):
+            argv += ["--keys", str(self.keys)]
+        return argv
+
+    def _answer(self, header: Header, body: bytes) -> list[bytes] | None:
+        """What the supervisor process answers as "runtime"."""
+        try:
+            message = decode(body)
+        except DecodeError as error:
+            answer: Any = Rejected(reason=str(error))
+        else:
+            if isinstance(message, GetRuntimeStatus) and self.runtime is not None:
+                hub_dead = len(self.hub.dead_letters) if self.hub else 0
+                answer = RuntimeStatus(actors=self.runtime.status(), dead_letters=hub_dead)
+            elif isinstance(message, Ping):
+                answer = Pong(actor="runtime", nonce=message.nonce)
+            else:
+                answer = Rejected(reason=f"the runtime does not handle {type(message).__name__}",
+                                  message_type=type(message).__name__)
+        return [encode_header(Header(kind="reply", to=header.sender, id=header.id)), encode(answer)]
+
+    def stop(self) -> None:
+        if self.runtime is not None:
+            self.runtime.stop()
+        if self.hub is not None:
+            self.hub.stop()
+        if self.venue_server is not None:
+            self.venue_server.stop()
+        if self.venue is not None:
+            self.venue.close()
+        if self.board is not None:
+            self.board.close()
+            self.board.unlink()
+            self.board = None
+        (self.folder / SYSTEM_RECORD).unlink(missing_ok=True)
+        for sock in self.folder.glob("*.sock"):
+            sock.unlink(missing_ok=True)
+
+
+def _unused_factory() -> Any:
+    raise RuntimeError("node processes are started by ProcessRuntime, not by a factory")
+

@@ -1,0 +1,252 @@
+"""The hub and the node link over real ZeroMQ sockets (nodes as threads here; as processes in test_processes)."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+import zmq
+
+from actors.base import Actor
+from messages import Message, Ping, Pong
+from supervisor import ChildSpec, Runtime, Supervisor
+from supervisor.hub import Hub
+from supervisor.node import NodeLink
+from tests.probe import Block, Note, Probe, recorder
+
+_incarnations = itertools.count(1000)
+
+
+class Relay(Actor):
+    """Pings ``peer`` when told a Note; records the Pong it gets back."""
+
+    def __init__(self, probe: Probe, peer: str) -> None:
+        super().__init__()
+        self.probe, self.peer = probe, peer
+
+    def on_note(self, message: Note) -> None:
+        self.tell(self.peer, Ping(nonce=int(message.text)))
+
+    def on_pong(self, message: Pong) -> None:
+        self.probe.record("pong", self.name, str(message.nonce))
+
+
+class Node:
+    """A node's link and local runtime, running in a thread of this test process."""
+
+    def __init__(self, name: str, endpoint: str, names: list[str], factory: Callable[[], Actor]) -> None:
+        self.link = NodeLink(name, endpoint, names, incarnation=next(_incarnations))
+        self.runtime = Runtime(Supervisor([ChildSpec(name, factory)], backoff=(0.0, 0.0)), remote=self.link)
+        self.link.runtime = self.runtime
+        self.runtime.start()
+        self.thread = threading.Thread(target=self.link.run, daemon=True)
+        self.thread.start()
+
+    def kill(self) -> None:
+        """Vanish like a killed process: no acks, no goodbye."""
+        self.link.request_stop("killed")
+        self.thread.join(5)
+        self.link.close()
+        self.runtime.stop()
+
+    def stop(self) -> None:
+        self.kill()
+
+
+@pytest.fixture
+def endpoint(tmp_path: Path) -> str:
+    return f"ipc://{tmp_path / 'hub.sock'}"
+
+
+@pytest.fixture
+def hub_and_nodes(endpoint: str) -> Iterator[tuple[Hub, Callable[..., Node]]]:
+    names = ["a", "b"]
+    hub = Hub(endpoint, names, heartbeat_interval=0.2)
+    hub.start()
+    nodes: list[Node] = []
+
+    def start(name: str, factory: Callable[[], Actor]) -> Node:
+        node = Node(name, endpoint, names, factory)
+        assert hub.wait_connected(name, node.link.incarnation, 5)
+        nodes.append(node)
+        return node
+
+    yield hub, start
+    for node in nodes:
+        node.stop()
+    hub.stop()
+
+
+class Client:
+    """A peer that uses only pyzmq and the msgpack package, as an outside program would."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.socket = zmq.Context.instance().socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.connect(endpoint)
+
+    def send(self, *frames: bytes) -> None:
+        self.socket.send_multipart(list(frames))
+
+    def ask(self, to: str, body: dict[str, Any], id: int = 1) -> tuple[dict[str, Any], dict[str, Any]]:
+        self.send(msgpack.packb({"kind": "ask", "to": to, "id": id}), msgpack.packb(body))
+        return self.receive()
+
+    def receive(self, timeout_ms: int = 5000) -> tuple[dict[str, Any], dict[str, Any]]:
+        assert self.socket.poll(timeout_ms), "no answer"
+        header, body = self.socket.recv_multipart()
+        return msgpack.unpackb(header), msgpack.unpackb(body)
+
+    def close(self) -> None:
+        self.socket.close(0)
+
+
+def test_a_tell_crosses_the_hub_and_the_answer_comes_back(hub_and_nodes: Any) -> None:
+    hub, start = hub_and_nodes
+    probe = Probe()
+    a = start("a", lambda: Relay(probe, "b"))
+    start("b", recorder(probe))
+    a.runtime.tell("a", Note("7"))
+    assert probe.wait_for(lambda: probe.of("pong", "a") == [("pong", "a", "7")])
+
+
+def test_a_client_with_only_msgpack_and_pyzmq_asks_an_actor(hub_and_nodes: Any, endpoint: str) -> None:
+    _, start = hub_and_nodes
+    start("b", recorder(Probe()))
+    client = Client(endpoint)
+    try:
+        header, body = client.ask("b", {"type": "Ping", "nonce": 42}, id=9)
+        assert header == {"kind": "reply", "sender": "b", "id": 9}
+        assert body == {"type": "Pong", "actor": "b", "nonce": 42}
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(
+    ("frames", "reason"),
+    [
+        ((b"only one part",), "a frame must be [header, body]"),
+        ((b"\xc1", b""), "frame header is not MessagePack"),
+        ((msgpack.packb({"kind": "launch"}), b""), "bad frame header"),
+        ((msgpack.packb({"kind": "ack", "seq": 1}), b"", b"extra"), "a frame must be [header, body]"),
+        ((msgpack.packb({"kind": "ask", "to": "nobody", "id": 3}), msgpack.packb({"type": "Ping"})),
+         "no actor named 'nobody'"),
+        ((msgpack.packb({"kind": "bye"}), b""), "a peer may not send 'bye' frames"),
+    ],
+)
+def test_malformed_frames_and_unknown_destinations_get_a_typed_error(
+    hub_and_nodes: Any, endpoint: str, frames: tuple[bytes, ...], reason: str
+) -> None:
+    hub, start = hub_and_nodes
+    start("b", recorder(Probe()))
+    client = Client(endpoint)
+    try:
+        client.send(*frames)
+        header, body = client.receive()
+        assert header["kind"] == "error" and body["type"] == "DeliveryFailed" and reason in body["reason"]
+        assert client.ask("b", {"type": "Ping"})[1]["type"] == "Pong"  # the hub and the node carry on
+    finally:
+        client.close()
+
+
+def test_an_unknown_message_type_is_answered_by_the_node_which_carries_on(hub_and_nodes: Any, endpoint: str) -> None:
+    _, start = hub_and_nodes
+    probe = Probe()
+    start("b", recorder(probe))
+    client = Client(endpoint)
+    try:
+        header, body = client.ask("b", {"type": "LaunchRockets"}, id=4)
+        assert header["kind"] == "error" and header["id"] == 4
+        assert "unknown message type 'LaunchRockets'" in body["reason"]
+        header, body = client.ask("b", {"type": "Note", "text": "still fine"}, id=5)
+        assert body == "still fine"
+    finally:
+        client.close()
+
+
+def test_mail_for_a_node_that_is_not_up_waits_and_arrives_in_order(hub_and_nodes: Any, endpoint: str) -> None:
+    hub, start = hub_and_nodes
+    probe = Probe()
+    client = Client(endpoint)
+    try:
+        for i in range(20):
+            client.send(msgpack.packb({"kind": "tell", "to": "b"}), msgpack.packb({"type": "Note", "text": str(i)}))
+        assert client.ask("runtime-less", {"type": "Ping"})[1]["type"] == "DeliveryFailed"  # hub answers at once
+        [status] = [s for s in hub.status() if s.name == "b"]
+        assert status.queued == 20 and not status.connected
+        start("b", recorder(probe))
+        assert probe.wait_for(lambda: len(probe.notes("b")) == 20)
+        assert probe.notes("b") == [str(i) for i in range(20)]
+    finally:
+        client.close()
+
+
+def test_when_a_node_dies_its_message_in_hand_is_dead_lettered_and_the_rest_go_to_the_next(
+    hub_and_nodes: Any, endpoint: str
+) -> None:
+    hub, start = hub_and_nodes
+    first_probe, second_probe = Probe(), Probe()
+    first = start("b", recorder(first_probe))
+    client = Client(endpoint)
+    try:
+        client.send(msgpack.packb({"kind": "tell", "to": "b"}), msgpack.packb({"type": "Block", "gate": "forever"}))
+        assert first_probe.wait_for(lambda: bool(first_probe.of("blocked", "b")))
+        for i in range(5):
+            client.send(msgpack.packb({"kind": "tell", "to": "b"}), msgpack.packb({"type": "Note", "text": str(i)}))
+        assert hub_and_nodes[0].wait_connected("b", first.link.incarnation, 1)
+        first.kill()  # the process is gone while handling Block
+        hub.node_down("b", "b was killed", first.link.incarnation)
+        first_probe.gate("forever").set()
+        start("b", recorder(second_probe))
+        assert second_probe.wait_for(lambda: len(second_probe.notes("b")) == 5)
+        assert second_probe.notes("b") == ["0", "1", "2", "3", "4"]
+        assert second_probe.of("blocked") == []  # the message in hand was not delivered again
+        [(recipient, _, why)] = list(hub.dead_letters)  # the Block, once (by whichever news came first)
+        assert recipient == "b" and why.endswith("while handling it")
+    finally:
+        client.close()
+
+
+def test_a_full_mailbox_turns_more_mail_into_dead_letters_and_errors(endpoint: str) -> None:
+    hub = Hub(endpoint, ["b"], queue_limit=3)
+    hub.start()
+    client = Client(endpoint)
+    try:
+        for i in range(3):
+            client.send(msgpack.packb({"kind": "tell", "to": "b"}), msgpack.packb({"type": "Note", "text": str(i)}))
+        header, body = client.ask("b", {"type": "Note", "text": "one too many"}, id=8)
+        assert header["kind"] == "error" and "3 messages waiting" in body["reason"]
+        assert [r for r, _, _ in hub.dead_letters] == ["b"]
+    finally:
+        client.close()
+        hub.stop()
+
+
+def test_a_tcp_hub_without_keys_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="needs CurveZMQ keys"):
+        Hub("tcp://127.0.0.1:5599", ["b"])
+
+
+class Quiet(Message, frozen=True):
+    pass
+
+
+def test_acks_let_the_hub_forget_delivered_mail(hub_and_nodes: Any, endpoint: str) -> None:
+    hub, start = hub_and_nodes
+    probe = Probe()
+    start("b", recorder(probe))
+    client = Client(endpoint)
+    try:
+        for i in range(600):  # more than the window
+            client.send(msgpack.packb({"kind": "tell", "to": "b"}), msgpack.packb({"type": "Note", "text": str(i)}))
+        assert probe.wait_for(lambda: len(probe.notes("b")) == 600, timeout=10)
+        client.ask("b", {"type": "Ping"})
+        [status] = [s for s in hub.status() if s.name == "b"]
+        assert status.queued == 0 and status.delivered == 601
+    finally:
+        client.close()
