@@ -9,17 +9,20 @@ from actors.venues.base import (
     VenueTimeout,
     VenueUnavailable,
 )
+from actors.venues.remote import RemoteVenue, VenueServer
 from actors.venues.simulated import MarketSpec, Route, SimulatedVenue
 
 __all__ = [
     "FillSubscription",
     "MarketSpec",
+    "RemoteVenue",
     "Route",
     "SimulatedVenue",
     "TradingVenue",
     "Venue",
     "VenueError",
     "VenueRejected",
+    "VenueServer",
     "VenueTimeout",
     "VenueUnavailable",
 ]
