@@ -25,10 +25,9 @@ from messages.hedge import (
     HedgerReport,
     HedgeStatus,
     HedgeTick,
-    HedgeTimeout,
+    HedgeWaitTimer,
     ResumeTrading,
     RetryHedge,
-    StillWaiting,
 )
 from messages.trading import Fill, Order, OrderStatus, OrderType, Side, Ticker, split_market
 from supervisor.clock import Timer
@@ -41,6 +40,8 @@ _STATE_KEY = "state"  # the journal row (owner = the actor's name) holding the b
 
 class _HedgeAccount(Actor):
     """What A and B share: a venue account whose pushed fills are forwarded to the gateway, and a journaled book."""
+
+    book: HedgeBook | HedgerBook
 
     def __init__(self, venue: TradingVenue, exchange: Exchange, account: str, gateway: str | None,
                  journal: Journal | None) -> None:
@@ -82,11 +83,13 @@ class _HedgeAccount(Actor):
             self.tell(self.gateway, fill)
 
     def _journaled(self) -> dict[str, Any] | None:
+        """The book as last journaled (None without a journal or on the first start)."""
         return self.journal.state.get(self.name, _STATE_KEY) if self.journal is not None else None
 
-    def _journal(self, state: dict[str, Any]) -> None:
+    def _save(self) -> None:
+        """Journal the book (nothing to do without a journal)."""
         if self.journal is not None:
-            self.journal.state.put(self.name, _STATE_KEY, state)
+            self.journal.state.put(self.name, _STATE_KEY, self.book.to_dict())
 
     def _later(self, delay: float, message: Any) -> Timer | None:
         """Tell ourselves ``message`` after ``delay`` seconds (at once, through the mailbox, if it is due)."""
@@ -115,10 +118,13 @@ class HedgeAccountA(_HedgeAccount):
     unanswered A opens nothing; every ``remind_every`` seconds of waiting it logs that it is
     still waiting; after ``timeout`` seconds it logs, and the next round re-checks (logs both
     positions and asks B again: B answers a repeated request from memory, never hedging twice).
+    The wait is one timer on the injected clock, set for the next reminder or timeout.
     On `BHedgeFailed` A pauses until `ResumeTrading`. With ``continue_after_hedge`` A starts the
     next round itself as soon as B's answer lets it. Answers `HedgeStatus` with `HedgeReport`.
     With a ``journal`` its book survives restarts (owner: the actor's name).
     """
+
+    book: HedgeBook
 
     def __init__(
         self,
@@ -137,7 +143,6 @@ class HedgeAccountA(_HedgeAccount):
         requote_after: float | None = 60.0,
         continue_after_hedge: bool = False,
         journal: Journal | None = None,
-        remember: int = 10_000,
     ) -> None:
         super().__init__(venue, exchange, account, gateway, journal)
         split_market(market)  # ValueError naming a malformed market
@@ -157,15 +162,14 @@ class HedgeAccountA(_HedgeAccount):
         self.remind_every = remind_every
         self.requote_after = requote_after
         self.continue_after_hedge = continue_after_hedge
-        self.remember = remember
-        self.book = HedgeBook(self.market, remember=remember)
+        self.book = HedgeBook(self.market)
         # Timer messages carry a token: those of an earlier wait or incarnation are ignored.
         self._incarnation = uuid.uuid4().hex[:8]
         self._waits = 0
         self._token = ""
-        self._reminder: Timer | None = None
-        self._timeout_timer: Timer | None = None
-        self._deadline: float | None = None
+        self._timer: Timer | None = None  # the one timer of the current wait
+        self._wake_at: float | None = None  # when it fires
+        self._remind_at: float | None = None  # when the next "still waiting" is due
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -180,7 +184,7 @@ class HedgeAccountA(_HedgeAccount):
                 self.log.error("trading is PAUSED ({}); an operator must look, then send ResumeTrading",
                                book.pause_reason)
         else:
-            self.book = HedgeBook(self.market, session=f"{self.name}-{uuid.uuid4().hex[:8]}", remember=self.remember)
+            self.book = HedgeBook(self.market, session=f"{self.name}-{uuid.uuid4().hex[:8]}")
             self._save()
         self._subscribe()
         self._arm()
@@ -278,15 +282,15 @@ class HedgeAccountA(_HedgeAccount):
     # ---- fills and B's answers ---------------------------------------------------------------
 
     def on_fill(self, fill: Fill) -> None:
-        self._forward(fill)
         pending = self.book.record_fill(fill, self.clock.now())
         if pending is None:
             self.log.debug("fill {} already booked or not one of our orders", fill.trade_id)
-            return
-        self._save()
-        self.log.info("fill {} of {}: {} {} @ {}; asking {} to hedge", fill.trade_id, fill.order_id,
-                      fill.side.value, pending.quantity, fill.price, self.hedger)
-        self._ask_hedge([pending])
+        else:
+            self._save()  # before B hears of it: a restarted A must know this fill is being hedged
+            self._ask_hedge([pending])
+            self.log.info("fill {} of {}: {} {} @ {}; asked {} to hedge", fill.trade_id, fill.order_id,
+                          fill.side.value, pending.quantity, fill.price, self.hedger)
+        self._forward(fill)  # every fill, after B was asked: the hedge is the urgent part
 
     def _ask_hedge(self, hedges: list[PendingHedge]) -> None:
         for pending in hedges:
@@ -328,26 +332,23 @@ class HedgeAccountA(_HedgeAccount):
 
     # ---- waiting: reminder and timeout -------------------------------------------------------
 
-    def on_still_waiting(self, message: StillWaiting) -> None:
-        if message.token != self._token or not self.book.pending:
-            return
-        self._reminder = None
-        since = self.book.waiting_since or self.clock.now()
-        self.log.warning("still waiting for {} to answer {} ({:.0f} s)", self.hedger, list(self.book.pending),
-                         self.clock.now() - since)
-        self._arm()
-
-    def on_hedge_timeout(self, message: HedgeTimeout) -> None:
+    def on_hedge_wait_timer(self, message: HedgeWaitTimer) -> None:
+        """The next reminder or timeout of the current wait is due (a timer of an earlier wait is ignored)."""
         if message.token != self._token:
             return
-        self._deadline = self._timeout_timer = None
-        due = self.book.time_out(self.clock.now(), self.timeout)
+        self._timer = self._wake_at = None
+        book, now = self.book, self.clock.now()
+        due = book.time_out(now, self.timeout)
         if due:
             self._save()
-            book = self.book
             self.log.warning("{} has not answered {} within {} s; not opening; re-checking on the next round "
                              "(A {} B {} net {})", self.hedger, [p.trade_id for p in due], self.timeout,
                              book.a.position, book.b.position, book.net_exposure)
+        if book.pending and self._remind_at is not None and now >= self._remind_at:
+            self.log.warning("still waiting for {} to answer {} ({:.0f} s)", self.hedger, list(book.pending),
+                             now - (book.waiting_since or now))
+            while self._remind_at <= now:
+                self._remind_at += self.remind_every
         self._arm()
 
     def _recheck(self) -> None:
@@ -363,30 +364,29 @@ class HedgeAccountA(_HedgeAccount):
         self._ask_hedge(again)
 
     def _arm(self) -> None:
-        """Keep the reminder and the timeout scheduled while hedges are unanswered; cancel them otherwise."""
+        """While hedges are unanswered keep one timer set for the next reminder or timeout; cancel it otherwise."""
         book = self.book
         if not book.pending:
             self._disarm()
             return
-        if not self._token:
+        now = self.clock.now()
+        if not self._token:  # a new wait
             self._waits += 1
             self._token = f"{self._incarnation}-{self._waits}"
-        if self._reminder is None:
-            self._reminder = self._later(self.remind_every, StillWaiting(self._token))
+            self._remind_at = now + self.remind_every
+        remind_at = self._remind_at if self._remind_at is not None else now + self.remind_every
         deadline = book.next_deadline(self.timeout)
-        if deadline != self._deadline:
-            if self._timeout_timer is not None:
-                self._timeout_timer.cancel()
-            self._deadline = deadline
-            self._timeout_timer = None
-            if deadline is not None:
-                self._timeout_timer = self._later(deadline - self.clock.now(), HedgeTimeout(self._token))
+        wake = remind_at if deadline is None else min(remind_at, deadline)
+        if wake != self._wake_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._wake_at = wake
+            self._timer = self._later(wake - now, HedgeWaitTimer(self._token))
 
     def _disarm(self) -> None:
-        for timer in (self._reminder, self._timeout_timer):
-            if timer is not None:
-                timer.cancel()
-        self._reminder = self._timeout_timer = self._deadline = None
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._wake_at = self._remind_at = None
         self._token = ""
 
     # ---- status ------------------------------------------------------------------------------
@@ -404,9 +404,6 @@ class HedgeAccountA(_HedgeAccount):
             mark = None  # the book falls back to the last price it saw
         return self.book.report((self.name, self.where), (self.hedger, self.hedger_account), mark)
 
-    def _save(self) -> None:
-        self._journal(self.book.to_dict())
-
 
 class HedgeAccountB(_HedgeAccount):
     """Account B of the hedge pair: hedges each `AFilled` with a market order. ChildSpec name ``"hedge_b"``.
@@ -418,8 +415,11 @@ class HedgeAccountB(_HedgeAccount):
     Client order ids are derived from the trade id, request and attempt, and each attempt is
     journaled before the venue is called: a restarted B resumes an open hedge with the same id,
     so the venue returns the order it already placed instead of placing another. A repeated
-    request is answered from memory. Fills of the account are forwarded to ``gateway``.
+    request is answered from memory (the last ``remember`` answers: A asks again only about
+    fills it is still waiting for). Fills of the account are forwarded to ``gateway``.
     """
+
+    book: HedgerBook
 
     def __init__(
         self,
@@ -432,7 +432,7 @@ class HedgeAccountB(_HedgeAccount):
         retry_delay: float = 0.0,
         gateway: str | None = "gateway",
         journal: Journal | None = None,
-        remember: int = 10_000,
+        remember: int = 1_000,
     ) -> None:
         super().__init__(venue, exchange, account, gateway, journal)
         if market is not None:
@@ -468,8 +468,7 @@ class HedgeAccountB(_HedgeAccount):
         if job is None:
             self.log.info("already hedging {} (request {})", request.trade_id, request.request)
             return
-        self._save()
-        self._attempt(job)
+        self._attempt(job)  # journals the job before calling the venue
 
     def on_retry_hedge(self, message: RetryHedge) -> None:
         job = self.book.jobs.get(message.trade_id)
@@ -524,6 +523,3 @@ class HedgeAccountB(_HedgeAccount):
         if message.reply_to:
             self.tell(message.reply_to, report)
         return report
-
-    def _save(self) -> None:
-        self._journal(self.book.to_dict())

@@ -9,7 +9,6 @@ Both turn into a JSON-able dict (`to_dict`) and back (`from_dict`) for the journ
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -37,25 +36,6 @@ def _load(cls: type[Any], data: dict[str, Any]) -> Any:
     if "side" in values:
         values["side"] = Side(values["side"])
     return cls(**values)
-
-
-class _Recent:
-    """The last ``limit`` ids seen, oldest forgotten first."""
-
-    def __init__(self, limit: int, ids: Iterable[str] = ()) -> None:
-        self.limit = limit
-        self._ids: dict[str, None] = dict.fromkeys(ids)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._ids
-
-    def add(self, key: str) -> None:
-        self._ids[key] = None
-        while len(self._ids) > self.limit:
-            del self._ids[next(iter(self._ids))]
-
-    def to_list(self) -> list[str]:
-        return list(self._ids)
 
 
 @dataclass
@@ -155,6 +135,7 @@ class TrackedOrder:
     average_price: float | None = None
     finished: bool = False
     unseen_fills: int = 0
+    trade_ids: list[str] = field(default_factory=list)  # of the pushed fills booked, to ignore a repeat
 
     @property
     def settled(self) -> bool:
@@ -169,10 +150,12 @@ class HedgeBook:
     and again. The next order's side and size follow from A's position, so an order that filled
     only partially before it was cancelled is completed by the next one. A fill is hedged once:
     by trade id, and by quantity per order (a fill the venue reports but never pushed is
-    hedged when found; a late push of it is not hedged again).
+    hedged when found; a late push of it is not hedged again). An order is forgotten once it
+    is settled and no longer current; a fill pushed for it after that is a repeat (a settled
+    order fills no more) and is ignored like a fill of any order that is not ours.
     """
 
-    def __init__(self, market: str, session: str = "", remember: int = 10_000) -> None:
+    def __init__(self, market: str, session: str = "") -> None:
         self.market = market
         self.session = session  # prefix of A's client order ids: unique per journal (or per start without one)
         self.a = Leg()
@@ -185,7 +168,6 @@ class HedgeBook:
         self.failed: dict[str, PendingHedge] = {}  # unhedged remainders waiting for an operator
         self.orders: dict[str, TrackedOrder] = {}
         self.current: str | None = None
-        self.trades = _Recent(remember)
         self.hedges_done = 0
         self.hedges_failed = 0
         self.timeouts = 0
@@ -242,12 +224,10 @@ class HedgeBook:
 
     def record_fill(self, fill: Fill, now: float) -> PendingHedge | None:
         """Book a pushed fill of A; the hedge to ask B for, or None (repeated, not ours, or already hedged)."""
-        if fill.trade_id in self.trades:
-            return None
         tracked = self.orders.get(fill.order_id)
-        if tracked is None:
-            return None  # not an order of this pair (another strategy on the account)
-        self.trades.add(fill.trade_id)
+        if tracked is None or fill.trade_id in tracked.trade_ids:
+            return None  # a repeat, or not an order of this pair (another strategy on the account)
+        tracked.trade_ids.append(fill.trade_id)
         self.last_price = fill.price
         tracked.seen = _round(tracked.seen + fill.quantity)
         if tracked.seen >= tracked.quantity - EPSILON:
@@ -406,15 +386,13 @@ class HedgeBook:
             "failed": [asdict(p) for p in self.failed.values()],
             "orders": [asdict(o) for o in self.orders.values()],
             "current": self.current,
-            "trades": self.trades.to_list(),
-            "remember": self.trades.limit,
             "counts": [self.hedges_done, self.hedges_failed, self.timeouts],
             "last_price": self.last_price,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HedgeBook:
-        book = cls(data["market"], data["session"], data["remember"])
+        book = cls(data["market"], data["session"])
         book.a, book.b = _load(Leg, data["a"]), _load(Leg, data["b"])
         book.direction, book.round = data["direction"], data["round"]
         book.paused, book.pause_reason = data["paused"], data["pause_reason"]
@@ -422,7 +400,6 @@ class HedgeBook:
         book.failed = {p["trade_id"]: _load(PendingHedge, p) for p in data["failed"]}
         book.orders = {o["order_id"]: _load(TrackedOrder, o) for o in data["orders"]}
         book.current = data["current"]
-        book.trades = _Recent(data["remember"], data["trades"])
         book.hedges_done, book.hedges_failed, book.timeouts = data["counts"]
         book.last_price = data["last_price"]
         return book

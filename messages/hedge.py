@@ -16,12 +16,11 @@ __all__ = [
     "HedgeReport",
     "HedgeStatus",
     "HedgeTick",
-    "HedgeTimeout",
+    "HedgeWaitTimer",
     "HedgerReport",
     "LegReport",
     "ResumeTrading",
     "RetryHedge",
-    "StillWaiting",
 ]
 
 
@@ -150,14 +149,11 @@ class HedgerReport(Message, frozen=True):
     hedges_failed: int
 
 
-class HedgeTimeout(Message, frozen=True):
-    """A's own timer: a hedge may have waited longer than the timeout. Stale tokens are ignored."""
+class HedgeWaitTimer(Message, frozen=True):
+    """A's own timer while it waits for B: the next "still waiting" reminder or timeout is due.
 
-    token: str
-
-
-class StillWaiting(Message, frozen=True):
-    """A's own timer: log that A is still waiting for B (every 10 s of waiting). Stale tokens are ignored."""
+    ``token`` names the wait (and A's incarnation); a timer of an earlier wait is ignored.
+    """
 
     token: str
 
