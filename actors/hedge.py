@@ -112,7 +112,8 @@ class HedgeAccountA(_HedgeAccount):
     ``offset_bps`` in A's favour: a buy at ``ask * (1 - offset_bps / 10_000)``, a sell at
     ``bid * (1 + offset_bps / 10_000)``; 0 crosses at the touch and fills at once (up to the
     market's depth), larger offsets rest until the price comes to them. An order resting
-    ``requote_after`` seconds is cancelled and the next round quotes the rest afresh.
+    ``requote_after`` seconds is cancelled and the next round quotes the rest afresh; a
+    resting order is also cancelled when trading pauses.
 
     Every fill is forwarded to ``gateway`` and sent to ``hedger`` as `AFilled`. While any is
     unanswered A opens nothing; every ``remind_every`` seconds of waiting it logs that it is
@@ -120,7 +121,8 @@ class HedgeAccountA(_HedgeAccount):
     positions and asks B again: B answers a repeated request from memory, never hedging twice).
     The wait is one timer on the injected clock, set for the next reminder or timeout.
     On `BHedgeFailed` A pauses until `ResumeTrading`. With ``continue_after_hedge`` A starts the
-    next round itself as soon as B's answer lets it. Answers `HedgeStatus` with `HedgeReport`.
+    next round itself as soon as B's answer lets it (with offset 0 on a deep market that is a
+    tight loop of rounds: pace it with an offset, or leave it off and let the scheduler tick). Answers `HedgeStatus` with `HedgeReport`.
     With a ``journal`` its book survives restarts (owner: the actor's name).
     """
 
@@ -240,15 +242,20 @@ class HedgeAccountA(_HedgeAccount):
             self._ask_hedge([pending])
 
     def _requote_if_stale(self, order: TrackedOrder) -> None:
-        if order.finished or self.requote_after is None or self.clock.now() - order.placed_at < self.requote_after:
+        if self.requote_after is not None and self.clock.now() - order.placed_at >= self.requote_after:
+            self._cancel(order, f"rested {self.clock.now() - order.placed_at:.0f} s; the next round quotes the rest")
+
+    def _cancel(self, order: TrackedOrder, why: str) -> None:
+        """Cancel a resting order (what filled stays filled and is hedged); logged, retried next round on failure."""
+        if order.finished:
             return
         try:
             cancelled = self.venue.cancel_order(order.order_id)
         except VenueError as error:
-            self.log.warning("cannot cancel stale order {} now: {}", order.order_id, error)
+            self.log.warning("cannot cancel order {} now: {}", order.order_id, error)
             return
-        self.log.info("order {} rested {:.0f} s; cancelled with {} of {} filled; the next round quotes the rest",
-                      order.order_id, self.clock.now() - order.placed_at, cancelled.filled, cancelled.quantity)
+        self.log.info("order {} cancelled with {} of {} filled: {}", order.order_id, cancelled.filled,
+                      cancelled.quantity, why)
         self._observe(cancelled)
 
     def _place_next(self) -> None:
@@ -320,6 +327,9 @@ class HedgeAccountA(_HedgeAccount):
         self._save()
         self.log.error("trading PAUSED: {}; net exposure {}; an operator must look, then send ResumeTrading",
                        self.book.pause_reason, self.book.net_exposure)
+        order = self.book.current_order
+        if order is not None:
+            self._cancel(order, "trading is paused")  # no more fills that B may fail to hedge
         self._arm()
 
     def on_resume_trading(self, message: ResumeTrading) -> HedgeReport:
@@ -478,6 +488,7 @@ class HedgeAccountB(_HedgeAccount):
     def _attempt(self, job: HedgeJob) -> None:
         job.placing = True
         self._save()  # before the venue call: a crash during it resumes with the same client id
+        answer: BHedged | BHedgeFailed | None
         try:
             order = self._place(job)
         except VenueError as error:

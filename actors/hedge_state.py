@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -23,6 +23,8 @@ EPSILON = 1e-9
 """Quantities closer than this are equal (the venue rounds to 1e-8)."""
 
 OPEN_LONG, CLOSE_LONG = "open", "close"
+
+_Answer = TypeVar("_Answer", BHedged, BHedgeFailed)
 
 
 def _round(value: float) -> float:
@@ -520,7 +522,7 @@ class HedgerBook:
         return self._finish(job, BHedgeFailed(job.trade_id, reason, job.failures, job.hedged, job.average_price,
                                               job.fee, job.request))
 
-    def _finish(self, job: HedgeJob, answer: BHedged | BHedgeFailed) -> BHedged | BHedgeFailed:
+    def _finish(self, job: HedgeJob, answer: _Answer) -> _Answer:
         del self.jobs[job.trade_id]
         self.answers[job.trade_id] = answer
         while len(self.answers) > self.remember:

@@ -15,9 +15,21 @@ from actors.gateway import Gateway, GatewayAccount
 from actors.hedge import HedgeAccountA, HedgeAccountB
 from actors.hedge_state import HedgeJob
 from actors.venues.simulated import MarketSpec, SimulatedVenue
-from messages import Currency, Exchange, Ping
+from messages import Currency, Exchange, Ping, decode, encode
 from messages.balances import GetBalances, Reconcile
-from messages.hedge import AFilled, BHedged, HedgeReport, HedgerReport, HedgeStatus, HedgeTick, ResumeTrading
+from messages.hedge import (
+    AFilled,
+    BHedged,
+    BHedgeFailed,
+    HedgeReport,
+    HedgerReport,
+    HedgeStatus,
+    HedgeTick,
+    HedgeWaitTimer,
+    LegReport,
+    ResumeTrading,
+    RetryHedge,
+)
 from messages.trading import Fill, Order, Side
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
 from supervisor.board import InMemoryBoard
@@ -147,15 +159,15 @@ class Pair:
 
 
 @pytest.fixture
-def logged() -> Iterator[list[dict[str, Any]]]:
+def logged() -> Iterator[list[Any]]:
     """Every loguru record at INFO or above while the test runs."""
-    records: list[dict[str, Any]] = []
+    records: list[Any] = []
     sink = logger.add(lambda message: records.append(message.record), level="INFO", format="{message}")
     yield records
     logger.remove(sink)
 
 
-def messages_with(records: list[dict[str, Any]], text: str, level: str | None = None) -> list[str]:
+def messages_with(records: list[Any], text: str, level: str | None = None) -> list[str]:
     return [r["message"] for r in records if text in r["message"] and (level is None or r["level"].name == level)]
 
 
@@ -204,6 +216,22 @@ def start_pair(make_runtime: Callable[..., Runtime], clock: ManualClock, tmp_pat
             pair.rt.stop()  # before the journal closes under the actors
         pair.journal.close()
         pair.venue.close()
+
+
+def test_hedge_messages_cross_the_wire_unchanged() -> None:
+    leg = LegReport(name="hedge_a", account="kraken.a", position=1.0, average_price=101.0, realised_pnl=0.0,
+                    unrealised_pnl=-1.0, fees=0.1)
+    report = HedgeReport(market="btc/usd", a=leg, b=leg, net_exposure=0.0, paused=False, pause_reason="",
+                         unanswered=["T1"], waiting_since=1.0, failed=[], open_order=None, hedges_done=1,
+                         hedges_failed=0, timeouts=0, realised_pnl=0.0, unrealised_pnl=0.0, mark_price=None)
+    for message in (
+        AFilled("T1", "O1", "btc/usd", Side.BUY, 1.0, 101.0, request=2),
+        BHedged("T1", 1.0, 99.0, "O2", 0.1),
+        BHedgeFailed("T1", "no funds", 3, 0.5, 99.0),
+        HedgeTick(), HedgeStatus(reply_to="ops"), ResumeTrading(operator="ops", retry_failed=False),
+        HedgeWaitTimer("x-1"), RetryHedge("T1"), report,
+    ):
+        assert decode(encode(message)) == message
 
 
 # ---- the cycle ----------------------------------------------------------------------------------
@@ -274,7 +302,7 @@ def test_hedge_status_reports_both_positions_the_net_exposure_and_pnl(start_pair
 
 
 def test_b_failing_three_times_pauses_a_until_an_operator_resumes_trading(
-    start_pair: PairFactory, logged: list[dict[str, Any]]
+    start_pair: PairFactory, logged: list[Any]
 ) -> None:
     pair = start_pair(balances={(K, "hedge_a"): {USD: 10_000.0}, (M, "hedge_b"): {USD: 10_000.0}})  # B has no BTC to sell
     pair.gate.set()
@@ -298,6 +326,45 @@ def test_b_failing_three_times_pauses_a_until_an_operator_resumes_trading(
     assert len(pair.a_fills) == 2 and pair.status().net_exposure == 0.0  # trading resumed: the close round
 
 
+def test_pausing_cancels_a_resting_order_so_no_more_fills_pile_up_unhedged(start_pair: PairFactory) -> None:
+    pair = start_pair(balances={(K, "hedge_a"): {USD: 10_000.0}, (M, "hedge_b"): {USD: 10_000.0}}, quantity=5.0)
+    pair.gate.set()
+    pair.tick()  # 2 of 5 fill at once; B cannot sell BTC it does not have
+    paused = pair.wait(lambda r: r.paused)
+    assert paused.open_order is None and pair.venue.fetch_open_orders(K, "hedge_a") == []
+    pair.clock.advance(5.0)
+    assert [f.quantity for f in pair.a_fills] == [2.0] and pair.status().a.position == 2.0
+
+
+def test_b_waits_retry_delay_seconds_between_attempts(start_pair: PairFactory) -> None:
+    gate = threading.Event()
+    pair = start_pair(b=lambda venue, journal: GatedB(gate, venue, M, "hedge_b", retry_delay=5.0, journal=journal))
+    pair.gate = gate
+    pair.fill_a_while_b_is_silent()
+    pair.venue.faults.reject_next(1, "create_order")
+    gate.set()
+    assert pair.b_status().open_hedges == ["T1"]  # the first attempt was refused
+    pair.clock.advance(4.9)
+    assert pair.b_status().open_hedges == ["T1"] and pair.b_fills == []
+    pair.clock.advance(0.1)
+    report = pair.hedged(1)
+    assert report.net_exposure == 0.0 and len(pair.b_fills) == 1
+
+
+def test_with_continue_after_hedge_a_starts_the_next_round_itself(start_pair: PairFactory) -> None:
+    pair = start_pair(quantity=5.0, continue_after_hedge=True)  # 2 fill per tick: the rounds pace themselves
+    pair.gate.set()
+    pair.tick()
+    pair.hedged(1)
+    pair.clock.advance(1.0)
+    pair.hedged(2)
+    pair.clock.advance(1.0)  # the open order completes; its hedge starts the close round at once
+    report = pair.hedged(4)
+    assert [(f.side, f.quantity) for f in pair.a_fills] == [(Side.BUY, 2.0), (Side.BUY, 2.0), (Side.BUY, 1.0),
+                                                            (Side.SELL, 2.0)]
+    assert (report.a.position, report.net_exposure) == (3.0, 0.0)
+
+
 def test_venue_refusals_are_retried_and_the_third_attempt_hedges(start_pair: PairFactory) -> None:
     pair = start_pair()
     pair.fill_a_while_b_is_silent()
@@ -308,7 +375,7 @@ def test_venue_refusals_are_retried_and_the_third_attempt_hedges(start_pair: Pai
 
 
 def test_a_silent_b_times_a_out_after_60_seconds_without_a_new_order_or_a_second_hedge(
-    start_pair: PairFactory, logged: list[dict[str, Any]]
+    start_pair: PairFactory, logged: list[Any]
 ) -> None:
     pair = start_pair()
     pair.fill_a_while_b_is_silent()
@@ -329,7 +396,7 @@ def test_a_silent_b_times_a_out_after_60_seconds_without_a_new_order_or_a_second
     assert len(pair.b_fills) == 1 and report.net_exposure == 0.0  # hedged once
 
 
-def test_still_waiting_is_logged_every_10_seconds_of_waiting(start_pair: PairFactory, logged: list[dict[str, Any]]) -> None:
+def test_still_waiting_is_logged_every_10_seconds_of_waiting(start_pair: PairFactory, logged: list[Any]) -> None:
     pair = start_pair()
     pair.fill_a_while_b_is_silent()
     pair.clock.advance(9.9)
@@ -393,7 +460,7 @@ def test_b_answers_a_repeated_request_from_memory_without_hedging_again(start_pa
 
 
 def test_a_fill_whose_push_was_lost_is_found_at_the_venue_and_hedged(
-    start_pair: PairFactory, logged: list[dict[str, Any]]
+    start_pair: PairFactory, logged: list[Any]
 ) -> None:
     pair = start_pair()
     pair.gate.set()
@@ -428,6 +495,23 @@ def test_a_resting_order_is_cancelled_after_requote_after_and_quoted_again(start
     assert again.order_id != first and again.quantity == 1.0
 
 
+def test_an_order_placement_that_timed_out_is_recovered_by_client_id_and_hedged_once(
+    start_pair: PairFactory, logged: list[Any]
+) -> None:
+    pair = start_pair()
+    pair.gate.set()
+    pair.venue.faults.timeout_after_move_next(1, "create_order")  # placed and filled, but A hears nothing
+    pair.tick()
+    assert messages_with(logged, "tries again with the same client id", "WARNING")
+    assert pair.status().a.position == 0.0 and len(pair.a_fills) == 1
+    assert pair.tick().open_order == "O1"  # the same client id: the venue returns the order it has
+    pair.tick()  # its fill was pushed before A knew the order: found at the venue and hedged
+    report = pair.hedged(1)
+    assert (report.a.position, report.net_exposure) == (1.0, 0.0)
+    assert len(pair.a_fills) == 1 and len(pair.b_fills) == 1  # one order, one hedge
+    pair.ledgers_match_venue()
+
+
 # ---- restarts -----------------------------------------------------------------------------------
 
 
@@ -444,7 +528,7 @@ def test_b_killed_after_placing_its_hedge_finishes_it_exactly_once_after_restart
 
 
 def test_a_restarted_while_waiting_keeps_waiting_and_opens_nothing_until_b_answers(
-    start_pair: PairFactory, logged: list[dict[str, Any]]
+    start_pair: PairFactory, logged: list[Any]
 ) -> None:
     pair = start_pair()
     pair.fill_a_while_b_is_silent()
