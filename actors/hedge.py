@@ -15,7 +15,7 @@ from typing import Any
 
 from actors.base import Actor
 from actors.hedge_state import EPSILON, HedgeBook, HedgeJob, HedgerBook, PendingHedge, TrackedOrder
-from actors.venues.base import FillSubscription, TradingVenue, VenueError
+from actors.venues.base import FillSubscription, TradingVenue, VenueError, VenueTimeout
 from messages.common import AccountRef, Exchange
 from messages.hedge import (
     AFilled,
@@ -31,6 +31,7 @@ from messages.hedge import (
 )
 from messages.trading import Fill, Order, OrderStatus, OrderType, Side, Ticker, split_market
 from supervisor.clock import Timer
+from supervisor.errors import UnknownActorError
 from supervisor.journal import Journal
 
 __all__ = ["HedgeAccountA", "HedgeAccountB"]
@@ -122,8 +123,9 @@ class HedgeAccountA(_HedgeAccount):
     The wait is one timer on the injected clock, set for the next reminder or timeout.
     On `BHedgeFailed` A pauses until `ResumeTrading`. With ``continue_after_hedge`` A starts the
     next round itself as soon as B's answer lets it (with offset 0 on a deep market that is a
-    tight loop of rounds: pace it with an offset, or leave it off and let the scheduler tick). Answers `HedgeStatus` with `HedgeReport`.
-    With a ``journal`` its book survives restarts (owner: the actor's name).
+    tight loop of rounds: pace it with an offset, or leave it off and let the scheduler tick).
+    Answers `HedgeStatus` with `HedgeReport`. With a ``journal`` its book survives restarts
+    (owner: the actor's name).
     """
 
     book: HedgeBook
@@ -185,6 +187,9 @@ class HedgeAccountA(_HedgeAccount):
             if book.paused:
                 self.log.error("trading is PAUSED ({}); an operator must look, then send ResumeTrading",
                                book.pause_reason)
+            if book.market != self.market:
+                self.log.warning("the journaled book trades {}, the configuration {}: positions are the journal's",
+                                 book.market, self.market)
         else:
             self.book = HedgeBook(self.market, session=f"{self.name}-{uuid.uuid4().hex[:8]}")
             self._save()
@@ -207,12 +212,12 @@ class HedgeAccountA(_HedgeAccount):
 
     def _round(self, reason: str) -> None:
         book = self.book
-        if book.paused:
-            self.log.info("round ({}) skipped: trading is paused ({})", reason, book.pause_reason)
-            return
-        self._check_current_order()
+        self._check_current_order()  # hedging goes on while paused: only opening stops
         if book.pending:
             self._recheck()
+            return
+        if book.paused:
+            self.log.info("round ({}) skipped: trading is paused ({})", reason, book.pause_reason)
             return
         order = book.current_order
         if order is not None and not order.settled:
@@ -489,8 +494,11 @@ class HedgeAccountB(_HedgeAccount):
         job.placing = True
         self._save()  # before the venue call: a crash during it resumes with the same client id
         answer: BHedged | BHedgeFailed | None
+        client_order_id = job.client_order_id(self.name)
         try:
             order = self._place(job)
+        except VenueTimeout as error:  # the next try asks with the same client id
+            answer = self.book.attempt_failed(job, f"VenueTimeout: {error} (order {client_order_id} may exist)")
         except VenueError as error:
             answer = self.book.attempt_failed(job, f"{type(error).__name__}: {error}")
         else:
@@ -513,7 +521,7 @@ class HedgeAccountB(_HedgeAccount):
         self._answer(job.reply_to, answer)
 
     def _place(self, job: HedgeJob) -> Order:
-        """The venue call of one attempt: a market order for what is left; a rest that did not fill at once is cancelled."""
+        """One attempt's venue call: a market order for what is left (a rest not filled at once is cancelled)."""
         order = self.venue.create_order(self.exchange, self.account, job.market, job.side, OrderType.MARKET,
                                         job.remaining, None, job.client_order_id(self.name))
         if order.status is OrderStatus.OPEN:
@@ -521,7 +529,11 @@ class HedgeAccountB(_HedgeAccount):
         return order
 
     def _answer(self, reply_to: str, answer: BHedged | BHedgeFailed) -> None:
-        self.tell(reply_to, answer)
+        try:
+            self.tell(reply_to, answer)
+        except UnknownActorError:
+            self.log.error("cannot answer {} about {}: no such actor (the answer is kept for a repeat)",
+                           reply_to, answer.trade_id)
 
     def on_hedge_status(self, message: HedgeStatus) -> HedgerReport:
         leg = self.book.leg

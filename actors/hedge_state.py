@@ -266,7 +266,9 @@ class HedgeBook:
         price = order.average_price or order.price or self.last_price or 0.0
         return self._hedge(f"{order.order_id}:unseen:{tracked.unseen_fills}", tracked, missing, price, 0.0, now)
 
-    def _hedge(self, trade_id: str, tracked: TrackedOrder, quantity: float, price: float, fee: float, now: float) -> PendingHedge:
+    def _hedge(
+        self, trade_id: str, tracked: TrackedOrder, quantity: float, price: float, fee: float, now: float
+    ) -> PendingHedge:
         self.a.trade(tracked.side, quantity, price, fee)
         pending = PendingHedge(trade_id, tracked.order_id, self.market, tracked.side, quantity, price, now)
         self.pending[trade_id] = pending
