@@ -60,6 +60,21 @@ def _wipe_journal(deployment: Deployment) -> None:
         deployment.journal_path.with_name(deployment.journal_path.name + suffix).unlink(missing_ok=True)
 
 
+def audit_after_stop(status: dict[str, Any], stop_market: Callable[[], None], stop_actors: Callable[[], None],
+                     views: Callable[[], list[Any]], venue: Any, journal_path: Path, elapsed: float) -> tuple[str, bool]:
+    """Stop the world, then audit: the market stops (no more fills), the actors drain their mail and
+    stop (the gateway, first started, stops last), then every ledger is compared with the venue."""
+    from supervisor.journal import Journal
+    from supervisor.status import unsettled_accounts
+
+    stop_market()
+    stop_actors()
+    with Journal(journal_path) as journal:
+        moving = unsettled_accounts(journal.intents.open_intents())
+    mismatches = ledger_mismatches(views(), venue.all_balances(), moving)
+    return summary_line(status, venue.conservation_error(), mismatches, elapsed)
+
+
 def run_in_process(deployment: Deployment, seconds: float | None, every: float) -> int:
     """Run ``deployment`` in this process, printing status; 0 if all went well."""
     from supervisor.system import System
@@ -70,13 +85,12 @@ def run_in_process(deployment: Deployment, seconds: float | None, every: float) 
     try:
         elapsed = _loop(stop, seconds, every, lambda: system.runtime.stopped, system.status)
         status = system.status()
-        balances = system.venue.all_balances()
-        conservation = system.venue.conservation_error()
-    finally:
         failed = system.runtime.stopped and system.runtime.stop_reason != "stopped by request"
         reason = system.runtime.stop_reason
+        line, ok = audit_after_stop(status, system.venue.close, system.runtime.stop, system.board.views,
+                                    system.venue, deployment.journal_path, elapsed)
+    finally:
         system.stop()
-    line, ok = summary_line(status, conservation, ledger_mismatches(status, balances), elapsed)
     print(line, flush=True)
     if failed:
         print(f"the runtime stopped by itself: {reason}", flush=True)
@@ -92,28 +106,26 @@ def run_processes(deployment: Deployment, config: Path | None, seconds: float | 
     stop = _stop_event()
     system = ProcessSystem(deployment, config_path=config, endpoint=endpoint, keys=keys)
     system.start()
-    assert system.runtime is not None
+    runtime = system.runtime
+    assert runtime is not None
     client = Client(system.endpoint, keys=keys, timeout=2.0)
     names = actor_names(deployment)
 
     def status() -> dict[str, Any]:
-        runtime = system.runtime
-        assert runtime is not None
         return collect_status(client.ask, runtime.status(), len(system.hub.dead_letters) if system.hub else 0, names)
 
     try:
         print(f"process mode: {len(names)} nodes, hub at {system.endpoint}, runtime folder {system.folder}",
               flush=True)
-        elapsed = _loop(stop, seconds, every, lambda: system.runtime is not None and system.runtime.stopped, status)
+        elapsed = _loop(stop, seconds, every, lambda: runtime.stopped, status)
         final = status()
-        balances = system.venue.all_balances()
-        conservation = system.venue.conservation_error()
-        failed = system.runtime.stopped and system.runtime.stop_reason != "stopped by request"
-        reason = system.runtime.stop_reason
-    finally:
+        failed = runtime.stopped and runtime.stop_reason != "stopped by request"
+        reason = runtime.stop_reason
         client.close()
+        line, ok = audit_after_stop(final, system.venue.close, runtime.stop, system.board.views, system.venue,
+                                    deployment.journal_path, elapsed)
+    finally:
         system.stop()
-    line, ok = summary_line(final, conservation, ledger_mismatches(final, balances), elapsed)
     print(line, flush=True)
     if failed:
         print(f"the runtime stopped by itself: {reason}", flush=True)

@@ -18,7 +18,7 @@ from messages.system import ActorStatus
 from messages.tasks import GetTasks, PendingTasks
 from messages.transfers import Chains, GetChains
 
-__all__ = ["collect_status", "ledger_mismatches", "status_lines", "summary_line"]
+__all__ = ["collect_status", "ledger_mismatches", "status_lines", "summary_line", "unsettled_accounts"]
 
 Ask = Callable[[str, Message], Any]
 
@@ -92,15 +92,29 @@ def status_lines(status: Mapping[str, Any], elapsed: float | None = None) -> lis
     return lines
 
 
-def ledger_mismatches(status: Mapping[str, Any], venue_balances: Mapping[tuple[Any, str], Mapping[Any, float]]) -> list[str]:
-    """Ledgers whose total differs from the venue's balance by a cent or more."""
-    totals = {(row["account"], row["currency"]): row["slots"][0] for row in status["balances"]}
+def unsettled_accounts(intents: Iterable[Any]) -> set[tuple[Any, str]]:
+    """Accounts a transfer is still moving money between (open journal intents): their ledger and
+    the venue may differ for a moment, legitimately."""
+    accounts: set[tuple[Any, str]] = set()
+    for intent in intents:
+        key = intent.key
+        accounts.add((key.to_exchange, key.to_account))
+        if intent.status in ("sending", "in_doubt"):
+            accounts.add((key.from_exchange, key.from_account))
+    return accounts
+
+
+def ledger_mismatches(views: Iterable[Any], venue_balances: Mapping[tuple[Any, str], Mapping[Any, float]],
+                      skip: set[tuple[Any, str]] = frozenset()) -> list[str]:  # type: ignore[assignment]
+    """Ledgers whose total differs from the venue's balance by a cent or more (``skip``: accounts in motion)."""
     wrong = []
-    for (exchange, account), balances in venue_balances.items():
-        for currency, amount in balances.items():
-            key = (f"{exchange.value}.{account}", currency.value)
-            if key in totals and abs(totals[key] - amount) >= 0.01:
-                wrong.append(f"{key[0]} {key[1]}: ledger {totals[key]} venue {amount}")
+    for view in views:
+        key = (view.exchange, view.account)
+        if key in skip:
+            continue
+        venue = venue_balances.get(key, {}).get(view.currency, 0.0)
+        if abs(view.total - venue) >= 0.01:
+            wrong.append(f"{view.exchange.value}.{view.account} {view.currency.value}: ledger {view.total} venue {venue}")
     return wrong
 
 
