@@ -66,7 +66,7 @@ def message_types() -> dict[str, type[Message]]:
     while stack:
         cls = stack.pop()
         stack.extend(cls.__subclasses__())
-        tag = cls.__struct_config__.tag
+        tag = cls.__struct_config__.tag  # type: ignore[attr-defined]
         if isinstance(tag, str):
             existing = found.get(tag)
             if existing is not None and existing is not cls:

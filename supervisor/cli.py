@@ -154,9 +154,9 @@ def command_status(args: argparse.Namespace) -> int:
         return 0
     print("actors:")
     for actor in status["actors"]:
-        error = f"  last error: {actor['last_error']}" if actor["last_error"] else ""
+        last = f"  last error: {actor['last_error']}" if actor["last_error"] else ""
         print(f"  {actor['name']:<12} pid {actor.get('pid') or '-':<8} {actor['state']:<10} restarts "
-              f"{actor['restarts']:<3} mailbox {actor['mailbox']:<5}{error}")
+              f"{actor['restarts']:<3} mailbox {actor['mailbox']:<5}{last}")
     for line in status_lines(status)[1:]:
         print(line)
     return 0

@@ -167,6 +167,7 @@ class NodeLink:
         elif kind in ("tell", "ask"):
             self._deliver(header, frames[1])
         elif kind == "error":
+            failure: Any
             try:
                 failure = decode(frames[1])
             except DecodeError:

@@ -100,7 +100,12 @@ class ProcessRuntime:
         self._control.start()
         done = threading.Event()
         result: list[str | None] = []
-        self._post(lambda: (result.append(self._start_all()), done.set()))
+
+        def start_all() -> None:
+            result.append(self._start_all())
+            done.set()
+
+        self._post(start_all)
         done.wait()
         if result[0] is not None:
             self.stop(f"start failed: {result[0]}")

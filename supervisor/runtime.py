@@ -432,8 +432,8 @@ class Runtime:
             actor.actor_stopped.set()
             return self._start_failed(cell, generation, f"{cell.name} did not finish on_start within {self.start_timeout}s")
         if incarnation.start_error is not None:
-            error = incarnation.start_error
-            return self._start_failed(cell, generation, f"{cell.name} failed in on_start: {_describe(error)}", error)
+            failure = incarnation.start_error
+            return self._start_failed(cell, generation, f"{cell.name} failed in on_start: {_describe(failure)}", failure)
         cell.state = RUNNING
         if not initial:
             log.info("{} restarted (restart #{})", cell.name, cell.restarts)
@@ -457,16 +457,14 @@ class Runtime:
             node.state = STOPPED if final_reason else DOWN
             return
         assert isinstance(node, _Cell) and node.spec is not None
-        cell, actor = node, node.actor
+        cell, actor, spec = node, node.actor, node.spec
         if cell.state == RUNNING and actor is not None:
             cell.state = STOPPING
             self._notify_changed()
             stop = Envelope(STOP)
             cell.mailbox.put(stop)
-            if not actor.actor_stopped.wait(cell.spec.shutdown_timeout):  # type: ignore[union-attr]
-                log.warning(
-                    "{} did not stop within {}s; abandoning its thread", cell.name, cell.spec.shutdown_timeout
-                )
+            if not actor.actor_stopped.wait(spec.shutdown_timeout):
+                log.warning("{} did not stop within {}s; abandoning its thread", cell.name, spec.shutdown_timeout)
                 cell.mailbox.revoke(cell.incarnation.generation if cell.incarnation else None)
                 actor.actor_stopped.set()
             cell.mailbox.remove(stop)  # still queued if it crashed first
