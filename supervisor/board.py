@@ -1,7 +1,7 @@
 """The balance board: the gateway publishes every ledger here; any actor or client reads it without asking.
 
-One writer (the balance gateway), many readers. `InMemoryBoard` serves one process; a
-shared-memory backend with a sequence lock will sit behind the same `BalanceBoard` interface.
+One writer (the balance gateway), many readers. `InMemoryBoard` serves one process;
+`supervisor.shm_board.SharedMemoryBoard` (shared memory, a sequence lock) serves every process on the host.
 `StrategyBalanceManager` is the desk's familiar reader on top of it.
 """
 
@@ -104,6 +104,19 @@ def installed_board() -> BalanceBoard | None:
     return _installed
 
 
+def _running_systems_board() -> BalanceBoard:
+    """The board of the system running on this host (shared memory), found from its writer's record."""
+    from supervisor.shm_board import BoardNotFoundError, require_board  # only readers outside the system need it
+
+    try:
+        return require_board()
+    except BoardNotFoundError as error:
+        raise BoardNotFoundError(
+            f"no balance board is installed in this process (supervisor.board.install_board), and {error}: "
+            "start the system, set $TREASURY_RUNTIME to its runtime folder, or pass board= explicitly"
+        ) from None
+
+
 class StrategyBalanceManager:
     """The seed's reader: one exchange's balances, read from the board exactly as the desk's library did.
 
@@ -115,7 +128,8 @@ class StrategyBalanceManager:
         strategy_a = manager.get_balance(Currency.USDC, index=2) # sub-strategy A's quota
 
     ``account=None`` reads the exchange's default account (as the gateway names it);
-    ``board=None`` reads the board installed in this process. It only reads: commands go to
+    ``board=None`` reads the board installed in this process, else the running system's
+    shared-memory board (`supervisor.shm_board.find_board`). It only reads: commands go to
     the gateway. A currency not published yet reads as 0.0.
     """
 
@@ -129,10 +143,7 @@ class StrategyBalanceManager:
         if board is None:
             board = installed_board()
             if board is None:
-                raise RuntimeError(
-                    "no balance board is installed in this process: start the system (which installs "
-                    "one with supervisor.board.install_board) or pass board= explicitly"
-                )
+                board = _running_systems_board()
         if not 2 <= strategy_count <= 64:
             raise ValueError(f"strategy_count must be 2..64, got {strategy_count}")
         self.exchange = exchange
