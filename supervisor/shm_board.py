@@ -215,6 +215,7 @@ class SharedMemoryBoard:
         # without closing, the tracker unlinks the segment, so nothing is left in /dev/shm.
         segment = SharedMemory(name=name, create=True, size=HEADER_SIZE + capacity * ROW_SIZE)
         buffer = segment.buf
+        assert buffer is not None  # a mapped segment has a buffer
         _HEADER.pack_into(buffer, 0, b"\0" * 8, LAYOUT_VERSION, HEADER_SIZE, capacity, ROW_SIZE, 0,
                           os.getpid(), _OPEN, 0)
         buffer[0:8] = MAGIC  # last: a reader never trusts a half-written header
@@ -331,6 +332,7 @@ class SharedMemoryBoard:
 
     @property
     def closed(self) -> bool:
+        """Whether `close` was called on this object (the writer's board may close without it: see `read`)."""
         return self._closed
 
     def close(self) -> None:
@@ -414,7 +416,7 @@ class SharedMemoryBoard:
             offset = HEADER_SIZE + index * ROW_SIZE
             exchange, account, currency = _KEY.unpack_from(self._buf, offset + _KEY_AT)
             found = (_decode(exchange, Exchange), _decode(account, str), _decode(currency, Currency))
-            self._rows.setdefault(found, (offset, -1, None))  # type: ignore[arg-type]
+            self._rows.setdefault(found, (offset, -1, None))
         self._known_rows = max(self._known_rows, count)
         return None if key is None else self._rows.get(key)
 
@@ -662,7 +664,7 @@ def _decode(field: bytes, kind: Callable[[str], Any]) -> Any:
         return text  # a name this reader's enum does not know yet: keep the writer's spelling
 
 
-def _words_of(buffer: memoryview) -> ctypes.Array[ctypes.c_uint64]:
+def _words_of(buffer: memoryview | mmap.mmap) -> ctypes.Array[ctypes.c_uint64]:
     """The writable ``buffer`` as an array of uint64, by address: holding no export of the buffer, it never
     stops the segment from being unmapped (the board drops it before it closes the segment)."""
     first = ctypes.c_char.from_buffer(buffer)
@@ -684,7 +686,7 @@ def _new_view(previous: BalanceView | None, key: _Key, slots: tuple[float, ...],
     if previous is None:
         return BalanceView(exchange=key[0], account=key[1], currency=key[2], slots=slots, credit_limit=credit,
                            updated_at=updated)
-    view = previous.__copy__()
+    view: BalanceView = previous.__copy__()  # type: ignore[attr-defined]  # msgspec's C-level shallow copy
     msgspec.structs.force_setattr(view, "slots", slots)  # still private to this function: nobody saw it yet
     msgspec.structs.force_setattr(view, "credit_limit", credit)
     msgspec.structs.force_setattr(view, "updated_at", updated)
