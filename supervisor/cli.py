@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+from messages.balances import GetBalances
 from supervisor.config import ConfigError, Deployment, actor_names, load_config, load_demo_config
 from supervisor.logs import configure_logging
 from supervisor.status import collect_status, ledger_mismatches, status_lines, summary_line
@@ -121,10 +122,13 @@ def run_processes(deployment: Deployment, config: Path | None, seconds: float | 
         final = status()
         failed = runtime.stopped and runtime.stop_reason != "stopped by request"
         reason = runtime.stop_reason
-        client.close()
-        line, ok = audit_after_stop(final, system.venue.close, runtime.stop, system.board.views, system.venue,
-                                    deployment.journal_path, elapsed)
+        # Everyone but the gateway stops (their last fills drain into it); then the gateway's ledgers.
+        line, ok = audit_after_stop(
+            final, system.venue.close, lambda: runtime.stop_nodes(set(names) - {"gateway"}),
+            lambda: client.ask("gateway", GetBalances()).views, system.venue, deployment.journal_path, elapsed,
+        )
     finally:
+        client.close()
         system.stop()
     print(line, flush=True)
     if failed:

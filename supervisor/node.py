@@ -84,6 +84,7 @@ class NodeLink:
         self._acked_seq = 0
         self._ack_wake = False  # an actor thread has woken the I/O thread to send an ack
         self._stop = threading.Event()
+        self._graceful = True
         self.stop_reason = ""
 
     # ---- Remote (called from actor threads) ----------------------------------------------------
@@ -107,8 +108,10 @@ class NodeLink:
 
     # ---- the I/O loop --------------------------------------------------------------------------
 
-    def request_stop(self, reason: str) -> None:
+    def request_stop(self, reason: str, graceful: bool = True) -> None:
+        """Leave the I/O loop; ``graceful``: let the actor finish its mail and flush what it sent."""
         self.stop_reason = reason
+        self._graceful = graceful
         self._stop.set()
         try:
             self._hand_over([b"wake", b""])
@@ -116,7 +119,11 @@ class NodeLink:
             pass
 
     def run(self) -> None:
-        """Say hello, then move frames both ways until `request_stop` or the runtime stops."""
+        """Say hello, then move frames both ways until `request_stop` or the runtime stops.
+
+        On a requested stop the actor first finishes its mail (the runtime stops gracefully),
+        then everything it sent meanwhile is flushed to the hub, then the last ack.
+        """
         assert self.runtime is not None
         self._dealer.send_multipart([encode_header(Header(kind="hello", id=self.incarnation)), b""])
         poller = zmq.Poller()
@@ -141,7 +148,21 @@ class NodeLink:
                         break
                     self._receive(frames)
             self._send_ack()
+        if not self._graceful:
+            return
+        if not self.runtime.stopped:
+            self.runtime.stop()  # the actor drains its mailbox; what it tells is queued in the outbox
+        self._flush_outbox()
         self._send_ack()
+
+    def _flush_outbox(self) -> None:
+        while True:
+            try:
+                frames = self._pull.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if frames[0] != b"wake":
+                self._dealer.send_multipart(frames)
 
     def _send_ack(self) -> None:
         self._ack_wake = False  # cleared before reading, so a later _done wakes us again

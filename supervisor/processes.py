@@ -121,6 +121,21 @@ class ProcessRuntime:
     def wait(self, timeout: float | None = None) -> bool:
         return self._stopped.wait(timeout)
 
+    def stop_nodes(self, names: set[str]) -> None:
+        """Stop these nodes (in reverse start order) and leave the rest running; they are not restarted."""
+        done = threading.Event()
+
+        def stop() -> None:
+            self._epoch += 1  # cancel pending restarts
+            for node in reversed(self.nodes):
+                if node.name in names:
+                    self._stop_node(node)
+                    node.state = STOPPED
+            done.set()
+
+        self._post(stop)
+        done.wait()
+
     @property
     def stopped(self) -> bool:
         return self._stopped.is_set()
@@ -321,8 +336,56 @@ def read_system_record(folder: Path) -> dict[str, Any] | None:
     return record  # type: ignore[no-any-return]
 
 
+class FoundBoard:
+    """A reader of the running gateway's shared-memory board, found when first needed (and again
+    after the gateway restarts); reads nothing (None) while there is no gateway."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._board: Any = None
+
+    def _current(self) -> Any:
+        from supervisor.shm_board import find_board
+
+        if self._board is None:
+            self._board = find_board(self.folder)
+        return self._board if self._board is not None else None
+
+    def read(self, exchange: Any, account: str, currency: Any) -> Any:
+        from supervisor.shm_board import BoardClosedError
+
+        board = self._current()
+        if board is None:
+            return None
+        try:
+            return board.read(exchange, account, currency)
+        except (BoardClosedError, TimeoutError):
+            self._board = None  # the gateway is restarting: look again next time
+            return None
+
+    def views(self) -> list[Any]:
+        board = self._current()
+        return board.views() if board is not None else []
+
+    def default_account(self, exchange: Any) -> str | None:
+        board = self._current()
+        return board.default_account(exchange) if board is not None else None
+
+    def publish(self, view: Any) -> None:
+        raise RuntimeError("only the gateway's process writes the balance board")
+
+    def set_default_account(self, exchange: Any, account: str) -> None:
+        raise RuntimeError("only the gateway's process writes the balance board")
+
+    def close(self) -> None:
+        if self._board is not None:
+            self._board.close()
+            self._board = None
+
+
 def node_services(deployment: Deployment, name: str, runtime_folder: str | None = None) -> Services:
-    """The services of one node process: the venue and board of the running supervisor process."""
+    """The services of one node process: the supervisor's venue, the balance board (the gateway
+    node writes it; every other node reads it), the journal file and the real clock."""
     from actors.venues.remote import RemoteVenue
     from supervisor.shm_board import SharedMemoryBoard
 
@@ -331,7 +394,7 @@ def node_services(deployment: Deployment, name: str, runtime_folder: str | None 
     if record is None:
         raise RuntimeError(f"no running system in {folder} (no live {SYSTEM_RECORD})")
     venue = RemoteVenue(record["venue_rpc"], record["venue_fills"])
-    board = SharedMemoryBoard.attach(record["board"], writable=(name == "gateway"))
+    board: Any = SharedMemoryBoard.create(runtime_folder=folder) if name == "gateway" else FoundBoard(folder)
     journal = Journal(folder / deployment.runtime.journal)
     return Services(venue=venue, board=board, journal=journal, clock=SystemClock())
 
@@ -365,7 +428,6 @@ class ProcessSystem:
 
     def start(self) -> None:
         from actors.venues.remote import VenueServer
-        from supervisor.shm_board import SharedMemoryBoard
 
         self.folder.mkdir(parents=True, exist_ok=True)
         os.chmod(self.folder, 0o700)
@@ -376,13 +438,12 @@ class ProcessSystem:
         self.venue = build_venue(self.deployment, SystemClock())
         self.venue_server = VenueServer(self.venue, self._ipc("venue.sock"), self._ipc("fills.sock"))
         self.venue_server.start()
-        self.board = SharedMemoryBoard.create()
+        self.board = FoundBoard(self.folder)  # the gateway node creates it; this process reads it
         record = {
             "pid": os.getpid(),
             "hub": self.endpoint,
             "venue_rpc": self._ipc("venue.sock"),
             "venue_fills": self._ipc("fills.sock"),
-            "board": self.board.name,
             "names": self.names,
         }
         (self.folder / SYSTEM_RECORD).write_text(json.dumps(record))
@@ -439,7 +500,6 @@ class ProcessSystem:
             self.venue.close()
         if self.board is not None:
             self.board.close()
-            self.board.unlink()
             self.board = None
         (self.folder / SYSTEM_RECORD).unlink(missing_ok=True)
         for sock in self.folder.glob("*.sock"):

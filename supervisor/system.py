@@ -66,9 +66,10 @@ class Services:
     clock: Clock
 
     def close(self) -> None:
-        close = getattr(self.venue, "close", None)
-        if close is not None:
-            close()
+        for service in (self.venue, self.board):
+            close = getattr(service, "close", None)
+            if close is not None:
+                close()
         self.journal.close()
 
 

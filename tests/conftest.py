@@ -17,6 +17,15 @@ def compact_logs() -> None:
     configure_logging("DEBUG")
 
 
+@pytest.fixture(autouse=True)
+def private_board_records(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every test away from the user's real balance-board record (and a running system)."""
+    folder = tmp_path_factory.mktemp("xdg")
+    folder.chmod(0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(folder))
+    monkeypatch.delenv("TREASURY_RUNTIME", raising=False)
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()

@@ -49,7 +49,7 @@ class Node:
 
     def kill(self) -> None:
         """Vanish like a killed process: no acks, no goodbye."""
-        self.link.request_stop("killed")
+        self.link.request_stop("killed", graceful=False)
         self.thread.join(5)
         self.link.close()
         self.runtime.stop()

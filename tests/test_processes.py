@@ -1,0 +1,218 @@
+"""Process mode with real OS processes and real sockets: the demo as one process per actor.
+
+One system (the built-in demo, in a private folder) serves the module's tests in order; the
+last test kills every node kind in turn, then stops the world and audits it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import tomllib
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from messages.balances import GetBalances
+from messages.common import Currency, Exchange
+from messages.system import Ping
+from messages.tasks import AddTransferTask, GetTasks, PendingTasks
+from supervisor.client import Client, ClientError
+from supervisor.config import DEMO_CONFIG, Deployment, parse_config
+from supervisor.processes import ProcessSystem
+from supervisor.status import ledger_mismatches, unsettled_accounts
+
+pytestmark = pytest.mark.slow
+
+PYTHON = sys.executable
+REPO = Path(__file__).resolve().parent.parent
+
+
+def demo_in(folder: Path, **overrides: Any) -> Deployment:
+    data = tomllib.loads(DEMO_CONFIG.read_text())
+    data["runtime"]["folder"] = str(folder)
+    data["supervisor"]["intensity"] = 50  # this module kills nodes on purpose, many times
+    data.update(overrides)
+    return parse_config(data, folder)
+
+
+def cli(*args: str, folder: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PYTHON, "-m", "supervisor.cli", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "TREASURY_RUNTIME": str(folder), **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessSystem]:
+    folder = tmp_path_factory.mktemp("desk") / "run"
+    xdg = tmp_path_factory.mktemp("xdg")
+    xdg.chmod(0o700)
+    previous = os.environ.get("XDG_RUNTIME_DIR")
+    os.environ["XDG_RUNTIME_DIR"] = str(xdg)  # the nodes inherit it: their board record stays private
+    system = ProcessSystem(demo_in(folder))
+    system.start()
+    try:
+        yield system
+    finally:
+        system.stop()
+        if previous is None:
+            os.environ.pop("XDG_RUNTIME_DIR", None)
+        else:
+            os.environ["XDG_RUNTIME_DIR"] = previous
+
+
+@pytest.fixture
+def client(running: ProcessSystem) -> Iterator[Client]:
+    with Client(running.endpoint, timeout=10.0) as c:
+        yield c
+
+
+def test_every_actor_runs_in_its_own_process(running: ProcessSystem, client: Client) -> None:
+    status = client.status()
+    pids = [a.pid for a in status.actors]
+    assert [a.name for a in status.actors] == running.names
+    assert all(a.state == "running" for a in status.actors)
+    assert len(set(pids)) == len(pids) and os.getpid() not in pids
+    assert (running.folder.stat().st_mode & 0o777) == 0o700
+
+
+def test_bin_run_send_allocates_and_a_rejection_exits_non_zero(running: ProcessSystem) -> None:
+    command = {"strategy": "ops", "cmd": "allocate", "currency": "usdc", "amount": 100, "index": 4,
+               "exchange": "kraken", "account": "main"}
+    done = cli("send", "gateway", json.dumps(command), folder=running.folder)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["type"] == "BalanceView" and answer["slots"][4] == 100.0
+    refused = cli("send", "gateway", json.dumps({**command, "amount": 10_000_000}), folder=running.folder)
+    assert refused.returncode == 1 and json.loads(refused.stdout)["type"] == "Rejected"
+    typed = cli("send", "tasks", '{"type": "GetLastSuccess", "key": ["kraken", "x", "kraken", "y", "usdc"]}',
+                folder=running.folder)
+    assert typed.returncode == 0 and json.loads(typed.stdout)["timestamp"] is None
+    unknown = cli("send", "nobody", '{"type": "Ping"}', folder=running.folder)
+    assert unknown.returncode == 1 and "no actor named 'nobody'" in unknown.stderr
+
+
+def test_another_process_reads_the_board_as_the_desk_library_did(running: ProcessSystem) -> None:
+    script = textwrap.dedent("""
+        from messages.common import Currency, Exchange
+        from supervisor.board import StrategyBalanceManager
+        manager = StrategyBalanceManager(Exchange.KRAKEN, strategy_count=8, account="main")
+        print(manager.get_balance(Currency.USDC, index=4), manager.get_balance(Currency.USDC, index=0))
+    """)
+    done = subprocess.run([PYTHON, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "TREASURY_RUNTIME": str(running.folder)})
+    assert done.returncode == 0, done.stderr
+    slot4, total = map(float, done.stdout.split())
+    assert slot4 == 100.0 and total > 0
+
+
+def test_bin_run_status_shows_pids_states_and_balances(running: ProcessSystem) -> None:
+    done = cli("status", "--json", folder=running.folder)
+    assert done.returncode == 0, done.stderr
+    status = json.loads(done.stdout)
+    assert {a["name"] for a in status["actors"]} == set(running.names)
+    assert all(isinstance(a["pid"], int) for a in status["actors"])
+    assert any(b["account"] == "kraken.main" and b["currency"] == "usdc" for b in status["balances"])
+    assert "hedge" in status and status["hedge"]["market"] == "btc/usd"
+    text = cli("status", folder=running.folder)
+    assert text.returncode == 0 and "gateway" in text.stdout and "balances:" in text.stdout
+
+
+def test_a_client_with_only_pyzmq_and_msgpack_talks_to_the_hub(running: ProcessSystem) -> None:
+    script = textwrap.dedent(f"""
+        import sys, zmq, msgpack
+        assert "messages" not in sys.modules and "supervisor" not in sys.modules
+        s = zmq.Context().socket(zmq.DEALER)
+        s.connect({running.endpoint!r})
+        s.send_multipart([msgpack.packb({{"kind": "ask", "to": "gateway", "id": 1}}),
+                          msgpack.packb({{"type": "Ping", "nonce": 5}})])
+        assert s.poll(10000)
+        header, body = s.recv_multipart()
+        print(msgpack.unpackb(header)["kind"], msgpack.unpackb(body))
+        s.send_multipart([b"garbage"])
+        assert s.poll(10000)
+        print(msgpack.unpackb(s.recv_multipart()[1])["type"])
+    """)
+    done = subprocess.run([PYTHON, "-I", "-c", script], capture_output=True, text=True, timeout=30, cwd="/")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "reply {'type': 'Pong', 'actor': 'gateway', 'nonce': 5}"
+    assert lines[1] == "DeliveryFailed"
+
+
+def test_killing_each_node_kind_loses_no_task_and_pays_no_transfer_twice(running: ProcessSystem, client: Client) -> None:
+    runtime = running.runtime
+    assert runtime is not None
+    # a task that cannot run (its source is empty): it must still be pending after every kill
+    stuck = AddTransferTask(from_exchange=Exchange.MEXC, from_account="trade", to_exchange=Exchange.MEXC,
+                            to_account="main", currency=Currency.USDT, amount=1.0)
+    assert client.ask("tasks", stuck).added
+    for kind in ["tasks", "transfers", "chains", "gateway", "hedge_b", "hedge_a", "scheduler"]:
+        node = next(n for n in runtime.nodes if n.name == kind)
+        before, pid = node.restarts, node.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        assert runtime.wait_until(lambda: node.restarts == before + 1 and node.state == "running", 30), kind  # noqa: B023
+        assert node.pid != pid
+        assert client.ask(kind, Ping()).actor == kind
+        pending = client.ask("tasks", GetTasks())
+        assert isinstance(pending, PendingTasks)
+        assert any(k == stuck.key for k, _ in pending.tasks), f"task lost after killing {kind}"
+    status = client.status()
+    assert {a.name: a.restarts for a in status.actors if a.restarts} == {
+        k: 1 for k in ["tasks", "transfers", "chains", "gateway", "hedge_b", "hedge_a", "scheduler"]}
+    # stop the world and audit: every transfer paid once, every cent accounted for
+    running.venue.close()
+    runtime.stop_nodes(set(running.names) - {"gateway"})
+    views = client.ask("gateway", GetBalances()).views
+    debits = Counter(m.client_id for m in running.venue.audit() if m.kind == "debit")
+    assert debits and max(debits.values()) == 1, "a transfer was paid twice"
+    assert all(abs(e) < 0.005 for e in running.venue.conservation_error().values())
+    from supervisor.journal import Journal
+
+    with Journal(running.deployment.journal_path) as journal:
+        moving = unsettled_accounts(journal.intents.open_intents())
+        done_ids = {i.client_id for i in journal.intents.with_status("done")}
+    assert done_ids <= set(debits)  # every transfer the desk counts as done was paid at the venue
+    assert ledger_mismatches(views, running.venue.all_balances(), moving) == []
+
+
+def test_stopping_leaves_no_process_socket_or_shared_memory_behind(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    system = ProcessSystem(demo_in(folder))
+    shm_before = set(os.listdir("/dev/shm"))
+    system.start()
+    assert system.runtime is not None
+    pids = [n.pid for n in system.runtime.nodes]
+    assert list(folder.glob("*.sock")) and (folder / "system.json").exists()
+    system.stop()
+    for pid in pids:
+        assert pid is not None
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert list(folder.glob("*.sock")) == [] and not (folder / "system.json").exists()
+    assert set(os.listdir("/dev/shm")) - shm_before == set()
+
+
+def test_a_tcp_hub_admits_only_peers_with_an_allowed_key(tmp_path: Path) -> None:
+    from supervisor.keys import generate_keys
+
+    keys = generate_keys(tmp_path / "keys")
+    small = demo_in(tmp_path / "run", hedge=None, actors=[], gateway={},
+                    scheduler={"jobs": [{"name": "reconcile", "target": "gateway", "message": "Reconcile",
+                                         "every": 5.0}]})
+    system = ProcessSystem(small, endpoint="tcp://127.0.0.1:47531", keys=keys)
+    system.start()
+    try:
+        with Client(system.endpoint, keys=keys, timeout=10.0) as allowed:
+            assert allowed.status().actors[0].name == "gateway"  # nodes joined over tcp with their keys
+        with Client(system.endpoint, timeout=1.0) as stranger, pytest.raises(ClientError, match="did not answer"):
+            stranger.status()
+    finally:
+        system.stop()
