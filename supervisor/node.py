@@ -229,7 +229,10 @@ class NodeLink:
                     log.exception("could not send the answer to {} back to {}", type(message).__name__, asker)
 
             reply = Reply(on_done=answer)
-        self.runtime.deliver(self.name, Envelope(message, header.sender or None, reply, receipt))
+        # Only an actor of the deployment can be answered by tell; an outside client's tell has
+        # no sender here (an ask is answered through its reply instead).
+        sender = header.sender if header.sender in self.names else None
+        self.runtime.deliver(self.name, Envelope(message, sender, reply, receipt))
 
     def _done(self, seq: int) -> None:
         if seq > self._done_seq:

@@ -55,6 +55,7 @@ class _Node:
     state: str = DOWN
     restarts: int = 0
     last_error: str | None = None
+    killed_for: str = ""  # why the supervisor killed it, if it did
 
     @property
     def name(self) -> str:
@@ -233,6 +234,8 @@ class ProcessRuntime:
         if node.proc is not proc or node.state != RUNNING or self._stopped.is_set():
             return  # expected (we stopped it) or stale
         reason = f"{node.name} (pid {proc.pid}) {self._describe_exit(proc.returncode)}"
+        if node.killed_for:
+            reason, node.killed_for = f"{reason} ({node.killed_for})", ""
         log.error("node {}", reason)
         node.state, node.last_error = DOWN, reason
         self.hub.node_down(node.name, reason, proc.pid)
@@ -243,7 +246,7 @@ class ProcessRuntime:
         if node is None or node.state != RUNNING or node.proc is None:
             return
         log.error("node {} (pid {}) missed its heartbeats: killing it", name, node.proc.pid)
-        node.last_error = f"{name} missed heartbeats"
+        node.killed_for = "it missed heartbeats"
         self._kill(node.proc)  # its exit is then handled like any other
 
     def _child_down(self, node: _Node, abnormal: bool, reason: str) -> None:
@@ -449,7 +452,7 @@ class ProcessSystem:
         (self.folder / SYSTEM_RECORD).write_text(json.dumps(record))
         self.hub = Hub(self.endpoint, self.names, served={"runtime"}, system_handler=self._answer,
                        heartbeat_interval=self.deployment.runtime.heartbeat_interval,
-                       heartbeat_timeout=max(3 * self.deployment.runtime.heartbeat_interval, 10.0),
+                       heartbeat_timeout=self.deployment.runtime.hang_timeout,
                        on_silent=lambda name: self.runtime.on_silent(name) if self.runtime else None,
                        keys=self.keys if self.endpoint.startswith("tcp://") else None)
         self.hub.start()

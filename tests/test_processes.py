@@ -216,3 +216,25 @@ def test_a_tcp_hub_admits_only_peers_with_an_allowed_key(tmp_path: Path) -> None
             stranger.status()
     finally:
         system.stop()
+
+
+def test_a_frozen_node_that_misses_heartbeats_is_killed_and_restarted(tmp_path: Path) -> None:
+    small = demo_in(tmp_path / "run", hedge=None, actors=[], gateway={},
+                    runtime={"folder": str(tmp_path / "run"), "heartbeat_interval": 0.2, "hang_timeout": 1.5},
+                    scheduler={"jobs": [{"name": "reconcile", "target": "gateway", "message": "Reconcile",
+                                         "every": 5.0}]})
+    with ProcessSystem(small) as system:
+        runtime = system.runtime
+        assert runtime is not None
+        node = next(n for n in runtime.nodes if n.name == "prices")
+        frozen = node.pid
+        assert frozen is not None
+        os.kill(frozen, signal.SIGSTOP)  # alive but silent: no heartbeat answers
+        assert runtime.wait_until(lambda: node.restarts == 1 and node.state == "running", 30)
+        assert node.pid != frozen and node.last_error == f"prices (pid {frozen}) killed by SIGKILL (it missed heartbeats)"
+        with pytest.raises(ProcessLookupError):
+            os.kill(frozen, 0)
+        with Client(system.endpoint, timeout=10.0) as client:
+            client.tell("prices", Ping())  # an outside tell: answered to nobody, never a crash
+            assert client.ask("prices", Ping()).actor == "prices"
+            assert [a.restarts for a in client.status().actors if a.name == "prices"] == [1]
