@@ -98,14 +98,14 @@ def run_in_process(deployment: Deployment, seconds: float | None, every: float) 
     return 0 if ok and not failed else 1
 
 
-def run_processes(deployment: Deployment, config: Path | None, seconds: float | None, every: float,
-                  endpoint: str | None, keys: Path | None) -> int:
+def run_processes(deployment: Deployment, seconds: float | None, every: float, endpoint: str | None,
+                  keys: Path | None) -> int:
     """Run ``deployment`` with one OS process per actor; this process supervises them."""
     from supervisor.client import Client
     from supervisor.processes import ProcessSystem
 
     stop = _stop_event()
-    system = ProcessSystem(deployment, config_path=config, endpoint=endpoint, keys=keys)
+    system = ProcessSystem(deployment, endpoint=endpoint, keys=keys)
     system.start()
     runtime = system.runtime
     assert runtime is not None
@@ -226,8 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.fresh or not args.config:
         _wipe_journal(deployment)
     if args.processes:
-        config = Path(args.config).resolve() if args.config else None
-        return run_processes(deployment, config, args.seconds, args.every, args.endpoint, args.keys)
+        return run_processes(deployment, args.seconds, args.every, args.endpoint, args.keys)
     return run_in_process(deployment, args.seconds, args.every)
 
 

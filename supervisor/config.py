@@ -276,6 +276,24 @@ def load_demo_config() -> Deployment:
     return parse_config(tomllib.loads(DEMO_CONFIG.read_text()), Path.cwd())
 
 
+DEPLOYMENT_RECORD = "deployment.json"
+
+
+def save_deployment(deployment: Deployment, folder: Path) -> Path:
+    """Write ``deployment`` into a runtime folder, where the nodes of process mode read it."""
+    path = folder / DEPLOYMENT_RECORD
+    path.write_bytes(msgspec.json.encode(deployment))
+    return path
+
+
+def load_saved_deployment(folder: Path) -> Deployment | None:
+    """The deployment a supervisor process saved in ``folder`` (None if there is none)."""
+    try:
+        return msgspec.json.decode((folder / DEPLOYMENT_RECORD).read_bytes(), type=Deployment)
+    except FileNotFoundError:
+        return None
+
+
 def actor_names(deployment: Deployment) -> list[str]:
     """Every actor the deployment runs, in start order."""
     names = list(BUILTIN_NAMES[:-1])

@@ -263,20 +263,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m supervisor.node", description="Run one actor as a node.")
     parser.add_argument("--name", required=True, help="the actor to run (its name in the deployment)")
     parser.add_argument("--connect", required=True, help="the hub's endpoint (ipc://... or tcp://...)")
-    parser.add_argument("--config", help="the deployment file (default: the built-in demo)")
+    parser.add_argument("--config", help="the deployment file (default: the one saved in the runtime folder)")
     parser.add_argument("--runtime", help="the runtime folder (default: the deployment's)")
     parser.add_argument("--keys", help="CurveZMQ keys folder (required for tcp://)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
 
-    from supervisor.config import load_config, load_demo_config
+    from pathlib import Path
+
+    from supervisor.config import load_config, load_demo_config, load_saved_deployment
     from supervisor.logs import configure_logging
     from supervisor.processes import node_services
     from supervisor.spec import Supervisor
     from supervisor.system import ActorFactory
 
     configure_logging(args.log_level)
-    deployment = load_config(args.config) if args.config else load_demo_config()
+    if args.config:
+        deployment = load_config(args.config)
+    else:
+        saved = load_saved_deployment(Path(args.runtime)) if args.runtime else None
+        deployment = saved if saved is not None else load_demo_config()
     services = node_services(deployment, args.name, args.runtime)
     factory = ActorFactory(deployment, services)
     link = NodeLink(args.name, args.connect, [*factory.names, "runtime"], curve=_load_curve(args.keys))

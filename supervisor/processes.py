@@ -29,7 +29,7 @@ from messages.codec import DecodeError, decode, encode
 from messages.reports import GetRuntimeStatus, RuntimeStatus
 from messages.system import ActorStatus, Ping, Pong, Rejected
 from supervisor.clock import SystemClock
-from supervisor.config import Deployment, actor_names
+from supervisor.config import DEPLOYMENT_RECORD, Deployment, actor_names, save_deployment
 from supervisor.errors import StartError
 from supervisor.hub import Hub
 from supervisor.journal import Journal
@@ -405,10 +405,8 @@ def node_services(deployment: Deployment, name: str, runtime_folder: str | None 
 class ProcessSystem:
     """The supervisor process of a deployment run as one OS process per actor."""
 
-    def __init__(self, deployment: Deployment, *, config_path: Path | None = None, endpoint: str | None = None,
-                 keys: Path | None = None) -> None:
+    def __init__(self, deployment: Deployment, *, endpoint: str | None = None, keys: Path | None = None) -> None:
         self.deployment = deployment
-        self.config_path = config_path
         self.folder = deployment.folder
         self.endpoint = endpoint or f"ipc://{self.folder / 'hub.sock'}"
         self.keys = keys
@@ -449,6 +447,7 @@ class ProcessSystem:
             "venue_fills": self._ipc("fills.sock"),
             "names": self.names,
         }
+        save_deployment(self.deployment, self.folder)  # what every node runs
         (self.folder / SYSTEM_RECORD).write_text(json.dumps(record))
         self.hub = Hub(self.endpoint, self.names, served={"runtime"}, system_handler=self._answer,
                        heartbeat_interval=self.deployment.runtime.heartbeat_interval,
@@ -467,10 +466,9 @@ class ProcessSystem:
             raise
 
     def _command(self, name: str) -> list[str]:
+        # No --config: the node reads the deployment this process saved in the runtime folder.
         argv = [sys.executable, "-m", "supervisor.node", "--name", name, "--connect", self.endpoint,
                 "--runtime", str(self.folder)]
-        if self.config_path is not None:
-            argv += ["--config", str(self.config_path)]
         if self.keys is not None and self.endpoint.startswith("tcp://"):
             argv += ["--keys", str(self.keys)]
         return argv
@@ -505,6 +503,7 @@ class ProcessSystem:
             self.board.close()
             self.board = None
         (self.folder / SYSTEM_RECORD).unlink(missing_ok=True)
+        (self.folder / DEPLOYMENT_RECORD).unlink(missing_ok=True)
         for sock in self.folder.glob("*.sock"):
             sock.unlink(missing_ok=True)
 
