@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from queue import SimpleQueue
 from typing import Any
 
 from loguru import logger
@@ -30,6 +29,7 @@ from messages.reports import GetRuntimeStatus, RuntimeStatus
 from messages.system import ActorStatus, Ping, Pong, Rejected
 from supervisor.clock import SystemClock
 from supervisor.config import DEPLOYMENT_RECORD, Deployment, actor_names, save_deployment
+from supervisor.control import ControlThread
 from supervisor.errors import StartError
 from supervisor.hub import Hub
 from supervisor.journal import Journal
@@ -87,17 +87,14 @@ class ProcessRuntime:
         self.env = env
         self.nodes = [_Node(i, spec) for i, spec in enumerate(policy.children)]
         self._by_name = {n.name: n for n in self.nodes}
-        self._events: SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = SimpleQueue()
-        self._control: threading.Thread | None = None
+        self._control = ControlThread("process-supervisor", self._control_failed)
         self._stopped = threading.Event()
-        self._changed = threading.Condition()
         self.stop_reason: str | None = None
         self._epoch = 0
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._control = threading.Thread(target=self._loop, name="process-supervisor", daemon=True)
         self._control.start()
         done = threading.Event()
         result: list[str | None] = []
@@ -113,7 +110,7 @@ class ProcessRuntime:
             raise StartError(result[0])
 
     def stop(self, reason: str = "stopped by request", timeout: float = 120.0) -> None:
-        if self._control is None:
+        if not self._control.started:
             return
         if not self._stopped.is_set():
             self._post(self._shutdown, reason)
@@ -161,28 +158,17 @@ class ProcessRuntime:
         ]
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
-        with self._changed:
-            return self._changed.wait_for(predicate, timeout)
+        return self._control.wait_until(predicate, timeout)
 
     # ---- the control thread --------------------------------------------------------------------
 
     def _post(self, handler: Callable[..., Any], *args: Any) -> None:
-        self._events.put((handler, args))
+        self._control.post(handler, *args)
 
-    def _loop(self) -> None:
-        while True:
-            event = self._events.get()
-            if event is None:
-                break
-            handler, args = event
-            try:
-                handler(*args)
-            except Exception as error:
-                log.opt(exception=error).critical("process supervision failed")
-                if not self._stopped.is_set():
-                    self._shutdown(f"process supervision failed: {error}")
-            with self._changed:
-                self._changed.notify_all()
+    def _control_failed(self, error: BaseException) -> None:
+        log.opt(exception=error).critical("process supervision failed")
+        if not self._stopped.is_set():
+            self._shutdown(f"process supervision failed: {error}")
 
     def _start_all(self) -> str | None:
         for node in self.nodes:
@@ -319,7 +305,7 @@ class ProcessRuntime:
             node.state = STOPPED
         self.stop_reason = reason
         self._stopped.set()
-        self._events.put(None)
+        self._control.finish()
 
 
 # ---- the two sides of process mode ------------------------------------------------------------------

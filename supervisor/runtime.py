@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from queue import SimpleQueue
 from typing import Any, Protocol
 
 from loguru import logger
@@ -20,6 +19,7 @@ from messages.base import Message
 from messages.reports import GetRuntimeStatus, RuntimeStatus
 from messages.system import ActorStatus, DeadLetter, Ping, Pong, Rejected
 from supervisor.clock import Clock, Repeating, SystemClock, call_every
+from supervisor.control import ControlThread
 from supervisor.errors import (
     ActorCrashedError,
     ActorHungError,
@@ -164,9 +164,7 @@ class Runtime:
         self.start_timeout = start_timeout
         self._cells: dict[str, _Cell] = {}
         self._root = self._build("root", policy, None, None)
-        self._events: SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = SimpleQueue()
-        self._control: threading.Thread | None = None
-        self._changed = threading.Condition()
+        self._control = ControlThread("supervisor", self._control_failed)
         self._stopped = threading.Event()
         self._stop_reason: str | None = None
         self._watchdog: Repeating | None = None
@@ -198,9 +196,8 @@ class Runtime:
 
     def start(self) -> None:
         """Start every child in order; raise `StartError` (with nothing left running) if one fails."""
-        if self._control is not None:
+        if self._control.started:
             raise RuntimeError("this runtime was already started")
-        self._control = threading.Thread(target=self._control_loop, name="supervisor", daemon=True)
         self._control.start()
         result: Reply = Reply()
         self._post(self._start_tree, result)
@@ -212,12 +209,11 @@ class Runtime:
     def stop(self, reason: str = "stopped by request", timeout: float | None = 60.0) -> None:
         """Stop every child in reverse order; queued mail becomes dead letters. Idempotent."""
         control = self._control
-        if control is None or self._stopped.is_set():
-            if control is not None and control is not threading.current_thread():
-                control.join(timeout)
+        if not control.started or self._stopped.is_set():
+            control.join(timeout)
             return
         self._post(self._shutdown, reason)
-        if control is not threading.current_thread() and current_actor() is None:
+        if current_actor() is None:
             control.join(timeout)
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -365,32 +361,18 @@ class Runtime:
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
         """Block until ``predicate()`` holds, re-checking after each supervision event; False on timeout."""
-        with self._changed:
-            return self._changed.wait_for(predicate, timeout)
+        return self._control.wait_until(predicate, timeout)
 
     # ---- the control thread ------------------------------------------------------------------
 
     def _post(self, handler: Callable[..., Any], *args: Any) -> None:
-        self._events.put((handler, args))
+        self._control.post(handler, *args)
 
-    def _control_loop(self) -> None:
-        while True:
-            event = self._events.get()
-            if event is None:
-                break
-            handler, args = event
-            try:
-                handler(*args)
-            except Exception as error:  # a bug in the runtime itself: stop rather than limp on
-                log.opt(exception=error).critical("supervisor control failed")
-                if not self._stopped.is_set():
-                    self._shutdown(f"supervisor control failed: {_describe(error)}")
-            self._notify_changed()
-        self._notify_changed()
-
-    def _notify_changed(self) -> None:
-        with self._changed:
-            self._changed.notify_all()
+    def _control_failed(self, error: BaseException) -> None:
+        """A bug in the runtime itself: stop rather than limp on."""
+        log.opt(exception=error).critical("supervisor control failed")
+        if not self._stopped.is_set():
+            self._shutdown(f"supervisor control failed: {_describe(error)}")
 
     def _start_tree(self, result: Reply) -> None:
         error = self._start_node(self._root, initial=True)
@@ -460,7 +442,7 @@ class Runtime:
         cell, actor, spec = node, node.actor, node.spec
         if cell.state == RUNNING and actor is not None:
             cell.state = STOPPING
-            self._notify_changed()
+            self._control.notify_changed()  # observers may wait for 'stopping'
             stop = Envelope(STOP)
             cell.mailbox.put(stop)
             if not actor.actor_stopped.wait(spec.shutdown_timeout):
@@ -555,7 +537,7 @@ class Runtime:
         self._stop_node(self._root, final_reason=f"runtime stopped ({reason})")
         self._stop_reason = reason
         self._stopped.set()
-        self._events.put(None)
+        self._control.finish()
 
     # ---- heartbeats --------------------------------------------------------------------------
 

@@ -52,6 +52,11 @@ def collect_status(ask: Ask, actors: Sequence[ActorStatus], dead_letters: int, n
         "transfers": msgspec.to_builtins(stats) if isinstance(stats, TransferStats) else {},
         "chains": [msgspec.to_builtins(c) for c in chains.chains] if isinstance(chains, Chains) else [],
     }
+    if "health" in names:
+        from messages.scheduling import GetHealth, HealthReport
+
+        health = _try(ask, "health", GetHealth())
+        status["health"] = msgspec.to_builtins(health) if isinstance(health, HealthReport) else None
     if "hedge_a" in names:
         from messages.hedge import HedgeReport, HedgeStatus
 
@@ -83,6 +88,11 @@ def status_lines(status: Mapping[str, Any], elapsed: float | None = None) -> lis
     chains = ", ".join(f"{c['chain_id']} hop {c['hop']} {c['status']}" for c in status["chains"]) or "none"
     lines.append(f"  tasks: {len(status['tasks'])} pending | transfers: {transfers.get('done', 0)} done, "
                  f"{transfers.get('in_flight', 0)} in flight | chains: {chains}")
+    health = status.get("health")
+    if health and health["checked_at"] is not None:
+        silent = [a["name"] for a in health["actors"] if not a["alive"]]
+        lines.append(f"  health: {len(health['actors']) - len(silent)}/{len(health['actors'])} alive at the last check"
+                     + (f"; not answering: {', '.join(silent)}" if silent else ""))
     hedge = status.get("hedge")
     if hedge:
         waiting = f"waiting for B ({len(hedge['unanswered'])} fills)" if hedge["unanswered"] else "idle"

@@ -9,14 +9,19 @@ status ``failed`` and a reason; infrastructure trouble raises a `VenueError`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Generic, Protocol, TypeVar, runtime_checkable
+
+from loguru import logger
 
 from messages.common import Currency, Exchange
 from messages.trading import Fill, Order, OrderType, Side, Ticker
 from messages.venue import Deposit, TransferResult
 
+K = TypeVar("K")
+
 __all__ = [
     "FillSubscription",
+    "Subscription",
     "TradingVenue",
     "Venue",
     "VenueError",
@@ -78,6 +83,36 @@ class FillSubscription(Protocol):
     """A live fill feed; `cancel` it to stop the pushes."""
 
     def cancel(self) -> None: ...
+
+
+class Subscription(Generic[K]):
+    """One callback receiving one account's fills, as a venue implementation hands them out.
+
+    ``key`` is what the venue files it under; ``on_cancel`` is how the venue forgets it. A
+    callback that raises is logged and does not stop the feed. Venues make these; callers
+    only `cancel` them.
+    """
+
+    def __init__(self, key: K, label: str, callback: Callable[[Fill], None],
+                 on_cancel: Callable[[Subscription[K]], None]) -> None:
+        self.key = key
+        self.label = label
+        self._callback = callback
+        self._on_cancel = on_cancel
+        self.active = True
+
+    def cancel(self) -> None:
+        """Stop the pushes (including any already queued and not yet delivered)."""
+        self.active = False
+        self._on_cancel(self)
+
+    def deliver(self, fill: Fill) -> None:
+        if not self.active:
+            return
+        try:
+            self._callback(fill)
+        except Exception:
+            logger.exception("fill subscriber of {} failed on {}", self.label, fill.trade_id)
 
 
 @runtime_checkable

@@ -34,7 +34,7 @@ import msgspec
 import zmq
 from loguru import logger
 
-from actors.venues.base import FillSubscription, TradingVenue, VenueError, VenueTimeout, VenueUnavailable
+from actors.venues.base import FillSubscription, Subscription, TradingVenue, VenueError, VenueTimeout, VenueUnavailable
 from actors.venues.simulated import Movement
 from messages.codec import encode
 from messages.common import AccountRef, Currency, Exchange
@@ -262,29 +262,6 @@ class VenueServer:
                 logger.warning("venue server: fill feed {} is full; a push was dropped", topic.decode())
 
 
-class _RemoteFillSubscription:
-    """One callback on one account's fills through a `RemoteVenue`; `cancel` stops it."""
-
-    def __init__(self, listener: _FillListener, topic: bytes, callback: Callable[[Fill], None]) -> None:
-        self._listener = listener
-        self.topic = topic
-        self._callback = callback
-        self.active = True
-
-    def cancel(self) -> None:
-        """Stop the pushes to this callback."""
-        self.active = False
-        self._listener.remove(self)
-
-    def _deliver(self, fill: Fill) -> None:
-        if not self.active:
-            return
-        try:
-            self._callback(fill)
-        except Exception:
-            logger.exception("fill subscriber of {} failed on {}", self.topic.decode(), fill.trade_id)
-
-
 class _FillListener:
     """A `RemoteVenue`'s SUB socket and the one thread that hands each fill to its topic's callbacks.
 
@@ -305,13 +282,13 @@ class _FillListener:
         self._commands.connect(address)
         self._commands_lock = threading.Lock()
         self._lock = threading.Lock()
-        self._subscriptions: dict[bytes, list[_RemoteFillSubscription]] = {}
+        self._subscriptions: dict[bytes, list[Subscription[bytes]]] = {}
         self._marks: dict[str, threading.Event] = {}
         self._thread = threading.Thread(target=self._listen, name="remote-venue-fills", daemon=True)
         self._thread.start()
 
-    def add(self, topic: bytes, callback: Callable[[Fill], None]) -> _RemoteFillSubscription:
-        subscription = _RemoteFillSubscription(self, topic, callback)
+    def add(self, topic: bytes, callback: Callable[[Fill], None]) -> Subscription[bytes]:
+        subscription: Subscription[bytes] = Subscription(topic, topic.decode(), callback, self.remove)
         with self._lock:
             first = topic not in self._subscriptions
             self._subscriptions.setdefault(topic, []).append(subscription)
@@ -319,14 +296,14 @@ class _FillListener:
             self._command(b"subscribe", topic)
         return subscription
 
-    def remove(self, subscription: _RemoteFillSubscription) -> None:
+    def remove(self, subscription: Subscription[bytes]) -> None:
         with self._lock:
-            subscriptions = self._subscriptions.get(subscription.topic, [])
+            subscriptions = self._subscriptions.get(subscription.key, [])
             if subscription in subscriptions:
                 subscriptions.remove(subscription)
-            last = not subscriptions and self._subscriptions.pop(subscription.topic, None) is not None
+            last = not subscriptions and self._subscriptions.pop(subscription.key, None) is not None
         if last:
-            self._command(b"unsubscribe", subscription.topic)
+            self._command(b"unsubscribe", subscription.key)
 
     @contextlib.contextmanager
     def expecting(self, nonce: str) -> Iterator[threading.Event]:
@@ -396,7 +373,7 @@ class _FillListener:
                 return
             subscriptions = list(self._subscriptions.get(topic, ()))
         for subscription in subscriptions:
-            subscription._deliver(item)
+            subscription.deliver(item)
 
 
 class RemoteVenue:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import msgspec
 from loguru import logger
 
-from actors.venues.base import VenueRejected, VenueTimeout, VenueUnavailable
+from actors.venues.base import Subscription, VenueRejected, VenueTimeout, VenueUnavailable
 from messages.common import AccountRef, Currency, Exchange
 from messages.trading import Fill, Order, OrderStatus, OrderType, Side, Ticker, split_market
 from messages.venue import Deposit, TransferResult, TransferStatus
@@ -267,32 +267,6 @@ def _check_count(n: int) -> None:
         raise ValueError(f"a fault count must be >= 1, got {n!r}")
 
 
-class Subscription:
-    """One callback receiving one account's fills as they happen; `cancel` stops it.
-
-    Made by `SimulatedVenue.subscribe_fills`; do not build one yourself.
-    """
-
-    def __init__(self, venue: SimulatedVenue, key: tuple[Exchange, str], callback: Callable[[Fill], None]) -> None:
-        self._venue = venue
-        self.key = key
-        self._callback = callback
-        self.active = True
-
-    def cancel(self) -> None:
-        """Stop the pushes (including any already queued and not yet delivered)."""
-        self.active = False
-        self._venue._unsubscribe(self)
-
-    def _deliver(self, fill: Fill) -> None:
-        if not self.active:
-            return
-        try:
-            self._callback(fill)
-        except Exception:
-            logger.exception("fill subscriber of {} failed on {}", _name(*self.key), fill.trade_id)
-
-
 class _Market:
     """One market's state: the seeded mid-price walk, the touch, the last traded price."""
 
@@ -400,8 +374,8 @@ class SimulatedVenue:
         self._trade_ids = itertools.count(1)
         self._client_orders: dict[str, str] = {}  # client_order_id -> order_id
         self._open_orders: dict[str, list[str]] = {name: [] for name in self._markets}  # per market, oldest first
-        self._subscriptions: dict[tuple[Exchange, str], list[Subscription]] = {}
-        self._pushes: deque[tuple[Subscription, Fill]] = deque()
+        self._subscriptions: dict[tuple[Exchange, str], list[Subscription[tuple[Exchange, str]]]] = {}
+        self._pushes: deque[tuple[Subscription[tuple[Exchange, str]], Fill]] = deque()
         self._push_lock = threading.Lock()  # held by the one thread delivering pushes
         for (exchange, account), currencies in (balances or {}).items():
             self.add_account(exchange, account)
@@ -541,12 +515,12 @@ class SimulatedVenue:
             self._account(exchange, account)
             return [order for order in self._open() if (order.exchange, order.account) == (exchange, account)]
 
-    def subscribe_fills(self, exchange: Exchange, account: str, callback: Callable[[Fill], None]) -> Subscription:
+    def subscribe_fills(self, exchange: Exchange, account: str, callback: Callable[[Fill], None]) -> Subscription[tuple[Exchange, str]]:
         """Push every later fill of the account to ``callback`` (each `Fill` has a unique ``trade_id``)."""
         with self._call("subscribe_fills"):
             key = (Exchange(exchange), account)
             self._account(*key)
-            subscription = Subscription(self, key, callback)
+            subscription = Subscription(key, _name(*key), callback, self._unsubscribe)
             self._subscriptions.setdefault(key, []).append(subscription)
             return subscription
 
@@ -945,11 +919,11 @@ class SimulatedVenue:
             try:
                 while self._pushes:
                     subscription, fill = self._pushes.popleft()
-                    subscription._deliver(fill)
+                    subscription.deliver(fill)
             finally:
                 self._push_lock.release()
 
-    def _unsubscribe(self, subscription: Subscription) -> None:
+    def _unsubscribe(self, subscription: Subscription[tuple[Exchange, str]]) -> None:
         with self._lock:
             subscriptions = self._subscriptions.get(subscription.key, [])
             if subscription in subscriptions:
