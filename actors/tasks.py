@@ -21,8 +21,8 @@ from messages.tasks import (
     PendingTasks,
     RemoveTask,
     TaskAdded,
-    TaskSucceeded,
     TasksCleaned,
+    TaskSucceeded,
     TransferTaskKey,
     TransferTaskValue,
 )

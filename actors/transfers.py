@@ -18,8 +18,8 @@ from actors.base import Actor
 from actors.followups import FollowUps
 from actors.venues.base import Venue, VenueError, VenueTimeout
 from messages.balances import Adjust, BalanceView
-from messages.system import Rejected
 from messages.reports import GetTransferStats, TransferStats
+from messages.system import Rejected
 from messages.tasks import GetTasks, PendingTasks, TaskSucceeded, TransferTaskKey, TransferTaskValue
 from messages.transfers import RunTransfers, TransferSent, TransfersRun
 from messages.venue import TransferResult, TransferStatus

@@ -29,6 +29,7 @@ from typing import Any
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import _posixshmem  # noqa: E402
+
 from loguru import logger  # noqa: E402
 
 from messages.balances import BalanceView  # noqa: E402

@@ -62,7 +62,7 @@ class Client:
         self.endpoint = endpoint or find_hub(runtime_folder)
         self.timeout = timeout
         self._ids = itertools.count(1)
-        self._socket = zmq.Context.instance().socket(zmq.DEALER)
+        self._socket: zmq.Socket[Any] = zmq.Context.instance().socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
         if keys is not None:
             from supervisor.keys import client_curve

@@ -6,6 +6,7 @@ the record its writer leaves in the runtime folder and in a per-user well-known 
 
 from __future__ import annotations
 
+import _posixshmem
 import ctypes
 import functools
 import json
@@ -23,7 +24,6 @@ from multiprocessing.shared_memory import SharedMemory
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-import _posixshmem
 import msgspec
 from loguru import logger
 

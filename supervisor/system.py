@@ -85,9 +85,8 @@ class ActorFactory:
         """How to build and supervise the actor called ``name``."""
         for actor in self.deployment.actors:
             if actor.name == name:
-                cls = resolve_import(actor.class_path, f"actors.{name}.class")
-                params = dict(actor.params)
-                return ChildSpec(name, lambda: cls(**params), actor.restart, actor.shutdown_timeout)
+                return ChildSpec(name, _extra_actor_factory(resolve_import(actor.class_path, f"actors.{name}.class"),
+                                                            dict(actor.params)), actor.restart, actor.shutdown_timeout)
         return ChildSpec(name, self._builtin(name))
 
     def _builtin(self, name: str) -> Callable[[], Any]:
@@ -157,6 +156,10 @@ class ActorFactory:
             )
         return lambda: HedgeAccountB(venue, h.b.exchange, h.b.account, market=h.market, retry_times=h.retries,
                                      journal=journal)
+
+
+def _extra_actor_factory(cls: Callable[..., Any], params: dict[str, Any]) -> Callable[[], Any]:
+    return lambda: cls(**params)
 
 
 class System:

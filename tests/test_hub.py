@@ -17,7 +17,7 @@ from messages import Message, Ping, Pong
 from supervisor import ChildSpec, Runtime, Supervisor
 from supervisor.hub import Hub
 from supervisor.node import NodeLink
-from tests.probe import Block, Note, Probe, recorder
+from tests.probe import Note, Probe, recorder
 
 _incarnations = itertools.count(1000)
 

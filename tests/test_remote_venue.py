@@ -15,7 +15,15 @@ import msgpack
 import pytest
 import zmq
 
-from actors.venues import RemoteVenue, TradingVenue, VenueError, VenueRejected, VenueServer, VenueTimeout, VenueUnavailable
+from actors.venues import (
+    RemoteVenue,
+    TradingVenue,
+    VenueError,
+    VenueRejected,
+    VenueServer,
+    VenueTimeout,
+    VenueUnavailable,
+)
 from actors.venues.simulated import MarketSpec, Route, SimulatedVenue
 from messages import Currency, Exchange
 from messages.trading import Fill, OrderStatus, OrderType, Side

@@ -10,8 +10,8 @@ import pytest
 
 from messages.demo import DemoTick
 from messages.reports import GetReport, GetTransferStats, Report
-from messages.transfers import RunTransfers
 from messages.system import Ping
+from messages.transfers import RunTransfers
 from supervisor import ManualClock
 from supervisor.config import parse_config
 from supervisor.system import System

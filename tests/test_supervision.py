@@ -346,7 +346,7 @@ def test_backoff_delays_the_restart_until_the_clock_moves(
         while len(probe.of("start", "a")) == before:
             clock.advance(0.25)
             waited += 0.25
-            probe.wait_for(lambda: len(probe.of("start", "a")) > before, timeout=0.05)
+            probe.wait_for(lambda before=before: len(probe.of("start", "a")) > before, timeout=0.05)
         delays.append(waited)
     assert 0.5 <= delays[0] <= 1.25  # 1 s with up to 50% jitter
     assert 1.0 <= delays[1] <= 2.25  # then 2 s

@@ -23,8 +23,8 @@ from messages.tasks import (
     PendingTasks,
     RemoveTask,
     TaskAdded,
-    TaskSucceeded,
     TasksCleaned,
+    TaskSucceeded,
 )
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
 from supervisor.journal import Journal
