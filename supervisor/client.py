@@ -68,9 +68,9 @@ class Client:
             from supervisor.keys import client_curve
 
             server_public, public, secret = client_curve(keys)
-            self._socket.curve_serverkey = server_public
-            self._socket.curve_publickey = public
-            self._socket.curve_secretkey = secret
+            self._socket.setsockopt(zmq.CURVE_SERVERKEY, server_public)
+            self._socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
+            self._socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
         self._socket.connect(self.endpoint)
 
     def __enter__(self) -> Client:
