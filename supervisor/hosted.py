@@ -108,6 +108,10 @@ class HostedActor(pykka.ThreadingActor):
     name: str
     clock: Clock
 
+    # The runtime stops actors explicitly (gracefully, in order); a daemon thread means an
+    # abandoned incarnation (hung in a handler) can never keep the process from exiting.
+    use_daemon_thread = True
+
     def __init__(self) -> None:
         binding: Binding | None = getattr(_constructing, "binding", None)
         if binding is None:
