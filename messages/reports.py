@@ -11,10 +11,12 @@ __all__ = [
     "GetPrices",
     "GetReport",
     "GetRuntimeStatus",
+    "GetSystemInfo",
     "GetTransferStats",
     "Prices",
     "Report",
     "RuntimeStatus",
+    "SystemInfo",
     "TransferStats",
     "UpdatePrices",
 ]
@@ -85,3 +87,17 @@ class Report(Message, frozen=True):
     actors_alive: int
     actors_watched: int
     missing: list[str]
+
+
+class GetSystemInfo(Message, frozen=True):
+    """Sent to ``"runtime"`` by a node joining from another host: answer `SystemInfo`."""
+
+
+class SystemInfo(Message, frozen=True):
+    """What a node joining from another host needs: the deployment it is part of (as JSON) and
+    the venue's ports on the hub's host."""
+
+    names: list[str]
+    deployment_json: str
+    venue_rpc_port: int | None = None
+    venue_fills_port: int | None = None

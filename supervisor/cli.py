@@ -113,7 +113,8 @@ def run_processes(deployment: Deployment, seconds: float | None, every: float, e
     names = actor_names(deployment)
 
     def status() -> dict[str, Any]:
-        return collect_status(client.ask, runtime.status(), len(system.hub.dead_letters) if system.hub else 0, names)
+        return collect_status(client.ask, system.actor_statuses(), len(system.hub.dead_letters) if system.hub else 0,
+                              names)
 
     try:
         print(f"process mode: {len(names)} nodes, hub at {system.endpoint}, runtime folder {system.folder}",

@@ -167,6 +167,7 @@ class ActorConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     params: dict[str, Any] = msgspec.field(default_factory=dict)
     restart: Literal["permanent", "transient", "temporary"] = "permanent"
     shutdown_timeout: float = 5.0
+    external: bool = False  # process mode: runs on another host (bin/run node); the supervisor does not start it
 
 
 class Deployment(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
@@ -292,6 +293,11 @@ def load_saved_deployment(folder: Path) -> Deployment | None:
         return msgspec.json.decode((folder / DEPLOYMENT_RECORD).read_bytes(), type=Deployment)
     except FileNotFoundError:
         return None
+
+
+def external_names(deployment: Deployment) -> list[str]:
+    """Actors that join from another host in process mode (the supervisor does not start them)."""
+    return [a.name for a in deployment.actors if a.external]
 
 
 def actor_names(deployment: Deployment) -> list[str]:

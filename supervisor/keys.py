@@ -16,10 +16,10 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
-__all__ = ["allow_clients", "client_curve", "generate_keys", "server_curve"]
+__all__ = ["allow_clients", "client_curve", "curve_client", "curve_server", "generate_keys", "server_curve"]
 
 
-def generate_keys(folder: str | Path, client: str = "client") -> Path:
+def generate_keys(folder: str | os.PathLike[str], client: str = "client") -> Path:
     """Create a server pair and one allowed client pair (named ``client``) in ``folder`` (mode 0700)."""
     folder = Path(folder)
     (folder / "clients").mkdir(parents=True, exist_ok=True)
@@ -31,14 +31,14 @@ def generate_keys(folder: str | Path, client: str = "client") -> Path:
     return folder
 
 
-def server_curve(folder: str | Path) -> tuple[bytes, bytes]:
+def server_curve(folder: str | os.PathLike[str]) -> tuple[bytes, bytes]:
     """The hub's (public, secret) key pair."""
     public, secret = zmq.auth.load_certificate(str(Path(folder) / "server.key_secret"))
     assert secret is not None
     return public, secret
 
 
-def client_curve(folder: str | Path, client: str = "client") -> tuple[bytes, bytes, bytes]:
+def client_curve(folder: str | os.PathLike[str], client: str = "client") -> tuple[bytes, bytes, bytes]:
     """(server public, client public, client secret) for a node or client connecting over tcp."""
     folder = Path(folder)
     server_public, _ = zmq.auth.load_certificate(str(folder / "server.key"))
@@ -47,7 +47,23 @@ def client_curve(folder: str | Path, client: str = "client") -> tuple[bytes, byt
     return server_public, public, secret
 
 
-def allow_clients(context: zmq.Context[Any], folder: str | Path) -> ThreadAuthenticator:
+def curve_server(socket: zmq.Socket[Any], folder: str | os.PathLike[str]) -> None:
+    """Make ``socket`` a CurveZMQ server with the hub's key pair (admission is `allow_clients`'s job)."""
+    public, secret = server_curve(folder)
+    socket.setsockopt(zmq.CURVE_SERVER, 1)
+    socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
+    socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
+
+
+def curve_client(socket: zmq.Socket[Any], folder: str | os.PathLike[str]) -> None:
+    """Make ``socket`` a CurveZMQ client of the hub's key pair, with this host's client pair."""
+    server_public, public, secret = client_curve(folder)
+    socket.setsockopt(zmq.CURVE_SERVERKEY, server_public)
+    socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
+    socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
+
+
+def allow_clients(context: zmq.Context[Any], folder: str | os.PathLike[str]) -> ThreadAuthenticator:
     """Start the authenticator that admits only the public keys in ``folder/clients``; stop it when done."""
     authenticator = ThreadAuthenticator(context)
     authenticator.start()

@@ -271,19 +271,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from pathlib import Path
 
-    from supervisor.config import load_config, load_demo_config, load_saved_deployment
+    from supervisor.config import Deployment, load_config, load_demo_config, load_saved_deployment
     from supervisor.logs import configure_logging
-    from supervisor.processes import node_services
+    from supervisor.processes import ask_system_info, node_services
     from supervisor.spec import Supervisor
     from supervisor.system import ActorFactory
 
     configure_logging(args.log_level)
+    saved = load_saved_deployment(Path(args.runtime)) if args.runtime else None
+    info = None
     if args.config:
         deployment = load_config(args.config)
+    elif saved is not None:
+        deployment = saved
+    elif args.connect.startswith("tcp://") and not args.runtime:  # joining from another host: the hub says what to run
+        info = ask_system_info(args.connect, args.keys)
+        deployment = msgspec.json.decode(info.deployment_json, type=Deployment)
     else:
-        saved = load_saved_deployment(Path(args.runtime)) if args.runtime else None
-        deployment = saved if saved is not None else load_demo_config()
-    services = node_services(deployment, args.name, args.runtime)
+        deployment = load_demo_config()
+    services = node_services(deployment, args.name, args.runtime, args.connect, args.keys, info)
     factory = ActorFactory(deployment, services)
     link = NodeLink(args.name, args.connect, [*factory.names, "runtime"], curve=_load_curve(args.keys))
     s = deployment.supervisor

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from loguru import logger
 
 from messages.codec import DecodeError, decode, encode
-from messages.reports import GetRuntimeStatus, RuntimeStatus
+from messages.reports import GetRuntimeStatus, GetSystemInfo, RuntimeStatus, SystemInfo
 from messages.system import ActorStatus, Ping, Pong, Rejected
 from supervisor.clock import SystemClock
-from supervisor.config import DEPLOYMENT_RECORD, Deployment, actor_names, save_deployment
+from supervisor.config import DEPLOYMENT_RECORD, Deployment, actor_names, external_names, save_deployment
 from supervisor.control import ControlThread
 from supervisor.errors import StartError
 from supervisor.hub import Hub
@@ -372,17 +373,46 @@ class FoundBoard:
             self._board = None
 
 
-def node_services(deployment: Deployment, name: str, runtime_folder: str | None = None) -> Services:
+def ask_system_info(connect: str, keys: str | None) -> SystemInfo:
+    """Ask a tcp hub's supervisor what a node joining from another host needs."""
+    from supervisor.client import Client
+
+    with Client(connect, keys=keys, timeout=10.0) as client:
+        info = client.ask("runtime", GetSystemInfo())
+    if not isinstance(info, SystemInfo):
+        raise RuntimeError(f"the system at {connect} did not say what it is ({info!r})")
+    return info
+
+
+def node_services(deployment: Deployment, name: str, runtime_folder: str | None = None,
+                  connect: str | None = None, keys: str | None = None, info: SystemInfo | None = None) -> Services:
     """The services of one node process: the supervisor's venue, the balance board (the gateway
-    node writes it; every other node reads it), the journal file and the real clock."""
+    node writes it; every other node reads it), the journal file and the real clock.
+
+    A node the supervisor starts (it is given ``runtime_folder``) finds them in the runtime
+    folder. A node joining a tcp hub by hand from another host asks the hub for the venue's
+    ports and keeps a board and a journal of its own in ``run/node-NAME`` on its host.
+    """
     from actors.venues.remote import RemoteVenue
     from supervisor.shm_board import SharedMemoryBoard
 
-    folder = Path(runtime_folder) if runtime_folder else deployment.folder
-    record = read_system_record(folder)
-    if record is None:
-        raise RuntimeError(f"no running system in {folder} (no live {SYSTEM_RECORD})")
-    venue = RemoteVenue(record["venue_rpc"], record["venue_fills"])
+    joining = not runtime_folder and connect is not None and connect.startswith("tcp://")
+    if not joining:  # started by the supervisor (it passes --runtime), or by hand on its host
+        folder = Path(runtime_folder) if runtime_folder else deployment.folder
+        record = read_system_record(folder)
+        if record is None:
+            raise RuntimeError(f"no running system in {folder} (no live {SYSTEM_RECORD})")
+        venue = RemoteVenue(record["venue_rpc"], record["venue_fills"])
+    else:  # joining a tcp hub from another host: ask it; keep this host's own folder
+        assert connect is not None
+        info = info or ask_system_info(connect, keys)
+        if info.venue_rpc_port is None or info.venue_fills_port is None:
+            raise RuntimeError(f"the system at {connect} serves no venue over tcp")
+        host = connect[len("tcp://"):].rsplit(":", 1)[0]
+        venue = RemoteVenue(f"tcp://{host}:{info.venue_rpc_port}", f"tcp://{host}:{info.venue_fills_port}", keys=keys)
+        folder = Path.cwd() / "run" / f"node-{name}"
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)
     board: Any = SharedMemoryBoard.create(runtime_folder=folder) if name == "gateway" else FoundBoard(folder)
     journal = Journal(folder / deployment.runtime.journal)
     return Services(venue=venue, board=board, journal=journal, clock=SystemClock())
@@ -397,8 +427,11 @@ class ProcessSystem:
         self.endpoint = endpoint or f"ipc://{self.folder / 'hub.sock'}"
         self.keys = keys
         self.names = actor_names(deployment)
+        self.external = external_names(deployment)
         self.venue: Any = None
+        self._venue_ports: tuple[int, int] | None = None
         self.venue_server: Any = None
+        self.remote_venue_server: Any = None
         self.board: Any = None
         self.hub: Hub | None = None
         self.runtime: ProcessRuntime | None = None
@@ -425,6 +458,12 @@ class ProcessSystem:
         self.venue = build_venue(self.deployment, SystemClock())
         self.venue_server = VenueServer(self.venue, self._ipc("venue.sock"), self._ipc("fills.sock"))
         self.venue_server.start()
+        if self.endpoint.startswith("tcp://"):  # nodes on other hosts reach the venue over tcp, with the keys
+            host, port = self.endpoint[len("tcp://"):].rsplit(":", 1)
+            self._venue_ports = (int(port) + 1, int(port) + 2)
+            self.remote_venue_server = VenueServer(self.venue, f"tcp://{host}:{self._venue_ports[0]}",
+                                                   f"tcp://{host}:{self._venue_ports[1]}", keys=self.keys)
+            self.remote_venue_server.start()
         self.board = FoundBoard(self.folder)  # the gateway node creates it; this process reads it
         record = {
             "pid": os.getpid(),
@@ -442,7 +481,8 @@ class ProcessSystem:
                        keys=self.keys if self.endpoint.startswith("tcp://") else None)
         self.hub.start()
         s = self.deployment.supervisor
-        policy = Supervisor([ChildSpec(n, _unused_factory) for n in self.names], strategy=s.strategy,
+        started = [n for n in self.names if n not in self.external]  # external nodes join by themselves
+        policy = Supervisor([ChildSpec(n, _unused_factory) for n in started], strategy=s.strategy,
                             intensity=s.intensity, period=s.period, backoff=s.backoff)
         self.runtime = ProcessRuntime(policy, self._command, self.hub, log_folder=self.folder / "logs")
         try:
@@ -468,7 +508,11 @@ class ProcessSystem:
         else:
             if isinstance(message, GetRuntimeStatus) and self.runtime is not None:
                 hub_dead = len(self.hub.dead_letters) if self.hub else 0
-                answer = RuntimeStatus(actors=self.runtime.status(), dead_letters=hub_dead)
+                answer = RuntimeStatus(actors=self.actor_statuses(), dead_letters=hub_dead)
+            elif isinstance(message, GetSystemInfo):
+                rpc, fills = self._venue_ports or (None, None)
+                answer = SystemInfo(names=self.names, deployment_json=msgspec.json.encode(self.deployment).decode(),
+                                    venue_rpc_port=rpc, venue_fills_port=fills)
             elif isinstance(message, Ping):
                 answer = Pong(actor="runtime", nonce=message.nonce)
             else:
@@ -476,13 +520,30 @@ class ProcessSystem:
                                   message_type=type(message).__name__)
         return [encode_header(Header(kind="reply", to=header.sender, id=header.id)), encode(answer)]
 
+    def actor_statuses(self) -> list[ActorStatus]:
+        """Every node: those this process supervises, and the external ones as the hub sees them."""
+        supervised = self.runtime.status() if self.runtime is not None else []
+        hub = {s.name: s for s in self.hub.status()} if self.hub is not None else {}
+        external = [
+            ActorStatus(name=name, state="external, " + ("connected" if hub[name].connected else "not connected"),
+                        restarts=0, mailbox=hub[name].queued + hub[name].inflight, supervisor="",
+                        pid=hub[name].incarnation or None)
+            for name in self.external if name in hub
+        ]
+        order = {name: i for i, name in enumerate(self.names)}
+        return sorted([*supervised, *external], key=lambda a: order[a.name])
+
     def stop(self) -> None:
+        if self.hub is not None:
+            for name in self.external:
+                self.hub.say_bye(name)  # nodes from other hosts are asked to leave; they are not ours to kill
         if self.runtime is not None:
             self.runtime.stop()
         if self.hub is not None:
             self.hub.stop()
-        if self.venue_server is not None:
-            self.venue_server.stop()
+        for server in (self.venue_server, self.remote_venue_server):
+            if server is not None:
+                server.stop()
         if self.venue is not None:
             self.venue.close()
         if self.board is not None:

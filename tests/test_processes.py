@@ -238,3 +238,43 @@ def test_a_frozen_node_that_misses_heartbeats_is_killed_and_restarted(tmp_path: 
             client.tell("prices", Ping())  # an outside tell: answered to nobody, never a crash
             assert client.ask("prices", Ping()).actor == "prices"
             assert [a.restarts for a in client.status().actors if a.name == "prices"] == [1]
+
+
+def test_a_node_from_another_host_joins_over_tcp_with_only_its_keys(tmp_path: Path) -> None:
+    from messages.demo import DemoTick
+    from supervisor.keys import generate_keys
+
+    keys = generate_keys(tmp_path / "keys")
+    far = {"name": "far_strategy", "class": "actors.demo:DemoStrategy", "external": True,
+           "params": {"slot": 2, "exchange": "kraken", "account": "main", "currency": "usdc", "amount": 50.0}}
+    small = demo_in(tmp_path / "run", hedge=None, actors=[far], gateway={},
+                    scheduler={"jobs": [{"name": "reconcile", "target": "gateway", "message": "Reconcile",
+                                         "every": 5.0}]})
+    system = ProcessSystem(small, endpoint="tcp://127.0.0.1:47533", keys=keys)
+    system.start()
+    elsewhere = tmp_path / "other-host"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "TREASURY_RUNTIME"}
+    try:
+        with Client(system.endpoint, keys=keys, timeout=10.0) as client:
+            [waiting] = [a for a in client.status().actors if a.name == "far_strategy"]
+            assert waiting.state == "external, not connected"
+            client.tell("far_strategy", DemoTick())  # waits at the hub for the node
+            # what the desk runs on the other host: no config, no runtime folder, only the keys
+            node = subprocess.Popen([PYTHON, "-m", "supervisor.cli", "node", "--connect", system.endpoint,
+                                     "--name", "far_strategy", "--keys", str(keys)], cwd=elsewhere, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=open(tmp_path / "node.log", "wb"))
+            assert system.hub is not None and system.hub.wait_connected("far_strategy", node.pid, 30)
+            allocated = 0.0
+            for _ in range(2000):  # the waiting DemoTick makes it allocate through the gateway
+                views = client.ask("gateway", GetBalances(exchange=Exchange.KRAKEN, account="main")).views
+                allocated = next(v.slots[2] for v in views if v.currency is Currency.USDC)
+                if allocated:
+                    break
+            assert allocated == 50.0
+            [joined] = [a for a in client.status().actors if a.name == "far_strategy"]
+            assert joined.state == "external, connected" and joined.pid == node.pid
+            assert (elsewhere / "run" / "node-far_strategy" / "journal.sqlite").exists()
+    finally:
+        system.stop()  # asks the external node to leave
+    assert node.wait(30) == 0, (tmp_path / "node.log").read_text()

@@ -34,12 +34,20 @@ import msgspec
 import zmq
 from loguru import logger
 
-from actors.venues.base import FillSubscription, Subscription, TradingVenue, VenueError, VenueTimeout, VenueUnavailable
+from actors.venues.base import (
+    FillSubscription,
+    Subscription,
+    TradingVenue,
+    VenueError,
+    VenueTimeout,
+    VenueUnavailable,
+)
 from actors.venues.simulated import Movement
 from messages.codec import encode
 from messages.common import AccountRef, Currency, Exchange
 from messages.trading import Fill, Order, OrderType, Side, Ticker
 from messages.venue import Deposit, TransferResult
+from supervisor.keys import allow_clients, curve_client, curve_server
 
 __all__ = ["RemoteVenue", "VenueServer"]
 
@@ -109,11 +117,17 @@ class VenueServer:
     it leaves ``venue`` open (closing the venue is its owner's job).
     """
 
-    def __init__(self, venue: TradingVenue, rpc_endpoint: str, fills_endpoint: str, *, context: zmq.Context[Any] | None = None) -> None:
+    def __init__(self, venue: TradingVenue, rpc_endpoint: str, fills_endpoint: str, *,
+                 context: zmq.Context[Any] | None = None, keys: str | os.PathLike[str] | None = None) -> None:
+        if (rpc_endpoint.startswith("tcp://") or fills_endpoint.startswith("tcp://")) and keys is None:
+            raise ValueError("a tcp:// venue server needs CurveZMQ keys (see supervisor.keys)")
         self.venue = venue
         self.rpc_endpoint = rpc_endpoint
         self.fills_endpoint = fills_endpoint
-        self._context = context or zmq.Context.instance()
+        self.keys = keys
+        # Its own context when it checks keys: one authenticator per context.
+        self._context = context or (zmq.Context() if keys is not None else zmq.Context.instance())
+        self._authenticator: Any = None
         self._lock = threading.Lock()  # start / stop
         self._thread: threading.Thread | None = None
         self._wake: zmq.Socket[bytes] | None = None  # stop() -> server thread
@@ -138,10 +152,15 @@ class VenueServer:
                 router = self._context.socket(zmq.ROUTER)
                 sockets.append(router)
                 router.linger = 0
-                router.bind(self.rpc_endpoint)
                 publisher = self._context.socket(zmq.PUB)
                 sockets.append(publisher)
                 publisher.linger = 0
+                if self.keys is not None:
+                    if self._authenticator is None:
+                        self._authenticator = allow_clients(self._context, self.keys)
+                    curve_server(router, self.keys)
+                    curve_server(publisher, self.keys)
+                router.bind(self.rpc_endpoint)
                 publisher.bind(self.fills_endpoint)
                 woken = self._context.socket(zmq.PAIR)
                 sockets.append(woken)
@@ -183,6 +202,9 @@ class VenueServer:
                 if path:  # libzmq leaves the socket file behind
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(path)
+            if self._authenticator is not None:
+                self._authenticator.stop()
+                self._authenticator = None
         logger.info("venue server on {} stopped", self.rpc_endpoint)
 
     def _serve(self, router: zmq.Socket[bytes], woken: zmq.Socket[bytes]) -> None:
@@ -269,10 +291,12 @@ class _FillListener:
     through an inproc PUSH socket guarded by a lock.
     """
 
-    def __init__(self, context: zmq.Context[Any], endpoint: str) -> None:
+    def __init__(self, context: zmq.Context[Any], endpoint: str, keys: str | os.PathLike[str] | None = None) -> None:
         address = f"inproc://remote-venue-fills-{uuid.uuid4().hex}"
         self._feed = context.socket(zmq.SUB)
         self._feed.linger = 0
+        if keys is not None:
+            curve_client(self._feed, keys)
         self._feed.connect(endpoint)
         self._inbox = context.socket(zmq.PULL)
         self._inbox.linger = 0
@@ -388,11 +412,13 @@ class RemoteVenue:
     Call `close` (or use it as a context manager) when no call is in flight; nothing is left open.
     """
 
-    def __init__(self, rpc_endpoint: str, fills_endpoint: str, *, timeout: float = 5.0, context: zmq.Context[Any] | None = None) -> None:
+    def __init__(self, rpc_endpoint: str, fills_endpoint: str, *, timeout: float = 5.0,
+                 context: zmq.Context[Any] | None = None, keys: str | os.PathLike[str] | None = None) -> None:
         if not (math.isfinite(timeout) and timeout > 0):
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.rpc_endpoint = rpc_endpoint
         self.fills_endpoint = fills_endpoint
+        self.keys = keys
         self.timeout = timeout
         self._context = context or zmq.Context.instance()
         self._lock = threading.Lock()
@@ -501,7 +527,7 @@ class RemoteVenue:
             if self._closed:
                 raise RuntimeError("this RemoteVenue is closed")
             if self._listener is None:
-                self._listener = _FillListener(self._context, self.fills_endpoint)
+                self._listener = _FillListener(self._context, self.fills_endpoint, self.keys)
             listener = self._listener
         subscription = listener.add(topic, callback)
         try:
@@ -584,6 +610,8 @@ class RemoteVenue:
                 self._sockets.pop(thread).close(linger=0)  # its thread is gone: nobody uses it
             socket = self._context.socket(zmq.DEALER)
             socket.linger = 0
+            if self.keys is not None:
+                curve_client(socket, self.keys)
             socket.connect(self.rpc_endpoint)
             self._sockets[threading.current_thread()] = socket
         self._local.socket = socket
