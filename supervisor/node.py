@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from itertools import count
 from typing import Any
@@ -58,8 +59,10 @@ class NodeLink:
         curve: tuple[bytes, bytes, bytes] | None = None,
         context: zmq.Context[Any] | None = None,
         incarnation: int | None = None,
+        orphan_timeout: float | None = None,
     ) -> None:
         self.name = name
+        self.orphan_timeout = orphan_timeout  # stop when the hub has been silent this long (None: never)
         self.incarnation = incarnation if incarnation is not None else os.getpid()
         self.endpoint = endpoint
         self.names = set(names) - {name}
@@ -129,8 +132,16 @@ class NodeLink:
         poller = zmq.Poller()
         poller.register(self._dealer, zmq.POLLIN)
         poller.register(self._pull, zmq.POLLIN)
+        heard = time.monotonic()  # the hub pings every heartbeat interval once it knows us
         while not self._stop.is_set() and not self.runtime.stopped:
             events = dict(poller.poll(200))
+            if self._dealer in events:
+                heard = time.monotonic()
+            elif self.orphan_timeout is not None and time.monotonic() - heard > self.orphan_timeout:
+                log.error("{}: no word from the hub for {:.0f}s - the supervisor is gone; stopping",
+                          self.name, self.orphan_timeout)
+                self.request_stop("the hub went silent")
+                break
             if self._pull in events:
                 for _ in range(1000):
                     try:
@@ -291,7 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         deployment = load_demo_config()
     services = node_services(deployment, args.name, args.runtime, args.connect, args.keys, info)
     factory = ActorFactory(deployment, services)
-    link = NodeLink(args.name, args.connect, [*factory.names, "runtime"], curve=_load_curve(args.keys))
+    link = NodeLink(args.name, args.connect, [*factory.names, "runtime"], curve=_load_curve(args.keys),
+                    orphan_timeout=max(deployment.runtime.hang_timeout, 5 * deployment.runtime.heartbeat_interval))
     s = deployment.supervisor
     runtime = Runtime(
         Supervisor([factory.child_spec(args.name)], strategy="one_for_one", intensity=s.intensity, period=s.period,
@@ -311,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runtime.stop()  # "stopped by request" unless the runtime already stopped by itself
         link.close()
         services.close()
-    failed = runtime.stop_reason != "stopped by request"
+    failed = runtime.stop_reason != "stopped by request" or link.stop_reason == "the hub went silent"
     if failed:
         log.error("node {} stops: {}", args.name, runtime.stop_reason)
     return 1 if failed else 0

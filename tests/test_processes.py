@@ -278,3 +278,43 @@ def test_a_node_from_another_host_joins_over_tcp_with_only_its_keys(tmp_path: Pa
     finally:
         system.stop()  # asks the external node to leave
     assert node.wait(30) == 0, (tmp_path / "node.log").read_text()
+
+
+def test_nodes_of_a_supervisor_killed_with_sigkill_stop_by_themselves(tmp_path: Path) -> None:
+    import select
+
+    folder = tmp_path / "run"
+    desk = tmp_path / "desk.toml"
+    desk.write_text(textwrap.dedent(f"""
+        [runtime]
+        folder = "{folder}"
+        heartbeat_interval = 0.2
+        hang_timeout = 2.0
+        [[accounts]]
+        exchange = "kraken"
+        account = "main"
+        balances = {{ usdc = 100.0 }}
+        [scheduler]
+        jobs = [{{ name = "reconcile", target = "gateway", message = "Reconcile", every = 5.0 }}]
+    """))
+    supervisor = subprocess.Popen([PYTHON, "-m", "supervisor.cli", "--processes", "--config", str(desk),
+                                   "--for", "600"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert supervisor.stdout is not None
+        ready, _, _ = select.select([supervisor.stdout], [], [], 60)  # printed once every node is up
+        assert ready and supervisor.stdout.readline().startswith("process mode:")
+        with Client(runtime_folder=folder, timeout=10.0) as client:
+            statuses = client.status().actors
+        assert statuses and all(a.state == "running" for a in statuses)
+        pids = [a.pid for a in statuses]
+    finally:
+        supervisor.kill()  # no chance to stop its nodes
+        supervisor.wait(10)
+    watchers = [os.pidfd_open(pid) for pid in pids if pid is not None]
+    try:
+        for fd in watchers:  # each node notices the silent hub within hang_timeout and exits
+            readable, _, _ = select.select([fd], [], [], 30)
+            assert readable, "a node outlived its supervisor"
+    finally:
+        for fd in watchers:
+            os.close(fd)
