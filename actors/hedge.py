@@ -491,7 +491,6 @@ class HedgeAccountB(_HedgeAccount):
             self._attempt(job)
 
     def _attempt(self, job: HedgeJob) -> None:
-        job.placing = True
         self._save()  # before the venue call: a crash during it resumes with the same client id
         answer: BHedged | BHedgeFailed | None
         client_order_id = job.client_order_id(self.name)

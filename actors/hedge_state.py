@@ -417,8 +417,9 @@ class HedgeJob:
     """B's work on one hedge request: a market order on ``side`` for ``quantity``, attempt after attempt.
 
     ``orders`` maps each order placed to [filled, average price, fee] as last seen, so asking
-    the venue about the same order again never books its fills twice. ``placing`` is True while
-    a venue call is in progress or in doubt: the next try reuses the same client order id.
+    the venue about the same order again never books its fills twice. ``attempt`` is part of the
+    client order id and moves on only when the venue has answered with an order that did not
+    complete the hedge: after a timeout or a crash the next try reuses the same id.
     """
 
     trade_id: str
@@ -430,9 +431,7 @@ class HedgeJob:
     opened_at: float
     attempt: int = 1
     failures: int = 0
-    placing: bool = False
     reason: str = ""
-    last_order: str = ""
     orders: dict[str, list[float]] = field(default_factory=dict)
 
     @property
@@ -494,7 +493,6 @@ class HedgerBook:
     def order_seen(self, job: HedgeJob, order: Order) -> BHedged | BHedgeFailed | None:
         """The venue answered an attempt with ``order``: book its fills; the answer once done or given up,
         None to try again (with a new client order id)."""
-        job.placing = False
         before = job.orders.get(order.order_id, [0.0, 0.0, 0.0])
         filled, fee = order.filled, order.fee
         if filled > before[0] + EPSILON:
@@ -502,7 +500,6 @@ class HedgerBook:
             delta = _round(filled - before[0])
             self.leg.trade(job.side, delta, cost / delta, _round(fee - before[2]))
         job.orders[order.order_id] = [filled, order.average_price or 0.0, fee]
-        job.last_order = order.order_id
         if job.remaining <= EPSILON:
             return self._finish(job, BHedged(job.trade_id, job.hedged, job.average_price or 0.0, order.order_id,
                                              job.fee, job.request))
@@ -514,7 +511,6 @@ class HedgerBook:
 
         Without ``new_id`` the next try reuses the client order id (the venue may have the order).
         """
-        job.placing = False
         job.failures += 1
         job.reason = reason
         if new_id:

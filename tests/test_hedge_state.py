@@ -248,9 +248,11 @@ def test_a_hedger_book_survives_the_journal_round_trip() -> None:
     book.order_seen(done, market_order("O7", 1.0, 1.0, OrderStatus.FILLED))
     open_job = book.open(request("T2"), "btc/usd", NOW)
     assert open_job is not None
-    open_job.placing = True
+    assert book.order_seen(open_job, market_order("O8", 1.0, 0.0, OrderStatus.CANCELED)) is None  # retrying
     again = HedgerBook.from_dict(journal_round_trip(book.to_dict()))
     assert again.to_dict() == book.to_dict()
-    assert again.jobs["T2"].placing and again.jobs["T2"].side is SELL
+    resumed = again.jobs["T2"]
+    assert (resumed.attempt, resumed.failures, resumed.side) == (2, 1, SELL)
+    assert resumed.client_order_id("hedge_b") == open_job.client_order_id("hedge_b")  # a restarted B reuses it
     assert isinstance(again.answer_for(request("T1")), BHedged)
     assert HedgerBook.from_dict(journal_round_trip(book.to_dict()), retry_times=5).retry_times == 5
