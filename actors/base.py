@@ -19,6 +19,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from messages.alerts import ALERTS_ACTOR, Alert, AlertSeverity
 from messages.base import Message
 from messages.system import Ping, Pong, Rejected
 from supervisor.hosted import HostedActor
@@ -103,6 +104,20 @@ class Actor(HostedActor):
         if envelope is not None and envelope.reply_to is None and envelope.sender is not None:
             self.tell(envelope.sender, message)
         return message
+
+    def alert(self, key: str, text: str, severity: AlertSeverity = AlertSeverity.CRITICAL) -> None:
+        """Raise the incident ``key``: logged, and told to the ``alerts`` actor when there is one."""
+        self.log.bind(alert=key).log(severity.value.upper(), "ALERT {}: {}", key, text)
+        self._send_alert(Alert(key=key, text=text, source=self.name, severity=severity, at=self.clock.now()))
+
+    def resolve_alert(self, key: str, text: str) -> None:
+        """Clear the incident ``key`` (a no-op for the reader when it was never raised)."""
+        self.log.bind(alert=key).info("RESOLVED {}: {}", key, text)
+        self._send_alert(Alert(key=key, text=text, source=self.name, resolved=True, at=self.clock.now()))
+
+    def _send_alert(self, alert: Alert) -> None:
+        if self.name != ALERTS_ACTOR and self._binding.system.knows(ALERTS_ACTOR):
+            self.tell(ALERTS_ACTOR, alert)
 
     def on_ping(self, message: Ping) -> Pong:
         return self.reply(Pong(actor=self.name, nonce=message.nonce))  # type: ignore[return-value]

@@ -32,6 +32,8 @@ class ActorSystem(Protocol):
 
     def dead_letter(self, recipient: str, message: Any, reason: str, sender: str | None = None) -> None: ...
 
+    def knows(self, name: str) -> bool: ...
+
 
 class Host(Protocol):
     """The runtime side of one hosted actor: where it reports how it ended."""

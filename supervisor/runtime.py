@@ -236,6 +236,10 @@ class Runtime:
         """Every actor name in the tree, in start order."""
         return list(self._cells)
 
+    def knows(self, name: str) -> bool:
+        """True when ``name`` is an actor of this tree (or of the process-mode system behind it)."""
+        return name in self._cells or (self.remote is not None and self.remote.knows(name))
+
     def _cell(self, name: str, message: Any, sender: str | None) -> _Cell:
         cell = self._cells.get(name)
         if cell is None:
