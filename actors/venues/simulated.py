@@ -660,7 +660,7 @@ class SimulatedVenue:
             return list(self._audit)
 
     def lost_pushes(self) -> list[Fill]:
-        """Fills that happened but whose push was dropped (`Faults.drop_next_fill_push`), oldest first."""
+        """Fills that happened but whose push was lost (`Faults.drop_next_fill_push`, or nobody subscribed), oldest first."""
         with self._lock:
             return list(self._lost_pushes)
 
@@ -1015,6 +1015,7 @@ class SimulatedVenue:
     def _queue_push(self, fill: Fill) -> None:
         subscriptions = self._subscriptions.get((fill.exchange, fill.account))
         if not subscriptions:
+            self._lost_pushes.append(fill)  # nobody listening: lost like a dropped push
             return
         copies = self.faults._copies_of_next_push()
         if copies == 0:

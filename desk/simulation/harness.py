@@ -185,6 +185,12 @@ class Simulation:
         self.settle()
         self.check()
 
+    def _moving(self) -> bool:
+        """Whether a transfer is still open or a chain still has a hop on its way (more quiet rounds may finish them)."""
+        if self.journal.intents.open_intents():
+            return True
+        return any(c["status"] == "in_flight" for c in self.journal.chains.load_all().values())
+
     def _fresh_instant(self) -> None:
         """Move the clock a hair, to an instant after every venue event so far, with nothing due at it."""
         while True:
@@ -198,7 +204,9 @@ class Simulation:
         """No more faults, crashes or load: the desk must finish everything it started."""
         self.step = "quiet"
         self.venue.faults.clear()
-        for _ in range(self.options.quiet_rounds):
+        for round_ in range(self.options.quiet_rounds * 3):
+            if round_ >= self.options.quiet_rounds and not self._moving():
+                break
             self._tell("transfers", RunTransfers(reason="quiet"))
             self._tell("chains", AdvanceChains())
             self._tell("hedge_a", HedgeTick(reason="quiet"))
@@ -267,7 +275,8 @@ class Simulation:
         elif fault in (FaultClass.TRANSFER_TIMEOUTS, FaultClass.ORDER_TIMEOUTS, FaultClass.CANCEL_TIMEOUTS):
             method = {FaultClass.TRANSFER_TIMEOUTS: "transfer", FaultClass.ORDER_TIMEOUTS: "create_order",
                       FaultClass.CANCEL_TIMEOUTS: "cancel_order"}[fault]
-            self._do(f"fault: {method} times out after moving", lambda: faults.timeout_after_move_next(1, method))
+            n = rng.randint(1, 3)  # several in a row: every retry of one hedge may time out too
+            self._do(f"fault: {n} {method} time out after moving", lambda: faults.timeout_after_move_next(n, method))
         elif fault is FaultClass.OUTAGES:
             seconds = rng.choice([3.0, 10.0, 30.0])
             self.outage_until = max(self.outage_until, self.clock.now() + seconds)
