@@ -280,6 +280,7 @@ class Faults:
 
     def _wait_latency(self) -> None:
         if self._latency > 0:
+            self._hit("latency")
             time.sleep(self._latency)
 
     def _raise_if_failing(self, method: str) -> None:

@@ -74,13 +74,15 @@ class SimResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def replay_command(seed: int, options: SimOptions) -> str:
+    """The one-line command that runs ``seed`` again exactly (options that differ from the defaults spelled out)."""
+    default = SimOptions()
     parts = ["bin/run", "simulate", "--seed", str(seed)]
-    if options.disabled:
-        parts += ["--disable", ",".join(sorted(options.disabled))]
-    if options.steps != SimOptions().steps:
+    if options.disabled != default.disabled:
+        parts += ["--disable", ",".join(sorted(options.disabled)) or "none"]
+    if options.steps != default.steps:
         parts += ["--steps", str(options.steps)]
-    if not options.hedge_alerts:
-        parts.append("--no-hedge-alerts")
+    if options.hedge_alerts != default.hedge_alerts:
+        parts.append("--hedge-alerts" if options.hedge_alerts else "--no-hedge-alerts")
     return " ".join(parts)
 
 
