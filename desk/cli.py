@@ -6,6 +6,7 @@
     bin/run send ACTOR 'JSON'                        send a command, print the answer
     bin/run node --connect ENDPOINT --name NAME      join a running system as one node
     bin/run keys DIR                                 make CurveZMQ keys for tcp:// endpoints
+    bin/run simulate [--seeds N | --seed S]          the whole-desk deterministic simulation
 """
 
 from __future__ import annotations
@@ -204,10 +205,14 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "simulate":
+        from desk.simulation.cli import main as simulate
+
+        return simulate(argv[1:])
     if argv and argv[0] in COMMANDS:
         return _subcommand(argv)
     parser = argparse.ArgumentParser(prog="bin/run", description="Run treasury-actors (the built-in demo by default). "
-                                     f"Other commands: {', '.join(COMMANDS)} (bin/run COMMAND --help).")
+                                     f"Other commands: {', '.join(COMMANDS)}, simulate (bin/run COMMAND --help).")
     parser.add_argument("--config", help="a deployment TOML file (default: the built-in demo)")
     parser.add_argument("--processes", action="store_true", help="run one OS process per actor")
     parser.add_argument("--for", dest="seconds", type=float, default=None, help="stop after SECONDS (default: Ctrl-C)")

@@ -28,7 +28,7 @@ from messages.trading import Fill, Order, OrderStatus, OrderType, Side, Ticker, 
 from messages.venue import Deposit, TransferResult, TransferStatus
 from supervisor.clock import Clock, Repeating, call_every
 
-__all__ = ["Faults", "MarketSpec", "Movement", "MovementKind", "Route", "SimulatedVenue", "Subscription"]
+__all__ = ["Faults", "MarketSpec", "Movement", "MovementKind", "Route", "SimulatedCrash", "SimulatedVenue", "Subscription"]
 
 _DECIMALS = 8  # every movement is rounded to 1e-8
 _EPSILON = 1e-9  # tolerance when comparing rounded amounts
@@ -48,7 +48,12 @@ _FAULTABLE = frozenset(
         "subscribe_fills",
     }
 )
-_TIMES_OUT_AFTER_MOVING = frozenset({"transfer", "create_order"})
+_TIMES_OUT_AFTER_MOVING = frozenset({"transfer", "create_order", "cancel_order"})
+
+
+class SimulatedCrash(RuntimeError):
+    """Raised by a venue call that `Faults.crash_next` aimed at: not a `VenueError`, so the calling
+    actor crashes (and is restarted) as if its process had died at that point of the call."""
 
 
 def _round(amount: float) -> float:
@@ -152,8 +157,9 @@ class _Rejection:
 
 
 class Faults:
-    """The trouble a `SimulatedVenue` is told to make: rejections, timeouts, outages, latency,
-    and replayed or lost fill pushes.
+    """The trouble a `SimulatedVenue` is told to make: rejections, timeouts (before or after the work),
+    crashes of the caller mid-call, outages, latency, replayed or lost fill pushes, fills racing
+    cancels and events racing balance snapshots.
 
     Reach it as ``venue.faults``; each fault is consumed by the calls it hits, in call order,
     so a run is repeatable. An outage is checked first (it consumes nothing), then rejections.
@@ -170,6 +176,12 @@ class Faults:
         self._latency = 0.0
         self._duplicate_fills = 0
         self._dropped_pushes = 0
+        self._silent_timeouts: dict[str, int] = {}
+        self._crashes: dict[tuple[str, bool], int] = {}
+        self._racing_cancels = 0
+        self._racing_snapshots = 0
+        self.fired: dict[str, int] = {}
+        """How many times each kind of fault has hit a call (``reject``, ``timeout_after_move``, ...)."""
 
     def reject_next(self, n: int = 1, method: str | None = None) -> None:
         """The next ``n`` calls (of ``method`` only, when named) raise `VenueRejected` and do nothing."""
@@ -181,7 +193,7 @@ class Faults:
         logger.info("simulated venue: rejecting the next {} {} call(s)", n, method or "venue")
 
     def timeout_after_move_next(self, n: int = 1, method: str = "transfer") -> None:
-        """The next ``n`` ``transfer`` (or ``create_order``) calls do their work and record it under
+        """The next ``n`` ``transfer`` (or ``create_order``, ``cancel_order``) calls do their work and record it under
         the caller's id, then raise `VenueTimeout` instead of answering."""
         if method not in _TIMES_OUT_AFTER_MOVING:
             raise ValueError(f"cannot time out {method!r} after moving: choose one of {sorted(_TIMES_OUT_AFTER_MOVING)}")
@@ -189,6 +201,36 @@ class Faults:
         with self._lock:
             self._timeouts[method] = self._timeouts.get(method, 0) + n
         logger.info("simulated venue: the next {} {} call(s) time out after moving money", n, method)
+
+    def timeout_next(self, n: int = 1, method: str = "transfer") -> None:
+        """The next ``n`` calls of ``method`` raise `VenueTimeout` without doing anything (the request was lost)."""
+        _check_method(method)
+        _check_count(n)
+        with self._lock:
+            self._silent_timeouts[method] = self._silent_timeouts.get(method, 0) + n
+
+    def crash_next(self, n: int = 1, method: str = "transfer", *, after: bool = False) -> None:
+        """The next ``n`` calls of ``method`` raise `SimulatedCrash` in the caller: before doing anything,
+        or (``after``) once the work is done and recorded, as a process killed mid-call."""
+        _check_method(method)
+        _check_count(n)
+        with self._lock:
+            self._crashes[(method, after)] = self._crashes.get((method, after), 0) + n
+
+    def fill_next_cancel(self, n: int = 1) -> None:
+        """The next ``n`` cancels of an open order lose a race with a fill: the order fills (up to the
+        market's depth, at its price) just before the cancel takes effect."""
+        _check_count(n)
+        with self._lock:
+            self._racing_cancels += n
+
+    def race_next_snapshot(self, n: int = 1) -> None:
+        """The next ``n`` `fetch_balance` calls race events: while the snapshot is taken, the account's
+        oldest pending incoming transfer arrives and its oldest resting order fills (up to the depth).
+        The snapshot includes both; their events (deposit, pushed fill) come out after it."""
+        _check_count(n)
+        with self._lock:
+            self._racing_snapshots += n
 
     def outage(self, seconds: float) -> None:
         """Every call raises `VenueUnavailable` until the clock passes now + ``seconds``."""
@@ -226,16 +268,25 @@ class Faults:
             self._latency = 0.0
             self._duplicate_fills = 0
             self._dropped_pushes = 0
+            self._silent_timeouts.clear()
+            self._crashes.clear()
+            self._racing_cancels = 0
+            self._racing_snapshots = 0
 
     # The venue calls these while holding its lock.
 
+    def _hit(self, kind: str) -> None:
+        self.fired[kind] = self.fired.get(kind, 0) + 1
+
     def _wait_latency(self) -> None:
         if self._latency > 0:
+            self._hit("latency")
             time.sleep(self._latency)
 
     def _raise_if_failing(self, method: str) -> None:
         if self._outage_until is not None:
             if self._clock.now() < self._outage_until:
+                self._hit("outage")
                 raise VenueUnavailable(f"simulated outage: {method} unavailable until {self._outage_until:.3f}")
             self._outage_until = None
         for rejection in self._rejections:
@@ -243,23 +294,57 @@ class Faults:
                 rejection.remaining -= 1
                 if rejection.remaining == 0:
                     self._rejections.remove(rejection)
+                self._hit("reject")
                 raise VenueRejected(f"simulated rejection of {method}")
+        if self._silent_timeouts.get(method):
+            self._silent_timeouts[method] -= 1
+            self._hit("timeout")
+            raise VenueTimeout(f"simulated timeout of {method} (the request was lost; nothing happened)")
+        self._crash_if_aimed(method, after=False)
+
+    def _crash_if_aimed(self, method: str, *, after: bool) -> None:
+        if self._crashes.get((method, after)):
+            self._crashes[(method, after)] -= 1
+            self._hit("crash_after" if after else "crash_before")
+            raise SimulatedCrash(f"simulated crash {'after' if after else 'before'} {method}")
 
     def _take_timeout(self, method: str) -> bool:
         if not self._timeouts.get(method):
             return False
         self._timeouts[method] -= 1
+        self._hit("timeout_after_move")
+        return True
+
+    def _take_racing_cancel(self) -> bool:
+        if not self._racing_cancels:
+            return False
+        self._racing_cancels -= 1
+        self._hit("fill_races_cancel")
+        return True
+
+    def _take_racing_snapshot(self) -> bool:
+        if not self._racing_snapshots:
+            return False
+        self._racing_snapshots -= 1
+        self._hit("snapshot_races_events")
         return True
 
     def _copies_of_next_push(self) -> int:
         """How many times the next fill is pushed: 0 (lost), 1, or 2 (replayed)."""
         if self._dropped_pushes:
             self._dropped_pushes -= 1
+            self._hit("dropped_push")
             return 0
         if self._duplicate_fills:
             self._duplicate_fills -= 1
+            self._hit("duplicated_push")
             return 2
         return 1
+
+
+def _check_method(method: str) -> None:
+    if method not in _FAULTABLE:
+        raise ValueError(f"cannot fault {method!r}: choose one of {sorted(_FAULTABLE)}")
 
 
 def _check_count(n: int) -> None:
@@ -377,6 +462,7 @@ class SimulatedVenue:
         self._subscriptions: dict[tuple[Exchange, str], list[Subscription[tuple[Exchange, str]]]] = {}
         self._pushes: deque[tuple[Subscription[tuple[Exchange, str]], Fill]] = deque()
         self._push_lock = threading.Lock()  # held by the one thread delivering pushes
+        self._lost_pushes: list[Fill] = []  # fills whose push a fault dropped
         for (exchange, account), currencies in (balances or {}).items():
             self.add_account(exchange, account)
             for currency, amount in currencies.items():
@@ -415,7 +501,10 @@ class SimulatedVenue:
     def fetch_balance(self, exchange: Exchange, account: str) -> dict[Currency, float]:
         """Every currency the account has held, with its balance now."""
         with self._call("fetch_balance"):
-            return dict(self._account(exchange, account))
+            balances = self._account(exchange, account)
+            if self.faults._take_racing_snapshot():
+                self._race_snapshot((Exchange(exchange), account))
+            return dict(balances)
 
     def transfer(
         self,
@@ -500,8 +589,12 @@ class SimulatedVenue:
         """Cancel an open order (what was filled stays filled); a finished order is returned as it is."""
         with self._call("cancel_order"):
             order = self._order(order_id)
+            if order.status is OrderStatus.OPEN and order.price is not None and self.faults._take_racing_cancel():
+                order = self._fill(order, min(order.remaining, self._markets[order.market].spec.depth), order.price)
             if order.status is OrderStatus.OPEN:
                 order = self._finish(order, OrderStatus.CANCELED, "canceled by the caller")
+            if self.faults._take_timeout("cancel_order"):
+                raise VenueTimeout(f"simulated timeout after cancel_order {order_id} ({order.status})")
             return order
 
     def fetch_order(self, order_id: str) -> Order:
@@ -567,6 +660,11 @@ class SimulatedVenue:
             self._settle_due()
             return list(self._audit)
 
+    def lost_pushes(self) -> list[Fill]:
+        """Fills that happened but whose push was lost (`Faults.drop_next_fill_push`, or nobody subscribed), oldest first."""
+        with self._lock:
+            return list(self._lost_pushes)
+
     def in_flight(self, currency: Currency) -> float:
         """Money debited by pending withdrawals and not yet credited (net of fees)."""
         with self._lock:
@@ -612,6 +710,7 @@ class SimulatedVenue:
                 self._settle_due()
                 self.faults._raise_if_failing(method)
                 yield
+                self.faults._crash_if_aimed(method, after=True)
         finally:
             self._deliver_pushes()
 
@@ -673,14 +772,31 @@ class SimulatedVenue:
         now = self._clock.now()
         while self._arrivals and self._arrivals[0][0] <= now:
             due, _, client_id = heapq.heappop(self._arrivals)
-            pending = self._transfers[client_id]
-            destination = (pending.to_exchange, pending.to_account)
-            net = _round(pending.amount - pending.fee)
-            self._move(MovementKind.CREDIT, destination, pending.currency, net, client_id=client_id, at=due)
-            source = (pending.from_exchange, pending.from_account)
-            self._record_deposit(destination, pending.currency, net, due, client_id=client_id, source=source)
-            self._transfers[client_id] = msgspec.structs.replace(pending, status=TransferStatus.OK, completed_at=due)
-            logger.debug("simulated venue: transfer {} arrived at {}", client_id, _name(*destination))
+            self._arrive(client_id, due)
+
+    def _arrive(self, client_id: str, due: float) -> None:
+        pending = self._transfers[client_id]
+        destination = (pending.to_exchange, pending.to_account)
+        net = _round(pending.amount - pending.fee)
+        self._move(MovementKind.CREDIT, destination, pending.currency, net, client_id=client_id, at=due)
+        source = (pending.from_exchange, pending.from_account)
+        self._record_deposit(destination, pending.currency, net, due, client_id=client_id, source=source)
+        self._transfers[client_id] = msgspec.structs.replace(pending, status=TransferStatus.OK, completed_at=due)
+        logger.debug("simulated venue: transfer {} arrived at {}", client_id, _name(*destination))
+
+    def _race_snapshot(self, key: tuple[Exchange, str]) -> None:
+        """Events that complete while ``key``'s balance is being read (`Faults.race_next_snapshot`)."""
+        for entry in sorted(self._arrivals):
+            pending = self._transfers[entry[2]]
+            if (pending.to_exchange, pending.to_account) == key:
+                self._arrivals.remove(entry)
+                heapq.heapify(self._arrivals)
+                self._arrive(entry[2], self._clock.now())
+                break
+        for order in self._open():
+            if (order.exchange, order.account) == key and order.price is not None:
+                self._fill(order, min(order.remaining, self._markets[order.market].spec.depth), order.price)
+                break
 
     def _in_flight(self, currency: Currency) -> float:
         total = 0.0
@@ -900,8 +1016,11 @@ class SimulatedVenue:
     def _queue_push(self, fill: Fill) -> None:
         subscriptions = self._subscriptions.get((fill.exchange, fill.account))
         if not subscriptions:
+            self._lost_pushes.append(fill)  # nobody listening: lost like a dropped push
             return
         copies = self.faults._copies_of_next_push()
+        if copies == 0:
+            self._lost_pushes.append(fill)
         if copies != 1:
             logger.info("simulated venue: fill {} pushed {} time(s) (fault)", fill.trade_id, copies)
         for _ in range(copies):

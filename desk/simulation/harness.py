@@ -1,0 +1,424 @@
+"""One seed, one run of the whole desk: load, faults and crashes chosen by the seed, invariants after every settled step.
+
+The desk is the real `System` (every actor on its own thread, the journal in real SQLite) on a
+`ManualClock`. A `Gate` lets one actor handle one message at a time, the next picked by the
+seed, so the run is a pure function of the seed. A step applies the seed's load, faults and
+crashes, settles (every mailbox empty), checks, advances the clock, settles and checks again.
+The first violation stops the run; `SimResult.replay` is the command that repeats it exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import shutil
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from loguru import logger
+
+from actors.venues.simulated import SimulatedVenue
+from desk.simulation.gate import Gate, GatedMailbox, SettleTimeout
+from desk.simulation.invariants import (
+    AlertLog,
+    check_chains,
+    check_conservation,
+    check_hedge,
+    check_ledgers,
+    check_tasks,
+    hedge_figures,
+)
+from desk.simulation.world import HEDGE_A, HEDGE_B, HEDGE_QUANTITY, MONEY_ACCOUNTS, FaultClass, SimOptions, desk_deployment
+from messages.alerts import Alert
+from messages.balances import Adjust, Reconcile
+from messages.common import Currency
+from messages.demo import DemoTick
+from messages.hedge import HedgeTick, ResumeTrading
+from messages.tasks import AddTransferTask
+from messages.trading import Fill
+from messages.transfers import AdvanceChains, RunTransfers, StartChain
+from supervisor.clock import ManualClock
+from supervisor.status import unsettled_accounts
+from supervisor.system import System
+
+__all__ = ["SimResult", "Simulation", "Violation", "run_seed"]
+
+MAX_TURNS = 20_000  # handled messages per settle before the desk counts as not settling
+STEP_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
+INTENT_STATES = ("sending", "in_doubt", "in_flight", "done", "failed")
+READS = ("fetch_order", "fetch_transfer", "fetch_deposits", "fetch_ticker")
+
+
+class Violation(Exception):
+    """An invariant that did not hold."""
+
+
+class SimResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What one seed's run did and whether every invariant held."""
+
+    seed: int
+    ok: bool
+    violation: str | None
+    step: str
+    sim_seconds: float
+    turns: int
+    crashes: dict[str, int]
+    faults: dict[str, int]
+    digest: str
+    seconds: float
+    replay: str
+
+
+def replay_command(seed: int, options: SimOptions) -> str:
+    """The one-line command that runs ``seed`` again exactly (options that differ from the defaults spelled out)."""
+    default = SimOptions()
+    parts = ["bin/run", "simulate", "--seed", str(seed)]
+    if options.disabled != default.disabled:
+        parts += ["--disable", ",".join(sorted(options.disabled)) or "none"]
+    if options.steps != default.steps:
+        parts += ["--steps", str(options.steps)]
+    if options.hedge_alerts != default.hedge_alerts:
+        parts.append("--hedge-alerts" if options.hedge_alerts else "--no-hedge-alerts")
+    return " ".join(parts)
+
+
+class Simulation:
+    """The whole desk under one seed. `run` returns a `SimResult`; nothing is left running."""
+
+    def __init__(self, seed: int, options: SimOptions | None = None, folder: Path | None = None,
+                 verbose: bool = False) -> None:
+        self.seed = seed
+        self.verbose = verbose
+        self.options = options or SimOptions()
+        self.rng = random.Random(seed)  # load, faults and crashes
+        self.turn_rng = random.Random(self.rng.getrandbits(64))  # who handles the next message
+        self.clock = ManualClock()
+        shm = Path("/dev/shm")
+        base = folder or Path(tempfile.mkdtemp(prefix=f"sim-{seed}-", dir=shm if shm.is_dir() else None))
+        self.folder, self._own_folder = base, folder is None
+        self.deployment = desk_deployment(base / "run", self.rng, self.options)
+        self.system = System(self.deployment, clock=self.clock)
+        self.venue: SimulatedVenue = self.system.venue
+        self.journal = self.system.journal
+        self.gate = Gate()
+        self.gate.install(self.system.runtime)
+        self.names = sorted(self.system.names)
+        self.alerts = AlertLog()
+        self.trace = hashlib.sha1(str(seed).encode())
+        self.step = "start"
+        self.turns = 0
+        self.crashes: Counter[str] = Counter()
+        self.instances: set[tuple[Any, int]] = set()
+        self.tainted: set[tuple[Any, str]] = set()  # accounts whose events were lost until a clean reconcile
+        self.lost_seen = 0
+        self.exposed_since: float | None = None
+        self.outage_until = 0.0
+        self.chains = 0
+        self.story: list[str] = []  # what the seed did, for a failure report
+
+    # ---- the run -----------------------------------------------------------------------------
+
+    def run(self) -> SimResult:
+        started = time.monotonic()
+        violation: str | None = None
+        sink = logger.add(self._on_log, level="INFO", filter=lambda r: "alert" in r["extra"], catch=True)
+        try:
+            self.system.start()
+            self.settle()
+            self.check()
+            for i in range(self.options.steps):
+                self.step = f"step {i}"
+                self.one_step()
+            self.quiet()
+        except Violation as error:
+            violation = str(error)
+        except SettleTimeout as error:
+            violation = f"the desk did not settle: {error}"
+        finally:
+            self.gate.open()
+            self.system.stop()
+            logger.remove(sink)
+            if self._own_folder:
+                shutil.rmtree(self.folder, ignore_errors=True)
+        return SimResult(
+            seed=self.seed, ok=violation is None, violation=violation, step=self.step,
+            sim_seconds=round(self.clock.now() - ManualClock().now(), 3), turns=self.turns,
+            crashes=dict(sorted(self.crashes.items())), faults=dict(sorted(self.venue.faults.fired.items())),
+            digest=self.trace.hexdigest()[:16], seconds=round(time.monotonic() - started, 3),
+            replay=replay_command(self.seed, self.options),
+        )
+
+    def one_step(self) -> None:
+        rng, options = self.rng, self.options
+        self.venue.faults.latency(0.0)
+        if not options.enabled(FaultClass.SNAPSHOT_RACES):
+            # Without snapshot races the gateway fetches balances only at a fresh instant, nothing moving.
+            if rng.random() < 0.15:
+                self._fresh_instant()
+                self._do("reconcile", lambda: self._tell("gateway", Reconcile()))
+                self.settle()
+            if options.enabled(FaultClass.CRASHES) and rng.random() < options.crash_rate / 3 \
+                    and self.clock.now() >= self.outage_until:
+                self._fresh_instant()
+                self._do("crash gateway", lambda: self._crash_idle("gateway"))
+                self.settle()
+        for _ in range(rng.randint(1, 3)):
+            self._load()
+        if rng.random() < options.fault_rate:
+            self._fault()
+        if options.enabled(FaultClass.CRASHES) and rng.random() < options.crash_rate:
+            victims = [n for n in self.names if n != "gateway" or options.enabled(FaultClass.SNAPSHOT_RACES)]
+            victim = rng.choice(victims)
+            self._note(f"crash {victim} between messages")
+            self._crash_idle(victim)
+        if options.enabled(FaultClass.OPERATOR_RESUMES) and self._paused() and rng.random() < 0.3:
+            retry = rng.random() < 0.7
+            self._note(f"operator resumes A (retry_failed={retry})")
+            self._tell("hedge_a", ResumeTrading(operator="simulation", retry_failed=retry))
+        self.settle()
+        self.check()
+        seconds = rng.choice(STEP_SECONDS)
+        self._note(f"advance {seconds}s")
+        self.clock.advance(seconds)
+        self.settle()
+        self.check()
+
+    def _moving(self) -> bool:
+        """Whether a transfer is still open or a chain still has a hop on its way (more quiet rounds may finish them)."""
+        if self.journal.intents.open_intents():
+            return True
+        return any(c["status"] == "in_flight" for c in self.journal.chains.load_all().values())
+
+    def _fresh_instant(self) -> None:
+        """Move the clock a hair, to an instant after every venue event so far, with nothing due at it."""
+        while True:
+            turns = self.turns
+            self.clock.advance(0.0001)
+            self.settle()
+            if self.turns == turns:
+                return
+
+    def quiet(self) -> None:
+        """No more faults, crashes or load: the desk must finish everything it started."""
+        self.step = "quiet"
+        self.venue.faults.clear()
+        for round_ in range(self.options.quiet_rounds * 3):
+            if round_ >= self.options.quiet_rounds and not self._moving():
+                break
+            self._tell("transfers", RunTransfers(reason="quiet"))
+            self._tell("chains", AdvanceChains())
+            self._tell("hedge_a", HedgeTick(reason="quiet"))
+            self.settle()
+            self.check()
+            self.clock.advance(30.0)
+            self.settle()
+            self.check()
+        self.step = "end"
+        if self.tainted:
+            self._fresh_instant()
+            self._tell("gateway", Reconcile())
+            self.settle()
+            self.tainted.clear()
+        self.check(final=True)
+
+    # ---- load, faults, crashes ------------------------------------------------------------------
+
+    def _load(self) -> None:
+        rng = self.rng
+        kind = rng.choices(["task", "chain", "transfers", "chains", "hedge", "strategy", "reconcile"],
+                           weights=[5, 1, 2, 1, 2, 2, 1])[0]
+        if kind == "task":
+            source, destination = rng.sample(MONEY_ACCOUNTS, 2)
+            amount = float(rng.choice([50, 200, 750, 2_000, 4_000]))
+            self._do(f"task {amount} {source} -> {destination}", lambda: self._tell("tasks", AddTransferTask(
+                from_exchange=source.exchange, from_account=source.account, to_exchange=destination.exchange,
+                to_account=destination.account, currency=Currency.USDC, amount=amount)))
+        elif kind == "chain":
+            hops = rng.sample(MONEY_ACCOUNTS, rng.choice([3, 4]))
+            self.chains += 1
+            chain = StartChain(hops=hops, currency=Currency.USDC, amount=float(rng.choice([100, 500, 1_500])),
+                               chain_id=f"chain-{self.chains}")
+            self._do(f"chain {chain.chain_id} {chain.amount} {' -> '.join(map(str, hops))}",
+                     lambda: self._tell("chains", chain))
+        elif kind == "transfers":
+            self._do("run transfers", lambda: self._tell("transfers", RunTransfers(reason="window")))
+        elif kind == "chains":
+            self._do("advance chains", lambda: self._tell("chains", AdvanceChains()))
+        elif kind == "hedge":
+            self._do("hedge round", lambda: self._tell("hedge_a", HedgeTick(reason="simulation")))
+        elif kind == "strategy":
+            name = rng.choice(["strategy_a", "strategy_b"])
+            self._do(f"{name} tick", lambda: self._tell(name, DemoTick()))
+        elif self.options.enabled(FaultClass.SNAPSHOT_RACES):
+            self._do("reconcile amid activity", lambda: self._tell("gateway", Reconcile()))
+
+    def _fault(self) -> None:
+        rng, faults, options = self.rng, self.venue.faults, self.options
+        classes = [f for f in FaultClass if options.enabled(f) and f not in (
+            FaultClass.CRASHES_HOLDING, FaultClass.OPERATOR_RESUMES)]
+        if not classes:
+            return
+        fault = rng.choice(classes)
+        races = options.enabled(FaultClass.SNAPSHOT_RACES)
+        reads = [*READS, "transfer", "cancel_order", *(["fetch_balance"] if races else [])]
+        if fault is FaultClass.REJECTIONS:
+            method = rng.choice(reads)
+            self._do(f"fault: reject {method}", lambda: faults.reject_next(rng.randint(1, 2), method))
+        elif fault is FaultClass.ORDER_REJECTIONS:
+            n = rng.randint(1, 4)
+            self._do(f"fault: reject {n} create_order", lambda: faults.reject_next(n, "create_order"))
+        elif fault is FaultClass.TIMEOUTS:
+            method = rng.choice([*reads, "create_order"])
+            self._do(f"fault: lose a {method} request", lambda: faults.timeout_next(1, method))
+        elif fault in (FaultClass.TRANSFER_TIMEOUTS, FaultClass.ORDER_TIMEOUTS, FaultClass.CANCEL_TIMEOUTS):
+            method = {FaultClass.TRANSFER_TIMEOUTS: "transfer", FaultClass.ORDER_TIMEOUTS: "create_order",
+                      FaultClass.CANCEL_TIMEOUTS: "cancel_order"}[fault]
+            n = rng.randint(1, 3)  # several in a row: every retry of one hedge may time out too
+            self._do(f"fault: {n} {method} time out after moving", lambda: faults.timeout_after_move_next(n, method))
+        elif fault is FaultClass.OUTAGES:
+            seconds = rng.choice([3.0, 10.0, 30.0])
+            self.outage_until = max(self.outage_until, self.clock.now() + seconds)
+            self._do(f"fault: outage {seconds}s", lambda: faults.outage(seconds))
+        elif fault is FaultClass.LATENCY:
+            self._do("fault: latency", lambda: faults.latency(0.0005))
+        elif fault is FaultClass.DUPLICATED_PUSHES:
+            self._do("fault: duplicate a fill push", lambda: faults.duplicate_next_fill(rng.randint(1, 2)))
+        elif fault is FaultClass.DROPPED_PUSHES:
+            self._do("fault: drop a fill push", lambda: faults.drop_next_fill_push(1))
+        elif fault is FaultClass.CANCEL_RACES:
+            self._do("fault: a fill races the next cancel", lambda: faults.fill_next_cancel(1))
+        elif fault is FaultClass.SNAPSHOT_RACES:
+            self._do("fault: events race the next balance fetch", lambda: faults.race_next_snapshot(1))
+        elif fault is FaultClass.CRASHES:
+            method = rng.choice(["transfer", "create_order", "cancel_order", *READS,
+                                 *(["fetch_balance"] if races else [])])
+            after = rng.random() < 0.6
+            self._do(f"fault: the caller of {method} crashes {'after' if after else 'before'} it",
+                     lambda: faults.crash_next(1, method, after=after))
+
+    def _crash_idle(self, name: str) -> None:
+        self.crashes[name] += 1
+        self.gate.mailboxes[name].crash_when_idle()
+
+    def _crash_holding(self, box: GatedMailbox) -> None:
+        runtime = self.system.runtime
+        message = box.crash_on_head(lambda envelope, reason: runtime.dead_letter(box.name, envelope.message, reason,
+                                                                                 envelope.sender))
+        self.crashes[box.name] += 1
+        self._note(f"crash {box.name} holding {type(message).__name__}")
+        if isinstance(message, Fill):
+            self.tainted.add((message.exchange, message.account))  # the gateway may never hear of it
+        elif isinstance(message, Adjust) and message.exchange is not None and message.account is not None:
+            self.tainted.add((message.exchange, message.account))
+
+    # ---- settling ------------------------------------------------------------------------------
+
+    def settle(self) -> None:
+        """Hand out turns, one message at a time, until every mailbox is empty."""
+        holding = self.options.enabled(FaultClass.CRASHES_HOLDING) and self.step.startswith("step")
+        races = self.options.enabled(FaultClass.SNAPSHOT_RACES)
+        for _ in range(MAX_TURNS):
+            self.gate.wait_idle()
+            ready = self.gate.ready()
+            if not ready:
+                return
+            box = self.turn_rng.choice(ready)
+            head = box.head()
+            self.trace.update(f"{box.name}:{type(head).__name__};".encode())
+            if self.verbose:
+                self.story.append(f"{'':9} turn {box.name} <- {head!r:.300}")
+            if holding and (box.name != "gateway" or races) and self.turn_rng.random() < self.options.crash_holding_rate:
+                self._crash_holding(box)
+            reconcile = box.name == "gateway" and isinstance(head, Reconcile)
+            fired = sum(self.venue.faults.fired.values())
+            restarts = self._restarts("gateway")
+            self.gate.turn(box)
+            self.turns += 1
+            if reconcile and fired == sum(self.venue.faults.fired.values()) and restarts == self._restarts("gateway"):
+                self.tainted.clear()  # a clean reconcile: the ledgers are the venue's again
+        raise Violation(f"the desk did not settle: more than {MAX_TURNS} messages without the mailboxes emptying")
+
+    def _restarts(self, name: str) -> int:
+        return next(s.restarts for s in self.system.runtime.status() if s.name == name)
+
+    # ---- invariants ----------------------------------------------------------------------------
+
+    def check(self, final: bool = False) -> None:
+        if self.system.runtime.stopped:
+            raise Violation(f"the runtime stopped by itself: {self.system.runtime.stop_reason}")
+        venue, journal = self.venue, self.journal
+        audit = venue.audit()
+        intents = [i for status in INTENT_STATES for i in journal.intents.with_status(status)]
+        pending = {key: value.timestamp for key, value, _ in journal.tasks.load_tasks()}
+        self.instances |= set(pending.items()) | {(i.key, i.task_timestamp) for i in intents}
+        lost = venue.lost_pushes()
+        for fill in lost[self.lost_seen:]:
+            self.tainted.add((fill.exchange, fill.account))
+        self.lost_seen = len(lost)
+        open_intents = [i for i in intents if i.status in ("sending", "in_doubt", "in_flight")]
+        wrong = check_conservation(venue.conservation_error())
+        wrong += check_ledgers(self.system.board.views(), venue.all_balances(),
+                               unsettled_accounts(open_intents) | self.tainted)
+        wrong += check_tasks(intents, audit, pending, self.instances, final)
+        wrong += check_chains(journal.chains.load_all(), intents, audit, pending, final)
+        figures = hedge_figures(audit, HEDGE_A, HEDGE_B, Currency.BTC)
+        now = self.clock.now()
+        if abs(figures.net) > 1e-8:
+            self.exposed_since = self.exposed_since if self.exposed_since is not None else now
+        else:
+            self.exposed_since = None
+        exposed_for = now - self.exposed_since if self.exposed_since is not None else 0.0
+        wrong += check_hedge(figures, HEDGE_QUANTITY, self._paused(), self.alerts if self.options.hedge_alerts else None,
+                             exposed_for,
+                             self.options.exposure_alert_after, final)
+        if final:
+            wrong += [f"transfer {i.client_id} still {i.status} after the quiet rounds" for i in open_intents]
+            wrong += self._stuck_tasks(pending)
+        if wrong:
+            raise Violation("; ".join(wrong))
+
+    def _stuck_tasks(self, pending: dict[Any, int]) -> list[str]:
+        """Liveness: after the quiet rounds no task whose source has the money free is still waiting."""
+        stuck = []
+        amounts = {key: value.amount for key, value, _ in self.journal.tasks.load_tasks()}
+        for key in pending:
+            view = self.system.board.read(key.from_exchange, key.from_account, key.currency)
+            if view is not None and view.pool >= amounts[key] + 0.01:
+                stuck.append(f"task {key.from_exchange.value}.{key.from_account} -> {key.to_exchange.value}."
+                             f"{key.to_account} {amounts[key]} still pending with {view.pool} free at its source")
+        return stuck
+
+    def _paused(self) -> bool:
+        state = self.journal.state.get("hedge_a", "state")
+        return bool(state and state.get("paused"))
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    def _tell(self, name: str, message: Any) -> None:
+        self.system.runtime.tell(name, message)
+
+    def _do(self, what: str, action: Any) -> None:
+        self._note(what)
+        action()
+
+    def _note(self, what: str) -> None:
+        self.trace.update(f"[{self.clock.now():.3f} {what}]".encode())
+        self.story.append(f"{self.clock.now() - ManualClock().now():9.3f} {self.step}: {what}")
+        logger.bind(actor="simulation").debug("seed {} {}: {}", self.seed, self.step, what)
+
+    def _on_log(self, message: Any) -> None:
+        record = message.record
+        text = record["message"]
+        resolved = text.startswith("RESOLVED ")
+        body = text.split(": ", 1)[1] if ": " in text else text
+        self.alerts.add(Alert(key=str(record["extra"]["alert"]), text=body, source=str(record["extra"].get("actor", "")),
+                              resolved=resolved, at=self.clock.now()))
+
+
+def run_seed(seed: int, options: SimOptions | None = None) -> SimResult:
+    """Run the whole desk under ``seed``; see `Simulation`."""
+    return Simulation(seed, options).run()
