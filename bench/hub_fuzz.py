@@ -20,10 +20,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from supervisor.logs import configure_logging  # noqa: E402
-from supervisor.processes import ProcessSystem  # noqa: E402
-from tests.hostile import fuzz_hub  # noqa: E402
-from tests.test_processes import small_desk  # noqa: E402
+from supervisor.logs import configure_logging
+from supervisor.processes import ProcessSystem
+from tests.hostile import fuzz_hub
+from tests.test_processes import small_desk
 
 
 def main() -> int:

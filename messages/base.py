@@ -73,8 +73,8 @@ def _direct_float(tp: Any) -> bool:
         return True
     if getattr(tp, "__metadata__", None) is not None:
         return _direct_float(tp.__origin__)
-    args = getattr(tp, "__args__", None)
-    return bool(args) and type(None) in args and all(a is type(None) or _direct_float(a) for a in args)
+    args: tuple[Any, ...] = getattr(tp, "__args__", None) or ()
+    return type(None) in args and all(a is type(None) or _direct_float(a) for a in args)
 
 
 class Message(msgspec.Struct, frozen=True, tag=True):

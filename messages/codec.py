@@ -42,7 +42,7 @@ _UNKNOWN_TAG = re.compile(r"Invalid value (.+) - at `\$\.type`")
 def _decoders() -> tuple[msgspec.msgpack.Decoder, msgspec.json.Decoder]:
     if _cache["version"] != Message._registry_version:
         types = tuple(message_types().values())
-        target: Any = Union[types] if types else Message  # noqa: UP007 - a runtime union of classes
+        target: Any = Union[types] if types else Message
         _cache["msgpack"] = msgspec.msgpack.Decoder(target)
         _cache["json"] = msgspec.json.Decoder(target)
         _cache["version"] = Message._registry_version
@@ -94,7 +94,7 @@ def _decode(decoder: Any, data: Any, what: str, form: str) -> Any:
     except RecursionError:
         raise DecodeError("nested too deeply") from None
     except UnicodeError as error:  # text that cannot be UTF-8 (lone surrogates)
-        raise DecodeError(f"not UTF-8 text: {error.reason}") from None
+        raise DecodeError(f"not UTF-8 text: {getattr(error, 'reason', error)}") from None
     except (TypeError, ValueError, OverflowError, MemoryError) as error:  # e.g. memoryview of the wrong kind
         raise DecodeError(f"cannot decode: {type(error).__name__}: {error}") from None
 

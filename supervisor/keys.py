@@ -27,8 +27,17 @@ from zmq.utils import z85
 
 from supervisor.wire import CLIENT_PREFIX
 
-__all__ = ["KeysError", "KeyedAuthenticator", "allow_clients", "client_curve", "curve_client", "curve_server",
-           "generate_keys", "missing_node_keys", "server_curve"]
+__all__ = [
+    "KeyedAuthenticator",
+    "KeysError",
+    "allow_clients",
+    "client_curve",
+    "curve_client",
+    "curve_server",
+    "generate_keys",
+    "missing_node_keys",
+    "server_curve",
+]
 
 NODES, CLIENTS = "nodes", "clients"
 

@@ -105,10 +105,10 @@ class NodeLink:
         self._dealer.setsockopt(zmq.LINGER, 2000)
         self._dealer.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
         if curve is not None:
-            server_public, public, secret = curve
+            server_public, public, key = curve
             self._dealer.curve_serverkey = server_public
             self._dealer.curve_publickey = public
-            self._dealer.curve_secretkey = secret
+            self._dealer.curve_secretkey = key
         self._dealer.connect(endpoint)
         self._local = threading.local()
         self._pushes: list[zmq.Socket[Any]] = []

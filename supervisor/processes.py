@@ -35,9 +35,9 @@ from supervisor.control import ControlThread
 from supervisor.errors import StartError
 from supervisor.hub import Hub
 from supervisor.journal import Journal
+from supervisor.keys import missing_node_keys
 from supervisor.spec import ChildSpec, Supervisor
 from supervisor.system import Services, build_venue
-from supervisor.keys import missing_node_keys
 from supervisor.wire import SECRET_ENV, Header, encode_header
 
 __all__ = ["ProcessRuntime", "ProcessSystem", "node_services", "read_system_record"]
@@ -199,7 +199,7 @@ class ProcessRuntime:
         env = {**(self.env if self.env is not None else os.environ), SECRET_ENV: secret}
         if self.log_folder is not None:
             self.log_folder.mkdir(parents=True, exist_ok=True)
-            stdout = open(self.log_folder / f"{node.name}.log", "ab")  # noqa: SIM115 - the child owns it
+            stdout = open(self.log_folder / f"{node.name}.log", "ab")
         try:
             proc = subprocess.Popen(self.command(node.name), stdout=stdout, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)
@@ -466,8 +466,8 @@ class ProcessSystem:
         """Refuse a setup that cannot work, before anything is created: `ValueError` saying why."""
         if self.endpoint.startswith("tcp://"):
             if self.keys is None:
-                raise ValueError(f"a tcp:// endpoint needs CurveZMQ keys: make them with `bin/run keys DIR` "
-                                 f"and pass --keys DIR (or use the default ipc:// endpoint on one host)")
+                raise ValueError("a tcp:// endpoint needs CurveZMQ keys: make them with `bin/run keys DIR` "
+                                 "and pass --keys DIR (or use the default ipc:// endpoint on one host)")
             if not (Path(self.keys) / "server.key_secret").exists():
                 raise ValueError(f"{self.keys} is not a keys folder (no server.key_secret; see `bin/run keys`)")
             started = [n for n in self.names if n not in self.external]

@@ -26,8 +26,21 @@ import msgspec
 from messages.codec import MAX_MESSAGE_BYTES, encode
 from messages.system import DeliveryFailed
 
-__all__ = ["CLIENT_PREFIX", "Header", "KINDS", "MAX_FRAME_BYTES", "MAX_NAME", "SECRET_ENV", "WireError", "client_name",
-           "decode_header", "encode_header", "error_frames", "is_client", "random_identity"]
+__all__ = [
+    "CLIENT_PREFIX",
+    "KINDS",
+    "MAX_FRAME_BYTES",
+    "MAX_NAME",
+    "SECRET_ENV",
+    "Header",
+    "WireError",
+    "client_name",
+    "decode_header",
+    "encode_header",
+    "error_frames",
+    "is_client",
+    "random_identity",
+]
 
 Kind = Literal["tell", "ask", "reply", "error", "hello", "ack", "ping", "pong", "bye"]
 KINDS = ("tell", "ask", "reply", "error", "hello", "ack", "ping", "pong", "bye")

@@ -17,7 +17,16 @@ from hypothesis import strategies as st
 import actors.base  # noqa: F401 - registers every message the actors use
 import messages  # noqa: F401
 from messages.base import Message, message_types
-from messages.codec import MAX_MESSAGE_BYTES, DecodeError, EncodeError, decode, decode_json, encode, encode_json, to_builtins
+from messages.codec import (
+    MAX_MESSAGE_BYTES,
+    DecodeError,
+    EncodeError,
+    decode,
+    decode_json,
+    encode,
+    encode_json,
+    to_builtins,
+)
 
 TYPES = sorted(message_types().items())
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
