@@ -443,3 +443,26 @@ def test_bin_run_processes_exits_non_zero_with_the_reason_and_cleans_up_when_the
     for pid in [a.pid for a in statuses if a.pid is not None]:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_an_external_node_on_the_same_host_proves_itself_with_the_secret_in_the_runtime_folder(tmp_path: Path) -> None:
+    far = {"name": "far_strategy", "class": "actors.demo:DemoStrategy", "external": True,
+           "params": {"slot": 2, "exchange": "kraken", "account": "main", "currency": "usdc", "amount": 50.0}}
+    folder = tmp_path / "run"
+    small = demo_in(folder, hedge=None, actors=[far], gateway={},
+                    scheduler={"jobs": [{"name": "reconcile", "target": "gateway", "message": "Reconcile", "every": 5.0}]})
+    system = ProcessSystem(small)
+    system.start()
+    try:
+        secret = folder / "secrets" / "far_strategy"
+        assert (secret.stat().st_mode & 0o777) == 0o600 and (secret.parent.stat().st_mode & 0o777) == 0o700
+        assert "not admitted" in _hello(system.endpoint, "far_strategy", None, b"guess")
+        node = subprocess.Popen([PYTHON, "-m", "supervisor.cli", "node", "--connect", system.endpoint,
+                                 "--name", "far_strategy", "--runtime", str(folder)], cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=open(tmp_path / "node.log", "wb"))  # noqa: SIM115
+        assert system.hub is not None and system.hub.wait_connected("far_strategy", node.pid, 30), \
+            (tmp_path / "node.log").read_text()
+    finally:
+        system.stop()
+    assert node.wait(30) == 0
+    assert not secret.exists()
