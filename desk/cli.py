@@ -5,7 +5,7 @@
     bin/run status [--json]                          the running system (process mode)
     bin/run send ACTOR 'JSON'                        send a command, print the answer
     bin/run node --connect ENDPOINT --name NAME      join a running system as one node
-    bin/run keys DIR                                 make CurveZMQ keys for tcp:// endpoints
+    bin/run keys DIR [--config FILE]                 make CurveZMQ keys for tcp:// endpoints (secrets 0600)
     bin/run simulate [--seeds N | --seed S]          the whole-desk deterministic simulation
 """
 
@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 
@@ -101,13 +102,28 @@ def run_in_process(deployment: Deployment, seconds: float | None, every: float) 
 
 def run_processes(deployment: Deployment, seconds: float | None, every: float, endpoint: str | None,
                   keys: Path | None) -> int:
-    """Run ``deployment`` with one OS process per actor; this process supervises them."""
+    """Run ``deployment`` with one OS process per actor; this process supervises them.
+
+    0 if all went well; 2 for a setup refused before anything started (tcp without keys); 1 if
+    the system failed to start or its supervisor gave up (the reason printed, everything cleaned up).
+    """
     from supervisor.client import Client
+    from supervisor.errors import StartError
     from supervisor.processes import ProcessSystem
 
     stop = _stop_event()
     system = ProcessSystem(deployment, endpoint=endpoint, keys=keys)
-    system.start()
+    try:
+        system.check()
+    except ValueError as error:
+        print(f"bin/run: {error}", file=sys.stderr)
+        return 2
+    try:
+        system.start()
+    except (StartError, RuntimeError, OSError) as error:
+        system.stop()
+        print(f"bin/run: the system did not start: {error}", file=sys.stderr)
+        return 1
     runtime = system.runtime
     assert runtime is not None
     client = Client(system.endpoint, keys=keys, timeout=2.0)
@@ -117,31 +133,35 @@ def run_processes(deployment: Deployment, seconds: float | None, every: float, e
         return collect_status(client.ask, system.actor_statuses(), len(system.hub.dead_letters) if system.hub else 0,
                               names)
 
+    line, ok = "", False
     try:
         print(f"process mode: {len(names)} nodes, hub at {system.endpoint}, runtime folder {system.folder}",
               flush=True)
         elapsed = _loop(stop, seconds, every, lambda: runtime.stopped, status)
-        final = status()
         failed = runtime.stopped and runtime.stop_reason != "stopped by request"
         reason = runtime.stop_reason
-        # Everyone but the gateway stops (their last fills drain into it); then the gateway's ledgers.
-        line, ok = audit_after_stop(
-            final, system.venue.close, lambda: runtime.stop_nodes(set(names) - {"gateway"}),
-            lambda: client.ask("gateway", GetBalances()).views, system.venue, deployment.journal_path, elapsed,
-        )
+        if not failed:
+            final = status()
+            # Everyone but the gateway stops (their last fills drain into it); then the gateway's ledgers.
+            line, ok = audit_after_stop(
+                final, system.venue.close, lambda: runtime.stop_nodes(set(names) - {"gateway"}),
+                lambda: client.ask("gateway", GetBalances()).views, system.venue, deployment.journal_path, elapsed,
+            )
     finally:
         client.close()
-        system.stop()
-    print(line, flush=True)
+        system.stop()  # every node, the hub, the venue, the records and the sockets
     if failed:
-        print(f"the runtime stopped by itself: {reason}", flush=True)
-    return 0 if ok and not failed else 1
+        print(f"summary: not audited: the supervisor gave up after {elapsed:.1f}s", flush=True)
+        print(f"bin/run: the runtime stopped by itself: {reason}", file=sys.stderr, flush=True)
+        return 1
+    print(line, flush=True)
+    return 0 if ok else 1
 
 
 def _connect(args: argparse.Namespace) -> Any:
     from supervisor.client import Client
 
-    return Client(args.endpoint, runtime_folder=args.runtime, keys=args.keys, timeout=args.timeout)
+    return Client(args.endpoint, runtime_folder=args.runtime, keys=args.keys, key=args.key, timeout=args.timeout)
 
 
 def command_status(args: argparse.Namespace) -> int:
@@ -169,17 +189,26 @@ def command_status(args: argparse.Namespace) -> int:
 
 
 def command_send(args: argparse.Namespace) -> int:
+    """Send one command; 0 on an answer, 1 on a rejection or an undeliverable message, 2 on a bad call."""
     from messages.base import Message
     from messages.codec import DecodeError
+    from messages.commands import parse_command
     from messages.system import Rejected
-    from supervisor.client import ClientError
+    from supervisor.client import ClientError, ClientUsageError
+
+    def refuse(text: str) -> int:
+        print(f"bin/run send: {text}"[:300].encode("utf-8", "backslashreplace").decode(), file=sys.stderr)
+        return 2
 
     try:
-        with _connect(args) as client:
-            answer = client.send_command(args.actor, args.json_command)
+        command = parse_command(args.json_command)
     except DecodeError as error:
-        print(f"bin/run send: not a command: {error}", file=sys.stderr)
-        return 2
+        return refuse(f"not a command: {error}")
+    try:
+        with _connect(args) as client:
+            answer = client.ask(args.actor, command)
+    except ClientUsageError as error:
+        return refuse(str(error))
     except ClientError as error:
         print(f"bin/run send: {error}", file=sys.stderr)
         return 1
@@ -189,18 +218,43 @@ def command_send(args: argparse.Namespace) -> int:
 
 
 def command_keys(args: argparse.Namespace) -> int:
-    from supervisor.keys import generate_keys
+    """Write a keys folder: the hub's pair, one pair per node (the deployment's actors) and per client."""
+    from supervisor.keys import KeysError, generate_keys
 
-    folder = generate_keys(args.folder, args.client)
-    print(f"CurveZMQ keys in {folder}: server.key(_secret), {args.client}.key(_secret), clients/{args.client}.key")
+    nodes = args.node
+    if not nodes:
+        try:
+            nodes = actor_names(load_config(args.config) if args.config else load_demo_config())
+        except ConfigError as error:
+            print(f"bin/run keys: {error}", file=sys.stderr)
+            return 2
+    try:
+        folder = generate_keys(args.folder, nodes=nodes, clients=args.client or ["client"])
+    except (KeysError, OSError) as error:
+        print(f"bin/run keys: {error}", file=sys.stderr)
+        return 2
+    print(f"CurveZMQ keys in {folder} (secrets 0600): server.key(_secret); nodes/NAME.key(_secret) for "
+          f"{', '.join(nodes)}; clients/NAME.key(_secret) for {', '.join(args.client or ['client'])}")
     return 0
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite, positive number of seconds (``nan``, ``inf``, ``-1`` refused)."""
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(text)
+    return value
+
+
+_seconds.__name__ = "positive number of seconds"
 
 
 def _client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", help="the system's runtime folder (default: $TREASURY_RUNTIME or run/demo)")
     parser.add_argument("--endpoint", help="the hub endpoint (default: read from the runtime folder)")
     parser.add_argument("--keys", help="CurveZMQ keys folder (for a tcp:// hub)")
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer (default 5)")
+    parser.add_argument("--key", help="which client key of the keys folder (default: the first)")
+    parser.add_argument("--timeout", type=_seconds, default=5.0, help="seconds to wait for an answer (default 5)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -236,8 +290,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_in_process(deployment, args.seconds, args.every)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (and exit 2), not the whole usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _subcommand(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="bin/run")
+    parser = _Parser(prog="bin/run")
     commands = parser.add_subparsers(dest="command", required=True)
     status = commands.add_parser("status", help="the running system: actors, balances, tasks, chains, hedge")
     status.add_argument("--json", action="store_true", help="one JSON document, for scripts and monitoring")
@@ -253,9 +314,13 @@ def _subcommand(argv: list[str]) -> int:
     node.add_argument("--runtime")
     node.add_argument("--keys")
     node.add_argument("--log-level", default="INFO")
-    keys = commands.add_parser("keys", help="make a CurveZMQ keys folder (server pair + one allowed client)")
+    keys = commands.add_parser("keys", help="make a CurveZMQ keys folder: the hub's pair, a pair per node and per client")
     keys.add_argument("folder")
-    keys.add_argument("--client", default="client")
+    keys.add_argument("--config", help="the deployment whose actors get node keys (default: the built-in demo)")
+    keys.add_argument("--node", action="append", default=[], help="a node key for this actor (repeatable; "
+                      "default: every actor of the deployment)")
+    keys.add_argument("--client", action="append", default=[], help="a client key of this name (repeatable; "
+                      "default: one named 'client')")
     args = parser.parse_args(argv)
     configure_logging("WARNING" if args.command != "node" else args.log_level)
     if args.command == "status":

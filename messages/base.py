@@ -1,41 +1,80 @@
 """The root of the message language: `Message`, an immutable msgspec Struct tagged with its type name.
 
-Every message in the system subclasses `Message`. Float fields must be finite: a NaN or
-infinite amount is refused when the message is built and when it is decoded from the wire.
+Every message in the system subclasses `Message`. Floats must be finite, also inside containers
+(slot tuples, price maps, nested structs): a NaN or infinite value is refused when the message
+is built and when it is decoded from the wire.
 """
 
 from __future__ import annotations
 
 import math
+import typing
 from typing import Any, ClassVar
 
 import msgspec
 
 __all__ = ["Message", "message_types"]
 
-# Per concrete class: the names of its float-typed fields (computed on first use).
-_FLOAT_FIELDS: dict[type, tuple[str, ...]] = {}
+# Per concrete class: its fields whose type holds a float somewhere, and whether directly (computed on first use).
+_FLOAT_FIELDS: dict[type, tuple[tuple[str, bool], ...]] = {}
 
 
-def _is_float_type(tp: Any) -> bool:
-    """True for float, Optional[float] and Annotated[float, ...] field types."""
+def _holds_float(tp: Any, seen: frozenset[Any] = frozenset()) -> bool:
+    """True if a value of type ``tp`` may hold a float: float itself, or inside a container,
+    an Optional/union, an Annotated type, a NamedTuple or a plain (non-Message) struct."""
     if tp is float:
         return True
+    if tp in seen:
+        return False
+    seen = seen | {tp}
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        if issubclass(tp, Message):
+            return False  # a nested message checks itself when it is built
+        return any(_holds_float(f.type, seen) for f in msgspec.structs.fields(tp))
+    if isinstance(tp, type) and issubclass(tp, tuple) and hasattr(tp, "_fields"):  # a NamedTuple
+        return any(_holds_float(field, seen) for field in typing.get_type_hints(tp).values())
+    metadata = getattr(tp, "__metadata__", None)
     origin = getattr(tp, "__origin__", None)
-    if origin is not None and getattr(tp, "__metadata__", None) is not None:  # Annotated
-        return _is_float_type(origin)
-    args = getattr(tp, "__args__", None)
-    if args and type(None) in args:  # Optional / union with None
-        return any(_is_float_type(a) for a in args if a is not type(None))
-    return False
+    if metadata is not None and origin is not None:  # Annotated
+        return _holds_float(origin, seen)
+    return any(_holds_float(arg, seen) for arg in getattr(tp, "__args__", ()) if arg is not Ellipsis)
 
 
-def _float_fields(cls: type) -> tuple[str, ...]:
+def _non_finite(value: Any) -> float | None:
+    """The first NaN or infinity in ``value`` (walking containers and plain structs), or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else value
+    if isinstance(value, (tuple, list, set, frozenset)):
+        items: Any = value
+    elif isinstance(value, dict):
+        items = [*value.keys(), *value.values()]
+    elif isinstance(value, msgspec.Struct) and not isinstance(value, Message):
+        items = [getattr(value, f) for f in value.__struct_fields__]
+    else:
+        return None
+    for item in items:
+        bad = _non_finite(item)
+        if bad is not None:
+            return bad
+    return None
+
+
+def _float_fields(cls: type) -> tuple[tuple[str, bool], ...]:
     fields = _FLOAT_FIELDS.get(cls)
     if fields is None:
-        fields = tuple(f.name for f in msgspec.structs.fields(cls) if _is_float_type(f.type))
+        fields = tuple((f.name, _direct_float(f.type)) for f in msgspec.structs.fields(cls) if _holds_float(f.type))
         _FLOAT_FIELDS[cls] = fields
     return fields
+
+
+def _direct_float(tp: Any) -> bool:
+    """float, Optional[float], Annotated[float, ...]: a value that is a float or None, never a container."""
+    if tp is float:
+        return True
+    if getattr(tp, "__metadata__", None) is not None:
+        return _direct_float(tp.__origin__)
+    args: tuple[Any, ...] = getattr(tp, "__args__", None) or ()
+    return type(None) in args and all(a is type(None) or _direct_float(a) for a in args)
 
 
 class Message(msgspec.Struct, frozen=True, tag=True):
@@ -53,10 +92,15 @@ class Message(msgspec.Struct, frozen=True, tag=True):
         Message._registry_version += 1
 
     def __post_init__(self) -> None:
-        for name in _float_fields(type(self)):
+        for name, direct in _float_fields(type(self)):
             value = getattr(self, name)
-            if value is not None and not math.isfinite(value):
-                raise ValueError(f"{type(self).__name__}.{name} must be a finite number, got {value!r}")
+            if direct:
+                if value is not None and not math.isfinite(value):
+                    raise ValueError(f"{type(self).__name__}.{name} must be a finite number, got {value!r}")
+            else:
+                bad = _non_finite(value)
+                if bad is not None:
+                    raise ValueError(f"{type(self).__name__}.{name} must hold finite numbers only, got {bad!r}")
 
 
 def message_types() -> dict[str, type[Message]]:

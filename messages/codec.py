@@ -1,8 +1,12 @@
 """The wire codec: messages to MessagePack bytes and back, validated by type at decode time.
 
 `encode` and `decode` are the only way a message crosses a process boundary. Anything
-malformed raises `DecodeError` naming the problem; `decode` never returns a half-built message.
-`encode_json` / `decode_json` are the same messages in JSON, for operators and scripts.
+malformed raises `DecodeError` naming the problem, whatever the input (wrong type, too big,
+nested too deep, not UTF-8); `decode` never returns a half-built message and never raises
+anything else. `encode_json` / `decode_json` are the same messages in JSON, for operators and scripts.
+
+Limits: an encoded message is at most `MAX_MESSAGE_BYTES`; nesting is limited by the
+interpreter's recursion limit (~1,000 levels; no message of ours nests more than a few).
 """
 
 from __future__ import annotations
@@ -14,12 +18,19 @@ import msgspec
 
 from messages.base import Message, message_types
 
-__all__ = ["DecodeError", "decode", "decode_json", "encode", "encode_json", "to_builtins"]
+__all__ = ["MAX_MESSAGE_BYTES", "DecodeError", "EncodeError", "decode", "decode_json", "encode", "encode_json", "to_builtins"]
 
 
 class DecodeError(ValueError):
     """Bytes or text that are not a valid message; the text names the problem."""
 
+
+class EncodeError(ValueError):
+    """A message that cannot go on the wire: an integer beyond MessagePack's 64 bits, or too large."""
+
+
+MAX_MESSAGE_BYTES = 1 << 20
+"""The largest encoded message `decode` / `decode_json` accept (1 MiB; the sockets' frame limit too)."""
 
 _encoder = msgspec.msgpack.Encoder()
 _json_encoder = msgspec.json.Encoder()
@@ -31,7 +42,7 @@ _UNKNOWN_TAG = re.compile(r"Invalid value (.+) - at `\$\.type`")
 def _decoders() -> tuple[msgspec.msgpack.Decoder, msgspec.json.Decoder]:
     if _cache["version"] != Message._registry_version:
         types = tuple(message_types().values())
-        target: Any = Union[types] if types else Message  # noqa: UP007 - a runtime union of classes
+        target: Any = Union[types] if types else Message
         _cache["msgpack"] = msgspec.msgpack.Decoder(target)
         _cache["json"] = msgspec.json.Decoder(target)
         _cache["version"] = Message._registry_version
@@ -54,20 +65,38 @@ def encode(message: Message) -> bytes:
     """The message as MessagePack bytes: a map whose ``type`` field names the class."""
     if not isinstance(message, Message):
         raise TypeError(f"only Message structs go on the wire, not {type(message).__name__}")
-    return _encoder.encode(message)
+    try:
+        return _encoder.encode(message)
+    except OverflowError:
+        raise EncodeError(f"{type(message).__name__} holds an integer beyond 64 bits") from None
 
 
 def decode(data: bytes | bytearray | memoryview) -> Message:
     """The typed message in ``data``, or `DecodeError` saying what is wrong with it."""
     decoder, _ = _decoders()
+    return _decode(decoder, data, "map", "MessagePack")  # type: ignore[no-any-return]
+
+
+def _decode(decoder: Any, data: Any, what: str, form: str) -> Any:
+    """``decoder.decode(data)`` with every failure, whatever its kind, turned into `DecodeError`."""
     try:
-        return decoder.decode(data)  # type: ignore[no-any-return]
+        size = len(data)
+    except TypeError:
+        raise DecodeError(f"cannot decode a {type(data).__name__}: expected bytes or text") from None
+    if size > MAX_MESSAGE_BYTES:
+        raise DecodeError(f"message too large: {size} bytes (limit {MAX_MESSAGE_BYTES})")
+    try:
+        return decoder.decode(data)
     except msgspec.ValidationError as error:
-        raise _explain(error, "map") from None
+        raise _explain(error, what) from None
     except msgspec.DecodeError as error:
-        raise DecodeError(f"not MessagePack: {error}") from None
-    except (TypeError, ValueError) as error:  # e.g. memoryview of the wrong kind
-        raise DecodeError(f"cannot decode: {error}") from None
+        raise DecodeError(f"not {form}: {error}") from None
+    except RecursionError:
+        raise DecodeError("nested too deeply") from None
+    except UnicodeError as error:  # text that cannot be UTF-8 (lone surrogates)
+        raise DecodeError(f"not UTF-8 text: {getattr(error, 'reason', error)}") from None
+    except (TypeError, ValueError, OverflowError, MemoryError) as error:  # e.g. memoryview of the wrong kind
+        raise DecodeError(f"cannot decode: {type(error).__name__}: {error}") from None
 
 
 def encode_json(message: Message) -> bytes:
@@ -80,12 +109,12 @@ def encode_json(message: Message) -> bytes:
 def decode_json(text: str | bytes) -> Message:
     """The typed message in a JSON document such as ``{"type": "Ping"}``, or `DecodeError`."""
     _, decoder = _decoders()
-    try:
-        return decoder.decode(text)  # type: ignore[no-any-return]
-    except msgspec.ValidationError as error:
-        raise _explain(error, "object") from None
-    except msgspec.DecodeError as error:
-        raise DecodeError(f"not JSON: {error}") from None
+    message = _decode(decoder, text, "object", "JSON")
+    try:  # JSON numbers have no size; MessagePack integers stop at 64 bits
+        encode(message)
+    except EncodeError as error:
+        raise DecodeError(f"invalid message: {error}") from None
+    return message  # type: ignore[no-any-return]
 
 
 def to_builtins(message: Message) -> dict[str, Any]:

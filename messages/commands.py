@@ -47,7 +47,7 @@ class _AdjustCommand(_Command, tag="adjust", kw_only=True):
     ref: str | None = None
 
 
-_SeedCommand = Union[_AllocateCommand, _ReleaseCommand, _AdjustCommand]  # noqa: UP007 - a runtime union
+_SeedCommand = Union[_AllocateCommand, _ReleaseCommand, _AdjustCommand]
 _COMMANDS = ("allocate", "release", "adjust")
 
 E = TypeVar("E", bound=enum.Enum)
@@ -130,6 +130,10 @@ def _document(payload: str | bytes | Mapping[str, Any]) -> Mapping[str, Any]:
         document = msgspec.json.decode(payload)
     except msgspec.DecodeError as error:
         raise DecodeError(f"not JSON: {error}") from None
+    except RecursionError:
+        raise DecodeError("nested too deeply") from None
+    except UnicodeError as error:  # text with lone surrogates (an argv that was not UTF-8)
+        raise DecodeError(f"not UTF-8 text: {getattr(error, 'reason', error)}") from None
     if not isinstance(document, dict):
         raise DecodeError(f"a command is a JSON object, got {type(document).__name__}")
     return document

@@ -39,6 +39,11 @@ class ControlThread:
             self._thread.join(timeout)
 
     @property
+    def alive(self) -> bool:
+        """True from `start` until the thread has run its last event."""
+        return self._thread.is_alive()
+
+    @property
     def started(self) -> bool:
         return self._thread.ident is not None
 

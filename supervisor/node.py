@@ -1,16 +1,22 @@
-"""A node: one actor in its own OS process, linked to the hub by a ZeroMQ DEALER named after it.
+"""A node: one actor in its own OS process, linked to the hub by a ZeroMQ DEALER.
 
-`NodeLink` is the node's side of the wire. Mail for other actors leaves through the hub; mail
+`NodeLink` is the node's side of the wire. Its connection has a random identity; its hello
+names the actor and carries the proof (the incarnation's secret from the supervisor, in
+``$TREASURY_NODE_SECRET``; over tcp the node's own CurveZMQ key is the proof). Mail for other actors leaves through the hub; mail
 from the hub goes into the local runtime (which restarts the actor in-process if it raises,
 keeping its mailbox); every delivery is acknowledged once the actor is done with it, so the
 hub knows what a dead process was handling. Heartbeats are answered from the I/O thread.
 
     python -m supervisor.node --name gateway --connect ipc:///.../hub.sock [--config FILE] [--keys DIR]
+
+Every message from the hub is handled inside a guard: a frame that cannot be decoded is
+answered (if asked) and dead-lettered as a digest (its size and hash, not the bytes).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import signal
 import sys
@@ -26,11 +32,32 @@ from loguru import logger
 
 from messages.base import Message
 from messages.codec import DecodeError, decode, encode
+from messages.system import DeliveryFailed
 from supervisor.mailbox import Envelope, Reply
 from supervisor.runtime import Runtime
-from supervisor.wire import Header, WireError, decode_header, encode_header, error_frames
+from supervisor.wire import (
+    MAX_FRAME_BYTES,
+    SECRET_ENV,
+    Header,
+    WireError,
+    decode_header,
+    encode_header,
+    error_frames,
+    is_client,
+    random_identity,
+)
 
-__all__ = ["NodeLink", "encode_answer", "main"]
+__all__ = ["SECRET_ENV", "NodeLink", "Undecodable", "encode_answer", "main"]
+
+class Undecodable(msgspec.Struct, frozen=True):
+    """What a dead letter keeps of a body that could not be decoded: its size and a digest, not the bytes."""
+
+    size: int
+    sha256: str
+
+    @classmethod
+    def of(cls, body: bytes) -> Undecodable:
+        return cls(len(body), hashlib.sha256(body).hexdigest()[:32])
 
 log = logger.bind(actor="node")
 _link_ids = count()
@@ -60,8 +87,10 @@ class NodeLink:
         context: zmq.Context[Any] | None = None,
         incarnation: int | None = None,
         orphan_timeout: float | None = None,
+        secret: str = "",
     ) -> None:
         self.name = name
+        self.secret = secret
         self.orphan_timeout = orphan_timeout  # stop when the hub has been silent this long (None: never)
         self.incarnation = incarnation if incarnation is not None else os.getpid()
         self.endpoint = endpoint
@@ -72,13 +101,14 @@ class NodeLink:
         self._pull = self._context.socket(zmq.PULL)
         self._pull.bind(self._outbox)
         self._dealer = self._context.socket(zmq.DEALER)
-        self._dealer.setsockopt(zmq.IDENTITY, name.encode())
+        self._dealer.setsockopt(zmq.IDENTITY, random_identity())  # the hello, not the identity, says who we are
         self._dealer.setsockopt(zmq.LINGER, 2000)
+        self._dealer.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
         if curve is not None:
-            server_public, public, secret = curve
+            server_public, public, key = curve
             self._dealer.curve_serverkey = server_public
             self._dealer.curve_publickey = public
-            self._dealer.curve_secretkey = secret
+            self._dealer.curve_secretkey = key
         self._dealer.connect(endpoint)
         self._local = threading.local()
         self._pushes: list[zmq.Socket[Any]] = []
@@ -93,7 +123,7 @@ class NodeLink:
     # ---- Remote (called from actor threads) ----------------------------------------------------
 
     def knows(self, name: str) -> bool:
-        return name in self.names
+        return name in self.names or is_client(name)  # a client that told us something can be told back
 
     def tell(self, name: str, message: Any, sender: str | None) -> None:
         self._hand_over([encode_header(Header(kind="tell", to=name)), encode(message)])
@@ -128,7 +158,8 @@ class NodeLink:
         then everything it sent meanwhile is flushed to the hub, then the last ack.
         """
         assert self.runtime is not None
-        self._dealer.send_multipart([encode_header(Header(kind="hello", id=self.incarnation)), b""])
+        self._dealer.send_multipart([encode_header(Header(kind="hello", to=self.name, id=self.incarnation)),
+                                     self.secret.encode()])
         poller = zmq.Poller()
         poller.register(self._dealer, zmq.POLLIN)
         poller.register(self._pull, zmq.POLLIN)
@@ -157,7 +188,10 @@ class NodeLink:
                         frames = self._dealer.recv_multipart(zmq.NOBLOCK)
                     except zmq.Again:
                         break
-                    self._receive(frames)
+                    try:
+                        self._receive(frames)
+                    except Exception:  # a bug must not end the I/O loop (and with it the node)
+                        log.exception("{}: could not handle a frame from the hub; carrying on", self.name)
             self._send_ack()
         if not self._graceful:
             return
@@ -205,6 +239,9 @@ class NodeLink:
             except DecodeError:
                 failure = frames[1]
             log.warning("the hub could not deliver a message from {}: {}", self.name, failure)
+            if isinstance(failure, DeliveryFailed) and failure.reason.startswith("not admitted"):
+                log.error("{}: the hub refused this node: {}", self.name, failure.reason)
+                self.request_stop(f"the hub refused this node: {failure.reason}")
         else:
             log.warning("ignored a {!r} frame from the hub", kind)
 
@@ -215,11 +252,12 @@ class NodeLink:
         try:
             message = decode(body)
         except DecodeError as error:
-            log.warning("undecodable message from {} to {}: {}", header.sender, self.name, error)
+            reason = str(error)[:300]
+            log.warning("undecodable message from {} to {}: {}", header.sender, self.name, reason)
             if header.kind == "ask":
-                self._dealer.send_multipart(error_frames(str(error), id=header.id, to=header.sender,
+                self._dealer.send_multipart(error_frames(reason, id=header.id, to=header.sender,
                                                          recipient=self.name))
-            self.runtime.dead_letter(self.name, body, f"undecodable: {error}", header.sender)
+            self.runtime.dead_letter(self.name, Undecodable.of(body), f"undecodable: {reason}", header.sender)
             if receipt is not None:
                 receipt()
             return
@@ -229,21 +267,25 @@ class NodeLink:
 
             def answer(value: Any, error: BaseException | None) -> None:
                 # Runs in the actor's thread after its handler: it must never raise there.
+                kind = type(message).__name__
                 try:
                     if error is not None:
-                        frames = error_frames(f"{type(error).__name__}: {error}", id=id, to=asker,
-                                              recipient=self.name, message_type=type(message).__name__)
+                        frames = error_frames(f"{type(error).__name__}: {str(error)[:500]}", id=id, to=asker,
+                                              recipient=self.name, message_type=kind)
                     else:
                         frames = [encode_header(Header(kind="reply", to=asker, id=id)), encode_answer(value)]
                     self._hand_over(frames)
-                except Exception:
-                    log.exception("could not send the answer to {} back to {}", type(message).__name__, asker)
+                except Exception as failure:  # the answer cannot go (cannot be encoded): the asker hears why
+                    log.exception("could not send the answer to {} back to {}", kind, asker)
+                    try:
+                        self._hand_over(error_frames(f"{self.name} could not send its answer: {failure}"[:500],
+                                                     id=id, to=asker, recipient=self.name, message_type=kind))
+                    except Exception:
+                        log.exception("could not tell {} that its answer was lost", asker)
 
             reply = Reply(on_done=answer)
-        # Only an actor of the deployment can be answered by tell; an outside client's tell has
-        # no sender here (an ask is answered through its reply instead).
-        sender = header.sender if header.sender in self.names else None
-        self.runtime.deliver(self.name, Envelope(message, sender, reply, receipt))
+        # The sender the hub stamped (the authenticated peer: an actor, or a client/...), never one the peer chose.
+        self.runtime.deliver(self.name, Envelope(message, header.sender or None, reply, receipt))
 
     def _done(self, seq: int) -> None:
         if seq > self._done_seq:
@@ -261,12 +303,24 @@ class NodeLink:
         self._dealer.close()
 
 
-def _load_curve(keys: str | None) -> tuple[bytes, bytes, bytes] | None:
+def _load_curve(keys: str | None, name: str) -> tuple[bytes, bytes, bytes] | None:
     if keys is None:
         return None
     from supervisor.keys import client_curve
 
-    return client_curve(keys)
+    return client_curve(keys, name)  # the node's own key: over tcp it is what says which actor this is
+
+
+def _node_secret(name: str, runtime: str | None) -> str:
+    """This incarnation's proof for the hub: from the supervisor that started it, or (a node started
+    by hand on the supervisor's host) the secret the supervisor wrote for it in the runtime folder."""
+    secret = os.environ.pop(SECRET_ENV, "")  # not inherited by anything this node starts
+    if not secret and runtime:
+        path = os.path.join(runtime, "secrets", name)
+        if os.path.exists(path):
+            with open(path) as file:
+                secret = file.read().strip()
+    return secret
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -302,7 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         deployment = load_demo_config()
     services = node_services(deployment, args.name, args.runtime, args.connect, args.keys, info)
     factory = ActorFactory(deployment, services)
-    link = NodeLink(args.name, args.connect, [*factory.names, "runtime"], curve=_load_curve(args.keys),
+    link = NodeLink(args.name, args.connect, [*factory.names, "runtime"], curve=_load_curve(args.keys, args.name),
+                    secret=_node_secret(args.name, args.runtime),
                     orphan_timeout=max(deployment.runtime.hang_timeout, 5 * deployment.runtime.heartbeat_interval))
     s = deployment.supervisor
     runtime = Runtime(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -37,6 +38,8 @@ from actors.stores.journal import Journal
 from supervisor.spec import ChildSpec, Supervisor
 from desk.system import Services, build_venue
 from supervisor.wire import Header, encode_header
+from supervisor.keys import missing_node_keys
+from supervisor.wire import SECRET_ENV, Header, encode_header
 
 __all__ = ["ProcessRuntime", "ProcessSystem", "node_services", "read_system_record"]
 
@@ -105,7 +108,9 @@ class ProcessRuntime:
             done.set()
 
         self._post(start_all)
-        done.wait()
+        self._wait_for(done)
+        if not result:
+            raise StartError(self.stop_reason or "process supervision stopped during start")
         if result[0] is not None:
             self.stop(f"start failed: {result[0]}")
             raise StartError(result[0])
@@ -132,8 +137,17 @@ class ProcessRuntime:
                     node.state = STOPPED
             done.set()
 
+        if self._stopped.is_set():
+            return  # the runtime has stopped every node already
         self._post(stop)
-        done.wait()
+        self._wait_for(done)
+
+    def _wait_for(self, done: threading.Event) -> None:
+        """Wait for a posted event to finish, or for the control thread to end without running it
+        (the supervisor gave up meanwhile): never forever."""
+        while not done.wait(0.2):
+            if self._stopped.is_set() and not self._control.alive:
+                return
 
     @property
     def stopped(self) -> bool:
@@ -181,11 +195,14 @@ class ProcessRuntime:
     def _spawn(self, node: _Node) -> str | None:
         """Start ``node``'s process and wait for its hello; the failure reason, or None."""
         stdout: Any = subprocess.DEVNULL
+        secret = secrets.token_hex(16)  # this incarnation's proof for the hub; the next one gets another
+        self.hub.admit(node.name, secret)
+        env = {**(self.env if self.env is not None else os.environ), SECRET_ENV: secret}
         if self.log_folder is not None:
             self.log_folder.mkdir(parents=True, exist_ok=True)
-            stdout = open(self.log_folder / f"{node.name}.log", "ab")  # noqa: SIM115 - the child owns it
+            stdout = open(self.log_folder / f"{node.name}.log", "ab")
         try:
-            proc = subprocess.Popen(self.command(node.name), stdout=stdout, stderr=subprocess.STDOUT, env=self.env,
+            proc = subprocess.Popen(self.command(node.name), stdout=stdout, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)
         finally:
             if stdout is not subprocess.DEVNULL:
@@ -446,9 +463,26 @@ class ProcessSystem:
     def _ipc(self, name: str) -> str:
         return f"ipc://{self.folder / name}"
 
+    def check(self) -> None:
+        """Refuse a setup that cannot work, before anything is created: `ValueError` saying why."""
+        if self.endpoint.startswith("tcp://"):
+            if self.keys is None:
+                raise ValueError("a tcp:// endpoint needs CurveZMQ keys: make them with `bin/run keys DIR` "
+                                 "and pass --keys DIR (or use the default ipc:// endpoint on one host)")
+            if not (Path(self.keys) / "server.key_secret").exists():
+                raise ValueError(f"{self.keys} is not a keys folder (no server.key_secret; see `bin/run keys`)")
+            started = [n for n in self.names if n not in self.external]
+            missing = missing_node_keys(self.keys, started)
+            if missing:
+                raise ValueError(f"{self.keys} has no node key for {', '.join(missing)}: each node proves "
+                                 f"which actor it is with its own key (`bin/run keys {self.keys}` makes them)")
+        elif not self.endpoint.startswith("ipc://"):
+            raise ValueError(f"not a hub endpoint: {self.endpoint!r} (expected ipc://PATH or tcp://HOST:PORT)")
+
     def start(self) -> None:
         from actors.venues.remote import VenueServer
 
+        self.check()
         self.folder.mkdir(parents=True, exist_ok=True)
         os.chmod(self.folder, 0o700)
         if read_system_record(self.folder) is not None:
@@ -480,6 +514,7 @@ class ProcessSystem:
                        on_silent=lambda name: self.runtime.on_silent(name) if self.runtime else None,
                        keys=self.keys if self.endpoint.startswith("tcp://") else None)
         self.hub.start()
+        self._admit_external()
         s = self.deployment.supervisor
         started = [n for n in self.names if n not in self.external]  # external nodes join by themselves
         policy = Supervisor([ChildSpec(n, _unused_factory) for n in started], strategy=s.strategy,
@@ -490,6 +525,20 @@ class ProcessSystem:
         except StartError:
             self.stop()
             raise
+
+    def _admit_external(self) -> None:
+        """ipc mode: a secret per external node, in the runtime folder (0700) for `bin/run node --runtime`."""
+        if self.hub is None or not self.external or self.endpoint.startswith("tcp://"):
+            return  # over tcp an external node's key is its proof
+        folder = self.folder / "secrets"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        for name in self.external:
+            secret = secrets.token_hex(16)
+            path = folder / name
+            path.unlink(missing_ok=True)
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+                file.write(secret)
+            self.hub.admit(name, secret)
 
     def _command(self, name: str) -> list[str]:
         # No --config: the node reads the deployment this process saved in the runtime folder.
@@ -551,6 +600,8 @@ class ProcessSystem:
             self.board = None
         (self.folder / SYSTEM_RECORD).unlink(missing_ok=True)
         (self.folder / DEPLOYMENT_RECORD).unlink(missing_ok=True)
+        for secret in self.folder.glob("secrets/*"):
+            secret.unlink(missing_ok=True)
         for sock in self.folder.glob("*.sock"):
             sock.unlink(missing_ok=True)
 

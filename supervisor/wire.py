@@ -5,25 +5,58 @@
 
 The hub routes on the header alone and forwards the body untouched; only the receiving node
 decodes (and so validates) it. Any MessagePack client can speak it: see `supervisor.client`.
+``sender`` is always written by the hub (the authenticated peer); whatever a peer puts there
+is ignored. A client's name is ``client/<hex of its connection id>``: a "/" is never in an
+actor's name, so a client can never be taken for an actor.
 
 Kinds: "tell", "ask" (``id`` is the asker's correlation id), "reply" / "error" (answers to an
-ask, same ``id``), "hello" (a node announcing itself), "ack" (a node is done with every
-delivery up to ``seq``), "ping" / "pong" (heartbeats), "bye" (the hub asks a node to stop).
+ask, same ``id``), "hello" (a node announcing itself; its body is the proof, see the hub),
+"ack" (a node is done with every delivery up to ``seq``), "ping" / "pong" (heartbeats), "bye"
+(the hub asks a node to stop). Every frame part is at most `MAX_FRAME_BYTES`: the sockets
+drop a peer that sends more.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import secrets
+from typing import Annotated, Literal
 
 import msgspec
 
-from messages.codec import encode
+from messages.codec import MAX_MESSAGE_BYTES, encode
 from messages.system import DeliveryFailed
 
-__all__ = ["Header", "KINDS", "WireError", "decode_header", "encode_header", "error_frames"]
+__all__ = [
+    "CLIENT_PREFIX",
+    "KINDS",
+    "MAX_FRAME_BYTES",
+    "MAX_NAME",
+    "SECRET_ENV",
+    "Header",
+    "WireError",
+    "client_name",
+    "decode_header",
+    "encode_header",
+    "error_frames",
+    "is_client",
+    "random_identity",
+]
 
 Kind = Literal["tell", "ask", "reply", "error", "hello", "ack", "ping", "pong", "bye"]
 KINDS = ("tell", "ask", "reply", "error", "hello", "ack", "ping", "pong", "bye")
+
+MAX_FRAME_BYTES = MAX_MESSAGE_BYTES + 4096
+"""The largest frame part any socket of the transport accepts (ZMQ_MAXMSGSIZE): a message and room for its header."""
+
+MAX_NAME = 600
+"""The longest name a header may carry (an actor name, or ``client/`` and up to 255 bytes in hex)."""
+
+CLIENT_PREFIX = "client/"
+
+SECRET_ENV = "TREASURY_NODE_SECRET"
+"""The environment variable through which the supervisor hands a node incarnation its secret (ipc mode)."""
+
+Name = Annotated[str, msgspec.Meta(max_length=MAX_NAME)]
 
 
 class WireError(ValueError):
@@ -34,8 +67,8 @@ class Header(msgspec.Struct, frozen=True, omit_defaults=True):
     """Routing facts of one frame. ``sender`` is set by the hub from the connection's identity."""
 
     kind: Kind
-    to: str = ""
-    sender: str = ""
+    to: Name = ""
+    sender: Name = ""
     id: int = 0
     seq: int = 0
 
@@ -49,16 +82,39 @@ def encode_header(header: Header) -> bytes:
 
 
 def decode_header(data: bytes) -> Header:
-    """The header in ``data``; `WireError` naming the problem otherwise."""
+    """The header in ``data``; `WireError` naming the problem otherwise (never any other exception)."""
     try:
         return _decoder.decode(data)
     except msgspec.ValidationError as error:
         raise WireError(f"bad frame header: {error}") from None
     except msgspec.DecodeError as error:
         raise WireError(f"frame header is not MessagePack: {error}") from None
+    except RecursionError:
+        raise WireError("bad frame header: nested too deeply") from None
+    except (TypeError, ValueError, OverflowError, MemoryError) as error:
+        raise WireError(f"bad frame header: {type(error).__name__}") from None
 
 
 def error_frames(reason: str, *, id: int = 0, to: str = "", recipient: str = "", message_type: str = "") -> list[bytes]:
     """The [header, body] of a typed `DeliveryFailed` answer."""
-    body = encode(DeliveryFailed(reason=reason, recipient=recipient, message_type=message_type))
+    body = encode(DeliveryFailed(reason=reason, recipient=recipient[:MAX_NAME], message_type=message_type[:200]))
     return [encode_header(Header(kind="error", to=to, id=id)), body]
+
+
+def client_name(identity: bytes) -> str:
+    """The name the hub gives a peer that is not an authenticated node: ``client/`` + its identity in hex."""
+    return CLIENT_PREFIX + identity.hex()
+
+
+def is_client(name: str) -> bool:
+    return name.startswith(CLIENT_PREFIX)
+
+
+def random_identity() -> bytes:
+    """A connection identity nobody can guess (16 random bytes; never starting with 0, which ZeroMQ reserves)."""
+    return b"\x01" + secrets.token_bytes(15)
+
+
+def shown(name: str, limit: int = 80) -> str:
+    """``name`` cut to ``limit`` characters for a log line or an error text."""
+    return name if len(name) <= limit else f"{name[:limit]}... ({len(name)} characters)"

@@ -131,3 +131,66 @@ def test_exchange_and_currency_have_one_lowercase_spelling() -> None:
     assert {"kraken", "mexc", "binance", "lighter"} <= {e.value for e in Exchange}
     assert {"usd", "usdc", "usdt", "btc", "eth", "qrl"} <= {c.value for c in Currency}
     assert msgspec.json.encode(Currency.USDC) == b'"usdc"'
+
+
+# ---- hostile input (issue 9): every malformed input is a DecodeError, nothing else ----------------
+
+
+def _nested(depth: int) -> bytes:
+    return b"\x91" * depth + b"\x00"  # [[[...0...]]] in MessagePack
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_a_deeply_nested_body_is_a_decode_error_not_a_recursion_error(depth: int) -> None:
+    body = b"\x82\xa4type\xa4Ping\xa1x" + _nested(depth)  # {"type": "Ping", "x": [[[...]]]}
+    with pytest.raises(DecodeError, match="nested too deeply"):
+        decode(body)
+    with pytest.raises(DecodeError, match="nested too deeply"):
+        decode_json('{"type": "Ping", "x": ' + "[" * depth + "]" * depth + "}")
+
+
+def test_json_that_cannot_be_utf8_is_a_decode_error() -> None:
+    with pytest.raises(DecodeError, match="not UTF-8"):
+        decode_json('{"type": "Ping", "nonce": 1, "x": "\ud800"}')
+
+
+@pytest.mark.parametrize("value", [5, None, 1.5, object()])
+def test_decoding_something_that_is_not_bytes_or_text_is_a_decode_error(value: object) -> None:
+    with pytest.raises(DecodeError, match="expected bytes or text"):
+        decode_json(value)  # type: ignore[arg-type]
+    with pytest.raises(DecodeError, match="expected bytes or text"):
+        decode(value)  # type: ignore[arg-type]
+
+
+def test_a_message_over_the_size_limit_is_refused_before_decoding() -> None:
+    from messages.codec import MAX_MESSAGE_BYTES
+
+    big = msgpack.packb({"type": "Rejected", "reason": "x" * MAX_MESSAGE_BYTES})
+    with pytest.raises(DecodeError, match="too large"):
+        decode(big)
+    with pytest.raises(DecodeError, match="too large"):
+        decode_json(b" " * (MAX_MESSAGE_BYTES + 1))
+    assert decode(msgpack.packb({"type": "Rejected", "reason": "x" * 100_000})).reason == "x" * 100_000
+
+
+def test_non_finite_floats_inside_containers_are_refused_like_direct_fields() -> None:
+    from messages.balances import BalanceView
+    from messages.reports import Prices, TransferStats
+
+    with pytest.raises(ValueError, match="BalanceView.slots must hold finite numbers"):
+        BalanceView(exchange=Exchange.KRAKEN, account="main", currency=Currency.USDC, slots=(1.0, math.nan))
+    with pytest.raises(ValueError, match="Prices.usd must hold finite numbers"):
+        Prices(usd={Currency.BTC: math.inf})
+    with pytest.raises(ValueError, match="TransferStats.volume"):
+        TransferStats(done=1, volume={Currency.USD: -math.inf}, in_flight=0, in_doubt=0, failed_attempts=0)
+    for document in (
+        {"type": "BalanceView", "exchange": "kraken", "account": "main", "currency": "usdc", "slots": [1.0, math.inf]},
+        {"type": "Prices", "usd": {"btc": math.nan}},
+        {"type": "TransferStats", "done": 1, "volume": {"usd": math.nan}, "in_flight": 0, "in_doubt": 0,
+         "failed_attempts": 0},
+    ):
+        with pytest.raises(DecodeError, match="finite"):
+            decode(msgpack.packb(document))
+    with pytest.raises(DecodeError, match="out of range"):  # JSON has no NaN; msgspec refuses 1e999
+        decode_json('{"type": "Prices", "usd": {"btc": 1e999}}')
+    assert Prices(usd={Currency.BTC: 50_000.0}).usd[Currency.BTC] == 50_000.0

@@ -42,8 +42,8 @@ from messages.tasks import AddTransferTask
 from messages.trading import Fill
 from messages.transfers import AdvanceChains, RunTransfers, StartChain
 from supervisor.clock import ManualClock
-from supervisor.status import unsettled_accounts
-from supervisor.system import System
+from desk.status import unsettled_accounts
+from desk.system import System
 
 __all__ = ["SimResult", "Simulation", "Violation", "run_seed"]
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import msgspec
 
 from messages.common import AccountRef, Currency, Exchange
-from supervisor.config import Deployment, parse_config
+from desk.config import Deployment, parse_config
 
 __all__ = ["HEDGE_QUANTITY", "KNOWN_BUGS", "MONEY_ACCOUNTS", "FaultClass", "SimOptions", "desk_deployment"]
 
