@@ -23,9 +23,11 @@ from messages.balances import (
     BalanceView,
     GetBalances,
     LedgerReset,
+    MovementBooked,
     Reconcile,
     Reconciled,
     Release,
+    VenueMovement,
 )
 from messages.base import Message
 from messages.common import Currency, Exchange
@@ -92,7 +94,7 @@ class Gateway(Actor):
     first account overall is where commands naming no exchange go. ``strategies`` maps a
     sub-strategy slot index to the actor told `LedgerReset` when its slot is emptied.
     Answers: `BalanceView` or `Rejected` (commands), `Balances` (fills, `GetBalances`),
-    `Reconciled`. An account whose venue is down at start is retried on every `Reconcile` and
+    `MovementBooked` (the transfer executor's `VenueMovement`), `Reconciled`. An account whose venue is down at start is retried on every `Reconcile` and
     every ``retry_delay`` seconds; commands for it are rejected until then.
     """
 
@@ -221,6 +223,39 @@ class Gateway(Actor):
             self.log.info("{} by {}: {}.{} {} slots {}", kind, message.strategy or "?", ledger.exchange.value,
                           ledger.account, message.currency, list(view.slots))
         return self.reply(view)  # type: ignore[return-value]  # told back to a strategy that told us
+
+    def on_venue_movement(self, message: VenueMovement) -> MovementBooked:
+        """A transfer leg the venue made: applied once, whatever its timing relative to a snapshot."""
+        try:
+            ledger = self._ledger(message.exchange, message.account)
+            ledger.get(message.currency)
+            key = (ledger.exchange, ledger.account)
+            booked = ("movement", *key, message.currency, message.ref)  # apart from the clients' Adjust refs
+            if booked in self._refs:
+                return self._booked(message, "repeat")
+            placement = self._place(key, message.occurred_at)
+            if placement is Placement.NEW:
+                ledger.adjust(message.currency, message.delta)
+        except LedgerError as error:
+            self.log.warning("movement {} not booked: {}", message.ref, error)
+            return self._booked(message, "refused", str(error))
+        self._refs.add(booked)
+        if placement is Placement.NEW:
+            view = self._publish(ledger, message.currency)
+            self.log.info("movement {}: {} {} {:+} -> total {}", message.ref, _name(key), message.currency.value,
+                          message.delta, view.total)
+            return self._booked(message, "applied")
+        if placement is Placement.COUNTED:
+            self.log.info("movement {} happened before the last venue snapshot of {}: already counted",
+                          message.ref, _name(key))
+            return self._booked(message, "counted")
+        self._hold(key, HeldChange(("movement", message.ref), message.occurred_at or 0.0,
+                                   {message.currency: message.delta}, message))
+        return self._booked(message, "held")
+
+    def _booked(self, message: VenueMovement, outcome: str, reason: str = "") -> MovementBooked:
+        answer = MovementBooked(ref=message.ref, correlation_id=message.correlation_id, outcome=outcome, reason=reason)
+        return self.reply(answer)  # type: ignore[return-value]
 
     # ---- fills -----------------------------------------------------------------------------
 
@@ -426,8 +461,8 @@ class Gateway(Actor):
         message = change.message
         if isinstance(message, Fill):
             moved = ledger.apply_fill(message)
-        else:
-            ledger.adjust(message.currency, message.delta, message.index)
+        else:  # an Adjust or a VenueMovement (which moves the total)
+            ledger.adjust(message.currency, message.delta, getattr(message, "index", 0))
             moved = [message.currency]
         for currency in moved:
             self._publish(ledger, currency)

@@ -4,6 +4,9 @@ Before a transfer is sent its intent (with a client id derived from the task) is
 After a crash or a timeout the executor asks the venue about that client id before ever
 sending again, so one task pays once. On success it removes the task, adjusts both ledgers
 (the destination when the money arrives) and runs the follow-up named by the task's extra.
+A transfer whose outcome the venue cannot tell (a timeout, a client id it cannot find) is
+"unknown": alerted, shown in `TransferStats`, never re-sent until the venue resolves it.
+Every reply it waits for (the task snapshot, the gateway's booking) has a deadline.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import msgspec
 
 from actors.base import Actor
 from actors.followups import FollowUps
+from actors.requests import PendingRequest, PendingRequests, RequestsDue
 from actors.venues.base import Venue, VenueError, VenueTimeout
-from messages.balances import Adjust, BalanceView
+from messages.alerts import AlertSeverity
+from messages.balances import MovementBooked, VenueMovement
 from messages.reports import GetTransferStats, TransferStats
 from messages.system import Rejected
 from messages.tasks import GetTasks, PendingTasks, TaskSucceeded, TransferTaskKey, TransferTaskValue
@@ -28,9 +33,11 @@ from supervisor.journal import Journal, TransferIntent
 
 __all__ = ["TransferExecutor", "client_id_for"]
 
-# Intent states: "sending" (written before the venue call), "in_doubt" (the call timed out),
-# "in_flight" (accepted, not arrived), "done" (arrived and both ledgers adjusted), "failed" (nothing moved).
+# Intent states: "sending" (written before the venue call), "in_doubt" (the call timed out, or the venue
+# could not find it: shown as "unknown"), "in_flight" (accepted, not arrived), "done" (arrived and both
+# ledgers adjusted), "failed" (the venue refused it: nothing moved).
 UNSETTLED = ("sending", "in_doubt")
+_SNAPSHOT, _BOOKING = "tasks", "booking"  # the kinds of reply the executor waits for
 
 
 def client_id_for(key: TransferTaskKey, task_timestamp: int, attempt: int) -> str:
@@ -48,6 +55,8 @@ class TransferExecutor(Actor):
 
     ``follow_ups`` maps an ``extra`` name to a handler called with the `TransferSent`; the
     forms ``actor:NAME`` and ``chain:ID:HOP`` notify actors instead (see `actors.followups`).
+    A reply not in within ``reply_timeout`` seconds is asked again, up to ``max_asks`` times in
+    all; then the executor raises an alert (a run's requesters are told `Rejected`).
     """
 
     def __init__(
@@ -60,49 +69,71 @@ class TransferExecutor(Actor):
         gateway: str = "gateway",
         chains: str = "chains",
         follow_ups: Mapping[str, Callable[[Any], None]] | None = None,
+        reply_timeout: float = 10.0,
+        max_asks: int = 3,
     ) -> None:
         super().__init__()
+        if not reply_timeout > 0 or max_asks < 1:
+            raise ValueError(f"reply_timeout must be > 0 and max_asks >= 1, got {reply_timeout!r}, {max_asks!r}")
         self.venue = venue
         self.board = board
         self.intents = journal.intents
         self.tasks_actor = tasks
         self.gateway = gateway
         self.follow_ups = FollowUps(self.tell, follow_ups, chains)
-        self._awaiting: str | None = None  # correlation id of the snapshot we wait for
+        self.reply_timeout = reply_timeout
+        self.max_asks = max_asks
+        self.requests: PendingRequests[VenueMovement] = PendingRequests()
         self._pending_runs: list[RunTransfers] = []
-        self._runs = 0
+        self._alerted: set[str] = set()  # kinds of request given up on (alert raised)
+        self._unknown_alerted: set[str] = set()  # client ids alerted as unknown by this incarnation
 
     # ---- a run ------------------------------------------------------------------------------
 
     def on_run_transfers(self, message: RunTransfers) -> None:
         """Start a run: settle what is in doubt or in flight, then ask for a task snapshot."""
         self._pending_runs.append(message)
-        if self._awaiting is not None:
+        if self.requests.waiting(_SNAPSHOT):
             return  # a run is waiting for its snapshot; this request joins it
-        self._runs += 1
-        self._awaiting = f"{self.name}-{self._runs}"
-        self.tell(self.tasks_actor, GetTasks(reply_to=self.name, correlation_id=self._awaiting))
+        self._ask_for_tasks(1)
+
+    def _ask_for_tasks(self, attempt: int) -> None:
+        correlation_id = self._open(self.tasks_actor, _SNAPSHOT, attempt)
+        self.tell(self.tasks_actor, GetTasks(reply_to=self.name, correlation_id=correlation_id))
+
+    def _open(self, to: str, kind: str, attempt: int, context: VenueMovement | None = None) -> str:
+        """Open a request with a deadline on our clock (the timer tells us `RequestsDue`)."""
+        correlation_id = self.requests.open(to, kind, self.clock.now() + self.reply_timeout, attempt=attempt,
+                                            context=context)
+        self.send_later(self.reply_timeout, self.name, RequestsDue())
+        return correlation_id
 
     def on_pending_tasks(self, message: PendingTasks) -> None:
-        if message.correlation_id != self._awaiting:
-            return  # the answer to a run of a previous incarnation
-        requests, self._pending_runs, self._awaiting = self._pending_runs, [], None
+        if self.requests.accept(message.correlation_id, self.sender) is None:
+            self.log.warning("ignored a task snapshot from {} that answers no request of ours", self.sender)
+            return  # a forgery, or the answer to a run of a previous incarnation or an earlier ask
+        self._resolve_silence(_SNAPSHOT, f"{self.tasks_actor} answers again")
+        requests, self._pending_runs = self._pending_runs, []
+        for stale in self.requests.waiting(_SNAPSHOT):  # an earlier ask answered late: no second run for it
+            self.requests.cancel(stale.correlation_id)
         resolved = self._settle_open_intents()
-        sent = skipped = failed = 0
+        sent = skipped = failed = unknown = 0
         spent: dict[tuple[Any, str, Any], float] = {}  # sent this run, not yet on the board
         for key, value in message.tasks:
             outcome = self._execute(key, value, spent)
             sent += outcome == "sent"
             skipped += outcome == "skipped"
             failed += outcome == "failed"
+            unknown += outcome == "unknown"
         reason = ",".join(sorted({r.reason for r in requests}))
         summary = TransfersRun(
-            reason=reason, considered=len(message.tasks), sent=sent, skipped=skipped, failed=failed, resolved=resolved
+            reason=reason, considered=len(message.tasks), sent=sent, skipped=skipped, failed=failed, resolved=resolved,
+            unknown=unknown,
         )
-        if sent or failed or resolved:
+        if sent or failed or resolved or unknown:
             self.log.info(
-                "run ({}): {} tasks, {} sent, {} skipped, {} failed, {} settled",
-                reason, len(message.tasks), sent, skipped, failed, resolved,
+                "run ({}): {} tasks, {} sent, {} skipped, {} failed, {} unknown, {} settled",
+                reason, len(message.tasks), sent, skipped, failed, unknown, resolved,
             )
         for request in requests:
             if request.reply_to:
@@ -147,24 +178,65 @@ class TransferExecutor(Actor):
             )
         except VenueTimeout as error:
             self._update(intent, status="in_doubt", reason=str(error))
-            self.log.warning("transfer {} timed out; will ask the venue before any retry", intent.client_id)
-            return "failed"
+            self.alert(f"{self.name}.unknown.{intent.client_id}",
+                       f"transfer {intent.client_id} timed out: outcome unknown until the venue is asked (next run); "
+                       "it is not sent again before", AlertSeverity.WARNING)
+            return "unknown"
         except VenueError as error:
             self._update(intent, status="failed", reason=f"{type(error).__name__}: {error}")
             self.log.warning("transfer {} refused by the venue: {}", intent.client_id, error)
             return "failed"
         return "failed" if self._apply(intent, result).status == "failed" else "sent"
 
-    def on_balance_view(self, message: BalanceView) -> None:
-        """The gateway's acknowledgement of an Adjust: nothing to do."""
+    def on_movement_booked(self, message: MovementBooked) -> None:
+        """The gateway's answer to one of our `VenueMovement`s."""
+        if self.requests.accept(message.correlation_id, self.sender) is None:
+            return  # answered after we asked again (the repeat is answered too), or not ours
+        self._resolve_silence(_BOOKING, f"{self.gateway} answers again")
+        if message.outcome == "refused":
+            self.log.error("the gateway refused to book {} ({}); the next reconcile corrects the ledger",
+                           message.ref, message.reason)
 
-    def on_rejected(self, message: Rejected) -> None:
-        self.log.error("the gateway refused a ledger adjustment ({}); the next reconcile will correct the ledger",
-                       message.reason)
+    def on_requests_due(self, message: RequestsDue) -> None:
+        """Deadlines: ask again, or after ``max_asks`` give up loudly."""
+        for request in self.requests.expired(self.clock.now()):
+            if request.attempt < self.max_asks:
+                self.log.warning("{} did not answer our {} request in {} s (ask {} of {}); asking again",
+                                 request.to, request.kind, self.reply_timeout, request.attempt, self.max_asks)
+                self._ask_again(request)
+            else:
+                self._give_up(request)
+
+    def _ask_again(self, request: PendingRequest[VenueMovement]) -> None:
+        if request.kind == _SNAPSHOT:
+            self._ask_for_tasks(request.attempt + 1)
+        elif request.context is not None:
+            self._book(request.context, request.attempt + 1)
+
+    def _give_up(self, request: PendingRequest[VenueMovement]) -> None:
+        if request.kind == _SNAPSHOT:
+            runs, self._pending_runs = self._pending_runs, []
+            text = (f"{request.to} did not answer {self.max_asks} task-snapshot requests "
+                    f"({self.reply_timeout} s each); {len(runs)} run(s) dropped, the next RunTransfers asks again")
+            for run in runs:
+                if run.reply_to:
+                    self.tell(run.reply_to, Rejected(reason=text, message_type="RunTransfers"))
+        else:
+            movement = request.context
+            text = (f"{request.to} did not acknowledge the ledger movement {movement and movement.ref} after "
+                    f"{self.max_asks} asks; the next reconcile sets the ledger from the venue")
+        self._alerted.add(request.kind)
+        self.alert(f"{self.name}.{request.kind}.unanswered", text)
+
+    def _resolve_silence(self, kind: str, text: str) -> None:
+        if kind in self._alerted:
+            self._alerted.discard(kind)
+            self.resolve_alert(f"{self.name}.{kind}.unanswered", text)
 
     def on_get_transfer_stats(self, message: GetTransferStats) -> TransferStats:
         """Transfers settled since ``message.since``, what is still moving, and refused attempts."""
         done = self.intents.with_status("done", message.since)
+        unknown = self.intents.with_status("sending") + self.intents.with_status("in_doubt")
         volume: dict[Any, float] = {}
         for intent in done:
             volume[intent.key.currency] = volume.get(intent.key.currency, 0.0) + intent.amount
@@ -172,8 +244,9 @@ class TransferExecutor(Actor):
             done=len(done),
             volume=volume,
             in_flight=len(self.intents.with_status("in_flight")),
-            in_doubt=len(self.intents.with_status("in_doubt")) + len(self.intents.with_status("sending")),
+            in_doubt=len(unknown),
             failed_attempts=len(self.intents.with_status("failed", message.since)),
+            unknown=[intent.client_id for intent in unknown],
         )
         return self.reply(stats)  # type: ignore[return-value]
 
@@ -209,33 +282,74 @@ class TransferExecutor(Actor):
         return self._update(intent, status="done", destination_adjusted=True, fee=result.fee)
 
     def _settle_open_intents(self) -> int:
-        """Ask the venue about every transfer in doubt or in flight; returns how many settled."""
+        """Ask the venue about every transfer in doubt or in flight; returns how many settled.
+
+        By client id first, then by the destination's history (a deposit naming the client id).
+        One the venue knows nothing of stays "unknown" (alerted), never "failed": it may still
+        appear, so its task is never sent again until it is resolved.
+        """
         settled = 0
         for intent in self.intents.open_intents():
             try:
                 result = self.venue.fetch_transfer(intent.client_id)
+                if result is None and intent.status in UNSETTLED:
+                    result = self._from_history(intent)
             except VenueError as error:
                 self.log.warning("cannot check transfer {} now: {}", intent.client_id, error)
                 continue
             if result is None:
                 if intent.status in UNSETTLED:
-                    # The venue never saw it: nothing moved, the task may be tried again.
-                    self._update(intent, status="failed", reason="the venue never received it")
-                    settled += 1
+                    self._unknown(intent)
                 continue
             if self._apply(intent, result).status != intent.status:
                 settled += 1
+                if intent.status in UNSETTLED:
+                    self.resolve_alert(f"{self.name}.unknown.{intent.client_id}",
+                                       f"transfer {intent.client_id} resolved at the venue: {result.status.value}")
         return settled
+
+    def _from_history(self, intent: TransferIntent) -> TransferResult | None:
+        """The transfer as the destination's deposits show it (credited under our client id), or None."""
+        key = intent.key
+        deposit = next((d for d in self.venue.fetch_deposits(key.to_exchange, key.to_account)
+                        if d.client_id == intent.client_id), None)
+        if deposit is None:
+            return None
+        self.log.info("transfer {} found in the history of {}.{}: {} arrived", intent.client_id,
+                      key.to_exchange.value, key.to_account, deposit.amount)
+        return TransferResult(
+            client_id=intent.client_id, status=TransferStatus.OK, from_exchange=key.from_exchange,
+            from_account=key.from_account, to_exchange=key.to_exchange, to_account=key.to_account,
+            currency=key.currency, amount=intent.amount, fee=round(intent.amount - deposit.amount, 8),
+            created_at=intent.created_at, completed_at=deposit.credited_at,
+        )
+
+    def _unknown(self, intent: TransferIntent) -> None:
+        """The venue cannot tell what became of ``intent``: unknown, alerted, not sent again."""
+        if intent.status != "in_doubt":
+            intent = self._update(intent, status="in_doubt", reason="the venue has no record of it (yet)")
+        if intent.client_id in self._unknown_alerted:
+            return
+        self._unknown_alerted.add(intent.client_id)
+        key = intent.key
+        self.alert(
+            f"{self.name}.unknown.{intent.client_id}",
+            f"transfer {intent.client_id} ({intent.amount} {key.currency.value} {key.from_exchange.value}."
+            f"{key.from_account} -> {key.to_exchange.value}.{key.to_account}): outcome unknown, the venue has no "
+            "record of it; its task is not sent again until the venue shows what happened",
+        )
 
     def _adjust(
         self, exchange: Any, account: str, key: TransferTaskKey, delta: float, ref: str, occurred_at: float | None
     ) -> None:
-        """Tell the gateway about a venue movement; ``occurred_at`` lets it skip what a fresh snapshot counted."""
-        self.tell(
-            self.gateway,
-            Adjust(currency=key.currency, delta=delta, exchange=exchange, account=account, ref=ref,
-                   strategy=self.name, occurred_at=occurred_at),
-        )
+        """Tell the gateway about a venue movement; ``occurred_at`` places it against the ledger's snapshots."""
+        self._book(VenueMovement(exchange=exchange, account=account, currency=key.currency, delta=delta, ref=ref,
+                                 occurred_at=occurred_at), 1)
+
+    def _book(self, movement: VenueMovement, attempt: int) -> None:
+        """Send ``movement`` under a fresh correlation id and wait for `MovementBooked` (idempotent by ref)."""
+        correlation_id = self._open(self.gateway, _BOOKING, attempt, context=movement)
+        self.tell(self.gateway, msgspec.structs.replace(movement, correlation_id=correlation_id))
 
     def _update(self, intent: TransferIntent, **changes: Any) -> TransferIntent:
         updated = msgspec.structs.replace(intent, updated_at=self.clock.now(), **changes)

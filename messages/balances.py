@@ -8,6 +8,8 @@ default account.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from messages.base import Message
 from messages.common import Account, Currency, Exchange
 
@@ -18,9 +20,11 @@ __all__ = [
     "Balances",
     "GetBalances",
     "LedgerReset",
+    "MovementBooked",
     "Reconcile",
     "Reconciled",
     "Release",
+    "VenueMovement",
 ]
 
 
@@ -65,8 +69,42 @@ class Adjust(Message, frozen=True):
     occurred_at: float | None = None
 
 
+class VenueMovement(Message, frozen=True):
+    """Told by the transfer executor: one leg of a transfer moved the venue balance of an account by ``delta``.
+
+    Actor-only (a client cannot book money the venue did not move). ``ref`` makes it idempotent;
+    ``occurred_at`` (the venue's time of the move) places it against the ledger's snapshots: one
+    from before the last snapshot is counted in it, one during the snapshot's fetch is held until
+    a re-fetch says. Answer: `MovementBooked` with the same ``correlation_id``.
+    """
+
+    actor_only: ClassVar[bool] = True
+
+    exchange: Exchange
+    account: Account
+    currency: Currency
+    delta: float
+    ref: str
+    occurred_at: float | None = None
+    correlation_id: str = ""
+
+
+class MovementBooked(Message, frozen=True):
+    """The gateway's answer to a `VenueMovement`: ``outcome`` is applied, counted (in a snapshot),
+    repeat (its ref was booked already), held (until a re-fetch says) or refused (``reason``)."""
+
+    actor_only: ClassVar[bool] = True
+
+    ref: str
+    correlation_id: str
+    outcome: str
+    reason: str = ""
+
+
 class BalanceView(Message, frozen=True):
     """One ledger as published on the balance board (and the answer to a successful command)."""
+
+    actor_only: ClassVar[bool] = True  # an answer: no actor takes one from a client
 
     exchange: Exchange
     account: Account
@@ -98,6 +136,8 @@ class GetBalances(Message, frozen=True):
 
 
 class Balances(Message, frozen=True):
+    actor_only: ClassVar[bool] = True
+
     views: list[BalanceView]
 
 
@@ -108,6 +148,8 @@ class Reconcile(Message, frozen=True):
 class Reconciled(Message, frozen=True):
     """How many ledgers a reconcile corrected, and how many it had to reset."""
 
+    actor_only: ClassVar[bool] = True
+
     checked: int
     corrected: int
     reset: int
@@ -115,6 +157,8 @@ class Reconciled(Message, frozen=True):
 
 class LedgerReset(Message, frozen=True):
     """Told to every strategy: the ledger was reset, your slot is empty, request your capital again."""
+
+    actor_only: ClassVar[bool] = True
 
     exchange: Exchange
     account: Account

@@ -22,9 +22,17 @@ from messages.transfers import AdvanceChains, Chains, GetChains, RunTransfers, T
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
 from supervisor.board import InMemoryBoard
 from supervisor.journal import Journal
+from supervisor.mailbox import Envelope, Reply
 
 K, M = Exchange.KRAKEN, Exchange.MEXC
 USDC = Currency.USDC
+
+
+def ask_as(runtime: Runtime, sender: str, name: str, message: Message, timeout: float = 5.0) -> Any:
+    """Ask ``name`` as if actor ``sender`` asked: how a test hands an actor-only message to an actor."""
+    reply = Reply()
+    assert runtime.deliver(name, Envelope(message, sender, reply)), f"{name} is not running"
+    return reply.wait(timeout)
 
 
 class Collector(Actor):
