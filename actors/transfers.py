@@ -214,19 +214,20 @@ class TransferExecutor(Actor):
             self._book(request.context, request.attempt + 1)
 
     def _give_up(self, request: PendingRequest[VenueMovement]) -> None:
+        self._alerted.add(request.kind)
         if request.kind == _SNAPSHOT:
             runs, self._pending_runs = self._pending_runs, []
             text = (f"{request.to} did not answer {self.max_asks} task-snapshot requests "
                     f"({self.reply_timeout} s each); {len(runs)} run(s) dropped, the next RunTransfers asks again")
+            self.alert(f"{self.name}.{request.kind}.unanswered", text)
             for run in runs:
                 if run.reply_to:
                     self.tell(run.reply_to, Rejected(reason=text, message_type="RunTransfers"))
         else:
             movement = request.context
-            text = (f"{request.to} did not acknowledge the ledger movement {movement and movement.ref} after "
-                    f"{self.max_asks} asks; the next reconcile sets the ledger from the venue")
-        self._alerted.add(request.kind)
-        self.alert(f"{self.name}.{request.kind}.unanswered", text)
+            self.alert(f"{self.name}.{request.kind}.unanswered",
+                       f"{request.to} did not acknowledge the ledger movement {movement and movement.ref} after "
+                       f"{self.max_asks} asks; the next reconcile sets the ledger from the venue")
 
     def _resolve_silence(self, kind: str, text: str) -> None:
         if kind in self._alerted:

@@ -79,6 +79,8 @@ class MoneySystem:
         routes: Mapping[tuple[Exchange, Exchange], Route] | None = None,
         strategies: Mapping[int, str] | None = None,
         executor: Callable[..., TransferExecutor] = TransferExecutor,
+        tasks: Callable[..., TaskManagerActor] = TaskManagerActor,
+        gateway: Callable[..., Gateway] = Gateway,
         chain_executor: Callable[..., ChainExecutor] = ChainExecutor,
         follow_ups: Mapping[str, Callable[[Any], None]] | None = None,
         journal_path: Path | None = None,
@@ -97,8 +99,8 @@ class MoneySystem:
         self.runtime = Runtime(
             Supervisor(
                 [
-                    ChildSpec("gateway", lambda: Gateway(venue, board, accounts, strategies or {})),
-                    ChildSpec("tasks", lambda: TaskManagerActor(journal=journal)),
+                    ChildSpec("gateway", lambda: gateway(venue, board, accounts, strategies or {})),
+                    ChildSpec("tasks", lambda: tasks(journal=journal)),
                     ChildSpec("transfers", lambda: executor(venue, board, journal, follow_ups=follow_ups)),
                     ChildSpec("chains", lambda: chain_executor(venue, journal, follow_ups=follow_ups)),
                     ChildSpec("collector", lambda: Collector(inbox)),
