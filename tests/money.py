@@ -18,6 +18,7 @@ from messages.balances import BalanceView, GetBalances
 from messages.base import Message
 from messages.common import Currency, Exchange
 from messages.tasks import GetTasks, PendingTasks
+from messages.venue import Deposit, TransferResult
 from messages.transfers import AdvanceChains, Chains, GetChains, RunTransfers, TransfersRun
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
 from supervisor.board import InMemoryBoard
@@ -33,6 +34,23 @@ def ask_as(runtime: Runtime, sender: str, name: str, message: Message, timeout: 
     reply = Reply()
     assert runtime.deliver(name, Envelope(message, sender, reply)), f"{name} is not running"
     return reply.wait(timeout)
+
+
+class Forgetful:
+    """The simulated venue, except that it has no record of the client ids in ``hidden`` (a lagging index)."""
+
+    def __init__(self, inner: SimulatedVenue) -> None:
+        self.inner = inner
+        self.hidden: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def fetch_transfer(self, client_id: str) -> TransferResult | None:
+        return None if client_id in self.hidden else self.inner.fetch_transfer(client_id)
+
+    def fetch_deposits(self, exchange: Exchange, account: str) -> list[Deposit]:
+        return [d for d in self.inner.fetch_deposits(exchange, account) if d.client_id not in self.hidden]
 
 
 class Collector(Actor):

@@ -7,15 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loguru import logger
 
 from actors.transfers import TransferExecutor, client_id_for
+from actors.venues.simulated import SimulatedVenue
+from messages.reports import GetTransferStats
 from messages.balances import Allocate, Release
 from messages.tasks import AddTransferTask, GetLastSuccess, LastSuccess, TaskAdded, TransferTaskKey
 from messages.transfers import RunTransfers, TransferSent
 from messages.venue import TransferResult, TransferStatus
 from supervisor import ManualClock
 from supervisor.journal import TransferIntent
-from tests.money import USDC, K, M, MoneySystem
+from tests.money import USDC, Forgetful, K, M, MoneySystem
 
 TRADE_TO_MAIN = TransferTaskKey(K, "trade", K, "main", USDC)
 
@@ -206,3 +209,58 @@ def test_client_ids_are_derived_from_the_task_so_a_restart_computes_the_same_one
     assert a == client_id_for(TRADE_TO_MAIN, 1_700_000_000_000_000, 1)
     assert a != client_id_for(TRADE_TO_MAIN, 1_700_000_000_000_000, 2)
     assert a != client_id_for(TRADE_TO_MAIN, 1_700_000_000_000_001, 1)
+
+
+# ---- outcomes the venue cannot tell (issue 8) ---------------------------------------------------------------------
+
+
+def test_a_transfer_the_venue_has_no_record_of_is_unknown_alerted_never_failed_and_never_sent_again(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    inner = SimulatedVenue(clock, seed=7, balances={(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}})
+    venue = Forgetful(inner)
+    money = MoneySystem(tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}},
+                        venue=venue)  # type: ignore[arg-type]
+    alerts: list[str] = []
+    sink = logger.add(lambda m: alerts.append(m.record["message"]), level="CRITICAL", format="{message}")
+    try:
+        inner.faults.timeout_after_move_next(1)
+        add_task(money, TRADE_TO_MAIN, 700.0)
+        [(_, value)] = money.pending().tasks
+        venue.hidden.add(client_id_for(TRADE_TO_MAIN, value.timestamp, 1))
+        assert money.run_transfers().unknown == 1
+        for _ in range(3):  # the venue still cannot say: nothing is sent again, nothing is called failed
+            run = money.run_transfers()
+            assert (run.sent, run.failed, run.resolved) == (0, 0, 0)
+        stats = money.runtime.ask("transfers", GetTransferStats())
+        assert stats.in_doubt == 1 and stats.unknown == [client_id_for(TRADE_TO_MAIN, value.timestamp, 1)]
+        assert stats.failed_attempts == 0 and inner.fetch_balance(K, "main")[USDC] == 700.0  # paid once
+        assert sum("ALERT transfers.unknown." in line for line in alerts) == 1  # once, not every run
+        venue.hidden.clear()  # the venue finds it
+        assert money.run_transfers().resolved == 1
+        assert money.runtime.ask("transfers", GetTransferStats()).unknown == []
+        assert money.pending().tasks == [] and inner.fetch_balance(K, "main")[USDC] == 700.0
+        money.ledgers_match_venue()
+    finally:
+        logger.remove(sink)
+        money.stop()
+
+
+def test_a_transfer_found_only_in_the_destination_history_is_settled_from_it(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    inner = SimulatedVenue(clock, seed=7, balances={(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}})
+    venue = Forgetful(inner)
+    money = MoneySystem(tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}},
+                        venue=venue)  # type: ignore[arg-type]
+    try:
+        inner.faults.timeout_after_move_next(1)
+        add_task(money, TRADE_TO_MAIN, 700.0)
+        venue.fetch_transfer = lambda client_id: None  # type: ignore[method-assign]  # no lookup by id at all
+        assert money.run_transfers().unknown == 1
+        clock.advance(1.0)
+        assert money.run_transfers().resolved == 1  # the deposit at kraken.main names our client id
+        assert money.pending().tasks == [] and inner.fetch_balance(K, "main")[USDC] == 700.0
+        money.ledgers_match_venue()
+    finally:
+        money.stop()
