@@ -60,8 +60,8 @@ class Reporter(Actor):
         if self.hedge:
             requests["hedge"] = (self.hedge, HedgeStatus(reply_to=self.name))
         self.expected = set()
-        for request in self.requests.waiting():  # a previous round still waiting: it is over
-            self.requests.cancel(request.correlation_id)
+        for stale in self.requests.waiting():  # a previous round still waiting: it is over
+            self.requests.cancel(stale.correlation_id)
         deadline = self.clock.now() + self.deadline
         for part, (target, request) in requests.items():
             try:
