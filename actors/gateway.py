@@ -1,5 +1,9 @@
 """The balance gateway: the single writer of balances, a thin actor around one `StrategyLedger` per account.
 
+(~550 lines: commands, fills, reconciliation, reservations and the snapshot-window rule all touch
+the same ledgers and views; the bookkeeping itself lives in `actors.ledger`, `actors.snapshots`
+and `actors.reservations`.)
+
 It resets the ledgers from the venue at start, answers allocate / release / adjust, applies
 fills locally, reconciles against the venue on `Reconcile`, and publishes every change to
 the balance board. A venue change is counted exactly once whatever its timing relative to a
@@ -14,6 +18,7 @@ from dataclasses import dataclass, field
 
 from actors.base import Actor
 from actors.ledger import LedgerError, Reconciliation, StrategyBalance, StrategyLedger, fill_deltas
+from actors.reservations import Reservations
 from actors.snapshots import HeldChange, Placement, Window, explain
 from actors.venues.base import Venue, VenueError
 from messages.balances import (
@@ -21,12 +26,15 @@ from messages.balances import (
     Allocate,
     Balances,
     BalanceView,
+    FundsReserved,
     GetBalances,
     LedgerReset,
     MovementBooked,
     Reconcile,
     Reconciled,
     Release,
+    ReleaseFunds,
+    ReserveFunds,
     VenueMovement,
 )
 from messages.base import Message
@@ -147,6 +155,7 @@ class Gateway(Actor):
         self._resolve_tries: dict[_AccountKey, int] = {}
         self._resolve_timers: dict[_AccountKey, Timer] = {}
         self._retry: Timer | None = None
+        self._reservations = Reservations()  # pool money held for transfers about to be sent
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -165,7 +174,35 @@ class Gateway(Actor):
     # ---- commands --------------------------------------------------------------------------
 
     def on_allocate(self, message: Allocate) -> BalanceView | Rejected:
-        return self._command(message, lambda ledger: ledger.allocate(message.currency, message.index, message.amount))
+        def allocate(ledger: StrategyLedger) -> StrategyBalance:
+            reserved = self._reservations.held((ledger.exchange, ledger.account, message.currency), self.clock.now())
+            if reserved and message.amount > ledger.get(message.currency).available - reserved:
+                raise LedgerError(
+                    f"cannot allocate {message.amount} {message.currency.value} to slot {message.index}: "
+                    f"{reserved} of the pool is reserved for transfers being sent; "
+                    f"{ledger.get(message.currency).available - reserved} available"
+                )
+            return ledger.allocate(message.currency, message.index, message.amount)
+
+        return self._command(message, allocate)
+
+    def on_reserve_funds(self, message: ReserveFunds) -> FundsReserved:
+        """Hold pool money for a transfer about to be sent (the executor's board read may be stale)."""
+        try:
+            ledger = self._ledger(message.exchange, message.account)
+            pool = ledger.get(message.currency).pool
+        except LedgerError as error:
+            reason = str(error)
+        else:
+            where = (ledger.exchange, ledger.account, message.currency)
+            reason = self._reservations.reserve(where, message.ref, message.amount, pool, self.clock.now())
+        if reason:
+            self.log.info("reservation {} of {} refused: {}", message.ref, message.amount, reason)
+        answer = FundsReserved(ref=message.ref, correlation_id=message.correlation_id, ok=not reason, reason=reason)
+        return self.reply(answer)  # type: ignore[return-value]
+
+    def on_release_funds(self, message: ReleaseFunds) -> None:
+        self._reservations.release(message.ref)
 
     def on_release(self, message: Release) -> BalanceView | Rejected:
         return self._command(message, lambda ledger: ledger.release(message.currency, message.index, message.amount))
@@ -231,6 +268,7 @@ class Gateway(Actor):
             ledger.get(message.currency)
             key = (ledger.exchange, ledger.account)
             booked = ("movement", *key, message.currency, message.ref)  # apart from the clients' Adjust refs
+            self._reservations.release(message.ref.rpartition(":")[0])  # the source leg ends its reservation
             if booked in self._refs:
                 return self._booked(message, "repeat")
             placement = self._place(key, message.occurred_at)

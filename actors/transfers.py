@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -22,7 +23,7 @@ from actors.followups import FollowUps
 from actors.requests import PendingRequest, PendingRequests, RequestsDue
 from actors.venues.base import Venue, VenueError, VenueTimeout
 from messages.alerts import AlertSeverity
-from messages.balances import MovementBooked, VenueMovement
+from messages.balances import FundsReserved, MovementBooked, ReleaseFunds, ReserveFunds, VenueMovement
 from messages.reports import GetTransferStats, TransferStats
 from messages.system import Rejected
 from messages.tasks import GetTasks, PendingTasks, TaskSucceeded, TransferTaskKey, TransferTaskValue
@@ -37,7 +38,36 @@ __all__ = ["TransferExecutor", "client_id_for"]
 # could not find it: shown as "unknown"), "in_flight" (accepted, not arrived), "done" (arrived and both
 # ledgers adjusted), "failed" (the venue refused it: nothing moved).
 UNSETTLED = ("sending", "in_doubt")
-_SNAPSHOT, _BOOKING = "tasks", "booking"  # the kinds of reply the executor waits for
+_SNAPSHOT, _BOOKING, _RESERVING = "tasks", "booking", "reserve"  # the kinds of reply the executor waits for
+
+
+@dataclass(frozen=True)
+class _Reservation:
+    """A task whose money the executor asked the gateway to hold before sending it."""
+
+    key: TransferTaskKey
+    value: TransferTaskValue
+    client_id: str
+
+
+@dataclass
+class _Run:
+    """One run in progress: who asked for it, what it found, the reservations still unanswered."""
+
+    requests: list[RunTransfers]
+    considered: int
+    resolved: int = 0
+    reserving: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    def summary(self) -> TransfersRun:
+        done = self.outcomes.get
+        return TransfersRun(reason=",".join(sorted({r.reason for r in self.requests})), considered=self.considered,
+                            sent=done("sent", 0), skipped=done("skipped", 0), failed=done("failed", 0),
+                            resolved=self.resolved, unknown=done("unknown", 0))
 
 
 def client_id_for(key: TransferTaskKey, task_timestamp: int, attempt: int) -> str:
@@ -83,8 +113,9 @@ class TransferExecutor(Actor):
         self.follow_ups = FollowUps(self.tell, follow_ups, chains)
         self.reply_timeout = reply_timeout
         self.max_asks = max_asks
-        self.requests: PendingRequests[VenueMovement] = PendingRequests()
+        self.requests: PendingRequests[Any] = PendingRequests()  # context: a VenueMovement or a _Reservation
         self._pending_runs: list[RunTransfers] = []
+        self._run: _Run | None = None
         self._alerted: set[str] = set()  # kinds of request given up on (alert raised)
         self._unknown_alerted: set[str] = set()  # client ids alerted as unknown by this incarnation
 
@@ -93,15 +124,15 @@ class TransferExecutor(Actor):
     def on_run_transfers(self, message: RunTransfers) -> None:
         """Start a run: settle what is in doubt or in flight, then ask for a task snapshot."""
         self._pending_runs.append(message)
-        if self.requests.waiting(_SNAPSHOT):
-            return  # a run is waiting for its snapshot; this request joins it
+        if self.requests.waiting(_SNAPSHOT) or self._run is not None:
+            return  # a run is waiting for its snapshot or its reservations; this request joins the next
         self._ask_for_tasks(1)
 
     def _ask_for_tasks(self, attempt: int) -> None:
         correlation_id = self._open(self.tasks_actor, _SNAPSHOT, attempt)
         self.tell(self.tasks_actor, GetTasks(reply_to=self.name, correlation_id=correlation_id))
 
-    def _open(self, to: str, kind: str, attempt: int, context: VenueMovement | None = None) -> str:
+    def _open(self, to: str, kind: str, attempt: int, context: Any = None) -> str:
         """Open a request with a deadline on our clock (the timer tells us `RequestsDue`)."""
         correlation_id = self.requests.open(to, kind, self.clock.now() + self.reply_timeout, attempt=attempt,
                                             context=context)
@@ -113,34 +144,20 @@ class TransferExecutor(Actor):
             self.log.warning("ignored a task snapshot from {} that answers no request of ours", self.sender)
             return  # a forgery, or the answer to a run of a previous incarnation or an earlier ask
         self._resolve_silence(_SNAPSHOT, f"{self.tasks_actor} answers again")
-        requests, self._pending_runs = self._pending_runs, []
         for stale in self.requests.waiting(_SNAPSHOT):  # an earlier ask answered late: no second run for it
             self.requests.cancel(stale.correlation_id)
-        resolved = self._settle_open_intents()
-        sent = skipped = failed = unknown = 0
-        spent: dict[tuple[Any, str, Any], float] = {}  # sent this run, not yet on the board
+        run = self._run = _Run(self._pending_runs, len(message.tasks))
+        self._pending_runs = []
+        run.resolved = self._settle_open_intents()
+        spent: dict[tuple[Any, str, Any], float] = {}  # reserved this run, not yet on the board
         for key, value in message.tasks:
-            outcome = self._execute(key, value, spent)
-            sent += outcome == "sent"
-            skipped += outcome == "skipped"
-            failed += outcome == "failed"
-            unknown += outcome == "unknown"
-        reason = ",".join(sorted({r.reason for r in requests}))
-        summary = TransfersRun(
-            reason=reason, considered=len(message.tasks), sent=sent, skipped=skipped, failed=failed, resolved=resolved,
-            unknown=unknown,
-        )
-        if sent or failed or resolved or unknown:
-            self.log.info(
-                "run ({}): {} tasks, {} sent, {} skipped, {} failed, {} unknown, {} settled",
-                reason, len(message.tasks), sent, skipped, failed, unknown, resolved,
-            )
-        for request in requests:
-            if request.reply_to:
-                self.tell(request.reply_to, summary)
+            outcome = self._check(key, value, spent)
+            if outcome:
+                run.count(outcome)
+        self._maybe_finish()
 
-    def _execute(self, key: TransferTaskKey, value: TransferTaskValue, spent: dict[tuple[Any, str, Any], float]) -> str:
-        """Send one task's transfer if its money is free and it was not sent already."""
+    def _check(self, key: TransferTaskKey, value: TransferTaskValue, spent: dict[tuple[Any, str, Any], float]) -> str:
+        """Reserve one task's money at the gateway if it is free and was not sent already ("" when reserving)."""
         attempts = self.intents.for_task(key, value.timestamp)
         for intent in attempts:
             if intent.status in UNSETTLED:
@@ -153,14 +170,67 @@ class TransferExecutor(Actor):
         if view is None or view.pool - spent.get(source, 0.0) < value.amount:
             return "skipped"
         spent[source] = spent.get(source, 0.0) + value.amount
+        self._reserve(_Reservation(key, value, client_id_for(key, value.timestamp, len(attempts) + 1)), 1)
+        return ""
+
+    def _reserve(self, reservation: _Reservation, attempt: int) -> None:
+        """Ask the gateway to hold the money (the board may be stale: a strategy may have allocated it)."""
+        assert self._run is not None
+        key = reservation.key
+        correlation_id = self._open(self.gateway, _RESERVING, attempt, context=reservation)
+        if attempt == 1:
+            self._run.reserving += 1
+        self.tell(self.gateway, ReserveFunds(exchange=key.from_exchange, account=key.from_account, currency=key.currency,
+                                             amount=reservation.value.amount, ref=reservation.client_id,
+                                             correlation_id=correlation_id))
+
+    def on_funds_reserved(self, message: FundsReserved) -> None:
+        request = self.requests.accept(message.correlation_id, self.sender)
+        if request is None or self._run is None or not isinstance(request.context, _Reservation):
+            return  # a late answer to a reservation asked again or given up (it expires at the gateway)
+        self._resolve_silence(_RESERVING, f"{self.gateway} answers again")
+        reservation = request.context
+        if message.ok:
+            outcome = self._send(reservation)
+            if outcome == "failed":
+                self.tell(self.gateway, ReleaseFunds(ref=reservation.client_id))
+        else:
+            self.log.info("transfer {} not sent: the gateway holds no money for it ({})", reservation.client_id,
+                          message.reason)
+            outcome = "skipped"
+        self._run.count(outcome)
+        self._run.reserving -= 1
+        self._maybe_finish()
+
+    def _maybe_finish(self) -> None:
+        """When the run's last reservation is answered: tell its summary, then start a run that waited."""
+        run = self._run
+        if run is None or run.reserving:
+            return
+        self._run = None
+        summary = run.summary()
+        if summary.sent or summary.failed or summary.resolved or summary.unknown:
+            self.log.info("run ({}): {} tasks, {} sent, {} skipped, {} failed, {} unknown, {} settled", summary.reason,
+                          summary.considered, summary.sent, summary.skipped, summary.failed, summary.unknown,
+                          summary.resolved)
+        for request in run.requests:
+            if request.reply_to:
+                self.tell(request.reply_to, summary)
+        if self._pending_runs and not self.requests.waiting(_SNAPSHOT):
+            self._ask_for_tasks(1)
+
+    def _send(self, reservation: _Reservation) -> str:
+        """Journal the intent, then call the venue: "sent", "failed" (refused) or "unknown" (timed out)."""
+        key, value = reservation.key, reservation.value
+        attempt = len(self.intents.for_task(key, value.timestamp)) + 1
         now = self.clock.now()
         intent = TransferIntent(
-            client_id=client_id_for(key, value.timestamp, len(attempts) + 1),
+            client_id=client_id_for(key, value.timestamp, attempt),
             key=key,
             task_timestamp=value.timestamp,
             amount=value.amount,
             status="sending",
-            attempt=len(attempts) + 1,
+            attempt=attempt,
             created_at=now,
             updated_at=now,
             extra=value.extra,
@@ -207,15 +277,25 @@ class TransferExecutor(Actor):
             else:
                 self._give_up(request)
 
-    def _ask_again(self, request: PendingRequest[VenueMovement]) -> None:
+    def _ask_again(self, request: PendingRequest[Any]) -> None:
         if request.kind == _SNAPSHOT:
             self._ask_for_tasks(request.attempt + 1)
+        elif request.kind == _RESERVING:
+            self._reserve(request.context, request.attempt + 1)  # idempotent: the ref renews its hold
         elif request.context is not None:
             self._book(request.context, request.attempt + 1)
 
-    def _give_up(self, request: PendingRequest[VenueMovement]) -> None:
+    def _give_up(self, request: PendingRequest[Any]) -> None:
         self._alerted.add(request.kind)
-        if request.kind == _SNAPSHOT:
+        if request.kind == _RESERVING:
+            self.alert(f"{self.name}.{request.kind}.unanswered",
+                       f"{request.to} did not answer {self.max_asks} reservation requests for transfer "
+                       f"{request.context.client_id}; not sent this run")
+            if self._run is not None:
+                self._run.count("skipped")
+                self._run.reserving -= 1
+                self._maybe_finish()
+        elif request.kind == _SNAPSHOT:
             runs, self._pending_runs = self._pending_runs, []
             text = (f"{request.to} did not answer {self.max_asks} task-snapshot requests "
                     f"({self.reply_timeout} s each); {len(runs)} run(s) dropped, the next RunTransfers asks again")

@@ -18,12 +18,15 @@ __all__ = [
     "Allocate",
     "BalanceView",
     "Balances",
+    "FundsReserved",
     "GetBalances",
     "LedgerReset",
     "MovementBooked",
     "Reconcile",
     "Reconciled",
     "Release",
+    "ReleaseFunds",
+    "ReserveFunds",
     "VenueMovement",
 ]
 
@@ -87,6 +90,39 @@ class VenueMovement(Message, frozen=True):
     ref: str
     occurred_at: float | None = None
     correlation_id: str = ""
+
+
+class ReserveFunds(Message, frozen=True):
+    """Told by the transfer executor before it sends: hold ``amount`` of the pool for transfer ``ref``
+    so no allocate takes it meanwhile. Answer: `FundsReserved` with the same ``correlation_id``."""
+
+    actor_only: ClassVar[bool] = True
+
+    exchange: Exchange
+    account: Account
+    currency: Currency
+    amount: float
+    ref: str
+    correlation_id: str = ""
+
+
+class FundsReserved(Message, frozen=True):
+    """The gateway's answer to `ReserveFunds`: ``ok``, or why not (``reason``)."""
+
+    actor_only: ClassVar[bool] = True
+
+    ref: str
+    correlation_id: str
+    ok: bool
+    reason: str = ""
+
+
+class ReleaseFunds(Message, frozen=True):
+    """Told by the transfer executor: transfer ``ref`` was not made; its reservation ends."""
+
+    actor_only: ClassVar[bool] = True
+
+    ref: str
 
 
 class MovementBooked(Message, frozen=True):

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from loguru import logger
 
 from actors.transfers import TransferExecutor, client_id_for
 from actors.venues.simulated import SimulatedVenue
 from messages.reports import GetTransferStats
-from messages.balances import Allocate, Release
+from messages.balances import Allocate, Release, ReleaseFunds, ReserveFunds
+from messages.system import Rejected
 from messages.tasks import AddTransferTask, GetLastSuccess, LastSuccess, TaskAdded, TransferTaskKey
 from messages.transfers import RunTransfers, TransferSent
 from messages.venue import TransferResult, TransferStatus
 from supervisor import ManualClock
 from supervisor.journal import TransferIntent
-from tests.money import USDC, Forgetful, K, M, MoneySystem
+from tests.money import USDC, Forgetful, K, M, MoneySystem, ask_as
 
 TRADE_TO_MAIN = TransferTaskKey(K, "trade", K, "main", USDC)
 
@@ -264,3 +266,62 @@ def test_a_transfer_found_only_in_the_destination_history_is_settled_from_it(
         money.ledgers_match_venue()
     finally:
         money.stop()
+
+
+# ---- the board race: the executor reads the board, a strategy allocates the same money, then the executor sends ----
+
+
+class RacingBoard:
+    """The executor's board, except that its next read lets a strategy allocate the money just read."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.after_read: Callable[[], None] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def read(self, *key: Any) -> Any:
+        view = self.inner.read(*key)
+        action, self.after_read = self.after_read, None
+        if action is not None:
+            action()
+        return view
+
+
+def test_a_strategy_allocates_after_the_executor_read_the_board_is_not_sent_and_the_pool_stays_whole(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    boards: list[RacingBoard] = []
+
+    def executor(venue: Any, board: Any, journal: Any, **options: Any) -> TransferExecutor:
+        boards.append(RacingBoard(board))
+        return TransferExecutor(venue, boards[-1], journal, **options)
+
+    money = MoneySystem(tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}}, executor=executor)
+    try:
+        add_task(money, TRADE_TO_MAIN, 700.0)
+        grab = Allocate(currency=USDC, index=2, amount=4_800.0, exchange=K, account="trade", strategy="a")
+        boards[-1].after_read = lambda: money.runtime.tell("gateway", grab, "collector")
+        run = money.run_transfers()  # the board said 5,000 free; the strategy took 4,800 before the transfer
+        assert (run.sent, run.skipped) == (0, 1)
+        assert money.view(K, "trade").pool == 200.0 and money.venue.fetch_balance(K, "trade")[USDC] == 5_000.0
+        assert len(money.pending().tasks) == 1  # it waits for free money, as any task does
+        money.runtime.ask("gateway", Release(currency=USDC, index=2, amount=4_800.0, exchange=K, account="trade"))
+        assert money.run_transfers().sent == 1 and money.view(K, "trade").pool == 4_300.0
+        money.ledgers_match_venue()
+    finally:
+        money.stop()
+
+
+def test_an_allocate_cannot_take_pool_money_reserved_for_a_transfer_being_sent(money: MoneySystem) -> None:
+    hold = ReserveFunds(exchange=K, account="trade", currency=USDC, amount=700.0, ref="t-x-1", correlation_id="c")
+    assert ask_as(money.runtime, "transfers", "gateway", hold).ok
+    refused = money.runtime.ask("gateway", Allocate(currency=USDC, index=2, amount=4_800.0, exchange=K, account="trade"))
+    assert isinstance(refused, Rejected) and "700.0 of the pool is reserved" in refused.reason
+    assert money.runtime.ask("gateway", Allocate(currency=USDC, index=2, amount=4_300.0, exchange=K,
+                                                 account="trade")).pool == 700.0
+    assert not ask_as(money.runtime, "transfers", "gateway", msgspec.structs.replace(hold, ref="t-x-2")).ok
+    ask_as(money.runtime, "transfers", "gateway", ReleaseFunds(ref="t-x-1"))
+    assert money.runtime.ask("gateway", Allocate(currency=USDC, index=2, amount=700.0, exchange=K,
+                                                 account="trade")).pool == 0.0
