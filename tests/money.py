@@ -18,8 +18,8 @@ from messages.balances import BalanceView, GetBalances
 from messages.base import Message
 from messages.common import Currency, Exchange
 from messages.tasks import GetTasks, PendingTasks
-from messages.venue import Deposit, TransferResult
 from messages.transfers import AdvanceChains, Chains, GetChains, RunTransfers, TransfersRun
+from messages.venue import Deposit, TransferResult
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
 from supervisor.board import InMemoryBoard
 from supervisor.journal import Journal

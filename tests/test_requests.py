@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from loguru import logger
@@ -19,6 +19,7 @@ from actors.requests import PendingRequests
 from actors.tasks import TaskManagerActor
 from messages.balances import MovementBooked, VenueMovement
 from messages.base import Message
+from messages.common import AccountRef
 from messages.reports import DailyReport, GetReport, GetTransferStats, TransferStats
 from messages.scheduling import CheckHealth, GetHealth
 from messages.system import Rejected
@@ -76,9 +77,9 @@ def test_accept_from_matches_a_reply_without_an_id_by_sender_kind_and_context() 
 class SilentTasks(TaskManagerActor):
     """The task manager, except that it swallows the first ``drop`` GetTasks (killed while holding them)."""
 
-    drop = 1
-    swallowed: list[GetTasks] = []
-    got = threading.Event()
+    drop: ClassVar[int] = 1
+    swallowed: ClassVar[list[GetTasks]] = []
+    got: ClassVar[threading.Event] = threading.Event()
 
     def on_get_tasks(self, message: GetTasks) -> PendingTasks:
         if len(SilentTasks.swallowed) < SilentTasks.drop:
@@ -242,9 +243,7 @@ def test_a_chain_hop_task_the_task_manager_never_took_is_submitted_again_after_t
         money.stop()
 
 
-def _ref(account: str) -> Any:
-    from messages.common import AccountRef
-
+def _ref(account: str) -> AccountRef:
     return AccountRef(K, account)
 
 

@@ -26,9 +26,9 @@ from messages.tasks import (
     TasksCleaned,
     TaskSucceeded,
 )
-from tests.money import ask_as
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
 from supervisor.journal import Journal
+from tests.money import ask_as
 from tests.probe import Crash
 
 KEY = TransferTaskKey(Exchange.KRAKEN, "trade", Exchange.KRAKEN, "main", Currency.USDC)

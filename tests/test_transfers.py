@@ -12,8 +12,8 @@ from loguru import logger
 
 from actors.transfers import TransferExecutor, client_id_for
 from actors.venues.simulated import SimulatedVenue
-from messages.reports import GetTransferStats
 from messages.balances import Allocate, Release, ReleaseFunds, ReserveFunds
+from messages.reports import GetTransferStats
 from messages.system import Rejected
 from messages.tasks import AddTransferTask, GetLastSuccess, LastSuccess, TaskAdded, TransferTaskKey
 from messages.transfers import RunTransfers, TransferSent
