@@ -22,7 +22,7 @@ import msgspec
 
 from actors.base import Actor
 from actors.followups import FollowUps, chain_extra, parse_chain_extra
-from actors.requests import PendingRequests, RequestsDue
+from actors.requests import DeadlineTimer, PendingRequests, RequestsDue
 from actors.venues.base import Venue, VenueError
 from messages.common import AccountRef, Currency, Exchange
 from messages.system import Rejected
@@ -211,6 +211,10 @@ class ChainExecutor(Actor):
         self.reply_timeout = reply_timeout
         self.max_asks = max_asks
         self.requests: PendingRequests[tuple[str, int]] = PendingRequests()
+        self._deadlines = DeadlineTimer(lambda delay: self.send_later(delay, self.name, RequestsDue()))
+
+    def on_stop(self) -> None:
+        self._deadlines.cancel()
 
     def on_start(self) -> None:
         for record in self.journal.chains.load_all().values():
@@ -260,7 +264,7 @@ class ChainExecutor(Actor):
                                             attempt=attempt, context=(chain.chain_id, chain.hop))
         task = msgspec.structs.replace(self.book.hop_task(chain), reply_to=self.name, correlation_id=correlation_id)
         self.tell(self.tasks_actor, task)
-        self.send_later(self.reply_timeout, self.name, RequestsDue())
+        self._deadlines.arm(self.requests.next_deadline(), self.clock.now())
 
     def on_task_added(self, message: TaskAdded) -> None:
         request = self.requests.accept(message.correlation_id, self.sender)
@@ -271,6 +275,7 @@ class ChainExecutor(Actor):
         self.log.error("{} refused a hop task: {}", self.sender, message.reason)
 
     def on_requests_due(self, message: RequestsDue) -> None:
+        self._deadlines.cancel()
         for request in self.requests.expired(self.clock.now()):
             assert request.context is not None
             chain_id, hop = request.context
@@ -288,6 +293,7 @@ class ChainExecutor(Actor):
             self._submit(chain, request.attempt + 1)
 
     # ---- progress ----------------------------------------------------------------------------
+        self._deadlines.arm(self.requests.next_deadline(), self.clock.now())
 
     def on_transfer_sent(self, message: TransferSent) -> None:
         parsed = parse_chain_extra(message.extra)

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Sequence
 
 from actors.base import Actor
-from actors.requests import PendingRequests, RequestsDue
+from actors.requests import DeadlineTimer, PendingRequests, RequestsDue
 from messages.alerts import AlertSeverity
 from messages.scheduling import ActorHealth, CheckHealth, GetHealth, HealthReport
 from messages.system import Ping, Pong
@@ -37,6 +37,10 @@ class HealthMonitor(Actor):
         self.last_pong: dict[str, float] = {}
         self.missed = dict.fromkeys(self.watched, 0)
         self.requests: PendingRequests[int] = PendingRequests()  # context: the ping's nonce
+        self._deadlines = DeadlineTimer(lambda delay: self.send_later(delay, self.name, RequestsDue()))
+
+    def on_stop(self) -> None:
+        self._deadlines.cancel()
 
     def on_check_health(self, message: CheckHealth) -> HealthReport:
         if self.round:
@@ -59,7 +63,7 @@ class HealthMonitor(Actor):
                 self.log.error("health: cannot ping {}: {}", name, error)
                 continue
             self.requests.open(name, "ping", now + self.timeout, context=nonce)
-        self.send_later(self.timeout, self.name, RequestsDue())
+        self._deadlines.arm(self.requests.next_deadline(), now)
         return self.report()
 
     def on_pong(self, message: Pong) -> None:
@@ -75,8 +79,10 @@ class HealthMonitor(Actor):
         self.missed[message.actor] = 0
 
     def on_requests_due(self, message: RequestsDue) -> None:
+        self._deadlines.cancel()
         for request in self.requests.expired(self.clock.now()):
             self._silent(request.to)
+        self._deadlines.arm(self.requests.next_deadline(), self.clock.now())
 
     def _silent(self, name: str) -> None:
         self.missed[name] += 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors.base import Actor
-from actors.requests import PendingRequests, RequestsDue
+from actors.requests import DeadlineTimer, PendingRequests, RequestsDue
 from messages.alerts import AlertSeverity
 from messages.base import Message
 from messages.hedge import HedgeReport, HedgeStatus
@@ -46,6 +46,7 @@ class Reporter(Actor):
         self.parts: dict[str, Any] = {}
         self.expected: set[str] = set()
         self.requests: PendingRequests[int] = PendingRequests()  # context: the round asked for
+        self._deadlines = DeadlineTimer(lambda delay: self.send_later(delay, self.name, RequestsDue()))
         self.last: Report | None = None
 
     def on_daily_report(self, message: DailyReport) -> None:
@@ -71,7 +72,10 @@ class Reporter(Actor):
                 continue
             self.expected.add(part)
             self.requests.open(target, part, deadline, context=self.round)
-        self.send_later(self.deadline, self.name, RequestsDue())
+        self._deadlines.arm(self.requests.next_deadline(), self.clock.now())
+
+    def on_stop(self) -> None:
+        self._deadlines.cancel()
 
     def on_transfer_stats(self, message: TransferStats) -> None:
         self._arrived("transfers", message)
@@ -89,6 +93,7 @@ class Reporter(Actor):
         self._arrived("hedge", message)
 
     def on_requests_due(self, message: RequestsDue) -> None:
+        self._deadlines.cancel()
         late = [request for request in self.requests.expired(self.clock.now()) if request.context == self.round]
         if not late or not self.expected - set(self.parts):
             return

@@ -11,11 +11,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Generic, TypeVar
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 from messages.base import Message
 
-__all__ = ["PendingRequest", "PendingRequests", "RequestsDue", "new_correlation_id"]
+__all__ = ["DeadlineTimer", "PendingRequest", "PendingRequests", "RequestsDue", "new_correlation_id"]
 
 C = TypeVar("C")
 
@@ -89,5 +89,40 @@ class PendingRequests(Generic[C]):
         """The open requests (of ``kind`` only, when named), oldest first."""
         return [request for request in self._open.values() if kind in (None, request.kind)]
 
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of an open request (None when nothing is open)."""
+        return min((request.deadline for request in self._open.values()), default=None)
+
     def __len__(self) -> int:
         return len(self._open)
+
+
+class _Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
+class DeadlineTimer:
+    """One timer for an actor's earliest open deadline, instead of one per request.
+
+    ``set_timer(delay)`` sets a timer that tells the actor `RequestsDue` (the actor's
+    ``send_later``); `arm` it after opening a request and after handling `RequestsDue`,
+    `cancel` it when the actor stops (no timer then fires into a stopped desk).
+    """
+
+    def __init__(self, set_timer: Callable[[float], _Cancellable]) -> None:
+        self._set_timer = set_timer
+        self._timer: _Cancellable | None = None
+        self._due: float | None = None
+
+    def arm(self, deadline: float | None, now: float) -> None:
+        """Make sure a timer fires by ``deadline`` (None: nothing to wait for)."""
+        if deadline is None or (self._due is not None and now < self._due <= deadline):
+            return  # a timer that has not fired yet comes first
+        self.cancel()
+        self._due = deadline
+        self._timer = self._set_timer(max(0.0, deadline - now))
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._due = None

@@ -20,7 +20,7 @@ import msgspec
 
 from actors.base import Actor
 from actors.followups import FollowUps
-from actors.requests import PendingRequest, PendingRequests, RequestsDue
+from actors.requests import DeadlineTimer, PendingRequest, PendingRequests, RequestsDue
 from actors.venues.base import Venue, VenueError, VenueTimeout
 from messages.alerts import AlertSeverity
 from messages.balances import FundsReserved, MovementBooked, ReleaseFunds, ReserveFunds, VenueMovement
@@ -116,6 +116,7 @@ class TransferExecutor(Actor):
         self.requests: PendingRequests[Any] = PendingRequests()  # context: a VenueMovement or a _Reservation
         self._pending_runs: list[RunTransfers] = []
         self._run: _Run | None = None
+        self._deadlines = DeadlineTimer(lambda delay: self.send_later(delay, self.name, RequestsDue()))
         self._alerted: set[str] = set()  # kinds of request given up on (alert raised)
         self._unknown_alerted: set[str] = set()  # client ids alerted as unknown by this incarnation
 
@@ -136,8 +137,11 @@ class TransferExecutor(Actor):
         """Open a request with a deadline on our clock (the timer tells us `RequestsDue`)."""
         correlation_id = self.requests.open(to, kind, self.clock.now() + self.reply_timeout, attempt=attempt,
                                             context=context)
-        self.send_later(self.reply_timeout, self.name, RequestsDue())
+        self._deadlines.arm(self.requests.next_deadline(), self.clock.now())
         return correlation_id
+
+    def on_stop(self) -> None:
+        self._deadlines.cancel()
 
     def on_pending_tasks(self, message: PendingTasks) -> None:
         if self.requests.accept(message.correlation_id, self.sender) is None:
@@ -269,18 +273,21 @@ class TransferExecutor(Actor):
 
     def on_requests_due(self, message: RequestsDue) -> None:
         """Deadlines: ask again, or after ``max_asks`` give up loudly."""
-        for request in self.requests.expired(self.clock.now()):
+        now = self.clock.now()
+        self._deadlines.cancel()
+        for request in self.requests.expired(now):
             if request.attempt < self.max_asks:
                 self.log.warning("{} did not answer our {} request in {} s (ask {} of {}); asking again",
                                  request.to, request.kind, self.reply_timeout, request.attempt, self.max_asks)
                 self._ask_again(request)
             else:
                 self._give_up(request)
+        self._deadlines.arm(self.requests.next_deadline(), self.clock.now())
 
     def _ask_again(self, request: PendingRequest[Any]) -> None:
         if request.kind == _SNAPSHOT:
             self._ask_for_tasks(request.attempt + 1)
-        elif request.kind == _RESERVING:
+        elif request.kind == _RESERVING and request.context is not None:
             self._reserve(request.context, request.attempt + 1)  # idempotent: the ref renews its hold
         elif request.context is not None:
             self._book(request.context, request.attempt + 1)
@@ -290,7 +297,7 @@ class TransferExecutor(Actor):
         if request.kind == _RESERVING:
             self.alert(f"{self.name}.{request.kind}.unanswered",
                        f"{request.to} did not answer {self.max_asks} reservation requests for transfer "
-                       f"{request.context.client_id}; not sent this run")
+                       f"{request.context and request.context.client_id}; not sent this run")
             if self._run is not None:
                 self._run.count("skipped")
                 self._run.reserving -= 1
