@@ -10,6 +10,11 @@ a `Message` class::
 The handler's return value answers an `ask`. A message with no handler is answered with a
 typed `Rejected` (and, when it was a tell, recorded as a dead letter); it never crashes the
 actor. `Ping` is answered with `Pong` by every actor.
+
+A message class declaring ``actor_only: ClassVar[bool] = True`` (snapshots, replies, fills,
+the executors' ledger movements...) is accepted only from another actor of the desk: from a
+client (a sender named ``client/...``) or from outside any actor (no sender: an ask, a tell
+from a test or a thread) it is answered with `Rejected` and changes nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ from messages.base import Message
 from messages.system import Ping, Pong, Rejected
 from supervisor.hosted import HostedActor
 
-__all__ = ["Actor"]
+__all__ = ["CLIENT_PREFIX", "Actor", "from_outside"]
+
+CLIENT_PREFIX = "client/"
+"""Identities the hub gives clients (CLI, `Client`, strategies outside the tree); never an actor's name."""
 
 # pykka's lifecycle hooks share the on_ prefix but are not message handlers.
 _LIFECYCLE = frozenset({"on_start", "on_stop", "on_failure", "on_receive"})
@@ -49,6 +57,11 @@ def _handlers_of(cls: type) -> dict[type, Handler]:
     return table
 
 
+def from_outside(sender: str | None) -> bool:
+    """Whether a message with this sender comes from outside the desk's actors (a client, an ask, a thread)."""
+    return sender is None or sender.startswith(CLIENT_PREFIX)
+
+
 class Actor(HostedActor):
     """Base class for actors. Subclass it, write ``on_*`` handlers, give a factory to a ChildSpec.
 
@@ -67,6 +80,8 @@ class Actor(HostedActor):
         cls._dispatch_built = False  # type: ignore[attr-defined]
 
     def receive(self, message: Any) -> Any:
+        if getattr(type(message), "actor_only", False) and from_outside(self.sender):
+            return self.refuse_from_outside(message)
         handler = self._resolved.get(type(message))
         if handler is None:
             handler = self._resolve(type(message))
@@ -97,6 +112,22 @@ class Actor(HostedActor):
         if envelope is not None and envelope.reply_to is None:
             self.dead_letter(message, reason)
         return Rejected(reason=reason, message_type=kind)
+
+    def refuse_from_outside(self, message: Any) -> Rejected:
+        """An actor-only message from a client or from outside: a typed rejection, nothing changed."""
+        kind = type(message).__name__
+        reason = f"{kind} is sent only by the desk's actors; refused from {self.sender or 'outside the desk'}"
+        self.log.warning(reason)
+        envelope = self.current_envelope
+        if envelope is not None and envelope.reply_to is None:
+            self.dead_letter(message, reason)
+        return Rejected(reason=reason, message_type=kind)
+
+    @property
+    def sender(self) -> str | None:
+        """Who sent the message being handled: an actor's name, ``client/...``, or None (an ask, a thread)."""
+        envelope = self.current_envelope
+        return envelope.sender if envelope is not None else None
 
     def reply(self, message: Message) -> Message:
         """Answer the message being handled: returned to an ask, told back to an actor that told us."""

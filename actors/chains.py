@@ -5,7 +5,9 @@ much money. `ChainExecutor` submits each hop as a task, learns that it was sent 
 transfer executor's `TransferSent`, or from the journaled intents after a crash), watches the
 destination's deposits for the arrival (time unknown for on-chain hops), then submits the next
 hop with what arrived, until the final account holds the money. Chains are journaled and
-resume after a restart from where they were.
+resume after a restart from where they were. Each hop's task is acknowledged by the task
+manager by a deadline (else submitted again, then alerted); `ChainView.where` says where the
+money is, "unknown" while the hop's transfer is in doubt at the venue.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import msgspec
+
 from actors.base import Actor
 from actors.followups import FollowUps, chain_extra, parse_chain_extra
+from actors.requests import DeadlineTimer, PendingRequests, RequestsDue
 from actors.venues.base import Venue, VenueError
 from messages.common import AccountRef, Currency, Exchange
 from messages.system import Rejected
-from messages.tasks import AddTransferTask
+from messages.tasks import AddTransferTask, TaskAdded
 from messages.transfers import (
     AdvanceChains,
     ChainCompleted,
@@ -33,10 +38,12 @@ from messages.transfers import (
     TransferSent,
 )
 from actors.stores.journal import Journal
+from actors.stores.journal import Journal, TransferIntent
 
 __all__ = ["Chain", "ChainBook", "ChainExecutor"]
 
-SUBMITTED, IN_FLIGHT, COMPLETED = "submitted", "in_flight", "completed"
+SUBMITTED, IN_FLIGHT, COMPLETED, UNKNOWN = "submitted", "in_flight", "completed", "unknown"
+_IN_DOUBT = ("sending", "in_doubt")  # intent states whose outcome the venue has not told
 
 
 @dataclass
@@ -142,16 +149,29 @@ class ChainBook:
         return [c for c in self.chains.values() if c.status != COMPLETED]
 
     @staticmethod
-    def view(chain: Chain) -> ChainView:
+    def view(chain: Chain, in_doubt: str | None = None) -> ChainView:
+        """The chain as status shows it; ``in_doubt``: the client id of its hop's transfer, when unknown."""
+        status, where = chain.status, ""
+        if chain.status == COMPLETED:
+            where = f"{chain.delivered} at {chain.final}"
+        elif in_doubt is not None:
+            status = UNKNOWN
+            where = (f"unknown: {chain.hop_amount} sent {chain.source} -> {chain.destination} as {in_doubt}, "
+                     "the venue has not said what happened")
+        elif chain.status == IN_FLIGHT:
+            where = f"{chain.hop_amount} in flight {chain.source} -> {chain.destination} ({chain.client_id})"
+        else:
+            where = f"{chain.hop_amount} at {chain.source}, hop {chain.hop} waiting to be sent"
         return ChainView(
             chain_id=chain.chain_id,
             hops=list(chain.hops),
             currency=chain.currency,
             amount=chain.amount,
             hop=chain.hop,
-            status=chain.status,
+            status=status,
             amount_in_flight=0.0 if chain.status == COMPLETED else chain.hop_amount,
             extra=chain.extra,
+            where=where,
         )
 
     @staticmethod
@@ -180,6 +200,8 @@ class ChainExecutor(Actor):
         *,
         tasks: str = "tasks",
         follow_ups: Mapping[str, Callable[[Any], None]] | None = None,
+        reply_timeout: float = 10.0,
+        max_asks: int = 3,
     ) -> None:
         super().__init__()
         self.venue = venue
@@ -187,6 +209,13 @@ class ChainExecutor(Actor):
         self.tasks_actor = tasks
         self.book = ChainBook()
         self.follow_ups = FollowUps(self.tell, follow_ups)
+        self.reply_timeout = reply_timeout
+        self.max_asks = max_asks
+        self.requests: PendingRequests[tuple[str, int]] = PendingRequests()
+        self._deadlines = DeadlineTimer(lambda delay: self.send_later(delay, self.name, RequestsDue()))
+
+    def on_stop(self) -> None:
+        self._deadlines.cancel()
 
     def on_start(self) -> None:
         for record in self.journal.chains.load_all().values():
@@ -212,13 +241,60 @@ class ChainExecutor(Actor):
         self.log.info(
             "chain {}: {} {} along {}", chain_id, chain.amount, chain.currency.value, " -> ".join(map(str, chain.hops))
         )
-        self.tell(self.tasks_actor, self.book.hop_task(chain))
+        self._submit(chain)
         return ChainStarted(chain_id)
 
     def on_get_chains(self, message: GetChains) -> Chains:
-        return Chains([self.book.view(c) for c in self.book.chains.values()])
+        return Chains([self.book.view(c, self._in_doubt(c)) for c in self.book.chains.values()])
+
+    def _in_doubt(self, chain: Chain) -> str | None:
+        """The client id of the chain's current hop transfer when the venue has not told its outcome."""
+        if chain.status == COMPLETED:
+            return None
+        intents: list[TransferIntent] = self.journal.intents.with_extra(chain_extra(chain.chain_id, chain.hop))
+        return next((i.client_id for i in reversed(intents) if i.status in _IN_DOUBT), None)
+
+    # ---- the hop's task, acknowledged by a deadline ----------------------------------------------
+
+    def _submit(self, chain: Chain, attempt: int = 1) -> None:
+        """Submit (or renew) the task of the chain's current hop and wait for the task manager's `TaskAdded`."""
+        hop = (chain.chain_id, chain.hop)
+        if attempt == 1 and any(r.context == hop for r in self.requests.waiting("hop_task")):
+            return  # already submitted and waiting: its deadline asks again
+        correlation_id = self.requests.open(self.tasks_actor, "hop_task", self.clock.now() + self.reply_timeout,
+                                            attempt=attempt, context=(chain.chain_id, chain.hop))
+        task = msgspec.structs.replace(self.book.hop_task(chain), reply_to=self.name, correlation_id=correlation_id)
+        self.tell(self.tasks_actor, task)
+        self._deadlines.arm(self.requests.next_deadline(), self.clock.now())
+
+    def on_task_added(self, message: TaskAdded) -> None:
+        request = self.requests.accept(message.correlation_id, self.sender)
+        if request is not None and request.attempt > 1 and request.context is not None:
+            self.resolve_alert(f"{self.name}.{request.context[0]}.task", f"{self.tasks_actor} took the hop's task")
+
+    def on_rejected(self, message: Rejected) -> None:
+        self.log.error("{} refused a hop task: {}", self.sender, message.reason)
+
+    def on_requests_due(self, message: RequestsDue) -> None:
+        self._deadlines.cancel()
+        for request in self.requests.expired(self.clock.now()):
+            assert request.context is not None
+            chain_id, hop = request.context
+            chain = self.book.chains.get(chain_id)
+            if chain is None or chain.hop != hop or chain.status != SUBMITTED:
+                continue  # the hop moved on meanwhile: the task did its job
+            if request.attempt >= self.max_asks:
+                self.alert(f"{self.name}.{chain_id}.task",
+                           f"chain {chain_id}: {self.tasks_actor} did not acknowledge hop {hop}'s task after "
+                           f"{request.attempt} submissions; the money is still at {chain.source}, and the next "
+                           "AdvanceChains submits it again")
+                continue
+            self.log.warning("chain {}: no answer from {} for hop {}'s task; submitting again",
+                             chain_id, self.tasks_actor, hop)
+            self._submit(chain, request.attempt + 1)
 
     # ---- progress ----------------------------------------------------------------------------
+        self._deadlines.arm(self.requests.next_deadline(), self.clock.now())
 
     def on_transfer_sent(self, message: TransferSent) -> None:
         parsed = parse_chain_extra(message.extra)
@@ -244,7 +320,7 @@ class ChainExecutor(Actor):
             if self.book.hop_sent(chain.chain_id, chain.hop, sent[-1].client_id, self.clock.now()):
                 self._save(chain)
             return
-        self.tell(self.tasks_actor, self.book.hop_task(chain))  # re-adds or renews; never a second task
+        self._submit(chain)  # re-adds or renews; never a second task
 
     def _look_for_arrival(self, chain: Chain) -> None:
         destination = chain.destination
@@ -269,7 +345,7 @@ class ChainExecutor(Actor):
         else:
             self.log.info("chain {}: hop {} arrived ({}), next {} -> {}", chain.chain_id, hop, arrived.amount,
                           chain.source, chain.destination)
-            self.tell(self.tasks_actor, self.book.hop_task(chain))
+            self._submit(chain)
 
     def _save(self, chain: Chain) -> None:
         self.journal.chains.save(chain.chain_id, ChainBook.to_record(chain))

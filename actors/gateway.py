@@ -1,8 +1,14 @@
 """The balance gateway: the single writer of balances, a thin actor around one `StrategyLedger` per account.
 
+(~550 lines: commands, fills, reconciliation, reservations and the snapshot-window rule all touch
+the same ledgers and views; the bookkeeping itself lives in `actors.ledger`, `actors.snapshots`
+and `actors.reservations`.)
+
 It resets the ledgers from the venue at start, answers allocate / release / adjust, applies
 fills locally, reconciles against the venue on `Reconcile`, and publishes every change to
-the balance board.
+the balance board. A venue change is counted exactly once whatever its timing relative to a
+snapshot: one that happened while a snapshot was being fetched is held until a re-fetch says
+whether the snapshot had it (`actors.snapshots`).
 """
 
 from __future__ import annotations
@@ -11,19 +17,27 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from actors.base import Actor
-from actors.ledger import LedgerError, Reconciliation, StrategyBalance, StrategyLedger
+from actors.ledger import LedgerError, Reconciliation, StrategyBalance, StrategyLedger, fill_deltas
+from actors.reservations import Reservations
+from actors.snapshots import HeldChange, Placement, Window, explain
 from actors.venues.base import Venue, VenueError
 from messages.balances import (
     Adjust,
     Allocate,
     Balances,
     BalanceView,
+    FundsReserved,
     GetBalances,
     LedgerReset,
+    MovementBooked,
     Reconcile,
     Reconciled,
     Release,
+    ReleaseFunds,
+    ReserveFunds,
+    VenueMovement,
 )
+from messages.base import Message
 from messages.common import Currency, Exchange
 from messages.system import Rejected
 from messages.trading import Fill
@@ -70,6 +84,13 @@ class _Recent:
             del self._keys[next(iter(self._keys))]
 
 
+class ResolveHeld(Message, frozen=True):
+    """Internal (the gateway to itself): fetch again to settle the changes held on one account."""
+
+    exchange: Exchange
+    account: str
+
+
 def _name(key: _AccountKey) -> str:
     return f"{key[0].value}.{key[1]}"
 
@@ -81,7 +102,7 @@ class Gateway(Actor):
     first account overall is where commands naming no exchange go. ``strategies`` maps a
     sub-strategy slot index to the actor told `LedgerReset` when its slot is emptied.
     Answers: `BalanceView` or `Rejected` (commands), `Balances` (fills, `GetBalances`),
-    `Reconciled`. An account whose venue is down at start is retried on every `Reconcile` and
+    `MovementBooked` (the transfer executor's `VenueMovement`), `Reconciled`. An account whose venue is down at start is retried on every `Reconcile` and
     every ``retry_delay`` seconds; commands for it are rejected until then.
     """
 
@@ -94,16 +115,24 @@ class Gateway(Actor):
         *,
         retry_delay: float = 5.0,
         remember: int = 10_000,
+        resolve_delay: float = 1.0,
+        resolve_alert_after: int = 3,
     ) -> None:
         super().__init__()
         if not accounts:
             raise ValueError("the gateway needs at least one account")
         if not retry_delay > 0:
             raise ValueError(f"retry_delay must be > 0 seconds, got {retry_delay!r}")
+        if not resolve_delay > 0:
+            raise ValueError(f"resolve_delay must be > 0 seconds, got {resolve_delay!r}")
+        if resolve_alert_after < 1:
+            raise ValueError(f"resolve_alert_after must be >= 1, got {resolve_alert_after!r}")
         self.venue = venue
         self.board = board
         self.strategies = dict(strategies or {})
         self.retry_delay = retry_delay
+        self.resolve_delay = resolve_delay
+        self.resolve_alert_after = resolve_alert_after
         self._accounts: dict[_AccountKey, GatewayAccount] = {}
         self._defaults: dict[Exchange, str] = {}
         for spec in accounts:
@@ -119,10 +148,14 @@ class Gateway(Actor):
         self._views: dict[tuple[Exchange, str, Currency], BalanceView] = {}
         self._refs = _Recent(remember)  # (exchange, account, currency, ref) of applied Adjusts
         self._trades = _Recent(remember)  # (exchange, account, trade_id) of applied fills
-        # When each ledger's last venue snapshot was taken (before the fetch): a change that
-        # happened at the venue strictly earlier is already counted in it.
-        self._as_of: dict[_AccountKey, float] = {}
+        # When each ledger's last venue snapshot was fetched: a change that happened at the venue
+        # before the window is counted in it, one during the window is held until a re-fetch says.
+        self._windows: dict[_AccountKey, Window] = {}
+        self._held: dict[_AccountKey, list[HeldChange]] = {}
+        self._resolve_tries: dict[_AccountKey, int] = {}
+        self._resolve_timers: dict[_AccountKey, Timer] = {}
         self._retry: Timer | None = None
+        self._reservations = Reservations()  # pool money held for transfers about to be sent
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -134,13 +167,42 @@ class Gateway(Actor):
         self._retry_later()
 
     def on_stop(self) -> None:
-        if self._retry is not None:
-            self._retry.cancel()
+        for timer in [self._retry, *self._resolve_timers.values()]:
+            if timer is not None:
+                timer.cancel()
 
     # ---- commands --------------------------------------------------------------------------
 
     def on_allocate(self, message: Allocate) -> BalanceView | Rejected:
-        return self._command(message, lambda ledger: ledger.allocate(message.currency, message.index, message.amount))
+        def allocate(ledger: StrategyLedger) -> StrategyBalance:
+            reserved = self._reservations.held((ledger.exchange, ledger.account, message.currency), self.clock.now())
+            if reserved and message.amount > ledger.get(message.currency).available - reserved:
+                raise LedgerError(
+                    f"cannot allocate {message.amount} {message.currency.value} to slot {message.index}: "
+                    f"{reserved} of the pool is reserved for transfers being sent; "
+                    f"{ledger.get(message.currency).available - reserved} available"
+                )
+            return ledger.allocate(message.currency, message.index, message.amount)
+
+        return self._command(message, allocate)
+
+    def on_reserve_funds(self, message: ReserveFunds) -> FundsReserved:
+        """Hold pool money for a transfer about to be sent (the executor's board read may be stale)."""
+        try:
+            ledger = self._ledger(message.exchange, message.account)
+            pool = ledger.get(message.currency).pool
+        except LedgerError as error:
+            reason = str(error)
+        else:
+            where = (ledger.exchange, ledger.account, message.currency)
+            reason = self._reservations.reserve(where, message.ref, message.amount, pool, self.clock.now())
+        if reason:
+            self.log.info("reservation {} of {} refused: {}", message.ref, message.amount, reason)
+        answer = FundsReserved(ref=message.ref, correlation_id=message.correlation_id, ok=not reason, reason=reason)
+        return self.reply(answer)  # type: ignore[return-value]
+
+    def on_release_funds(self, message: ReleaseFunds) -> None:
+        self._reservations.release(message.ref)
 
     def on_release(self, message: Release) -> BalanceView | Rejected:
         return self._command(message, lambda ledger: ledger.release(message.currency, message.index, message.amount))
@@ -152,10 +214,18 @@ class Gateway(Actor):
                 ledger.get(message.currency)  # an unknown currency is still refused
                 self.log.info("adjust {} was already applied; ignoring the repeat", message.ref)
                 return None
-            if self._already_counted(ledger, message.occurred_at):
-                ledger.get(message.currency)
-                self.log.info("adjust {} happened before the last venue snapshot of {}.{}: already counted",
-                              message.ref or message.delta, ledger.exchange.value, ledger.account)
+            ledger.get(message.currency)  # an unknown currency is refused before anything is held
+            key = (ledger.exchange, ledger.account)
+            placement = self._place(key, message.occurred_at)
+            if placement is not Placement.NEW:
+                if message.ref is not None:
+                    self._refs.add(applied)
+                if placement is Placement.COUNTED:
+                    self.log.info("adjust {} happened before the last venue snapshot of {}: already counted",
+                                  message.ref or message.delta, _name(key))
+                else:
+                    self._hold(key, HeldChange(("adjust", message.ref or f"{message.delta:+} {message.currency.value}"), message.occurred_at or 0.0,
+                                               {message.currency: message.delta}, message))
                 return None
             record = ledger.adjust(message.currency, message.delta, message.index)
             if message.ref is not None:
@@ -191,6 +261,40 @@ class Gateway(Actor):
                           ledger.account, message.currency, list(view.slots))
         return self.reply(view)  # type: ignore[return-value]  # told back to a strategy that told us
 
+    def on_venue_movement(self, message: VenueMovement) -> MovementBooked:
+        """A transfer leg the venue made: applied once, whatever its timing relative to a snapshot."""
+        try:
+            ledger = self._ledger(message.exchange, message.account)
+            ledger.get(message.currency)
+            key = (ledger.exchange, ledger.account)
+            booked = ("movement", *key, message.currency, message.ref)  # apart from the clients' Adjust refs
+            self._reservations.release(message.ref.rpartition(":")[0])  # the source leg ends its reservation
+            if booked in self._refs:
+                return self._booked(message, "repeat")
+            placement = self._place(key, message.occurred_at)
+            if placement is Placement.NEW:
+                ledger.adjust(message.currency, message.delta)
+        except LedgerError as error:
+            self.log.warning("movement {} not booked: {}", message.ref, error)
+            return self._booked(message, "refused", str(error))
+        self._refs.add(booked)
+        if placement is Placement.NEW:
+            view = self._publish(ledger, message.currency)
+            self.log.info("movement {}: {} {} {:+} -> total {}", message.ref, _name(key), message.currency.value,
+                          message.delta, view.total)
+            return self._booked(message, "applied")
+        if placement is Placement.COUNTED:
+            self.log.info("movement {} happened before the last venue snapshot of {}: already counted",
+                          message.ref, _name(key))
+            return self._booked(message, "counted")
+        self._hold(key, HeldChange(("movement", message.ref), message.occurred_at or 0.0,
+                                   {message.currency: message.delta}, message))
+        return self._booked(message, "held")
+
+    def _booked(self, message: VenueMovement, outcome: str, reason: str = "") -> MovementBooked:
+        answer = MovementBooked(ref=message.ref, correlation_id=message.correlation_id, outcome=outcome, reason=reason)
+        return self.reply(answer)  # type: ignore[return-value]
+
     # ---- fills -----------------------------------------------------------------------------
 
     def on_fill(self, fill: Fill) -> Balances | Rejected:
@@ -199,8 +303,13 @@ class Gateway(Actor):
         trade = (fill.exchange, fill.account, fill.trade_id)
         try:
             ledger = self._ledger(fill.exchange, fill.account)
-            if trade in self._trades or self._already_counted(ledger, fill.timestamp or None):
-                self.log.info("fill {} on {} is already counted; ignoring it", fill.trade_id, _name(key))
+            placement = Placement.COUNTED if trade in self._trades else self._place(key, fill.timestamp or None)
+            if placement is not Placement.NEW:
+                self._trades.add(trade)
+                if placement is Placement.COUNTED:
+                    self.log.info("fill {} on {} is already counted; ignoring it", fill.trade_id, _name(key))
+                else:
+                    self._hold(key, HeldChange(("fill", fill.trade_id), fill.timestamp, fill_deltas(fill), fill))
                 return Balances(views=[v for c in (fill.base, fill.quote) if (v := self._views.get((*key, c)))])
             moved = ledger.apply_fill(fill)
         except LedgerError as error:
@@ -220,13 +329,11 @@ class Gateway(Actor):
             if ledger is None:
                 self._initialise(key)
                 continue
-            snapshot_at = self.clock.now()
             try:
-                balances = self.venue.fetch_balance(*key)
+                balances, window = self._fetch(key)
             except VenueError as error:
                 self.log.warning("reconcile of {} skipped: the venue did not answer ({})", _name(key), error)
                 continue
-            self._as_of[key] = snapshot_at
             for currency in dict.fromkeys([*ledger.currencies(), *balances]):
                 try:
                     result = ledger.reconcile(currency, balances.get(currency, 0.0))
@@ -239,6 +346,7 @@ class Gateway(Actor):
                 self._report(ledger, result)
                 if result.before != result.after:
                     self._publish(ledger, currency)
+            self._adopt(key, window)
         self._retry_later()
         return Reconciled(checked=checked, corrected=corrected, reset=reset)
 
@@ -303,9 +411,8 @@ class Gateway(Actor):
     def _initialise(self, key: _AccountKey) -> bool:
         """Reset the account's ledger from the venue, publish it and tell the strategies; False if the venue is down."""
         spec = self._accounts[key]
-        snapshot_at = self.clock.now()
         try:
-            balances = self.venue.fetch_balance(*key)
+            balances, window = self._fetch(key)
         except VenueError as error:
             self._unavailable[key] = f"{type(error).__name__}: {error}"
             self.log.error("cannot initialise {} from the venue: {}; commands for it are refused until it is",
@@ -317,17 +424,105 @@ class Gateway(Actor):
             ledger.reset(currency, balances.get(currency, 0.0))
             self._publish(ledger, currency)
         self._ledgers[key] = ledger
-        self._as_of[key] = snapshot_at
+        self._adopt(key, window)
         self._unavailable.pop(key, None)
         self.log.info("{} initialised from the venue: {}", _name(key),
                       {c.value: ledger.get_balance(c) for c in currencies})
         self._tell_strategies(ledger, currencies, f"{_name(key)} was reset from the venue's balances")
         return True
 
-    def _already_counted(self, ledger: StrategyLedger, occurred_at: float | None) -> bool:
-        """Whether a venue change at ``occurred_at`` is already in the ledger's last venue snapshot."""
-        as_of = self._as_of.get((ledger.exchange, ledger.account))
-        return occurred_at is not None and as_of is not None and occurred_at < as_of
+    # ---- snapshots and the changes inside their fetch window ---------------------------------------
+
+    def _fetch(self, key: _AccountKey) -> tuple[dict[Currency, float], Window]:
+        """The venue's balances of ``key`` and the window they were fetched in (raises `VenueError`)."""
+        started = self.clock.now()
+        balances = self.venue.fetch_balance(*key)
+        return balances, Window(started, self.clock.now())
+
+    def _place(self, key: _AccountKey, occurred_at: float | None) -> Placement:
+        window = self._windows.get(key)
+        return Placement.NEW if window is None else window.place(occurred_at)
+
+    def _adopt(self, key: _AccountKey, window: Window) -> None:
+        """The ledger of ``key`` now is a snapshot fetched in ``window``: held changes from before it are counted."""
+        self._windows[key] = window
+        held = self._held.pop(key, [])
+        counted = [change for change in held if window.place(change.occurred_at) is Placement.COUNTED]
+        if counted:
+            self.log.info("{} held change(s) on {} are counted in the new snapshot: {}", len(counted), _name(key),
+                          [change.ref for change in counted])
+        still = [change for change in held if change not in counted]
+        if still:
+            self._held[key] = still
+            self._settle_held(key)
+        else:
+            self._settled(key)
+
+    def _hold(self, key: _AccountKey, change: HeldChange) -> None:
+        """A change during the last snapshot's fetch: hold it and fetch again to see whether it is counted."""
+        self.log.info("{} {} happened while the snapshot of {} was fetched: held until the venue says",
+                      change.ref[0], change.ref[1], _name(key))  # type: ignore[index]
+        self._held.setdefault(key, []).append(change)
+        self._settle_held(key)
+
+    def on_resolve_held(self, message: ResolveHeld) -> None:
+        key = (message.exchange, message.account)
+        self._resolve_timers.pop(key, None)
+        self._settle_held(key)
+
+    def _settle_held(self, key: _AccountKey) -> None:
+        """Fetch again; apply the held changes the venue has and the ledger lacks, drop the ones it counted."""
+        held = self._held.get(key)
+        ledger = self._ledgers.get(key)
+        if not held or ledger is None:
+            return
+        try:
+            balances, _ = self._fetch(key)
+        except VenueError as error:
+            self._resolve_later(key, f"the venue did not answer ({error})")
+            return
+        known = set(ledger.currencies())
+        totals = {c: ledger.get_balance(c) for c in {c for change in held for c in change.deltas} if c in known}
+        missing = explain(held, totals, balances)
+        if missing is None:
+            gap = {c.value: round(balances.get(c, 0.0) - totals.get(c, 0.0), 8) for c in sorted({*totals})}
+            self._resolve_later(key, f"the venue differs from the ledger by {gap}, which no held change explains")
+            return
+        for change in missing:
+            self._apply_held(ledger, change)
+        self.log.info("held changes on {} resolved: {} applied (not in the snapshot), {} counted in it",
+                      _name(key), [c.ref for c in missing], [c.ref for c in held if c not in missing])
+        del self._held[key]
+        self._settled(key)
+
+    def _apply_held(self, ledger: StrategyLedger, change: HeldChange) -> None:
+        message = change.message
+        if isinstance(message, Fill):
+            moved = ledger.apply_fill(message)
+        else:  # an Adjust or a VenueMovement (which moves the total)
+            ledger.adjust(message.currency, message.delta, getattr(message, "index", 0))
+            moved = [message.currency]
+        for currency in moved:
+            self._publish(ledger, currency)
+
+    def _resolve_later(self, key: _AccountKey, why: str) -> None:
+        tries = self._resolve_tries[key] = self._resolve_tries.get(key, 0) + 1
+        held = [change.ref for change in self._held.get(key, [])]
+        self.log.warning("cannot tell yet whether {} on {} are counted: {} (try {})", held, _name(key), why, tries)
+        if tries == self.resolve_alert_after:
+            self.alert(f"gateway.unresolved.{_name(key)}",
+                       f"{_name(key)}: {held} happened during a balance snapshot and {tries} re-fetches could not "
+                       f"tell whether it counts them ({why}); they are held, not applied, until one can")
+        if key not in self._resolve_timers:
+            self._resolve_timers[key] = self.send_later(self.resolve_delay, self.name, ResolveHeld(*key))
+
+    def _settled(self, key: _AccountKey) -> None:
+        """Nothing is held on ``key`` any more."""
+        timer = self._resolve_timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        if self._resolve_tries.pop(key, 0) >= self.resolve_alert_after:
+            self.resolve_alert(f"gateway.unresolved.{_name(key)}", f"{_name(key)}: every held change is resolved")
 
     def _retry_later(self) -> None:
         """While an account is not initialised, send ourselves a `Reconcile` after ``retry_delay``."""

@@ -22,6 +22,7 @@ __all__ = [
     "Reconciliation",
     "StrategyBalance",
     "StrategyLedger",
+    "fill_deltas",
     "invariant_error",
 ]
 
@@ -185,6 +186,17 @@ class Reconciliation:
     reset: bool  # pool + credit went below zero, so the record was reset to the venue's figure
 
 
+def fill_deltas(fill: Fill) -> dict[Currency, float]:
+    """What an execution moves per currency: a buy adds ``quantity`` base and costs ``quantity * price``
+    quote, a sell the reverse; the fee is taken in its currency."""
+    base, quote = fill.base, fill.quote
+    sign = 1.0 if fill.side is Side.BUY else -1.0
+    parts: dict[Currency, list[float]] = {base: [sign * fill.quantity], quote: [-sign * fill.quantity * fill.price]}
+    if fill.fee:
+        parts.setdefault(fill.fee_currency or quote, []).append(-fill.fee)
+    return {currency: math.fsum(values) for currency, values in parts.items()}
+
+
 class StrategyLedger:
     """Every currency's `StrategyBalance` on one exchange account; the seed's operations by name.
 
@@ -303,17 +315,11 @@ class StrategyLedger:
         """
         if (fill.exchange, fill.account) != (self.exchange, self.account):
             raise LedgerError(f"fill for {fill.exchange.value}.{fill.account} applied to {self.exchange.value}.{self.account}")
-        base, quote = fill.base, fill.quote
-        sign = 1.0 if fill.side is Side.BUY else -1.0
-        deltas: dict[Currency, list[float]] = {base: [sign * fill.quantity], quote: [-sign * fill.quantity * fill.price]}
-        if fill.fee:
-            deltas.setdefault(fill.fee_currency or quote, []).append(-fill.fee)
         updated: dict[Currency, StrategyBalance] = {}
-        for currency, parts in deltas.items():
+        for currency, delta in fill_deltas(fill).items():
             record = self._balances.get(currency) or StrategyBalance.opened(
                 currency, 0.0, self.strategy_count, self.credit_limits.get(currency, 0.0)
             )
-            delta = math.fsum(parts)
             if not math.isfinite(delta):
                 raise LedgerError(f"fill {fill.trade_id} would move {currency} by {delta}: not a finite amount")
             updated[currency] = record.adjust(delta, TOTAL)

@@ -1,8 +1,9 @@
 """The daily report: on `DailyReport` it gathers the day's figures from the other actors and logs them.
 
 It asks by tell (never a blocking ask): transfer statistics, the hedge pair's status, prices,
-health and the runtime's restart counts. When every answer is in, or after ``deadline``
-seconds, it writes the report (missing parts named) and keeps it for `GetReport`.
+health and the runtime's restart counts. Each part is a `PendingRequests` entry: accepted only
+from the actor asked, while asked. When every answer is in, or after ``deadline`` seconds, it
+writes the report; parts still missing are named in it, logged as an error and alerted.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from actors.base import Actor
+from actors.requests import DeadlineTimer, PendingRequests, RequestsDue
+from messages.alerts import AlertSeverity
 from messages.base import Message
 from messages.hedge import HedgeReport, HedgeStatus
 from messages.reports import (
@@ -30,12 +33,6 @@ from supervisor.errors import ActorError
 __all__ = ["Reporter"]
 
 
-class ReportDeadline(Message, frozen=True):
-    """Internal: stop waiting for answers to report ``round``."""
-
-    round: int
-
-
 class Reporter(Actor):
     """Writes the daily report. Conventional name: "report"."""
 
@@ -48,6 +45,8 @@ class Reporter(Actor):
         self.since = self.clock.now() - 24 * 3600
         self.parts: dict[str, Any] = {}
         self.expected: set[str] = set()
+        self.requests: PendingRequests[int] = PendingRequests()  # context: the round asked for
+        self._deadlines = DeadlineTimer(lambda delay: self.send_later(delay, self.name, RequestsDue()))
         self.last: Report | None = None
 
     def on_daily_report(self, message: DailyReport) -> None:
@@ -62,13 +61,21 @@ class Reporter(Actor):
         if self.hedge:
             requests["hedge"] = (self.hedge, HedgeStatus(reply_to=self.name))
         self.expected = set()
+        for stale in self.requests.waiting():  # a previous round still waiting: it is over
+            self.requests.cancel(stale.correlation_id)
+        deadline = self.clock.now() + self.deadline
         for part, (target, request) in requests.items():
             try:
                 self.tell(target, request)
-                self.expected.add(part)
             except ActorError as error:
                 self.log.warning("report: cannot ask {} ({})", target, error)
-        self.send_later(self.deadline, self.name, ReportDeadline(self.round))
+                continue
+            self.expected.add(part)
+            self.requests.open(target, part, deadline, context=self.round)
+        self._deadlines.arm(self.requests.next_deadline(), self.clock.now())
+
+    def on_stop(self) -> None:
+        self._deadlines.cancel()
 
     def on_transfer_stats(self, message: TransferStats) -> None:
         self._arrived("transfers", message)
@@ -85,9 +92,15 @@ class Reporter(Actor):
     def on_hedge_report(self, message: HedgeReport) -> None:
         self._arrived("hedge", message)
 
-    def on_report_deadline(self, message: ReportDeadline) -> None:
-        if message.round == self.round and self.expected - set(self.parts):
-            self._write()
+    def on_requests_due(self, message: RequestsDue) -> None:
+        self._deadlines.cancel()
+        late = [request for request in self.requests.expired(self.clock.now()) if request.context == self.round]
+        if not late or not self.expected - set(self.parts):
+            return
+        missing = ", ".join(f"{r.kind} (from {r.to})" for r in late)
+        self.alert("report.missing", f"daily report {self.round}: no answer within {self.deadline} s for {missing}; "
+                   "written without them", AlertSeverity.WARNING)
+        self._write()
 
     def on_get_report(self, message: GetReport) -> Report | None:
         if self.last is not None:
@@ -95,7 +108,8 @@ class Reporter(Actor):
         return self.last
 
     def _arrived(self, part: str, answer: Any) -> None:
-        if part not in self.expected or part in self.parts:
+        if self.requests.accept_from(self.sender, part, lambda r: r.context == self.round) is None:
+            self.log.warning("report: ignored a {} part from {} that answers no open request", part, self.sender)
             return
         self.parts[part] = answer
         if set(self.parts) >= self.expected:

@@ -211,8 +211,8 @@ class TaskManagerActor(Actor):
     """Serves a `TransferTaskManager` through messages; conventionally named "tasks".
 
     With a ``journal`` the pending tasks and last-success times survive a restart; without one
-    a restarted actor starts empty. Answers are returned (to an ask); only `GetTasks` with
-    ``reply_to`` tells anyone.
+    a restarted actor starts empty. Answers are returned (to an ask); `GetTasks` and
+    `AddTransferTask` with ``reply_to`` also tell that actor (with the request's correlation id).
     """
 
     def __init__(self, default_expire_seconds: float = 120.0, journal: Journal | None = None) -> None:
@@ -228,10 +228,16 @@ class TaskManagerActor(Actor):
             added = self.manager.add_task(*message.key, amount=message.amount, extra=message.extra)
         except ValueError as error:
             self.log.warning("task refused: {}", error)
-            return Rejected(reason=str(error), message_type=type(message).__name__)
+            refused = Rejected(reason=str(error), message_type=type(message).__name__)
+            if message.reply_to:
+                self.tell(message.reply_to, refused)
+            return refused
         if added:
             self.log.info("task added: {} {} ({})", message.amount, _describe(message.key), message.extra or "no follow-up")
-        return TaskAdded(key=message.key, added=added)
+        answer = TaskAdded(key=message.key, added=added, correlation_id=message.correlation_id)
+        if message.reply_to:
+            self.tell(message.reply_to, answer)
+        return answer
 
     def on_get_tasks(self, message: GetTasks) -> PendingTasks:
         pending = PendingTasks(tasks=self.manager.get_all_tasks(), correlation_id=message.correlation_id)

@@ -8,6 +8,8 @@ default account.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from messages.base import Message
 from messages.common import Account, Currency, Exchange
 
@@ -16,11 +18,16 @@ __all__ = [
     "Allocate",
     "BalanceView",
     "Balances",
+    "FundsReserved",
     "GetBalances",
     "LedgerReset",
+    "MovementBooked",
     "Reconcile",
     "Reconciled",
     "Release",
+    "ReleaseFunds",
+    "ReserveFunds",
+    "VenueMovement",
 ]
 
 
@@ -65,8 +72,75 @@ class Adjust(Message, frozen=True):
     occurred_at: float | None = None
 
 
+class VenueMovement(Message, frozen=True):
+    """Told by the transfer executor: one leg of a transfer moved the venue balance of an account by ``delta``.
+
+    Actor-only (a client cannot book money the venue did not move). ``ref`` makes it idempotent;
+    ``occurred_at`` (the venue's time of the move) places it against the ledger's snapshots: one
+    from before the last snapshot is counted in it, one during the snapshot's fetch is held until
+    a re-fetch says. Answer: `MovementBooked` with the same ``correlation_id``.
+    """
+
+    actor_only: ClassVar[bool] = True
+
+    exchange: Exchange
+    account: Account
+    currency: Currency
+    delta: float
+    ref: str
+    occurred_at: float | None = None
+    correlation_id: str = ""
+
+
+class ReserveFunds(Message, frozen=True):
+    """Told by the transfer executor before it sends: hold ``amount`` of the pool for transfer ``ref``
+    so no allocate takes it meanwhile. Answer: `FundsReserved` with the same ``correlation_id``."""
+
+    actor_only: ClassVar[bool] = True
+
+    exchange: Exchange
+    account: Account
+    currency: Currency
+    amount: float
+    ref: str
+    correlation_id: str = ""
+
+
+class FundsReserved(Message, frozen=True):
+    """The gateway's answer to `ReserveFunds`: ``ok``, or why not (``reason``)."""
+
+    actor_only: ClassVar[bool] = True
+
+    ref: str
+    correlation_id: str
+    ok: bool
+    reason: str = ""
+
+
+class ReleaseFunds(Message, frozen=True):
+    """Told by the transfer executor: transfer ``ref`` was not made; its reservation ends."""
+
+    actor_only: ClassVar[bool] = True
+
+    ref: str
+
+
+class MovementBooked(Message, frozen=True):
+    """The gateway's answer to a `VenueMovement`: ``outcome`` is applied, counted (in a snapshot),
+    repeat (its ref was booked already), held (until a re-fetch says) or refused (``reason``)."""
+
+    actor_only: ClassVar[bool] = True
+
+    ref: str
+    correlation_id: str
+    outcome: str
+    reason: str = ""
+
+
 class BalanceView(Message, frozen=True):
     """One ledger as published on the balance board (and the answer to a successful command)."""
+
+    actor_only: ClassVar[bool] = True  # an answer: no actor takes one from a client
 
     exchange: Exchange
     account: Account
@@ -98,6 +172,8 @@ class GetBalances(Message, frozen=True):
 
 
 class Balances(Message, frozen=True):
+    actor_only: ClassVar[bool] = True
+
     views: list[BalanceView]
 
 
@@ -108,6 +184,8 @@ class Reconcile(Message, frozen=True):
 class Reconciled(Message, frozen=True):
     """How many ledgers a reconcile corrected, and how many it had to reset."""
 
+    actor_only: ClassVar[bool] = True
+
     checked: int
     corrected: int
     reset: int
@@ -115,6 +193,8 @@ class Reconciled(Message, frozen=True):
 
 class LedgerReset(Message, frozen=True):
     """Told to every strategy: the ledger was reset, your slot is empty, request your capital again."""
+
+    actor_only: ClassVar[bool] = True
 
     exchange: Exchange
     account: Account

@@ -6,6 +6,8 @@ a failed hedge), so no actor ever waits on a blocking ask.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from messages.base import Message
 from messages.trading import Side
 
@@ -42,6 +44,8 @@ class AFilled(Message, frozen=True):
     ``quantity`` is what is left to hedge for this request. The answer is told to ``reply_to``.
     """
 
+    actor_only: ClassVar[bool] = True
+
     trade_id: str
     order_id: str
     market: str
@@ -58,6 +62,8 @@ class BHedged(Message, frozen=True):
     ``fee`` is what B paid, in the market's quote currency.
     """
 
+    actor_only: ClassVar[bool] = True
+
     trade_id: str
     quantity: float
     average_price: float
@@ -71,6 +77,8 @@ class BHedgeFailed(Message, frozen=True):
 
     ``quantity`` (at ``average_price``, fee ``fee``) was hedged before B gave up; the rest is not.
     """
+
+    actor_only: ClassVar[bool] = True
 
     trade_id: str
     reason: str
@@ -155,10 +163,14 @@ class HedgeWaitTimer(Message, frozen=True):
     ``token`` names the wait (and A's incarnation); a timer of an earlier wait is ignored.
     """
 
+    actor_only: ClassVar[bool] = True
+
     token: str
 
 
 class RetryHedge(Message, frozen=True):
     """B's own message: try (again) to place the hedge of ``trade_id``."""
+
+    actor_only: ClassVar[bool] = True
 
     trade_id: str

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+import msgspec
+
 from messages.base import Message
 from messages.common import Currency
 from messages.system import ActorStatus
@@ -33,6 +37,8 @@ class GetPrices(Message, frozen=True):
 class Prices(Message, frozen=True):
     """The value of one unit of each currency in USD, and when they were fetched."""
 
+    actor_only: ClassVar[bool] = True
+
     usd: dict[Currency, float]
     updated_at: float | None = None
 
@@ -44,11 +50,14 @@ class GetTransferStats(Message, frozen=True):
 
 
 class TransferStats(Message, frozen=True):
+    actor_only: ClassVar[bool] = True
+
     done: int
     volume: dict[Currency, float]
     in_flight: int
-    in_doubt: int
+    in_doubt: int  # how many transfers' outcome is unknown (timed out, or the venue has no record)
     failed_attempts: int
+    unknown: list[str] = msgspec.field(default_factory=list)  # their client ids: alerted, never re-sent
 
 
 class GetRuntimeStatus(Message, frozen=True):
@@ -56,6 +65,8 @@ class GetRuntimeStatus(Message, frozen=True):
 
 
 class RuntimeStatus(Message, frozen=True):
+    actor_only: ClassVar[bool] = True
+
     actors: list[ActorStatus]
     dead_letters: int
 

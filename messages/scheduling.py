@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from messages.base import Message
 
 __all__ = ["ActorHealth", "CheckHealth", "GetHealth", "GetSchedule", "HealthReport", "JobDue", "JobView", "Schedule"]
@@ -9,6 +11,8 @@ __all__ = ["ActorHealth", "CheckHealth", "GetHealth", "GetSchedule", "HealthRepo
 
 class JobDue(Message, frozen=True):
     """The scheduler's own timer tick: job ``job`` is due at ``due`` (seconds since the epoch)."""
+
+    actor_only: ClassVar[bool] = True
 
     job: str
     due: float
@@ -48,5 +52,7 @@ class ActorHealth(Message, frozen=True):
 
 
 class HealthReport(Message, frozen=True):
+
+    actor_only: ClassVar[bool] = True
     checked_at: float | None
     actors: list[ActorHealth]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 from messages.base import Message
 from messages.common import Account, Currency, Exchange
@@ -42,7 +42,10 @@ class TransferTaskValue(NamedTuple):
 
 
 class AddTransferTask(Message, frozen=True):
-    """Submit a wanted transfer. Answer: `TaskAdded` (``added`` False when the key was already pending)."""
+    """Submit a wanted transfer. Answer: `TaskAdded` (``added`` False when the key was already pending).
+
+    With ``reply_to`` the `TaskAdded` is also told to that actor, with ``correlation_id``.
+    """
 
     from_exchange: Exchange
     from_account: Account
@@ -51,6 +54,8 @@ class AddTransferTask(Message, frozen=True):
     currency: Currency
     amount: float
     extra: str | None = None
+    reply_to: str | None = None
+    correlation_id: str = ""
 
     @property
     def key(self) -> TransferTaskKey:
@@ -58,8 +63,11 @@ class AddTransferTask(Message, frozen=True):
 
 
 class TaskAdded(Message, frozen=True):
+    actor_only: ClassVar[bool] = True
+
     key: TransferTaskKey
     added: bool
+    correlation_id: str = ""
 
 
 class GetTasks(Message, frozen=True):
@@ -70,12 +78,21 @@ class GetTasks(Message, frozen=True):
 
 
 class PendingTasks(Message, frozen=True):
+    """The snapshot `GetTasks` asked for. Actor-only: a forged snapshot must never reach the executor."""
+
+    actor_only: ClassVar[bool] = True
+
     tasks: list[tuple[TransferTaskKey, TransferTaskValue]]
     correlation_id: str = ""
 
 
 class TaskSucceeded(Message, frozen=True):
-    """The transfer for ``key`` was made: remove the task and record the success time. Idempotent."""
+    """The transfer for ``key`` was made: remove the task and record the success time. Idempotent.
+
+    Actor-only: the transfer executor says it; an operator removes a task with `RemoveTask`.
+    """
+
+    actor_only: ClassVar[bool] = True
 
     key: TransferTaskKey
     timestamp: int | None = None  # the task instance that succeeded; None removes whatever is pending
@@ -90,6 +107,8 @@ class CleanExpiredTasks(Message, frozen=True):
 
 
 class TasksCleaned(Message, frozen=True):
+    actor_only: ClassVar[bool] = True
+
     count: int
 
 
@@ -98,5 +117,7 @@ class GetLastSuccess(Message, frozen=True):
 
 
 class LastSuccess(Message, frozen=True):
+    actor_only: ClassVar[bool] = True
+
     key: TransferTaskKey
     timestamp: int | None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from typing import ClassVar
+
 from messages.base import Message
 from messages.common import Account, Currency, Exchange
 
@@ -37,6 +39,8 @@ class Fill(Message, frozen=True):
     ``fee`` is charged in ``fee_currency`` (the quote currency when None).
     ``trade_id`` is the venue's id for this execution (a fill reported twice has the same id).
     """
+
+    actor_only: ClassVar[bool] = True
 
     exchange: Exchange
     account: Account

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from messages.base import Message
 from messages.common import AccountRef, Currency
 from messages.tasks import TransferTaskKey
@@ -35,16 +37,21 @@ class RunTransfers(Message, frozen=True):
 class TransfersRun(Message, frozen=True):
     """What one run did."""
 
+    actor_only: ClassVar[bool] = True
+
     reason: str
     considered: int
     sent: int
     skipped: int
-    failed: int
+    failed: int  # refused by the venue: nothing moved, the task is tried again
     resolved: int = 0  # earlier in-doubt or in-flight transfers settled in this run
+    unknown: int = 0  # sent, and the venue did not say what happened (a timeout): never re-sent until it does
 
 
 class TransferSent(Message, frozen=True):
-    """Told to a task's follow-up: the venue accepted the transfer (``status`` pending or ok)."""
+    """Told to a task's follow-up: the venue accepted the transfer (``status`` pending or ok). Actor-only."""
+
+    actor_only: ClassVar[bool] = True
 
     key: TransferTaskKey
     client_id: str
@@ -68,6 +75,8 @@ class StartChain(Message, frozen=True):
 
 
 class ChainStarted(Message, frozen=True):
+    actor_only: ClassVar[bool] = True
+
     chain_id: str
 
 
@@ -81,9 +90,10 @@ class ChainView(Message, frozen=True):
     currency: Currency
     amount: float
     hop: int  # index of the transfer in progress (0 = hops[0] -> hops[1])
-    status: str  # "submitted" | "in_flight" | "completed" | "failed"
+    status: str  # "submitted" | "in_flight" | "unknown" (the hop's transfer in doubt) | "completed"
     amount_in_flight: float
     extra: str | None = None
+    where: str = ""  # where the chain's money is now, in words
 
 
 class GetChains(Message, frozen=True):
@@ -91,11 +101,15 @@ class GetChains(Message, frozen=True):
 
 
 class Chains(Message, frozen=True):
+    actor_only: ClassVar[bool] = True
+
     chains: list[ChainView]
 
 
 class ChainCompleted(Message, frozen=True):
-    """Told to a chain's follow-up: the money reached the final account."""
+    """Told to a chain's follow-up: the money reached the final account. Actor-only."""
+
+    actor_only: ClassVar[bool] = True
 
     chain_id: str
     final: AccountRef

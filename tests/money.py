@@ -19,12 +19,38 @@ from messages.base import Message
 from messages.common import Currency, Exchange
 from messages.tasks import GetTasks, PendingTasks
 from messages.transfers import AdvanceChains, Chains, GetChains, RunTransfers, TransfersRun
+from messages.venue import Deposit, TransferResult
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
 from actors.stores.board import InMemoryBoard
 from actors.stores.journal import Journal
+from supervisor.mailbox import Envelope, Reply
 
 K, M = Exchange.KRAKEN, Exchange.MEXC
 USDC = Currency.USDC
+
+
+def ask_as(runtime: Runtime, sender: str, name: str, message: Message, timeout: float = 5.0) -> Any:
+    """Ask ``name`` as if actor ``sender`` asked: how a test hands an actor-only message to an actor."""
+    reply = Reply()
+    assert runtime.deliver(name, Envelope(message, sender, reply)), f"{name} is not running"
+    return reply.wait(timeout)
+
+
+class Forgetful:
+    """The simulated venue, except that it has no record of the client ids in ``hidden`` (a lagging index)."""
+
+    def __init__(self, inner: SimulatedVenue) -> None:
+        self.inner = inner
+        self.hidden: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def fetch_transfer(self, client_id: str) -> TransferResult | None:
+        return None if client_id in self.hidden else self.inner.fetch_transfer(client_id)
+
+    def fetch_deposits(self, exchange: Exchange, account: str) -> list[Deposit]:
+        return [d for d in self.inner.fetch_deposits(exchange, account) if d.client_id not in self.hidden]
 
 
 class Collector(Actor):
@@ -71,6 +97,8 @@ class MoneySystem:
         routes: Mapping[tuple[Exchange, Exchange], Route] | None = None,
         strategies: Mapping[int, str] | None = None,
         executor: Callable[..., TransferExecutor] = TransferExecutor,
+        tasks: Callable[..., TaskManagerActor] = TaskManagerActor,
+        gateway: Callable[..., Gateway] = Gateway,
         chain_executor: Callable[..., ChainExecutor] = ChainExecutor,
         follow_ups: Mapping[str, Callable[[Any], None]] | None = None,
         journal_path: Path | None = None,
@@ -89,8 +117,8 @@ class MoneySystem:
         self.runtime = Runtime(
             Supervisor(
                 [
-                    ChildSpec("gateway", lambda: Gateway(venue, board, accounts, strategies or {})),
-                    ChildSpec("tasks", lambda: TaskManagerActor(journal=journal)),
+                    ChildSpec("gateway", lambda: gateway(venue, board, accounts, strategies or {})),
+                    ChildSpec("tasks", lambda: tasks(journal=journal)),
                     ChildSpec("transfers", lambda: executor(venue, board, journal, follow_ups=follow_ups)),
                     ChildSpec("chains", lambda: chain_executor(venue, journal, follow_ups=follow_ups)),
                     ChildSpec("collector", lambda: Collector(inbox)),

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from actors.chains import COMPLETED, ChainBook, ChainExecutor
+from actors.venues.simulated import Route, SimulatedVenue
 from messages.common import AccountRef
 from messages.system import Rejected
-from messages.transfers import ChainCompleted, Chains, ChainStarted, GetChains, StartChain, TransferSent
+from messages.transfers import ChainCompleted, Chains, ChainStarted, ChainView, GetChains, StartChain, TransferSent
 from supervisor import ManualClock
-from tests.money import USDC, K, M, MoneySystem
+from tests.money import USDC, Forgetful, K, M, MoneySystem
 
 HOPS = [AccountRef(K, "trade"), AccountRef(K, "main"), AccountRef(M, "main"), AccountRef(M, "trade")]
 BALANCES = {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}, (M, "main"): {USDC: 0.0}, (M, "trade"): {USDC: 0.0}}
@@ -154,3 +155,28 @@ def test_the_chain_book_records_round_trip_through_the_journal_format() -> None:
     again = ChainBook().load(ChainBook.to_record(chain))
     assert again == chain and again.hop == 1 and again.status == "submitted"
     assert book.hop_sent("c", 0, "stale", now=4.0) is None  # an old hop's news changes nothing
+
+
+def test_a_chain_whose_hop_transfer_is_in_doubt_reports_unknown_and_where_its_money_went(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    inner = SimulatedVenue(clock, seed=7, balances=BALANCES, default_route=Route(600.0, 1.0))
+    venue = Forgetful(inner)
+    money = MoneySystem(tmp_path, clock, BALANCES, venue=venue)  # type: ignore[arg-type]
+    try:
+        chain_id = start(money)
+        assert _view(money, chain_id).where == "1000.0 at kraken.trade, hop 0 waiting to be sent"
+        inner.faults.timeout_after_move_next(1)
+        money.run_transfers()
+        view = _view(money, chain_id)
+        assert view.status == "unknown" and view.where.startswith("unknown: 1000.0 sent kraken.trade -> kraken.main")
+        money.drive(lambda: chain_status(money, chain_id) == COMPLETED, step=700.0)  # the venue answers next run
+        assert _view(money, chain_id).where == "999.0 at mexc.trade"  # one on-chain fee
+        money.conserved()
+    finally:
+        money.stop()
+
+
+def _view(money: MoneySystem, chain_id: str) -> ChainView:
+    chains = money.runtime.ask("chains", GetChains())
+    return next(c for c in chains.chains if c.chain_id == chain_id)

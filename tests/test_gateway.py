@@ -29,6 +29,7 @@ from messages.trading import Fill, Side
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
 from actors.stores.board import InMemoryBoard, StrategyBalanceManager, install_board, installed_board
 from supervisor.spec import Strategy
+from tests.money import ask_as
 from tests.probe import Crash, Probe, recorder
 
 KRAKEN, MEXC, BINANCE = Exchange.KRAKEN, Exchange.MEXC, Exchange.BINANCE
@@ -59,6 +60,10 @@ class Desk:
 
     def ask(self, message: Any) -> Any:
         return self.rt.ask("gateway", message)
+
+    def from_actor(self, message: Any) -> Any:
+        """Ask as an actor of the desk would (fills come from the hedge actors, never from a client)."""
+        return ask_as(self.rt, "strat_a", "gateway", message)
 
     def slots(self, currency: Currency = USDC, exchange: Exchange = KRAKEN, account: str = "main") -> tuple[float, ...]:
         view = self.board.read(exchange, account, currency)
@@ -241,7 +246,7 @@ def fill(side: Side, trade_id: str, quantity: float = 0.1, price: float = 50_000
 def test_a_buy_fill_adds_base_and_costs_quote_plus_fee_without_asking_the_venue(start_desk: DeskFactory) -> None:
     desk = start_desk(balances={(KRAKEN, "main"): {USDC: 10_000.0, BTC: 1.0}})
     desk.venue.faults.outage(3600)  # applying a fill is local arithmetic: no venue call
-    answer = desk.ask(fill(Side.BUY, "t-1"))
+    answer = desk.from_actor(fill(Side.BUY, "t-1"))
     assert isinstance(answer, Balances) and {v.currency for v in answer.views} == {BTC, USDC}
     assert desk.slots(BTC)[:2] == (1.1, 1.1)
     assert desk.slots(USDC)[:2] == (4995.0, 4995.0)
@@ -250,25 +255,25 @@ def test_a_buy_fill_adds_base_and_costs_quote_plus_fee_without_asking_the_venue(
 def test_a_sell_fill_is_the_reverse_and_sub_strategies_keep_their_slots(start_desk: DeskFactory) -> None:
     desk = start_desk(balances={(KRAKEN, "main"): {USDC: 10_000.0, BTC: 1.0}})
     desk.ask(Allocate(currency=USDC, index=2, amount=3000.0))
-    desk.ask(fill(Side.SELL, "t-1"))
+    desk.from_actor(fill(Side.SELL, "t-1"))
     assert desk.slots(BTC)[0] == pytest.approx(0.9)
     assert desk.slots(USDC)[:3] == (14_995.0, 11_995.0, 3000.0)
 
 
 def test_a_fill_reported_twice_is_applied_once(start_desk: DeskFactory) -> None:
     desk = start_desk(balances={(KRAKEN, "main"): {USDC: 10_000.0, BTC: 1.0}})
-    desk.ask(fill(Side.BUY, "t-1"))
-    repeat = desk.ask(fill(Side.BUY, "t-1"))
+    desk.from_actor(fill(Side.BUY, "t-1"))
+    repeat = desk.from_actor(fill(Side.BUY, "t-1"))
     assert isinstance(repeat, Balances)
     assert desk.slots(USDC)[0] == 4995.0 and desk.slots(BTC)[0] == pytest.approx(1.1)
-    desk.ask(fill(Side.BUY, "t-2", quantity=0.01, fee=0.0))
+    desk.from_actor(fill(Side.BUY, "t-2", quantity=0.01, fee=0.0))
     assert desk.slots(USDC)[0] == 4495.0
 
 
 def test_a_fill_for_an_account_the_gateway_does_not_keep_is_rejected(start_desk: DeskFactory) -> None:
     desk = start_desk()
     before = desk.state()
-    answer = desk.ask(fill(Side.BUY, "t-1", account="elsewhere"))
+    answer = desk.from_actor(fill(Side.BUY, "t-1", account="elsewhere"))
     assert isinstance(answer, Rejected) and "unknown account kraken.elsewhere" in answer.reason
     assert desk.state() == before
 
@@ -440,6 +445,7 @@ def test_an_adjust_from_before_the_last_reconcile_is_already_counted(start_desk:
     assert desk.ask(Reconcile()).corrected == 1  # the snapshot already shows the withdrawal
     late = desk.ask(Adjust(currency=USDC, delta=-400.0, occurred_at=moved_at, ref="w-1"))
     assert isinstance(late, BalanceView) and late.total == 9_600.0  # not counted twice
+    desk.clock.advance(1.0)
     after = desk.ask(Adjust(currency=USDC, delta=-100.0, occurred_at=desk.clock.now()))
     assert after.total == 9_500.0  # a change after the snapshot is applied
 
@@ -454,5 +460,5 @@ def test_a_fill_from_before_a_restart_snapshot_is_not_applied_again(start_desk: 
                               and desk.rt.status_of("gateway").state == "running")
     late_fill = Fill(exchange=KRAKEN, account="main", market="btc/usdc", side=Side.BUY, quantity=0.1, price=50_000.0,
                      trade_id="t-late", order_id="o-1", timestamp=traded_at)
-    desk.ask(late_fill)
+    desk.from_actor(late_fill)
     assert desk.slots(BTC)[0] == pytest.approx(1.1)  # counted once, by the snapshot

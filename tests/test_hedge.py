@@ -452,8 +452,8 @@ def test_b_answers_a_repeated_request_from_memory_without_hedging_again(start_pa
     pair.gate.set()
     request = AFilled(trade_id="X1", order_id="O0", market="btc/usd", side=Side.BUY, quantity=0.5, price=101.0,
                       reply_to="operator")
-    pair.rt.tell("hedge_b", request)
-    pair.rt.tell("hedge_b", request)
+    pair.rt.tell("hedge_b", request, "hedge_a")  # AFilled is actor-only: A is who sends it
+    pair.rt.tell("hedge_b", request, "hedge_a")
     [first, second] = pair.operator.wait_for(BHedged, 2)
     assert first == second and (first.trade_id, first.quantity) == ("X1", 0.5)
     assert len(pair.b_fills) == 1 and pair.b_fills[0].side is Side.SELL

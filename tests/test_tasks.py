@@ -28,6 +28,7 @@ from messages.tasks import (
 )
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
 from actors.stores.journal import Journal
+from tests.money import ask_as
 from tests.probe import Crash
 
 KEY = TransferTaskKey(Exchange.KRAKEN, "trade", Exchange.KRAKEN, "main", Currency.USDC)
@@ -373,11 +374,11 @@ def test_task_succeeded_removes_the_task_and_records_the_time(
     rt.ask("tasks", command())
     [(_, value)] = pending(rt)
     clock.advance(3)
-    done = rt.ask("tasks", TaskSucceeded(key=KEY, timestamp=value.timestamp))
+    done = ask_as(rt, "transfers", "tasks", TaskSucceeded(key=KEY, timestamp=value.timestamp))
     assert done == LastSuccess(key=KEY, timestamp=int(clock.now() * US))
     assert pending(rt) == []
     clock.advance(3)
-    assert rt.ask("tasks", TaskSucceeded(key=KEY, timestamp=value.timestamp)) == done  # a repeat changes nothing
+    assert ask_as(rt, "transfers", "tasks", TaskSucceeded(key=KEY, timestamp=value.timestamp)) == done  # a repeat changes nothing
     assert rt.ask("tasks", GetLastSuccess(key=KEY)) == done
 
 
@@ -390,9 +391,9 @@ def test_task_succeeded_for_an_old_instance_keeps_the_new_task(
     rt.ask("tasks", RemoveTask(key=KEY))
     clock.advance(1)
     rt.ask("tasks", command(amount=3.0))
-    rt.ask("tasks", TaskSucceeded(key=KEY, timestamp=old.timestamp))
+    ask_as(rt, "transfers", "tasks", TaskSucceeded(key=KEY, timestamp=old.timestamp))
     assert [(k, v.amount) for k, v in pending(rt)] == [(KEY, 3.0)]
-    rt.ask("tasks", TaskSucceeded(key=KEY))  # no instance named: whatever is pending goes
+    ask_as(rt, "transfers", "tasks", TaskSucceeded(key=KEY))  # no instance named: whatever is pending goes
     assert pending(rt) == []
 
 
@@ -412,7 +413,7 @@ def test_pending_tasks_and_successes_survive_a_crash_with_a_journal(
         rt = make_runtime(tasks_tree(journal))
         rt.ask("tasks", command(KEY, extra="hedge"))
         rt.ask("tasks", command(KEY_B, amount=500.0))
-        success = rt.ask("tasks", TaskSucceeded(key=KEY_B))
+        success = ask_as(rt, "transfers", "tasks", TaskSucceeded(key=KEY_B))
         before = pending(rt)
         rt.tell("tasks", Crash("bug"))
         assert rt.wait_until(lambda: rt.status_of("tasks").restarts == 1 and rt.status_of("tasks").state == "running")

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
+from loguru import logger
 
 from actors.transfers import TransferExecutor, client_id_for
-from messages.balances import Allocate, Release
+from actors.venues.simulated import SimulatedVenue
+from messages.balances import Allocate, Release, ReleaseFunds, ReserveFunds
+from messages.reports import GetTransferStats
+from messages.system import Rejected
 from messages.tasks import AddTransferTask, GetLastSuccess, LastSuccess, TaskAdded, TransferTaskKey
 from messages.transfers import RunTransfers, TransferSent
 from messages.venue import TransferResult, TransferStatus
 from supervisor import ManualClock
 from actors.stores.journal import TransferIntent
 from tests.money import USDC, K, M, MoneySystem
+from tests.money import USDC, Forgetful, K, M, MoneySystem, ask_as
 
 TRADE_TO_MAIN = TransferTaskKey(K, "trade", K, "main", USDC)
 
@@ -81,7 +87,7 @@ def test_a_timeout_after_the_money_moved_never_pays_twice(money: MoneySystem) ->
     money.venue.faults.timeout_after_move_next(1)
     add_task(money, TRADE_TO_MAIN, 700.0)
     first = money.run_transfers()
-    assert first.failed == 1
+    assert (first.unknown, first.failed) == (1, 0)  # unknown, never "failed"
     assert money.venue.fetch_balance(K, "main")[USDC] == 700.0  # it did move
     assert len(money.pending().tasks) == 1  # but the executor does not know yet
 
@@ -160,7 +166,7 @@ def test_a_restarted_desk_on_the_same_journal_settles_the_transfer_in_doubt_with
     first = MoneySystem(tmp_path, clock, balances, journal_path=path)
     first.venue.faults.timeout_after_move_next(1)
     add_task(first, TRADE_TO_MAIN, 300.0)
-    assert first.run_transfers().failed == 1
+    assert first.run_transfers().unknown == 1
     first.stop(close_venue=False)  # the whole desk goes down; the exchange world carries on
     clock.advance(5.0)  # and comes back a little later
 
@@ -206,3 +212,117 @@ def test_client_ids_are_derived_from_the_task_so_a_restart_computes_the_same_one
     assert a == client_id_for(TRADE_TO_MAIN, 1_700_000_000_000_000, 1)
     assert a != client_id_for(TRADE_TO_MAIN, 1_700_000_000_000_000, 2)
     assert a != client_id_for(TRADE_TO_MAIN, 1_700_000_000_000_001, 1)
+
+
+# ---- outcomes the venue cannot tell (issue 8) ---------------------------------------------------------------------
+
+
+def test_a_transfer_the_venue_has_no_record_of_is_unknown_alerted_never_failed_and_never_sent_again(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    inner = SimulatedVenue(clock, seed=7, balances={(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}})
+    venue = Forgetful(inner)
+    money = MoneySystem(tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}},
+                        venue=venue)  # type: ignore[arg-type]
+    alerts: list[str] = []
+    sink = logger.add(lambda m: alerts.append(m.record["message"]), level="CRITICAL", format="{message}")
+    try:
+        inner.faults.timeout_after_move_next(1)
+        add_task(money, TRADE_TO_MAIN, 700.0)
+        [(_, value)] = money.pending().tasks
+        venue.hidden.add(client_id_for(TRADE_TO_MAIN, value.timestamp, 1))
+        assert money.run_transfers().unknown == 1
+        for _ in range(3):  # the venue still cannot say: nothing is sent again, nothing is called failed
+            run = money.run_transfers()
+            assert (run.sent, run.failed, run.resolved) == (0, 0, 0)
+        stats = money.runtime.ask("transfers", GetTransferStats())
+        assert stats.in_doubt == 1 and stats.unknown == [client_id_for(TRADE_TO_MAIN, value.timestamp, 1)]
+        assert stats.failed_attempts == 0 and inner.fetch_balance(K, "main")[USDC] == 700.0  # paid once
+        assert sum("ALERT transfers.unknown." in line for line in alerts) == 1  # once, not every run
+        venue.hidden.clear()  # the venue finds it
+        assert money.run_transfers().resolved == 1
+        assert money.runtime.ask("transfers", GetTransferStats()).unknown == []
+        assert money.pending().tasks == [] and inner.fetch_balance(K, "main")[USDC] == 700.0
+        money.ledgers_match_venue()
+    finally:
+        logger.remove(sink)
+        money.stop()
+
+
+def test_a_transfer_found_only_in_the_destination_history_is_settled_from_it(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    inner = SimulatedVenue(clock, seed=7, balances={(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}})
+    venue = Forgetful(inner)
+    money = MoneySystem(tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}},
+                        venue=venue)  # type: ignore[arg-type]
+    try:
+        inner.faults.timeout_after_move_next(1)
+        add_task(money, TRADE_TO_MAIN, 700.0)
+        venue.fetch_transfer = lambda client_id: None  # type: ignore[method-assign]  # no lookup by id at all
+        assert money.run_transfers().unknown == 1
+        clock.advance(1.0)
+        assert money.run_transfers().resolved == 1  # the deposit at kraken.main names our client id
+        assert money.pending().tasks == [] and inner.fetch_balance(K, "main")[USDC] == 700.0
+        money.ledgers_match_venue()
+    finally:
+        money.stop()
+
+
+# ---- the board race: the executor reads the board, a strategy allocates the same money, then the executor sends ----
+
+
+class RacingBoard:
+    """The executor's board, except that its next read lets a strategy allocate the money just read."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.after_read: Callable[[], None] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def read(self, *key: Any) -> Any:
+        view = self.inner.read(*key)
+        action, self.after_read = self.after_read, None
+        if action is not None:
+            action()
+        return view
+
+
+def test_a_strategy_allocates_after_the_executor_read_the_board_is_not_sent_and_the_pool_stays_whole(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    boards: list[RacingBoard] = []
+
+    def executor(venue: Any, board: Any, journal: Any, **options: Any) -> TransferExecutor:
+        boards.append(RacingBoard(board))
+        return TransferExecutor(venue, boards[-1], journal, **options)
+
+    money = MoneySystem(tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}}, executor=executor)
+    try:
+        add_task(money, TRADE_TO_MAIN, 700.0)
+        grab = Allocate(currency=USDC, index=2, amount=4_800.0, exchange=K, account="trade", strategy="a")
+        boards[-1].after_read = lambda: money.runtime.tell("gateway", grab, "collector")
+        run = money.run_transfers()  # the board said 5,000 free; the strategy took 4,800 before the transfer
+        assert (run.sent, run.skipped) == (0, 1)
+        assert money.view(K, "trade").pool == 200.0 and money.venue.fetch_balance(K, "trade")[USDC] == 5_000.0
+        assert len(money.pending().tasks) == 1  # it waits for free money, as any task does
+        money.runtime.ask("gateway", Release(currency=USDC, index=2, amount=4_800.0, exchange=K, account="trade"))
+        assert money.run_transfers().sent == 1 and money.view(K, "trade").pool == 4_300.0
+        money.ledgers_match_venue()
+    finally:
+        money.stop()
+
+
+def test_an_allocate_cannot_take_pool_money_reserved_for_a_transfer_being_sent(money: MoneySystem) -> None:
+    hold = ReserveFunds(exchange=K, account="trade", currency=USDC, amount=700.0, ref="t-x-1", correlation_id="c")
+    assert ask_as(money.runtime, "transfers", "gateway", hold).ok
+    refused = money.runtime.ask("gateway", Allocate(currency=USDC, index=2, amount=4_800.0, exchange=K, account="trade"))
+    assert isinstance(refused, Rejected) and "700.0 of the pool is reserved" in refused.reason
+    assert money.runtime.ask("gateway", Allocate(currency=USDC, index=2, amount=4_300.0, exchange=K,
+                                                 account="trade")).pool == 700.0
+    assert not ask_as(money.runtime, "transfers", "gateway", msgspec.structs.replace(hold, ref="t-x-2")).ok
+    ask_as(money.runtime, "transfers", "gateway", ReleaseFunds(ref="t-x-1"))
+    assert money.runtime.ask("gateway", Allocate(currency=USDC, index=2, amount=700.0, exchange=K,
+                                                 account="trade")).pool == 0.0

@@ -1,0 +1,229 @@
+"""A venue change is counted exactly once whatever its timing relative to a balance snapshot (issue 8 item 1).
+
+`RacingVenue` wraps the simulated venue: the gateway's next ``fetch_balance`` lets a transfer
+and a fill complete while it is being answered, before or after the venue reads the balances.
+The events then reach the gateway as the executor and the hedge actors would send them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from loguru import logger
+
+from actors.base import Actor
+from actors.gateway import Gateway, GatewayAccount
+from actors.snapshots import HeldChange, Placement, Window, explain
+from actors.venues.simulated import MarketSpec, SimulatedVenue
+from messages import Currency, Exchange
+from messages.balances import Adjust, GetBalances, Reconcile
+from messages.base import Message
+from messages.trading import Fill, OrderType, Side
+from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
+from actors.stores.board import InMemoryBoard
+from tests.probe import Crash, Probe, recorder
+
+K = Exchange.KRAKEN
+USDC, BTC = Currency.USDC, Currency.BTC
+Action = Callable[[], None]
+
+
+# ---- the pure part ------------------------------------------------------------------------------------------
+
+
+def test_a_change_before_the_fetch_is_counted_after_it_is_new_and_during_it_is_ambiguous() -> None:
+    window = Window(10.0, 10.5)
+    assert window.place(9.99) is Placement.COUNTED
+    assert window.place(10.0) is Placement.AMBIGUOUS
+    assert window.place(10.5) is Placement.AMBIGUOUS
+    assert window.place(10.51) is Placement.NEW
+    assert window.place(None) is Placement.NEW  # no time known: an ordinary command
+
+
+def held(ref: str, **deltas: float) -> HeldChange:
+    return HeldChange(ref, 1.0, {Currency(c): d for c, d in deltas.items()}, message=None)
+
+
+def test_explain_finds_the_held_changes_the_fresh_snapshot_has_and_the_ledger_lacks() -> None:
+    fill, transfer = held("fill", btc=0.01, usdc=-500.0), held("transfer", usdc=-100.0)
+    ledger = {BTC: 1.0, USDC: 10_000.0}
+    assert explain([fill, transfer], ledger, {BTC: 1.0, USDC: 10_000.0}) == []  # the snapshot had both
+    assert explain([fill, transfer], ledger, {BTC: 1.01, USDC: 9_400.0}) == [fill, transfer]  # it had neither
+    assert explain([fill, transfer], ledger, {BTC: 1.01, USDC: 9_500.0}) == [fill]  # it had the transfer only
+
+
+def test_explain_says_none_when_something_else_moved_too() -> None:
+    assert explain([held("t", usdc=-100.0)], {USDC: 10_000.0}, {USDC: 9_893.0}) is None
+
+
+# ---- the gateway around a racing venue ------------------------------------------------------------------------
+
+
+class RacingVenue:
+    """The simulated venue; each scripted ``fetch_balance`` runs ``before`` it reads and ``after`` it has read."""
+
+    def __init__(self, inner: SimulatedVenue) -> None:
+        self.inner = inner
+        self.script: deque[tuple[Action | None, Action | None]] = deque()
+        self.fetches = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def race_next_fetch(self, before: Action | None = None, after: Action | None = None) -> None:
+        self.script.append((before, after))
+
+    def fetch_balance(self, exchange: Exchange, account: str) -> dict[Currency, float]:
+        self.fetches += 1
+        before, after = self.script.popleft() if self.script else (None, None)
+        if before is not None:
+            before()
+        balances = self.inner.fetch_balance(exchange, account)
+        if after is not None:
+            after()
+        return balances
+
+
+class Sender(Actor):
+    """Stands for the transfer executor and the hedge actors: the gateway's acks to it are dropped."""
+
+    def on_message(self, message: Message) -> None:
+        return None
+
+
+@dataclass
+class Race:
+    """A gateway keeping kraken.main and kraken.other, a venue that can race its snapshots, and the events."""
+
+    rt: Runtime
+    venue: RacingVenue
+    board: InMemoryBoard
+    clock: ManualClock
+    fills: list[Fill]
+    adjusts: list[Adjust]
+
+    def move_money_and_trade(self) -> None:
+        """Inside a fetch: a transfer main -> other completes and a market buy on main fills."""
+        inner = self.venue.inner
+        result = inner.transfer("x-1", K, "main", K, "other", USDC, 100.0)
+        self.adjusts += [
+            Adjust(currency=USDC, delta=-100.0, exchange=K, account="main", ref="x-1:out", occurred_at=result.created_at),
+            Adjust(currency=USDC, delta=100.0, exchange=K, account="other", ref="x-1:in",
+                   occurred_at=result.completed_at),
+        ]
+        inner.create_order(K, "main", "btc/usdc", Side.BUY, OrderType.MARKET, 0.01)
+
+    def deliver_events(self) -> None:
+        """The events reach the gateway after its snapshot, as the executor and hedge A send them."""
+        for message in [*self.adjusts, *self.fills]:
+            self.rt.tell("gateway", message, "sender")
+        self.adjusts, self.fills[:] = [], []
+        self.rt.ask("gateway", GetBalances())  # queued behind the events: they are handled
+
+    def assert_ledgers_match_venue(self) -> None:
+        for (exchange, account), balances in self.venue.inner.all_balances().items():
+            for currency, amount in balances.items():
+                view = self.board.read(exchange, account, currency)
+                assert view is not None and view.total == pytest.approx(amount, abs=1e-6), (
+                    f"{exchange}.{account} {currency}: ledger {view and view.total}, venue {amount}"
+                )
+
+
+@pytest.fixture
+def race(make_runtime: Callable[..., Runtime], clock: ManualClock) -> Callable[..., Race]:
+    def start(before_first_fetch: bool = False, after_read: bool = False) -> Race:
+        inner = SimulatedVenue(clock, seed=3, balances={(K, "main"): {USDC: 10_000.0, BTC: 1.0}, (K, "other"): {USDC: 0.0}},
+                               markets={"btc/usdc": MarketSpec(price=50_000.0, volatility=0.0)})
+        venue, board, probe = RacingVenue(inner), InMemoryBoard(), Probe()
+        fills: list[Fill] = []
+        inner.subscribe_fills(K, "main", fills.append)
+        state = Race(None, venue, board, clock, fills, [])  # type: ignore[arg-type]
+        if before_first_fetch:
+            arm(state, after_read)
+        accounts = [GatewayAccount(K, "main", currencies=(USDC, BTC)), GatewayAccount(K, "other", currencies=(USDC,))]
+        state.rt = make_runtime(Supervisor(
+            [ChildSpec("gateway", lambda: Gateway(venue, board, accounts)),  # type: ignore[arg-type]
+             ChildSpec("sender", Sender), ChildSpec("canary", recorder(probe))],
+            strategy="one_for_all", backoff=(0.0, 0.0)))
+        return state
+
+    return start
+
+
+def arm(state: Race, after_read: bool) -> None:
+    if after_read:
+        state.venue.race_next_fetch(after=state.move_money_and_trade)
+    else:
+        state.venue.race_next_fetch(before=state.move_money_and_trade)
+
+
+@pytest.mark.parametrize("after_read", [False, True], ids=["inside-the-snapshot", "after-the-read"])
+def test_a_transfer_and_a_fill_completing_inside_the_start_snapshot_are_counted_once(
+    race: Callable[..., Race], after_read: bool
+) -> None:
+    state = race(before_first_fetch=True, after_read=after_read)
+    assert state.fills and state.adjusts  # they did happen inside the first fetch
+    state.deliver_events()
+    state.assert_ledgers_match_venue()
+
+
+@pytest.mark.parametrize("after_read", [False, True], ids=["inside-the-snapshot", "after-the-read"])
+def test_a_transfer_and_a_fill_completing_inside_the_restart_snapshot_are_counted_once(
+    race: Callable[..., Race], after_read: bool
+) -> None:
+    state = race()
+    arm(state, after_read)
+    state.rt.tell("canary", Crash())  # one_for_all: the gateway restarts and resets from the venue
+    assert state.rt.wait_until(lambda: state.rt.status_of("gateway").restarts == 1
+                               and state.rt.status_of("gateway").state == "running")
+    state.rt.ask("gateway", GetBalances())
+    assert state.fills and state.adjusts
+    state.deliver_events()
+    state.assert_ledgers_match_venue()
+
+
+@pytest.mark.parametrize("after_read", [False, True], ids=["inside-the-snapshot", "after-the-read"])
+def test_a_transfer_and_a_fill_completing_inside_a_reconcile_snapshot_are_counted_once(
+    race: Callable[..., Race], after_read: bool
+) -> None:
+    state = race()
+    arm(state, after_read)
+    state.rt.ask("gateway", Reconcile())
+    assert state.fills and state.adjusts
+    state.deliver_events()
+    state.assert_ledgers_match_venue()
+    state.clock.advance(60.0)
+    assert state.rt.ask("gateway", Reconcile()).corrected == 0  # nothing left for the next reconcile to repair
+
+
+@pytest.fixture
+def alerts_logged() -> Iterator[list[str]]:
+    lines: list[str] = []
+    sink = logger.add(lambda message: lines.append(message.record["message"]), level="CRITICAL", format="{message}")
+    yield lines
+    logger.remove(sink)
+
+
+def test_a_change_no_re_fetch_can_explain_is_held_alerted_and_settled_by_the_next_snapshot(
+    race: Callable[..., Race], alerts_logged: list[str]
+) -> None:
+    state = race()
+    state.venue.race_next_fetch(before=state.move_money_and_trade)
+    state.rt.ask("gateway", Reconcile())
+    for _ in range(3):  # every re-fetch also sees money the desk never heard of
+        state.venue.race_next_fetch(before=lambda: state.venue.inner.external_adjust(K, "main", USDC, -7.0, "unseen"))
+    state.deliver_events()
+    main = state.board.read(K, "main", USDC)
+    assert main is not None and main.total == pytest.approx(state.venue.inner.all_balances()[(K, "main")][USDC] + 21.0)
+    state.clock.advance(1.0)
+    state.rt.ask("gateway", GetBalances())
+    state.clock.advance(1.0)
+    state.rt.ask("gateway", GetBalances())
+    assert any("gateway.unresolved.kraken.main" in line for line in alerts_logged)
+    state.clock.advance(60.0)
+    state.rt.ask("gateway", Reconcile())  # a snapshot fetched after every held change counts them all
+    state.assert_ledgers_match_venue()
