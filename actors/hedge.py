@@ -16,11 +16,15 @@ from typing import Any
 from actors.base import Actor
 from actors.hedge_state import EPSILON, HedgeBook, HedgeJob, HedgerBook, PendingHedge, TrackedOrder
 from actors.venues.base import FillSubscription, TradingVenue, VenueError, VenueTimeout
+from messages.alerts import AlertSeverity
 from messages.common import AccountRef, Exchange
 from messages.hedge import (
     AFilled,
     BHedged,
     BHedgeFailed,
+    BookManualHedge,
+    CancelRestingOrder,
+    ExposureCheck,
     HedgeReport,
     HedgerReport,
     HedgeStatus,
@@ -29,6 +33,7 @@ from messages.hedge import (
     ResumeTrading,
     RetryHedge,
 )
+from messages.system import Rejected
 from messages.trading import Fill, Order, OrderStatus, OrderType, Side, Ticker, split_market
 from supervisor.clock import Timer
 from supervisor.errors import UnknownActorError
@@ -121,7 +126,12 @@ class HedgeAccountA(_HedgeAccount):
     still waiting; after ``timeout`` seconds it logs, and the next round re-checks (logs both
     positions and asks B again: B answers a repeated request from memory, never hedging twice).
     The wait is one timer on the injected clock, set for the next reminder or timeout.
-    On `BHedgeFailed` A pauses until `ResumeTrading`. With ``continue_after_hedge`` A starts the
+    On `BHedgeFailed` A pauses until `ResumeTrading`; while paused it keeps trying to cancel its
+    resting order (every ``cancel_retry_every`` seconds) until the venue confirms, and still asks
+    B to hedge every fill that lands. Quantity unhedged or unconfirmed for ``exposure_limit``
+    seconds pauses A and raises a critical alert naming it (resolved once it is back to 0).
+    A restarted A asks B again at once about every journaled unanswered fill. With
+    ``cancel_on_stop`` (the default) stopping A cancels its resting order. With ``continue_after_hedge`` A starts the
     next round itself as soon as B's answer lets it (with offset 0 on a deep market that is a
     tight loop of rounds: pace it with an offset, or leave it off and let the scheduler tick).
     Answers `HedgeStatus` with `HedgeReport`. With a ``journal`` its book survives restarts
@@ -147,10 +157,14 @@ class HedgeAccountA(_HedgeAccount):
         requote_after: float | None = 60.0,
         continue_after_hedge: bool = False,
         journal: Journal | None = None,
+        exposure_limit: float = 120.0,
+        cancel_on_stop: bool = True,
+        cancel_retry_every: float = 5.0,
     ) -> None:
         super().__init__(venue, exchange, account, gateway, journal)
         split_market(market)  # ValueError naming a malformed market
-        for name, value in (("quantity", quantity), ("timeout", timeout), ("remind_every", remind_every)):
+        for name, value in (("quantity", quantity), ("timeout", timeout), ("remind_every", remind_every),
+                            ("exposure_limit", exposure_limit), ("cancel_retry_every", cancel_retry_every)):
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be > 0, got {value!r}")
         if not (math.isfinite(offset_bps) and 0 <= offset_bps < 10_000):
@@ -166,6 +180,9 @@ class HedgeAccountA(_HedgeAccount):
         self.remind_every = remind_every
         self.requote_after = requote_after
         self.continue_after_hedge = continue_after_hedge
+        self.exposure_limit = exposure_limit
+        self.cancel_on_stop = cancel_on_stop
+        self.cancel_retry_every = cancel_retry_every
         self.book = HedgeBook(self.market)
         # Timer messages carry a token: those of an earlier wait or incarnation are ignored.
         self._incarnation = uuid.uuid4().hex[:8]
@@ -174,6 +191,8 @@ class HedgeAccountA(_HedgeAccount):
         self._timer: Timer | None = None  # the one timer of the current wait
         self._wake_at: float | None = None  # when it fires
         self._remind_at: float | None = None  # when the next "still waiting" is due
+        self._cancel_timer: Timer | None = None  # while paused with a resting order the venue did not cancel
+        self._exposure_timer: Timer | None = None  # set for when the current exposure reaches its limit
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -194,15 +213,39 @@ class HedgeAccountA(_HedgeAccount):
             self.book = HedgeBook(self.market, session=f"{self.name}-{uuid.uuid4().hex[:8]}")
             self._save()
         self._subscribe()
-        self._arm()
+        again = self.book.recheck_all(self.clock.now())
+        if again:  # no need to wait a timeout: B answers a repeated request from memory
+            self.log.warning("asking {} again at once about the journaled unanswered {}", self.hedger,
+                             [p.trade_id for p in again])
+            self._save()
+        self._ask_hedge(again)
+        self._alert_remainders()
+        self._check_exposure()
 
     def on_stop(self) -> None:
         self._disarm()
+        self._stop_timers()
+        order = self.book.current_order
+        if self.cancel_on_stop and order is not None and not order.finished:
+            self._cancel(order, "the desk is stopping (cancel_on_stop)")
         super().on_stop()
 
     def on_failure(self, *exc_info: Any) -> None:
         self._disarm()  # the next incarnation arms its own timers from the journaled book
+        self._stop_timers()
         super().on_failure(*exc_info)
+
+    def _stop_timers(self) -> None:
+        for timer in (self._cancel_timer, self._exposure_timer):
+            if timer is not None:
+                timer.cancel()
+        self._cancel_timer = self._exposure_timer = None
+
+    def receive(self, message: Any) -> Any:
+        try:
+            return super().receive(message)
+        finally:
+            self._check_exposure()  # after every message: fills, answers, rounds and timers all move it
 
     # ---- rounds ----------------------------------------------------------------------------
 
@@ -212,7 +255,11 @@ class HedgeAccountA(_HedgeAccount):
 
     def _round(self, reason: str) -> None:
         book = self.book
+        if book.placing is not None and not self._resolve_placement():
+            return
         self._check_current_order()  # hedging goes on while paused: only opening stops
+        if book.paused:
+            self._cancel_while_paused()
         if book.pending:
             self._recheck()
             return
@@ -246,22 +293,67 @@ class HedgeAccountA(_HedgeAccount):
                              order.order_id, pending.quantity, pending.trade_id)
             self._ask_hedge([pending])
 
+    def _resolve_placement(self) -> bool:
+        """Ask the venue about a placement that timed out, by its client id; False if it cannot say now."""
+        placing = self.book.placing
+        assert placing is not None
+        try:
+            order = self.venue.fetch_order_by_client_id(self.exchange, self.account, placing.client_order_id)
+        except VenueError as error:
+            self.log.warning("cannot resolve the placement of {} now ({}); {} stays unconfirmed",
+                             placing.client_order_id, error, placing.quantity)
+            return False
+        if order is None:
+            self.log.warning("the venue has no order {}: the timed-out placement did nothing", placing.client_order_id)
+            self.book.placement_absent()
+            self._save()
+            return True
+        self.log.warning("the timed-out placement {} is order {} ({}, {} filled)", placing.client_order_id,
+                         order.order_id, order.status.value, order.filled)
+        self.book.order_placed(order, self.clock.now())
+        self._save()
+        return True
+
+    def _cancel_while_paused(self) -> None:
+        """Paused: the resting order must go (logged, and retried on a timer until the venue confirms)."""
+        order = self.book.current_order
+        if order is None or order.finished:
+            return
+        if self._cancel(order, "trading is paused"):
+            self.resolve_alert(f"{self.name}:resting_order", f"order {order.order_id} cancelled while paused")
+            return
+        self.alert(f"{self.name}:resting_order", f"paused, and the venue did not cancel order {order.order_id} "
+                   f"({order.quantity - order.covered:g} may still fill); retrying every {self.cancel_retry_every} s",
+                   AlertSeverity.WARNING)
+        if self._cancel_timer is None:
+            self._cancel_timer = self.send_later(self.cancel_retry_every, self.name,
+                                                 CancelRestingOrder(self._incarnation))
+
+    def on_cancel_resting_order(self, message: CancelRestingOrder) -> None:
+        if message.token != self._incarnation:
+            return
+        self._cancel_timer = None
+        self._check_current_order()
+        if self.book.paused:
+            self._cancel_while_paused()
+
     def _requote_if_stale(self, order: TrackedOrder) -> None:
         if self.requote_after is not None and self.clock.now() - order.placed_at >= self.requote_after:
             self._cancel(order, f"rested {self.clock.now() - order.placed_at:.0f} s; the next round quotes the rest")
 
-    def _cancel(self, order: TrackedOrder, why: str) -> None:
-        """Cancel a resting order (what filled stays filled and is hedged); logged, retried next round on failure."""
+    def _cancel(self, order: TrackedOrder, why: str) -> bool:
+        """Cancel a resting order (what filled stays filled and is hedged); False (logged) if the venue did not."""
         if order.finished:
-            return
+            return True
         try:
             cancelled = self.venue.cancel_order(order.order_id)
         except VenueError as error:
             self.log.warning("cannot cancel order {} now: {}", order.order_id, error)
-            return
+            return False
         self.log.info("order {} cancelled with {} of {} filled: {}", order.order_id, cancelled.filled,
                       cancelled.quantity, why)
         self._observe(cancelled)
+        return True
 
     def _place_next(self) -> None:
         book = self.book
@@ -273,6 +365,12 @@ class HedgeAccountA(_HedgeAccount):
             price = self._limit_price(side, ticker)
             order = self.venue.create_order(self.exchange, self.account, self.market, side, OrderType.LIMIT,
                                             quantity, price, client_order_id)
+        except VenueTimeout as error:
+            book.placement_in_doubt(client_order_id, side, quantity, self.clock.now())
+            self._save()
+            self.log.warning("order {} placement timed out ({}): {} unconfirmed; the next round asks the venue "
+                             "by client id, then tries again with the same client id", client_order_id, error, quantity)
+            return
         except VenueError as error:
             self._save()
             self.log.warning("order {} not placed ({}: {}); the next round tries again with the same client id",
@@ -332,9 +430,8 @@ class HedgeAccountA(_HedgeAccount):
         self._save()
         self.log.error("trading PAUSED: {}; net exposure {}; an operator must look, then send ResumeTrading",
                        self.book.pause_reason, self.book.net_exposure)
-        order = self.book.current_order
-        if order is not None:
-            self._cancel(order, "trading is paused")  # no more fills that B may fail to hedge
+        self._alert_remainders()
+        self._cancel_while_paused()  # no more fills that B may fail to hedge
         self._arm()
 
     def on_resume_trading(self, message: ResumeTrading) -> HedgeReport:
@@ -343,7 +440,72 @@ class HedgeAccountA(_HedgeAccount):
         self.log.warning("trading resumed by {}{}", message.operator or "an operator",
                          f"; asking {self.hedger} again to hedge {[p.trade_id for p in again]}" if again else "")
         self._ask_hedge(again)
+        self._alert_remainders()
+        if self._exposure_timer is not None:  # the age limit counts again from the resume
+            self._exposure_timer.cancel()
+            self._exposure_timer = None
         return self._report()
+
+    def on_book_manual_hedge(self, message: BookManualHedge) -> HedgeReport | Rejected:
+        try:
+            covered = self.book.book_manual_hedge(message.quantity, message.price, message.reference,
+                                                  message.trade_id, message.fee, self.clock.now())
+        except ValueError as error:
+            self.log.warning("manual hedge {} not booked: {}", message.reference, error)
+            return Rejected(reason=str(error), message_type=type(message).__name__)
+        self._save()
+        self.log.warning("{} booked a hedge made by hand: {} @ {} ({}) against {}; net exposure {}",
+                         message.operator or "an operator", message.quantity, message.price, message.reference,
+                         covered, self.book.net_exposure)
+        self._alert_remainders()
+        return self._report()
+
+    def _alert_remainders(self) -> None:
+        """A standing critical alert while failed or residual remainders are unhedged; resolved when none are."""
+        book, key = self.book, f"{self.name}:unhedged_remainder"
+        left = {**book.failed, **book.residual}
+        if left:
+            quantity = round(math.fsum(p.quantity for p in left.values()), 8)
+            state = "waiting for an operator" if book.failed else "left by an operator's resume"
+            self.alert(key, f"{quantity:g} of A's fills unhedged ({sorted(left)}, {state}); retry with "
+                       "ResumeTrading or book the hand-made hedge with BookManualHedge")
+        elif book.hedges_failed:
+            self.resolve_alert(key, "no unhedged remainder left")
+
+    # ---- exposure ----------------------------------------------------------------------------
+
+    def _check_exposure(self) -> None:
+        """Pause and alert when quantity has been unhedged or unconfirmed for ``exposure_limit`` seconds."""
+        book, now, key = self.book, self.clock.now(), f"{self.name}:exposure"
+        age = book.exposure_age(now)
+        if age is None:
+            if book.exposure_alerted:
+                book.exposure_alerted = False
+                self._save()
+                self.resolve_alert(key, "unhedged and unconfirmed quantities are back to 0")
+            if self._exposure_timer is not None:
+                self._exposure_timer.cancel()
+                self._exposure_timer = None
+            return
+        if age >= self.exposure_limit:
+            if not (book.exposure_alerted and book.paused):
+                book.exposure_alerted = True
+                what = (f"{book.working_exposure:g} unhedged or unconfirmed for {age:.0f} s (unhedged "
+                        f"{book.unhedged:g}, unconfirmed {book.unconfirmed:g}; limit {self.exposure_limit:g} s)")
+                if not book.paused:
+                    book.pause(what)
+                self._save()
+                self.alert(key, f"{what}; trading PAUSED")
+                self._cancel_while_paused()
+            return
+        if self._exposure_timer is None:
+            assert book.exposed_since is not None
+            self._exposure_timer = self._later(book.exposed_since + self.exposure_limit - now,
+                                               ExposureCheck(self._incarnation))
+
+    def on_exposure_check(self, message: ExposureCheck) -> None:
+        if message.token == self._incarnation:
+            self._exposure_timer = None  # receive() checks the exposure after this
 
     # ---- waiting: reminder and timeout -------------------------------------------------------
 
@@ -424,14 +586,17 @@ class HedgeAccountB(_HedgeAccount):
     """Account B of the hedge pair: hedges each `AFilled` with a market order. ChildSpec name ``"hedge_b"``.
 
     The order is on the opposite side, for exactly the quantity asked, on ``market`` (default:
-    the fill's market). Up to ``retry_times`` attempts in all (a refusal, an outage, a rejected
-    or partly filled order each use one), ``retry_delay`` seconds apart (0: at once, through
-    the mailbox); then `BHedgeFailed` goes to the request's ``reply_to``, else `BHedged`.
-    Client order ids are derived from the trade id, request and attempt, and each attempt is
-    journaled before the venue is called: a restarted B resumes an open hedge with the same id,
-    so the venue returns the order it already placed instead of placing another. A repeated
-    request is answered from memory (the last ``remember`` answers: A asks again only about
-    fills it is still waiting for). Fills of the account are forwarded to ``gateway``.
+    the fill's market). After a failed first attempt (a refusal, an outage, a rejected or partly
+    filled order) B retries up to ``retries`` times, ``retry_delay`` seconds apart (0: at once,
+    through the mailbox); then `BHedgeFailed` goes to the request's ``reply_to``, else `BHedged`.
+    Client order ids are derived from the trade id and attempt, and each attempt is journaled
+    before the venue is called. An attempt whose outcome is unknown (the placement timed out, or
+    B crashed during it) is resolved at the venue first, by client order id, then by the
+    account's fills since it was sent, before B retries or gives up; while it cannot be resolved
+    the hedge is "unknown" in status with a critical alert and B asks again every
+    ``resolve_every`` seconds. A repeated request is answered from memory (the last ``remember``
+    answers); an operator's retry of a failed hedge continues the same job, looking up its
+    earlier orders first. Fills of the account are forwarded to ``gateway``.
     """
 
     book: HedgerBook
@@ -443,8 +608,9 @@ class HedgeAccountB(_HedgeAccount):
         account: str,
         *,
         market: str | None = None,
-        retry_times: int = 3,
+        retries: int = 3,
         retry_delay: float = 0.0,
+        resolve_every: float = 1.0,
         gateway: str | None = "gateway",
         journal: Journal | None = None,
         remember: int = 1_000,
@@ -454,19 +620,23 @@ class HedgeAccountB(_HedgeAccount):
             split_market(market)
         if not (math.isfinite(retry_delay) and retry_delay >= 0):
             raise ValueError(f"retry_delay must be >= 0 seconds, got {retry_delay!r}")
+        if not (math.isfinite(resolve_every) and resolve_every > 0):
+            raise ValueError(f"resolve_every must be > 0 seconds, got {resolve_every!r}")
         self.market = market.lower() if market is not None else None
-        self.retry_times = retry_times
+        self.retries = retries
         self.retry_delay = retry_delay
-        self.book = HedgerBook(retry_times, remember)  # validates retry_times
+        self.resolve_every = resolve_every
+        self.book = HedgerBook(retries, remember)  # validates retries
 
     def on_start(self) -> None:
         saved = self._journaled()
         if saved is not None:
-            self.book = HedgerBook.from_dict(saved, self.retry_times)
+            self.book = HedgerBook.from_dict(saved, self.retries)
         self._subscribe()
         for job in self.book.jobs.values():
-            self.log.warning("resuming the hedge of {} (attempt {}, {} failed so far, {} hedged of {})",
-                             job.trade_id, job.attempt, job.failures, job.hedged, job.quantity)
+            self.log.warning("resuming the hedge of {} (attempt {}{}, {} failed so far, {} hedged of {})",
+                             job.trade_id, job.attempt, ", in doubt" if job.in_doubt else "", job.failures,
+                             job.hedged, job.target)
             self.tell(self.name, RetryHedge(job.trade_id))
 
     def on_fill(self, fill: Fill) -> None:
@@ -483,33 +653,39 @@ class HedgeAccountB(_HedgeAccount):
         if job is None:
             self.log.info("already hedging {} (request {})", request.trade_id, request.request)
             return
-        self._attempt(job)  # journals the job before calling the venue
+        self._work(job)
 
     def on_retry_hedge(self, message: RetryHedge) -> None:
         job = self.book.jobs.get(message.trade_id)
         if job is not None:
-            self._attempt(job)
+            self._work(job)
 
-    def _attempt(self, job: HedgeJob) -> None:
-        self._save()  # before the venue call: a crash during it resumes with the same client id
+    def _work(self, job: HedgeJob) -> None:
+        """One step of a job: resolve its attempt if in doubt, else send it; then answer, retry, or wait."""
         answer: BHedged | BHedgeFailed | None
-        client_order_id = job.client_order_id(self.name)
-        try:
-            order = self._place(job)
-        except VenueTimeout as error:  # the next try asks with the same client id
-            answer = self.book.attempt_failed(job, f"VenueTimeout: {error} (order {client_order_id} may exist)")
-        except VenueError as error:
-            answer = self.book.attempt_failed(job, f"{type(error).__name__}: {error}")
+        if job.in_doubt:
+            answer = self._resolve_attempt(job)
         else:
-            answer = self.book.order_seen(job, order)
+            answer = self._send(job)
         self._save()
+        key = f"{self.name}:unknown:{job.trade_id}"
+        if job.unknown:
+            job.alerted = True
+            self.alert(key, f"hedge of {job.trade_id}: outcome of attempt {job.client_order_id(self.name)} unknown "
+                       f"({job.unknown}); {job.remaining:g} of {job.target:g} possibly unhedged; asking the venue "
+                       f"again in {self.resolve_every} s")
+            self._later(self.resolve_every, RetryHedge(job.trade_id))
+            return
+        if job.alerted:
+            job.alerted = False
+            self.resolve_alert(key, f"hedge of {job.trade_id}: the venue answered")
         if answer is None:
-            self.log.warning("hedge of {}: attempt {} of {} failed ({}); retrying", job.trade_id, job.failures,
-                             self.retry_times, job.reason)
-            if self.retry_delay > 0:
-                self.send_later(self.retry_delay, self.name, RetryHedge(job.trade_id))
-            else:
-                self.tell(self.name, RetryHedge(job.trade_id))
+            if job.trade_id not in self.book.jobs:
+                return
+            if not job.in_doubt and job.failures:
+                self.log.warning("hedge of {}: attempt {} of {} failed ({}); retrying", job.trade_id, job.failures,
+                                 self.retries + 1, job.reason)
+            self._later(self.retry_delay if job.failures else 0.0, RetryHedge(job.trade_id))
             return
         if isinstance(answer, BHedged):
             self.log.info("hedged {}: {} {} {} @ {}", job.trade_id, job.side.value, answer.quantity, job.market,
@@ -519,6 +695,23 @@ class HedgeAccountB(_HedgeAccount):
                            answer.retries, answer.reason, answer.quantity, job.quantity)
         self._answer(job.reply_to, answer)
 
+    def _send(self, job: HedgeJob) -> BHedged | BHedgeFailed | None:
+        """Place the current attempt: a market order for what is left (a rest not filled at once is cancelled)."""
+        if job.recheck:  # an operator's retry: the earlier attempts first
+            return self._resolve_attempt(job)
+        self.book.sending(job, self.clock.now())
+        self._save()  # before the venue call: a crash during it resumes by resolving the same client id
+        client_order_id = job.client_order_id(self.name)
+        try:
+            order = self._place(job)
+        except VenueTimeout as error:
+            self.log.warning("hedge of {}: placing {} timed out ({}); asking the venue what it did", job.trade_id,
+                             client_order_id, error)
+            return self._resolve_attempt(job)
+        except VenueError as error:  # refused or down: nothing was placed
+            return self.book.absent(job, f"{type(error).__name__}: {error}")
+        return self.book.order_seen(job, order)
+
     def _place(self, job: HedgeJob) -> Order:
         """One attempt's venue call: a market order for what is left (a rest not filled at once is cancelled)."""
         order = self.venue.create_order(self.exchange, self.account, job.market, job.side, OrderType.MARKET,
@@ -526,6 +719,42 @@ class HedgeAccountB(_HedgeAccount):
         if order.status is OrderStatus.OPEN:
             order = self.venue.cancel_order(order.order_id)
         return order
+
+    def _resolve_attempt(self, job: HedgeJob) -> BHedged | BHedgeFailed | None:
+        """What became of the current attempt, asked of the venue: by client order id, then by recent fills.
+
+        The job's earlier orders are asked about again first (they may have filled more since).
+        Unanswerable (the venue is down, or fills it cannot attribute) leaves the job "unknown".
+        """
+        client_order_id = job.client_order_id(self.name)
+        try:
+            for order_id in list(job.orders):
+                self.book.book_order(job, self.venue.fetch_order(order_id))
+            order = self.venue.fetch_order_by_client_id(self.exchange, self.account, client_order_id)
+            if order is not None and order.status is OrderStatus.OPEN:
+                order = self.venue.cancel_order(order.order_id)
+            if order is None and job.in_doubt:
+                known = self.book.known_orders()
+                strays = [f for f in self.venue.fetch_fills(self.exchange, self.account, job.sent_at)
+                          if f.market == job.market and f.side is job.side and f.order_id not in known]
+                if strays:
+                    self.book.outcome_unknown(job, f"the venue has no order {client_order_id}, but fills "
+                                              f"{[f.trade_id for f in strays]} since it was sent are not accounted for")
+                    return None
+        except VenueError as error:
+            self.book.outcome_unknown(job, f"cannot ask the venue about {client_order_id}: {type(error).__name__}: {error}")
+            return None
+        job.unknown = ""
+        rechecking, job.recheck = job.recheck, False
+        if order is not None:
+            self.log.info("hedge of {}: {} is order {} ({}, {} filled)", job.trade_id, client_order_id,
+                          order.order_id, order.status.value, order.filled)
+            return self.book.order_seen(job, order)
+        if rechecking:
+            if job.remaining <= EPSILON:  # the earlier orders hedged it after all
+                return self.book.finish_hedged(job, next(reversed(job.orders)))
+            return None  # nothing more at the venue: send the current attempt
+        return self.book.absent(job, f"{client_order_id} timed out and the venue has no such order")
 
     def _answer(self, reply_to: str, answer: BHedged | BHedgeFailed) -> None:
         try:
@@ -541,6 +770,8 @@ class HedgeAccountB(_HedgeAccount):
             open_hedges=list(self.book.jobs),
             hedges_done=self.book.hedges_done,
             hedges_failed=self.book.hedges_failed,
+            unknown=self.book.unknown,
+            stalled=list(self.book.stalled),
         )
         if message.reply_to:
             self.tell(message.reply_to, report)

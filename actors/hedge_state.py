@@ -17,7 +17,8 @@ import msgspec
 from messages.hedge import AFilled, BHedged, BHedgeFailed, HedgeReport, LegReport
 from messages.trading import Fill, Order, OrderStatus, Side
 
-__all__ = ["EPSILON", "HedgeBook", "HedgeJob", "HedgerBook", "Leg", "PendingHedge", "TrackedOrder"]
+__all__ = ["EPSILON", "HedgeBook", "HedgeJob", "HedgerBook", "Leg", "ManualHedge", "PendingHedge", "PlacementInDoubt",
+           "TrackedOrder"]
 
 EPSILON = 1e-9
 """Quantities closer than this are equal (the venue rounds to 1e-8)."""
@@ -118,6 +119,28 @@ class PendingHedge:
 
 
 @dataclass
+class PlacementInDoubt:
+    """A's order placement that timed out: the venue may hold ``client_order_id`` (resolved before acting again)."""
+
+    client_order_id: str
+    side: Side
+    quantity: float
+    since: float
+
+
+@dataclass
+class ManualHedge:
+    """A hedge an operator made by hand and booked (`BookManualHedge`), with the venue's reference."""
+
+    reference: str
+    quantity: float
+    price: float
+    fee: float
+    trade_ids: list[str]
+    at: float
+
+
+@dataclass
 class TrackedOrder:
     """One of A's orders and how much of it is known filled.
 
@@ -168,6 +191,11 @@ class HedgeBook:
         self.pause_reason = ""
         self.pending: dict[str, PendingHedge] = {}
         self.failed: dict[str, PendingHedge] = {}  # unhedged remainders waiting for an operator
+        self.residual: dict[str, PendingHedge] = {}  # remainders an operator resumed past: unhedged, alerted
+        self.placing: PlacementInDoubt | None = None  # an order placement whose outcome is not known yet
+        self.exposed_since: float | None = None  # since when something is unhedged or unconfirmed
+        self.manual_hedges: list[ManualHedge] = []
+        self.exposure_alerted = False  # the exposure limit was passed and alerted (resolved back at 0)
         self.orders: dict[str, TrackedOrder] = {}
         self.current: str | None = None
         self.hedges_done = 0
@@ -193,8 +221,17 @@ class HedgeBook:
         """The client id of the next order; the same until an order is placed, so a retry cannot place two."""
         return f"{self.session}-{self.round + 1}"
 
+    def placement_in_doubt(self, client_order_id: str, side: Side, quantity: float, now: float) -> None:
+        """The venue did not answer the placement of ``client_order_id``: it may exist (unconfirmed until resolved)."""
+        self.placing = PlacementInDoubt(client_order_id, side, quantity, now)
+
+    def placement_absent(self) -> None:
+        """The venue has no order under the doubtful client id: nothing was placed (the same id is tried next)."""
+        self.placing = None
+
     def order_placed(self, order: Order, now: float) -> TrackedOrder:
         """The venue accepted (or rejected) the next round's order."""
+        self.placing = None
         self.round += 1
         tracked = self.orders.get(order.order_id)
         if tracked is None:
@@ -214,9 +251,10 @@ class HedgeBook:
 
     @property
     def can_open(self) -> bool:
-        """No pause, no unanswered or failed hedge, and the last order is settled."""
+        """No pause, no unanswered or failed hedge, no placement in doubt, and the last order is settled."""
         order = self.current_order
-        return not (self.paused or self.pending or self.failed or (order is not None and not order.settled))
+        return not (self.paused or self.pending or self.failed or self.placing is not None
+                    or (order is not None and not order.settled))
 
     def _forget_settled(self) -> None:
         for order_id in [o for o, t in self.orders.items() if t.settled and o != self.current]:
@@ -303,20 +341,89 @@ class HedgeBook:
         if pending.quantity > EPSILON:
             self.failed[pending.trade_id] = pending
         self.hedges_failed += 1
-        self.paused = True
-        self.pause_reason = f"hedge of {pending.trade_id} failed after {answer.retries} attempts: {answer.reason}"
+        self.pause(f"hedge of {pending.trade_id} failed after {answer.retries} attempts: {answer.reason}")
         return pending
 
+    def pause(self, reason: str) -> None:
+        self.paused, self.pause_reason = True, reason
+
     def resume(self, retry_failed: bool, now: float) -> list[PendingHedge]:
-        """Lift the pause; with ``retry_failed`` the failed remainders become new requests to B (returned)."""
+        """Lift the pause; with ``retry_failed`` the failed remainders become new requests to B (returned).
+
+        Without it they stay booked as ``residual``: unhedged, visible and alerted until an operator
+        books the hedge made by hand (`book_manual_hedge`); they no longer stop new rounds.
+        """
         self.paused, self.pause_reason = False, ""
+        if self.exposed_since is not None:
+            self.exposed_since = now  # the operator looked: the age limit counts again from now
         again = list(self.failed.values()) if retry_failed else []
+        if not retry_failed:
+            self.residual.update(self.failed)
         self.failed.clear()
         for pending in again:
             pending.request += 1
             pending.sent_at, pending.timed_out = now, False
             self.pending[pending.trade_id] = pending
         return again
+
+    def book_manual_hedge(self, quantity: float, price: float, reference: str, trade_id: str, fee: float,
+                          now: float) -> list[str]:
+        """An operator hedged by hand: book ``quantity`` on B's leg against the failed or residual remainders
+        (``trade_id``'s only, when given; else oldest first). Returns the trade ids it covered.
+
+        Raises ValueError (nothing booked) when there is no such remainder or ``quantity`` exceeds it.
+        """
+        waiting = {**self.failed, **self.residual}
+        targets = [waiting[trade_id]] if trade_id in waiting else [] if trade_id else list(waiting.values())
+        open_quantity = _round(math.fsum(p.quantity for p in targets))
+        if not targets:
+            raise ValueError(f"no failed or residual hedge{' ' + trade_id if trade_id else ''} to book a manual hedge against")
+        if quantity > open_quantity + EPSILON:
+            raise ValueError(f"manual hedge of {quantity} exceeds the {open_quantity} left unhedged")
+        self.b.trade(targets[0].side.opposite, quantity, price, fee)
+        left, covered = quantity, []
+        for pending in targets:
+            if left <= EPSILON:
+                break
+            used = min(left, pending.quantity)
+            pending.quantity, left = _round(pending.quantity - used), _round(left - used)
+            covered.append(pending.trade_id)
+            if pending.quantity <= EPSILON:
+                self.failed.pop(pending.trade_id, None)
+                self.residual.pop(pending.trade_id, None)
+        self.manual_hedges.append(ManualHedge(reference, quantity, price, fee, covered, now))
+        return covered
+
+    # ---- exposure ----------------------------------------------------------------------------
+
+    @property
+    def unhedged(self) -> float:
+        """A's fills not (yet) hedged: unanswered, failed, or left as residual by an operator."""
+        return _round(math.fsum(p.quantity for book in (self.pending, self.failed, self.residual)
+                                for p in book.values()))
+
+    @property
+    def unconfirmed(self) -> float:
+        """What may have filled without A having booked it: fills the venue reported and never pushed,
+        and the whole size of a placement whose outcome is unknown."""
+        missing = math.fsum(max(0.0, o.venue_filled - o.covered) for o in self.orders.values())
+        placing = self.placing.quantity if self.placing is not None else 0.0
+        return _round(missing + placing)
+
+    @property
+    def working_exposure(self) -> float:
+        """Unhedged and unconfirmed quantity the desk is still working on (residuals are the operator's)."""
+        pending = math.fsum(p.quantity for book in (self.pending, self.failed) for p in book.values())
+        return _round(pending + self.unconfirmed)
+
+    def exposure_age(self, now: float) -> float | None:
+        """How long the working exposure has been above 0 (None while there is none); tracks its start."""
+        if self.working_exposure <= EPSILON:
+            self.exposed_since = None
+            return None
+        if self.exposed_since is None:
+            self.exposed_since = now
+        return now - self.exposed_since
 
     # ---- waiting -----------------------------------------------------------------------------
 
@@ -335,6 +442,12 @@ class HedgeBook:
             pending.timed_out = True
         self.timeouts += len(due)
         return due
+
+    def recheck_all(self, now: float) -> list[PendingHedge]:
+        """Every unanswered hedge, to ask B about again now (after a restart: no need to wait a timeout)."""
+        for pending in self.pending.values():
+            pending.sent_at, pending.timed_out = now, False
+        return list(self.pending.values())
 
     def recheck(self, now: float) -> list[PendingHedge]:
         """The timed-out hedges, to ask B about again (B answers a repeated request from memory)."""
@@ -366,6 +479,12 @@ class HedgeBook:
             waiting_since=self.waiting_since,
             failed=list(self.failed),
             open_order=order.order_id if order is not None and not order.settled else None,
+            unhedged=self.unhedged,
+            unconfirmed=self.unconfirmed,
+            residual=list(self.residual),
+            placement_in_doubt=self.placing.client_order_id if self.placing is not None else None,
+            manual_hedges=len(self.manual_hedges),
+            exposure_alert=self.exposure_alerted,
             hedges_done=self.hedges_done,
             hedges_failed=self.hedges_failed,
             timeouts=self.timeouts,
@@ -388,6 +507,11 @@ class HedgeBook:
             "pause_reason": self.pause_reason,
             "pending": [asdict(p) for p in self.pending.values()],
             "failed": [asdict(p) for p in self.failed.values()],
+            "residual": [asdict(p) for p in self.residual.values()],
+            "placing": asdict(self.placing) if self.placing is not None else None,
+            "exposed_since": self.exposed_since,
+            "exposure_alerted": self.exposure_alerted,
+            "manual_hedges": [asdict(m) for m in self.manual_hedges],
             "orders": [asdict(o) for o in self.orders.values()],
             "current": self.current,
             "counts": [self.hedges_done, self.hedges_failed, self.timeouts],
@@ -402,6 +526,11 @@ class HedgeBook:
         book.paused, book.pause_reason = data["paused"], data["pause_reason"]
         book.pending = {p["trade_id"]: _load(PendingHedge, p) for p in data["pending"]}
         book.failed = {p["trade_id"]: _load(PendingHedge, p) for p in data["failed"]}
+        book.residual = {p["trade_id"]: _load(PendingHedge, p) for p in data.get("residual", [])}
+        book.placing = _load(PlacementInDoubt, data["placing"]) if data.get("placing") else None
+        book.exposed_since = data.get("exposed_since")
+        book.exposure_alerted = data.get("exposure_alerted", False)
+        book.manual_hedges = [_load(ManualHedge, m) for m in data.get("manual_hedges", [])]
         book.orders = {o["order_id"]: _load(TrackedOrder, o) for o in data["orders"]}
         book.current = data["current"]
         book.hedges_done, book.hedges_failed, book.timeouts = data["counts"]
@@ -414,12 +543,17 @@ class HedgeBook:
 
 @dataclass
 class HedgeJob:
-    """B's work on one hedge request: a market order on ``side`` for ``quantity``, attempt after attempt.
+    """B's work on one fill of A: market orders on ``side`` until ``target`` is hedged, attempt after attempt.
 
     ``orders`` maps each order placed to [filled, average price, fee] as last seen, so asking
-    the venue about the same order again never books its fills twice. ``attempt`` is part of the
-    client order id and moves on only when the venue has answered with an order that did not
-    complete the hedge: after a timeout or a crash the next try reuses the same id.
+    the venue about the same order again never books its fills twice. ``attempt`` numbers the
+    client order id (derived from the trade id and attempt only, never the request): it moves
+    on only when the venue has answered with an order that did not complete the hedge, so a
+    retry after a timeout, a crash or an operator's resume looks up (and reuses) the earlier
+    id first. ``in_doubt`` is set before an attempt's order is sent and cleared once the venue
+    said what became of it; ``unknown`` says why an outcome could not be resolved yet.
+    ``told`` is the quantity already reported to A in earlier answers (a resumed request hedges
+    ``target - hedged``; its answer reports ``hedged - told``).
     """
 
     trade_id: str
@@ -427,12 +561,24 @@ class HedgeJob:
     reply_to: str
     market: str
     side: Side  # B's side: the opposite of A's
-    quantity: float
+    quantity: float  # what this request asks
     opened_at: float
     attempt: int = 1
     failures: int = 0
     reason: str = ""
     orders: dict[str, list[float]] = field(default_factory=dict)
+    told: float = 0.0
+    told_cost: float = 0.0
+    told_fee: float = 0.0
+    in_doubt: bool = False
+    sent_at: float = 0.0
+    unknown: str = ""
+    alerted: bool = False  # an "unknown" alert was raised (resolved once the venue answers)
+    recheck: bool = False  # look up the earlier attempts before sending (an operator's retry)
+
+    @property
+    def target(self) -> float:
+        return _round(self.told + self.quantity)
 
     @property
     def hedged(self) -> float:
@@ -440,37 +586,58 @@ class HedgeJob:
 
     @property
     def remaining(self) -> float:
-        return max(0.0, _round(self.quantity - self.hedged))
+        return max(0.0, _round(self.target - self.hedged))
+
+    @property
+    def new_quantity(self) -> float:
+        """Hedged since the last answer: what this request's answer reports."""
+        return max(0.0, _round(self.hedged - self.told))
+
+    @property
+    def cost(self) -> float:
+        return math.fsum(filled * price for filled, price, _ in self.orders.values())
 
     @property
     def average_price(self) -> float | None:
-        hedged = self.hedged
-        if hedged <= EPSILON:
-            return None
-        return _round(math.fsum(filled * price for filled, price, _ in self.orders.values()) / hedged)
+        """The average price of what was hedged since the last answer (None if nothing was)."""
+        new = self.new_quantity
+        return _round((self.cost - self.told_cost) / new) if new > EPSILON else None
 
     @property
     def fee(self) -> float:
-        return _round(math.fsum(fee for _, _, fee in self.orders.values()))
+        """The fees paid since the last answer."""
+        return max(0.0, _round(math.fsum(fee for _, _, fee in self.orders.values()) - self.told_fee))
+
+    def told_a(self) -> None:
+        """An answer reports everything hedged so far: a later request starts from here."""
+        self.told, self.told_cost = self.hedged, self.cost
+        self.told_fee = _round(math.fsum(fee for _, _, fee in self.orders.values()))
 
     def client_order_id(self, owner: str) -> str:
-        """Derived from the trade id, request and attempt: a restarted B computes the same id."""
-        return f"{owner}-{self.trade_id}-{self.request}-{self.attempt}"
+        """Derived from the trade id and attempt: a restarted or resumed B computes the same id."""
+        return f"{owner}-{self.trade_id}-{self.attempt}"
+
+    def client_order_ids(self, owner: str) -> list[str]:
+        """Every client id this job may have used so far, oldest first (the current attempt last)."""
+        return [f"{owner}-{self.trade_id}-{n}" for n in range(1, self.attempt + 1)]
 
 
 class HedgerBook:
     """B's bookkeeping: open hedge jobs, the answers given (to repeat, never re-hedge), B's leg.
 
-    A job gets up to ``retry_times`` failed attempts in all; then it is answered `BHedgeFailed`.
+    A job gets ``retries`` retries after its first failed attempt (``retries + 1`` attempts in
+    all); then it is answered `BHedgeFailed` and kept in ``stalled`` (never forgotten), so an
+    operator's retry continues it: the same client ids, the fills already booked.
     """
 
-    def __init__(self, retry_times: int = 3, remember: int = 10_000) -> None:
-        if retry_times < 1:
-            raise ValueError(f"retry_times must be >= 1, got {retry_times!r}")
-        self.retry_times = retry_times
+    def __init__(self, retries: int = 3, remember: int = 10_000) -> None:
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, got {retries!r}")
+        self.retries = retries
         self.remember = remember
         self.leg = Leg()
         self.jobs: dict[str, HedgeJob] = {}
+        self.stalled: dict[str, HedgeJob] = {}
         self.answers: dict[str, BHedged | BHedgeFailed] = {}
         self.hedges_done = 0
         self.hedges_failed = 0
@@ -481,46 +648,91 @@ class HedgerBook:
         return answer if answer is not None and answer.request >= request.request else None
 
     def open(self, request: AFilled, market: str, now: float) -> HedgeJob | None:
-        """A job for a new request; None if this request is being worked on already."""
+        """A job for a new request; None if this request is being worked on already.
+
+        A later request for a fill whose hedge failed continues that job, marked in doubt so its
+        earlier attempts are looked up at the venue before anything is placed.
+        """
         job = self.jobs.get(request.trade_id)
         if job is not None and job.request >= request.request:
             return None
-        job = HedgeJob(request.trade_id, request.request, request.reply_to, market, request.side.opposite,
-                       request.quantity, now)
+        earlier = self.stalled.pop(request.trade_id, None) or job
+        if earlier is not None:
+            earlier.request, earlier.reply_to = request.request, request.reply_to
+            earlier.quantity = request.quantity
+            earlier.failures, earlier.reason, earlier.unknown = 0, "", ""
+            earlier.recheck = True
+            job = earlier
+        else:
+            job = HedgeJob(request.trade_id, request.request, request.reply_to, market, request.side.opposite,
+                           request.quantity, now)
         self.jobs[job.trade_id] = job
         return job
 
-    def order_seen(self, job: HedgeJob, order: Order) -> BHedged | BHedgeFailed | None:
-        """The venue answered an attempt with ``order``: book its fills; the answer once done or given up,
-        None to try again (with a new client order id)."""
+    def known_orders(self) -> set[str]:
+        """Every order id B has booked for some hedge (to tell B's own fills from others')."""
+        known = {order_id for job in (*self.jobs.values(), *self.stalled.values()) for order_id in job.orders}
+        known |= {a.order_id for a in self.answers.values() if isinstance(a, BHedged)}
+        return known
+
+    def sending(self, job: HedgeJob, now: float) -> None:
+        """The current attempt's order is about to be sent: its outcome is in doubt until the venue answers."""
+        job.in_doubt, job.sent_at = True, now
+
+    def book_order(self, job: HedgeJob, order: Order) -> None:
+        """Book what ``order`` (one of the job's) has filled beyond what was seen of it before."""
         before = job.orders.get(order.order_id, [0.0, 0.0, 0.0])
         filled, fee = order.filled, order.fee
         if filled > before[0] + EPSILON:
             cost = filled * (order.average_price or 0.0) - before[0] * before[1]
             delta = _round(filled - before[0])
             self.leg.trade(job.side, delta, cost / delta, _round(fee - before[2]))
-        job.orders[order.order_id] = [filled, order.average_price or 0.0, fee]
+        if filled > EPSILON or order.order_id in job.orders:
+            job.orders[order.order_id] = [filled, order.average_price or 0.0, fee]
+
+    def order_seen(self, job: HedgeJob, order: Order) -> BHedged | BHedgeFailed | None:
+        """The venue answered the current attempt with ``order``: book its fills; the answer once done or
+        given up, None to try again (with the next client order id)."""
+        job.in_doubt, job.unknown = False, ""
+        self.book_order(job, order)
         if job.remaining <= EPSILON:
-            return self._finish(job, BHedged(job.trade_id, job.hedged, job.average_price or 0.0, order.order_id,
-                                             job.fee, job.request))
+            return self.finish_hedged(job, order.order_id)
         why = order.reason or f"order {order.order_id} {order.status.value} with {order.filled} of {order.quantity} filled"
         return self.attempt_failed(job, why, new_id=True)
 
-    def attempt_failed(self, job: HedgeJob, reason: str, new_id: bool = False) -> BHedgeFailed | None:
-        """An attempt did not complete the hedge; the failure answer once out of attempts, None to try again.
+    def finish_hedged(self, job: HedgeJob, order_id: str) -> BHedged:
+        return self._finish(job, BHedged(job.trade_id, job.new_quantity, job.average_price or 0.0, order_id,
+                                         job.fee, job.request))
 
-        Without ``new_id`` the next try reuses the client order id (the venue may have the order).
+    def absent(self, job: HedgeJob, reason: str) -> BHedgeFailed | None:
+        """The venue has no order under the current attempt's id and no unexplained fill: the attempt did
+        nothing. One failure; the answer once out of retries, None to try again (the same id)."""
+        job.in_doubt, job.unknown = False, ""
+        return self.attempt_failed(job, reason)
+
+    def outcome_unknown(self, job: HedgeJob, reason: str) -> None:
+        """The current attempt's outcome cannot be resolved now: neither retried nor given up."""
+        job.unknown = reason
+
+    def attempt_failed(self, job: HedgeJob, reason: str, new_id: bool = False) -> BHedgeFailed | None:
+        """An attempt did not complete the hedge; the failure answer once out of retries, None to try again.
+
+        Without ``new_id`` the next try reuses the client order id.
         """
         job.failures += 1
         job.reason = reason
         if new_id:
             job.attempt += 1
-        if job.failures < self.retry_times:
+        if job.failures <= self.retries:
             return None
-        return self._finish(job, BHedgeFailed(job.trade_id, reason, job.failures, job.hedged, job.average_price,
-                                              job.fee, job.request))
+        answer = BHedgeFailed(job.trade_id, reason, job.failures, job.new_quantity, job.average_price, job.fee,
+                              job.request)
+        self._finish(job, answer)
+        self.stalled[job.trade_id] = job
+        return answer
 
     def _finish(self, job: HedgeJob, answer: _Answer) -> _Answer:
+        job.told_a()
         del self.jobs[job.trade_id]
         self.answers[job.trade_id] = answer
         while len(self.answers) > self.remember:
@@ -531,22 +743,29 @@ class HedgerBook:
             self.hedges_failed += 1
         return answer
 
+    @property
+    def unknown(self) -> list[str]:
+        """Trade ids whose current attempt's outcome is not known."""
+        return [job.trade_id for job in self.jobs.values() if job.unknown]
+
     def to_dict(self) -> dict[str, Any]:
         return {
-            "retry_times": self.retry_times,
+            "retries": self.retries,
             "remember": self.remember,
             "leg": asdict(self.leg),
             "jobs": [asdict(job) for job in self.jobs.values()],
+            "stalled": [asdict(job) for job in self.stalled.values()],
             "answers": [msgspec.to_builtins(answer) for answer in self.answers.values()],
             "counts": [self.hedges_done, self.hedges_failed],
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], retry_times: int | None = None) -> HedgerBook:
-        """The book from its journal form; ``retry_times`` (the configuration now) wins over the saved one."""
-        book = cls(retry_times or data["retry_times"], data["remember"])
+    def from_dict(cls, data: dict[str, Any], retries: int | None = None) -> HedgerBook:
+        """The book from its journal form; ``retries`` (the configuration now) wins over the saved one."""
+        book = cls(data["retries"] if retries is None else retries, data["remember"])
         book.leg = _load(Leg, data["leg"])
         book.jobs = {job["trade_id"]: _load(HedgeJob, job) for job in data["jobs"]}
+        book.stalled = {job["trade_id"]: _load(HedgeJob, job) for job in data.get("stalled", [])}
         answers = msgspec.convert(data["answers"], list[BHedged | BHedgeFailed])
         book.answers = {answer.trade_id: answer for answer in answers}
         book.hedges_done, book.hedges_failed = data["counts"]
