@@ -11,10 +11,20 @@ from __future__ import annotations
 
 import math
 import uuid
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+import msgspec
 
 from actors.base import Actor
-from actors.hedge_state import EPSILON, HedgeBook, HedgeJob, HedgerBook, PendingHedge, TrackedOrder
+from actors.hedge_state import (
+    EPSILON,
+    HedgeBook,
+    HedgeJob,
+    HedgerBook,
+    PendingHedge,
+    TrackedOrder,
+)
 from actors.venues.base import FillSubscription, TradingVenue, VenueError, VenueTimeout
 from messages.alerts import AlertSeverity
 from messages.common import AccountRef, Exchange
@@ -30,18 +40,31 @@ from messages.hedge import (
     HedgeStatus,
     HedgeTick,
     HedgeWaitTimer,
+    JournalFlush,
     ResumeTrading,
     RetryHedge,
 )
 from messages.system import Rejected
-from messages.trading import Fill, Order, OrderStatus, OrderType, Side, Ticker, split_market
+from messages.trading import (
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    Ticker,
+    split_market,
+)
 from supervisor.clock import Timer
 from supervisor.errors import UnknownActorError
 from supervisor.journal import Journal
 
 __all__ = ["HedgeAccountA", "HedgeAccountB"]
 
-_STATE_KEY = "state"  # the journal row (owner = the actor's name) holding the book
+_Row = TypeVar("_Row")
+
+_BOOK = ("book", "state")  # the journal row (owner = the actor's name) holding the book's own record
+_FILL, _JOB, _ANSWER = "fill", "job", "answer"  # one row per open hedge of A, job of B, answer of B
+_encode = msgspec.msgpack.Encoder().encode
 
 
 class _HedgeAccount(Actor):
@@ -59,8 +82,12 @@ class _HedgeAccount(Actor):
         self.gateway = gateway
         self.journal = journal
         self._subscription: FillSubscription | None = None
+        # Journal rows changed and not committed yet ((kind, key) -> value, None to delete); see `_write`.
+        self._unwritten: dict[tuple[str, str], msgspec.Struct | None] = {}
+        self._flush_told = False
 
     def on_stop(self) -> None:
+        self._flush()
         self._unsubscribe()
 
     def on_failure(self, *exc_info: Any) -> None:
@@ -88,14 +115,47 @@ class _HedgeAccount(Actor):
         if self.gateway is not None:
             self.tell(self.gateway, fill)
 
-    def _journaled(self) -> dict[str, Any] | None:
-        """The book as last journaled (None without a journal or on the first start)."""
-        return self.journal.state.get(self.name, _STATE_KEY) if self.journal is not None else None
+    def _write(self, rows: Iterable[tuple[str, str, msgspec.Struct]], delete: Iterable[tuple[str, str]] = (),
+               synced: bool = False) -> None:
+        """Journal the book's record, plus ``rows`` (kind, key, value), minus ``delete``.
 
-    def _save(self) -> None:
-        """Journal the book (nothing to do without a journal)."""
-        if self.journal is not None:
-            self.journal.state.put(self.name, _STATE_KEY, self.book.to_dict())
+        ``synced``: committed now, synced to disk, with every change still unwritten: for a record
+        that protects the action that follows. Otherwise the change follows its action: it is
+        committed (unsynced) by a `JournalFlush` this actor tells itself, after the message being
+        handled, together with whatever else changed meanwhile. Lost in a crash, it is re-derived
+        (A asks B again; B resolves its attempt by client id). Nothing to do without a journal.
+        """
+        if self.journal is None:
+            return
+        for kind, key, value in rows:
+            self._unwritten[(kind, key)] = value
+        for kind, key in delete:
+            self._unwritten[(kind, key)] = None
+        self._unwritten[_BOOK] = self.book
+        if synced:
+            self._flush(synced=True)
+        elif not self._flush_told:
+            self._flush_told = True
+            self.tell(self.name, JournalFlush())
+
+    def on_journal_flush(self, message: JournalFlush) -> None:
+        self._flush_told = False
+        self._flush()
+
+    def _flush(self, synced: bool = False) -> None:
+        """Commit every unwritten change in one transaction."""
+        if self.journal is None or not self._unwritten:
+            return
+        changes, self._unwritten = self._unwritten, {}
+        records = [(kind, key, _encode(value)) for (kind, key), value in changes.items() if value is not None]
+        gone = [row for row, value in changes.items() if value is None]
+        self.journal.hedge.write(self.name, records, delete=gone, synced=synced)
+
+    def _journaled(self, kind: str, of: type[_Row]) -> list[_Row]:
+        """The rows of ``kind`` as last journaled, oldest first (none without a journal)."""
+        if self.journal is None:
+            return []
+        return [msgspec.msgpack.decode(value, type=of) for _, value in self.journal.hedge.load(self.name, kind)]
 
     def _later(self, delay: float, message: Any) -> Timer | None:
         """Tell ourselves ``message`` after ``delay`` seconds (at once, through the mailbox, if it is due)."""
@@ -196,10 +256,15 @@ class HedgeAccountA(_HedgeAccount):
 
     # ---- lifecycle -------------------------------------------------------------------------
 
+    def _save(self, hedges: Iterable[PendingHedge] = (), gone: Iterable[str] = (), synced: bool = False) -> None:
+        """Journal A's record with the rows of ``hedges``, dropping those of ``gone`` (hedged) trade ids."""
+        self._write(((_FILL, p.trade_id, p) for p in hedges), ((_FILL, trade_id) for trade_id in gone), synced)
+
     def on_start(self) -> None:
-        saved = self._journaled()
+        saved = next(iter(self._journaled(_BOOK[0], HedgeBook)), None)
         if saved is not None:
-            self.book = HedgeBook.from_dict(saved)
+            self.book = saved
+            saved.restore(self._journaled(_FILL, PendingHedge))
             book = self.book
             self.log.info("resumed from the journal: A {} B {}, unanswered {}, paused {}",
                           book.a.position, book.b.position, list(book.pending), book.paused)
@@ -211,13 +276,13 @@ class HedgeAccountA(_HedgeAccount):
                                  book.market, self.market)
         else:
             self.book = HedgeBook(self.market, session=f"{self.name}-{uuid.uuid4().hex[:8]}")
-            self._save()
+            self._save(synced=True)  # the session names every client order id from now on
         self._subscribe()
         again = self.book.recheck_all(self.clock.now())
         if again:  # no need to wait a timeout: B answers a repeated request from memory
             self.log.warning("asking {} again at once about the journaled unanswered {}", self.hedger,
                              [p.trade_id for p in again])
-            self._save()
+            self._save(again)
         self._ask_hedge(again)
         self._alert_remainders()
         self._check_exposure()
@@ -287,8 +352,10 @@ class HedgeAccountA(_HedgeAccount):
 
     def _observe(self, order: Order) -> None:
         pending = self.book.observe_order(order, self.clock.now())
-        self._save()
-        if pending is not None:
+        if pending is None:
+            self._save()
+        else:
+            self._save([pending], synced=True)  # before B hears of it, as for a pushed fill
             self.log.warning("order {} has {} filled that was never pushed to us; hedging it as {}",
                              order.order_id, pending.quantity, pending.trade_id)
             self._ask_hedge([pending])
@@ -377,7 +444,8 @@ class HedgeAccountA(_HedgeAccount):
                              client_order_id, type(error).__name__, error)
             return
         book.order_placed(order, self.clock.now())
-        self._save()
+        # Not journaled here: a restarted A derives it again (the same client id returns this order), and
+        # the record of the order's first fill carries it. Off the path from that fill to its hedge.
         if order.status is OrderStatus.REJECTED:
             self.log.warning("order {} ({} {} {} @ {}) rejected: {}", order.order_id, side.value, quantity,
                              self.market, price, order.reason)
@@ -396,7 +464,7 @@ class HedgeAccountA(_HedgeAccount):
         if pending is None:
             self.log.debug("fill {} already booked or not one of our orders", fill.trade_id)
         else:
-            self._save()  # before B hears of it: a restarted A must know this fill is being hedged
+            self._save([pending], synced=True)  # before B hears of it: a restarted A must know this fill is being hedged
             self._ask_hedge([pending])
             self.log.info("fill {} of {}: {} {} @ {}; asked {} to hedge", fill.trade_id, fill.order_id,
                           fill.side.value, pending.quantity, fill.price, self.hedger)
@@ -412,7 +480,7 @@ class HedgeAccountA(_HedgeAccount):
         if pending is None:
             self.log.info("answer for {} (request {}) already handled", answer.trade_id, answer.request)
             return
-        self._save()
+        self._save(gone=[pending.trade_id])  # after the fact: lost, A asks again and B answers from memory
         if abs(answer.quantity - pending.quantity) > EPSILON:
             self.log.error("{} hedged {} of {} for {}: the pair is off by the difference",
                            self.hedger, answer.quantity, pending.quantity, answer.trade_id)
@@ -427,7 +495,8 @@ class HedgeAccountA(_HedgeAccount):
         if pending is None:
             self.log.info("failure of {} (request {}) already handled", answer.trade_id, answer.request)
             return
-        self._save()
+        left = pending.trade_id in self.book.failed
+        self._save([pending] if left else [], gone=[] if left else [pending.trade_id])
         self.log.error("trading PAUSED: {}; net exposure {}; an operator must look, then send ResumeTrading",
                        self.book.pause_reason, self.book.net_exposure)
         self._alert_remainders()
@@ -436,7 +505,7 @@ class HedgeAccountA(_HedgeAccount):
 
     def on_resume_trading(self, message: ResumeTrading) -> HedgeReport:
         again = self.book.resume(message.retry_failed, self.clock.now())
-        self._save()
+        self._save(self.book.open_hedges())
         self.log.warning("trading resumed by {}{}", message.operator or "an operator",
                          f"; asking {self.hedger} again to hedge {[p.trade_id for p in again]}" if again else "")
         self._ask_hedge(again)
@@ -453,7 +522,8 @@ class HedgeAccountA(_HedgeAccount):
         except ValueError as error:
             self.log.warning("manual hedge {} not booked: {}", message.reference, error)
             return Rejected(reason=str(error), message_type=type(message).__name__)
-        self._save()
+        still_open = self.book.open_hedges()
+        self._save(still_open, gone=set(covered) - {p.trade_id for p in still_open})
         self.log.warning("{} booked a hedge made by hand: {} @ {} ({}) against {}; net exposure {}",
                          message.operator or "an operator", message.quantity, message.price, message.reference,
                          covered, self.book.net_exposure)
@@ -517,7 +587,7 @@ class HedgeAccountA(_HedgeAccount):
         book, now = self.book, self.clock.now()
         due = book.time_out(now, self.timeout)
         if due:
-            self._save()
+            self._save(due)
             self.log.warning("{} has not answered {} within {} s; not opening; re-checking on the next round "
                              "(A {} B {} net {})", self.hedger, [p.trade_id for p in due], self.timeout,
                              book.a.position, book.b.position, book.net_exposure)
@@ -534,7 +604,7 @@ class HedgeAccountA(_HedgeAccount):
         if not again:
             self.log.info("waiting for {} to answer {}", self.hedger, list(self.book.pending))
             return
-        self._save()
+        self._save(again)
         book = self.book
         self.log.warning("re-check: A {} B {} net {}; asking {} again about {}", book.a.position, book.b.position,
                          book.net_exposure, self.hedger, [p.trade_id for p in again])
@@ -629,9 +699,11 @@ class HedgeAccountB(_HedgeAccount):
         self.book = HedgerBook(retries, remember)  # validates retries
 
     def on_start(self) -> None:
-        saved = self._journaled()
+        saved = next(iter(self._journaled(_BOOK[0], HedgerBook)), None)
         if saved is not None:
-            self.book = HedgerBook.from_dict(saved, self.retries)
+            saved.retries, saved.remember = self.book.retries, self.book.remember  # the configuration now
+            saved.restore(self._journaled(_JOB, HedgeJob), self._journaled(_ANSWER, BHedged | BHedgeFailed))  # type: ignore[arg-type]
+            self.book = saved
         self._subscribe()
         for job in self.book.jobs.values():
             self.log.warning("resuming the hedge of {} (attempt {}{}, {} failed so far, {} hedged of {})",
@@ -667,8 +739,10 @@ class HedgeAccountB(_HedgeAccount):
             answer = self._resolve_attempt(job)
         else:
             answer = self._send(job)
-        self._save()
         key = f"{self.name}:unknown:{job.trade_id}"
+        if answer is not None:
+            self._answer(job.reply_to, answer)  # first: the journal follows (lost, the job resumes by client id)
+        self._save(job, answer)
         if job.unknown:
             job.alerted = True
             self.alert(key, f"hedge of {job.trade_id}: outcome of attempt {job.client_order_id(self.name)} unknown "
@@ -693,14 +767,27 @@ class HedgeAccountB(_HedgeAccount):
         else:
             self.log.error("gave up hedging {} after {} attempts: {} ({} of {} hedged)", job.trade_id,
                            answer.retries, answer.reason, answer.quantity, job.quantity)
-        self._answer(job.reply_to, answer)
+
+    def _save(self, job: HedgeJob, answer: BHedged | BHedgeFailed | None = None, synced: bool = False) -> None:
+        """Journal B's record with ``job``'s row (dropped once hedged) and ``answer``'s, and forget old answers."""
+        book = self.book
+        rows: list[tuple[str, str, msgspec.Struct]] = []
+        delete = [(_ANSWER, trade_id) for trade_id in book.forgotten]
+        book.forgotten.clear()
+        if job.trade_id in book.jobs or job.trade_id in book.stalled:
+            rows.append((_JOB, job.trade_id, job))
+        else:
+            delete.append((_JOB, job.trade_id))
+        if answer is not None:
+            rows.append((_ANSWER, answer.trade_id, answer))
+        self._write(rows, delete, synced)
 
     def _send(self, job: HedgeJob) -> BHedged | BHedgeFailed | None:
         """Place the current attempt: a market order for what is left (a rest not filled at once is cancelled)."""
         if job.recheck:  # an operator's retry: the earlier attempts first
             return self._resolve_attempt(job)
         self.book.sending(job, self.clock.now())
-        self._save()  # before the venue call: a crash during it resumes by resolving the same client id
+        self._save(job, synced=True)  # before the venue call: a crash during it resumes by resolving the client id
         client_order_id = job.client_order_id(self.name)
         try:
             order = self._place(job)

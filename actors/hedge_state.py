@@ -3,27 +3,63 @@
 `HedgeBook` is A's side: its orders, which fills B has not answered yet, dedupe by trade id,
 the pause flag, and both legs' positions. `HedgerBook` is B's side: one `HedgeJob` per fill
 to hedge (attempts, client order ids, what each order filled) and the answers already given.
-Both turn into a JSON-able dict (`to_dict`) and back (`from_dict`) for the journal.
+Both are msgspec Structs whose encoded fields are their small journal record (positions,
+counters, the current orders); the open hedges (A's `PendingHedge`, B's `HedgeJob`) and B's
+remembered answers are saved one row each, never as one document with the book.
 """
 
 from __future__ import annotations
 
+import enum
 import math
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import msgspec
 
 from messages.hedge import AFilled, BHedged, BHedgeFailed, HedgeReport, LegReport
 from messages.trading import Fill, Order, OrderStatus, Side
 
-__all__ = ["EPSILON", "HedgeBook", "HedgeJob", "HedgerBook", "Leg", "ManualHedge", "PendingHedge", "PlacementInDoubt",
-           "TrackedOrder"]
+__all__ = [
+    "EPSILON",
+    "Direction",
+    "HedgeBook",
+    "HedgeJob",
+    "HedgeState",
+    "HedgerBook",
+    "JobState",
+    "Leg",
+    "ManualHedge",
+    "PendingHedge",
+    "PlacementInDoubt",
+    "TrackedOrder",
+]
 
 EPSILON = 1e-9
 """Quantities closer than this are equal (the venue rounds to 1e-8)."""
 
-OPEN_LONG, CLOSE_LONG = "open", "close"
+
+
+class Direction(enum.StrEnum):
+    """Where A's rounds are heading: opening the long, or closing it."""
+
+    OPEN_LONG = "open"
+    CLOSE_LONG = "close"
+
+
+class HedgeState(enum.StrEnum):
+    """Where a fill of A stands: asked of B, given up by B, or left unhedged by an operator's resume."""
+
+    PENDING = "pending"
+    FAILED = "failed"
+    RESIDUAL = "residual"
+
+
+class JobState(enum.StrEnum):
+    """B's job: being worked on, or answered failed and kept for an operator's retry."""
+
+    OPEN = "open"
+    STALLED = "stalled"
+
 
 _Answer = TypeVar("_Answer", BHedged, BHedgeFailed)
 
@@ -32,17 +68,7 @@ def _round(value: float) -> float:
     return round(value, 8)
 
 
-def _load(cls: type[Any], data: dict[str, Any]) -> Any:
-    """A dataclass from its `asdict` form (unknown keys ignored, so an older journal still loads)."""
-    names = {f.name for f in fields(cls)}
-    values = {k: v for k, v in data.items() if k in names}
-    if "side" in values:
-        values["side"] = Side(values["side"])
-    return cls(**values)
-
-
-@dataclass
-class Leg:
+class Leg(msgspec.Struct):
     """One account's position in the base currency (long > 0) and its PnL in the quote, by average cost.
 
     ``realised`` is gross of ``fees``; ``last_price`` is the last price this leg traded at.
@@ -90,8 +116,7 @@ class Leg:
         )
 
 
-@dataclass
-class PendingHedge:
+class PendingHedge(msgspec.Struct):
     """A fill of A that B has been asked to hedge (``quantity`` is what this request hedges)."""
 
     trade_id: str
@@ -103,6 +128,7 @@ class PendingHedge:
     sent_at: float
     request: int = 1
     timed_out: bool = False
+    state: HedgeState = HedgeState.PENDING
 
     def message(self, reply_to: str) -> AFilled:
         """The `AFilled` that asks B to hedge this fill."""
@@ -118,8 +144,7 @@ class PendingHedge:
         )
 
 
-@dataclass
-class PlacementInDoubt:
+class PlacementInDoubt(msgspec.Struct):
     """A's order placement that timed out: the venue may hold ``client_order_id`` (resolved before acting again)."""
 
     client_order_id: str
@@ -128,8 +153,7 @@ class PlacementInDoubt:
     since: float
 
 
-@dataclass
-class ManualHedge:
+class ManualHedge(msgspec.Struct):
     """A hedge an operator made by hand and booked (`BookManualHedge`), with the venue's reference."""
 
     reference: str
@@ -140,8 +164,7 @@ class ManualHedge:
     at: float
 
 
-@dataclass
-class TrackedOrder:
+class TrackedOrder(msgspec.Struct):
     """One of A's orders and how much of it is known filled.
 
     ``seen`` comes from pushed fills; ``covered`` is what A has booked and sent to B (pushed
@@ -160,7 +183,7 @@ class TrackedOrder:
     average_price: float | None = None
     finished: bool = False
     unseen_fills: int = 0
-    trade_ids: list[str] = field(default_factory=list)  # of the pushed fills booked, to ignore a repeat
+    trade_ids: list[str] = msgspec.field(default_factory=list)  # of the pushed fills booked, to ignore a repeat
 
     @property
     def settled(self) -> bool:
@@ -168,7 +191,7 @@ class TrackedOrder:
         return self.finished and self.covered >= self.venue_filled - EPSILON
 
 
-class HedgeBook:
+class HedgeBook(msgspec.Struct, dict=True):
     """A's bookkeeping: its orders and rounds, fills awaiting B's answer, pause flag, both legs.
 
     A round is one limit order: open long (buy ``quantity``), then close long (sell it back),
@@ -180,28 +203,36 @@ class HedgeBook:
     order fills no more) and is ignored like a fill of any order that is not ours.
     """
 
-    def __init__(self, market: str, session: str = "") -> None:
-        self.market = market
-        self.session = session  # prefix of A's client order ids: unique per journal (or per start without one)
-        self.a = Leg()
-        self.b = Leg()
-        self.direction = OPEN_LONG
-        self.round = 0  # orders placed so far (client ids are session-round)
-        self.paused = False
-        self.pause_reason = ""
+    market: str
+    session: str = ""  # prefix of A's client order ids: unique per journal (or per start without one)
+    a: Leg = msgspec.field(default_factory=Leg)
+    b: Leg = msgspec.field(default_factory=Leg)
+    direction: Direction = Direction.OPEN_LONG
+    round: int = 0  # orders placed so far (client ids are session-round)
+    paused: bool = False
+    pause_reason: str = ""
+    orders: dict[str, TrackedOrder] = msgspec.field(default_factory=dict)
+    current: str | None = None
+    hedges_done: int = 0
+    hedges_failed: int = 0
+    timeouts: int = 0
+    last_price: float | None = None
+    placing: PlacementInDoubt | None = None  # an order placement whose outcome is not known yet
+    exposed_since: float | None = None  # since when something is unhedged or unconfirmed
+    exposure_alerted: bool = False  # the exposure limit was passed and alerted (resolved back at 0)
+    manual_hedges: list[ManualHedge] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Not part of the record: each open hedge is saved as a row of its own (`open_hedges`).
         self.pending: dict[str, PendingHedge] = {}
         self.failed: dict[str, PendingHedge] = {}  # unhedged remainders waiting for an operator
         self.residual: dict[str, PendingHedge] = {}  # remainders an operator resumed past: unhedged, alerted
-        self.placing: PlacementInDoubt | None = None  # an order placement whose outcome is not known yet
-        self.exposed_since: float | None = None  # since when something is unhedged or unconfirmed
-        self.manual_hedges: list[ManualHedge] = []
-        self.exposure_alerted = False  # the exposure limit was passed and alerted (resolved back at 0)
-        self.orders: dict[str, TrackedOrder] = {}
-        self.current: str | None = None
-        self.hedges_done = 0
-        self.hedges_failed = 0
-        self.timeouts = 0
-        self.last_price: float | None = None
+
+    def restore(self, hedges: list[PendingHedge]) -> None:
+        """Put back the open hedges saved beside the record, each where its ``state`` says."""
+        places = {HedgeState.PENDING: self.pending, HedgeState.FAILED: self.failed, HedgeState.RESIDUAL: self.residual}
+        for pending in hedges:
+            places[pending.state][pending.trade_id] = pending
 
     # ---- rounds ------------------------------------------------------------------------------
 
@@ -209,12 +240,12 @@ class HedgeBook:
         """Side and size of the next round's order: towards +``quantity`` when opening, 0 when closing."""
         gap = self._gap(quantity)
         if abs(gap) <= EPSILON:
-            self.direction = CLOSE_LONG if self.direction == OPEN_LONG else OPEN_LONG
+            self.direction = Direction.CLOSE_LONG if self.direction is Direction.OPEN_LONG else Direction.OPEN_LONG
             gap = self._gap(quantity)
         return (Side.BUY if gap > 0 else Side.SELL), _round(abs(gap))
 
     def _gap(self, quantity: float) -> float:
-        target = quantity if self.direction == OPEN_LONG else 0.0
+        target = quantity if self.direction is Direction.OPEN_LONG else 0.0
         return _round(target - self.a.position)
 
     def next_client_order_id(self) -> str:
@@ -339,6 +370,7 @@ class HedgeBook:
             self.b.trade(pending.side.opposite, answer.quantity, answer.average_price, answer.fee)
         pending.quantity = _round(pending.quantity - answer.quantity)
         if pending.quantity > EPSILON:
+            pending.state = HedgeState.FAILED
             self.failed[pending.trade_id] = pending
         self.hedges_failed += 1
         self.pause(f"hedge of {pending.trade_id} failed after {answer.retries} attempts: {answer.reason}")
@@ -358,9 +390,12 @@ class HedgeBook:
             self.exposed_since = now  # the operator looked: the age limit counts again from now
         again = list(self.failed.values()) if retry_failed else []
         if not retry_failed:
+            for pending in self.failed.values():
+                pending.state = HedgeState.RESIDUAL
             self.residual.update(self.failed)
         self.failed.clear()
         for pending in again:
+            pending.state = HedgeState.PENDING
             pending.request += 1
             pending.sent_at, pending.timed_out = now, False
             self.pending[pending.trade_id] = pending
@@ -495,54 +530,15 @@ class HedgeBook:
 
     # ---- journal form ------------------------------------------------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "market": self.market,
-            "session": self.session,
-            "a": asdict(self.a),
-            "b": asdict(self.b),
-            "direction": self.direction,
-            "round": self.round,
-            "paused": self.paused,
-            "pause_reason": self.pause_reason,
-            "pending": [asdict(p) for p in self.pending.values()],
-            "failed": [asdict(p) for p in self.failed.values()],
-            "residual": [asdict(p) for p in self.residual.values()],
-            "placing": asdict(self.placing) if self.placing is not None else None,
-            "exposed_since": self.exposed_since,
-            "exposure_alerted": self.exposure_alerted,
-            "manual_hedges": [asdict(m) for m in self.manual_hedges],
-            "orders": [asdict(o) for o in self.orders.values()],
-            "current": self.current,
-            "counts": [self.hedges_done, self.hedges_failed, self.timeouts],
-            "last_price": self.last_price,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> HedgeBook:
-        book = cls(data["market"], data["session"])
-        book.a, book.b = _load(Leg, data["a"]), _load(Leg, data["b"])
-        book.direction, book.round = data["direction"], data["round"]
-        book.paused, book.pause_reason = data["paused"], data["pause_reason"]
-        book.pending = {p["trade_id"]: _load(PendingHedge, p) for p in data["pending"]}
-        book.failed = {p["trade_id"]: _load(PendingHedge, p) for p in data["failed"]}
-        book.residual = {p["trade_id"]: _load(PendingHedge, p) for p in data.get("residual", [])}
-        book.placing = _load(PlacementInDoubt, data["placing"]) if data.get("placing") else None
-        book.exposed_since = data.get("exposed_since")
-        book.exposure_alerted = data.get("exposure_alerted", False)
-        book.manual_hedges = [_load(ManualHedge, m) for m in data.get("manual_hedges", [])]
-        book.orders = {o["order_id"]: _load(TrackedOrder, o) for o in data["orders"]}
-        book.current = data["current"]
-        book.hedges_done, book.hedges_failed, book.timeouts = data["counts"]
-        book.last_price = data["last_price"]
-        return book
+    def open_hedges(self) -> list[PendingHedge]:
+        """Every fill not hedged yet (pending, failed or residual): one journal row each beside the record."""
+        return [*self.pending.values(), *self.failed.values(), *self.residual.values()]
 
 
 # ==== B's side ====================================================================================
 
 
-@dataclass
-class HedgeJob:
+class HedgeJob(msgspec.Struct):
     """B's work on one fill of A: market orders on ``side`` until ``target`` is hedged, attempt after attempt.
 
     ``orders`` maps each order placed to [filled, average price, fee] as last seen, so asking
@@ -566,13 +562,14 @@ class HedgeJob:
     attempt: int = 1
     failures: int = 0
     reason: str = ""
-    orders: dict[str, list[float]] = field(default_factory=dict)
+    orders: dict[str, list[float]] = msgspec.field(default_factory=dict)
     told: float = 0.0
     told_cost: float = 0.0
     told_fee: float = 0.0
     in_doubt: bool = False
     sent_at: float = 0.0
     unknown: str = ""
+    state: JobState = JobState.OPEN
     alerted: bool = False  # an "unknown" alert was raised (resolved once the venue answers)
     recheck: bool = False  # look up the earlier attempts before sending (an operator's retry)
 
@@ -622,25 +619,35 @@ class HedgeJob:
         return [f"{owner}-{self.trade_id}-{n}" for n in range(1, self.attempt + 1)]
 
 
-class HedgerBook:
+class HedgerBook(msgspec.Struct, dict=True):
     """B's bookkeeping: open hedge jobs, the answers given (to repeat, never re-hedge), B's leg.
 
     A job gets ``retries`` retries after its first failed attempt (``retries + 1`` attempts in
     all); then it is answered `BHedgeFailed` and kept in ``stalled`` (never forgotten), so an
-    operator's retry continues it: the same client ids, the fills already booked.
+    operator's retry continues it: the same client ids, the fills already booked. The encoded
+    fields are B's small record; jobs and answers are saved one row each.
     """
 
-    def __init__(self, retries: int = 3, remember: int = 10_000) -> None:
-        if retries < 0:
-            raise ValueError(f"retries must be >= 0, got {retries!r}")
-        self.retries = retries
-        self.remember = remember
-        self.leg = Leg()
+    retries: int = 3
+    remember: int = 10_000
+    leg: Leg = msgspec.field(default_factory=Leg)
+    hedges_done: int = 0
+    hedges_failed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.retries < 0:
+            raise ValueError(f"retries must be >= 0, got {self.retries!r}")
         self.jobs: dict[str, HedgeJob] = {}
         self.stalled: dict[str, HedgeJob] = {}
         self.answers: dict[str, BHedged | BHedgeFailed] = {}
-        self.hedges_done = 0
-        self.hedges_failed = 0
+        self.forgotten: list[str] = []  # trade ids whose answers were dropped since the last save
+
+    def restore(self, jobs: list[HedgeJob], answers: list[BHedged | BHedgeFailed]) -> None:
+        """Put back the jobs and answers saved beside the record (answers oldest first)."""
+        for job in jobs:
+            (self.jobs if job.state is JobState.OPEN else self.stalled)[job.trade_id] = job
+        for answer in answers[-self.remember:] if self.remember else []:
+            self.answers[answer.trade_id] = answer
 
     def answer_for(self, request: AFilled) -> BHedged | BHedgeFailed | None:
         """The answer already given to this request (or a later one), to repeat instead of hedging again."""
@@ -658,6 +665,7 @@ class HedgerBook:
             return None
         earlier = self.stalled.pop(request.trade_id, None) or job
         if earlier is not None:
+            earlier.state = JobState.OPEN
             earlier.request, earlier.reply_to = request.request, request.reply_to
             earlier.quantity = request.quantity
             earlier.failures, earlier.reason, earlier.unknown = 0, "", ""
@@ -728,6 +736,7 @@ class HedgerBook:
         answer = BHedgeFailed(job.trade_id, reason, job.failures, job.new_quantity, job.average_price, job.fee,
                               job.request)
         self._finish(job, answer)
+        job.state = JobState.STALLED
         self.stalled[job.trade_id] = job
         return answer
 
@@ -736,7 +745,9 @@ class HedgerBook:
         del self.jobs[job.trade_id]
         self.answers[job.trade_id] = answer
         while len(self.answers) > self.remember:
-            del self.answers[next(iter(self.answers))]
+            oldest = next(iter(self.answers))
+            del self.answers[oldest]
+            self.forgotten.append(oldest)
         if isinstance(answer, BHedged):
             self.hedges_done += 1
         else:
@@ -747,26 +758,3 @@ class HedgerBook:
     def unknown(self) -> list[str]:
         """Trade ids whose current attempt's outcome is not known."""
         return [job.trade_id for job in self.jobs.values() if job.unknown]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "retries": self.retries,
-            "remember": self.remember,
-            "leg": asdict(self.leg),
-            "jobs": [asdict(job) for job in self.jobs.values()],
-            "stalled": [asdict(job) for job in self.stalled.values()],
-            "answers": [msgspec.to_builtins(answer) for answer in self.answers.values()],
-            "counts": [self.hedges_done, self.hedges_failed],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], retries: int | None = None) -> HedgerBook:
-        """The book from its journal form; ``retries`` (the configuration now) wins over the saved one."""
-        book = cls(data["retries"] if retries is None else retries, data["remember"])
-        book.leg = _load(Leg, data["leg"])
-        book.jobs = {job["trade_id"]: _load(HedgeJob, job) for job in data["jobs"]}
-        book.stalled = {job["trade_id"]: _load(HedgeJob, job) for job in data.get("stalled", [])}
-        answers = msgspec.convert(data["answers"], list[BHedged | BHedgeFailed])
-        book.answers = {answer.trade_id: answer for answer in answers}
-        book.hedges_done, book.hedges_failed = data["counts"]
-        return book

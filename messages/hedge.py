@@ -28,6 +28,7 @@ __all__ = [
     "HedgeTick",
     "HedgeWaitTimer",
     "HedgerReport",
+    "JournalFlush",
     "LegReport",
     "ResumeTrading",
     "RetryHedge",
@@ -218,3 +219,7 @@ class ExposureCheck(Message, frozen=True):
     """A's own timer: the unhedged or unconfirmed quantity may have reached its age limit."""
 
     token: str
+
+
+class JournalFlush(Message, frozen=True):
+    """A hedge actor's own message: commit the journal changes that follow their action (unsynced)."""
