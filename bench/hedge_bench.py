@@ -39,8 +39,7 @@ import msgspec
 from loguru import logger
 
 from actors.gateway import Gateway, GatewayAccount
-from actors.hedge import HedgeAccountA, HedgeAccountB
-from actors.hedge_state import PendingHedge
+from actors.hedge import HedgeAccountA, HedgeAccountB, PendingHedge
 from actors.venues.simulated import MarketSpec, SimulatedVenue
 from messages.base import Message
 from messages.common import Currency, Exchange

@@ -12,8 +12,7 @@ import pytest
 from loguru import logger
 
 from actors.gateway import Gateway, GatewayAccount
-from actors.hedge import HedgeAccountA, HedgeAccountB
-from actors.hedge_state import HedgeJob
+from actors.hedge import HedgeAccountA, HedgeAccountB, HedgeJob
 from actors.venues.simulated import MarketSpec, SimulatedVenue
 from messages import Currency, Exchange, Ping, decode, encode
 from messages.balances import GetBalances, Reconcile

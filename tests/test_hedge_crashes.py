@@ -14,8 +14,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from actors.hedge import HedgeAccountB
-from actors.hedge_state import HedgeJob, PendingHedge
+from actors.hedge import HedgeAccountB, HedgeJob, PendingHedge
 from actors.venues.simulated import SimulatedVenue
 from messages import Exchange, Ping
 from messages.balances import Reconcile

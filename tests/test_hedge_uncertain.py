@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from actors.hedge import HedgeAccountB
-from actors.hedge_state import PendingHedge
+from actors.hedge import HedgeAccountB, PendingHedge
 from actors.venues.base import VenueUnavailable
 from actors.venues.simulated import SimulatedVenue
 from messages import Currency, Exchange

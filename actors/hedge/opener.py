@@ -1,10 +1,8 @@
-"""The hedge pair: `HedgeAccountA` trades rounds on its account and asks B to hedge each fill; `HedgeAccountB` hedges.
+"""`HedgeAccountA`: trades rounds of limit orders on its account and asks B to hedge each fill.
 
-Thin actors around the bookkeeping in `actors.hedge_state`. A places one limit order per round
-(open long, then close long, ...) and opens nothing new while B has not answered; it waits
-event-driven, with a timeout and a reminder on its own timers. B hedges each fill with a market
-order on the opposite side, retrying, and answers `BHedged` or `BHedgeFailed`. Both forward
-their account's fills to the balance gateway and journal their state.
+A thin actor around `OpenerBook`. (About 470 lines: the round, the wait for B, the pause and
+the exposure limit are one state machine over one book; split, each part would reach into the
+others' timers.)
 """
 
 from __future__ import annotations
@@ -12,37 +10,25 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any
 
-import msgspec
-
-from actors.base import Actor
-from actors.hedge_state import (
-    EPSILON,
-    HedgeBook,
-    HedgeJob,
-    HedgerBook,
-    PendingHedge,
-    TrackedOrder,
-)
-from actors.venues.base import FillSubscription, TradingVenue, VenueError, VenueTimeout
+from actors.hedge.account import BOOK, FILL, HedgeAccount
+from actors.hedge.legs import EPSILON
+from actors.hedge.opener_book import OpenerBook, PendingHedge, TrackedOrder
+from actors.venues.base import TradingVenue, VenueError, VenueTimeout
 from messages.alerts import AlertSeverity
-from messages.common import AccountRef, Exchange
+from messages.common import Exchange
 from messages.hedge import (
-    AFilled,
     BHedged,
     BHedgeFailed,
     BookManualHedge,
     CancelRestingOrder,
     ExposureCheck,
     HedgeReport,
-    HedgerReport,
     HedgeStatus,
     HedgeTick,
     HedgeWaitTimer,
-    JournalFlush,
     ResumeTrading,
-    RetryHedge,
 )
 from messages.system import Rejected
 from messages.trading import (
@@ -55,122 +41,12 @@ from messages.trading import (
     split_market,
 )
 from supervisor.clock import Timer
-from supervisor.errors import UnknownActorError
 from supervisor.journal import Journal
 
-__all__ = ["HedgeAccountA", "HedgeAccountB"]
-
-_Row = TypeVar("_Row")
-
-_BOOK = ("book", "state")  # the journal row (owner = the actor's name) holding the book's own record
-_FILL, _JOB, _ANSWER = "fill", "job", "answer"  # one row per open hedge of A, job of B, answer of B
-_encode = msgspec.msgpack.Encoder().encode
+__all__ = ["HedgeAccountA"]
 
 
-class _HedgeAccount(Actor):
-    """What A and B share: a venue account whose pushed fills are forwarded to the gateway, and a journaled book."""
-
-    book: HedgeBook | HedgerBook
-
-    def __init__(self, venue: TradingVenue, exchange: Exchange, account: str, gateway: str | None,
-                 journal: Journal | None) -> None:
-        super().__init__()
-        self.venue = venue
-        self.exchange = Exchange(exchange)
-        self.account = account
-        self.where = str(AccountRef(self.exchange, account))
-        self.gateway = gateway
-        self.journal = journal
-        self._subscription: FillSubscription | None = None
-        # Journal rows changed and not committed yet ((kind, key) -> value, None to delete); see `_write`.
-        self._unwritten: dict[tuple[str, str], msgspec.Struct | None] = {}
-        self._flush_told = False
-
-    def on_stop(self) -> None:
-        self._flush()
-        self._unsubscribe()
-
-    def on_failure(self, *exc_info: Any) -> None:
-        self._unsubscribe()  # the next incarnation subscribes again
-
-    def _subscribe(self) -> bool:
-        """Have the venue push this account's fills to our mailbox; False (logged) if it cannot now."""
-        if self._subscription is None:
-            try:
-                self._subscription = self.venue.subscribe_fills(
-                    self.exchange, self.account, lambda fill: self.tell(self.name, fill)
-                )
-            except VenueError as error:
-                self.log.warning("cannot subscribe to the fills of {} now ({}); trying again later", self.where, error)
-                return False
-        return True
-
-    def _unsubscribe(self) -> None:
-        if self._subscription is not None:
-            self._subscription.cancel()
-            self._subscription = None
-
-    def _forward(self, fill: Fill) -> None:
-        """Every fill of the account goes to the gateway (which ignores one it has already applied)."""
-        if self.gateway is not None:
-            self.tell(self.gateway, fill)
-
-    def _write(self, rows: Iterable[tuple[str, str, msgspec.Struct]], delete: Iterable[tuple[str, str]] = (),
-               synced: bool = False) -> None:
-        """Journal the book's record, plus ``rows`` (kind, key, value), minus ``delete``.
-
-        ``synced``: committed now, synced to disk, with every change still unwritten: for a record
-        that protects the action that follows. Otherwise the change follows its action: it is
-        committed (unsynced) by a `JournalFlush` this actor tells itself, after the message being
-        handled, together with whatever else changed meanwhile. Lost in a crash, it is re-derived
-        (A asks B again; B resolves its attempt by client id). Nothing to do without a journal.
-        """
-        if self.journal is None:
-            return
-        for kind, key, value in rows:
-            self._unwritten[(kind, key)] = value
-        for kind, key in delete:
-            self._unwritten[(kind, key)] = None
-        self._unwritten[_BOOK] = self.book
-        if synced:
-            self._flush(synced=True)
-        elif not self._flush_told:
-            self._flush_told = True
-            self.tell(self.name, JournalFlush())
-
-    def on_journal_flush(self, message: JournalFlush) -> None:
-        self._flush_told = False
-        self._flush()
-
-    def _flush(self, synced: bool = False) -> None:
-        """Commit every unwritten change in one transaction."""
-        if self.journal is None or not self._unwritten:
-            return
-        changes, self._unwritten = self._unwritten, {}
-        records = [(kind, key, _encode(value)) for (kind, key), value in changes.items() if value is not None]
-        gone = [row for row, value in changes.items() if value is None]
-        self.journal.hedge.write(self.name, records, delete=gone, synced=synced)
-
-    def _journaled(self, kind: str, of: type[_Row]) -> list[_Row]:
-        """The rows of ``kind`` as last journaled, oldest first (none without a journal)."""
-        if self.journal is None:
-            return []
-        return [msgspec.msgpack.decode(value, type=of) for _, value in self.journal.hedge.load(self.name, kind)]
-
-    def _later(self, delay: float, message: Any) -> Timer | None:
-        """Tell ourselves ``message`` after ``delay`` seconds (at once, through the mailbox, if it is due)."""
-        if delay <= 0:
-            self.tell(self.name, message)
-            return None
-        return self.send_later(delay, self.name, message)
-
-    def _asked(self) -> bool:
-        """Whether the message being handled is an ask (someone waits for the return value)."""
-        envelope = self.current_envelope
-        return envelope is not None and envelope.reply_to is not None
-
-
-class HedgeAccountA(_HedgeAccount):
+class HedgeAccountA(HedgeAccount):
     """Account A of the hedge pair. Give it to a ChildSpec named ``"hedge_a"``.
 
     Each round (started by `HedgeTick`) places one limit order of ``quantity`` on ``market``:
@@ -198,7 +74,7 @@ class HedgeAccountA(_HedgeAccount):
     (owner: the actor's name).
     """
 
-    book: HedgeBook
+    book: OpenerBook
 
     def __init__(
         self,
@@ -243,7 +119,7 @@ class HedgeAccountA(_HedgeAccount):
         self.exposure_limit = exposure_limit
         self.cancel_on_stop = cancel_on_stop
         self.cancel_retry_every = cancel_retry_every
-        self.book = HedgeBook(self.market)
+        self.book = OpenerBook(self.market)
         # Timer messages carry a token: those of an earlier wait or incarnation are ignored.
         self._incarnation = uuid.uuid4().hex[:8]
         self._waits = 0
@@ -258,13 +134,13 @@ class HedgeAccountA(_HedgeAccount):
 
     def _save(self, hedges: Iterable[PendingHedge] = (), gone: Iterable[str] = (), synced: bool = False) -> None:
         """Journal A's record with the rows of ``hedges``, dropping those of ``gone`` (hedged) trade ids."""
-        self._write(((_FILL, p.trade_id, p) for p in hedges), ((_FILL, trade_id) for trade_id in gone), synced)
+        self._write(((FILL, p.trade_id, p) for p in hedges), ((FILL, trade_id) for trade_id in gone), synced)
 
     def on_start(self) -> None:
-        saved = next(iter(self._journaled(_BOOK[0], HedgeBook)), None)
+        saved = next(iter(self._journaled(BOOK[0], OpenerBook)), None)
         if saved is not None:
             self.book = saved
-            saved.restore(self._journaled(_FILL, PendingHedge))
+            saved.restore(self._journaled(FILL, PendingHedge))
             book = self.book
             self.log.info("resumed from the journal: A {} B {}, unanswered {}, paused {}",
                           book.a.position, book.b.position, list(book.pending), book.paused)
@@ -275,7 +151,7 @@ class HedgeAccountA(_HedgeAccount):
                 self.log.warning("the journaled book trades {}, the configuration {}: positions are the journal's",
                                  book.market, self.market)
         else:
-            self.book = HedgeBook(self.market, session=f"{self.name}-{uuid.uuid4().hex[:8]}")
+            self.book = OpenerBook(self.market, session=f"{self.name}-{uuid.uuid4().hex[:8]}")
             self._save(synced=True)  # the session names every client order id from now on
         self._subscribe()
         again = self.book.recheck_all(self.clock.now())
@@ -650,216 +526,3 @@ class HedgeAccountA(_HedgeAccount):
         except VenueError:
             mark = None  # the book falls back to the last price it saw
         return self.book.report((self.name, self.where), (self.hedger, self.hedger_account), mark)
-
-
-class HedgeAccountB(_HedgeAccount):
-    """Account B of the hedge pair: hedges each `AFilled` with a market order. ChildSpec name ``"hedge_b"``.
-
-    The order is on the opposite side, for exactly the quantity asked, on ``market`` (default:
-    the fill's market). After a failed first attempt (a refusal, an outage, a rejected or partly
-    filled order) B retries up to ``retries`` times, ``retry_delay`` seconds apart (0: at once,
-    through the mailbox); then `BHedgeFailed` goes to the request's ``reply_to``, else `BHedged`.
-    Client order ids are derived from the trade id and attempt, and each attempt is journaled
-    before the venue is called. An attempt whose outcome is unknown (the placement timed out, or
-    B crashed during it) is resolved at the venue first, by client order id, then by the
-    account's fills since it was sent, before B retries or gives up; while it cannot be resolved
-    the hedge is "unknown" in status with a critical alert and B asks again every
-    ``resolve_every`` seconds. A repeated request is answered from memory (the last ``remember``
-    answers); an operator's retry of a failed hedge continues the same job, looking up its
-    earlier orders first. Fills of the account are forwarded to ``gateway``.
-    """
-
-    book: HedgerBook
-
-    def __init__(
-        self,
-        venue: TradingVenue,
-        exchange: Exchange,
-        account: str,
-        *,
-        market: str | None = None,
-        retries: int = 3,
-        retry_delay: float = 0.0,
-        resolve_every: float = 1.0,
-        gateway: str | None = "gateway",
-        journal: Journal | None = None,
-        remember: int = 1_000,
-    ) -> None:
-        super().__init__(venue, exchange, account, gateway, journal)
-        if market is not None:
-            split_market(market)
-        if not (math.isfinite(retry_delay) and retry_delay >= 0):
-            raise ValueError(f"retry_delay must be >= 0 seconds, got {retry_delay!r}")
-        if not (math.isfinite(resolve_every) and resolve_every > 0):
-            raise ValueError(f"resolve_every must be > 0 seconds, got {resolve_every!r}")
-        self.market = market.lower() if market is not None else None
-        self.retries = retries
-        self.retry_delay = retry_delay
-        self.resolve_every = resolve_every
-        self.book = HedgerBook(retries, remember)  # validates retries
-
-    def on_start(self) -> None:
-        saved = next(iter(self._journaled(_BOOK[0], HedgerBook)), None)
-        if saved is not None:
-            saved.retries, saved.remember = self.book.retries, self.book.remember  # the configuration now
-            saved.restore(self._journaled(_JOB, HedgeJob), self._journaled(_ANSWER, BHedged | BHedgeFailed))  # type: ignore[arg-type]
-            self.book = saved
-        self._subscribe()
-        for job in self.book.jobs.values():
-            self.log.warning("resuming the hedge of {} (attempt {}{}, {} failed so far, {} hedged of {})",
-                             job.trade_id, job.attempt, ", in doubt" if job.in_doubt else "", job.failures,
-                             job.hedged, job.target)
-            self.tell(self.name, RetryHedge(job.trade_id))
-
-    def on_fill(self, fill: Fill) -> None:
-        self._forward(fill)
-
-    def on_a_filled(self, request: AFilled) -> None:
-        self._subscribe()
-        answer = self.book.answer_for(request)
-        if answer is not None:
-            self.log.info("{} asked again about {}: repeating the answer", request.reply_to, request.trade_id)
-            self._answer(request.reply_to, answer)
-            return
-        job = self.book.open(request, self.market or request.market, self.clock.now())
-        if job is None:
-            self.log.info("already hedging {} (request {})", request.trade_id, request.request)
-            return
-        self._work(job)
-
-    def on_retry_hedge(self, message: RetryHedge) -> None:
-        job = self.book.jobs.get(message.trade_id)
-        if job is not None:
-            self._work(job)
-
-    def _work(self, job: HedgeJob) -> None:
-        """One step of a job: resolve its attempt if in doubt, else send it; then answer, retry, or wait."""
-        answer: BHedged | BHedgeFailed | None
-        if job.in_doubt:
-            answer = self._resolve_attempt(job)
-        else:
-            answer = self._send(job)
-        key = f"{self.name}:unknown:{job.trade_id}"
-        if answer is not None:
-            self._answer(job.reply_to, answer)  # first: the journal follows (lost, the job resumes by client id)
-        self._save(job, answer)
-        if job.unknown:
-            job.alerted = True
-            self.alert(key, f"hedge of {job.trade_id}: outcome of attempt {job.client_order_id(self.name)} unknown "
-                       f"({job.unknown}); {job.remaining:g} of {job.target:g} possibly unhedged; asking the venue "
-                       f"again in {self.resolve_every} s")
-            self._later(self.resolve_every, RetryHedge(job.trade_id))
-            return
-        if job.alerted:
-            job.alerted = False
-            self.resolve_alert(key, f"hedge of {job.trade_id}: the venue answered")
-        if answer is None:
-            if job.trade_id not in self.book.jobs:
-                return
-            if not job.in_doubt and job.failures:
-                self.log.warning("hedge of {}: attempt {} of {} failed ({}); retrying", job.trade_id, job.failures,
-                                 self.retries + 1, job.reason)
-            self._later(self.retry_delay if job.failures else 0.0, RetryHedge(job.trade_id))
-            return
-        if isinstance(answer, BHedged):
-            self.log.info("hedged {}: {} {} {} @ {}", job.trade_id, job.side.value, answer.quantity, job.market,
-                          answer.average_price)
-        else:
-            self.log.error("gave up hedging {} after {} attempts: {} ({} of {} hedged)", job.trade_id,
-                           answer.retries, answer.reason, answer.quantity, job.quantity)
-
-    def _save(self, job: HedgeJob, answer: BHedged | BHedgeFailed | None = None, synced: bool = False) -> None:
-        """Journal B's record with ``job``'s row (dropped once hedged) and ``answer``'s, and forget old answers."""
-        book = self.book
-        rows: list[tuple[str, str, msgspec.Struct]] = []
-        delete = [(_ANSWER, trade_id) for trade_id in book.forgotten]
-        book.forgotten.clear()
-        if job.trade_id in book.jobs or job.trade_id in book.stalled:
-            rows.append((_JOB, job.trade_id, job))
-        else:
-            delete.append((_JOB, job.trade_id))
-        if answer is not None:
-            rows.append((_ANSWER, answer.trade_id, answer))
-        self._write(rows, delete, synced)
-
-    def _send(self, job: HedgeJob) -> BHedged | BHedgeFailed | None:
-        """Place the current attempt: a market order for what is left (a rest not filled at once is cancelled)."""
-        if job.recheck:  # an operator's retry: the earlier attempts first
-            return self._resolve_attempt(job)
-        self.book.sending(job, self.clock.now())
-        self._save(job, synced=True)  # before the venue call: a crash during it resumes by resolving the client id
-        client_order_id = job.client_order_id(self.name)
-        try:
-            order = self._place(job)
-        except VenueTimeout as error:
-            self.log.warning("hedge of {}: placing {} timed out ({}); asking the venue what it did", job.trade_id,
-                             client_order_id, error)
-            return self._resolve_attempt(job)
-        except VenueError as error:  # refused or down: nothing was placed
-            return self.book.absent(job, f"{type(error).__name__}: {error}")
-        return self.book.order_seen(job, order)
-
-    def _place(self, job: HedgeJob) -> Order:
-        """One attempt's venue call: a market order for what is left (a rest not filled at once is cancelled)."""
-        order = self.venue.create_order(self.exchange, self.account, job.market, job.side, OrderType.MARKET,
-                                        job.remaining, None, job.client_order_id(self.name))
-        if order.status is OrderStatus.OPEN:
-            order = self.venue.cancel_order(order.order_id)
-        return order
-
-    def _resolve_attempt(self, job: HedgeJob) -> BHedged | BHedgeFailed | None:
-        """What became of the current attempt, asked of the venue: by client order id, then by recent fills.
-
-        The job's earlier orders are asked about again first (they may have filled more since).
-        Unanswerable (the venue is down, or fills it cannot attribute) leaves the job "unknown".
-        """
-        client_order_id = job.client_order_id(self.name)
-        try:
-            for order_id in list(job.orders):
-                self.book.book_order(job, self.venue.fetch_order(order_id))
-            order = self.venue.fetch_order_by_client_id(self.exchange, self.account, client_order_id)
-            if order is not None and order.status is OrderStatus.OPEN:
-                order = self.venue.cancel_order(order.order_id)
-            if order is None and job.in_doubt:
-                known = self.book.known_orders()
-                strays = [f for f in self.venue.fetch_fills(self.exchange, self.account, job.sent_at)
-                          if f.market == job.market and f.side is job.side and f.order_id not in known]
-                if strays:
-                    self.book.outcome_unknown(job, f"the venue has no order {client_order_id}, but fills "
-                                              f"{[f.trade_id for f in strays]} since it was sent are not accounted for")
-                    return None
-        except VenueError as error:
-            self.book.outcome_unknown(job, f"cannot ask the venue about {client_order_id}: {type(error).__name__}: {error}")
-            return None
-        job.unknown = ""
-        rechecking, job.recheck = job.recheck, False
-        if order is not None:
-            self.log.info("hedge of {}: {} is order {} ({}, {} filled)", job.trade_id, client_order_id,
-                          order.order_id, order.status.value, order.filled)
-            return self.book.order_seen(job, order)
-        if rechecking:
-            if job.remaining <= EPSILON:  # the earlier orders hedged it after all
-                return self.book.finish_hedged(job, next(reversed(job.orders)))
-            return None  # nothing more at the venue: send the current attempt
-        return self.book.absent(job, f"{client_order_id} timed out and the venue has no such order")
-
-    def _answer(self, reply_to: str, answer: BHedged | BHedgeFailed) -> None:
-        try:
-            self.tell(reply_to, answer)
-        except UnknownActorError:
-            self.log.error("cannot answer {} about {}: no such actor (the answer is kept for a repeat)",
-                           reply_to, answer.trade_id)
-
-    def on_hedge_status(self, message: HedgeStatus) -> HedgerReport:
-        leg = self.book.leg
-        report = HedgerReport(
-            leg=leg.report(self.name, self.where, leg.last_price),
-            open_hedges=list(self.book.jobs),
-            hedges_done=self.book.hedges_done,
-            hedges_failed=self.book.hedges_failed,
-            unknown=self.book.unknown,
-            stalled=list(self.book.stalled),
-        )
-        if message.reply_to:
-            self.tell(message.reply_to, report)
-        return report

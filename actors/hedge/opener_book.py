@@ -1,42 +1,21 @@
-"""The hedge pair's bookkeeping, no threads and no I/O: positions and PnL, fills awaiting their hedge, B's hedge jobs.
+"""A's bookkeeping, no threads and no I/O: its rounds and orders, fills awaiting B's answer, pause, both legs.
 
-`HedgeBook` is A's side: its orders, which fills B has not answered yet, dedupe by trade id,
-the pause flag, and both legs' positions. `HedgerBook` is B's side: one `HedgeJob` per fill
-to hedge (attempts, client order ids, what each order filled) and the answers already given.
-Both are msgspec Structs whose encoded fields are their small journal record (positions,
-counters, the current orders); the open hedges (A's `PendingHedge`, B's `HedgeJob`) and B's
-remembered answers are saved one row each, never as one document with the book.
+`OpenerBook` is a msgspec Struct whose encoded fields are A's small journal record (legs,
+counters, the current orders); each fill not hedged yet (`PendingHedge`) is a row of its own.
 """
 
 from __future__ import annotations
 
 import enum
 import math
-from typing import TypeVar
 
 import msgspec
 
-from messages.hedge import AFilled, BHedged, BHedgeFailed, HedgeReport, LegReport
+from actors.hedge.legs import EPSILON, Leg, rounded
+from messages.hedge import AFilled, BHedged, BHedgeFailed, HedgeReport
 from messages.trading import Fill, Order, OrderStatus, Side
 
-__all__ = [
-    "EPSILON",
-    "Direction",
-    "HedgeBook",
-    "HedgeJob",
-    "HedgeState",
-    "HedgerBook",
-    "JobState",
-    "Leg",
-    "ManualHedge",
-    "PendingHedge",
-    "PlacementInDoubt",
-    "TrackedOrder",
-]
-
-EPSILON = 1e-9
-"""Quantities closer than this are equal (the venue rounds to 1e-8)."""
-
+__all__ = ["Direction", "FillState", "ManualHedge", "OpenerBook", "PendingHedge", "PlacementInDoubt", "TrackedOrder"]
 
 
 class Direction(enum.StrEnum):
@@ -46,74 +25,12 @@ class Direction(enum.StrEnum):
     CLOSE_LONG = "close"
 
 
-class HedgeState(enum.StrEnum):
+class FillState(enum.StrEnum):
     """Where a fill of A stands: asked of B, given up by B, or left unhedged by an operator's resume."""
 
     PENDING = "pending"
     FAILED = "failed"
     RESIDUAL = "residual"
-
-
-class JobState(enum.StrEnum):
-    """B's job: being worked on, or answered failed and kept for an operator's retry."""
-
-    OPEN = "open"
-    STALLED = "stalled"
-
-
-_Answer = TypeVar("_Answer", BHedged, BHedgeFailed)
-
-
-def _round(value: float) -> float:
-    return round(value, 8)
-
-
-class Leg(msgspec.Struct):
-    """One account's position in the base currency (long > 0) and its PnL in the quote, by average cost.
-
-    ``realised`` is gross of ``fees``; ``last_price`` is the last price this leg traded at.
-    """
-
-    position: float = 0.0
-    average_price: float | None = None
-    realised: float = 0.0
-    fees: float = 0.0
-    last_price: float | None = None
-
-    def trade(self, side: Side, quantity: float, price: float, fee: float = 0.0) -> None:
-        """Book ``quantity`` bought or sold at ``price``: closing trades realise PnL against the average."""
-        signed = quantity if side is Side.BUY else -quantity
-        before, average = self.position, self.average_price or 0.0
-        after = _round(before + signed)
-        if abs(before) <= EPSILON or (before > 0) == (signed > 0):  # opening or adding
-            self.average_price = (abs(before) * average + quantity * price) / abs(after) if abs(after) > EPSILON else None
-        else:  # reducing, closing, or flipping
-            closed = min(abs(before), quantity)
-            self.realised = _round(self.realised + closed * (price - average) * (1 if before > 0 else -1))
-            if abs(after) <= EPSILON:
-                self.average_price = None
-            elif (after > 0) != (before > 0):
-                self.average_price = price
-        self.position = 0.0 if abs(after) <= EPSILON else after
-        self.fees = _round(self.fees + fee)
-        self.last_price = price
-
-    def unrealised(self, mark: float | None) -> float:
-        """What closing the position at ``mark`` would realise (0 when flat or no mark is known)."""
-        if mark is None or self.average_price is None or abs(self.position) <= EPSILON:
-            return 0.0
-        return _round(self.position * (mark - self.average_price))
-
-    def report(self, name: str, account: str, mark: float | None) -> LegReport:
-        return LegReport(
-            name=name,
-            account=account,
-            position=self.position,
-            average_price=self.average_price,
-            realised_pnl=self.realised,
-            unrealised_pnl=self.unrealised(mark),
-            fees=self.fees,
-        )
 
 
 class PendingHedge(msgspec.Struct):
@@ -128,7 +45,7 @@ class PendingHedge(msgspec.Struct):
     sent_at: float
     request: int = 1
     timed_out: bool = False
-    state: HedgeState = HedgeState.PENDING
+    state: FillState = FillState.PENDING
 
     def message(self, reply_to: str) -> AFilled:
         """The `AFilled` that asks B to hedge this fill."""
@@ -191,7 +108,7 @@ class TrackedOrder(msgspec.Struct):
         return self.finished and self.covered >= self.venue_filled - EPSILON
 
 
-class HedgeBook(msgspec.Struct, dict=True):
+class OpenerBook(msgspec.Struct, dict=True):
     """A's bookkeeping: its orders and rounds, fills awaiting B's answer, pause flag, both legs.
 
     A round is one limit order: open long (buy ``quantity``), then close long (sell it back),
@@ -230,7 +147,7 @@ class HedgeBook(msgspec.Struct, dict=True):
 
     def restore(self, hedges: list[PendingHedge]) -> None:
         """Put back the open hedges saved beside the record, each where its ``state`` says."""
-        places = {HedgeState.PENDING: self.pending, HedgeState.FAILED: self.failed, HedgeState.RESIDUAL: self.residual}
+        places = {FillState.PENDING: self.pending, FillState.FAILED: self.failed, FillState.RESIDUAL: self.residual}
         for pending in hedges:
             places[pending.state][pending.trade_id] = pending
 
@@ -242,11 +159,11 @@ class HedgeBook(msgspec.Struct, dict=True):
         if abs(gap) <= EPSILON:
             self.direction = Direction.CLOSE_LONG if self.direction is Direction.OPEN_LONG else Direction.OPEN_LONG
             gap = self._gap(quantity)
-        return (Side.BUY if gap > 0 else Side.SELL), _round(abs(gap))
+        return (Side.BUY if gap > 0 else Side.SELL), rounded(abs(gap))
 
     def _gap(self, quantity: float) -> float:
         target = quantity if self.direction is Direction.OPEN_LONG else 0.0
-        return _round(target - self.a.position)
+        return rounded(target - self.a.position)
 
     def next_client_order_id(self) -> str:
         """The client id of the next order; the same until an order is placed, so a retry cannot place two."""
@@ -300,15 +217,15 @@ class HedgeBook(msgspec.Struct, dict=True):
             return None  # a repeat, or not an order of this pair (another strategy on the account)
         tracked.trade_ids.append(fill.trade_id)
         self.last_price = fill.price
-        tracked.seen = _round(tracked.seen + fill.quantity)
+        tracked.seen = rounded(tracked.seen + fill.quantity)
         if tracked.seen >= tracked.quantity - EPSILON:
             tracked.finished = True
-        new = _round(tracked.seen - tracked.covered)
+        new = rounded(tracked.seen - tracked.covered)
         if new <= EPSILON:  # already hedged as an unseen fill found at the venue
-            self.a.fees = _round(self.a.fees + fill.fee)
+            self.a.fees = rounded(self.a.fees + fill.fee)
             return None
         quantity = min(new, fill.quantity)
-        tracked.covered = _round(tracked.covered + quantity)
+        tracked.covered = rounded(tracked.covered + quantity)
         return self._hedge(fill.trade_id, tracked, quantity, fill.price, fill.fee, now)
 
     def observe_order(self, order: Order, now: float) -> PendingHedge | None:
@@ -327,11 +244,11 @@ class HedgeBook(msgspec.Struct, dict=True):
         tracked.average_price = order.average_price
         if order.status is not OrderStatus.OPEN:
             tracked.finished = True
-        missing = _round(confirmed - tracked.covered)
+        missing = rounded(confirmed - tracked.covered)
         if missing <= EPSILON:
             return None
         tracked.unseen_fills += 1
-        tracked.covered = _round(tracked.covered + missing)
+        tracked.covered = rounded(tracked.covered + missing)
         price = order.average_price or order.price or self.last_price or 0.0
         return self._hedge(f"{order.order_id}:unseen:{tracked.unseen_fills}", tracked, missing, price, 0.0, now)
 
@@ -368,9 +285,9 @@ class HedgeBook(msgspec.Struct, dict=True):
             return None
         if answer.quantity > EPSILON and answer.average_price is not None:
             self.b.trade(pending.side.opposite, answer.quantity, answer.average_price, answer.fee)
-        pending.quantity = _round(pending.quantity - answer.quantity)
+        pending.quantity = rounded(pending.quantity - answer.quantity)
         if pending.quantity > EPSILON:
-            pending.state = HedgeState.FAILED
+            pending.state = FillState.FAILED
             self.failed[pending.trade_id] = pending
         self.hedges_failed += 1
         self.pause(f"hedge of {pending.trade_id} failed after {answer.retries} attempts: {answer.reason}")
@@ -391,11 +308,11 @@ class HedgeBook(msgspec.Struct, dict=True):
         again = list(self.failed.values()) if retry_failed else []
         if not retry_failed:
             for pending in self.failed.values():
-                pending.state = HedgeState.RESIDUAL
+                pending.state = FillState.RESIDUAL
             self.residual.update(self.failed)
         self.failed.clear()
         for pending in again:
-            pending.state = HedgeState.PENDING
+            pending.state = FillState.PENDING
             pending.request += 1
             pending.sent_at, pending.timed_out = now, False
             self.pending[pending.trade_id] = pending
@@ -410,7 +327,7 @@ class HedgeBook(msgspec.Struct, dict=True):
         """
         waiting = {**self.failed, **self.residual}
         targets = [waiting[trade_id]] if trade_id in waiting else [] if trade_id else list(waiting.values())
-        open_quantity = _round(math.fsum(p.quantity for p in targets))
+        open_quantity = rounded(math.fsum(p.quantity for p in targets))
         if not targets:
             raise ValueError(f"no failed or residual hedge{' ' + trade_id if trade_id else ''} to book a manual hedge against")
         if quantity > open_quantity + EPSILON:
@@ -421,7 +338,7 @@ class HedgeBook(msgspec.Struct, dict=True):
             if left <= EPSILON:
                 break
             used = min(left, pending.quantity)
-            pending.quantity, left = _round(pending.quantity - used), _round(left - used)
+            pending.quantity, left = rounded(pending.quantity - used), rounded(left - used)
             covered.append(pending.trade_id)
             if pending.quantity <= EPSILON:
                 self.failed.pop(pending.trade_id, None)
@@ -434,7 +351,7 @@ class HedgeBook(msgspec.Struct, dict=True):
     @property
     def unhedged(self) -> float:
         """A's fills not (yet) hedged: unanswered, failed, or left as residual by an operator."""
-        return _round(math.fsum(p.quantity for book in (self.pending, self.failed, self.residual)
+        return rounded(math.fsum(p.quantity for book in (self.pending, self.failed, self.residual)
                                 for p in book.values()))
 
     @property
@@ -443,13 +360,13 @@ class HedgeBook(msgspec.Struct, dict=True):
         and the whole size of a placement whose outcome is unknown."""
         missing = math.fsum(max(0.0, o.venue_filled - o.covered) for o in self.orders.values())
         placing = self.placing.quantity if self.placing is not None else 0.0
-        return _round(missing + placing)
+        return rounded(missing + placing)
 
     @property
     def working_exposure(self) -> float:
         """Unhedged and unconfirmed quantity the desk is still working on (residuals are the operator's)."""
         pending = math.fsum(p.quantity for book in (self.pending, self.failed) for p in book.values())
-        return _round(pending + self.unconfirmed)
+        return rounded(pending + self.unconfirmed)
 
     def exposure_age(self, now: float) -> float | None:
         """How long the working exposure has been above 0 (None while there is none); tracks its start."""
@@ -495,7 +412,7 @@ class HedgeBook(msgspec.Struct, dict=True):
 
     @property
     def net_exposure(self) -> float:
-        return _round(self.a.position + self.b.position)
+        return rounded(self.a.position + self.b.position)
 
     def report(self, a: tuple[str, str], b: tuple[str, str], mark: float | None) -> HedgeReport:
         """The pair now; ``a`` and ``b`` are (actor name, account) labels; unrealised PnL is valued
@@ -523,8 +440,8 @@ class HedgeBook(msgspec.Struct, dict=True):
             hedges_done=self.hedges_done,
             hedges_failed=self.hedges_failed,
             timeouts=self.timeouts,
-            realised_pnl=_round(math.fsum(leg.realised - leg.fees for leg in legs)),
-            unrealised_pnl=_round(math.fsum(leg.unrealised(mark) for leg in legs)),
+            realised_pnl=rounded(math.fsum(leg.realised - leg.fees for leg in legs)),
+            unrealised_pnl=rounded(math.fsum(leg.unrealised(mark) for leg in legs)),
             mark_price=mark,
         )
 
@@ -533,228 +450,3 @@ class HedgeBook(msgspec.Struct, dict=True):
     def open_hedges(self) -> list[PendingHedge]:
         """Every fill not hedged yet (pending, failed or residual): one journal row each beside the record."""
         return [*self.pending.values(), *self.failed.values(), *self.residual.values()]
-
-
-# ==== B's side ====================================================================================
-
-
-class HedgeJob(msgspec.Struct):
-    """B's work on one fill of A: market orders on ``side`` until ``target`` is hedged, attempt after attempt.
-
-    ``orders`` maps each order placed to [filled, average price, fee] as last seen, so asking
-    the venue about the same order again never books its fills twice. ``attempt`` numbers the
-    client order id (derived from the trade id and attempt only, never the request): it moves
-    on only when the venue has answered with an order that did not complete the hedge, so a
-    retry after a timeout, a crash or an operator's resume looks up (and reuses) the earlier
-    id first. ``in_doubt`` is set before an attempt's order is sent and cleared once the venue
-    said what became of it; ``unknown`` says why an outcome could not be resolved yet.
-    ``told`` is the quantity already reported to A in earlier answers (a resumed request hedges
-    ``target - hedged``; its answer reports ``hedged - told``).
-    """
-
-    trade_id: str
-    request: int
-    reply_to: str
-    market: str
-    side: Side  # B's side: the opposite of A's
-    quantity: float  # what this request asks
-    opened_at: float
-    attempt: int = 1
-    failures: int = 0
-    reason: str = ""
-    orders: dict[str, list[float]] = msgspec.field(default_factory=dict)
-    told: float = 0.0
-    told_cost: float = 0.0
-    told_fee: float = 0.0
-    in_doubt: bool = False
-    sent_at: float = 0.0
-    unknown: str = ""
-    state: JobState = JobState.OPEN
-    alerted: bool = False  # an "unknown" alert was raised (resolved once the venue answers)
-    recheck: bool = False  # look up the earlier attempts before sending (an operator's retry)
-
-    @property
-    def target(self) -> float:
-        return _round(self.told + self.quantity)
-
-    @property
-    def hedged(self) -> float:
-        return _round(math.fsum(filled for filled, _, _ in self.orders.values()))
-
-    @property
-    def remaining(self) -> float:
-        return max(0.0, _round(self.target - self.hedged))
-
-    @property
-    def new_quantity(self) -> float:
-        """Hedged since the last answer: what this request's answer reports."""
-        return max(0.0, _round(self.hedged - self.told))
-
-    @property
-    def cost(self) -> float:
-        return math.fsum(filled * price for filled, price, _ in self.orders.values())
-
-    @property
-    def average_price(self) -> float | None:
-        """The average price of what was hedged since the last answer (None if nothing was)."""
-        new = self.new_quantity
-        return _round((self.cost - self.told_cost) / new) if new > EPSILON else None
-
-    @property
-    def fee(self) -> float:
-        """The fees paid since the last answer."""
-        return max(0.0, _round(math.fsum(fee for _, _, fee in self.orders.values()) - self.told_fee))
-
-    def told_a(self) -> None:
-        """An answer reports everything hedged so far: a later request starts from here."""
-        self.told, self.told_cost = self.hedged, self.cost
-        self.told_fee = _round(math.fsum(fee for _, _, fee in self.orders.values()))
-
-    def client_order_id(self, owner: str) -> str:
-        """Derived from the trade id and attempt: a restarted or resumed B computes the same id."""
-        return f"{owner}-{self.trade_id}-{self.attempt}"
-
-    def client_order_ids(self, owner: str) -> list[str]:
-        """Every client id this job may have used so far, oldest first (the current attempt last)."""
-        return [f"{owner}-{self.trade_id}-{n}" for n in range(1, self.attempt + 1)]
-
-
-class HedgerBook(msgspec.Struct, dict=True):
-    """B's bookkeeping: open hedge jobs, the answers given (to repeat, never re-hedge), B's leg.
-
-    A job gets ``retries`` retries after its first failed attempt (``retries + 1`` attempts in
-    all); then it is answered `BHedgeFailed` and kept in ``stalled`` (never forgotten), so an
-    operator's retry continues it: the same client ids, the fills already booked. The encoded
-    fields are B's small record; jobs and answers are saved one row each.
-    """
-
-    retries: int = 3
-    remember: int = 10_000
-    leg: Leg = msgspec.field(default_factory=Leg)
-    hedges_done: int = 0
-    hedges_failed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.retries < 0:
-            raise ValueError(f"retries must be >= 0, got {self.retries!r}")
-        self.jobs: dict[str, HedgeJob] = {}
-        self.stalled: dict[str, HedgeJob] = {}
-        self.answers: dict[str, BHedged | BHedgeFailed] = {}
-        self.forgotten: list[str] = []  # trade ids whose answers were dropped since the last save
-
-    def restore(self, jobs: list[HedgeJob], answers: list[BHedged | BHedgeFailed]) -> None:
-        """Put back the jobs and answers saved beside the record (answers oldest first)."""
-        for job in jobs:
-            (self.jobs if job.state is JobState.OPEN else self.stalled)[job.trade_id] = job
-        for answer in answers[-self.remember:] if self.remember else []:
-            self.answers[answer.trade_id] = answer
-
-    def answer_for(self, request: AFilled) -> BHedged | BHedgeFailed | None:
-        """The answer already given to this request (or a later one), to repeat instead of hedging again."""
-        answer = self.answers.get(request.trade_id)
-        return answer if answer is not None and answer.request >= request.request else None
-
-    def open(self, request: AFilled, market: str, now: float) -> HedgeJob | None:
-        """A job for a new request; None if this request is being worked on already.
-
-        A later request for a fill whose hedge failed continues that job, marked in doubt so its
-        earlier attempts are looked up at the venue before anything is placed.
-        """
-        job = self.jobs.get(request.trade_id)
-        if job is not None and job.request >= request.request:
-            return None
-        earlier = self.stalled.pop(request.trade_id, None) or job
-        if earlier is not None:
-            earlier.state = JobState.OPEN
-            earlier.request, earlier.reply_to = request.request, request.reply_to
-            earlier.quantity = request.quantity
-            earlier.failures, earlier.reason, earlier.unknown = 0, "", ""
-            earlier.recheck = True
-            job = earlier
-        else:
-            job = HedgeJob(request.trade_id, request.request, request.reply_to, market, request.side.opposite,
-                           request.quantity, now)
-        self.jobs[job.trade_id] = job
-        return job
-
-    def known_orders(self) -> set[str]:
-        """Every order id B has booked for some hedge (to tell B's own fills from others')."""
-        known = {order_id for job in (*self.jobs.values(), *self.stalled.values()) for order_id in job.orders}
-        known |= {a.order_id for a in self.answers.values() if isinstance(a, BHedged)}
-        return known
-
-    def sending(self, job: HedgeJob, now: float) -> None:
-        """The current attempt's order is about to be sent: its outcome is in doubt until the venue answers."""
-        job.in_doubt, job.sent_at = True, now
-
-    def book_order(self, job: HedgeJob, order: Order) -> None:
-        """Book what ``order`` (one of the job's) has filled beyond what was seen of it before."""
-        before = job.orders.get(order.order_id, [0.0, 0.0, 0.0])
-        filled, fee = order.filled, order.fee
-        if filled > before[0] + EPSILON:
-            cost = filled * (order.average_price or 0.0) - before[0] * before[1]
-            delta = _round(filled - before[0])
-            self.leg.trade(job.side, delta, cost / delta, _round(fee - before[2]))
-        if filled > EPSILON or order.order_id in job.orders:
-            job.orders[order.order_id] = [filled, order.average_price or 0.0, fee]
-
-    def order_seen(self, job: HedgeJob, order: Order) -> BHedged | BHedgeFailed | None:
-        """The venue answered the current attempt with ``order``: book its fills; the answer once done or
-        given up, None to try again (with the next client order id)."""
-        job.in_doubt, job.unknown = False, ""
-        self.book_order(job, order)
-        if job.remaining <= EPSILON:
-            return self.finish_hedged(job, order.order_id)
-        why = order.reason or f"order {order.order_id} {order.status.value} with {order.filled} of {order.quantity} filled"
-        return self.attempt_failed(job, why, new_id=True)
-
-    def finish_hedged(self, job: HedgeJob, order_id: str) -> BHedged:
-        return self._finish(job, BHedged(job.trade_id, job.new_quantity, job.average_price or 0.0, order_id,
-                                         job.fee, job.request))
-
-    def absent(self, job: HedgeJob, reason: str) -> BHedgeFailed | None:
-        """The venue has no order under the current attempt's id and no unexplained fill: the attempt did
-        nothing. One failure; the answer once out of retries, None to try again (the same id)."""
-        job.in_doubt, job.unknown = False, ""
-        return self.attempt_failed(job, reason)
-
-    def outcome_unknown(self, job: HedgeJob, reason: str) -> None:
-        """The current attempt's outcome cannot be resolved now: neither retried nor given up."""
-        job.unknown = reason
-
-    def attempt_failed(self, job: HedgeJob, reason: str, new_id: bool = False) -> BHedgeFailed | None:
-        """An attempt did not complete the hedge; the failure answer once out of retries, None to try again.
-
-        Without ``new_id`` the next try reuses the client order id.
-        """
-        job.failures += 1
-        job.reason = reason
-        if new_id:
-            job.attempt += 1
-        if job.failures <= self.retries:
-            return None
-        answer = BHedgeFailed(job.trade_id, reason, job.failures, job.new_quantity, job.average_price, job.fee,
-                              job.request)
-        self._finish(job, answer)
-        job.state = JobState.STALLED
-        self.stalled[job.trade_id] = job
-        return answer
-
-    def _finish(self, job: HedgeJob, answer: _Answer) -> _Answer:
-        job.told_a()
-        del self.jobs[job.trade_id]
-        self.answers[job.trade_id] = answer
-        while len(self.answers) > self.remember:
-            oldest = next(iter(self.answers))
-            del self.answers[oldest]
-            self.forgotten.append(oldest)
-        if isinstance(answer, BHedged):
-            self.hedges_done += 1
-        else:
-            self.hedges_failed += 1
-        return answer
-
-    @property
-    def unknown(self) -> list[str]:
-        """Trade ids whose current attempt's outcome is not known."""
-        return [job.trade_id for job in self.jobs.values() if job.unknown]

@@ -1,4 +1,4 @@
-"""The hedge bookkeeping on its own: legs and PnL, A's rounds and fills, B's jobs, the journal form."""
+"""The hedge bookkeeping on its own: legs and PnL, A's rounds and fills (`OpenerBook`), B's jobs (`JobBook`), the journal form."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from typing import Any, TypeVar
 import msgspec
 import pytest
 
-from actors.hedge_state import (
+from actors.hedge import (
     Direction,
-    HedgeBook,
     HedgeJob,
-    HedgerBook,
+    JobBook,
     JobState,
     Leg,
+    OpenerBook,
     PendingHedge,
 )
 from messages.common import Exchange
@@ -37,8 +37,8 @@ def order(order_id: str = "O1", side: Side = BUY, quantity: float = 1.0, filled:
                  average_price=average_price, **extra)
 
 
-def book_with_order(quantity: float = 1.0, side: Side = BUY) -> HedgeBook:
-    book = HedgeBook("btc/usd", session="s")
+def book_with_order(quantity: float = 1.0, side: Side = BUY) -> OpenerBook:
+    book = OpenerBook("btc/usd", session="s")
     book.order_placed(order(side=side, quantity=quantity), NOW)
     return book
 
@@ -78,7 +78,7 @@ def test_a_short_leg_gains_when_it_buys_back_cheaper_and_a_flip_starts_a_new_ave
 
 
 def test_rounds_open_long_then_close_long_and_complete_a_partly_filled_order() -> None:
-    book = HedgeBook("btc/usd", session="s")
+    book = OpenerBook("btc/usd", session="s")
     assert book.next_order(1.0) == (BUY, 1.0)
     book.a.trade(BUY, 0.4, 100.0)  # the order was cancelled with 0.4 filled
     assert book.next_order(1.0) == (BUY, 0.6)
@@ -89,7 +89,7 @@ def test_rounds_open_long_then_close_long_and_complete_a_partly_filled_order() -
 
 
 def test_the_client_order_id_stays_the_same_until_an_order_is_placed() -> None:
-    book = HedgeBook("btc/usd", session="hedge_a-x")
+    book = OpenerBook("btc/usd", session="hedge_a-x")
     assert book.next_client_order_id() == book.next_client_order_id() == "hedge_a-x-1"
     book.order_placed(order(status=OrderStatus.REJECTED, reason="insufficient funds"), NOW)
     assert book.next_client_order_id() == "hedge_a-x-2"
@@ -189,7 +189,7 @@ def test_a_book_survives_the_journal_round_trip_as_its_record_and_one_row_per_op
     book.record_fill(fill("T2", order_id="O1", quantity=1.0), NOW)
     book.hedged(BHedged("T1", 1.0, 99.0, "O2"))
     book.time_out(NOW + 100, 60.0)
-    again = round_trip(book, HedgeBook)
+    again = round_trip(book, OpenerBook)
     assert again.pending == {}  # the open hedges are rows of their own, not part of the record
     again.restore([round_trip(p, PendingHedge) for p in book.open_hedges()])
     assert again == book and again.pending == book.pending
@@ -214,7 +214,7 @@ def market_order(order_id: str, quantity: float, filled: float, status: OrderSta
 
 
 def test_a_job_hedges_the_opposite_side_and_seeing_the_same_order_again_books_it_once() -> None:
-    book = HedgerBook()
+    book = JobBook()
     job = book.open(request(), "btc/usd", NOW)
     assert job is not None and job.side is SELL and job.client_order_id("hedge_b") == "hedge_b-T1-1"
     assert book.open(request(), "btc/usd", NOW) is None  # already being worked on
@@ -227,7 +227,7 @@ def test_a_job_hedges_the_opposite_side_and_seeing_the_same_order_again_books_it
 
 
 def test_an_exception_keeps_the_client_id_and_a_rejected_order_moves_to_the_next() -> None:
-    book = HedgerBook(retries=3)
+    book = JobBook(retries=3)
     job = book.open(request(), "btc/usd", NOW)
     assert job is not None
     assert book.attempt_failed(job, "VenueTimeout: no answer") is None
@@ -237,7 +237,7 @@ def test_an_exception_keeps_the_client_id_and_a_rejected_order_moves_to_the_next
 
 
 def test_a_job_gives_up_after_its_retries_reporting_what_it_hedged() -> None:
-    book = HedgerBook(retries=1)
+    book = JobBook(retries=1)
     job = book.open(request(quantity=2.0), "btc/usd", NOW)
     assert job is not None
     partial = market_order("O8", 2.0, 0.5, OrderStatus.CANCELED, price=98.0)
@@ -252,8 +252,8 @@ def test_a_job_gives_up_after_its_retries_reporting_what_it_hedged() -> None:
 
 def test_retries_count_after_the_first_attempt_and_zero_means_one_attempt() -> None:
     with pytest.raises(ValueError, match="retries"):
-        HedgerBook(retries=-1)
-    book = HedgerBook(retries=0)
+        JobBook(retries=-1)
+    book = JobBook(retries=0)
     job = book.open(request(), "btc/usd", NOW)
     assert job is not None
     failed = book.attempt_failed(job, "VenueUnavailable: outage")
@@ -261,7 +261,7 @@ def test_retries_count_after_the_first_attempt_and_zero_means_one_attempt() -> N
 
 
 def test_a_hedger_book_survives_the_journal_round_trip_as_its_record_jobs_and_answers() -> None:
-    book = HedgerBook()
+    book = JobBook()
     done = book.open(request("T1"), "btc/usd", NOW)
     assert done is not None
     answer = book.order_seen(done, market_order("O7", 1.0, 1.0, OrderStatus.FILLED))
@@ -270,7 +270,7 @@ def test_a_hedger_book_survives_the_journal_round_trip_as_its_record_jobs_and_an
     assert book.order_seen(open_job, market_order("O8", 1.0, 0.0, OrderStatus.CANCELED)) is None  # retrying
     record = msgspec.msgpack.encode(book)
     assert b"T1" not in record and b"T2" not in record  # the record is the leg and counters only
-    again = msgspec.msgpack.decode(record, type=HedgerBook)
+    again = msgspec.msgpack.decode(record, type=JobBook)
     again.restore([round_trip(open_job, HedgeJob)], [round_trip(answer, BHedged)])
     assert again.leg == book.leg and (again.hedges_done, again.hedges_failed) == (1, 0)
     resumed = again.jobs["T2"]
@@ -280,7 +280,7 @@ def test_a_hedger_book_survives_the_journal_round_trip_as_its_record_jobs_and_an
 
 
 def test_an_operators_retry_continues_the_failed_job_with_its_client_ids_and_books() -> None:
-    book = HedgerBook(retries=0)
+    book = JobBook(retries=0)
     job = book.open(request(quantity=2.0), "btc/usd", NOW)
     assert job is not None
     assert book.order_seen(job, market_order("O8", 2.0, 0.5, OrderStatus.CANCELED, price=98.0)) is not None
@@ -294,7 +294,7 @@ def test_an_operators_retry_continues_the_failed_job_with_its_client_ids_and_boo
 
 
 def test_an_unresolved_attempt_is_unknown_and_neither_retried_nor_failed() -> None:
-    book = HedgerBook(retries=0)
+    book = JobBook(retries=0)
     job = book.open(request(), "btc/usd", NOW)
     assert job is not None
     book.sending(job, NOW)
@@ -305,7 +305,7 @@ def test_an_unresolved_attempt_is_unknown_and_neither_retried_nor_failed() -> No
 
 
 def test_unconfirmed_counts_a_placement_in_doubt_and_fills_the_venue_reported_but_never_pushed() -> None:
-    book = HedgeBook("btc/usd", session="s")
+    book = OpenerBook("btc/usd", session="s")
     book.placement_in_doubt("s-1", BUY, 1.0, NOW)
     assert (book.unconfirmed, book.unhedged, book.can_open) == (1.0, 0.0, False)
     book.order_placed(order(filled=1.0, status=OrderStatus.FILLED), NOW)
