@@ -12,7 +12,7 @@ import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -120,10 +120,12 @@ class HedgeConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     a: HedgeSideConfig
     b: HedgeSideConfig
     offset_bps: float = 0.0  # how far from the touch A's limit price sits, in basis points
-    retries: int = 3
+    retries: Annotated[int, msgspec.Meta(ge=0, le=100)] = 3  # B's retries after a failed first attempt
     timeout: float = 60.0
     remind_every: float = 10.0
     continue_after_hedge: bool = True  # A opens the next round as soon as B answered
+    exposure_limit: Annotated[float, msgspec.Meta(gt=0)] = 120.0  # seconds unhedged/unconfirmed before A pauses
+    cancel_on_stop: bool = True  # stopping the desk cancels A's resting order
     enabled: bool = True
 
 
@@ -365,8 +367,6 @@ def _check(d: Deployment) -> None:
             raise ConfigError(f"config error at hedge.market: {h.market!r} is not one of venue.markets")
         _positive(h.quantity, "hedge.quantity")
         _positive(h.timeout, "hedge.timeout")
-        if h.retries < 0:
-            raise ConfigError(f"config error at hedge.retries: must be >= 0, got {h.retries}")
         for side in ("a", "b"):
             ref = getattr(h, side)
             if (ref.exchange, ref.account) not in seen:

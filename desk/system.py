@@ -152,9 +152,10 @@ class ActorFactory:
             return lambda: HedgeAccountA(
                 venue, h.a.exchange, h.a.account, market=h.market, quantity=h.quantity, offset_bps=h.offset_bps,
                 hedger="hedge_b", hedger_account=h.b.account, timeout=h.timeout, remind_every=h.remind_every,
-                continue_after_hedge=h.continue_after_hedge, journal=journal,
+                continue_after_hedge=h.continue_after_hedge, journal=journal, exposure_limit=h.exposure_limit,
+                cancel_on_stop=h.cancel_on_stop,
             )
-        return lambda: HedgeAccountB(venue, h.b.exchange, h.b.account, market=h.market, retry_times=h.retries,
+        return lambda: HedgeAccountB(venue, h.b.exchange, h.b.account, market=h.market, retries=h.retries,
                                      journal=journal)
 
 

@@ -6,20 +6,29 @@ a failed hedge), so no actor ever waits on a blocking ask.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
+
+import msgspec
 
 from messages.base import Message
 from messages.trading import Side
+
+_Positive = Annotated[float, msgspec.Meta(gt=0)]
+_NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 
 __all__ = [
     "AFilled",
     "BHedgeFailed",
     "BHedged",
+    "BookManualHedge",
+    "CancelRestingOrder",
+    "ExposureCheck",
     "HedgeReport",
     "HedgeStatus",
     "HedgeTick",
     "HedgeWaitTimer",
     "HedgerReport",
+    "JournalFlush",
     "LegReport",
     "ResumeTrading",
     "RetryHedge",
@@ -93,11 +102,29 @@ class ResumeTrading(Message, frozen=True):
     """Operator -> A: trading may go on. Answer (to an ask): the `HedgeReport`.
 
     With ``retry_failed`` (the default) A asks B again to hedge what the failed hedges left
-    unhedged; without it the operator says those were handled by hand and A forgets them.
+    unhedged (B looks up its earlier attempts first, so nothing is hedged twice). Without it
+    the remainders stay booked as ``residual``: unhedged in status and alerted, no longer
+    stopping new rounds, until an operator books the hedge made by hand (`BookManualHedge`).
     """
 
     operator: str = ""
     retry_failed: bool = True
+
+
+class BookManualHedge(Message, frozen=True):
+    """Operator -> A: a hedge was made by hand: ``quantity`` at ``price`` (venue reference ``reference``).
+
+    Booked on B's leg against the failed or residual remainder of ``trade_id`` (or, without one,
+    against every remainder, oldest first). Answer: the `HedgeReport`, or `Rejected` naming why
+    (no remainder to book against, or more than is left).
+    """
+
+    quantity: _Positive
+    price: _Positive
+    reference: Annotated[str, msgspec.Meta(min_length=1)]
+    trade_id: str = ""
+    fee: _NonNegative = 0.0
+    operator: str = ""
 
 
 class HedgeStatus(Message, frozen=True):
@@ -126,7 +153,10 @@ class HedgeReport(Message, frozen=True):
 
     ``net_exposure`` is A's position plus B's (about 0 when hedged). ``unanswered`` lists the
     trade ids B has not answered yet and ``failed`` those whose hedge failed and wait for an
-    operator. PnL is in the quote currency, fees deducted; unrealised PnL is valued at
+    operator; ``residual`` those an operator resumed past without a retry. ``unhedged`` is the
+    quantity of A's fills not hedged (unanswered, failed or residual); ``unconfirmed`` what may
+    have filled without A having booked it (a fill the venue reported but never pushed, or the
+    size of a placement whose outcome is unknown: ``placement_in_doubt`` names its client id). PnL is in the quote currency, fees deducted; unrealised PnL is valued at
     ``mark_price`` (the venue's last price, or the last price A saw if the venue is down).
     """
 
@@ -146,15 +176,28 @@ class HedgeReport(Message, frozen=True):
     realised_pnl: float
     unrealised_pnl: float
     mark_price: float | None
+    unhedged: float = 0.0
+    unconfirmed: float = 0.0
+    residual: list[str] = msgspec.field(default_factory=list)
+    placement_in_doubt: str | None = None
+    manual_hedges: int = 0
+    exposure_alert: bool = False
 
 
 class HedgerReport(Message, frozen=True):
-    """B's own view: its position, the hedges it is working on, and how many it finished or gave up."""
+    """B's own view: its position, the hedges it is working on, and how many it finished or gave up.
+
+    ``unknown`` lists the open hedges whose last attempt's outcome could not be resolved at the
+    venue yet (neither retried nor given up; alerted); ``stalled`` those answered failed and
+    kept for an operator's retry.
+    """
 
     leg: LegReport
     open_hedges: list[str]
     hedges_done: int
     hedges_failed: int
+    unknown: list[str] = msgspec.field(default_factory=list)
+    stalled: list[str] = msgspec.field(default_factory=list)
 
 
 class HedgeWaitTimer(Message, frozen=True):
@@ -174,3 +217,25 @@ class RetryHedge(Message, frozen=True):
     actor_only: ClassVar[bool] = True
 
     trade_id: str
+
+
+class CancelRestingOrder(Message, frozen=True):
+    """A's own timer while paused: try again to cancel the resting order until the venue confirms."""
+
+    actor_only: ClassVar[bool] = True
+
+    token: str
+
+
+class ExposureCheck(Message, frozen=True):
+    """A's own timer: the unhedged or unconfirmed quantity may have reached its age limit."""
+
+    actor_only: ClassVar[bool] = True
+
+    token: str
+
+
+class JournalFlush(Message, frozen=True):
+    """A hedge actor's own message: commit the journal changes that follow their action (unsynced)."""
+
+    actor_only: ClassVar[bool] = True

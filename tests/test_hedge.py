@@ -12,8 +12,7 @@ import pytest
 from loguru import logger
 
 from actors.gateway import Gateway, GatewayAccount
-from actors.hedge import HedgeAccountA, HedgeAccountB
-from actors.hedge_state import HedgeJob
+from actors.hedge import HedgeAccountA, HedgeAccountB, HedgeJob
 from actors.venues.simulated import MarketSpec, SimulatedVenue
 from messages import Currency, Exchange, Ping, decode, encode
 from messages.balances import GetBalances, Reconcile
@@ -181,9 +180,11 @@ def start_pair(make_runtime: Callable[..., Runtime], clock: ManualClock, tmp_pat
     def start(
         balances: Mapping[tuple[Exchange, str], Mapping[Currency, float]] = OPENING,
         b: Callable[[SimulatedVenue, Journal], HedgeAccountB] | None = None,
+        venue_class: type[SimulatedVenue] = SimulatedVenue,
+        a_class: type[WatchedA] = WatchedA,
         **a_options: Any,
     ) -> Pair:
-        venue = SimulatedVenue(clock, seed=3, balances=balances, markets={"btc/usd": FLAT})
+        venue = venue_class(clock, seed=3, balances=balances, markets={"btc/usd": FLAT})
         journal = Journal(tmp_path / "journal.sqlite")
         board, watch, gate, operator = InMemoryBoard(), Watch(), threading.Event(), Inbox()
         accounts = [GatewayAccount(K, "hedge_a", currencies=(USD, BTC)), GatewayAccount(M, "hedge_b", currencies=(USD, BTC))]
@@ -198,7 +199,7 @@ def start_pair(make_runtime: Callable[..., Runtime], clock: ManualClock, tmp_pat
                 [
                     ChildSpec("gateway", lambda: Gateway(venue, board, accounts)),
                     ChildSpec("hedge_b", lambda: make_b(venue, journal)),
-                    ChildSpec("hedge_a", lambda: WatchedA(watch, venue, K, "hedge_a", market="btc/usd",
+                    ChildSpec("hedge_a", lambda: a_class(watch, venue, K, "hedge_a", market="btc/usd",
                                                          hedger_account="mexc.hedge_b", journal=journal,
                                                          **a_options)),
                     ChildSpec("operator", lambda: Collector(operator)),
@@ -301,7 +302,7 @@ def test_hedge_status_reports_both_positions_the_net_exposure_and_pnl(start_pair
 # ---- failures -----------------------------------------------------------------------------------
 
 
-def test_b_failing_three_times_pauses_a_until_an_operator_resumes_trading(
+def test_b_failing_its_attempt_and_three_retries_pauses_a_until_an_operator_resumes_trading(
     start_pair: PairFactory, logged: list[Any]
 ) -> None:
     pair = start_pair(balances={(K, "hedge_a"): {USD: 10_000.0}, (M, "hedge_b"): {USD: 10_000.0}})  # B has no BTC to sell
@@ -309,7 +310,7 @@ def test_b_failing_three_times_pauses_a_until_an_operator_resumes_trading(
     pair.tick()
     paused = pair.wait(lambda r: r.paused)
     assert paused.failed == ["T1"] and paused.hedges_failed == 1 and paused.net_exposure == 1.0
-    assert "after 3 attempts" in paused.pause_reason and "insufficient funds" in paused.pause_reason
+    assert "after 4 attempts" in paused.pause_reason and "insufficient funds" in paused.pause_reason
     assert pair.b_fills == [] and pair.b_status().hedges_failed == 1
     assert messages_with(logged, "an operator must look", "ERROR")
 
@@ -503,10 +504,12 @@ def test_an_order_placement_that_timed_out_is_recovered_by_client_id_and_hedged_
     pair.venue.faults.timeout_after_move_next(1, "create_order")  # placed and filled, but A hears nothing
     pair.tick()
     assert messages_with(logged, "tries again with the same client id", "WARNING")
-    assert pair.status().a.position == 0.0 and len(pair.a_fills) == 1
-    assert pair.tick().open_order == "O1"  # the same client id: the venue returns the order it has
-    pair.tick()  # its fill was pushed before A knew the order: found at the venue and hedged
+    unsure = pair.status()
+    assert unsure.a.position == 0.0 and len(pair.a_fills) == 1
+    assert unsure.placement_in_doubt is not None and unsure.unconfirmed == 1.0  # not 0: it may have filled
+    pair.tick()  # resolved by client id: O1, filled; its fill was pushed before A knew the order: hedged
     report = pair.hedged(1)
+    assert report.placement_in_doubt is None and report.unconfirmed == 0.0
     assert (report.a.position, report.net_exposure) == (1.0, 0.0)
     assert len(pair.a_fills) == 1 and len(pair.b_fills) == 1  # one order, one hedge
     pair.ledgers_match_venue()

@@ -23,6 +23,7 @@ from messages.tasks import TransferTaskKey, TransferTaskValue
 __all__ = [
     "INTENT_STATUSES",
     "ChainStore",
+    "HedgeStore",
     "IntentStore",
     "Journal",
     "StateStore",
@@ -68,6 +69,10 @@ CREATE INDEX IF NOT EXISTS transfer_intents_by_extra ON transfer_intents (extra)
 CREATE TABLE IF NOT EXISTS chains (
     chain_id TEXT PRIMARY KEY,
     state BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hedge_records (
+    owner TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL, value BLOB NOT NULL,
+    PRIMARY KEY (owner, kind, key)
 );
 CREATE TABLE IF NOT EXISTS owned_state (
     owner TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
@@ -345,8 +350,66 @@ class StateStore(_Store):
             db.execute("DELETE FROM owned_state WHERE owner = ? AND key = ?", (owner, key))
 
 
+Record = tuple[str, str, bytes]
+"""One hedge record as written: (kind, key, encoded value)."""
+
+
+class HedgeStore(_Store):
+    """The hedge pair's records, one small row per (owner, kind, key): a book's own record, each open
+    fill or job, each remembered answer. Owned by the hedge actors (each writes its own owner).
+
+    A write is one transaction. ``synced=True`` commits with ``synchronous=FULL`` (on disk, power-loss
+    safe, before the caller acts on it); ``synced=False`` with NORMAL: it survives a crash of the
+    process, and a power cut may lose it only together with every later unsynced write, which
+    is for writes that follow their action and that recovery re-derives. WAL keeps the order:
+    a synced commit makes every earlier commit durable too. ``synced_commits`` and
+    ``relaxed_commits`` count the commits (the benchmark reads them).
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._synced = True  # the connection's synchronous setting now (it opens with FULL)
+        self._seq = 0
+        self.synced_commits = 0
+        self.relaxed_commits = 0
+
+    def write(self, owner: str, records: Sequence[Record] = (), *, synced: bool,
+              delete: Sequence[tuple[str, str]] = ()) -> None:
+        """Insert or replace ``records`` and delete the ``delete`` (kind, key) rows, in one commit."""
+        with self._lock:
+            db = self._connection
+            if synced != self._synced:
+                db.execute(f"PRAGMA synchronous={'FULL' if synced else 'NORMAL'}")
+                self._synced = synced
+            if not self._seq:
+                self._seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM hedge_records").fetchone()[0]
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for kind, key, value in records:
+                    self._seq += 1
+                    db.execute("INSERT OR REPLACE INTO hedge_records (owner, kind, key, seq, value) VALUES (?, ?, ?, ?, ?)",
+                               (owner, kind, key, self._seq, value))
+                for kind, key in delete:
+                    db.execute("DELETE FROM hedge_records WHERE owner = ? AND kind = ? AND key = ?", (owner, kind, key))
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            if synced:
+                self.synced_commits += 1
+            else:
+                self.relaxed_commits += 1
+
+    def load(self, owner: str, kind: str) -> list[tuple[str, bytes]]:
+        """(key, value) of every ``kind`` row of ``owner``, in the order they were last written."""
+        with self._db() as db:
+            rows = db.execute("SELECT key, value FROM hedge_records WHERE owner = ? AND kind = ? ORDER BY seq",
+                              (owner, kind)).fetchall()
+        return [(key, value) for key, value in rows]
+
+
 class Journal:
-    """The journal file and its stores: ``tasks``, ``intents``, ``chains`` and ``state``.
+    """The journal file and its stores: ``tasks``, ``intents``, ``chains``, ``state`` and ``hedge``.
 
     Creates the parent folder and the schema on first use. Safe to open the same file from
     several `Journal` objects, threads or processes at once; each store's writes are committed
@@ -365,9 +428,10 @@ class Journal:
         self.intents = IntentStore(self.path)
         self.chains = ChainStore(self.path)
         self.state = StateStore(self.path)
+        self.hedge = HedgeStore(self.path)
 
     def close(self) -> None:
-        for store in (self.tasks, self.intents, self.chains, self.state):
+        for store in (self.tasks, self.intents, self.chains, self.state, self.hedge):
             store.close()
 
     def __enter__(self) -> Journal:

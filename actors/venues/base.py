@@ -144,6 +144,14 @@ class TradingVenue(Venue, Protocol):
 
     def fetch_open_orders(self, exchange: Exchange, account: str) -> list[Order]: ...
 
+    def fetch_order_by_client_id(self, exchange: Exchange, account: str, client_order_id: str) -> Order | None:
+        """The account's order placed with ``client_order_id`` as it stands now, or None if the venue has none."""
+        ...
+
+    def fetch_fills(self, exchange: Exchange, account: str, since: float) -> list[Fill]:
+        """The account's fills with ``timestamp >= since``, oldest first (the venue's trade history)."""
+        ...
+
     def subscribe_fills(self, exchange: Exchange, account: str, callback: Callable[[Fill], None]) -> FillSubscription:
         """Push every later fill of the account to ``callback`` (quickly: send a message)."""
         ...

@@ -1,111 +1,53 @@
-"""The hedge pair: `HedgeAccountA` trades rounds on its account and asks B to hedge each fill; `HedgeAccountB` hedges.
+"""`HedgeAccountA`: trades rounds of limit orders on its account and asks B to hedge each fill.
 
-Thin actors around the bookkeeping in `actors.hedge_state`. A places one limit order per round
-(open long, then close long, ...) and opens nothing new while B has not answered; it waits
-event-driven, with a timeout and a reminder on its own timers. B hedges each fill with a market
-order on the opposite side, retrying, and answers `BHedged` or `BHedgeFailed`. Both forward
-their account's fills to the balance gateway and journal their state.
+A thin actor around `OpenerBook`. (About 470 lines: the round, the wait for B, the pause and
+the exposure limit are one state machine over one book; split, each part would reach into the
+others' timers.)
 """
 
 from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
-from actors.base import Actor
-from actors.hedge_state import EPSILON, HedgeBook, HedgeJob, HedgerBook, PendingHedge, TrackedOrder
-from actors.venues.base import FillSubscription, TradingVenue, VenueError, VenueTimeout
-from messages.common import AccountRef, Exchange
+from actors.hedge.account import BOOK, FILL, HedgeAccount
+from actors.hedge.legs import EPSILON
+from actors.hedge.opener_book import OpenerBook, PendingHedge, TrackedOrder
+from actors.venues.base import TradingVenue, VenueError, VenueTimeout
+from messages.alerts import AlertSeverity
+from messages.common import Exchange
 from messages.hedge import (
-    AFilled,
     BHedged,
     BHedgeFailed,
+    BookManualHedge,
+    CancelRestingOrder,
+    ExposureCheck,
     HedgeReport,
-    HedgerReport,
     HedgeStatus,
     HedgeTick,
     HedgeWaitTimer,
     ResumeTrading,
-    RetryHedge,
 )
-from messages.trading import Fill, Order, OrderStatus, OrderType, Side, Ticker, split_market
+from messages.system import Rejected
+from messages.trading import (
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    Ticker,
+    split_market,
+)
 from supervisor.clock import Timer
 from supervisor.errors import UnknownActorError
 from actors.stores.journal import Journal
 
-__all__ = ["HedgeAccountA", "HedgeAccountB"]
-
-_STATE_KEY = "state"  # the journal row (owner = the actor's name) holding the book
+__all__ = ["HedgeAccountA"]
 
 
-class _HedgeAccount(Actor):
-    """What A and B share: a venue account whose pushed fills are forwarded to the gateway, and a journaled book."""
-
-    book: HedgeBook | HedgerBook
-
-    def __init__(self, venue: TradingVenue, exchange: Exchange, account: str, gateway: str | None,
-                 journal: Journal | None) -> None:
-        super().__init__()
-        self.venue = venue
-        self.exchange = Exchange(exchange)
-        self.account = account
-        self.where = str(AccountRef(self.exchange, account))
-        self.gateway = gateway
-        self.journal = journal
-        self._subscription: FillSubscription | None = None
-
-    def on_stop(self) -> None:
-        self._unsubscribe()
-
-    def on_failure(self, *exc_info: Any) -> None:
-        self._unsubscribe()  # the next incarnation subscribes again
-
-    def _subscribe(self) -> bool:
-        """Have the venue push this account's fills to our mailbox; False (logged) if it cannot now."""
-        if self._subscription is None:
-            try:
-                self._subscription = self.venue.subscribe_fills(
-                    self.exchange, self.account, lambda fill: self.tell(self.name, fill)
-                )
-            except VenueError as error:
-                self.log.warning("cannot subscribe to the fills of {} now ({}); trying again later", self.where, error)
-                return False
-        return True
-
-    def _unsubscribe(self) -> None:
-        if self._subscription is not None:
-            self._subscription.cancel()
-            self._subscription = None
-
-    def _forward(self, fill: Fill) -> None:
-        """Every fill of the account goes to the gateway (which ignores one it has already applied)."""
-        if self.gateway is not None:
-            self.tell(self.gateway, fill)
-
-    def _journaled(self) -> dict[str, Any] | None:
-        """The book as last journaled (None without a journal or on the first start)."""
-        return self.journal.state.get(self.name, _STATE_KEY) if self.journal is not None else None
-
-    def _save(self) -> None:
-        """Journal the book (nothing to do without a journal)."""
-        if self.journal is not None:
-            self.journal.state.put(self.name, _STATE_KEY, self.book.to_dict())
-
-    def _later(self, delay: float, message: Any) -> Timer | None:
-        """Tell ourselves ``message`` after ``delay`` seconds (at once, through the mailbox, if it is due)."""
-        if delay <= 0:
-            self.tell(self.name, message)
-            return None
-        return self.send_later(delay, self.name, message)
-
-    def _asked(self) -> bool:
-        """Whether the message being handled is an ask (someone waits for the return value)."""
-        envelope = self.current_envelope
-        return envelope is not None and envelope.reply_to is not None
-
-
-class HedgeAccountA(_HedgeAccount):
+class HedgeAccountA(HedgeAccount):
     """Account A of the hedge pair. Give it to a ChildSpec named ``"hedge_a"``.
 
     Each round (started by `HedgeTick`) places one limit order of ``quantity`` on ``market``:
@@ -121,14 +63,19 @@ class HedgeAccountA(_HedgeAccount):
     still waiting; after ``timeout`` seconds it logs, and the next round re-checks (logs both
     positions and asks B again: B answers a repeated request from memory, never hedging twice).
     The wait is one timer on the injected clock, set for the next reminder or timeout.
-    On `BHedgeFailed` A pauses until `ResumeTrading`. With ``continue_after_hedge`` A starts the
+    On `BHedgeFailed` A pauses until `ResumeTrading`; while paused it keeps trying to cancel its
+    resting order (every ``cancel_retry_every`` seconds) until the venue confirms, and still asks
+    B to hedge every fill that lands. Quantity unhedged or unconfirmed for ``exposure_limit``
+    seconds pauses A and raises a critical alert naming it (resolved once it is back to 0).
+    A restarted A asks B again at once about every journaled unanswered fill. With
+    ``cancel_on_stop`` (the default) stopping A cancels its resting order. With ``continue_after_hedge`` A starts the
     next round itself as soon as B's answer lets it (with offset 0 on a deep market that is a
     tight loop of rounds: pace it with an offset, or leave it off and let the scheduler tick).
     Answers `HedgeStatus` with `HedgeReport`. With a ``journal`` its book survives restarts
     (owner: the actor's name).
     """
 
-    book: HedgeBook
+    book: OpenerBook
 
     def __init__(
         self,
@@ -147,10 +94,14 @@ class HedgeAccountA(_HedgeAccount):
         requote_after: float | None = 60.0,
         continue_after_hedge: bool = False,
         journal: Journal | None = None,
+        exposure_limit: float = 120.0,
+        cancel_on_stop: bool = True,
+        cancel_retry_every: float = 5.0,
     ) -> None:
         super().__init__(venue, exchange, account, gateway, journal)
         split_market(market)  # ValueError naming a malformed market
-        for name, value in (("quantity", quantity), ("timeout", timeout), ("remind_every", remind_every)):
+        for name, value in (("quantity", quantity), ("timeout", timeout), ("remind_every", remind_every),
+                            ("exposure_limit", exposure_limit), ("cancel_retry_every", cancel_retry_every)):
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be > 0, got {value!r}")
         if not (math.isfinite(offset_bps) and 0 <= offset_bps < 10_000):
@@ -166,7 +117,10 @@ class HedgeAccountA(_HedgeAccount):
         self.remind_every = remind_every
         self.requote_after = requote_after
         self.continue_after_hedge = continue_after_hedge
-        self.book = HedgeBook(self.market)
+        self.exposure_limit = exposure_limit
+        self.cancel_on_stop = cancel_on_stop
+        self.cancel_retry_every = cancel_retry_every
+        self.book = OpenerBook(self.market)
         # Timer messages carry a token: those of an earlier wait or incarnation are ignored.
         self._incarnation = uuid.uuid4().hex[:8]
         self._waits = 0
@@ -174,13 +128,20 @@ class HedgeAccountA(_HedgeAccount):
         self._timer: Timer | None = None  # the one timer of the current wait
         self._wake_at: float | None = None  # when it fires
         self._remind_at: float | None = None  # when the next "still waiting" is due
+        self._cancel_timer: Timer | None = None  # while paused with a resting order the venue did not cancel
+        self._exposure_timer: Timer | None = None  # set for when the current exposure reaches its limit
 
     # ---- lifecycle -------------------------------------------------------------------------
 
+    def _save(self, hedges: Iterable[PendingHedge] = (), gone: Iterable[str] = (), synced: bool = False) -> None:
+        """Journal A's record with the rows of ``hedges``, dropping those of ``gone`` (hedged) trade ids."""
+        self._write(((FILL, p.trade_id, p) for p in hedges), ((FILL, trade_id) for trade_id in gone), synced)
+
     def on_start(self) -> None:
-        saved = self._journaled()
+        saved = next(iter(self._journaled(BOOK[0], OpenerBook)), None)
         if saved is not None:
-            self.book = HedgeBook.from_dict(saved)
+            self.book = saved
+            saved.restore(self._journaled(FILL, PendingHedge))
             book = self.book
             self.log.info("resumed from the journal: A {} B {}, unanswered {}, paused {}",
                           book.a.position, book.b.position, list(book.pending), book.paused)
@@ -191,18 +152,42 @@ class HedgeAccountA(_HedgeAccount):
                 self.log.warning("the journaled book trades {}, the configuration {}: positions are the journal's",
                                  book.market, self.market)
         else:
-            self.book = HedgeBook(self.market, session=f"{self.name}-{uuid.uuid4().hex[:8]}")
-            self._save()
+            self.book = OpenerBook(self.market, session=f"{self.name}-{uuid.uuid4().hex[:8]}")
+            self._save(synced=True)  # the session names every client order id from now on
         self._subscribe()
-        self._arm()
+        again = self.book.recheck_all(self.clock.now())
+        if again:  # no need to wait a timeout: B answers a repeated request from memory
+            self.log.warning("asking {} again at once about the journaled unanswered {}", self.hedger,
+                             [p.trade_id for p in again])
+            self._save(again)
+        self._ask_hedge(again)
+        self._alert_remainders()
+        self._check_exposure()
 
     def on_stop(self) -> None:
         self._disarm()
+        self._stop_timers()
+        order = self.book.current_order
+        if self.cancel_on_stop and order is not None and not order.finished:
+            self._cancel(order, "the desk is stopping (cancel_on_stop)")
         super().on_stop()
 
     def on_failure(self, *exc_info: Any) -> None:
         self._disarm()  # the next incarnation arms its own timers from the journaled book
+        self._stop_timers()
         super().on_failure(*exc_info)
+
+    def _stop_timers(self) -> None:
+        for timer in (self._cancel_timer, self._exposure_timer):
+            if timer is not None:
+                timer.cancel()
+        self._cancel_timer = self._exposure_timer = None
+
+    def receive(self, message: Any) -> Any:
+        try:
+            return super().receive(message)
+        finally:
+            self._check_exposure()  # after every message: fills, answers, rounds and timers all move it
 
     # ---- rounds ----------------------------------------------------------------------------
 
@@ -212,7 +197,11 @@ class HedgeAccountA(_HedgeAccount):
 
     def _round(self, reason: str) -> None:
         book = self.book
+        if book.placing is not None and not self._resolve_placement():
+            return
         self._check_current_order()  # hedging goes on while paused: only opening stops
+        if book.paused:
+            self._cancel_while_paused()
         if book.pending:
             self._recheck()
             return
@@ -240,28 +229,75 @@ class HedgeAccountA(_HedgeAccount):
 
     def _observe(self, order: Order) -> None:
         pending = self.book.observe_order(order, self.clock.now())
-        self._save()
-        if pending is not None:
+        if pending is None:
+            self._save()
+        else:
+            self._save([pending], synced=True)  # before B hears of it, as for a pushed fill
             self.log.warning("order {} has {} filled that was never pushed to us; hedging it as {}",
                              order.order_id, pending.quantity, pending.trade_id)
             self._ask_hedge([pending])
+
+    def _resolve_placement(self) -> bool:
+        """Ask the venue about a placement that timed out, by its client id; False if it cannot say now."""
+        placing = self.book.placing
+        assert placing is not None
+        try:
+            order = self.venue.fetch_order_by_client_id(self.exchange, self.account, placing.client_order_id)
+        except VenueError as error:
+            self.log.warning("cannot resolve the placement of {} now ({}); {} stays unconfirmed",
+                             placing.client_order_id, error, placing.quantity)
+            return False
+        if order is None:
+            self.log.warning("the venue has no order {}: the timed-out placement did nothing", placing.client_order_id)
+            self.book.placement_absent()
+            self._save()
+            return True
+        self.log.warning("the timed-out placement {} is order {} ({}, {} filled)", placing.client_order_id,
+                         order.order_id, order.status.value, order.filled)
+        self.book.order_placed(order, self.clock.now())
+        self._save()
+        return True
+
+    def _cancel_while_paused(self) -> None:
+        """Paused: the resting order must go (logged, and retried on a timer until the venue confirms)."""
+        order = self.book.current_order
+        if order is None or order.finished:
+            return
+        if self._cancel(order, "trading is paused"):
+            self.resolve_alert(f"{self.name}:resting_order", f"order {order.order_id} cancelled while paused")
+            return
+        self.alert(f"{self.name}:resting_order", f"paused, and the venue did not cancel order {order.order_id} "
+                   f"({order.quantity - order.covered:g} may still fill); retrying every {self.cancel_retry_every} s",
+                   AlertSeverity.WARNING)
+        if self._cancel_timer is None:
+            self._cancel_timer = self.send_later(self.cancel_retry_every, self.name,
+                                                 CancelRestingOrder(self._incarnation))
+
+    def on_cancel_resting_order(self, message: CancelRestingOrder) -> None:
+        if message.token != self._incarnation:
+            return
+        self._cancel_timer = None
+        self._check_current_order()
+        if self.book.paused:
+            self._cancel_while_paused()
 
     def _requote_if_stale(self, order: TrackedOrder) -> None:
         if self.requote_after is not None and self.clock.now() - order.placed_at >= self.requote_after:
             self._cancel(order, f"rested {self.clock.now() - order.placed_at:.0f} s; the next round quotes the rest")
 
-    def _cancel(self, order: TrackedOrder, why: str) -> None:
-        """Cancel a resting order (what filled stays filled and is hedged); logged, retried next round on failure."""
+    def _cancel(self, order: TrackedOrder, why: str) -> bool:
+        """Cancel a resting order (what filled stays filled and is hedged); False (logged) if the venue did not."""
         if order.finished:
-            return
+            return True
         try:
             cancelled = self.venue.cancel_order(order.order_id)
         except VenueError as error:
             self.log.warning("cannot cancel order {} now: {}", order.order_id, error)
-            return
+            return False
         self.log.info("order {} cancelled with {} of {} filled: {}", order.order_id, cancelled.filled,
                       cancelled.quantity, why)
         self._observe(cancelled)
+        return True
 
     def _place_next(self) -> None:
         book = self.book
@@ -273,13 +309,20 @@ class HedgeAccountA(_HedgeAccount):
             price = self._limit_price(side, ticker)
             order = self.venue.create_order(self.exchange, self.account, self.market, side, OrderType.LIMIT,
                                             quantity, price, client_order_id)
+        except VenueTimeout as error:
+            book.placement_in_doubt(client_order_id, side, quantity, self.clock.now())
+            self._save()
+            self.log.warning("order {} placement timed out ({}): {} unconfirmed; the next round asks the venue "
+                             "by client id, then tries again with the same client id", client_order_id, error, quantity)
+            return
         except VenueError as error:
             self._save()
             self.log.warning("order {} not placed ({}: {}); the next round tries again with the same client id",
                              client_order_id, type(error).__name__, error)
             return
         book.order_placed(order, self.clock.now())
-        self._save()
+        # Not journaled here: a restarted A derives it again (the same client id returns this order), and
+        # the record of the order's first fill carries it. Off the path from that fill to its hedge.
         if order.status is OrderStatus.REJECTED:
             self.log.warning("order {} ({} {} {} @ {}) rejected: {}", order.order_id, side.value, quantity,
                              self.market, price, order.reason)
@@ -298,7 +341,7 @@ class HedgeAccountA(_HedgeAccount):
         if pending is None:
             self.log.debug("fill {} already booked or not one of our orders", fill.trade_id)
         else:
-            self._save()  # before B hears of it: a restarted A must know this fill is being hedged
+            self._save([pending], synced=True)  # before B hears of it: a restarted A must know this fill is being hedged
             self._ask_hedge([pending])
             self.log.info("fill {} of {}: {} {} @ {}; asked {} to hedge", fill.trade_id, fill.order_id,
                           fill.side.value, pending.quantity, fill.price, self.hedger)
@@ -314,7 +357,7 @@ class HedgeAccountA(_HedgeAccount):
         if pending is None:
             self.log.info("answer for {} (request {}) already handled", answer.trade_id, answer.request)
             return
-        self._save()
+        self._save(gone=[pending.trade_id])  # after the fact: lost, A asks again and B answers from memory
         if abs(answer.quantity - pending.quantity) > EPSILON:
             self.log.error("{} hedged {} of {} for {}: the pair is off by the difference",
                            self.hedger, answer.quantity, pending.quantity, answer.trade_id)
@@ -329,21 +372,87 @@ class HedgeAccountA(_HedgeAccount):
         if pending is None:
             self.log.info("failure of {} (request {}) already handled", answer.trade_id, answer.request)
             return
-        self._save()
+        left = pending.trade_id in self.book.failed
+        self._save([pending] if left else [], gone=[] if left else [pending.trade_id])
         self.log.error("trading PAUSED: {}; net exposure {}; an operator must look, then send ResumeTrading",
                        self.book.pause_reason, self.book.net_exposure)
-        order = self.book.current_order
-        if order is not None:
-            self._cancel(order, "trading is paused")  # no more fills that B may fail to hedge
+        self._alert_remainders()
+        self._cancel_while_paused()  # no more fills that B may fail to hedge
         self._arm()
 
     def on_resume_trading(self, message: ResumeTrading) -> HedgeReport:
         again = self.book.resume(message.retry_failed, self.clock.now())
-        self._save()
+        self._save(self.book.open_hedges())
         self.log.warning("trading resumed by {}{}", message.operator or "an operator",
                          f"; asking {self.hedger} again to hedge {[p.trade_id for p in again]}" if again else "")
         self._ask_hedge(again)
+        self._alert_remainders()
+        if self._exposure_timer is not None:  # the age limit counts again from the resume
+            self._exposure_timer.cancel()
+            self._exposure_timer = None
         return self._report()
+
+    def on_book_manual_hedge(self, message: BookManualHedge) -> HedgeReport | Rejected:
+        try:
+            covered = self.book.book_manual_hedge(message.quantity, message.price, message.reference,
+                                                  message.trade_id, message.fee, self.clock.now())
+        except ValueError as error:
+            self.log.warning("manual hedge {} not booked: {}", message.reference, error)
+            return Rejected(reason=str(error), message_type=type(message).__name__)
+        still_open = self.book.open_hedges()
+        self._save(still_open, gone=set(covered) - {p.trade_id for p in still_open})
+        self.log.warning("{} booked a hedge made by hand: {} @ {} ({}) against {}; net exposure {}",
+                         message.operator or "an operator", message.quantity, message.price, message.reference,
+                         covered, self.book.net_exposure)
+        self._alert_remainders()
+        return self._report()
+
+    def _alert_remainders(self) -> None:
+        """A standing critical alert while failed or residual remainders are unhedged; resolved when none are."""
+        book, key = self.book, f"{self.name}:unhedged_remainder"
+        left = {**book.failed, **book.residual}
+        if left:
+            quantity = round(math.fsum(p.quantity for p in left.values()), 8)
+            state = "waiting for an operator" if book.failed else "left by an operator's resume"
+            self.alert(key, f"{quantity:g} of A's fills unhedged ({sorted(left)}, {state}); retry with "
+                       "ResumeTrading or book the hand-made hedge with BookManualHedge")
+        elif book.hedges_failed:
+            self.resolve_alert(key, "no unhedged remainder left")
+
+    # ---- exposure ----------------------------------------------------------------------------
+
+    def _check_exposure(self) -> None:
+        """Pause and alert when quantity has been unhedged or unconfirmed for ``exposure_limit`` seconds."""
+        book, now, key = self.book, self.clock.now(), f"{self.name}:exposure"
+        age = book.exposure_age(now)
+        if age is None:
+            if book.exposure_alerted:
+                book.exposure_alerted = False
+                self._save()
+                self.resolve_alert(key, "unhedged and unconfirmed quantities are back to 0")
+            if self._exposure_timer is not None:
+                self._exposure_timer.cancel()
+                self._exposure_timer = None
+            return
+        if age >= self.exposure_limit:
+            if not (book.exposure_alerted and book.paused):
+                book.exposure_alerted = True
+                what = (f"{book.working_exposure:g} unhedged or unconfirmed for {age:.0f} s (unhedged "
+                        f"{book.unhedged:g}, unconfirmed {book.unconfirmed:g}; limit {self.exposure_limit:g} s)")
+                if not book.paused:
+                    book.pause(what)
+                self._save()
+                self.alert(key, f"{what}; trading PAUSED")
+                self._cancel_while_paused()
+            return
+        if self._exposure_timer is None:
+            assert book.exposed_since is not None
+            self._exposure_timer = self._later(book.exposed_since + self.exposure_limit - now,
+                                               ExposureCheck(self._incarnation))
+
+    def on_exposure_check(self, message: ExposureCheck) -> None:
+        if message.token == self._incarnation:
+            self._exposure_timer = None  # receive() checks the exposure after this
 
     # ---- waiting: reminder and timeout -------------------------------------------------------
 
@@ -355,7 +464,7 @@ class HedgeAccountA(_HedgeAccount):
         book, now = self.book, self.clock.now()
         due = book.time_out(now, self.timeout)
         if due:
-            self._save()
+            self._save(due)
             self.log.warning("{} has not answered {} within {} s; not opening; re-checking on the next round "
                              "(A {} B {} net {})", self.hedger, [p.trade_id for p in due], self.timeout,
                              book.a.position, book.b.position, book.net_exposure)
@@ -372,7 +481,7 @@ class HedgeAccountA(_HedgeAccount):
         if not again:
             self.log.info("waiting for {} to answer {}", self.hedger, list(self.book.pending))
             return
-        self._save()
+        self._save(again)
         book = self.book
         self.log.warning("re-check: A {} B {} net {}; asking {} again about {}", book.a.position, book.b.position,
                          book.net_exposure, self.hedger, [p.trade_id for p in again])
@@ -418,130 +527,3 @@ class HedgeAccountA(_HedgeAccount):
         except VenueError:
             mark = None  # the book falls back to the last price it saw
         return self.book.report((self.name, self.where), (self.hedger, self.hedger_account), mark)
-
-
-class HedgeAccountB(_HedgeAccount):
-    """Account B of the hedge pair: hedges each `AFilled` with a market order. ChildSpec name ``"hedge_b"``.
-
-    The order is on the opposite side, for exactly the quantity asked, on ``market`` (default:
-    the fill's market). Up to ``retry_times`` attempts in all (a refusal, an outage, a rejected
-    or partly filled order each use one), ``retry_delay`` seconds apart (0: at once, through
-    the mailbox); then `BHedgeFailed` goes to the request's ``reply_to``, else `BHedged`.
-    Client order ids are derived from the trade id, request and attempt, and each attempt is
-    journaled before the venue is called: a restarted B resumes an open hedge with the same id,
-    so the venue returns the order it already placed instead of placing another. A repeated
-    request is answered from memory (the last ``remember`` answers: A asks again only about
-    fills it is still waiting for). Fills of the account are forwarded to ``gateway``.
-    """
-
-    book: HedgerBook
-
-    def __init__(
-        self,
-        venue: TradingVenue,
-        exchange: Exchange,
-        account: str,
-        *,
-        market: str | None = None,
-        retry_times: int = 3,
-        retry_delay: float = 0.0,
-        gateway: str | None = "gateway",
-        journal: Journal | None = None,
-        remember: int = 1_000,
-    ) -> None:
-        super().__init__(venue, exchange, account, gateway, journal)
-        if market is not None:
-            split_market(market)
-        if not (math.isfinite(retry_delay) and retry_delay >= 0):
-            raise ValueError(f"retry_delay must be >= 0 seconds, got {retry_delay!r}")
-        self.market = market.lower() if market is not None else None
-        self.retry_times = retry_times
-        self.retry_delay = retry_delay
-        self.book = HedgerBook(retry_times, remember)  # validates retry_times
-
-    def on_start(self) -> None:
-        saved = self._journaled()
-        if saved is not None:
-            self.book = HedgerBook.from_dict(saved, self.retry_times)
-        self._subscribe()
-        for job in self.book.jobs.values():
-            self.log.warning("resuming the hedge of {} (attempt {}, {} failed so far, {} hedged of {})",
-                             job.trade_id, job.attempt, job.failures, job.hedged, job.quantity)
-            self.tell(self.name, RetryHedge(job.trade_id))
-
-    def on_fill(self, fill: Fill) -> None:
-        self._forward(fill)
-
-    def on_a_filled(self, request: AFilled) -> None:
-        self._subscribe()
-        answer = self.book.answer_for(request)
-        if answer is not None:
-            self.log.info("{} asked again about {}: repeating the answer", request.reply_to, request.trade_id)
-            self._answer(request.reply_to, answer)
-            return
-        job = self.book.open(request, self.market or request.market, self.clock.now())
-        if job is None:
-            self.log.info("already hedging {} (request {})", request.trade_id, request.request)
-            return
-        self._attempt(job)  # journals the job before calling the venue
-
-    def on_retry_hedge(self, message: RetryHedge) -> None:
-        job = self.book.jobs.get(message.trade_id)
-        if job is not None:
-            self._attempt(job)
-
-    def _attempt(self, job: HedgeJob) -> None:
-        self._save()  # before the venue call: a crash during it resumes with the same client id
-        answer: BHedged | BHedgeFailed | None
-        client_order_id = job.client_order_id(self.name)
-        try:
-            order = self._place(job)
-        except VenueTimeout as error:  # the next try asks with the same client id
-            answer = self.book.attempt_failed(job, f"VenueTimeout: {error} (order {client_order_id} may exist)")
-        except VenueError as error:
-            answer = self.book.attempt_failed(job, f"{type(error).__name__}: {error}")
-        else:
-            answer = self.book.order_seen(job, order)
-        self._save()
-        if answer is None:
-            self.log.warning("hedge of {}: attempt {} of {} failed ({}); retrying", job.trade_id, job.failures,
-                             self.retry_times, job.reason)
-            if self.retry_delay > 0:
-                self.send_later(self.retry_delay, self.name, RetryHedge(job.trade_id))
-            else:
-                self.tell(self.name, RetryHedge(job.trade_id))
-            return
-        if isinstance(answer, BHedged):
-            self.log.info("hedged {}: {} {} {} @ {}", job.trade_id, job.side.value, answer.quantity, job.market,
-                          answer.average_price)
-        else:
-            self.log.error("gave up hedging {} after {} attempts: {} ({} of {} hedged)", job.trade_id,
-                           answer.retries, answer.reason, answer.quantity, job.quantity)
-        self._answer(job.reply_to, answer)
-
-    def _place(self, job: HedgeJob) -> Order:
-        """One attempt's venue call: a market order for what is left (a rest not filled at once is cancelled)."""
-        order = self.venue.create_order(self.exchange, self.account, job.market, job.side, OrderType.MARKET,
-                                        job.remaining, None, job.client_order_id(self.name))
-        if order.status is OrderStatus.OPEN:
-            order = self.venue.cancel_order(order.order_id)
-        return order
-
-    def _answer(self, reply_to: str, answer: BHedged | BHedgeFailed) -> None:
-        try:
-            self.tell(reply_to, answer)
-        except UnknownActorError:
-            self.log.error("cannot answer {} about {}: no such actor (the answer is kept for a repeat)",
-                           reply_to, answer.trade_id)
-
-    def on_hedge_status(self, message: HedgeStatus) -> HedgerReport:
-        leg = self.book.leg
-        report = HedgerReport(
-            leg=leg.report(self.name, self.where, leg.last_price),
-            open_hedges=list(self.book.jobs),
-            hedges_done=self.book.hedges_done,
-            hedges_failed=self.book.hedges_failed,
-        )
-        if message.reply_to:
-            self.tell(message.reply_to, report)
-        return report

@@ -1,13 +1,21 @@
-"""The hedge bookkeeping on its own: legs and PnL, A's rounds and fills, B's jobs, the journal form."""
+"""The hedge bookkeeping on its own: legs and PnL, A's rounds and fills (`OpenerBook`), B's jobs (`JobBook`), the journal form."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import pytest
 
-from actors.hedge_state import HedgeBook, HedgerBook, Leg
+from actors.hedge import (
+    Direction,
+    HedgeJob,
+    JobBook,
+    JobState,
+    Leg,
+    OpenerBook,
+    PendingHedge,
+)
 from messages.common import Exchange
 from messages.hedge import AFilled, BHedged, BHedgeFailed
 from messages.trading import Fill, Order, OrderStatus, OrderType, Side
@@ -29,15 +37,18 @@ def order(order_id: str = "O1", side: Side = BUY, quantity: float = 1.0, filled:
                  average_price=average_price, **extra)
 
 
-def book_with_order(quantity: float = 1.0, side: Side = BUY) -> HedgeBook:
-    book = HedgeBook("btc/usd", session="s")
+def book_with_order(quantity: float = 1.0, side: Side = BUY) -> OpenerBook:
+    book = OpenerBook("btc/usd", session="s")
     book.order_placed(order(side=side, quantity=quantity), NOW)
     return book
 
 
-def journal_round_trip(data: dict[str, Any]) -> dict[str, Any]:
-    """What the journal gives back: the dict through JSON."""
-    return msgspec.json.decode(msgspec.json.encode(data))  # type: ignore[no-any-return]
+T = TypeVar("T")
+
+
+def round_trip(value: T, of: type[T]) -> T:
+    """What the journal gives back: the Struct through MessagePack."""
+    return msgspec.msgpack.decode(msgspec.msgpack.encode(value), type=of)
 
 
 # ---- legs ---------------------------------------------------------------------------------------
@@ -67,7 +78,7 @@ def test_a_short_leg_gains_when_it_buys_back_cheaper_and_a_flip_starts_a_new_ave
 
 
 def test_rounds_open_long_then_close_long_and_complete_a_partly_filled_order() -> None:
-    book = HedgeBook("btc/usd", session="s")
+    book = OpenerBook("btc/usd", session="s")
     assert book.next_order(1.0) == (BUY, 1.0)
     book.a.trade(BUY, 0.4, 100.0)  # the order was cancelled with 0.4 filled
     assert book.next_order(1.0) == (BUY, 0.6)
@@ -78,7 +89,7 @@ def test_rounds_open_long_then_close_long_and_complete_a_partly_filled_order() -
 
 
 def test_the_client_order_id_stays_the_same_until_an_order_is_placed() -> None:
-    book = HedgeBook("btc/usd", session="hedge_a-x")
+    book = OpenerBook("btc/usd", session="hedge_a-x")
     assert book.next_client_order_id() == book.next_client_order_id() == "hedge_a-x-1"
     book.order_placed(order(status=OrderStatus.REJECTED, reason="insufficient funds"), NOW)
     assert book.next_client_order_id() == "hedge_a-x-2"
@@ -139,12 +150,12 @@ def test_a_failed_hedge_pauses_keeps_the_unhedged_rest_and_resume_asks_again_wit
     assert book.net_exposure == 0.0 and book.can_open
 
 
-def test_resuming_without_retry_forgets_the_failed_rest() -> None:
+def test_resuming_without_retry_keeps_the_failed_rest_as_residual() -> None:
     book = book_with_order()
     book.record_fill(fill("T1"), NOW)
     book.hedge_failed(BHedgeFailed("T1", "down", 3))
     assert book.resume(retry_failed=False, now=NOW) == []
-    assert not book.paused and not book.failed and book.net_exposure == 1.0
+    assert not book.paused and not book.failed and list(book.residual) == ["T1"] and book.net_exposure == 1.0
 
 
 def test_unanswered_hedges_time_out_once_and_a_recheck_restarts_their_wait() -> None:
@@ -172,16 +183,19 @@ def test_the_report_values_both_legs_at_the_mark_and_nets_the_exposure() -> None
     assert report.unrealised_pnl == pytest.approx(0.0 + (-1.0) * (100.0 - 99.0))
 
 
-def test_a_book_survives_the_journal_round_trip() -> None:
+def test_a_book_survives_the_journal_round_trip_as_its_record_and_one_row_per_open_hedge() -> None:
     book = book_with_order(quantity=2.0)
     book.record_fill(fill("T1"), NOW)
     book.record_fill(fill("T2", order_id="O1", quantity=1.0), NOW)
     book.hedged(BHedged("T1", 1.0, 99.0, "O2"))
     book.time_out(NOW + 100, 60.0)
-    again = HedgeBook.from_dict(journal_round_trip(book.to_dict()))
-    assert again.to_dict() == book.to_dict()
+    again = round_trip(book, OpenerBook)
+    assert again.pending == {}  # the open hedges are rows of their own, not part of the record
+    again.restore([round_trip(p, PendingHedge) for p in book.open_hedges()])
+    assert again == book and again.pending == book.pending
     assert again.record_fill(fill("T2"), NOW) is None  # still remembered
     assert again.pending["T2"].side is BUY and again.current_order is not None
+    assert again.direction is Direction.OPEN_LONG
 
 
 # ---- B's jobs -----------------------------------------------------------------------------------
@@ -200,9 +214,9 @@ def market_order(order_id: str, quantity: float, filled: float, status: OrderSta
 
 
 def test_a_job_hedges_the_opposite_side_and_seeing_the_same_order_again_books_it_once() -> None:
-    book = HedgerBook()
+    book = JobBook()
     job = book.open(request(), "btc/usd", NOW)
-    assert job is not None and job.side is SELL and job.client_order_id("hedge_b") == "hedge_b-T1-1-1"
+    assert job is not None and job.side is SELL and job.client_order_id("hedge_b") == "hedge_b-T1-1"
     assert book.open(request(), "btc/usd", NOW) is None  # already being worked on
     filled = market_order("O7", 1.0, 1.0, OrderStatus.FILLED, fee=0.1)
     answer = book.order_seen(job, filled)
@@ -213,17 +227,17 @@ def test_a_job_hedges_the_opposite_side_and_seeing_the_same_order_again_books_it
 
 
 def test_an_exception_keeps_the_client_id_and_a_rejected_order_moves_to_the_next() -> None:
-    book = HedgerBook(retry_times=3)
+    book = JobBook(retries=3)
     job = book.open(request(), "btc/usd", NOW)
     assert job is not None
     assert book.attempt_failed(job, "VenueTimeout: no answer") is None
-    assert job.client_order_id("b") == "b-T1-1-1"  # the venue may hold that order: ask with the same id
+    assert job.client_order_id("b") == "b-T1-1"  # the venue may hold that order: ask with the same id
     assert book.order_seen(job, market_order("O8", 1.0, 0.0, OrderStatus.REJECTED, reason="no funds")) is None
-    assert job.client_order_id("b") == "b-T1-1-2" and job.reason == "no funds"
+    assert job.client_order_id("b") == "b-T1-2" and job.reason == "no funds"
 
 
-def test_a_job_gives_up_after_retry_times_failures_reporting_what_it_hedged() -> None:
-    book = HedgerBook(retry_times=2)
+def test_a_job_gives_up_after_its_retries_reporting_what_it_hedged() -> None:
+    book = JobBook(retries=1)
     job = book.open(request(quantity=2.0), "btc/usd", NOW)
     assert job is not None
     partial = market_order("O8", 2.0, 0.5, OrderStatus.CANCELED, price=98.0)
@@ -236,23 +250,83 @@ def test_a_job_gives_up_after_retry_times_failures_reporting_what_it_hedged() ->
     assert book.open(request(request_no=2), "btc/usd", NOW) is not None  # an operator's retry is new work
 
 
-def test_retry_times_must_allow_one_attempt() -> None:
-    with pytest.raises(ValueError, match="retry_times"):
-        HedgerBook(retry_times=0)
+def test_retries_count_after_the_first_attempt_and_zero_means_one_attempt() -> None:
+    with pytest.raises(ValueError, match="retries"):
+        JobBook(retries=-1)
+    book = JobBook(retries=0)
+    job = book.open(request(), "btc/usd", NOW)
+    assert job is not None
+    failed = book.attempt_failed(job, "VenueUnavailable: outage")
+    assert failed is not None and failed.retries == 1  # one attempt, no retry
 
 
-def test_a_hedger_book_survives_the_journal_round_trip() -> None:
-    book = HedgerBook()
+def test_a_hedger_book_survives_the_journal_round_trip_as_its_record_jobs_and_answers() -> None:
+    book = JobBook()
     done = book.open(request("T1"), "btc/usd", NOW)
     assert done is not None
-    book.order_seen(done, market_order("O7", 1.0, 1.0, OrderStatus.FILLED))
+    answer = book.order_seen(done, market_order("O7", 1.0, 1.0, OrderStatus.FILLED))
     open_job = book.open(request("T2"), "btc/usd", NOW)
-    assert open_job is not None
+    assert open_job is not None and answer is not None
     assert book.order_seen(open_job, market_order("O8", 1.0, 0.0, OrderStatus.CANCELED)) is None  # retrying
-    again = HedgerBook.from_dict(journal_round_trip(book.to_dict()))
-    assert again.to_dict() == book.to_dict()
+    record = msgspec.msgpack.encode(book)
+    assert b"T1" not in record and b"T2" not in record  # the record is the leg and counters only
+    again = msgspec.msgpack.decode(record, type=JobBook)
+    again.restore([round_trip(open_job, HedgeJob)], [round_trip(answer, BHedged)])
+    assert again.leg == book.leg and (again.hedges_done, again.hedges_failed) == (1, 0)
     resumed = again.jobs["T2"]
-    assert (resumed.attempt, resumed.failures, resumed.side) == (2, 1, SELL)
+    assert (resumed.attempt, resumed.failures, resumed.side, resumed.state) == (2, 1, SELL, JobState.OPEN)
     assert resumed.client_order_id("hedge_b") == open_job.client_order_id("hedge_b")  # a restarted B reuses it
     assert isinstance(again.answer_for(request("T1")), BHedged)
-    assert HedgerBook.from_dict(journal_round_trip(book.to_dict()), retry_times=5).retry_times == 5
+
+
+def test_an_operators_retry_continues_the_failed_job_with_its_client_ids_and_books() -> None:
+    book = JobBook(retries=0)
+    job = book.open(request(quantity=2.0), "btc/usd", NOW)
+    assert job is not None
+    assert book.order_seen(job, market_order("O8", 2.0, 0.5, OrderStatus.CANCELED, price=98.0)) is not None
+    assert list(book.stalled) == ["T1"] and job.client_order_id("b") == "b-T1-2"
+    again = book.open(request(quantity=1.5, request_no=2), "btc/usd", NOW)
+    assert again is job and again.recheck and again.client_order_id("b") == "b-T1-2"  # no new id for a retry
+    assert (again.remaining, again.new_quantity) == (1.5, 0.0)
+    answer = book.order_seen(again, market_order("O9", 1.5, 1.5, OrderStatus.FILLED, price=97.0))
+    assert answer == BHedged("T1", 1.5, 97.0, "O9", 0.0, 2)  # this request's part only
+    assert book.leg.position == -2.0 and not book.stalled
+
+
+def test_an_unresolved_attempt_is_unknown_and_neither_retried_nor_failed() -> None:
+    book = JobBook(retries=0)
+    job = book.open(request(), "btc/usd", NOW)
+    assert job is not None
+    book.sending(job, NOW)
+    book.outcome_unknown(job, "venue down")
+    assert book.unknown == ["T1"] and job.failures == 0 and job.in_doubt and book.hedges_failed == 0
+    assert book.absent(job, "no such order") is not None  # resolved: it did nothing, and no retry is left
+    assert book.unknown == [] and book.hedges_failed == 1
+
+
+def test_unconfirmed_counts_a_placement_in_doubt_and_fills_the_venue_reported_but_never_pushed() -> None:
+    book = OpenerBook("btc/usd", session="s")
+    book.placement_in_doubt("s-1", BUY, 1.0, NOW)
+    assert (book.unconfirmed, book.unhedged, book.can_open) == (1.0, 0.0, False)
+    book.order_placed(order(filled=1.0, status=OrderStatus.FILLED), NOW)
+    assert book.placing is None and book.unconfirmed == 1.0  # filled at the venue, not pushed yet
+    assert book.exposure_age(NOW + 5) == 0.0 and book.exposure_age(NOW + 9) == 4.0
+    book.record_fill(fill("T1"), NOW + 9)
+    assert (book.unconfirmed, book.unhedged) == (0.0, 1.0)
+    book.hedged(BHedged("T1", 1.0, 99.0, "O2"))
+    assert book.exposure_age(NOW + 10) is None and book.exposed_since is None
+
+
+def test_a_manual_hedge_covers_failed_remainders_and_a_resume_without_retry_keeps_them_as_residual() -> None:
+    book = book_with_order(quantity=2.0)
+    book.record_fill(fill("T1"), NOW)
+    book.record_fill(fill("T2"), NOW)
+    book.hedge_failed(BHedgeFailed("T1", "down", 4))
+    book.hedge_failed(BHedgeFailed("T2", "down", 4))
+    assert book.resume(retry_failed=False, now=NOW) == []
+    assert list(book.residual) == ["T1", "T2"] and book.unhedged == 2.0 and book.can_open
+    with pytest.raises(ValueError, match="exceeds"):
+        book.book_manual_hedge(3.0, 99.0, "ref", "", 0.0, NOW)
+    assert book.book_manual_hedge(1.5, 99.0, "ref", "", 0.0, NOW) == ["T1", "T2"]
+    assert list(book.residual) == ["T2"] and book.unhedged == 0.5 and book.net_exposure == 0.5
+    assert book.manual_hedges[0].reference == "ref"
