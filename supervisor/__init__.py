@@ -9,12 +9,19 @@ from supervisor.errors import (
     AskTimeoutError,
     BlockingAskError,
     StartError,
+    SupervisionError,
     UnknownActorError,
 )
 from supervisor.runtime import Runtime
 from supervisor.spec import ChildSpec, Supervisor
+from messages.supervision import ChildCount, ChildInfo, ChildState, ChildType, ExitReason
 
 __all__ = [
+    "ChildCount",
+    "ChildInfo",
+    "ChildState",
+    "ChildType",
+    "ExitReason",
     "ActorCrashedError",
     "ActorError",
     "ActorHungError",
@@ -26,6 +33,7 @@ __all__ = [
     "ManualClock",
     "Runtime",
     "StartError",
+    "SupervisionError",
     "Supervisor",
     "SystemClock",
     "Timer",

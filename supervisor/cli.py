@@ -6,6 +6,8 @@
     bin/run send ACTOR 'JSON'                        send a command, print the answer
     bin/run node --connect ENDPOINT --name NAME      join a running system as one node
     bin/run keys DIR                                 make CurveZMQ keys for tcp:// endpoints
+    bin/run children [--supervisor NAME]             the supervision tree's children (process mode)
+    bin/run restart NAME                             restart one child (process mode)
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 import msgspec
 
+from desk.operator import command_children, command_restart
 from messages.balances import GetBalances
 from supervisor.config import ConfigError, Deployment, actor_names, load_config, load_demo_config
 from supervisor.logs import configure_logging
@@ -29,7 +32,7 @@ from supervisor.status import collect_status, ledger_mismatches, status_lines, s
 
 __all__ = ["main"]
 
-COMMANDS = ("status", "send", "node", "keys")
+COMMANDS = ("status", "send", "node", "keys", "children", "restart")
 
 
 def _stop_event() -> threading.Event:
@@ -187,6 +190,19 @@ def command_send(args: argparse.Namespace) -> int:
     return 1 if isinstance(answer, Rejected) else 0
 
 
+def command_tree(args: argparse.Namespace) -> int:
+    from supervisor.client import ClientError
+
+    try:
+        with _connect(args) as client:
+            if args.command == "children":
+                return command_children(client, args.supervisor)
+            return command_restart(client, args.name)
+    except ClientError as error:
+        print(f"bin/run {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
 def command_keys(args: argparse.Namespace) -> int:
     from supervisor.keys import generate_keys
 
@@ -248,6 +264,12 @@ def _subcommand(argv: list[str]) -> int:
     node.add_argument("--runtime")
     node.add_argument("--keys")
     node.add_argument("--log-level", default="INFO")
+    children = commands.add_parser("children", help="the supervisor's children: type, state, restarts, exit reason")
+    children.add_argument("--supervisor", default="root")
+    _client_options(children)
+    restart = commands.add_parser("restart", help="restart one child of the running system")
+    restart.add_argument("name")
+    _client_options(restart)
     keys = commands.add_parser("keys", help="make a CurveZMQ keys folder (server pair + one allowed client)")
     keys.add_argument("folder")
     keys.add_argument("--client", default="client")
@@ -259,6 +281,8 @@ def _subcommand(argv: list[str]) -> int:
         return command_send(args)
     if args.command == "keys":
         return command_keys(args)
+    if args.command in ("children", "restart"):
+        return command_tree(args)
     from supervisor.node import main as node_main
 
     node_argv = ["--connect", args.connect, "--name", args.name, "--log-level", args.log_level]

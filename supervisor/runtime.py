@@ -17,6 +17,18 @@ from loguru import logger
 
 from messages.base import Message
 from messages.reports import GetRuntimeStatus, RuntimeStatus
+from messages.supervision import (
+    ChildCount,
+    ChildInfo,
+    Children,
+    ChildState,
+    ChildType,
+    CountChildren,
+    ExitReason,
+    RestartChild,
+    TerminateChild,
+    WhichChildren,
+)
 from messages.system import ActorStatus, DeadLetter, Ping, Pong, Rejected
 from supervisor.clock import Clock, Repeating, SystemClock, call_every
 from supervisor.control import ControlThread
@@ -27,10 +39,12 @@ from supervisor.errors import (
     AskTimeoutError,
     BlockingAskError,
     StartError,
+    SupervisionError,
     UnknownActorError,
 )
 from supervisor.hosted import Binding, HostedActor, current_actor, hosting, start_incarnation
 from supervisor.mailbox import STOP, Envelope, Mailbox, Reply
+from supervisor.restarts import FINAL_STATES, child_down, restart_members
 from supervisor.spec import ChildSpec, Supervisor
 
 __all__ = ["SYSTEM_NAME", "Remote", "Runtime"]
@@ -48,9 +62,16 @@ class Remote(Protocol):
     def tell(self, name: str, message: Any, sender: str | None) -> None: ...
 
 
-# Node states. "stopped" is final: the mailbox is closed and mail becomes dead letters.
-STARTING, RUNNING, STOPPING, DOWN, RESTARTING, STOPPED = (
-    "starting", "running", "stopping", "down", "restarting", "stopped"
+# Node states. "stopped" and "terminated" are final until a restart by hand: the mailbox is
+# closed and mail becomes dead letters.
+STARTING, RUNNING, STOPPING, DOWN, RESTARTING, STOPPED, TERMINATED = (
+    ChildState.STARTING,
+    ChildState.RUNNING,
+    ChildState.STOPPING,
+    ChildState.DOWN,
+    ChildState.RESTARTING,
+    ChildState.STOPPED,
+    ChildState.TERMINATED,
 )
 
 
@@ -65,9 +86,21 @@ class _Node:
         self.name = name
         self.spec = spec
         self.parent = parent
-        self.state = DOWN
+        self.state: ChildState = DOWN
         self.restarts = 0
         self.last_error: str | None = None
+        self.exit_reason: ExitReason | None = None
+
+    def info(self) -> ChildInfo:
+        """This child as `which_children` lists it."""
+        return ChildInfo(
+            name=self.name,
+            kind=ChildType.SUPERVISOR if isinstance(self, _SupNode) else ChildType.WORKER,
+            state=self.state,
+            restart=self.spec.restart if self.spec is not None else "permanent",
+            restarts=self.restarts,
+            exit_reason=self.exit_reason,
+        )
 
 
 class _Cell(_Node):
@@ -120,10 +153,10 @@ class _Incarnation:
                 envelope.reply_to.fail(
                     ActorCrashedError(f"{reason}; the message was dead-lettered and {name} is being restarted")
                 )
-        self.runtime._post(self.runtime._incarnation_ended, self, True, reason)
+        self.runtime._post(self.runtime._incarnation_ended, self, ExitReason.CRASH, reason)
 
     def incarnation_stopped(self, generation: int) -> None:
-        self.runtime._post(self.runtime._incarnation_ended, self, False, f"{self.cell.name} stopped")
+        self.runtime._post(self.runtime._incarnation_ended, self, ExitReason.NORMAL, f"{self.cell.name} stopped")
 
 
 class Runtime:
@@ -140,6 +173,13 @@ class Runtime:
     ``watchdog_clock``, real time unless given, even when ``clock`` is a `ManualClock`: they
     measure whether a thread is responsive, and a test that jumps business time by a day
     must not make every busy actor look hung.
+
+    Children are managed at run time like OTP's: `start_child`, `terminate_child`,
+    `restart_child`, `delete_child`, `which_children`, `count_children` (each names the
+    supervisor, "root" for the top). A child's ``shutdown_timeout`` of 0 is OTP's brutal kill:
+    the runtime sends no stop request and waits for nothing; the incarnation's generation is
+    revoked, so it takes no more mail, and ``on_stop`` never runs. A Python thread cannot be
+    killed: a handler in progress runs to its end on the abandoned (daemon) thread.
     """
 
     def __init__(
@@ -163,6 +203,7 @@ class Runtime:
         self.hang_timeout = hang_timeout
         self.start_timeout = start_timeout
         self._cells: dict[str, _Cell] = {}
+        self._supervisors: dict[str, _SupNode] = {}
         self._root = self._build("root", policy, None, None)
         self._control = ControlThread("supervisor", self._control_failed)
         self._stopped = threading.Event()
@@ -174,16 +215,19 @@ class Runtime:
 
     def _build(self, name: str, policy: Supervisor, spec: ChildSpec | None, parent: _SupNode | None) -> _SupNode:
         node = _SupNode(name, policy, spec, parent)
+        self._supervisors[name] = node
         for child in policy.children:
-            if child.name in self._cells or child.name in ("root", SYSTEM_NAME):
-                raise ValueError(f"actor name {child.name!r} is used twice in the tree")
-            if isinstance(child.factory, Supervisor):
-                node.children.append(self._build(child.name, child.factory, child, node))
-            else:
-                cell = _Cell(child, node)
-                self._cells[child.name] = cell
-                node.children.append(cell)
+            node.children.append(self._build_child(child, node))
         return node
+
+    def _build_child(self, child: ChildSpec, parent: _SupNode) -> _Node:
+        if child.name in self._cells or child.name in self._supervisors or child.name in ("root", SYSTEM_NAME):
+            raise ValueError(f"actor name {child.name!r} is used twice in the tree")
+        if isinstance(child.factory, Supervisor):
+            return self._build(child.name, child.factory, child, parent)
+        cell = _Cell(child, parent)
+        self._cells[child.name] = cell
+        return cell
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -206,15 +250,20 @@ class Runtime:
             self.stop(f"start failed: {error}")
             raise StartError(error)
 
-    def stop(self, reason: str = "stopped by request", timeout: float | None = 60.0) -> None:
-        """Stop every child in reverse order; queued mail becomes dead letters. Idempotent."""
+    def stop(self, reason: str = "stopped by request", timeout: float | None = 60.0) -> bool:
+        """Stop every child in reverse order; queued mail becomes dead letters. Idempotent.
+
+        True once the runtime has stopped; False if it was still stopping after ``timeout``
+        seconds (or when called from inside a handler, which must not wait: it stops soon after).
+        """
         control = self._control
-        if not control.started or self._stopped.is_set():
-            control.join(timeout)
-            return
-        self._post(self._shutdown, reason)
+        if not control.started:
+            return True
+        if not self._stopped.is_set():
+            self._post(self._shutdown, reason)
         if current_actor() is None:
             control.join(timeout)
+        return self._stopped.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the runtime has stopped (by `stop` or by escalation); False on timeout."""
@@ -345,12 +394,24 @@ class Runtime:
                 mailbox=len(cell.mailbox),
                 last_error=cell.last_error,
                 supervisor=cell.parent.name if cell.parent else "",
+                exit_reason=cell.exit_reason,
             )
             for cell in self._cells.values()
         ]
 
     def _system_answer(self, message: Any) -> Message:
         """What the runtime itself answers when addressed as ``"runtime"``."""
+        try:
+            if isinstance(message, WhichChildren):
+                return Children(supervisor=message.supervisor, children=self.which_children(message.supervisor))
+            if isinstance(message, CountChildren):
+                return self.count_children(message.supervisor)
+            if isinstance(message, RestartChild):
+                return self.restart_child(message.name)
+            if isinstance(message, TerminateChild):
+                return self.terminate_child(message.name)
+        except (SupervisionError, StartError, BlockingAskError) as error:
+            return Rejected(reason=str(error), message_type=type(message).__name__)
         if isinstance(message, GetRuntimeStatus):
             return RuntimeStatus(actors=self.status(), dead_letters=self._dead_letter_count)
         if isinstance(message, Ping):
@@ -366,6 +427,136 @@ class Runtime:
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
         """Block until ``predicate()`` holds, re-checking after each supervision event; False on timeout."""
         return self._control.wait_until(predicate, timeout)
+
+    # ---- child management (OTP's supervisor API) ------------------------------------------------
+
+    def which_children(self, supervisor: str = "root") -> list[ChildInfo]:
+        """The children of ``supervisor`` in start order: name, worker/supervisor, state, restart type."""
+        return [child.info() for child in self._supervisor(supervisor).children]
+
+    def count_children(self, supervisor: str = "root") -> ChildCount:
+        """How many children ``supervisor`` has: specs, running, supervisors, workers."""
+        children = self._supervisor(supervisor).children
+        supervisors = sum(isinstance(child, _SupNode) for child in children)
+        return ChildCount(
+            specs=len(children),
+            active=sum(child.state == RUNNING for child in children),
+            supervisors=supervisors,
+            workers=len(children) - supervisors,
+        )
+
+    def start_child(self, spec: ChildSpec, supervisor: str = "root") -> ChildInfo:
+        """Add ``spec`` as the last child of ``supervisor`` and start it; `StartError` (and not added) if it fails."""
+        return self._call(self._start_child, spec, supervisor)  # type: ignore[no-any-return]
+
+    def terminate_child(self, name: str) -> ChildInfo:
+        """Stop child ``name`` (a subtree if it is a supervisor) and keep it stopped until `restart_child`.
+
+        Its spec stays; mail sent to it meanwhile becomes dead letters.
+        """
+        return self._call(self._terminate_child, name)  # type: ignore[no-any-return]
+
+    def restart_child(self, name: str) -> ChildInfo:
+        """Start child ``name`` again: a terminated or stopped one, or a running one (stopped first).
+
+        OTP refuses a running child; here an operator's restart of a running actor is a stop
+        (exit reason shutdown, not counted towards the intensity) and a start.
+        """
+        return self._call(self._restart_child, name)  # type: ignore[no-any-return]
+
+    def delete_child(self, name: str) -> None:
+        """Forget the terminated or stopped child ``name``: its name becomes unknown."""
+        self._call(self._delete_child, name)
+
+    def _supervisor(self, name: str) -> _SupNode:
+        node = self._supervisors.get(name)
+        if node is None:
+            raise SupervisionError(f"no supervisor named {name!r} (supervisors: {', '.join(self._supervisors)})")
+        return node
+
+    def _child(self, name: str) -> _Node:
+        node: _Node | None = self._cells.get(name) or self._supervisors.get(name)
+        if node is None or node.parent is None:
+            raise SupervisionError(f"no child named {name!r}")
+        return node
+
+    def _call(self, handler: Callable[..., Any], *args: Any) -> Any:
+        """Run ``handler(*args)`` on the control thread and wait for its result (or its error)."""
+        actor = current_actor()
+        if actor is not None:
+            raise BlockingAskError(f"{actor.name} managed children inside a handler; tell \"runtime\" a command instead")
+        if self._stopped.is_set() or not self._control.started:
+            raise SupervisionError("the runtime is not running")
+        reply = Reply()
+
+        def run() -> None:
+            try:
+                reply.set(handler(*args))
+            except Exception as error:  # handed to the caller
+                reply.fail(error)
+
+        self._post(run)
+        return reply.wait(None)
+
+    def _start_child(self, spec: ChildSpec, supervisor: str) -> ChildInfo:
+        parent = self._supervisor(supervisor)
+        try:
+            node = self._build_child(spec, parent)
+        except ValueError as error:
+            raise SupervisionError(str(error)) from None
+        parent.children.append(node)
+        error = self._start_node(node)
+        if error is not None:
+            self._forget(node)
+            raise StartError(error)
+        return node.info()
+
+    def _terminate_child(self, name: str) -> ChildInfo:
+        node = self._child(name)
+        if node.state not in FINAL_STATES:
+            node.exit_reason = ExitReason.SHUTDOWN
+            self._stop_node(node, final_reason=f"{name} was terminated (terminate_child)", state=TERMINATED)
+        return node.info()
+
+    def _restart_child(self, name: str) -> ChildInfo:
+        node = self._child(name)
+        if node.state not in FINAL_STATES:
+            node.exit_reason = ExitReason.SHUTDOWN
+            self._stop_node(node)
+        self._reopen(node)
+        node.restarts += 1
+        error = self._start_node(node)
+        if error is not None:
+            self._stop_node(node, final_reason=error, state=TERMINATED)
+            raise StartError(error)
+        return node.info()
+
+    def _delete_child(self, name: str) -> None:
+        node = self._child(name)
+        if node.state not in FINAL_STATES:
+            raise SupervisionError(f"{name} is {node.state}: terminate it before deleting it")
+        self._forget(node)
+
+    def _forget(self, node: _Node) -> None:
+        assert node.parent is not None
+        node.parent.children.remove(node)
+        if isinstance(node, _SupNode):
+            for child in list(node.children):
+                self._forget(child)
+            del self._supervisors[node.name]
+        else:
+            del self._cells[node.name]
+
+    def _reopen(self, node: _Node) -> None:
+        """Let a closed child (or subtree) take mail again, for a start by hand or with its restarted parent."""
+        if isinstance(node, _SupNode):
+            for child in node.children:
+                self._reopen(child)
+        elif isinstance(node, _Cell):
+            node.mailbox.reopen()
+            node.closed_reason = ""
+        if node.state in FINAL_STATES:
+            node.state = DOWN
 
     # ---- the control thread ------------------------------------------------------------------
 
@@ -391,6 +582,8 @@ class Runtime:
         if isinstance(node, _SupNode):
             node.policy.reset()
             node.epoch += 1
+            if not initial:
+                self._reopen(node)  # a restarted supervisor starts all its children afresh, as OTP's init
             for child in node.children:
                 error = self._start_node(child, initial)
                 if error is not None:
@@ -431,36 +624,45 @@ class Runtime:
         log.opt(exception=error).error(reason)
         return reason
 
-    def _stop_node(self, node: _Node, final_reason: str | None = None) -> None:
+    def _stop_node(self, node: _Node, final_reason: str | None = None, state: ChildState = STOPPED) -> None:
         """Stop ``node`` (a subtree: children in reverse order) and wait for it, up to its shutdown timeout.
 
-        With ``final_reason`` the mailboxes are closed for good: queued mail becomes dead letters.
+        With ``final_reason`` the mailboxes are closed for good (the node ends in ``state``): queued
+        mail becomes dead letters. A node already stopped for good stays as it is.
         """
+        if node.state in FINAL_STATES:
+            return
         if isinstance(node, _SupNode):
             node.epoch += 1
             for child in reversed(node.children):
-                self._stop_node(child, final_reason)
-            node.state = STOPPED if final_reason else DOWN
+                self._stop_node(child, final_reason, state)
+            node.state = state if final_reason else DOWN
             return
         assert isinstance(node, _Cell) and node.spec is not None
         cell, actor, spec = node, node.actor, node.spec
         if cell.state == RUNNING and actor is not None:
             cell.state = STOPPING
+            cell.exit_reason = ExitReason.SHUTDOWN
             self._control.notify_changed()  # observers may wait for 'stopping'
-            stop = Envelope(STOP)
-            cell.mailbox.put(stop)
-            if not actor.actor_stopped.wait(spec.shutdown_timeout):
-                log.warning("{} did not stop within {}s; abandoning its thread", cell.name, spec.shutdown_timeout)
+            if spec.shutdown_timeout == 0:  # brutal kill: no stop request, no on_stop
+                log.info("{} killed (shutdown_timeout 0); its thread is abandoned", cell.name)
                 cell.mailbox.revoke(cell.incarnation.generation if cell.incarnation else None)
                 actor.actor_stopped.set()
-            cell.mailbox.remove(stop)  # still queued if it crashed first
+            else:
+                stop = Envelope(STOP)
+                cell.mailbox.put(stop)
+                if not actor.actor_stopped.wait(spec.shutdown_timeout):
+                    log.warning("{} did not stop within {}s; abandoning its thread", cell.name, spec.shutdown_timeout)
+                    cell.mailbox.revoke(cell.incarnation.generation if cell.incarnation else None)
+                    actor.actor_stopped.set()
+                cell.mailbox.remove(stop)  # still queued if it crashed first
         cell.actor, cell.incarnation = None, None
         cell.state = DOWN
         if final_reason is not None:
-            self._close(cell, final_reason)
+            self._close(cell, final_reason, state)
 
-    def _close(self, cell: _Cell, reason: str) -> None:
-        cell.state = STOPPED
+    def _close(self, cell: _Cell, reason: str, state: ChildState = STOPPED) -> None:
+        cell.state = state
         cell.closed_reason = reason
         for envelope in cell.mailbox.close():
             self.dead_letter(cell.name, envelope.message, reason, envelope.sender)
@@ -469,54 +671,28 @@ class Runtime:
             if envelope.receipt is not None:
                 envelope.receipt()
 
-    def _incarnation_ended(self, incarnation: _Incarnation, abnormal: bool, reason: str) -> None:
+    def _incarnation_ended(self, incarnation: _Incarnation, reason: ExitReason, text: str) -> None:
         cell = incarnation.cell
         if cell.incarnation is not incarnation or cell.state != RUNNING:
             return  # expected (we were stopping it) or stale
         cell.actor, cell.incarnation, cell.state = None, None, DOWN
-        if abnormal:
-            cell.last_error = reason
-        self._child_down(cell, abnormal, reason)
+        if reason.abnormal:
+            cell.last_error = text
+        self._child_down(cell, reason, text)
 
-    def _child_down(self, node: _Node, abnormal: bool, reason: str) -> None:
+    def _child_down(self, node: _Node, reason: ExitReason, text: str) -> None:
         """Apply the parent's policy to a child that just went down."""
         parent = node.parent
         assert parent is not None
+        node.exit_reason = reason
         if self._stopped.is_set() or parent.state != RUNNING:
             return
-        decision = parent.policy.on_child_down(parent.children.index(node), abnormal, self.clock.now())
-        if decision.action == "terminate":
-            why = f"{node.name} ended ({reason}); {decision.reason}"
-            log.info(why)
-            self._stop_node(node, final_reason=why)
-            return
-        if decision.action == "escalate":
-            self._escalate(parent, f"{decision.reason}; last: {reason}")
-            return
-        group = [parent.children[i] for i in decision.group]
-        for other in reversed(group):
-            if other is not node:
-                self._stop_node(other)
-        for member in group:
-            member.state = RESTARTING
-        if decision.delay > 0:
-            epoch = parent.epoch
-            log.info("restarting {} in {:.3f}s", [m.name for m in group], decision.delay)
-            self.clock.call_later(decision.delay, lambda: self._post(self._restart_group, parent, group, epoch))
-        else:
-            self._restart_group(parent, group, parent.epoch)
+        child_down(parent.policy, parent.children, node, reason, text, self.clock.now(), _Group(self, parent))
 
     def _restart_group(self, parent: _SupNode, group: list[_Node], epoch: int) -> None:
         if epoch != parent.epoch or parent.state != RUNNING or self._stopped.is_set():
             return  # the supervisor was stopped or restarted meanwhile
-        for member in group:
-            member.restarts += 1
-            error = self._start_node(member)
-            if error is not None:
-                member.state = DOWN
-                member.last_error = error
-                self._child_down(member, True, error)
-                return
+        restart_members(group, _Group(self, parent), self._child_down)
 
     def _escalate(self, supervisor: _SupNode, reason: str) -> None:
         why = f"supervisor {supervisor.name!r} gave up: {reason}"
@@ -526,7 +702,7 @@ class Runtime:
         if supervisor.parent is None:
             self._shutdown(why)
         else:
-            self._child_down(supervisor, True, why)
+            self._child_down(supervisor, ExitReason.CRASH, why)
 
     def _shutdown(self, reason: str) -> None:
         if self._stopped.is_set():
@@ -573,4 +749,35 @@ class Runtime:
             if envelope.receipt is not None:
                 envelope.receipt()
         cell.actor, cell.incarnation, cell.state, cell.last_error = None, None, DOWN, reason
-        self._child_down(cell, True, reason)
+        self._child_down(cell, ExitReason.HANG, reason)
+
+
+class _Group:
+    """How `supervisor.restarts` acts on the children of one supervisor of a `Runtime`."""
+
+    def __init__(self, runtime: Runtime, parent: _SupNode) -> None:
+        self.runtime = runtime
+        self.parent = parent
+
+    def stop_child(self, member: _Node) -> None:
+        self.runtime._stop_node(member)
+
+    def stop_for_good(self, member: _Node, why: str) -> None:
+        self.runtime._stop_node(member, final_reason=why)
+
+    def escalate(self, why: str) -> None:
+        self.runtime._escalate(self.parent, why)
+
+    def schedule_restart(self, members: list[_Node], delay: float) -> None:
+        runtime, parent, epoch = self.runtime, self.parent, self.parent.epoch
+        if delay > 0:
+            runtime.clock.call_later(delay, lambda: runtime._post(runtime._restart_group, parent, members, epoch))
+        else:
+            runtime._post(runtime._restart_group, parent, members, epoch)  # an event of its own: no recursion
+
+    def start(self, member: _Node) -> str | None:
+        member.restarts += 1
+        error = self.runtime._start_node(member)
+        if error is not None:
+            member.state, member.last_error = DOWN, error
+        return error

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from supervisor import ChildSpec, Supervisor
+from supervisor import ChildSpec, ExitReason, Supervisor
 
 
 def specs(*names: str) -> list[ChildSpec]:
@@ -81,14 +81,14 @@ def test_bad_specs_are_refused_with_a_message_naming_the_setting(build: object, 
 def test_on_child_down_terminates_temporary_and_normally_ended_transient_children() -> None:
     policy = Supervisor([ChildSpec("t", lambda: None, restart="temporary"),  # type: ignore[arg-type, return-value]
                          ChildSpec("r", lambda: None, restart="transient")])  # type: ignore[arg-type, return-value]
-    assert policy.on_child_down(0, True, 0.0).action == "terminate"
-    assert policy.on_child_down(1, False, 0.0).action == "terminate"
-    assert policy.on_child_down(1, True, 0.0).action == "restart"
+    assert policy.on_child_down(0, ExitReason.CRASH, 0.0).action == "terminate"
+    assert policy.on_child_down(1, ExitReason.NORMAL, 0.0).action == "terminate"
+    assert policy.on_child_down(1, ExitReason.CRASH, 0.0).action == "restart"
 
 
 def test_on_child_down_restarts_the_strategy_group_then_escalates_past_the_intensity() -> None:
     policy = Supervisor(specs("a", "b", "c"), strategy="rest_for_one", intensity=1, backoff=(0.0, 0.0))
-    first = policy.on_child_down(1, True, 0.0)
+    first = policy.on_child_down(1, ExitReason.CRASH, 0.0)
     assert (first.action, first.group, first.delay) == ("restart", (1, 2), 0.0)
-    second = policy.on_child_down(1, True, 1.0)
+    second = policy.on_child_down(1, ExitReason.CRASH, 1.0)
     assert second.action == "escalate" and "more than 1 restarts within 5.0s" in second.reason
