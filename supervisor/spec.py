@@ -57,6 +57,9 @@ class ChildSpec:
             raise ValueError(f"child {self.name!r}: shutdown_timeout must be >= 0, got {self.shutdown_timeout!r}")
         if not isinstance(self.factory, Supervisor) and not callable(self.factory):
             raise TypeError(f"child {self.name!r}: factory must be callable or a Supervisor")
+        check = getattr(self.factory, "dispatch_table", None) if isinstance(self.factory, type) else None
+        if check is not None:
+            check()  # an actor class given as the factory: its handler contract is checked now
 
     @property
     def is_supervisor(self) -> bool:
