@@ -175,7 +175,7 @@ class TransferExecutor(Actor):
             in_doubt=len(self.intents.with_status("in_doubt")) + len(self.intents.with_status("sending")),
             failed_attempts=len(self.intents.with_status("failed", message.since)),
         )
-        return self.reply(stats)  # type: ignore[return-value]
+        return self.reply(stats)
 
     # ---- outcomes ---------------------------------------------------------------------------
 

@@ -26,8 +26,10 @@ def children_lines(children: list[ChildInfo]) -> list[str]:
     for child in children:
         reason = child.exit_reason.value if child.exit_reason is not None else "-"
         pid = child.pid if child.pid is not None else "-"
-        lines.append(f"  {child.name:<12} {child.kind.value:<10} {child.state.value:<11} {child.restart:<9} "
-                     f"restarts {child.restarts:<3} last exit {reason:<8} pid {pid}")
+        lines.append(
+            f"  {child.name:<12} {child.kind.value:<10} {child.state.value:<11} {child.restart:<9} "
+            f"restarts {child.restarts:<3} last exit {reason:<8} pid {pid}"
+        )
     return lines
 
 

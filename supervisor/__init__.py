@@ -1,5 +1,6 @@
 """The runtime that hosts actors: child specs, restart policy, name-based addressing, clocks."""
 
+from messages.supervision import ChildCount, ChildInfo, ChildState, ChildType, ExitReason
 from supervisor.clock import Clock, ManualClock, SystemClock, Timer
 from supervisor.errors import (
     ActorCrashedError,
@@ -14,22 +15,21 @@ from supervisor.errors import (
 )
 from supervisor.runtime import Runtime
 from supervisor.spec import ChildSpec, Supervisor
-from messages.supervision import ChildCount, ChildInfo, ChildState, ChildType, ExitReason
 
 __all__ = [
-    "ChildCount",
-    "ChildInfo",
-    "ChildState",
-    "ChildType",
-    "ExitReason",
     "ActorCrashedError",
     "ActorError",
     "ActorHungError",
     "ActorStoppedError",
     "AskTimeoutError",
     "BlockingAskError",
+    "ChildCount",
+    "ChildInfo",
     "ChildSpec",
+    "ChildState",
+    "ChildType",
     "Clock",
+    "ExitReason",
     "ManualClock",
     "Runtime",
     "StartError",

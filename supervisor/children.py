@@ -74,7 +74,7 @@ class ChildManagement(Watchdog):
         """Run ``handler(*args)`` on the control thread and wait for its result (or its error)."""
         actor = current_actor()
         if actor is not None:
-            raise BlockingAskError(f"{actor.name} managed children inside a handler; tell \"runtime\" a command instead")
+            raise BlockingAskError(f'{actor.name} managed children inside a handler; tell "runtime" a command instead')
         if self._stopped.is_set() or not self._control.started:
             raise SupervisionError("the runtime is not running")
         reply = Reply()
@@ -95,10 +95,10 @@ class ChildManagement(Watchdog):
         except ValueError as error:
             raise SupervisionError(str(error)) from None
         parent.children.append(node)
-        error = self._start_node(node)
-        if error is not None:
+        failure = self._start_node(node)
+        if failure is not None:
             self._forget(node)
-            raise StartError(error)
+            raise StartError(failure)
         return node.info()
 
     def _terminate_child(self, name: str) -> ChildInfo:

@@ -64,7 +64,7 @@ def _wipe_journal(deployment: Deployment) -> None:
         deployment.journal_path.with_name(deployment.journal_path.name + suffix).unlink(missing_ok=True)
 
 
-def audit_after_stop(status: dict[str, Any], stop_market: Callable[[], None], stop_actors: Callable[[], None],
+def audit_after_stop(status: dict[str, Any], stop_market: Callable[[], None], stop_actors: Callable[[], object],
                      views: Callable[[], list[Any]], venue: Any, journal_path: Path, elapsed: float) -> tuple[str, bool]:
     """Stop the world, then audit: the market stops (no more fills), the actors drain their mail and
     stop (the gateway, first started, stops last), then every ledger is compared with the venue."""

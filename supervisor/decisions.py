@@ -9,7 +9,20 @@ from supervisor.errors import ActorStoppedError
 from supervisor.hosted import Binding, HostedActor, hosting, start_incarnation
 from supervisor.mailbox import STOP, Envelope
 from supervisor.restarts import FINAL_STATES, child_down, restart_members
-from supervisor.tree import DOWN, RUNNING, STARTING, STOPPED, STOPPING, Cell, Incarnation, Node, SupNode, describe, log
+from supervisor.tree import (
+    DOWN,
+    RESTARTING,
+    RUNNING,
+    STARTING,
+    STOPPED,
+    STOPPING,
+    Cell,
+    Incarnation,
+    Node,
+    SupNode,
+    describe,
+    log,
+)
 
 __all__ = ["Decisions"]
 
@@ -49,7 +62,9 @@ class Decisions(Addressing):
             return self._start_failed(cell, generation, f"{cell.name} could not be created: {describe(error)}", error)
         if not incarnation.started.wait(self.start_timeout):
             actor.actor_stopped.set()
-            return self._start_failed(cell, generation, f"{cell.name} did not finish on_start within {self.start_timeout}s")
+            return self._start_failed(
+                cell, generation, f"{cell.name} did not finish on_start within {self.start_timeout}s"
+            )
         if incarnation.start_error is not None:
             failure = incarnation.start_error
             return self._start_failed(cell, generation, f"{cell.name} failed in on_start: {describe(failure)}", failure)
@@ -193,6 +208,9 @@ class TreeGroup:
             runtime.clock.call_later(delay, lambda: runtime._post(runtime._restart_group, parent, members, epoch))
         else:
             runtime._post(runtime._restart_group, parent, members, epoch)  # an event of its own: no recursion
+
+    def mark_restarting(self, member: Node) -> None:
+        member.state = RESTARTING
 
     def start(self, member: Node) -> str | None:
         member.restarts += 1

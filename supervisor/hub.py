@@ -53,7 +53,7 @@ class _NodeSlot:
     incarnation: int = 0  # the pid its hello announced
     queue: deque[_Delivery] = field(default_factory=deque)
     inflight: deque[_Delivery] = field(default_factory=deque)
-    next_seq: itertools.count = field(default_factory=lambda: itertools.count(1))
+    next_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     last_pong: float = 0.0
     delivered: int = 0
     dead_letters: int = 0

@@ -200,7 +200,7 @@ class ProcessRuntime:
     def _call(self, wait: bool, handler: Callable[..., ChildInfo], name: str, *args: Any) -> ChildInfo:
         if name not in self._by_name:
             raise SupervisionError(f"no child named {name!r}")
-        done, result = threading.Event(), []
+        done, result = threading.Event(), list[ChildInfo | Exception]()
 
         def run() -> None:
             try:
@@ -383,6 +383,9 @@ class _ProcessGroup:
         timer = threading.Timer(delay, lambda: runtime._post(runtime._restart, members, epoch))
         timer.daemon = True
         timer.start()
+
+    def mark_restarting(self, member: _Node) -> None:
+        member.state = RESTARTING
 
     def start(self, member: _Node) -> str | None:
         member.restarts += 1

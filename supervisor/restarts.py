@@ -8,7 +8,7 @@ stack, so a restart that fails at once is a new event on the control thread, not
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 from loguru import logger
@@ -33,7 +33,8 @@ class Member(Protocol):
     @property
     def spec(self) -> ChildSpec | None: ...
 
-    state: str
+    @property
+    def state(self) -> str: ...
 
 
 M = TypeVar("M", bound=Member)
@@ -56,6 +57,9 @@ class Group(Protocol[M]):
 
     def start(self, member: M) -> str | None:
         """Start one member; the failure reason, or None."""
+
+    def mark_restarting(self, member: M) -> None:
+        """``member`` waits for the scheduled restart (state "restarting")."""
 
 
 def child_down(
@@ -82,13 +86,13 @@ def child_down(
         elif other is not failed:
             group.stop_child(other)
     for member in members:
-        member.state = ChildState.RESTARTING
+        group.mark_restarting(member)
     if decision.delay > 0:
         log.info("restarting {} in {:.3f}s", [m.name for m in members], decision.delay)
     group.schedule_restart(members, decision.delay)
 
 
-def restart_members(members: Sequence[M], group: Group[M], on_failure: ChildDown[M]) -> None:
+def restart_members(members: Sequence[M], group: Group[M], on_failure: Callable[[M, ExitReason, str], None]) -> None:
     """Start ``members`` in order; a member that fails to start is reported as a crash and ends the round.
 
     Members no longer waiting for this restart (terminated or deleted meanwhile) are skipped.
@@ -100,9 +104,3 @@ def restart_members(members: Sequence[M], group: Group[M], on_failure: ChildDown
         if error is not None:
             on_failure(member, ExitReason.CRASH, error)
             return
-
-
-class ChildDown(Protocol[M]):
-    """The runtime's own `child_down` entry point: ``(member, reason, text)``."""
-
-    def __call__(self, member: M, reason: ExitReason, text: str) -> None: ...

@@ -71,7 +71,9 @@ class Runtime(ChildManagement):
             raise ValueError("heartbeat_interval, hang_timeout and start_timeout must be > 0")
         policy = root if isinstance(root, Supervisor) else Supervisor(list(root))
         self.clock: Clock = clock or SystemClock()
-        self.watchdog_clock: Clock = watchdog_clock or (self.clock if isinstance(self.clock, SystemClock) else SystemClock())
+        self.watchdog_clock: Clock = watchdog_clock or (
+            self.clock if isinstance(self.clock, SystemClock) else SystemClock()
+        )
         self.heartbeat_interval = heartbeat_interval
         self.hang_timeout = hang_timeout
         self.start_timeout = start_timeout
@@ -150,7 +152,9 @@ class Runtime(ChildManagement):
             return RuntimeStatus(actors=self.status(), dead_letters=self._dead_letter_count)
         if isinstance(message, Ping):
             return Pong(actor=SYSTEM_NAME, nonce=message.nonce)
-        return Rejected(reason=f"the runtime does not handle {type(message).__name__}", message_type=type(message).__name__)
+        return Rejected(
+            reason=f"the runtime does not handle {type(message).__name__}", message_type=type(message).__name__
+        )
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
         """Block until ``predicate()`` holds, re-checking after each supervision event; False on timeout."""

@@ -143,8 +143,9 @@ class Supervisor:
         if high <= 0:
             return 0.0
         attempt = max(1, len(self._restarts))
-        base = min(high, low * (2 ** (attempt - 1)))
-        return max(low, base * (0.5 + 0.5 * self._rng.random()))
+        base = min(high, low * 2.0 ** (attempt - 1))
+        jitter: float = self._rng.random()
+        return max(low, base * (0.5 + 0.5 * jitter))
 
     def on_child_down(
         self,

@@ -166,4 +166,3 @@ class Tree:
         cell = Cell(child, parent)
         self._cells[child.name] = cell
         return cell
-

@@ -69,7 +69,9 @@ def start(factory: Callable[[], Any], clock: ManualClock) -> Runtime:
         (NotAMessage, "NotAMessage.on_add: <class 'int'> is not a Message class"),
     ],
 )
-def test_a_broken_handler_fails_the_start_naming_the_method(actor: type[Actor], message: str, clock: ManualClock) -> None:
+def test_a_broken_handler_fails_the_start_naming_the_method(
+    actor: type[Actor], message: str, clock: ManualClock
+) -> None:
     with pytest.raises(StartError, match=message.replace("(", r"\(").replace(")", r"\)")):
         start(lambda: actor(), clock)
 

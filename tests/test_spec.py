@@ -79,8 +79,12 @@ def test_bad_specs_are_refused_with_a_message_naming_the_setting(build: object, 
 
 
 def test_on_child_down_terminates_temporary_and_normally_ended_transient_children() -> None:
-    policy = Supervisor([ChildSpec("t", lambda: None, restart="temporary"),  # type: ignore[arg-type, return-value]
-                         ChildSpec("r", lambda: None, restart="transient")])  # type: ignore[arg-type, return-value]
+    policy = Supervisor(
+        [
+            ChildSpec("t", lambda: None, restart="temporary"),  # type: ignore[arg-type, return-value]
+            ChildSpec("r", lambda: None, restart="transient"),
+        ]
+    )  # type: ignore[arg-type, return-value]
     assert policy.on_child_down(0, ExitReason.CRASH, 0.0).action == "terminate"
     assert policy.on_child_down(1, ExitReason.NORMAL, 0.0).action == "terminate"
     assert policy.on_child_down(1, ExitReason.CRASH, 0.0).action == "restart"

@@ -76,10 +76,13 @@ def test_temporary_bystander_is_stopped_and_not_restarted_under_one_for_all(
     make_runtime: Callable[..., Runtime],
 ) -> None:
     probe = Probe()
-    rt = make_runtime(Supervisor(
-        [ChildSpec("a", recorder(probe)), ChildSpec("tmp", recorder(probe), restart="temporary")],
-        strategy="one_for_all", backoff=NO_BACKOFF,
-    ))
+    rt = make_runtime(
+        Supervisor(
+            [ChildSpec("a", recorder(probe)), ChildSpec("tmp", recorder(probe), restart="temporary")],
+            strategy="one_for_all",
+            backoff=NO_BACKOFF,
+        )
+    )
     rt.tell("a", Crash())
     assert rt.wait_until(lambda: rt.status_of("a").restarts == 1 and rt.status_of("a").state == "running")
     assert rt.status_of("tmp").state == "stopped"
@@ -93,11 +96,17 @@ def test_temporary_bystander_is_stopped_and_not_restarted_under_rest_for_one(
     make_runtime: Callable[..., Runtime],
 ) -> None:
     probe = Probe()
-    rt = make_runtime(Supervisor(
-        [ChildSpec("a", recorder(probe)), ChildSpec("tmp", recorder(probe), restart="temporary"),
-         ChildSpec("c", recorder(probe))],
-        strategy="rest_for_one", backoff=NO_BACKOFF,
-    ))
+    rt = make_runtime(
+        Supervisor(
+            [
+                ChildSpec("a", recorder(probe)),
+                ChildSpec("tmp", recorder(probe), restart="temporary"),
+                ChildSpec("c", recorder(probe)),
+            ],
+            strategy="rest_for_one",
+            backoff=NO_BACKOFF,
+        )
+    )
     rt.tell("a", Crash())
     assert rt.wait_until(lambda: rt.status_of("c").restarts == 1 and rt.status_of("c").state == "running")
     assert rt.status_of("tmp").state == "stopped"
@@ -106,14 +115,20 @@ def test_temporary_bystander_is_stopped_and_not_restarted_under_rest_for_one(
 
 @pytest.mark.parametrize("restart", ["temporary", "transient"])
 def test_a_child_stopped_for_good_does_not_come_back_as_a_zombie_from_a_later_group_restart(
-    make_runtime: Callable[..., Runtime], restart: str,
+    make_runtime: Callable[..., Runtime],
+    restart: str,
 ) -> None:
     probe = Probe()
-    rt = make_runtime(Supervisor(
-        [ChildSpec("a", recorder(probe)),
-         ChildSpec("gone", quitter(probe), restart=restart, shutdown_timeout=60.0)],  # type: ignore[arg-type]
-        strategy="one_for_all", backoff=NO_BACKOFF,
-    ))
+    rt = make_runtime(
+        Supervisor(
+            [
+                ChildSpec("a", recorder(probe)),
+                ChildSpec("gone", quitter(probe), restart=restart, shutdown_timeout=60.0),
+            ],  # type: ignore[arg-type]
+            strategy="one_for_all",
+            backoff=NO_BACKOFF,
+        )
+    )
     rt.tell("gone", Quit())  # a normal exit: stopped for good for both restart types
     assert rt.wait_until(lambda: rt.status_of("gone").state == "stopped")
     rt.tell("a", Crash())
@@ -143,8 +158,12 @@ def test_transient_abnormal_exit_is_restarted_and_says_crash(make_runtime: Calla
 
 def test_a_hung_child_says_hang(make_runtime: Callable[..., Runtime], clock: ManualClock) -> None:
     probe = Probe()
-    rt = make_runtime(Supervisor([ChildSpec("h", recorder(probe))], backoff=NO_BACKOFF),
-                      watchdog_clock=clock, heartbeat_interval=1.0, hang_timeout=2.0)
+    rt = make_runtime(
+        Supervisor([ChildSpec("h", recorder(probe))], backoff=NO_BACKOFF),
+        watchdog_clock=clock,
+        heartbeat_interval=1.0,
+        hang_timeout=2.0,
+    )
     rt.tell("h", Block("never"))
     assert probe.wait_for(lambda: bool(probe.of("blocked", "h")))
     clock.advance(1.0)
@@ -162,8 +181,10 @@ def test_failing_restarts_without_backoff_end_with_the_intensity_reason_not_a_re
     clock: ManualClock,
 ) -> None:
     probe = Probe()
-    rt = Runtime(Supervisor([ChildSpec("f", fails_after_first_start(probe))], intensity=400, period=1e9,
-                            backoff=NO_BACKOFF), clock=clock)
+    rt = Runtime(
+        Supervisor([ChildSpec("f", fails_after_first_start(probe))], intensity=400, period=1e9, backoff=NO_BACKOFF),
+        clock=clock,
+    )
     rt.start()
     try:
         rt.tell("f", Crash())
@@ -177,8 +198,10 @@ def test_failing_restarts_without_backoff_end_with_the_intensity_reason_not_a_re
 
 def test_stop_is_not_blocked_by_a_loop_of_failing_restarts_without_backoff(clock: ManualClock) -> None:
     probe = Probe()
-    rt = Runtime(Supervisor([ChildSpec("f", fails_after_first_start(probe))], intensity=10**9, period=1e9,
-                            backoff=NO_BACKOFF), clock=clock)
+    rt = Runtime(
+        Supervisor([ChildSpec("f", fails_after_first_start(probe))], intensity=10**9, period=1e9, backoff=NO_BACKOFF),
+        clock=clock,
+    )
     rt.start()
     rt.tell("f", Crash())
     assert probe.wait_for(lambda: starts(probe, "f") >= 3)  # the loop is running
@@ -272,8 +295,9 @@ def test_delete_child_refuses_a_running_child_and_forgets_a_terminated_one(
     make_runtime: Callable[..., Runtime],
 ) -> None:
     probe = Probe()
-    rt = make_runtime(Supervisor([ChildSpec("a", recorder(probe)), ChildSpec("b", recorder(probe))],
-                                 backoff=NO_BACKOFF))
+    rt = make_runtime(
+        Supervisor([ChildSpec("a", recorder(probe)), ChildSpec("b", recorder(probe))], backoff=NO_BACKOFF)
+    )
     with pytest.raises(SupervisionError, match="terminate it before deleting"):
         rt.delete_child("a")
     rt.terminate_child("a")
@@ -287,9 +311,7 @@ def test_which_and_count_children_list_nested_supervisors_as_such(make_runtime: 
     probe = Probe()
     inner = Supervisor([ChildSpec("x", recorder(probe)), ChildSpec("y", recorder(probe))])
     rt = make_runtime(Supervisor([ChildSpec("a", recorder(probe)), ChildSpec("inner", inner)]))
-    assert [(c.name, c.kind) for c in rt.which_children()] == [
-        ("a", ChildType.WORKER), ("inner", ChildType.SUPERVISOR)
-    ]
+    assert [(c.name, c.kind) for c in rt.which_children()] == [("a", ChildType.WORKER), ("inner", ChildType.SUPERVISOR)]
     assert [c.name for c in rt.which_children("inner")] == ["x", "y"]
     assert rt.count_children() == ChildCount(specs=2, active=2, supervisors=1, workers=1)
     rt.terminate_child("inner")

@@ -170,15 +170,15 @@ class SharedMemoryBoard:
         segment = SharedMemory(name=name, create=True, size=HEADER_SIZE + capacity * ROW_SIZE)
         buffer = segment.buf
         assert buffer is not None  # a mapped segment has a buffer
-        HEADER.pack_into(buffer, 0, b"\0" * 8, LAYOUT_VERSION, HEADER_SIZE, capacity, ROW_SIZE, 0,
-                          os.getpid(), OPEN, 0)
+        HEADER.pack_into(buffer, 0, b"\0" * 8, LAYOUT_VERSION, HEADER_SIZE, capacity, ROW_SIZE, 0, os.getpid(), OPEN, 0)
         buffer[0:8] = MAGIC  # last: a reader never trusts a half-written header
         board = cls(segment.name, buffer, segment=segment)
         board._defaults = (0, {})
         if runtime_folder is not None:
             board._records = advertise(board, Path(runtime_folder))
-        log.info("balance board {} created: {} rows of {} slots, {} bytes", board.name, capacity, MAX_SLOTS,
-                 segment.size)
+        log.info(
+            "balance board {} created: {} rows of {} slots, {} bytes", board.name, capacity, MAX_SLOTS, segment.size
+        )
         return board
 
     @classmethod
@@ -250,8 +250,9 @@ class SharedMemoryBoard:
     def set_default_account(self, exchange: Exchange, account: str) -> None:
         """Name the account readers use when they name none on ``exchange`` (the writer only)."""
         words = self._writer_words()
-        entry = DEFAULT_ENTRY.pack(encode(exchange, EXCHANGE_BYTES, "exchange name"),
-                                    encode(account, ACCOUNT_BYTES, "account name"))
+        entry = DEFAULT_ENTRY.pack(
+            encode(exchange, EXCHANGE_BYTES, "exchange name"), encode(account, ACCOUNT_BYTES, "account name")
+        )
         buffer = self._buf
         with self._write:
             self._refuse_if_closed()
@@ -264,7 +265,7 @@ class SharedMemoryBoard:
                 )
             words[DEFAULTS_SEQ_AT >> 3] = seq + 1
             start = DEFAULTS_AT + position * DEFAULT_ENTRY.size
-            buffer[start:start + DEFAULT_ENTRY.size] = entry
+            buffer[start : start + DEFAULT_ENTRY.size] = entry
             words[DEFAULTS_SEQ_AT >> 3] = seq + 2
             self._defaults = (seq + 2, {**defaults, str(exchange): account})
 
@@ -357,8 +358,13 @@ class SharedMemoryBoard:
             )
         exchange, account, currency = key
         offset = HEADER_SIZE + index * ROW_SIZE
-        KEY.pack_into(self._buf, offset + KEY_AT, encode(exchange, EXCHANGE_BYTES, "exchange name"),
-                       encode(account, ACCOUNT_BYTES, "account name"), encode(currency, CURRENCY_BYTES, "currency"))
+        KEY.pack_into(
+            self._buf,
+            offset + KEY_AT,
+            encode(exchange, EXCHANGE_BYTES, "exchange name"),
+            encode(account, ACCOUNT_BYTES, "account name"),
+            encode(currency, CURRENCY_BYTES, "currency"),
+        )
         return offset
 
     def _discover_rows(self, key: BoardKey | None) -> _Row | None:
@@ -396,7 +402,7 @@ class SharedMemoryBoard:
         if copied is None:
             return self._copy_defaults()
         names = (decode(field, str) for field in copied[1])
-        pairs = dict(zip(names, names))  # (exchange, account), (exchange, account), ...
+        pairs = dict(zip(names, names, strict=False))  # (exchange, account), (exchange, account), ...
         pairs.pop("", None)
         self._defaults = (copied[0], pairs)
         return self._defaults
@@ -468,14 +474,15 @@ class SharedMemoryBoard:
             old.close()
 
 
-
-def _new_view(previous: BalanceView | None, key: BoardKey, slots: tuple[float, ...], credit: float,
-              updated: float) -> BalanceView:
+def _new_view(
+    previous: BalanceView | None, key: BoardKey, slots: tuple[float, ...], credit: float, updated: float
+) -> BalanceView:
     """A view of a row read from the board: the previous copy with its values replaced, which is half
     the cost of building one (the writer's view was validated when it was made)."""
     if previous is None:
-        return BalanceView(exchange=key[0], account=key[1], currency=key[2], slots=slots, credit_limit=credit,
-                           updated_at=updated)
+        return BalanceView(
+            exchange=key[0], account=key[1], currency=key[2], slots=slots, credit_limit=credit, updated_at=updated
+        )
     view: BalanceView = previous.__copy__()  # type: ignore[attr-defined]  # msgspec's C-level shallow copy
     msgspec.structs.force_setattr(view, "slots", slots)  # still private to this function: nobody saw it yet
     msgspec.structs.force_setattr(view, "credit_limit", credit)
@@ -483,7 +490,5 @@ def _new_view(previous: BalanceView | None, key: BoardKey, slots: tuple[float, .
     return view
 
 
-
 def _describe(view: BalanceView) -> str:
     return describe_key((view.exchange, view.account, view.currency))
-

@@ -28,6 +28,7 @@ __all__ = ["find_board", "require_board"]
 
 log = logger.bind(actor="board")
 
+
 def find_board(runtime_folder: str | os.PathLike[str] | None = None) -> SharedMemoryBoard | None:
     """The running system's board, attached for reading, or None.
 
@@ -84,5 +85,3 @@ def attach_recorded(path: Path) -> SharedMemoryBoard | str:
         board.close()
         return f"stale record: segment {segment} belongs to pid {board.owner_pid} or is closed"
     return board
-
-

@@ -12,7 +12,46 @@ from typing import Any
 
 from messages.common import Currency, Exchange
 
-__all__ = ['ACCOUNT_BYTES', 'BoardCapacityError', 'BoardClosedError', 'BoardKey', 'BoardNotFoundError', 'BoardReadOnlyError', 'CLOSED', 'CLOSED_SEQ', 'CURRENCY_BYTES', 'DEFAULTS', 'DEFAULTS_AT', 'DEFAULTS_SEQ_AT', 'DEFAULT_CAPACITY', 'DEFAULT_ENTRY', 'EXCHANGE_BYTES', 'HEADER', 'HEADER_SIZE', 'KEY', 'KEY_AT', 'LAYOUT_VERSION', 'MAGIC', 'MAX_CAPACITY', 'MAX_EXCHANGES', 'MAX_SLOTS', 'META', 'META_AT', 'OPEN', 'ROW_COUNT_AT', 'ROW_SIZE', 'SEQ', 'SLOTS_AT', 'SLOT_STRUCTS', 'STATE_AT', 'decode', 'describe_key', 'encode', 'row_values', 'words_of']
+__all__ = [
+    "ACCOUNT_BYTES",
+    "BoardCapacityError",
+    "BoardClosedError",
+    "BoardKey",
+    "BoardNotFoundError",
+    "BoardReadOnlyError",
+    "CLOSED",
+    "CLOSED_SEQ",
+    "CURRENCY_BYTES",
+    "DEFAULTS",
+    "DEFAULTS_AT",
+    "DEFAULTS_SEQ_AT",
+    "DEFAULT_CAPACITY",
+    "DEFAULT_ENTRY",
+    "EXCHANGE_BYTES",
+    "HEADER",
+    "HEADER_SIZE",
+    "KEY",
+    "KEY_AT",
+    "LAYOUT_VERSION",
+    "MAGIC",
+    "MAX_CAPACITY",
+    "MAX_EXCHANGES",
+    "MAX_SLOTS",
+    "META",
+    "META_AT",
+    "OPEN",
+    "ROW_COUNT_AT",
+    "ROW_SIZE",
+    "SEQ",
+    "SLOTS_AT",
+    "SLOT_STRUCTS",
+    "STATE_AT",
+    "decode",
+    "describe_key",
+    "encode",
+    "row_values",
+    "words_of",
+]
 
 # ---- limits and layout ---------------------------------------------------------------------------
 #
@@ -83,7 +122,6 @@ class BoardReadOnlyError(RuntimeError):
     """Only the process that created a board writes it; an attached board only reads."""
 
 
-
 def encode(value: str, size: int, what: str) -> bytes:
     data = str(value).encode()
     if len(data) > size or b"\0" in data or not data:
@@ -114,12 +152,14 @@ def words_of(buffer: memoryview | mmap.mmap) -> ctypes.Array[ctypes.c_uint64]:
 def row_values(buffer: memoryview | mmap.mmap, offset: int) -> tuple[int, float, float, tuple[float, ...]]:
     """The row's slot count, credit limit, updated_at and slots (torn unless its sequence says otherwise)."""
     count, credit, updated = META.unpack_from(buffer, offset + META_AT)
-    return count, credit, updated, SLOT_STRUCTS[count].unpack_from(buffer, offset + SLOTS_AT) if count <= MAX_SLOTS else ()
-
+    return (
+        count,
+        credit,
+        updated,
+        SLOT_STRUCTS[count].unpack_from(buffer, offset + SLOTS_AT) if count <= MAX_SLOTS else (),
+    )
 
 
 def describe_key(key: BoardKey) -> str:
     exchange, account, currency = key
     return f"{exchange}.{account} {currency}"
-
-

@@ -23,7 +23,16 @@ if TYPE_CHECKING:
 
 log = logger.bind(actor="board")
 
-__all__ = ['ENV_RUNTIME_FOLDER', 'RECORD_NAME', 'advertise', 'check_private', 'pid_alive', 'remove_record', 'segment_exists', 'well_known_record']
+__all__ = [
+    "ENV_RUNTIME_FOLDER",
+    "RECORD_NAME",
+    "advertise",
+    "check_private",
+    "pid_alive",
+    "remove_record",
+    "segment_exists",
+    "well_known_record",
+]
 
 RECORD_NAME = "board.json"
 """The writer's record in its runtime folder: ``{"segment": ..., "pid": ..., ...}``."""
@@ -43,13 +52,18 @@ def well_known_record() -> Path:
     return Path(tempfile.gettempdir()) / f"treasury-actors-{os.getuid()}" / "current-board.json"
 
 
-
 def advertise(board: SharedMemoryBoard, runtime_folder: Path) -> list[Path]:
     """Write the board's record in the runtime folder and the well-known place; the paths written."""
-    record = json.dumps({
-        "segment": board.name, "pid": board.owner_pid, "capacity": board.capacity, "layout": LAYOUT_VERSION,
-        "runtime_folder": str(runtime_folder.resolve()), "created_at": time.time(),
-    })
+    record = json.dumps(
+        {
+            "segment": board.name,
+            "pid": board.owner_pid,
+            "capacity": board.capacity,
+            "layout": LAYOUT_VERSION,
+            "runtime_folder": str(runtime_folder.resolve()),
+            "created_at": time.time(),
+        }
+    )
     written = []
     for path in (runtime_folder / RECORD_NAME, well_known_record()):
         try:
@@ -101,5 +115,3 @@ def segment_exists(name: str) -> bool:
     except FileNotFoundError:
         return False
     return True
-
-
