@@ -12,7 +12,7 @@ from messages import Message, Ping, Pong
 from supervisor import ChildSpec, ManualClock, Runtime, StartError, Supervisor
 
 
-class Add(Message, frozen=True):
+class Increment(Message, frozen=True):
     n: int
 
 
@@ -22,10 +22,10 @@ class Unannotated(Actor):
 
 
 class TwoForOne(Actor):
-    def on_add(self, message: Add) -> None:
+    def on_add(self, message: Increment) -> None:
         pass
 
-    def on_plus(self, message: Add) -> None:
+    def on_plus(self, message: Increment) -> None:
         pass
 
 
@@ -40,17 +40,17 @@ class NotAMessage(Actor):
 
 
 class Base(Actor):
-    def on_add(self, message: Add) -> int:
+    def on_add(self, message: Increment) -> int:
         return 1
 
 
 class Override(Base):
-    def on_add(self, message: Add) -> int:
+    def on_add(self, message: Increment) -> int:
         return 2
 
 
 class Echo(Actor):
-    def on_add(self, message: Add) -> Add:
+    def on_add(self, message: Increment) -> Increment:
         return self.reply(message)
 
 
@@ -64,7 +64,7 @@ def start(factory: Callable[[], Any], clock: ManualClock) -> Runtime:
     ("actor", "message"),
     [
         (Unannotated, "Unannotated.on_add: the parameter 'message' has no message annotation"),
-        (TwoForOne, "TwoForOne: on_add and on_plus both handle Add"),
+        (TwoForOne, "TwoForOne: on_add and on_plus both handle Increment"),
         (Unresolved, "Unresolved.on_add: its annotations do not resolve"),
         (NotAMessage, "NotAMessage.on_add: <class 'int'> is not a Message class"),
     ],
@@ -77,14 +77,14 @@ def test_a_broken_handler_fails_the_start_naming_the_method(
 
 
 def test_an_actor_class_given_as_factory_is_checked_when_the_spec_is_made() -> None:
-    with pytest.raises(HandlerError, match="TwoForOne: on_add and on_plus both handle Add"):
+    with pytest.raises(HandlerError, match="TwoForOne: on_add and on_plus both handle Increment"):
         ChildSpec("x", TwoForOne)
 
 
 def test_a_subclass_overrides_a_handler_under_the_same_name(clock: ManualClock) -> None:
     runtime = start(Override, clock)
     try:
-        assert runtime.ask("x", Add(n=1)) == 2
+        assert runtime.ask("x", Increment(n=1)) == 2
     finally:
         runtime.stop()
 
@@ -92,7 +92,7 @@ def test_a_subclass_overrides_a_handler_under_the_same_name(clock: ManualClock) 
 def test_reply_returns_what_it_is_given_to_an_ask(clock: ManualClock) -> None:
     runtime = start(Echo, clock)
     try:
-        assert runtime.ask("x", Add(n=3)) == Add(n=3)
+        assert runtime.ask("x", Increment(n=3)) == Increment(n=3)
         assert runtime.ask("x", Ping()) == Pong(actor="x")
     finally:
         runtime.stop()

@@ -27,12 +27,12 @@ from tests.probe import Block, Crash, Note, Probe, recorder
 NO_BACKOFF = (0.0, 0.0)
 
 
-class Quit(Message, frozen=True):
+class Leave(Message, frozen=True):
     """Stop yourself normally."""
 
 
-class Quitter(Actor):
-    """Records its lifecycle; stops itself on `Quit`, crashes on `Crash`."""
+class Leaver(Actor):
+    """Records its lifecycle; stops itself on `Leave`, crashes on `Crash`."""
 
     def __init__(self, probe: Probe) -> None:
         super().__init__()
@@ -44,15 +44,15 @@ class Quitter(Actor):
     def on_stop(self) -> None:
         self.probe.record("stop", self.name)
 
-    def on_quit(self, message: Quit) -> None:
+    def on_leave(self, message: Leave) -> None:
         self.stop()
 
     def on_crash(self, message: Crash) -> None:
         raise RuntimeError(message.why)
 
 
-def quitter(probe: Probe) -> Callable[[], Quitter]:
-    return lambda: Quitter(probe)
+def leaver(probe: Probe) -> Callable[[], Leaver]:
+    return lambda: Leaver(probe)
 
 
 def fails_after_first_start(probe: Probe) -> Callable[[], Actor]:
@@ -123,13 +123,13 @@ def test_a_child_stopped_for_good_does_not_come_back_as_a_zombie_from_a_later_gr
         Supervisor(
             [
                 ChildSpec("a", recorder(probe)),
-                ChildSpec("gone", quitter(probe), restart=restart, shutdown_timeout=60.0),
+                ChildSpec("gone", leaver(probe), restart=restart, shutdown_timeout=60.0),
             ],  # type: ignore[arg-type]
             strategy="one_for_all",
             backoff=NO_BACKOFF,
         )
     )
-    rt.tell("gone", Quit())  # a normal exit: stopped for good for both restart types
+    rt.tell("gone", Leave())  # a normal exit: stopped for good for both restart types
     assert rt.wait_until(lambda: rt.status_of("gone").state == "stopped")
     rt.tell("a", Crash())
     assert rt.wait_until(lambda: rt.status_of("a").restarts == 1 and rt.status_of("a").state == "running")
@@ -142,15 +142,15 @@ def test_a_child_stopped_for_good_does_not_come_back_as_a_zombie_from_a_later_gr
 
 def test_permanent_normal_exit_is_restarted_and_says_normal(make_runtime: Callable[..., Runtime]) -> None:
     probe = Probe()
-    rt = make_runtime(Supervisor([ChildSpec("p", quitter(probe))], backoff=NO_BACKOFF))
-    rt.tell("p", Quit())
+    rt = make_runtime(Supervisor([ChildSpec("p", leaver(probe))], backoff=NO_BACKOFF))
+    rt.tell("p", Leave())
     assert rt.wait_until(lambda: starts(probe, "p") == 2 and rt.status_of("p").state == "running")
     assert rt.status_of("p").exit_reason is ExitReason.NORMAL
 
 
 def test_transient_abnormal_exit_is_restarted_and_says_crash(make_runtime: Callable[..., Runtime]) -> None:
     probe = Probe()
-    rt = make_runtime(Supervisor([ChildSpec("t", quitter(probe), restart="transient")], backoff=NO_BACKOFF))
+    rt = make_runtime(Supervisor([ChildSpec("t", leaver(probe), restart="transient")], backoff=NO_BACKOFF))
     rt.tell("t", Crash())
     assert rt.wait_until(lambda: starts(probe, "t") == 2 and rt.status_of("t").state == "running")
     assert rt.status_of("t").exit_reason is ExitReason.CRASH
@@ -338,9 +338,9 @@ def test_a_temporary_child_in_a_restarted_nested_supervisor_starts_afresh(
     make_runtime: Callable[..., Runtime],
 ) -> None:
     probe = Probe()
-    inner = Supervisor([ChildSpec("t", quitter(probe), restart="temporary")], backoff=NO_BACKOFF)
+    inner = Supervisor([ChildSpec("t", leaver(probe), restart="temporary")], backoff=NO_BACKOFF)
     rt = make_runtime(Supervisor([ChildSpec("inner", inner)], backoff=NO_BACKOFF))
-    rt.tell("t", Quit())
+    rt.tell("t", Leave())
     assert rt.wait_until(lambda: rt.status_of("t").state == "stopped")
     rt.restart_child("inner")  # like OTP's init: a restarted supervisor starts its children again
     assert rt.ask("t", Ping()) == Pong(actor="t")
