@@ -297,14 +297,12 @@ class ProcessRuntime:
         if node.proc is not proc or node.state != RUNNING or self._stopped.is_set():
             return  # expected (we stopped it) or stale
         reason = f"{node.name} (pid {proc.pid}) {self._describe_exit(proc.returncode)}"
-        if node.killed_for:
-            reason, node.killed_for = f"{reason} ({node.killed_for})", ""
+        exit_reason = ExitReason.NORMAL if proc.returncode == 0 else ExitReason.CRASH
+        if node.killed_for:  # only _silent kills a running node: it missed its heartbeats
+            reason, node.killed_for, exit_reason = f"{reason} ({node.killed_for})", "", ExitReason.HANG
         log.error("node {}", reason)
         node.state, node.last_error = DOWN, reason
         self.hub.node_down(node.name, reason, proc.pid)
-        exit_reason = ExitReason.NORMAL if proc.returncode == 0 else ExitReason.CRASH
-        if "missed heartbeats" in reason:
-            exit_reason = ExitReason.HANG
         self._child_down(node, exit_reason, reason)
 
     def _silent(self, name: str) -> None:
