@@ -13,7 +13,6 @@ from loguru import logger
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
 from supervisor.logs import FORMAT, configure_logging
 
-
 _log_lines: list[str] = []
 _log_lock = threading.Lock()
 
