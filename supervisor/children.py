@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from messages.supervision import ChildCount, ChildInfo, ExitReason
 from supervisor.errors import BlockingAskError, StartError, SupervisionError
@@ -15,6 +15,8 @@ from supervisor.tree import RUNNING, TERMINATED, Node, SupNode
 from supervisor.watchdog import Watchdog
 
 __all__ = ["ChildManagement"]
+
+T = TypeVar("T")
 
 
 class ChildManagement(Watchdog):
@@ -37,14 +39,14 @@ class ChildManagement(Watchdog):
 
     def start_child(self, spec: ChildSpec, supervisor: str = "root") -> ChildInfo:
         """Add ``spec`` as the last child of ``supervisor`` and start it; `StartError` (and not added) if it fails."""
-        return self._call(self._start_child, spec, supervisor)  # type: ignore[no-any-return]
+        return self._call(self._start_child, spec, supervisor)
 
     def terminate_child(self, name: str) -> ChildInfo:
         """Stop child ``name`` (a subtree if it is a supervisor) and keep it stopped until `restart_child`.
 
         Its spec stays; mail sent to it meanwhile becomes dead letters.
         """
-        return self._call(self._terminate_child, name)  # type: ignore[no-any-return]
+        return self._call(self._terminate_child, name)
 
     def restart_child(self, name: str) -> ChildInfo:
         """Start child ``name`` again: a terminated or stopped one, or a running one (stopped first).
@@ -52,7 +54,7 @@ class ChildManagement(Watchdog):
         OTP refuses a running child; here an operator's restart of a running actor is a stop
         (exit reason shutdown, not counted towards the intensity) and a start.
         """
-        return self._call(self._restart_child, name)  # type: ignore[no-any-return]
+        return self._call(self._restart_child, name)
 
     def delete_child(self, name: str) -> None:
         """Forget the terminated or stopped child ``name``: its name becomes unknown."""
@@ -70,7 +72,7 @@ class ChildManagement(Watchdog):
             raise SupervisionError(f"no child named {name!r}")
         return node
 
-    def _call(self, handler: Callable[..., Any], *args: Any) -> Any:
+    def _call(self, handler: Callable[..., T], *args: Any) -> T:
         """Run ``handler(*args)`` on the control thread and wait for its result (or its error)."""
         actor = current_actor()
         if actor is not None:
@@ -86,7 +88,8 @@ class ChildManagement(Watchdog):
                 reply.fail(error)
 
         self._post(run)
-        return reply.wait(None)
+        result: T = reply.wait(None)
+        return result
 
     def _start_child(self, spec: ChildSpec, supervisor: str) -> ChildInfo:
         parent = self._supervisor(supervisor)

@@ -9,6 +9,7 @@ from supervisor.errors import ActorStoppedError
 from supervisor.hosted import Binding, HostedActor, hosting, start_incarnation
 from supervisor.mailbox import STOP, Envelope
 from supervisor.restarts import FINAL_STATES, child_down, restart_members
+from supervisor.spec import Supervisor
 from supervisor.tree import (
     DOWN,
     RESTARTING,
@@ -53,7 +54,8 @@ class Decisions(Addressing):
         binding = Binding(cell.name, cell.mailbox, generation, self, self.clock, incarnation)
         try:
             with hosting(binding):
-                actor = spec.factory()  # type: ignore[operator]
+                assert not isinstance(spec.factory, Supervisor)  # a Supervisor factory is a SupNode
+                actor = spec.factory()
             if not isinstance(actor, HostedActor):
                 raise TypeError(f"factory of {cell.name!r} returned {type(actor).__name__}, not an Actor")
             cell.actor, cell.incarnation, cell.state, cell.ping = actor, incarnation, STARTING, 0
