@@ -15,6 +15,11 @@ A message class declaring ``actor_only: ClassVar[bool] = True`` (snapshots, repl
 the executors' ledger movements...) is accepted only from another actor of the desk: from a
 client (a sender named ``client/...``) or from outside any actor (no sender: an ask, a tell
 from a test or a thread) it is answered with `Rejected` and changes nothing.
+
+The contract is checked when the class is first built into an actor (or given to a
+`ChildSpec` as its factory): an ``on_*`` method whose message parameter has no annotation,
+an annotation that does not resolve or is not a `Message`, or two methods for one message
+type raise `HandlerError` naming the method, so the runtime fails to start it.
 """
 
 from __future__ import annotations
@@ -22,14 +27,14 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from messages.alerts import ALERTS_ACTOR, Alert, AlertSeverity
 from messages.base import Message
 from messages.system import Ping, Pong, Rejected
 from supervisor.hosted import HostedActor
 
-__all__ = ["CLIENT_PREFIX", "Actor", "from_outside"]
+__all__ = ["CLIENT_PREFIX", "Actor", "HandlerError", "from_outside"]
 
 CLIENT_PREFIX = "client/"
 """Identities the hub gives clients (CLI, `Client`, strategies outside the tree); never an actor's name."""
@@ -38,22 +43,51 @@ CLIENT_PREFIX = "client/"
 _LIFECYCLE = frozenset({"on_start", "on_stop", "on_failure", "on_receive"})
 
 Handler = Callable[[Any, Any], Any]
+M = TypeVar("M", bound=Message)
+
+
+class HandlerError(TypeError):
+    """An actor class breaks the handler contract; the message names the class and the method."""
+
+
+def _message_type(cls: type, attr: str, function: Callable[..., Any]) -> type[Message]:
+    """The `Message` class that ``cls.attr`` handles, or `HandlerError` saying what is wrong with it."""
+    where = f"{cls.__name__}.{attr}"
+    params = list(inspect.signature(function).parameters.values())[1:]
+    if len(params) != 1:
+        raise HandlerError(f"{where} must take exactly one message parameter, it takes {len(params)}")
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception as error:  # NameError for a name that is not defined, and others
+        raise HandlerError(f"{where}: its annotations do not resolve ({type(error).__name__}: {error})") from None
+    message_type = hints.get(params[0].name)
+    if message_type is None:
+        raise HandlerError(f"{where}: the parameter {params[0].name!r} has no message annotation")
+    if not (isinstance(message_type, type) and issubclass(message_type, Message)):
+        raise HandlerError(f"{where}: {message_type!r} is not a Message class")
+    return message_type
 
 
 def _handlers_of(cls: type) -> dict[type, Handler]:
-    """Message type -> handler function, from the ``on_*`` methods' annotations (cached per class)."""
+    """Message type -> handler function, from the ``on_*`` methods' annotations; `HandlerError` if broken.
+
+    A subclass may override a handler under the same name; a second name for a type is an error.
+    """
     table: dict[type, Handler] = {}
+    names: dict[type, str] = {}
     for klass in reversed(cls.__mro__):
         for attr, function in vars(klass).items():
             if not attr.startswith("on_") or attr in _LIFECYCLE or not inspect.isfunction(function):
                 continue
-            params = [p for p in inspect.signature(function).parameters.values()][1:]
-            if len(params) != 1:
-                continue
-            hints = typing.get_type_hints(function)
-            message_type = hints.get(params[0].name)
-            if isinstance(message_type, type) and issubclass(message_type, Message):
-                table[message_type] = function
+            if getattr(cls, attr) is not function:
+                continue  # overridden further down the hierarchy
+            message_type = _message_type(klass, attr, function)
+            other = names.get(message_type)
+            if other is not None and other != attr:
+                raise HandlerError(
+                    f"{cls.__name__}: {other} and {attr} both handle {message_type.__name__}; keep one"
+                )
+            table[message_type], names[message_type] = function, attr
     return table
 
 
@@ -73,11 +107,25 @@ class Actor(HostedActor):
     _dispatch: ClassVar[dict[type, Handler]]
     _resolved: ClassVar[dict[type, Handler | None]]
 
+    _dispatch_built: ClassVar[bool] = False
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._dispatch = {}
         cls._resolved = {}
-        cls._dispatch_built = False  # type: ignore[attr-defined]
+        cls._dispatch_built = False
+
+    def __init__(self) -> None:
+        type(self).dispatch_table()  # a broken contract fails the start, naming the method
+        super().__init__()
+
+    @classmethod
+    def dispatch_table(cls) -> dict[type, Handler]:
+        """Message type -> handler, built once per class; raises `HandlerError` naming a broken handler."""
+        if not cls.__dict__.get("_dispatch_built"):
+            cls._dispatch = _handlers_of(cls)
+            cls._dispatch_built = True
+        return cls._dispatch
 
     def receive(self, message: Any) -> Any:
         if getattr(type(message), "actor_only", False) and from_outside(self.sender):
@@ -91,12 +139,10 @@ class Actor(HostedActor):
 
     @classmethod
     def _resolve(cls, message_type: type) -> Handler | None:
-        if not cls.__dict__.get("_dispatch_built"):
-            cls._dispatch = _handlers_of(cls)
-            cls._dispatch_built = True  # type: ignore[attr-defined]
+        dispatch = cls.dispatch_table()
         handler = None
         for klass in message_type.__mro__:  # a handler for a base class covers its subclasses
-            handler = cls._dispatch.get(klass)
+            handler = dispatch.get(klass)
             if handler is not None:
                 break
         if handler is not None:
@@ -129,8 +175,11 @@ class Actor(HostedActor):
         envelope = self.current_envelope
         return envelope.sender if envelope is not None else None
 
-    def reply(self, message: Message) -> Message:
-        """Answer the message being handled: returned to an ask, told back to an actor that told us."""
+    def reply(self, message: M) -> M:
+        """Answer the message being handled: returned to an ask, told back to an actor that told us.
+
+        The one way to answer: ``return self.reply(Answer(...))`` works for asks and tells alike.
+        """
         envelope = self.current_envelope
         if envelope is not None and envelope.reply_to is None and envelope.sender is not None:
             self.tell(envelope.sender, message)
@@ -151,4 +200,4 @@ class Actor(HostedActor):
             self.tell(ALERTS_ACTOR, alert)
 
     def on_ping(self, message: Ping) -> Pong:
-        return self.reply(Pong(actor=self.name, nonce=message.nonce))  # type: ignore[return-value]
+        return self.reply(Pong(actor=self.name, nonce=message.nonce))

@@ -252,14 +252,14 @@ class Gateway(Actor):
         except LedgerError as error:
             reason = str(error)
             self.log.warning("{} refused ({}): {}", kind, message.strategy or "no strategy named", reason)
-            return self.reply(Rejected(reason=reason, message_type=kind))  # type: ignore[return-value]
+            return self.reply(Rejected(reason=reason, message_type=kind))
         if record is None:
             view = self._views[(ledger.exchange, ledger.account, message.currency)]
         else:
             view = self._publish(ledger, message.currency)
             self.log.info("{} by {}: {}.{} {} slots {}", kind, message.strategy or "?", ledger.exchange.value,
                           ledger.account, message.currency, list(view.slots))
-        return self.reply(view)  # type: ignore[return-value]  # told back to a strategy that told us
+        return self.reply(view)  # told back to a strategy that told us
 
     def on_venue_movement(self, message: VenueMovement) -> MovementBooked:
         """A transfer leg the venue made: applied once, whatever its timing relative to a snapshot."""

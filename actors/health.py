@@ -91,7 +91,7 @@ class HealthMonitor(Actor):
                    f"({self.missed[name]} check(s) in a row)", AlertSeverity.WARNING)
 
     def on_get_health(self, message: GetHealth) -> HealthReport:
-        return self.reply(self.report())  # type: ignore[return-value]
+        return self.reply(self.report())
 
     def report(self) -> HealthReport:
         return HealthReport(

@@ -61,7 +61,7 @@ class PriceBook(Actor):
         return self.prices()
 
     def on_get_prices(self, message: GetPrices) -> Prices:
-        return self.reply(self.prices())  # type: ignore[return-value]
+        return self.reply(self.prices())
 
     def prices(self) -> Prices:
         return Prices(usd=usd_values(self.mids), updated_at=self.updated_at)

@@ -336,7 +336,7 @@ class TransferExecutor(Actor):
             failed_attempts=len(self.intents.with_status("failed", message.since)),
             unknown=[intent.client_id for intent in unknown],
         )
-        return self.reply(stats)  # type: ignore[return-value]
+        return self.reply(stats)
 
     # ---- outcomes ---------------------------------------------------------------------------
 

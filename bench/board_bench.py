@@ -127,7 +127,7 @@ def run_reader(segment: str, reads: int, rounds: int) -> dict[str, Any]:
     for _ in range(rounds):
         for name, read in methods.items():
             samples[name] += timed(read, reads)
-        changed, torn = (a + b for a, b in zip((changed, torn), checked(board, reads)))
+        changed, torn = (a + b for a, b in zip((changed, torn), checked(board, reads), strict=True))
     figures = {name: percentiles(taken) for name, taken in samples.items()}
     raw_p50, raw_p99 = figures["raw_seqlock"]["p50"], figures["raw_seqlock"]["p99"]
     return {

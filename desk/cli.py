@@ -7,6 +7,8 @@
     bin/run node --connect ENDPOINT --name NAME      join a running system as one node
     bin/run keys DIR [--config FILE]                 make CurveZMQ keys for tcp:// endpoints (secrets 0600)
     bin/run simulate [--seeds N | --seed S]          the whole-desk deterministic simulation
+    bin/run children [--supervisor NAME]             the supervision tree's children (process mode)
+    bin/run restart NAME                             restart one child (process mode)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, NoReturn
 
 import msgspec
 
+from desk.operator import command_children, command_restart
 from messages.balances import GetBalances
 from desk.config import ConfigError, Deployment, actor_names, load_config, load_demo_config
 from supervisor.logs import configure_logging
@@ -31,7 +34,7 @@ from desk.status import collect_status, ledger_mismatches, status_lines, summary
 
 __all__ = ["main"]
 
-COMMANDS = ("status", "send", "node", "keys")
+COMMANDS = ("status", "send", "node", "keys", "children", "restart")
 
 
 def _stop_event() -> threading.Event:
@@ -63,7 +66,7 @@ def _wipe_journal(deployment: Deployment) -> None:
         deployment.journal_path.with_name(deployment.journal_path.name + suffix).unlink(missing_ok=True)
 
 
-def audit_after_stop(status: dict[str, Any], stop_market: Callable[[], None], stop_actors: Callable[[], None],
+def audit_after_stop(status: dict[str, Any], stop_market: Callable[[], None], stop_actors: Callable[[], object],
                      views: Callable[[], list[Any]], venue: Any, journal_path: Path, elapsed: float) -> tuple[str, bool]:
     """Stop the world, then audit: the market stops (no more fills), the actors drain their mail and
     stop (the gateway, first started, stops last), then every ledger is compared with the venue."""
@@ -217,6 +220,19 @@ def command_send(args: argparse.Namespace) -> int:
     return 1 if isinstance(answer, Rejected) else 0
 
 
+def command_tree(args: argparse.Namespace) -> int:
+    from supervisor.client import ClientError
+
+    try:
+        with _connect(args) as client:
+            if args.command == "children":
+                return command_children(client, args.supervisor)
+            return command_restart(client, args.name)
+    except ClientError as error:
+        print(f"bin/run {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
 def command_keys(args: argparse.Namespace) -> int:
     """Write a keys folder: the hub's pair, one pair per node (the deployment's actors) and per client."""
     from supervisor.keys import KeysError, generate_keys
@@ -314,6 +330,12 @@ def _subcommand(argv: list[str]) -> int:
     node.add_argument("--runtime")
     node.add_argument("--keys")
     node.add_argument("--log-level", default="INFO")
+    children = commands.add_parser("children", help="the supervisor's children: type, state, restarts, exit reason")
+    children.add_argument("--supervisor", default="root")
+    _client_options(children)
+    restart = commands.add_parser("restart", help="restart one child of the running system")
+    restart.add_argument("name")
+    _client_options(restart)
     keys = commands.add_parser("keys", help="make a CurveZMQ keys folder: the hub's pair, a pair per node and per client")
     keys.add_argument("folder")
     keys.add_argument("--config", help="the deployment whose actors get node keys (default: the built-in demo)")
@@ -329,6 +351,8 @@ def _subcommand(argv: list[str]) -> int:
         return command_send(args)
     if args.command == "keys":
         return command_keys(args)
+    if args.command in ("children", "restart"):
+        return command_tree(args)
     from supervisor.node import main as node_main
 
     node_argv = ["--connect", args.connect, "--name", args.name, "--log-level", args.log_level]

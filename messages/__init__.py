@@ -4,7 +4,19 @@ Importing this package registers every message type with the codec. This package
 nothing from ``actors`` or ``supervisor``.
 """
 
-from messages import alerts, balances, demo, hedge, reports, scheduling, tasks, trading, transfers, venue  # noqa: F401 - register types
+from messages import (  # noqa: F401 - register types
+    alerts,
+    balances,
+    demo,
+    hedge,
+    reports,
+    scheduling,
+    supervision,
+    tasks,
+    trading,
+    transfers,
+    venue,
+)
 from messages.base import Message, message_types
 from messages.codec import DecodeError, decode, decode_json, encode, encode_json
 from messages.common import Account, AccountRef, Amount, Currency, Exchange

@@ -39,7 +39,7 @@ _cache: dict[str, Any] = {"version": -1}
 _UNKNOWN_TAG = re.compile(r"Invalid value (.+) - at `\$\.type`")
 
 
-def _decoders() -> tuple[msgspec.msgpack.Decoder, msgspec.json.Decoder]:
+def _decoders() -> tuple[msgspec.msgpack.Decoder[Any], msgspec.json.Decoder[Any]]:
     if _cache["version"] != Message._registry_version:
         types = tuple(message_types().values())
         target: Any = Union[types] if types else Message

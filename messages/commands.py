@@ -146,7 +146,7 @@ def _typed(payload: str | bytes | Mapping[str, Any], document: Mapping[str, Any]
             payload = msgspec.json.encode(dict(document))
         except (TypeError, ValueError) as error:
             raise DecodeError(f"cannot read the command as JSON: {error}") from None
-    return decode_json(bytes(payload) if isinstance(payload, (bytearray, memoryview)) else payload)  # type: ignore[arg-type]
+    return decode_json(bytes(payload) if isinstance(payload, (bytearray, memoryview)) else payload)
 
 
 def _member(kind: type[E], value: str, field: str) -> E:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from messages.base import Message
+from messages.supervision import ExitReason
 
 __all__ = ["ActorStatus", "DeadLetter", "DeliveryFailed", "Ping", "Pong", "Rejected"]
 
@@ -53,6 +54,7 @@ class ActorStatus(Message, frozen=True):
     last_error: str | None = None
     supervisor: str = ""
     pid: int | None = None  # the OS process in process mode
+    exit_reason: ExitReason | None = None  # how its last incarnation ended (None: never ended)
 
 
 class DeliveryFailed(Message, frozen=True):

@@ -1,5 +1,6 @@
 """The runtime that hosts actors: child specs, restart policy, name-based addressing, clocks."""
 
+from messages.supervision import ChildCount, ChildInfo, ChildState, ChildType, ExitReason
 from supervisor.clock import Clock, ManualClock, SystemClock, Timer
 from supervisor.errors import (
     ActorCrashedError,
@@ -9,6 +10,7 @@ from supervisor.errors import (
     AskTimeoutError,
     BlockingAskError,
     StartError,
+    SupervisionError,
     UnknownActorError,
 )
 from supervisor.runtime import Runtime
@@ -21,11 +23,17 @@ __all__ = [
     "ActorStoppedError",
     "AskTimeoutError",
     "BlockingAskError",
+    "ChildCount",
+    "ChildInfo",
     "ChildSpec",
+    "ChildState",
+    "ChildType",
     "Clock",
+    "ExitReason",
     "ManualClock",
     "Runtime",
     "StartError",
+    "SupervisionError",
     "Supervisor",
     "SystemClock",
     "Timer",

@@ -10,6 +10,7 @@ __all__ = [
     "AskTimeoutError",
     "BlockingAskError",
     "StartError",
+    "SupervisionError",
     "UnknownActorError",
 ]
 
@@ -44,3 +45,8 @@ class BlockingAskError(ActorError):
 
 class StartError(ActorError):
     """A child could not be started when the runtime started."""
+
+
+class SupervisionError(ActorError):
+    """A child-management call that cannot be honoured: no such supervisor or child, a name in use,
+    or a running child given to `delete_child`."""

@@ -17,8 +17,9 @@ def configure_logging(level: str = "INFO") -> None:
     logger.configure(extra={"actor": "-"})
     # Write to whatever sys.stderr is at the time (not the object it is now), so a program or
     # test that swaps stderr later does not leave loguru writing to a dead stream.
-    logger.add(_to_stderr, level=level.upper(), format=FORMAT, colorize=sys.stderr.isatty(), backtrace=False,
-               diagnose=False)
+    logger.add(
+        _to_stderr, level=level.upper(), format=FORMAT, colorize=sys.stderr.isatty(), backtrace=False, diagnose=False
+    )
 
 
 def _to_stderr(message: str) -> None:

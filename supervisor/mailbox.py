@@ -202,6 +202,11 @@ class Mailbox:
             self._nonempty.notify_all()
             return left
 
+    def reopen(self) -> None:
+        """Accept mail again after `close` (a child restarted by hand after being stopped for good)."""
+        with self._lock:
+            self._closed = False
+
     def ping(self) -> int:
         """Send a heartbeat; returns its number. An idle consumer answers it at once."""
         with self._lock:

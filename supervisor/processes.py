@@ -26,15 +26,28 @@ from typing import Any
 import msgspec
 from loguru import logger
 
+from messages.base import Message
 from messages.codec import DecodeError, decode, encode
 from messages.reports import GetRuntimeStatus, GetSystemInfo, RuntimeStatus, SystemInfo
+from messages.supervision import (
+    ChildCount,
+    ChildInfo,
+    Children,
+    ChildType,
+    CountChildren,
+    ExitReason,
+    RestartChild,
+    TerminateChild,
+    WhichChildren,
+)
 from messages.system import ActorStatus, Ping, Pong, Rejected
 from supervisor.clock import SystemClock
 from desk.config import DEPLOYMENT_RECORD, Deployment, actor_names, external_names, save_deployment
 from supervisor.control import ControlThread
-from supervisor.errors import StartError
+from supervisor.errors import StartError, SupervisionError
 from supervisor.hub import Hub
 from actors.stores.journal import Journal
+from supervisor.restarts import child_down, restart_members
 from supervisor.spec import ChildSpec, Supervisor
 from desk.system import Services, build_venue
 from supervisor.wire import Header, encode_header
@@ -45,7 +58,9 @@ __all__ = ["ProcessRuntime", "ProcessSystem", "node_services", "read_system_reco
 
 log = logger.bind(actor="supervisor")
 
-RUNNING, STARTING, STOPPING, DOWN, RESTARTING, STOPPED = "running", "starting", "stopping", "down", "restarting", "stopped"
+RUNNING, STARTING, STOPPING, DOWN, RESTARTING, STOPPED, TERMINATED = (
+    "running", "starting", "stopping", "down", "restarting", "stopped", "terminated"
+)
 SYSTEM_RECORD = "system.json"
 
 
@@ -60,6 +75,7 @@ class _Node:
     restarts: int = 0
     last_error: str | None = None
     killed_for: str = ""  # why the supervisor killed it, if it did
+    exit_reason: ExitReason | None = None
 
     @property
     def name(self) -> str:
@@ -168,9 +184,69 @@ class ProcessRuntime:
                 last_error=n.last_error,
                 supervisor="root",
                 pid=n.pid,
+                exit_reason=n.exit_reason,
             )
             for n in self.nodes
         ]
+
+    # ---- child management (what of OTP's API fits a flat tree of processes) ---------------------
+
+    def which_children(self) -> list[ChildInfo]:
+        return [ChildInfo(name=n.name, kind=ChildType.WORKER, state=n.state, restart=n.spec.restart,  # type: ignore[arg-type]
+                          restarts=n.restarts, exit_reason=n.exit_reason, pid=n.pid) for n in self.nodes]
+
+    def count_children(self) -> ChildCount:
+        active = sum(n.state == RUNNING for n in self.nodes)
+        return ChildCount(specs=len(self.nodes), active=active, supervisors=0, workers=len(self.nodes))
+
+    def terminate_child(self, name: str, wait: bool = True) -> ChildInfo:
+        """Stop node ``name`` and keep it stopped until `restart_child`.
+
+        ``wait=False`` (for the hub's thread, which must keep serving while a node stops or says
+        hello) queues the command and answers the child as it is now.
+        """
+        return self._call(wait, self._manage, name, False)
+
+    def restart_child(self, name: str, wait: bool = True) -> ChildInfo:
+        """Start node ``name`` again (stopping it first if it runs); `StartError` if it fails."""
+        return self._call(wait, self._manage, name, True)
+
+    def _call(self, wait: bool, handler: Callable[..., ChildInfo], name: str, *args: Any) -> ChildInfo:
+        if name not in self._by_name:
+            raise SupervisionError(f"no child named {name!r}")
+        done, result = threading.Event(), list[ChildInfo | Exception]()
+
+        def run() -> None:
+            try:
+                result.append(handler(name, *args))
+            except Exception as error:  # handed to the caller (logged when nobody waits)
+                log.opt(exception=error).warning("child command for {} failed", name)
+                result.append(error)
+            done.set()
+
+        self._post(run)
+        if not wait:
+            return next(c for c in self.which_children() if c.name == name)
+        done.wait()
+        if isinstance(result[0], Exception):
+            raise result[0]
+        return result[0]
+
+    def _manage(self, name: str, start: bool) -> ChildInfo:
+        node = self._by_name.get(name)
+        if node is None:
+            raise SupervisionError(f"no child named {name!r}")
+        if node.state not in (STOPPED, TERMINATED):
+            node.exit_reason = ExitReason.SHUTDOWN
+            self._stop_node(node)
+        node.state = TERMINATED
+        if start:
+            node.restarts += 1
+            error = self._spawn(node)
+            if error is not None:
+                node.state = TERMINATED
+                raise StartError(error)
+        return next(c for c in self.which_children() if c.name == name)
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
         return self._control.wait_until(predicate, timeout)
@@ -238,12 +314,13 @@ class ProcessRuntime:
         if node.proc is not proc or node.state != RUNNING or self._stopped.is_set():
             return  # expected (we stopped it) or stale
         reason = f"{node.name} (pid {proc.pid}) {self._describe_exit(proc.returncode)}"
-        if node.killed_for:
-            reason, node.killed_for = f"{reason} ({node.killed_for})", ""
+        exit_reason = ExitReason.NORMAL if proc.returncode == 0 else ExitReason.CRASH
+        if node.killed_for:  # only _silent kills a running node: it missed its heartbeats
+            reason, node.killed_for, exit_reason = f"{reason} ({node.killed_for})", "", ExitReason.HANG
         log.error("node {}", reason)
         node.state, node.last_error = DOWN, reason
         self.hub.node_down(node.name, reason, proc.pid)
-        self._child_down(node, proc.returncode != 0, reason)
+        self._child_down(node, exit_reason, reason)
 
     def _silent(self, name: str) -> None:
         node = self._by_name.get(name)
@@ -253,40 +330,14 @@ class ProcessRuntime:
         node.killed_for = "it missed heartbeats"
         self._kill(node.proc)  # its exit is then handled like any other
 
-    def _child_down(self, node: _Node, abnormal: bool, reason: str) -> None:
-        decision = self.policy.on_child_down(node.index, abnormal, time.time())
-        if decision.action == "terminate":
-            node.state = STOPPED
-            log.info("{}; {}", reason, decision.reason)
-            return
-        if decision.action == "escalate":
-            self._shutdown(f"supervisor 'root' gave up: {decision.reason}; last: {reason}")
-            return
-        group = [self.nodes[i] for i in decision.group]
-        for other in reversed(group):
-            if other is not node:
-                self._stop_node(other)
-        for member in group:
-            member.state = RESTARTING
-        epoch = self._epoch
-        if decision.delay > 0:
-            log.info("restarting {} in {:.2f}s", [m.name for m in group], decision.delay)
-            timer = threading.Timer(decision.delay, lambda: self._post(self._restart, group, epoch))
-            timer.daemon = True
-            timer.start()
-        else:
-            self._restart(group, epoch)
+    def _child_down(self, node: _Node, reason: ExitReason, text: str) -> None:
+        node.exit_reason = reason
+        child_down(self.policy, self.nodes, node, reason, text, time.time(), _ProcessGroup(self))
 
     def _restart(self, group: list[_Node], epoch: int) -> None:
         if epoch != self._epoch or self._stopped.is_set():
             return
-        for member in group:
-            member.restarts += 1
-            error = self._spawn(member)
-            if error is not None:
-                self._child_down(member, True, error)
-                return
-            log.info("node {} restarted (restart #{})", member.name, member.restarts)
+        restart_members(group, _ProcessGroup(self), self._child_down)
 
     def _stop_node(self, node: _Node) -> None:
         proc = node.proc
@@ -324,6 +375,39 @@ class ProcessRuntime:
         self.stop_reason = reason
         self._stopped.set()
         self._control.finish()
+
+
+class _ProcessGroup:
+    """How `supervisor.restarts` acts on the nodes of a `ProcessRuntime`."""
+
+    def __init__(self, runtime: ProcessRuntime) -> None:
+        self.runtime = runtime
+
+    def stop_child(self, member: _Node) -> None:
+        self.runtime._stop_node(member)
+
+    def stop_for_good(self, member: _Node, why: str) -> None:
+        self.runtime._stop_node(member)
+        member.state = STOPPED
+
+    def escalate(self, why: str) -> None:
+        self.runtime._shutdown(f"supervisor 'root' gave up: {why}")
+
+    def schedule_restart(self, members: list[_Node], delay: float) -> None:
+        runtime, epoch = self.runtime, self.runtime._epoch
+        timer = threading.Timer(delay, lambda: runtime._post(runtime._restart, members, epoch))
+        timer.daemon = True
+        timer.start()
+
+    def mark_restarting(self, member: _Node) -> None:
+        member.state = RESTARTING
+
+    def start(self, member: _Node) -> str | None:
+        member.restarts += 1
+        error = self.runtime._spawn(member)
+        if error is None:
+            log.info("node {} restarted (restart #{})", member.name, member.restarts)
+        return error
 
 
 # ---- the two sides of process mode ------------------------------------------------------------------
@@ -564,10 +648,30 @@ class ProcessSystem:
                                     venue_rpc_port=rpc, venue_fills_port=fills)
             elif isinstance(message, Ping):
                 answer = Pong(actor="runtime", nonce=message.nonce)
+            elif isinstance(message, WhichChildren | CountChildren | RestartChild | TerminateChild) and self.runtime:
+                answer = self._manage_children(message)
             else:
                 answer = Rejected(reason=f"the runtime does not handle {type(message).__name__}",
                                   message_type=type(message).__name__)
         return [encode_header(Header(kind="reply", to=header.sender, id=header.id)), encode(answer)]
+
+    def _manage_children(self, message: Message) -> Message:
+        """The operator's child commands, answered by the process supervisor (a flat tree: "root" only)."""
+        runtime = self.runtime
+        assert runtime is not None
+        try:
+            if isinstance(message, WhichChildren | CountChildren) and message.supervisor != "root":
+                raise SupervisionError(f"no supervisor named {message.supervisor!r} (process mode has only 'root')")
+            if isinstance(message, WhichChildren):
+                return Children(supervisor="root", children=runtime.which_children())
+            if isinstance(message, CountChildren):
+                return runtime.count_children()
+            if isinstance(message, RestartChild):
+                return runtime.restart_child(message.name, wait=False)
+            assert isinstance(message, TerminateChild)
+            return runtime.terminate_child(message.name, wait=False)
+        except (SupervisionError, StartError) as error:
+            return Rejected(reason=str(error), message_type=type(message).__name__)
 
     def actor_statuses(self) -> list[ActorStatus]:
         """Every node: those this process supervises, and the external ones as the hub sees them."""

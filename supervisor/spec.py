@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Union
+
+from messages.supervision import ExitReason
 
 if TYPE_CHECKING:
     from supervisor.hosted import HostedActor
@@ -35,7 +37,10 @@ class ChildSpec:
     ``factory`` builds a new actor instance each time it is called (for example
     ``lambda: Gateway(venue)``), or is a `Supervisor` for a nested subtree.
     ``restart``: "permanent" (always restarted), "transient" (restarted only after a
-    crash or hang, not after a normal stop), "temporary" (never restarted).
+    crash or hang, not after a normal stop), "temporary" (never restarted, not even with its
+    group under one_for_all / rest_for_one).
+    ``shutdown_timeout``: seconds a graceful stop may take before the thread is abandoned;
+    0 is OTP's ``brutal_kill``: no stop request and no ``on_stop`` (see `Runtime`).
     """
 
     name: str
@@ -52,6 +57,9 @@ class ChildSpec:
             raise ValueError(f"child {self.name!r}: shutdown_timeout must be >= 0, got {self.shutdown_timeout!r}")
         if not isinstance(self.factory, Supervisor) and not callable(self.factory):
             raise TypeError(f"child {self.name!r}: factory must be callable or a Supervisor")
+        check = getattr(self.factory, "dispatch_table", None) if isinstance(self.factory, type) else None
+        if check is not None:
+            check()  # an actor class given as the factory: its handler contract is checked now
 
     @property
     def is_supervisor(self) -> bool:
@@ -61,12 +69,17 @@ class ChildSpec:
 @dataclass(frozen=True)
 class Decision:
     """What to do about a child that went down: "terminate" it for good, "restart" the ``group``
-    (child indexes, in start order) after ``delay`` seconds, or "escalate" (give up)."""
+    (child indexes, in start order) after ``delay`` seconds, or "escalate" (give up).
+
+    ``drop``: siblings in the strategy's group that are stopped for good instead of restarted
+    (temporary children, as OTP does).
+    """
 
     action: Literal["terminate", "restart", "escalate"]
     group: tuple[int, ...] = ()
     delay: float = 0.0
     reason: str = ""
+    drop: tuple[int, ...] = ()
 
 
 class Supervisor:
@@ -130,22 +143,41 @@ class Supervisor:
         if high <= 0:
             return 0.0
         attempt = max(1, len(self._restarts))
-        base = min(high, low * (2 ** (attempt - 1)))
-        return max(low, base * (0.5 + 0.5 * self._rng.random()))
+        base = min(high, low * 2.0 ** (attempt - 1))
+        jitter: float = self._rng.random()
+        return max(low, base * (0.5 + 0.5 * jitter))
 
-    def on_child_down(self, index: int, abnormal: bool, now: float) -> Decision:
-        """Decide about child ``index`` that went down (``abnormal``: crashed or hung) at ``now``."""
-        spec = self.children[index]
-        if spec.restart == "temporary" or (spec.restart == "transient" and not abnormal):
+    def on_child_down(
+        self,
+        index: int,
+        reason: ExitReason,
+        now: float,
+        *,
+        gone: Collection[int] = (),
+        children: Sequence[ChildSpec] | None = None,
+    ) -> Decision:
+        """Decide about child ``index`` that ended with ``reason`` at ``now``.
+
+        ``gone``: indexes of children stopped for good (never part of a group restart).
+        ``children``: the supervisor's current children when they changed since it was built
+        (`Runtime.start_child` / `delete_child`); default: the children it was built with.
+        """
+        specs = self.children if children is None else tuple(children)
+        spec = specs[index]
+        if spec.restart == "temporary" or (spec.restart == "transient" and not reason.abnormal):
             return Decision("terminate", reason=f"{spec.name} is {spec.restart}: not restarted")
         if not self.allow_restart(now):
             return Decision("escalate", reason=f"more than {self.intensity} restarts within {self.period}s")
-        return Decision("restart", tuple(self.restart_group(index)), self.backoff_delay())
+        group = [i for i in self.restart_group(index, len(specs)) if i == index or i not in gone]
+        restart = tuple(i for i in group if i == index or specs[i].restart != "temporary")
+        drop = tuple(i for i in group if i not in restart)
+        return Decision("restart", restart, self.backoff_delay(), drop=drop)
 
-    def restart_group(self, failed: int) -> list[int]:
-        """Indexes of the children to restart, in start order, when child ``failed`` went down."""
+    def restart_group(self, failed: int, count: int | None = None) -> list[int]:
+        """Indexes of the children to restart, in start order, when child ``failed`` of ``count`` went down."""
+        count = len(self.children) if count is None else count
         if self.strategy == "one_for_one":
             return [failed]
         if self.strategy == "one_for_all":
-            return list(range(len(self.children)))
-        return list(range(failed, len(self.children)))
+            return list(range(count))
+        return list(range(failed, count))

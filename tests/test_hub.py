@@ -51,9 +51,12 @@ class Node:
     def kill(self) -> None:
         """Vanish like a killed process: no acks, no goodbye."""
         self.link.request_stop("killed", graceful=False)
-        self.thread.join(5)
-        self.link.close()
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "the link's I/O thread did not leave its loop"
+        # Stop the actors before closing the link: an actor finishing a message hands an ack
+        # wake-up to its own socket of the link, and a closed one raised at teardown (the flake).
         self.runtime.stop()
+        self.link.close()
 
     def stop(self) -> None:
         self.kill()

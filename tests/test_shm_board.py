@@ -62,8 +62,14 @@ def writer() -> Iterator[SharedMemoryBoard]:
 def python(code: str, *, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter (logging off) and return what it printed."""
     prelude = "from loguru import logger\nlogger.remove()\n"
-    return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def finished_pid() -> int:
@@ -77,11 +83,17 @@ def finished_pid() -> int:
 
 
 def test_every_field_round_trips_through_shared_memory(writer: SharedMemoryBoard) -> None:
-    wide = BalanceView(exchange=MEXC, account="close_position", currency=BTC,
-                       slots=tuple(float(i) * 0.125 for i in range(MAX_SLOTS)), credit_limit=-2.5e-9,
-                       updated_at=1_700_000_000.123456)
-    narrow = BalanceView(exchange=KRAKEN, account="ü" * 64, currency=USDC, slots=(1e300, -1e300),
-                         credit_limit=250_000.0, updated_at=0.0)
+    wide = BalanceView(
+        exchange=MEXC,
+        account="close_position",
+        currency=BTC,
+        slots=tuple(float(i) * 0.125 for i in range(MAX_SLOTS)),
+        credit_limit=-2.5e-9,
+        updated_at=1_700_000_000.123456,
+    )
+    narrow = BalanceView(
+        exchange=KRAKEN, account="ü" * 64, currency=USDC, slots=(1e300, -1e300), credit_limit=250_000.0, updated_at=0.0
+    )
     writer.publish(wide)
     writer.publish(narrow)
     reader = SharedMemoryBoard.attach(writer.name)
@@ -180,8 +192,9 @@ def test_a_full_board_says_how_many_rows_it_holds() -> None:
 
 def test_an_account_name_longer_than_the_layout_holds_is_refused(writer: SharedMemoryBoard) -> None:
     writer.publish(row(1.0, account="x" * ACCOUNT_BYTES))
-    with pytest.raises(BoardCapacityError, match=f"takes {ACCOUNT_BYTES + 1} bytes of UTF-8, the board holds "
-                                                  f"1..{ACCOUNT_BYTES} bytes"):
+    with pytest.raises(
+        BoardCapacityError, match=f"takes {ACCOUNT_BYTES + 1} bytes of UTF-8, the board holds 1..{ACCOUNT_BYTES} bytes"
+    ):
         writer.publish(row(1.0, account="x" * (ACCOUNT_BYTES + 1)))
     with pytest.raises(BoardCapacityError, match="account name"):
         writer.set_default_account(KRAKEN, "é" * ACCOUNT_BYTES)
@@ -213,7 +226,8 @@ def test_a_writer_with_a_runtime_folder_records_its_board_in_both_places(tmp_pat
 
 
 def test_the_well_known_record_falls_back_to_a_private_folder_in_the_temp_dir(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("XDG_RUNTIME_DIR")
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr("tempfile.tempdir", None)
@@ -221,9 +235,12 @@ def test_the_well_known_record_falls_back_to_a_private_folder_in_the_temp_dir(
 
 
 def test_find_board_looks_in_the_folder_given_then_treasury_runtime_then_the_well_known_record(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with SharedMemoryBoard.create(runtime_folder=tmp_path / "a") as first, \
-            SharedMemoryBoard.create(runtime_folder=tmp_path / "b") as second:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with (
+        SharedMemoryBoard.create(runtime_folder=tmp_path / "a") as first,
+        SharedMemoryBoard.create(runtime_folder=tmp_path / "b") as second,
+    ):
         assert _found_name(None) == second.name  # the well-known record names the latest writer
         monkeypatch.setenv("TREASURY_RUNTIME", str(tmp_path / "a"))
         assert _found_name(None) == first.name
@@ -241,8 +258,11 @@ def _found_name(folder: Path | None) -> str | None:
 def test_a_record_whose_writer_is_not_running_is_ignored(tmp_path: Path, writer: SharedMemoryBoard) -> None:
     (tmp_path / RECORD_NAME).write_text(json.dumps({"segment": writer.name, "pid": finished_pid()}))
     assert find_board(tmp_path) is None
-    with pytest.raises(BoardNotFoundError, match=r"board.json \(the runtime folder given\): stale record: "
-                                                 r"writer pid \d+ is not running"):
+    with pytest.raises(
+        BoardNotFoundError,
+        match=r"board.json \(the runtime folder given\): stale record: "
+        r"writer pid \d+ is not running",
+    ):
         require_board(tmp_path)
 
 
@@ -280,7 +300,8 @@ def test_closing_a_writer_leaves_a_newer_writers_record_alone(tmp_path: Path) ->
 
 
 def test_a_manager_given_nothing_finds_the_running_board_through_treasury_runtime(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with SharedMemoryBoard.create(runtime_folder=tmp_path) as board:
         board.set_default_account(KRAKEN, "main")
         board.publish(row(70.0, 20.0))
@@ -292,8 +313,11 @@ def test_a_manager_given_nothing_finds_the_running_board_through_treasury_runtim
 
 def test_a_manager_that_finds_no_board_says_where_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TREASURY_RUNTIME", str(tmp_path))
-    with pytest.raises(BoardNotFoundError, match=f"no balance board is installed in this process.*"
-                                                 f"{tmp_path / RECORD_NAME} \\(\\$TREASURY_RUNTIME\\): no record"):
+    with pytest.raises(
+        BoardNotFoundError,
+        match=f"no balance board is installed in this process.*"
+        f"{tmp_path / RECORD_NAME} \\(\\$TREASURY_RUNTIME\\): no record",
+    ):
         StrategyBalanceManager(KRAKEN)
 
 
@@ -320,8 +344,11 @@ def test_a_found_board_whose_writer_closed_with_no_successor_says_where_it_looke
     reader = find_board(tmp_path)
     assert reader is not None
     writer.close()
-    with pytest.raises(BoardClosedError, match=f"its writer \\(pid {os.getpid()}\\) closed it, and no running "
-                                               f"board replaces it yet .*{RECORD_NAME} .*: no record"):
+    with pytest.raises(
+        BoardClosedError,
+        match=f"its writer \\(pid {os.getpid()}\\) closed it, and no running "
+        f"board replaces it yet .*{RECORD_NAME} .*: no record",
+    ):
         reader.read(KRAKEN, "main", USDC)
     reader.close()
 
@@ -351,7 +378,8 @@ def test_a_closed_board_refuses_every_use(writer: SharedMemoryBoard) -> None:
 
 
 def test_a_row_the_writer_stays_inside_times_out_instead_of_spinning_forever(
-        writer: SharedMemoryBoard, monkeypatch: pytest.MonkeyPatch) -> None:
+    writer: SharedMemoryBoard, monkeypatch: pytest.MonkeyPatch
+) -> None:
     writer.publish(row(1.0))
     reader = SharedMemoryBoard.attach(writer.name)
     monkeypatch.setattr(SharedMemoryBoard, "busy_timeout", 0.01)
@@ -380,8 +408,15 @@ def test_a_reader_process_finds_the_board_and_reads_what_the_writer_published(tm
     """
     with SharedMemoryBoard.create(runtime_folder=tmp_path) as board:
         board.set_default_account(KRAKEN, "main")
-        board.publish(BalanceView(exchange=KRAKEN, account="main", currency=USDC,
-                                  slots=(1000.0, 850.0, 100.0, 50.0, 0.0, 0.0, 0.0, 0.0), credit_limit=500.0))
+        board.publish(
+            BalanceView(
+                exchange=KRAKEN,
+                account="main",
+                currency=USDC,
+                slots=(1000.0, 850.0, 100.0, 50.0, 0.0, 0.0, 0.0, 0.0),
+                credit_limit=500.0,
+            )
+        )
         expected = [board.name, "main", 500.0, [1000.0, 850.0, 100.0, 50.0, 0.0, 0.0, 0.0, 0.0]]
         through_env = python(read_balances, env={"TREASURY_RUNTIME": str(tmp_path)})
         through_record = python(read_balances)  # only the well-known record ($XDG_RUNTIME_DIR)
@@ -393,7 +428,11 @@ def test_a_reader_process_finds_the_board_and_reads_what_the_writer_published(tm
 def test_readers_in_another_process_never_see_a_torn_row(writer: SharedMemoryBoard) -> None:
     """The reader checks slot0 == sum(slots 1..) and updated_at == slot 1 on every read while we rewrite the row."""
     writer.publish(_generation(0))
-    reader = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import json, time
         from messages import Currency, Exchange
         from actors.stores.shm_board import SharedMemoryBoard
@@ -407,7 +446,12 @@ def test_readers_in_another_process_never_see_a_torn_row(writer: SharedMemoryBoa
             torn += view.slots[0] != sum(view.slots[1:]) or view.updated_at != view.slots[1]
             seen.add(view.updated_at)
         print(json.dumps({{"reads": reads, "torn": torn, "seen": len(seen), "retries": board.read_retries}}))
-    """)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     generation = 0
     while reader.poll() is None:
         generation += 1
@@ -427,14 +471,25 @@ def _generation(n: int) -> BalanceView:
 @pytest.mark.slow
 @needs_dev_shm
 def test_nothing_is_left_in_dev_shm_after_the_writer_stops(tmp_path: Path) -> None:
-    writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import sys
         from actors.stores.shm_board import SharedMemoryBoard
         board = SharedMemoryBoard.create(runtime_folder={str(tmp_path)!r})
         print(board.name, flush=True)
         sys.stdin.readline()
         board.close()
-    """)], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """),
+        ],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert writer.stdout is not None
     name = writer.stdout.readline().strip()
     assert (SHM / name).exists() and (tmp_path / RECORD_NAME).exists()
@@ -450,7 +505,8 @@ def test_nothing_is_left_in_dev_shm_after_the_writer_stops(tmp_path: Path) -> No
 def test_reader_processes_exiting_never_unlink_the_writers_segment_nor_warn(tmp_path: Path) -> None:
     """Readers both with their own resource tracker (a script) and sharing the writer's (multiprocessing spawn)."""
     script = tmp_path / "scenario.py"  # a file: spawned children import their target from it
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import multiprocessing, os, subprocess, sys
         from loguru import logger
         from messages import Currency, Exchange
@@ -478,7 +534,8 @@ def test_reader_processes_exiting_never_unlink_the_writers_segment_nor_warn(tmp_
                 Exchange.KRAKEN, "main", Currency.USDC).total)
             board.close()
             print("gone", not os.path.exists("/dev/shm/" + board.name))
-    """))
+    """)
+    )
     scenario = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert scenario.stdout.splitlines() == ["exit codes 0 0 ", "still there True 3.0", "gone True"], scenario.stderr
     assert scenario.stderr == ""  # no resource_tracker warning, no KeyError from the shared tracker
@@ -487,8 +544,13 @@ def test_reader_processes_exiting_never_unlink_the_writers_segment_nor_warn(tmp_
 @pytest.mark.slow
 @needs_dev_shm
 def test_a_writer_killed_without_closing_leaves_nothing_and_its_readers_notice(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import sys
         from messages import Currency, Exchange
         from messages.balances import BalanceView
@@ -497,7 +559,14 @@ def test_a_writer_killed_without_closing_leaves_nothing_and_its_readers_notice(
         board.publish(BalanceView(exchange=Exchange.KRAKEN, account="main", currency=Currency.USDC, slots=(1.0, 1.0)))
         print(board.name, flush=True)
         sys.stdin.readline()
-    """)], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """),
+        ],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert writer.stdout is not None
     name = writer.stdout.readline().strip()
     monkeypatch.setattr(SharedMemoryBoard, "stale_check_interval", 0.0)  # check the writer on every read
@@ -508,7 +577,10 @@ def test_a_writer_killed_without_closing_leaves_nothing_and_its_readers_notice(
     # by then it has unlinked the segment the writer left behind.
     _, err = writer.communicate(timeout=30)
     assert not (SHM / name).exists(), err
-    with pytest.raises(BoardClosedError, match=f"balance board {name} is gone: its writer \\(pid {writer.pid}\\) "
-                                               "is no longer running, and no running board replaces it yet"):
+    with pytest.raises(
+        BoardClosedError,
+        match=f"balance board {name} is gone: its writer \\(pid {writer.pid}\\) "
+        "is no longer running, and no running board replaces it yet",
+    ):
         reader.read(KRAKEN, "main", USDC)
     reader.close()

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from supervisor import ChildSpec, Supervisor
+from supervisor import ChildSpec, ExitReason, Supervisor
 
 
 def specs(*names: str) -> list[ChildSpec]:
@@ -79,16 +79,50 @@ def test_bad_specs_are_refused_with_a_message_naming_the_setting(build: object, 
 
 
 def test_on_child_down_terminates_temporary_and_normally_ended_transient_children() -> None:
-    policy = Supervisor([ChildSpec("t", lambda: None, restart="temporary"),  # type: ignore[arg-type, return-value]
-                         ChildSpec("r", lambda: None, restart="transient")])  # type: ignore[arg-type, return-value]
-    assert policy.on_child_down(0, True, 0.0).action == "terminate"
-    assert policy.on_child_down(1, False, 0.0).action == "terminate"
-    assert policy.on_child_down(1, True, 0.0).action == "restart"
+    policy = Supervisor(
+        [
+            ChildSpec("t", lambda: None, restart="temporary"),  # type: ignore[arg-type, return-value]
+            ChildSpec("r", lambda: None, restart="transient"),
+        ]
+    )  # type: ignore[arg-type, return-value]
+    assert policy.on_child_down(0, ExitReason.CRASH, 0.0).action == "terminate"
+    assert policy.on_child_down(1, ExitReason.NORMAL, 0.0).action == "terminate"
+    assert policy.on_child_down(1, ExitReason.CRASH, 0.0).action == "restart"
 
 
 def test_on_child_down_restarts_the_strategy_group_then_escalates_past_the_intensity() -> None:
     policy = Supervisor(specs("a", "b", "c"), strategy="rest_for_one", intensity=1, backoff=(0.0, 0.0))
-    first = policy.on_child_down(1, True, 0.0)
+    first = policy.on_child_down(1, ExitReason.CRASH, 0.0)
     assert (first.action, first.group, first.delay) == ("restart", (1, 2), 0.0)
-    second = policy.on_child_down(1, True, 1.0)
+    second = policy.on_child_down(1, ExitReason.CRASH, 1.0)
     assert second.action == "escalate" and "more than 1 restarts within 5.0s" in second.reason
+
+
+def test_on_child_down_drops_temporary_siblings_from_a_group_restart() -> None:
+    policy = Supervisor(
+        [
+            ChildSpec("a", lambda: None),  # type: ignore[arg-type, return-value]
+            ChildSpec("tmp", lambda: None, restart="temporary"),  # type: ignore[arg-type, return-value]
+            ChildSpec("c", lambda: None),  # type: ignore[arg-type, return-value]
+        ],
+        strategy="one_for_all",
+        backoff=(0.0, 0.0),
+    )
+    decision = policy.on_child_down(0, ExitReason.CRASH, 0.0)
+    assert (decision.action, decision.group, decision.drop) == ("restart", (0, 2), (1,))
+
+
+def test_on_child_down_leaves_children_stopped_for_good_out_of_the_group() -> None:
+    policy = Supervisor(specs("a", "b", "c"), strategy="rest_for_one", backoff=(0.0, 0.0))
+    decision = policy.on_child_down(0, ExitReason.HANG, 0.0, gone={1})
+    assert (decision.group, decision.drop) == ((0, 2), ())
+
+
+def test_on_child_down_decides_over_the_children_it_is_given() -> None:
+    policy = Supervisor(specs("a"), strategy="one_for_all", backoff=(0.0, 0.0))
+    decision = policy.on_child_down(1, ExitReason.CRASH, 0.0, children=specs("a", "added"))
+    assert decision.group == (0, 1)
+
+
+def test_only_crash_and_hang_are_abnormal_exits() -> None:
+    assert [reason.abnormal for reason in ExitReason] == [False, False, True, True]

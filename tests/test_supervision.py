@@ -173,8 +173,9 @@ def test_restarts_spread_over_more_than_the_period_do_not_escalate(
 
 def test_a_nested_supervisor_that_gives_up_fails_to_its_parent(make_runtime: Callable[..., Runtime]) -> None:
     probe = Probe()
-    inner = Supervisor([ChildSpec("x", recorder(probe)), ChildSpec("y", recorder(probe))], intensity=1,
-                       backoff=NO_BACKOFF)
+    inner = Supervisor(
+        [ChildSpec("x", recorder(probe)), ChildSpec("y", recorder(probe))], intensity=1, backoff=NO_BACKOFF
+    )
     root = Supervisor([ChildSpec("a", recorder(probe)), ChildSpec("inner", inner)], backoff=NO_BACKOFF)
     rt = make_runtime(root)
     rt.tell("x", Crash())
@@ -264,9 +265,7 @@ def test_temporary_child_is_never_restarted_and_its_mail_becomes_dead_letters(
 # ---- hangs, backoff, start failures ------------------------------------------------------------------
 
 
-def test_a_hung_actor_is_restarted_like_a_crashed_one(
-    make_runtime: Callable[..., Runtime], clock: ManualClock
-) -> None:
+def test_a_hung_actor_is_restarted_like_a_crashed_one(make_runtime: Callable[..., Runtime], clock: ManualClock) -> None:
     probe = Probe()
     rt = make_runtime(tree(probe, ["h"]), watchdog_clock=clock, heartbeat_interval=1.0, hang_timeout=5.0)
     rt.tell("h", Block("never"))
@@ -321,9 +320,7 @@ def test_business_time_jumps_do_not_make_busy_actors_look_hung(
     assert rt.status_of("busy").restarts == 0
 
 
-def test_an_idle_actor_is_not_mistaken_for_a_hung_one(
-    make_runtime: Callable[..., Runtime], clock: ManualClock
-) -> None:
+def test_an_idle_actor_is_not_mistaken_for_a_hung_one(make_runtime: Callable[..., Runtime], clock: ManualClock) -> None:
     probe = Probe()
     rt = make_runtime(tree(probe, ["idle"]), watchdog_clock=clock, heartbeat_interval=1.0, hang_timeout=2.0)
     for _ in range(10):
@@ -370,8 +367,9 @@ def test_a_restart_that_fails_in_on_start_counts_towards_the_intensity(clock: Ma
     probe = Probe()
     attempts = iter([False, True, True, True, True])
     rt = Runtime(
-        Supervisor([ChildSpec("a", recorder(probe, fail_on_start=lambda: next(attempts)))], intensity=2,
-                   backoff=NO_BACKOFF),
+        Supervisor(
+            [ChildSpec("a", recorder(probe, fail_on_start=lambda: next(attempts)))], intensity=2, backoff=NO_BACKOFF
+        ),
         clock=clock,
     )
     rt.start()

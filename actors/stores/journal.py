@@ -3,6 +3,9 @@
 Pending tasks, last-success times, transfer intents, chains and generic per-owner state (hedge
 state). Each table has one writer: the actor that owns it. Several processes may open the same
 file; every store has its own connection, so readers never wait for a writer.
+
+The file carries its schema version (SQLite's ``user_version``). Opening an older file migrates
+it in one transaction, step by step (`_MIGRATIONS`); a file from a newer version is refused.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from messages.tasks import TransferTaskKey, TransferTaskValue
 
 __all__ = [
     "INTENT_STATUSES",
+    "SCHEMA_VERSION",
     "ChainStore",
     "HedgeStore",
     "IntentStore",
     "Journal",
+    "JournalVersionError",
     "StateStore",
     "TaskStore",
     "TransferIntent",
@@ -79,6 +84,46 @@ CREATE TABLE IF NOT EXISTS owned_state (
     PRIMARY KEY (owner, key)
 );
 """
+
+SCHEMA_VERSION = 1
+"""The schema `_SCHEMA` creates. Bump it with each change, and add the step from the previous one."""
+
+_MIGRATIONS: dict[int, str] = {
+    0: "",  # files from before versioning hold version 1's tables (created above if missing)
+}
+"""version -> the SQL that brings a file at that version to the next one (run after `_SCHEMA`)."""
+
+
+class JournalVersionError(RuntimeError):
+    """The journal file was written by a newer version of the schema than this code knows."""
+
+
+def _statements(script: str) -> list[str]:
+    return [statement for statement in script.split(";") if statement.strip()]
+
+
+def _migrate(connection: sqlite3.Connection, path: Path) -> int:
+    """Create or migrate the schema of ``path`` to `SCHEMA_VERSION` in one transaction; the version found."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        found = int(connection.execute("PRAGMA user_version").fetchone()[0])
+        if found > SCHEMA_VERSION:
+            raise JournalVersionError(
+                f"journal {path} has schema version {found}, newer than this code's {SCHEMA_VERSION}; "
+                "run the newer version or restore a matching file"
+            )
+        for statement in _statements(_SCHEMA):
+            connection.execute(statement)
+        for version in range(found, SCHEMA_VERSION):
+            for statement in _statements(_MIGRATIONS[version]):
+                connection.execute(statement)
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+    return found
+
 
 _KEY_COLUMNS = "from_exchange, from_account, to_exchange, to_account, currency"
 _KEY_MATCH = "from_exchange = ? AND from_account = ? AND to_exchange = ? AND to_account = ? AND currency = ?"
@@ -421,7 +466,7 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         schema = connect(self.path)
         try:
-            schema.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
+            self.migrated_from = _migrate(schema, self.path)
         finally:
             schema.close()
         self.tasks = TaskStore(self.path)
