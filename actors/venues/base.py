@@ -25,6 +25,7 @@ __all__ = [
     "TradingVenue",
     "Venue",
     "VenueError",
+    "VenueOutcomeUnknown",
     "VenueRejected",
     "VenueTimeout",
     "VenueUnavailable",
@@ -45,6 +46,11 @@ class VenueTimeout(VenueError):
 
 class VenueUnavailable(VenueError):
     """The venue is down (outage); nothing happened."""
+
+
+class VenueOutcomeUnknown(VenueTimeout):
+    """The call timed out and the venue's own history cannot settle it (a withdrawal without a
+    client id, not found after the search window): report it unknown and alert; never send again."""
 
 
 @runtime_checkable
@@ -143,6 +149,14 @@ class TradingVenue(Venue, Protocol):
     def fetch_order(self, order_id: str) -> Order: ...
 
     def fetch_open_orders(self, exchange: Exchange, account: str) -> list[Order]: ...
+
+    def fetch_order_by_client_id(self, exchange: Exchange, account: str, client_order_id: str) -> Order | None:
+        """The account's order placed with ``client_order_id``, or None if the venue never saw it."""
+        ...
+
+    def fetch_fills(self, exchange: Exchange, account: str, since: float) -> list[Fill]:
+        """The account's fills with ``timestamp >= since``, oldest first (what a dropped feed missed)."""
+        ...
 
     def subscribe_fills(self, exchange: Exchange, account: str, callback: Callable[[Fill], None]) -> FillSubscription:
         """Push every later fill of the account to ``callback`` (quickly: send a message)."""

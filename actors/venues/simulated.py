@@ -45,6 +45,8 @@ _FAULTABLE = frozenset(
         "cancel_order",
         "fetch_order",
         "fetch_open_orders",
+        "fetch_order_by_client_id",
+        "fetch_fills",
         "subscribe_fills",
     }
 )
@@ -373,6 +375,7 @@ class SimulatedVenue:
         self._order_ids = itertools.count(1)
         self._trade_ids = itertools.count(1)
         self._client_orders: dict[str, str] = {}  # client_order_id -> order_id
+        self._fills: list[Fill] = []  # every fill, oldest first
         self._open_orders: dict[str, list[str]] = {name: [] for name in self._markets}  # per market, oldest first
         self._subscriptions: dict[tuple[Exchange, str], list[Subscription[tuple[Exchange, str]]]] = {}
         self._pushes: deque[tuple[Subscription[tuple[Exchange, str]], Fill]] = deque()
@@ -514,6 +517,20 @@ class SimulatedVenue:
         with self._call("fetch_open_orders"):
             self._account(exchange, account)
             return [order for order in self._open() if (order.exchange, order.account) == (exchange, account)]
+
+    def fetch_order_by_client_id(self, exchange: Exchange, account: str, client_order_id: str) -> Order | None:
+        """The account's order placed with ``client_order_id``, or None if never seen."""
+        with self._call("fetch_order_by_client_id"):
+            self._account(exchange, account)
+            order_id = self._client_orders.get(client_order_id)
+            order = self._orders.get(order_id) if order_id is not None else None
+            return order if order is not None and (order.exchange, order.account) == (exchange, account) else None
+
+    def fetch_fills(self, exchange: Exchange, account: str, since: float) -> list[Fill]:
+        """The account's fills with ``timestamp >= since``, oldest first."""
+        with self._call("fetch_fills"):
+            self._account(exchange, account)
+            return [f for f in self._fills if (f.exchange, f.account) == (exchange, account) and f.timestamp >= since]
 
     def subscribe_fills(self, exchange: Exchange, account: str, callback: Callable[[Fill], None]) -> Subscription[tuple[Exchange, str]]:
         """Push every later fill of the account to ``callback`` (each `Fill` has a unique ``trade_id``)."""
@@ -870,6 +887,7 @@ class SimulatedVenue:
             fee_currency=market.quote,
             timestamp=now,
         )
+        self._fills.append(fill)
         logger.debug("simulated venue: fill {} of {}: {} {} {} @ {}", trade_id, order.order_id, order.side, size, order.market, price)
         self._queue_push(fill)
         return order
