@@ -141,8 +141,8 @@ class FakeHttpExchange:
         request = Request(handler.command, parts.path, dict(parse_qsl(parts.query)), form, dict(handler.headers), body)
         self.requests.append(request)
         fault = self._take_fault(parts.path)
-        if fault is not None and fault.kind == "status":
-            self._send(handler, fault.status, {"error": "service unavailable"})
+        if fault is not None and fault.kind == "status":  # what a load balancer in front answers
+            self._send(handler, fault.status, f"<html><body><h1>{fault.status} Service Unavailable</h1></body></html>")
             return
         if fault is not None and fault.kind == "rate_limit":
             self._send(handler, *self.rate_limit_answer())
@@ -155,10 +155,10 @@ class FakeHttpExchange:
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, status: int, answer: Any) -> None:
-        data = json.dumps(answer).encode()
+        data = answer.encode() if isinstance(answer, str) else json.dumps(answer).encode()
         try:
             handler.send_response(status)
-            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Type", "text/html" if isinstance(answer, str) else "application/json")
             handler.send_header("Content-Length", str(len(data)))
             handler.end_headers()
             handler.wfile.write(data)

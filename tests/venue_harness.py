@@ -1,0 +1,93 @@
+"""Each venue under the contract suite, set up the same way: a funded trading account, a
+withdrawal destination on another exchange, a market, and the faults each can make."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from actors.venues.base import TradingVenue
+from actors.venues.ccxt_venue import CcxtAccount, WithdrawRoute
+from actors.venues.kraken import KrakenVenue, kraken_client
+from actors.venues.simulated import MarketSpec, Route, SimulatedVenue
+from messages.common import Currency, Exchange
+from supervisor.clock import ManualClock
+from tests.fakes.kraken import FakeKraken
+
+MARKET = "btc/usd"
+WITHDRAW_FEE = 1.0
+
+
+@dataclass
+class Harness:
+    """A venue with ``account`` on ``exchange`` holding 100000 usd, 1 btc and 500 usdt, and a
+    withdrawal route for usdt to ``destination``. Faults: `rate_limit` (the next call of ``method``
+    is refused), `outage` (every call fails as unavailable), `hang_after` (the next ``method``
+    is done and never answered). `pump` lets pushed fills arrive."""
+
+    venue: TradingVenue
+    exchange: Exchange
+    account: str
+    destination: tuple[Exchange, str]
+    clock: ManualClock
+    rate_limit: Callable[[str], None]
+    outage: Callable[[], None]
+    hang_after: Callable[[str], None]
+    pump: Callable[[], None]
+    real: bool = False  # an adapter against a fake exchange
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for close in self.closers:
+            close()
+
+
+def simulated(clock: ManualClock) -> Harness:
+    venue = SimulatedVenue(
+        clock, seed=7,
+        balances={(Exchange.KRAKEN, "main"): {Currency.USD: 100000.0, Currency.BTC: 1.0, Currency.USDT: 500.0},
+                  (Exchange.MEXC, "main"): {}},
+        routes={(Exchange.KRAKEN, Exchange.MEXC): Route(delay=30.0, fee=WITHDRAW_FEE)},
+        markets={MARKET: MarketSpec(price=60000.0, volatility=0.0)},
+    )
+    return Harness(venue, Exchange.KRAKEN, "main", (Exchange.MEXC, "main"), clock,
+                   rate_limit=lambda method: venue.faults.reject_next(1, method),
+                   outage=lambda: venue.faults.outage(3600),
+                   hang_after=lambda method: venue.faults.timeout_after_move_next(1, method),
+                   pump=lambda: clock.advance(0.0), closers=[venue.close])
+
+
+_KRAKEN_PATHS = {"create_order": "AddOrder", "transfer": "Withdraw", "fetch_balance": "BalanceEx",
+                 "fetch_order": "QueryOrders", "fetch_ticker": "Ticker"}
+
+
+def kraken(clock: ManualClock) -> Harness:
+    fake = FakeKraken(clock.now).start()
+    secret = fake.add_key("kraken-key-main", {"ZUSD": 100000.0, "XXBT": 1.0, "USDT": 500.0})
+    fake.withdraw_keys["mexc-main-usdt"] = "TMexcMainUsdtAddress"
+    fake.book.withdraw_fees["USDT"] = WITHDRAW_FEE
+    client = kraken_client("kraken-key-main", secret, url=fake.url, timeout=3.0)
+    client.enableRateLimit = False  # the fake does not mind; the suite stays quick
+    venue = KrakenVenue(
+        Exchange.KRAKEN, {"main": CcxtAccount(client)}, clock=clock, markets=[MARKET], poll_every=1.0,
+        withdrawals=[WithdrawRoute(Currency.USDT, Exchange.MEXC, "main", "TMexcMainUsdtAddress", network="TRC20",
+                                   key="mexc-main-usdt", fee=WITHDRAW_FEE)],
+        resolve_within=120.0,
+    )
+    return Harness(venue, Exchange.KRAKEN, "main", (Exchange.MEXC, "main"), clock,
+                   rate_limit=lambda method: fake.rate_limit_next(1, _KRAKEN_PATHS[method]),
+                   outage=lambda: fake.fail_next(10_000, 503),
+                   hang_after=lambda method: fake.hang_after_next(1, _KRAKEN_PATHS[method]),
+                   pump=lambda: clock.advance(1.5), real=True, closers=[venue.close, fake.stop])
+
+
+HARNESSES: dict[str, Callable[[ManualClock], Harness]] = {"simulated": simulated, "kraken": kraken}
+
+
+def harness(name: str, clock: ManualClock) -> Iterator[Harness]:
+    built = HARNESSES[name](clock)
+    try:
+        yield built
+    finally:
+        built.close()
+
