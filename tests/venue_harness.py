@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from actors.venues.base import TradingVenue
 from actors.venues.ccxt_venue import CcxtAccount, WithdrawRoute
 from actors.venues.kraken import KrakenVenue, kraken_client
+from actors.venues.mexc import MexcVenue, mexc_client
 from actors.venues.simulated import MarketSpec, Route, SimulatedVenue
 from messages.common import Currency, Exchange
 from supervisor.clock import ManualClock
 from tests.fakes.kraken import FakeKraken
+from tests.fakes.mexc import FakeMexc
 
 MARKET = "btc/usd"
 WITHDRAW_FEE = 1.0
@@ -81,7 +83,29 @@ def kraken(clock: ManualClock) -> Harness:
                    pump=lambda: clock.advance(1.5), real=True, closers=[venue.close, fake.stop])
 
 
-HARNESSES: dict[str, Callable[[ManualClock], Harness]] = {"simulated": simulated, "kraken": kraken}
+_MEXC_PATHS = {"create_order": "/api/v3/order", "transfer": "/capital/withdraw", "fetch_balance": "/account"}
+
+
+def mexc(clock: ManualClock) -> Harness:
+    fake = FakeMexc(clock.now).start()
+    secret = fake.add_key("mexc-key-main", {"USD": 100000.0, "BTC": 1.0, "USDT": 500.0})
+    fake.book.withdraw_fees["USDT"] = WITHDRAW_FEE
+    client = mexc_client("mexc-key-main", secret, url=fake.url, timeout=3.0)
+    client.enableRateLimit = False
+    venue = MexcVenue(
+        Exchange.MEXC, {"main": CcxtAccount(client)}, clock=clock, markets=[MARKET], poll_every=1.0,
+        withdrawals=[WithdrawRoute(Currency.USDT, Exchange.KRAKEN, "main", "TKrakenMainUsdtAddress", network="TRC20",
+                                   fee=WITHDRAW_FEE)],
+        resolve_within=120.0,
+    )
+    return Harness(venue, Exchange.MEXC, "main", (Exchange.KRAKEN, "main"), clock,
+                   rate_limit=lambda method: fake.rate_limit_next(1, _MEXC_PATHS[method]),
+                   outage=lambda: fake.fail_next(10_000, 503),
+                   hang_after=lambda method: fake.hang_after_next(1, _MEXC_PATHS[method]),
+                   pump=lambda: clock.advance(1.5), real=True, closers=[venue.close, fake.stop])
+
+
+HARNESSES: dict[str, Callable[[ManualClock], Harness]] = {"simulated": simulated, "kraken": kraken, "mexc": mexc}
 
 
 def harness(name: str, clock: ManualClock) -> Iterator[Harness]:
