@@ -6,14 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import lighter
+
 from actors.venues.base import TradingVenue
 from actors.venues.ccxt_venue import CcxtAccount, WithdrawRoute
 from actors.venues.kraken import KrakenVenue, kraken_client
+from actors.venues.lighter import LighterAccount, LighterVenue
 from actors.venues.mexc import MexcVenue, mexc_client
 from actors.venues.simulated import MarketSpec, Route, SimulatedVenue
 from messages.common import Currency, Exchange
 from supervisor.clock import ManualClock
 from tests.fakes.kraken import FakeKraken
+from tests.fakes.lighter import FakeLighter
 from tests.fakes.mexc import FakeMexc
 
 MARKET = "btc/usd"
@@ -22,7 +26,7 @@ WITHDRAW_FEE = 1.0
 
 @dataclass
 class Harness:
-    """A venue with ``account`` on ``exchange`` holding 100000 usd, 1 btc and 500 usdt, and a
+    """A venue with ``account`` on ``exchange`` holding 100000 ``quote``, 1 btc and 500 usdt, and a
     withdrawal route for usdt to ``destination``. Faults: `rate_limit` (the next call of ``method``
     is refused), `outage` (every call fails as unavailable), `hang_after` (the next ``method``
     is done and never answered). `pump` lets pushed fills arrive."""
@@ -37,6 +41,9 @@ class Harness:
     hang_after: Callable[[str], None]
     pump: Callable[[], None]
     real: bool = False  # an adapter against a fake exchange
+    market: str = MARKET
+    quote: Currency = Currency.USD
+    moves_money: bool = True  # offers withdrawals to another exchange
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -105,7 +112,26 @@ def mexc(clock: ManualClock) -> Harness:
                    pump=lambda: clock.advance(1.5), real=True, closers=[venue.close, fake.stop])
 
 
-HARNESSES: dict[str, Callable[[ManualClock], Harness]] = {"simulated": simulated, "kraken": kraken, "mexc": mexc}
+_LIGHTER_PATHS = {"create_order": "/sendTx", "fetch_balance": "/account"}
+
+
+def lighter_venue(clock: ManualClock) -> Harness:
+    fake = FakeLighter(clock.now).start()
+    fake.add_account(281, 3, {"USDC": 100000.0, "BTC": 1.0})
+    private_key, _public_key, error = lighter.create_api_key()
+    assert error is None
+    venue = LighterVenue(fake.url, {"main": LighterAccount(281, 3, private_key)}, markets={"btc/usdc": 1}, clock=clock,
+                         timeout=3.0, poll_every=1.0)
+    return Harness(venue, Exchange.LIGHTER, "main", (Exchange.KRAKEN, "main"), clock,
+                   rate_limit=lambda method: fake.rate_limit_next(1, _LIGHTER_PATHS[method]),
+                   outage=lambda: fake.fail_next(10_000, 503),
+                   hang_after=lambda method: fake.hang_after_next(1, _LIGHTER_PATHS[method]),
+                   pump=lambda: clock.advance(1.5), real=True, market="btc/usdc", quote=Currency.USDC,
+                   moves_money=False, closers=[venue.close, fake.stop])
+
+
+HARNESSES: dict[str, Callable[[ManualClock], Harness]] = {"simulated": simulated, "kraken": kraken, "mexc": mexc,
+                                                             "lighter": lighter_venue}
 
 
 def harness(name: str, clock: ManualClock) -> Iterator[Harness]:

@@ -4,7 +4,7 @@ behind the `TradingVenue` interface, for every desk account mapped to an API key
 Order ids are ``account|SYMBOL|exchange id`` so a cancel or a fetch knows its key and market
 without any state. Withdrawals are recorded (`SentLog`) before they are sent; one that timed out
 is found again in the exchange's withdrawal history by amount, currency, address and time.
-Fill pushes poll ``fetch_fills`` on the injected clock (see `subscribe_fills`).
+Fill pushes poll ``fetch_fills`` on the injected clock (`FillPoller`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import ccxt
@@ -22,11 +22,12 @@ from loguru import logger
 
 from actors.venues.base import Subscription, VenueOutcomeUnknown, VenueRejected, VenueTimeout
 from actors.venues.ccxt_errors import Redactor, is_refusal, venue_error
+from actors.venues.fill_poller import FillPoller
 from actors.venues.sent import MemoryState, SentLog, SentTransfer, StateStore
 from messages.common import Currency, Exchange
 from messages.trading import Fill, Order, OrderStatus, OrderType, Side, Ticker
 from messages.venue import Deposit, TransferResult, TransferStatus
-from supervisor.clock import Clock, Repeating, call_every
+from supervisor.clock import Clock
 
 __all__ = ["CcxtAccount", "CcxtVenue", "WithdrawRoute"]
 
@@ -59,13 +60,6 @@ class WithdrawRoute:
     tag: str | None = None
     key: str | None = None
     fee: float = 0.0
-
-
-@dataclass
-class _Feed:
-    subscriptions: list[Subscription[str]] = field(default_factory=list)
-    seen: set[str] = field(default_factory=set)
-    since: float = 0.0
 
 
 def desk_currency(code: str | None) -> Currency | None:
@@ -103,15 +97,13 @@ class CcxtVenue:
         self.sent = SentLog(state if state is not None else MemoryState(), exchange)
         self.redact = Redactor(s for a in accounts.values() for s in (a.client.apiKey, a.client.secret))
         self._lock = threading.RLock()
-        self._feeds: dict[str, _Feed] = {}
-        self._poller: Repeating | None = None
+        self._poller = FillPoller(f"venue.{exchange}", clock, poll_every,
+                                  lambda account, since: self.fetch_fills(exchange, account, since))
         self.log = logger.bind(actor=f"venue.{exchange}")
 
     def close(self) -> None:
         """Stop polling fills."""
-        if self._poller is not None:
-            self._poller.cancel()
-            self._poller = None
+        self._poller.close()
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -456,44 +448,11 @@ class CcxtVenue:
                     fee_currency=desk_currency(fee.get("currency")), timestamp=(raw.get("timestamp") or 0) / 1000)
 
     def subscribe_fills(self, exchange: Exchange, account: str, callback: Callable[[Fill], None]) -> Subscription[str]:
-        """Push every later fill of the account to ``callback``. The fills are polled with
-        `fetch_fills` every ``poll_every`` seconds of the clock (`poll_fills`); a failed poll is
-        retried from where the last good one ended, so nothing missed is lost."""
+        """Push every later fill of the account to ``callback``: `fetch_fills` polled every
+        ``poll_every`` seconds of the clock (`FillPoller`; ccxt.pro's websockets are not used)."""
         self._client(account)
-        with self._lock:
-            feed = self._feeds.get(account)
-            if feed is None:
-                feed = self._feeds[account] = _Feed(since=self.clock.now())
-                feed.seen.update(f.trade_id for f in self.fetch_fills(exchange, account, feed.since - 60))
-            subscription: Subscription[str] = Subscription(account, f"{self.exchange}.{account}", callback, self._unsubscribe)
-            feed.subscriptions.append(subscription)
-            if self._poller is None:
-                self._poller = call_every(self.clock, self.poll_every, lambda _now: self.poll_fills())
-        return subscription
-
-    def _unsubscribe(self, subscription: Subscription[str]) -> None:
-        with self._lock:
-            feed = self._feeds.get(subscription.key)
-            if feed is not None and subscription in feed.subscriptions:
-                feed.subscriptions.remove(subscription)
+        return self._poller.subscribe(account, callback)
 
     def poll_fills(self) -> int:
-        """Ask for each subscribed account's new fills and push them; returns how many were pushed."""
-        pushed = 0
-        with self._lock:
-            feeds = [(account, feed) for account, feed in self._feeds.items() if feed.subscriptions]
-        for account, feed in feeds:
-            try:
-                fills = self.fetch_fills(self.exchange, account, feed.since - 60)
-            except Exception as error:  # the feed is down: the next poll asks again from feed.since
-                self.log.warning("fill poll of {} failed ({}); will catch up", account, error)
-                continue
-            for fill in fills:
-                if fill.trade_id in feed.seen:
-                    continue
-                feed.seen.add(fill.trade_id)
-                feed.since = max(feed.since, fill.timestamp)
-                pushed += 1
-                for subscription in list(feed.subscriptions):
-                    subscription.deliver(fill)
-        return pushed
+        """Ask for the subscribed accounts' new fills now and push them; returns how many."""
+        return self._poller.poll()
