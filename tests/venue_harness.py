@@ -13,6 +13,8 @@ from actors.venues.ccxt_venue import CcxtAccount, WithdrawRoute
 from actors.venues.kraken import KrakenVenue, kraken_client
 from actors.venues.lighter import LighterAccount, LighterVenue
 from actors.venues.mexc import MexcVenue, mexc_client
+from actors.venues.paper import PaperVenue
+from actors.venues.router import VenueRouter
 from actors.venues.simulated import MarketSpec, Route, SimulatedVenue
 from messages.common import Currency, Exchange
 from supervisor.clock import ManualClock
@@ -44,6 +46,7 @@ class Harness:
     market: str = MARKET
     quote: Currency = Currency.USD
     moves_money: bool = True  # offers withdrawals to another exchange
+    sends: bool = True  # orders and transfers reach the exchange (False when paper trading)
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -130,8 +133,28 @@ def lighter_venue(clock: ManualClock) -> Harness:
                    moves_money=False, closers=[venue.close, fake.stop])
 
 
+def paper_on_kraken(clock: ManualClock) -> Harness:
+    """Paper trading (dry_run) on the fake Kraken's live prices and balances."""
+    live = kraken(clock)
+    venue = PaperVenue(live.venue, clock, fee_bps=10.0, delay=30.0, fee=WITHDRAW_FEE)
+    return Harness(venue, Exchange.KRAKEN, "main", live.destination, clock, rate_limit=live.rate_limit,
+                   outage=live.outage, hang_after=live.hang_after, pump=lambda: None, real=True, sends=False,
+                   closers=[venue.close, *live.closers])
+
+
+def routed_to_kraken(clock: ManualClock) -> Harness:
+    """The Kraken adapter behind a `VenueRouter`, the simulated venue serving the other exchanges."""
+    live = kraken(clock)
+    other = SimulatedVenue(clock, balances={(Exchange.MEXC, "main"): {}}, markets={MARKET: MarketSpec(price=60000.0)})
+    router = VenueRouter({Exchange.KRAKEN: live.venue}, default=other, tickers={MARKET: Exchange.KRAKEN})
+    return Harness(router, Exchange.KRAKEN, "main", live.destination, clock, rate_limit=live.rate_limit,
+                   outage=live.outage, hang_after=live.hang_after, pump=live.pump, real=True,
+                   closers=[router.close, *live.closers[1:]])
+
+
 HARNESSES: dict[str, Callable[[ManualClock], Harness]] = {"simulated": simulated, "kraken": kraken, "mexc": mexc,
-                                                             "lighter": lighter_venue}
+                                                             "lighter": lighter_venue, "paper": paper_on_kraken,
+                                                             "router": routed_to_kraken}
 
 
 def harness(name: str, clock: ManualClock) -> Iterator[Harness]:
