@@ -6,6 +6,7 @@
     bin/run send ACTOR 'JSON'                        send a command, print the answer
     bin/run node --connect ENDPOINT --name NAME      join a running system as one node
     bin/run keys DIR                                 make CurveZMQ keys for tcp:// endpoints
+    bin/run check-venue --config FILE                read-only check of the real venues (desk.check_venue)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import msgspec
 
 from messages.balances import GetBalances
+from desk.check_venue import main as check_venue_main
 from desk.config import ConfigError, Deployment, actor_names, load_config, load_demo_config
 from supervisor.logs import configure_logging
 from desk.status import collect_status, ledger_mismatches, status_lines, summary_line
@@ -70,6 +72,8 @@ def audit_after_stop(status: dict[str, Any], stop_market: Callable[[], None], st
 
     stop_market()
     stop_actors()
+    if not hasattr(venue, "conservation_error"):  # real venues: there is no simulated world to audit
+        return f"stopped after {elapsed:.1f} s (real venues: no simulated audit)", True
     with Journal(journal_path) as journal:
         moving = unsettled_accounts(journal.intents.open_intents())
     mismatches = ledger_mismatches(views(), venue.all_balances(), moving)
@@ -81,7 +85,11 @@ def run_in_process(deployment: Deployment, seconds: float | None, every: float) 
     from desk.system import System
 
     stop = _stop_event()
-    system = System(deployment)
+    try:
+        system = System(deployment)
+    except ConfigError as error:  # a live venue refused the start (desk.check_venue.StartRefused)
+        print(f"bin/run: {error}", file=sys.stderr)
+        return 2
     system.start()
     try:
         elapsed = _loop(stop, seconds, every, lambda: system.runtime.stopped, system.status)
@@ -206,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in COMMANDS:
         return _subcommand(argv)
+    if argv and argv[0] == "check-venue":
+        return check_venue_main(argv[1:])
     parser = argparse.ArgumentParser(prog="bin/run", description="Run treasury-actors (the built-in demo by default). "
                                      f"Other commands: {', '.join(COMMANDS)} (bin/run COMMAND --help).")
     parser.add_argument("--config", help="a deployment TOML file (default: the built-in demo)")

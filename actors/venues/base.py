@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
+import msgspec
 from loguru import logger
 
 from messages.common import Currency, Exchange
@@ -21,6 +22,7 @@ K = TypeVar("K")
 
 __all__ = [
     "FillSubscription",
+    "MarketRules",
     "Subscription",
     "TradingVenue",
     "Venue",
@@ -83,6 +85,17 @@ class Venue(Protocol):
     def fetch_deposits(self, exchange: Exchange, account: str) -> list[Deposit]:
         """Money credited to ``exchange``/``account`` so far, oldest first."""
         ...
+
+
+class MarketRules(msgspec.Struct, frozen=True):
+    """What a real exchange accepts on a market: the smallest quantity and order value, and the
+    steps quantities and prices are rounded to (None where the exchange does not say)."""
+
+    market: str
+    min_quantity: float | None = None
+    quantity_step: float | None = None
+    price_step: float | None = None
+    min_cost: float | None = None
 
 
 class FillSubscription(Protocol):

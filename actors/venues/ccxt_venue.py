@@ -20,7 +20,7 @@ import ccxt
 import msgspec
 from loguru import logger
 
-from actors.venues.base import Subscription, VenueOutcomeUnknown, VenueRejected, VenueTimeout
+from actors.venues.base import MarketRules, Subscription, VenueOutcomeUnknown, VenueRejected, VenueTimeout
 from actors.venues.ccxt_errors import Redactor, is_refusal, venue_error
 from actors.venues.fill_poller import FillPoller
 from actors.venues.sent import MemoryState, SentLog, SentTransfer, StateStore
@@ -135,6 +135,24 @@ class CcxtVenue:
         markets = self._call("load_markets", client.load_markets)
         found: dict[str, Any] | None = markets.get(self.symbol(market))
         return found
+
+    def market_rules(self, market: str) -> MarketRules:
+        """The exchange's precision and minimums for ``market``; `VenueRejected` if it is not listed."""
+        client = next(iter(self.accounts.values())).client
+        spec = self._market(client, market)
+        if spec is None:
+            raise VenueRejected(f"{self.exchange} does not list {market}")
+        limits, precision = spec.get("limits") or {}, spec.get("precision") or {}
+        return MarketRules(market=market.lower(), min_quantity=(limits.get("amount") or {}).get("min"),
+                           quantity_step=precision.get("amount"), price_step=precision.get("price"),
+                           min_cost=(limits.get("cost") or {}).get("min"))
+
+    def withdrawals_in_flight(self, account: str) -> list[str]:
+        """The account's withdrawals the exchange has not finished, one line each."""
+        client = self._client(account)
+        entries = self._call("fetch_withdrawals", client.fetch_withdrawals)
+        return [f"{e.get('id')}: {e.get('amount')} {e.get('currency')} to {e.get('address')}"
+                for e in entries if e.get("status") == "pending"]
 
     # --- balances, transfers, deposits ------------------------------------------------------------
 

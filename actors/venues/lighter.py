@@ -22,7 +22,7 @@ import lighter
 import msgspec
 from loguru import logger
 
-from actors.venues.base import Subscription, VenueError, VenueRejected, VenueTimeout, VenueUnavailable
+from actors.venues.base import MarketRules, Subscription, VenueError, VenueRejected, VenueTimeout, VenueUnavailable
 from actors.venues.ccxt_errors import Redactor
 from actors.venues.fill_poller import FillPoller
 from messages.common import Currency, Exchange
@@ -159,6 +159,20 @@ class LighterVenue:
 
     def _market_of(self, index: int) -> str:
         return next(m for m, i in self.markets.items() if i == index)
+
+    def market_rules(self, market: str) -> MarketRules:
+        """Lighter's precision and minimums for ``market``; `VenueRejected` if it is not configured."""
+        index = self.markets.get(market.lower())
+        if index is None:
+            raise VenueRejected(f"unknown market {market}")
+        d = self._detail(index)
+        return MarketRules(market=market.lower(), min_quantity=float(d.min_base_amount),
+                           quantity_step=10.0**-d.size_decimals, price_step=10.0**-d.price_decimals,
+                           min_cost=float(d.min_quote_amount))
+
+    def withdrawals_in_flight(self, account: str) -> list[str]:
+        self._account(account)
+        return []  # this adapter never withdraws
 
     # --- balances (no transfers on this venue) -------------------------------------------------------
 
