@@ -9,6 +9,7 @@
     bin/run simulate [--seeds N | --seed S]          the whole-desk deterministic simulation
     bin/run children [--supervisor NAME]             the supervision tree's children (process mode)
     bin/run restart NAME                             restart one child (process mode)
+    bin/run check-venue --config FILE                read-only check of the real venues (desk.check_venue)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import msgspec
 
 from desk.operator import command_children, command_restart
 from messages.balances import GetBalances
+from desk.check_venue import main as check_venue_main
 from desk.config import ConfigError, Deployment, actor_names, load_config, load_demo_config
 from supervisor.logs import configure_logging
 from desk.status import collect_status, ledger_mismatches, status_lines, summary_line
@@ -75,6 +77,8 @@ def audit_after_stop(status: dict[str, Any], stop_market: Callable[[], None], st
 
     stop_market()
     stop_actors()
+    if not hasattr(venue, "conservation_error"):  # real venues: there is no simulated world to audit
+        return f"stopped after {elapsed:.1f} s (real venues: no simulated audit)", True
     with Journal(journal_path) as journal:
         moving = unsettled_accounts(journal.intents.open_intents())
     mismatches = ledger_mismatches(views(), venue.all_balances(), moving)
@@ -86,7 +90,11 @@ def run_in_process(deployment: Deployment, seconds: float | None, every: float) 
     from desk.system import System
 
     stop = _stop_event()
-    system = System(deployment)
+    try:
+        system = System(deployment)
+    except ConfigError as error:  # a live venue refused the start (desk.check_venue.StartRefused)
+        print(f"bin/run: {error}", file=sys.stderr)
+        return 2
     system.start()
     try:
         elapsed = _loop(stop, seconds, every, lambda: system.runtime.stopped, system.status)
@@ -281,6 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return simulate(argv[1:])
     if argv and argv[0] in COMMANDS:
         return _subcommand(argv)
+    if argv and argv[0] == "check-venue":
+        return check_venue_main(argv[1:])
     parser = argparse.ArgumentParser(prog="bin/run", description="Run treasury-actors (the built-in demo by default). "
                                      f"Other commands: {', '.join(COMMANDS)}, simulate (bin/run COMMAND --help).")
     parser.add_argument("--config", help="a deployment TOML file (default: the built-in demo)")

@@ -83,6 +83,54 @@ class VenueConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     faults: FaultsConfig = msgspec.field(default_factory=FaultsConfig)
 
 
+class LiveAccountConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    """A desk account on a real exchange and where its secrets come from: environment variables
+    (``key_env``/``secret_env``) or a key file (TOML with ``api_key``/``secret``, or
+    ``private_key`` for Lighter) named here, never the secrets themselves."""
+
+    key_env: str | None = None
+    secret_env: str | None = None
+    key_file: str | None = None  # relative to the config file
+    wallet: str = "spot"  # ccxt account type (transfers between wallets of one key)
+    account_index: int | None = None  # Lighter
+    api_key_index: int | None = None  # Lighter
+
+
+class WithdrawalConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    """Where a withdrawal of ``currency`` to the desk account ``to`` (``"mexc.main"``) goes."""
+
+    currency: Currency
+    to: str
+    address: str
+    network: str | None = None
+    tag: str | None = None  # memo / destination tag
+    key: str | None = None  # the exchange's name for a whitelisted address (Kraken)
+    fee: float = 0.0  # what the exchange charges, in ``currency``
+
+
+class LiveVenueConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    """``[venues.<exchange>]``: that exchange served by a real adapter instead of the simulated venue."""
+
+    adapter: Literal["kraken", "mexc", "lighter"]
+    accounts: dict[str, LiveAccountConfig]
+    markets: list[str] = msgspec.field(default_factory=list)  # desk markets traded there ("btc/usd")
+    market_indexes: dict[str, int] = msgspec.field(default_factory=dict)  # Lighter: market -> market index
+    withdrawals: list[WithdrawalConfig] = msgspec.field(default_factory=list)
+    url: str | None = None  # another API base URL (a testnet, or a local fake); None: the exchange's own
+    timeout: float = 10.0
+    poll_every: float = 2.0  # seconds between fill polls
+    resolve_within: float = 600.0  # seconds a timed-out withdrawal is searched in the history
+    slippage: float = 0.01  # Lighter: a market order's worst price beyond the touch
+
+
+class DryRunConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    """Paper trading on live data: orders fill locally at the live touch, transfers move locally."""
+
+    fee_bps: float = 10.0
+    transfer_delay: float = 60.0
+    transfer_fee: float = 0.0
+
+
 class AccountConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     """An exchange account the gateway keeps (and, simulated, its opening balances)."""
 
@@ -185,6 +233,9 @@ class Deployment(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     hedge: HedgeConfig | None = None
     scheduler: SchedulerConfig = msgspec.field(default_factory=SchedulerConfig)
     actors: list[ActorConfig] = msgspec.field(default_factory=list)
+    venues: dict[Exchange, LiveVenueConfig] = msgspec.field(default_factory=dict)  # real exchanges
+    dry_run: bool = False  # with venues: live data, orders and transfers simulated locally
+    paper: DryRunConfig = msgspec.field(default_factory=DryRunConfig)
     base_folder: str = "."  # where the file was read from; relative paths are resolved against it
 
     @property
@@ -363,8 +414,9 @@ def _check(d: Deployment) -> None:
             raise ConfigError(f"config error at transfers.follow_ups.{extra_name}: {path!r} is not callable")
     if d.hedge is not None and d.hedge.enabled:
         h = d.hedge
-        if h.market not in d.venue.markets:
-            raise ConfigError(f"config error at hedge.market: {h.market!r} is not one of venue.markets")
+        live_markets = {m for v in d.venues.values() for m in [*v.markets, *v.market_indexes]}
+        if h.market not in d.venue.markets and h.market not in live_markets:
+            raise ConfigError(f"config error at hedge.market: {h.market!r} is not one of venue.markets or venues.*.markets")
         _positive(h.quantity, "hedge.quantity")
         _positive(h.timeout, "hedge.timeout")
         for side in ("a", "b"):
@@ -388,7 +440,37 @@ def _check(d: Deployment) -> None:
             decode_json(msgspec.json.encode({**job.params, "type": job.message}))
         except DecodeError as error:
             raise ConfigError(f"config error at {where}.message: {error}") from None
+    _check_live_venues(d, seen)
     watch = d.scheduler.health_watch or []
     for name in watch:
         if name not in names:
             raise ConfigError(f"config error at scheduler.health_watch: no actor named {name!r}")
+
+
+def _check_live_venues(d: Deployment, accounts: set[tuple[Exchange, str]]) -> None:
+    """Each ``[venues.<exchange>]``: its accounts have one source of secrets, the desk's accounts on
+    that exchange are mapped, withdrawals name known accounts, Lighter accounts have their indexes."""
+    for exchange, venue in d.venues.items():
+        where = f"venues.{exchange.value}"
+        for name, account in venue.accounts.items():
+            has_env = account.secret_env is not None
+            if has_env == (account.key_file is not None):
+                raise ConfigError(f"config error at {where}.accounts.{name}: give secret_env (and key_env) or key_file")
+            if venue.adapter != "lighter" and has_env and account.key_env is None:
+                raise ConfigError(f"config error at {where}.accounts.{name}.key_env: required with secret_env")
+            if venue.adapter == "lighter" and (account.account_index is None or account.api_key_index is None):
+                raise ConfigError(f"config error at {where}.accounts.{name}: Lighter needs account_index and api_key_index")
+        for key_exchange, key_account in sorted(accounts):
+            if key_exchange == exchange and key_account not in venue.accounts:
+                raise ConfigError(f"config error at {where}.accounts: no API key mapped for the account {key_account!r}")
+        if venue.adapter == "lighter":
+            missing = [m for m in venue.markets if m not in venue.market_indexes]
+            if missing:
+                raise ConfigError(f"config error at {where}.market_indexes: no market index for {missing}")
+        for i, route in enumerate(venue.withdrawals):
+            to_exchange, _, to_account = route.to.partition(".")
+            if (to_exchange, to_account) not in {(e.value, a) for e, a in accounts}:
+                raise ConfigError(f"config error at {where}.withdrawals[{i}].to: {route.to!r} is not one of the accounts")
+            _positive(route.fee, f"{where}.withdrawals[{i}].fee", allow_zero=True)
+        _positive(venue.timeout, f"{where}.timeout")
+        _positive(venue.poll_every, f"{where}.poll_every")

@@ -23,12 +23,18 @@ from actors.stores.journal import Journal
 from supervisor.runtime import Runtime
 from supervisor.spec import ChildSpec, Supervisor
 from desk.status import collect_status
+from desk.check_venue import preflight
+from desk.live_venues import build_live_venues
+from actors.venues.sent import StateStore
 
 __all__ = ["ActorFactory", "Services", "System", "build_venue"]
 
 
-def build_venue(deployment: Deployment, clock: Clock) -> Any:
-    """The simulated venue a deployment describes, with its opening balances and faults."""
+def build_venue(deployment: Deployment, clock: Clock, state: StateStore | None = None) -> Any:
+    """The simulated venue a deployment describes, with its opening balances and faults; with
+    ``[venues.*]`` the real adapters in front of it (`desk.live_venues`), checked before use
+    (`desk.check_venue.preflight`: unreadable balances or missing hedge markets refuse the start).
+    ``state`` keeps what the real adapters sent (the journal's state store)."""
     from actors.venues.simulated import MarketSpec, Route, SimulatedVenue
 
     config = deployment.venue
@@ -49,6 +55,10 @@ def build_venue(deployment: Deployment, clock: Clock) -> Any:
         venue.faults.reject_next(faults.reject_orders, "create_order")
     if faults.latency:
         venue.faults.latency(faults.latency)
+    if deployment.venues:
+        live = build_live_venues(deployment, clock, venue, state)
+        preflight(live, deployment)
+        return live
     return venue
 
 
@@ -171,10 +181,16 @@ class System:
         self.clock: Clock = clock or SystemClock()
         deployment.folder.mkdir(parents=True, exist_ok=True)
         os.chmod(deployment.folder, 0o700)
+        journal = Journal(deployment.journal_path)
+        try:
+            venue = venue if venue is not None else build_venue(deployment, self.clock, journal.state)
+        except BaseException:
+            journal.close()
+            raise
         self.services = Services(
-            venue=venue if venue is not None else build_venue(deployment, self.clock),
+            venue=venue,
             board=InMemoryBoard(),
-            journal=Journal(deployment.journal_path),
+            journal=journal,
             clock=self.clock,
         )
         self.venue, self.board, self.journal = self.services.venue, self.services.board, self.services.journal

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
+import msgspec
 from loguru import logger
 
 from messages.common import Currency, Exchange
@@ -21,10 +22,12 @@ K = TypeVar("K")
 
 __all__ = [
     "FillSubscription",
+    "MarketRules",
     "Subscription",
     "TradingVenue",
     "Venue",
     "VenueError",
+    "VenueOutcomeUnknown",
     "VenueRejected",
     "VenueTimeout",
     "VenueUnavailable",
@@ -45,6 +48,11 @@ class VenueTimeout(VenueError):
 
 class VenueUnavailable(VenueError):
     """The venue is down (outage); nothing happened."""
+
+
+class VenueOutcomeUnknown(VenueTimeout):
+    """The call timed out and the venue's own history cannot settle it (a withdrawal without a
+    client id, not found after the search window): report it unknown and alert; never send again."""
 
 
 @runtime_checkable
@@ -77,6 +85,17 @@ class Venue(Protocol):
     def fetch_deposits(self, exchange: Exchange, account: str) -> list[Deposit]:
         """Money credited to ``exchange``/``account`` so far, oldest first."""
         ...
+
+
+class MarketRules(msgspec.Struct, frozen=True):
+    """What a real exchange accepts on a market: the smallest quantity and order value, and the
+    steps quantities and prices are rounded to (None where the exchange does not say)."""
+
+    market: str
+    min_quantity: float | None = None
+    quantity_step: float | None = None
+    price_step: float | None = None
+    min_cost: float | None = None
 
 
 class FillSubscription(Protocol):

@@ -516,6 +516,14 @@ class RemoteVenue:
     def fetch_open_orders(self, exchange: Exchange, account: str) -> list[Order]:
         return self._call("fetch_open_orders", exchange=exchange, account=account)  # type: ignore[no-any-return]
 
+    def fetch_order_by_client_id(self, exchange: Exchange, account: str, client_order_id: str) -> Order | None:
+        return self._call(  # type: ignore[no-any-return]
+            "fetch_order_by_client_id", exchange=exchange, account=account, client_order_id=client_order_id
+        )
+
+    def fetch_fills(self, exchange: Exchange, account: str, since: float) -> list[Fill]:
+        return self._call("fetch_fills", exchange=exchange, account=account, since=since)  # type: ignore[no-any-return]
+
     def subscribe_fills(self, exchange: Exchange, account: str, callback: Callable[[Fill], None]) -> FillSubscription:
         """Push every later fill of the account to ``callback`` (on the listener thread).
 
@@ -673,6 +681,8 @@ _SERVED = (
     "cancel_order",
     "fetch_order",
     "fetch_open_orders",
+    "fetch_order_by_client_id",
+    "fetch_fills",
     "all_balances",
     "conservation_error",
     "audit",

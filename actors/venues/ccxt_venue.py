@@ -1,0 +1,476 @@
+"""`CcxtVenue`: one real exchange through ccxt (its request signing, parsing, rate limiting)
+behind the `TradingVenue` interface, for every desk account mapped to an API key and wallet.
+
+Order ids are ``account|SYMBOL|exchange id`` so a cancel or a fetch knows its key and market
+without any state. Withdrawals are recorded (`SentLog`) before they are sent; one that timed out
+is found again in the exchange's withdrawal history by amount, currency, address and time.
+Fill pushes poll ``fetch_fills`` on the injected clock (`FillPoller`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ccxt
+import msgspec
+from loguru import logger
+
+from actors.venues.base import MarketRules, Subscription, VenueOutcomeUnknown, VenueRejected, VenueTimeout
+from actors.venues.ccxt_errors import Redactor, is_refusal, venue_error
+from actors.venues.fill_poller import FillPoller
+from actors.venues.sent import MemoryState, SentLog, SentTransfer, StateStore
+from messages.common import Currency, Exchange
+from messages.trading import Fill, Order, OrderStatus, OrderType, Side, Ticker
+from messages.venue import Deposit, TransferResult, TransferStatus
+from supervisor.clock import Clock
+
+__all__ = ["CcxtAccount", "CcxtVenue", "WithdrawRoute"]
+
+_ORDER_STATUS = {"open": OrderStatus.OPEN, "closed": OrderStatus.FILLED, "canceled": OrderStatus.CANCELED,
+                 "expired": OrderStatus.CANCELED, "rejected": OrderStatus.REJECTED}
+_TRANSFER_STATUS = {"pending": TransferStatus.PENDING, "ok": TransferStatus.OK, "failed": TransferStatus.FAILED,
+                    "canceled": TransferStatus.CANCELED}
+
+
+@dataclass(frozen=True)
+class CcxtAccount:
+    """A desk account on the exchange: the ccxt client holding its API key, and its wallet
+    (ccxt's account type, such as ``"spot"`` or ``"funding"``) for transfers under one key."""
+
+    client: ccxt.Exchange
+    wallet: str = "spot"
+
+
+@dataclass(frozen=True)
+class WithdrawRoute:
+    """Where a withdrawal of ``currency`` to ``to_exchange``/``to_account`` goes: the destination's
+    deposit ``address`` (and ``tag``/memo), the ``network``, the whitelisted address name ``key``
+    where the exchange wants one (Kraken), and the withdrawal ``fee`` the exchange charges."""
+
+    currency: Currency
+    to_exchange: Exchange
+    to_account: str
+    address: str
+    network: str | None = None
+    tag: str | None = None
+    key: str | None = None
+    fee: float = 0.0
+
+
+def desk_currency(code: str | None) -> Currency | None:
+    """ccxt's currency code (``"BTC"``) as the desk's currency, None if the desk does not know it."""
+    try:
+        return Currency(code.lower()) if code else None
+    except ValueError:
+        return None
+
+
+class CcxtVenue:
+    """One exchange (``exchange``) through ccxt: balances, wallet transfers, withdrawals, deposits,
+    tickers, orders and fills for the desk ``accounts`` (name -> `CcxtAccount`).
+
+    ``markets`` are the desk's markets traded here (``"btc/usd"``). ``state`` keeps what was sent
+    (the journal's ``state`` store in a deployment). A withdrawal that timed out is searched in the
+    history for ``resolve_within`` seconds, then reported with `VenueOutcomeUnknown`. Calls are
+    serialised by one lock (ccxt's sync clients are not thread safe).
+    """
+
+    fills_need_symbol = False  # True where fetch_my_trades needs a symbol (MEXC)
+
+    def __init__(self, exchange: Exchange, accounts: Mapping[str, CcxtAccount], *, clock: Clock,
+                 markets: Sequence[str] = (), withdrawals: Sequence[WithdrawRoute] = (),
+                 state: StateStore | None = None, resolve_within: float = 600.0, poll_every: float = 2.0) -> None:
+        if not accounts:
+            raise ValueError(f"{exchange}: a venue needs at least one account")
+        self.exchange = exchange
+        self.accounts = dict(accounts)
+        self.markets = [m.lower() for m in markets]
+        self.withdrawals = list(withdrawals)
+        self.clock = clock
+        self.resolve_within = resolve_within
+        self.poll_every = poll_every
+        self.sent = SentLog(state if state is not None else MemoryState(), exchange)
+        self.redact = Redactor(s for a in accounts.values() for s in (a.client.apiKey, a.client.secret))
+        self._lock = threading.RLock()
+        self._poller = FillPoller(f"venue.{exchange}", clock, poll_every,
+                                  lambda account, since: self.fetch_fills(exchange, account, since))
+        self.log = logger.bind(actor=f"venue.{exchange}")
+
+    def close(self) -> None:
+        """Stop polling fills."""
+        self._poller.close()
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    def _client(self, account: str) -> ccxt.Exchange:
+        found = self.accounts.get(account)
+        if found is None:
+            raise VenueRejected(f"unknown account {self.exchange}.{account}")
+        return found.client
+
+    def _call(self, what: str, function: Callable[..., Any], *args: Any, write: bool = False, **kwargs: Any) -> Any:
+        """Run one ccxt call, its errors mapped to the venue's (refusals are re-raised as they are)."""
+        with self._lock:
+            try:
+                return function(*args, **kwargs)
+            except ccxt.BaseError as error:
+                if write and is_refusal(error):
+                    raise
+                raise venue_error(error, f"{self.exchange} {what}", write=write, redact=self.redact) from None
+
+    def _reason(self, error: Exception) -> str:
+        prefix = "insufficient funds: " if isinstance(error, ccxt.InsufficientFunds) else ""
+        return f"{prefix}{type(error).__name__}: {self.redact(str(error))}"
+
+    def symbol(self, market: str) -> str:
+        """The desk's ``"btc/usd"`` as ccxt's ``"BTC/USD"``."""
+        return market.upper()
+
+    def _market(self, client: ccxt.Exchange, market: str) -> dict[str, Any] | None:
+        markets = self._call("load_markets", client.load_markets)
+        found: dict[str, Any] | None = markets.get(self.symbol(market))
+        return found
+
+    def market_rules(self, market: str) -> MarketRules:
+        """The exchange's precision and minimums for ``market``; `VenueRejected` if it is not listed."""
+        client = next(iter(self.accounts.values())).client
+        spec = self._market(client, market)
+        if spec is None:
+            raise VenueRejected(f"{self.exchange} does not list {market}")
+        limits, precision = spec.get("limits") or {}, spec.get("precision") or {}
+        return MarketRules(market=market.lower(), min_quantity=(limits.get("amount") or {}).get("min"),
+                           quantity_step=precision.get("amount"), price_step=precision.get("price"),
+                           min_cost=(limits.get("cost") or {}).get("min"))
+
+    def withdrawals_in_flight(self, account: str) -> list[str]:
+        """The account's withdrawals the exchange has not finished, one line each."""
+        client = self._client(account)
+        entries = self._call("fetch_withdrawals", client.fetch_withdrawals)
+        return [f"{e.get('id')}: {e.get('amount')} {e.get('currency')} to {e.get('address')}"
+                for e in entries if e.get("status") == "pending"]
+
+    # --- balances, transfers, deposits ------------------------------------------------------------
+
+    def fetch_balance(self, exchange: Exchange, account: str) -> dict[Currency, float]:
+        client = self._client(account)
+        balance = self._call("fetch_balance", client.fetch_balance)
+        totals: dict[str, Any] = balance.get("total") or {}
+        return {c: float(v or 0.0) for code, v in totals.items() if (c := desk_currency(code)) is not None}
+
+    def transfer(self, client_id: str, from_exchange: Exchange, from_account: str, to_exchange: Exchange,
+                 to_account: str, currency: Currency, amount: float) -> TransferResult:
+        """A wallet transfer under one API key, or a withdrawal to another exchange's address.
+        A client id seen before is answered from the exchange, never sent again."""
+        if self.sent.get(client_id) is not None:
+            answer = self.fetch_transfer(client_id)
+            assert answer is not None
+            return answer
+        sent = SentTransfer(client_id=client_id, kind="withdraw" if to_exchange != self.exchange else "transfer",
+                            from_exchange=from_exchange, from_account=from_account, to_exchange=to_exchange,
+                            to_account=to_account, currency=currency, amount=amount if math.isfinite(amount) else 0.0,
+                            sent_at=self.clock.now())
+        refusal, sent = self._prepare(sent)
+        if refusal:
+            self.log.info("refused transfer {}: {}", client_id, refusal)
+            return self._result(msgspec.structs.replace(sent, state="failed", reason=refusal))
+        self.sent.save(sent)
+        client = self._client(from_account)
+        try:
+            if sent.kind == "transfer":
+                entry = self._call("transfer", client.transfer, self._code(currency), sent.amount,
+                                   self.accounts[from_account].wallet, self.accounts[to_account].wallet, write=True)
+            else:
+                entry = self._call("withdraw", client.withdraw, *self._withdraw_args(sent), write=True)
+        except VenueRejected:
+            self.sent.forget(client_id)  # a rate-limit answer: the exchange did nothing
+            raise
+        except VenueTimeout:
+            self.log.warning("transfer {} has no certain answer; it will be looked up before anything else", client_id)
+            raise
+        except ccxt.BaseError as error:
+            failed = msgspec.structs.replace(sent, state="failed", reason=self._reason(error))
+            self.sent.save(failed)
+            return self._result(failed)
+        done = msgspec.structs.replace(sent, state="sent", exchange_id=str(entry.get("id") or f"{client_id}"))
+        self.sent.save(done)
+        return self._result(done, TransferStatus.OK if sent.kind == "transfer" else TransferStatus.PENDING)
+
+    def _prepare(self, sent: SentTransfer) -> tuple[str, SentTransfer]:
+        """Why the transfer cannot be sent ("" if it can), and the request rounded to precision."""
+        for account in (sent.from_account, sent.to_account if sent.kind == "transfer" else None):
+            if account is not None and account not in self.accounts:
+                return f"unknown account {self.exchange}.{account}", sent
+        if not sent.amount > 0:
+            return f"amount must be a positive number, got {sent.amount!r}", sent
+        client = self._client(sent.from_account)
+        code = self._code(sent.currency)
+        currencies = self._call("load_markets", client.load_markets) and (client.currencies or {})
+        if code not in currencies:
+            return f"{self.exchange} does not list {sent.currency}", sent
+        amount = float(client.currency_to_precision(code, sent.amount))
+        if sent.kind == "transfer":
+            source, destination = self.accounts[sent.from_account], self.accounts[sent.to_account]
+            if source.client is not destination.client:
+                return f"no transfer between {sent.from_account} and {sent.to_account}: they use different API keys", sent
+            if source.wallet == destination.wallet:
+                return "source and destination are the same account", sent
+            return "", msgspec.structs.replace(sent, amount=amount)
+        route = self._route(sent)
+        if route is None:
+            return f"no withdrawal address configured for {sent.currency} to {sent.to_exchange}.{sent.to_account}", sent
+        minimum = ((currencies[code].get("limits") or {}).get("withdraw") or {}).get("min")
+        if minimum is not None and amount < float(minimum):
+            return f"amount {amount} {sent.currency} is below the withdrawal minimum {minimum}", sent
+        if route.fee >= amount:
+            return f"fee {route.fee} {sent.currency} is not less than the amount {amount}", sent
+        return "", msgspec.structs.replace(sent, amount=amount, fee=route.fee, address=route.address)
+
+    def _route(self, sent: SentTransfer) -> WithdrawRoute | None:
+        for route in self.withdrawals:
+            if (route.currency, route.to_exchange, route.to_account) == (sent.currency, sent.to_exchange, sent.to_account):
+                return route
+        return None
+
+    def _withdraw_args(self, sent: SentTransfer) -> tuple[Any, ...]:
+        route = self._route(sent)
+        assert route is not None
+        params: dict[str, Any] = {}
+        if route.network:
+            params["network"] = route.network
+        if route.key:
+            params["key"] = route.key
+        return self._code(sent.currency), sent.amount, route.address, route.tag, params
+
+    def _code(self, currency: Currency) -> str:
+        return str(currency).upper()
+
+    def _result(self, sent: SentTransfer, status: TransferStatus | None = None, completed_at: float | None = None) -> TransferResult:
+        if status is None:
+            status = TransferStatus.FAILED if sent.state == "failed" else TransferStatus.PENDING
+        return TransferResult(client_id=sent.client_id, status=status, from_exchange=sent.from_exchange,
+                              from_account=sent.from_account, to_exchange=sent.to_exchange, to_account=sent.to_account,
+                              currency=sent.currency, amount=sent.amount, fee=sent.fee, reason=sent.reason,
+                              created_at=sent.sent_at,
+                              completed_at=completed_at if completed_at is not None else
+                              (sent.sent_at if status is TransferStatus.OK else None))
+
+    def fetch_transfer(self, client_id: str) -> TransferResult | None:
+        """The transfer as the exchange knows it now; None if it was never sent. One sent without
+        a certain answer is matched in the exchange's history (`VenueTimeout` while it may still
+        appear, `VenueOutcomeUnknown` after ``resolve_within`` seconds)."""
+        sent = self.sent.get(client_id)
+        if sent is None:
+            return None
+        if sent.state == "failed":
+            return self._result(sent)
+        if sent.kind == "transfer":
+            if sent.exchange_id is not None:
+                return self._result(sent, TransferStatus.OK)
+            raise VenueOutcomeUnknown(f"{self.exchange} wallet transfer {client_id} timed out and the exchange keeps no "
+                                      "history to match it: check the balances by hand")
+        client = self._client(sent.from_account)
+        history = self._call("fetch_withdrawals", client.fetch_withdrawals, self._code(sent.currency),
+                             int((sent.sent_at - 3600) * 1000))
+        if sent.exchange_id is None:
+            sent = self._match(sent, history)
+        for entry in history:
+            if str(entry.get("id")) == sent.exchange_id:
+                status = _TRANSFER_STATUS.get(str(entry.get("status")), TransferStatus.PENDING)
+                stamp = entry.get("updated") or entry.get("timestamp")
+                return self._result(sent, status, stamp / 1000 if status is TransferStatus.OK and stamp else None)
+        return self._result(sent, TransferStatus.PENDING)
+
+    def _match(self, sent: SentTransfer, history: list[dict[str, Any]]) -> SentTransfer:
+        """The sent record with the exchange id of the one unclaimed withdrawal that fits it."""
+        for entry in sorted(history, key=lambda e: e.get("timestamp") or 0):
+            exchange_id = str(entry.get("id"))
+            stamp = (entry.get("timestamp") or 0) / 1000
+            net = float(entry.get("amount") or 0.0)
+            gross = net + float((entry.get("fee") or {}).get("cost") or 0.0)
+            if (any(math.isclose(x, sent.amount, rel_tol=1e-9, abs_tol=1e-9) for x in (net, gross))
+                    and (sent.address is None or entry.get("address") in (None, sent.address))
+                    and sent.sent_at - 60 <= stamp <= sent.sent_at + self.resolve_within
+                    and self.sent.claimed_by(exchange_id) in (None, sent.client_id)):
+                matched = msgspec.structs.replace(sent, state="sent", exchange_id=exchange_id)
+                self.sent.save(matched)
+                self.log.info("transfer {} found in the withdrawal history as {}", sent.client_id, exchange_id)
+                return matched
+        if self.clock.now() < sent.sent_at + self.resolve_within:
+            raise VenueTimeout(f"transfer {sent.client_id} is not in {self.exchange}'s withdrawal history yet: still in doubt")
+        raise VenueOutcomeUnknown(f"transfer {sent.client_id} timed out and was not found in {self.exchange}'s withdrawal "
+                                  f"history within {self.resolve_within} s: outcome unknown, never resend it")
+
+    def fetch_deposits(self, exchange: Exchange, account: str) -> list[Deposit]:
+        client = self._client(account)
+        raw = self._call("fetch_deposits", client.fetch_deposits)
+        deposits = []
+        for entry in sorted(raw, key=lambda e: e.get("timestamp") or 0):
+            currency = desk_currency(entry.get("currency"))
+            if currency is None or entry.get("status") != "ok" or not entry.get("amount"):
+                continue
+            deposits.append(Deposit(deposit_id=str(entry.get("id")), exchange=self.exchange, account=account,
+                                    currency=currency, amount=float(entry["amount"]),
+                                    credited_at=(entry.get("timestamp") or 0) / 1000))
+        return deposits
+
+    # --- trading --------------------------------------------------------------------------------------
+
+    def fetch_ticker(self, market: str) -> Ticker:
+        client = next(iter(self.accounts.values())).client
+        raw = self._call("fetch_ticker", client.fetch_ticker, self.symbol(market))
+        bid, ask = raw.get("bid"), raw.get("ask")
+        last = raw.get("last") or raw.get("close") or ((bid + ask) / 2 if bid and ask else None)
+        if not (bid and ask and last):
+            raise VenueRejected(f"{self.exchange} has no two-sided quote for {market}")
+        return Ticker(market=market.lower(), bid=float(bid), ask=float(ask), last=float(last),
+                      timestamp=(raw.get("timestamp") or self.clock.now() * 1000) / 1000)
+
+    def create_order(self, exchange: Exchange, account: str, market: str, side: Side, order_type: OrderType,
+                     quantity: float, price: float | None = None, client_order_id: str | None = None) -> Order:
+        """Place an order after checking the market's precision and minimums; a client order id
+        seen before returns that order. Refusals come back with status ``rejected``."""
+        refused = Order(order_id=f"rejected-{client_order_id or uuid.uuid4().hex}", exchange=self.exchange,
+                        account=account, market=market.lower(), side=Side(side), order_type=OrderType(order_type),
+                        quantity=quantity if math.isfinite(quantity) else 0.0, status=OrderStatus.REJECTED,
+                        price=price, client_order_id=client_order_id, created_at=self.clock.now())
+        if account not in self.accounts:
+            return msgspec.structs.replace(refused, reason=f"unknown account {self.exchange}.{account}")
+        client = self._client(account)
+        spec = self._market(client, market)
+        if spec is None:
+            return msgspec.structs.replace(refused, reason=f"unknown market {market}")
+        if client_order_id is not None:
+            existing = self.fetch_order_by_client_id(exchange, account, client_order_id)
+            if existing is not None:
+                return existing
+        reason, amount, limit = self._check_order(client, spec, OrderType(order_type), quantity, price)
+        if reason:
+            return msgspec.structs.replace(refused, reason=reason)
+        params = {"clientOrderId": client_order_id} if client_order_id else {}
+        try:
+            placed = self._call("create_order", client.create_order, spec["symbol"], str(order_type), str(side), amount,
+                                limit, params, write=True)
+        except ccxt.BaseError as error:
+            return msgspec.structs.replace(refused, reason=self._reason(error))
+        order_id = self._order_id(account, spec["symbol"], str(placed["id"]))
+        try:
+            return self.fetch_order(order_id)
+        except VenueRejected:  # not listed yet: what the placement answered
+            return self._order(account, placed, market)
+
+    def _check_order(self, client: ccxt.Exchange, spec: dict[str, Any], order_type: OrderType, quantity: float,
+                     price: float | None) -> tuple[str, float, float | None]:
+        """Why the order cannot be sent ("" if it can), and its amount and price at the market's precision."""
+        if not (math.isfinite(quantity) and quantity > 0):
+            return f"quantity must be a positive number, got {quantity!r}", 0.0, None
+        if order_type is OrderType.LIMIT and not (price is not None and math.isfinite(price) and price > 0):
+            return f"a limit order needs a positive price, got {price!r}", 0.0, None
+        try:
+            amount = float(client.amount_to_precision(spec["symbol"], quantity))
+            limit = float(client.price_to_precision(spec["symbol"], price)) if order_type is OrderType.LIMIT else None
+        except ccxt.BaseError as error:
+            return f"{type(error).__name__}: {error}", 0.0, None
+        limits = spec.get("limits") or {}
+        minimum = (limits.get("amount") or {}).get("min")
+        if minimum is not None and amount < float(minimum):
+            return f"quantity {amount} is below the market minimum {minimum}", 0.0, None
+        cost_min = (limits.get("cost") or {}).get("min")
+        if cost_min is not None and limit is not None and amount * limit < float(cost_min):
+            return f"order value {amount * limit} is below the market minimum {cost_min}", 0.0, None
+        return "", amount, limit
+
+    def _order_id(self, account: str, symbol: str, exchange_id: str) -> str:
+        return f"{account}|{symbol}|{exchange_id}"
+
+    def _split(self, order_id: str) -> tuple[str, str, str]:
+        account, _, rest = order_id.partition("|")
+        symbol, _, exchange_id = rest.rpartition("|")
+        if not (account and symbol and exchange_id):
+            raise VenueRejected(f"unknown order {order_id}")
+        return account, symbol, exchange_id
+
+    def _order(self, account: str, raw: dict[str, Any], market: str | None = None) -> Order:
+        symbol = str(raw.get("symbol") or self.symbol(market or ""))
+        quantity = float(raw.get("amount") or 0.0)
+        filled = float(raw.get("filled") or 0.0)
+        status = _ORDER_STATUS.get(str(raw.get("status")), OrderStatus.OPEN)
+        if status is OrderStatus.FILLED and filled + 1e-12 < quantity:
+            status = OrderStatus.CANCELED
+        fee = (raw.get("fee") or {}).get("cost") or 0.0
+        stamp = (raw.get("timestamp") or 0) / 1000
+        return Order(order_id=self._order_id(account, symbol, str(raw["id"])), exchange=self.exchange, account=account,
+                     market=(market or symbol).lower(), side=Side(raw.get("side") or "buy"),
+                     order_type=OrderType(raw.get("type") if raw.get("type") in ("limit", "market") else "limit"),
+                     quantity=quantity, status=status,
+                     price=float(raw["price"]) if raw.get("type") == "limit" and raw.get("price") else None,
+                     filled=filled, average_price=float(raw["average"]) if raw.get("average") else None,
+                     fee=float(fee), client_order_id=raw.get("clientOrderId") or None, created_at=stamp,
+                     updated_at=(raw.get("lastUpdateTimestamp") or raw.get("timestamp") or 0) / 1000)
+
+    def cancel_order(self, order_id: str) -> Order:
+        account, symbol, exchange_id = self._split(order_id)
+        current = self.fetch_order(order_id)
+        if current.status is not OrderStatus.OPEN:
+            return current
+        try:
+            self._call("cancel_order", self._client(account).cancel_order, exchange_id, symbol, write=True)
+        except ccxt.BaseError as error:
+            raise VenueRejected(f"{self.exchange} refused to cancel {order_id}: {self._reason(error)}") from None
+        return self.fetch_order(order_id)
+
+    def fetch_order(self, order_id: str) -> Order:
+        account, symbol, exchange_id = self._split(order_id)
+        client = self._client(account)
+        try:
+            raw = self._call("fetch_order", client.fetch_order, exchange_id, symbol)
+        except VenueRejected as error:
+            raise VenueRejected(f"unknown order {order_id} ({error})") from None
+        return self._order(account, raw)
+
+    def fetch_open_orders(self, exchange: Exchange, account: str) -> list[Order]:
+        client = self._client(account)
+        symbols = [self.symbol(m) for m in self.markets] if self.fills_need_symbol else [None]
+        orders = [o for s in symbols for o in self._call("fetch_open_orders", client.fetch_open_orders, s)]
+        return sorted((self._order(account, o) for o in orders), key=lambda o: o.created_at)
+
+    def fetch_order_by_client_id(self, exchange: Exchange, account: str, client_order_id: str) -> Order | None:
+        client = self._client(account)
+        params = {"clientOrderId": client_order_id}
+        symbols = [self.symbol(m) for m in self.markets] if self.fills_need_symbol else [None]
+        for symbol in symbols:
+            for method in ("fetch_open_orders", "fetch_closed_orders"):
+                found = self._call(method, getattr(client, method), symbol, None, None, params)
+                for raw in found:
+                    if raw.get("clientOrderId") == client_order_id:
+                        return self._order(account, raw)
+        return None
+
+    def fetch_fills(self, exchange: Exchange, account: str, since: float) -> list[Fill]:
+        client = self._client(account)
+        symbols = [self.symbol(m) for m in self.markets] if self.fills_need_symbol else [None]
+        trades = [t for s in symbols for t in self._call("fetch_my_trades", client.fetch_my_trades, s, int(since * 1000))]
+        fills = [self._fill(account, t) for t in trades if (t.get("timestamp") or 0) / 1000 >= since]
+        return sorted(fills, key=lambda f: (f.timestamp, f.trade_id))
+
+    def _fill(self, account: str, raw: dict[str, Any]) -> Fill:
+        fee = raw.get("fee") or {}
+        symbol = str(raw["symbol"])
+        return Fill(exchange=self.exchange, account=account, market=symbol.lower(), side=Side(raw["side"]),
+                    quantity=float(raw["amount"]), price=float(raw["price"]), trade_id=str(raw["id"]),
+                    order_id=self._order_id(account, symbol, str(raw.get("order"))), fee=float(fee.get("cost") or 0.0),
+                    fee_currency=desk_currency(fee.get("currency")), timestamp=(raw.get("timestamp") or 0) / 1000)
+
+    def subscribe_fills(self, exchange: Exchange, account: str, callback: Callable[[Fill], None]) -> Subscription[str]:
+        """Push every later fill of the account to ``callback``: `fetch_fills` polled every
+        ``poll_every`` seconds of the clock (`FillPoller`; ccxt.pro's websockets are not used)."""
+        self._client(account)
+        return self._poller.subscribe(account, callback)
+
+    def poll_fills(self) -> int:
+        """Ask for the subscribed accounts' new fills now and push them; returns how many."""
+        return self._poller.poll()

@@ -1,0 +1,23 @@
+"""Kraken spot through ccxt: the client for one API key (pointed at another base URL for a fake),
+and `KrakenVenue`, a `CcxtVenue` whose withdrawals name a whitelisted address key."""
+
+from __future__ import annotations
+
+import ccxt
+
+from actors.venues.ccxt_venue import CcxtVenue
+
+__all__ = ["KrakenVenue", "kraken_client"]
+
+
+def kraken_client(api_key: str, secret: str, *, url: str | None = None, timeout: float = 10.0) -> ccxt.kraken:
+    """A rate-limited ccxt Kraken client; ``url`` replaces ``https://api.kraken.com`` (a local fake)."""
+    client = ccxt.kraken({"apiKey": api_key, "secret": secret, "enableRateLimit": True, "timeout": int(timeout * 1000)})
+    if url is not None:
+        client.urls["api"] = {**client.urls["api"], "public": url, "private": url}
+    return client
+
+
+class KrakenVenue(CcxtVenue):
+    """Kraken: withdrawals need the whitelisted address name (``WithdrawRoute.key``); wallet
+    transfers exist only from the spot wallet to futures, so desk accounts are separate keys."""

@@ -1,0 +1,89 @@
+"""What a real adapter sent, saved before sending: the desk's client id with the request, so a
+withdrawal the exchange knows by its own id only can be found again after a timeout or a restart."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+import msgspec
+
+from messages.common import Currency, Exchange
+
+__all__ = ["MemoryState", "SentLog", "SentTransfer", "StateStore"]
+
+
+class StateStore(Protocol):
+    """The journal's per-owner key-value store (``journal.state``); `MemoryState` in tests."""
+
+    def put(self, owner: str, key: str, value: Any) -> None: ...
+
+    def get(self, owner: str, key: str, default: Any = None) -> Any: ...
+
+    def items(self, owner: str) -> dict[str, Any]: ...
+
+
+class MemoryState:
+    """A `StateStore` in memory (lost at exit: for tests and paper trading)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def put(self, owner: str, key: str, value: Any) -> None:
+        with self._lock:
+            self._rows[(owner, key)] = msgspec.json.decode(msgspec.json.encode(value))
+
+    def get(self, owner: str, key: str, default: Any = None) -> Any:
+        with self._lock:
+            return self._rows.get((owner, key), default)
+
+    def items(self, owner: str) -> dict[str, Any]:
+        with self._lock:
+            return {key: value for (o, key), value in self._rows.items() if o == owner}
+
+
+class SentTransfer(msgspec.Struct, frozen=True, kw_only=True):
+    """One transfer or withdrawal as sent. ``exchange_id`` is None while the exchange has not
+    confirmed it (sending, or the call timed out); ``state`` is ``sending``, ``sent`` or ``failed``."""
+
+    client_id: str
+    kind: str  # "withdraw" (to another exchange) or "transfer" (between this exchange's wallets)
+    from_exchange: Exchange
+    from_account: str
+    to_exchange: Exchange
+    to_account: str
+    currency: Currency
+    amount: float
+    fee: float = 0.0
+    address: str | None = None
+    sent_at: float = 0.0
+    state: str = "sending"
+    exchange_id: str | None = None
+    reason: str = ""
+
+
+class SentLog:
+    """`SentTransfer` records of one venue (owner ``venue.<exchange>``) in a `StateStore`, plus
+    which exchange ids are already claimed by a client id (so one withdrawal matches one request)."""
+
+    def __init__(self, store: StateStore, exchange: Exchange) -> None:
+        self._store = store
+        self._owner = f"venue.{exchange}"
+
+    def get(self, client_id: str) -> SentTransfer | None:
+        raw = self._store.get(self._owner, f"sent:{client_id}")
+        return None if raw is None else msgspec.convert(raw, SentTransfer)
+
+    def save(self, sent: SentTransfer) -> None:
+        self._store.put(self._owner, f"sent:{sent.client_id}", msgspec.to_builtins(sent))
+        if sent.exchange_id is not None:
+            self._store.put(self._owner, f"claim:{sent.exchange_id}", sent.client_id)
+
+    def forget(self, client_id: str) -> None:
+        """The request never reached the exchange (a rate-limit answer): as if never sent."""
+        self._store.put(self._owner, f"sent:{client_id}", None)
+
+    def claimed_by(self, exchange_id: str) -> str | None:
+        owner: str | None = self._store.get(self._owner, f"claim:{exchange_id}")
+        return owner

@@ -1,0 +1,166 @@
+"""Each venue under the contract suite, set up the same way: a funded trading account, a
+withdrawal destination on another exchange, a market, and the faults each can make."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import lighter
+
+from actors.venues.base import TradingVenue
+from actors.venues.ccxt_venue import CcxtAccount, WithdrawRoute
+from actors.venues.kraken import KrakenVenue, kraken_client
+from actors.venues.lighter import LighterAccount, LighterVenue
+from actors.venues.mexc import MexcVenue, mexc_client
+from actors.venues.paper import PaperVenue
+from actors.venues.router import VenueRouter
+from actors.venues.simulated import MarketSpec, Route, SimulatedVenue
+from messages.common import Currency, Exchange
+from supervisor.clock import ManualClock
+from tests.fakes.kraken import FakeKraken
+from tests.fakes.lighter import FakeLighter
+from tests.fakes.mexc import FakeMexc
+
+MARKET = "btc/usd"
+WITHDRAW_FEE = 1.0
+
+
+@dataclass
+class Harness:
+    """A venue with ``account`` on ``exchange`` holding 100000 ``quote``, 1 btc and 500 usdt, and a
+    withdrawal route for usdt to ``destination``. Faults: `rate_limit` (the next call of ``method``
+    is refused), `outage` (every call fails as unavailable), `hang_after` (the next ``method``
+    is done and never answered). `pump` lets pushed fills arrive."""
+
+    venue: TradingVenue
+    exchange: Exchange
+    account: str
+    destination: tuple[Exchange, str]
+    clock: ManualClock
+    rate_limit: Callable[[str], None]
+    outage: Callable[[], None]
+    hang_after: Callable[[str], None]
+    pump: Callable[[], None]
+    real: bool = False  # an adapter against a fake exchange
+    market: str = MARKET
+    quote: Currency = Currency.USD
+    moves_money: bool = True  # offers withdrawals to another exchange
+    sends: bool = True  # orders and transfers reach the exchange (False when paper trading)
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for close in self.closers:
+            close()
+
+
+def simulated(clock: ManualClock) -> Harness:
+    venue = SimulatedVenue(
+        clock, seed=7,
+        balances={(Exchange.KRAKEN, "main"): {Currency.USD: 100000.0, Currency.BTC: 1.0, Currency.USDT: 500.0},
+                  (Exchange.MEXC, "main"): {}},
+        routes={(Exchange.KRAKEN, Exchange.MEXC): Route(delay=30.0, fee=WITHDRAW_FEE)},
+        markets={MARKET: MarketSpec(price=60000.0, volatility=0.0)},
+    )
+    return Harness(venue, Exchange.KRAKEN, "main", (Exchange.MEXC, "main"), clock,
+                   rate_limit=lambda method: venue.faults.reject_next(1, method),
+                   outage=lambda: venue.faults.outage(3600),
+                   hang_after=lambda method: venue.faults.timeout_after_move_next(1, method),
+                   pump=lambda: clock.advance(0.0), closers=[venue.close])
+
+
+_KRAKEN_PATHS = {"create_order": "AddOrder", "transfer": "Withdraw", "fetch_balance": "BalanceEx",
+                 "fetch_order": "QueryOrders", "fetch_ticker": "Ticker"}
+
+
+def kraken(clock: ManualClock) -> Harness:
+    fake = FakeKraken(clock.now).start()
+    secret = fake.add_key("kraken-key-main", {"ZUSD": 100000.0, "XXBT": 1.0, "USDT": 500.0})
+    fake.withdraw_keys["mexc-main-usdt"] = "TMexcMainUsdtAddress"
+    fake.book.withdraw_fees["USDT"] = WITHDRAW_FEE
+    client = kraken_client("kraken-key-main", secret, url=fake.url, timeout=3.0)
+    client.enableRateLimit = False  # the fake does not mind; the suite stays quick
+    venue = KrakenVenue(
+        Exchange.KRAKEN, {"main": CcxtAccount(client)}, clock=clock, markets=[MARKET], poll_every=1.0,
+        withdrawals=[WithdrawRoute(Currency.USDT, Exchange.MEXC, "main", "TMexcMainUsdtAddress", network="TRC20",
+                                   key="mexc-main-usdt", fee=WITHDRAW_FEE)],
+        resolve_within=120.0,
+    )
+    return Harness(venue, Exchange.KRAKEN, "main", (Exchange.MEXC, "main"), clock,
+                   rate_limit=lambda method: fake.rate_limit_next(1, _KRAKEN_PATHS[method]),
+                   outage=lambda: fake.fail_next(10_000, 503),
+                   hang_after=lambda method: fake.hang_after_next(1, _KRAKEN_PATHS[method]),
+                   pump=lambda: clock.advance(1.5), real=True, closers=[venue.close, fake.stop])
+
+
+_MEXC_PATHS = {"create_order": "/api/v3/order", "transfer": "/capital/withdraw", "fetch_balance": "/account"}
+
+
+def mexc(clock: ManualClock) -> Harness:
+    fake = FakeMexc(clock.now).start()
+    secret = fake.add_key("mexc-key-main", {"USD": 100000.0, "BTC": 1.0, "USDT": 500.0})
+    fake.book.withdraw_fees["USDT"] = WITHDRAW_FEE
+    client = mexc_client("mexc-key-main", secret, url=fake.url, timeout=3.0)
+    client.enableRateLimit = False
+    venue = MexcVenue(
+        Exchange.MEXC, {"main": CcxtAccount(client)}, clock=clock, markets=[MARKET], poll_every=1.0,
+        withdrawals=[WithdrawRoute(Currency.USDT, Exchange.KRAKEN, "main", "TKrakenMainUsdtAddress", network="TRC20",
+                                   fee=WITHDRAW_FEE)],
+        resolve_within=120.0,
+    )
+    return Harness(venue, Exchange.MEXC, "main", (Exchange.KRAKEN, "main"), clock,
+                   rate_limit=lambda method: fake.rate_limit_next(1, _MEXC_PATHS[method]),
+                   outage=lambda: fake.fail_next(10_000, 503),
+                   hang_after=lambda method: fake.hang_after_next(1, _MEXC_PATHS[method]),
+                   pump=lambda: clock.advance(1.5), real=True, closers=[venue.close, fake.stop])
+
+
+_LIGHTER_PATHS = {"create_order": "/sendTx", "fetch_balance": "/account"}
+
+
+def lighter_venue(clock: ManualClock) -> Harness:
+    fake = FakeLighter(clock.now).start()
+    fake.add_account(281, 3, {"USDC": 100000.0, "BTC": 1.0})
+    private_key, _public_key, error = lighter.create_api_key()
+    assert error is None
+    venue = LighterVenue(fake.url, {"main": LighterAccount(281, 3, private_key)}, markets={"btc/usdc": 1}, clock=clock,
+                         timeout=3.0, poll_every=1.0)
+    return Harness(venue, Exchange.LIGHTER, "main", (Exchange.KRAKEN, "main"), clock,
+                   rate_limit=lambda method: fake.rate_limit_next(1, _LIGHTER_PATHS[method]),
+                   outage=lambda: fake.fail_next(10_000, 503),
+                   hang_after=lambda method: fake.hang_after_next(1, _LIGHTER_PATHS[method]),
+                   pump=lambda: clock.advance(1.5), real=True, market="btc/usdc", quote=Currency.USDC,
+                   moves_money=False, closers=[venue.close, fake.stop])
+
+
+def paper_on_kraken(clock: ManualClock) -> Harness:
+    """Paper trading (dry_run) on the fake Kraken's live prices and balances."""
+    live = kraken(clock)
+    venue = PaperVenue(live.venue, clock, fee_bps=10.0, delay=30.0, fee=WITHDRAW_FEE)
+    return Harness(venue, Exchange.KRAKEN, "main", live.destination, clock, rate_limit=live.rate_limit,
+                   outage=live.outage, hang_after=live.hang_after, pump=lambda: None, real=True, sends=False,
+                   closers=[venue.close, *live.closers])
+
+
+def routed_to_kraken(clock: ManualClock) -> Harness:
+    """The Kraken adapter behind a `VenueRouter`, the simulated venue serving the other exchanges."""
+    live = kraken(clock)
+    other = SimulatedVenue(clock, balances={(Exchange.MEXC, "main"): {}}, markets={MARKET: MarketSpec(price=60000.0)})
+    router = VenueRouter({Exchange.KRAKEN: live.venue}, default=other, tickers={MARKET: Exchange.KRAKEN})
+    return Harness(router, Exchange.KRAKEN, "main", live.destination, clock, rate_limit=live.rate_limit,
+                   outage=live.outage, hang_after=live.hang_after, pump=live.pump, real=True,
+                   closers=[router.close, *live.closers[1:]])
+
+
+HARNESSES: dict[str, Callable[[ManualClock], Harness]] = {"simulated": simulated, "kraken": kraken, "mexc": mexc,
+                                                             "lighter": lighter_venue, "paper": paper_on_kraken,
+                                                             "router": routed_to_kraken}
+
+
+def harness(name: str, clock: ManualClock) -> Iterator[Harness]:
+    built = HARNESSES[name](clock)
+    try:
+        yield built
+    finally:
+        built.close()
+
