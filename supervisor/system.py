@@ -101,6 +101,10 @@ class ActorFactory:
                 for a in d.accounts
             ]
             return lambda: Gateway(venue, board, accounts, dict(d.gateway.strategies), retry_delay=d.gateway.retry_delay)
+        if name == "alerts":
+            from desk.alerts import AlertsActor
+
+            return lambda: AlertsActor(d.alerts.sinks, keep=d.alerts.keep)
         if name == "tasks":
             from actors.tasks import TaskManagerActor
 

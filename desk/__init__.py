@@ -1,0 +1,1 @@
+"""The deployment layer: what assembles the whole desk (config, CLI, web dashboard, alerts, history)."""
