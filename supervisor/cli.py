@@ -24,7 +24,7 @@ import msgspec
 
 from messages.balances import GetBalances
 from supervisor.config import ConfigError, Deployment, actor_names, load_config, load_demo_config
-from supervisor.logs import configure_logging
+from supervisor.logs import configure_logging, log_to_file
 from supervisor.status import collect_status, ledger_mismatches, status_lines, summary_line
 
 __all__ = ["main"]
@@ -291,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.fresh or not args.config:
         _wipe_journal(deployment)
+    log_to_file(deployment.folder / "logs" / "desk.log")
     if args.processes:
         return run_processes(deployment, args.seconds, args.every, args.endpoint, args.keys)
     return run_in_process(deployment, args.seconds, args.every)

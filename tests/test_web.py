@@ -168,8 +168,9 @@ def test_bin_run_status_and_send_reach_an_in_process_system_through_its_dashboar
         assert {a["name"] for a in status["actors"]} >= {"gateway", "alerts"}
         assert main(["send", "--runtime", folder, "gateway", '{"type": "Reconcile"}']) == 0
         assert json.loads(capsys.readouterr().out)["type"] == "Reconciled"
-        assert main(["send", "--runtime", folder, "gateway", '{"cmd": "release", "currency": "usd", '
-                     '"amount": 1e12, "index": 2, "exchange": "kraken", "account": "trade"}']) == 1
+        too_much = ('{"cmd": "release", "currency": "usd", "amount": 1e12, "index": 2, "exchange": "kraken", '
+                    '"account": "trade"}')
+        assert main(["send", "--runtime", folder, "gateway", too_much]) == 1
     finally:
         configure_logging("DEBUG")
 

@@ -84,7 +84,7 @@ def test_a_finished_hedge_records_its_latency_and_the_fills_of_both_legs(tmp_pat
     hedges = sampler.history.hedges()
     assert [h["latency"] for h in hedges] == [None, 4.0]
     assert [(f["leg"], f["quantity"]) for f in sampler.history.fills()] == [("hedge_b", -0.01)]
-    samples = {s.name: s.value for s in sampler.metrics.hedge_latency.collect()[0].samples}
+    samples = {s.name: s.value for s in next(iter(sampler.metrics.hedge_latency.collect())).samples}
     assert samples["treasury_hedge_latency_seconds_sum"] == 4.0
     assert samples["treasury_hedge_latency_seconds_count"] == 1
     status = sampler.latest

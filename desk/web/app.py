@@ -11,7 +11,7 @@ import hmac
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from fastapi import Body, FastAPI, HTTPException, Query, Request, Response
@@ -125,7 +125,7 @@ def create_app(snapshots: Snapshots, sampler: Sampler, history: HistoryStore, me
               description="The body is the desk's JSON command (`{\"strategy\": \"a\", \"cmd\": \"allocate\", "
                           "\"currency\": \"usd\", \"amount\": 100, \"index\": 2}`) or any message by type "
                           "(`{\"type\": \"Reconcile\"}`).")
-    def send(actor: str, command: dict[str, Any] = Body(...), operator: str = Query("api")) -> dict[str, Any]:
+    def send(actor: str, command: Annotated[dict[str, Any], Body()], operator: str = "api") -> dict[str, Any]:
         try:
             message = parse_command(command)
         except DecodeError as error:
