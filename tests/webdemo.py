@@ -20,7 +20,7 @@ def demo_deployment(folder: Path, **web: Any) -> Deployment:
     return msgspec.structs.replace(
         demo,
         runtime=msgspec.structs.replace(demo.runtime, folder=str(folder)),
-        web=msgspec.structs.replace(demo.web, port=0, refresh=0.3, **web),
+        web=msgspec.structs.replace(demo.web, **{"port": 0, "refresh": 0.3, **web}),
     )
 
 
