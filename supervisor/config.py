@@ -185,6 +185,9 @@ class AlertsConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     enabled: bool = True
     sinks: list[AlertSinkConfig] = msgspec.field(default_factory=list)
     keep: int = 200  # recent alerts kept for the dashboard
+    watch: bool = True  # the dashboard also raises alarms it reads in the status (desk/watch.py)
+    stuck_after: float = 300.0  # seconds a task or chain hop may wait before it is "stuck"
+    exposure_after: float = 30.0  # seconds the hedge pair may stay exposed or unconfirmed
 
 
 class HistoryConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]

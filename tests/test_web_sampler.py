@@ -11,6 +11,7 @@ import msgspec
 from desk.history import HistoryStore
 from desk.metrics import DeskMetrics
 from desk.terminal import StatusView
+from desk.watch import StatusWatch
 from desk.web.sampler import Sampler
 from desk.web.snapshot import Snapshots
 from messages.alerts import Alert
@@ -70,7 +71,7 @@ class Scripted:
 def make_sampler(tmp_path: Path, source: Scripted, clock: list[float]) -> Sampler:
     path = tmp_path / "journal.sqlite"
     return Sampler(Snapshots(source, DEPLOYMENT), HistoryStore(path), DeskMetrics(), Journal(path),
-                   now=lambda: clock[0], refresh=60.0)
+                   now=lambda: clock[0], refresh=60.0, watch=StatusWatch())
 
 
 def test_a_finished_hedge_records_its_latency_and_the_fills_of_both_legs(tmp_path: Path) -> None:

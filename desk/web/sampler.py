@@ -1,8 +1,7 @@
 """The dashboard's sampler thread: every ``refresh`` seconds a status document, recorded and published.
 
 Each sample goes into the history (balances, prices, hedge, fills, transfers from the journal),
-updates the metrics, raises or resolves the supervision alerts no actor can raise itself (an actor
-not running), runs the retention job when due, and wakes the server-sent-event streams.
+updates the metrics, raises or resolves the alarms read in the status (`StatusWatch`), runs the retention job when due, and wakes the server-sent-event streams.
 """
 
 from __future__ import annotations
@@ -15,8 +14,9 @@ from loguru import logger
 
 from desk.history import HistoryStore, RetentionSchedule
 from desk.metrics import DeskMetrics
+from desk.watch import StatusWatch
 from desk.web.snapshot import Snapshots
-from messages.alerts import ALERTS_ACTOR, Alert, AlertSeverity
+from messages.alerts import ALERTS_ACTOR
 from supervisor.journal import INTENT_STATUSES, Journal
 
 __all__ = ["Sampler"]
@@ -28,7 +28,8 @@ class Sampler:
     """Samples a running system; `latest` is the last document, `wait_newer` blocks for the next one."""
 
     def __init__(self, snapshots: Snapshots, history: HistoryStore, metrics: DeskMetrics, journal: Journal,
-                 now: Callable[[], float], refresh: float = 1.0, timezone: str = "UTC") -> None:
+                 now: Callable[[], float], refresh: float = 1.0, timezone: str = "UTC",
+                 watch: StatusWatch | None = None) -> None:
         self.snapshots = snapshots
         self.history = history
         self.metrics = metrics
@@ -45,8 +46,7 @@ class Sampler:
         self._transfers_since = 0.0
         self._chains: dict[str, tuple[int, str, float]] = {}  # chain id -> (hop, status, since)
         self._hedge: dict[str, Any] | None = None
-        self._down: set[str] = set()
-        self._down_samples: dict[str, int] = {}
+        self.watch = watch
 
     def start(self) -> None:
         self.sample()
@@ -144,30 +144,17 @@ class Sampler:
         self.history.record_hedge(now, hedge, latency)
         self._hedge = hedge
 
-    # ---- supervision alerts -----------------------------------------------------------------
+    # ---- alarms read in the status ----------------------------------------------------------
 
     def _watch(self, status: dict[str, Any]) -> None:
-        """Alert when an actor stays down (stopped for good: its supervisor gave up or escalated, or
-        down across two samples); resolve when it runs again."""
+        """Tell the alerts actor what `StatusWatch` finds (once per incident, then its resolution)."""
         source = self.snapshots.source
-        if ALERTS_ACTOR not in source.names:
+        if self.watch is None or ALERTS_ACTOR not in source.names:
             return
-        for actor in status["actors"]:
-            name, state = actor["name"], actor["state"]
-            key = f"supervisor:{name}"
-            self._down_samples[name] = self._down_samples.get(name, 0) + 1 if state == "down" else 0
+        for alert in self.watch.check(status, self.now()):
             try:
-                if state == "running" or state.startswith("external, connected"):
-                    if name in self._down:
-                        self._down.discard(name)
-                        source.tell(ALERTS_ACTOR, Alert(key=key, text=f"{name} is {state} again", source="supervisor",
-                                                        resolved=True, at=self.now()))
-                elif (state == "stopped" or self._down_samples[name] >= 2) and name not in self._down:
-                    self._down.add(name)
-                    why = f" (last error: {actor['last_error']})" if actor["last_error"] else ""
-                    source.tell(ALERTS_ACTOR, Alert(key=key, text=f"{name} is {state} after {actor['restarts']} "
-                                                    f"restarts{why}", source="supervisor",
-                                                    severity=AlertSeverity.CRITICAL, at=self.now()))
-            except Exception as error:  # the alerts actor itself down: logged, tried again next sample
-                self._down.discard(name)
-                log.warning("could not tell the alerts actor about {}: {}", name, error)
+                source.tell(ALERTS_ACTOR, alert)
+            except Exception as error:  # the alerts actor unreachable: raise it again at the next sample
+                if not alert.resolved:
+                    self.watch.open.pop(alert.key, None)
+                log.warning("could not tell the alerts actor {}: {}", alert.key, error)

@@ -21,6 +21,7 @@ from loguru import logger
 
 from desk.history import HistoryStore
 from desk.metrics import DeskMetrics
+from desk.watch import StatusWatch
 from desk.web.app import create_app
 from desk.web.sampler import Sampler
 from desk.web.snapshot import Snapshots
@@ -71,8 +72,9 @@ class Dashboard:
         self.journal = Journal(deployment.journal_path)
         self.metrics = DeskMetrics()
         self.snapshots = Snapshots(source, deployment)
+        watch = StatusWatch(deployment.alerts, source="dashboard") if deployment.alerts.watch else None
         self.sampler = Sampler(self.snapshots, self.history, self.metrics, self.journal, now, web.refresh,
-                               deployment.scheduler.timezone)
+                               deployment.scheduler.timezone, watch)
         self.app = create_app(self.snapshots, self.sampler, self.history, self.metrics, now, self.token)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
