@@ -35,6 +35,13 @@ SystemHandler = Callable[[Header, bytes], "list[bytes] | None"]
 """Answers frames addressed to a name the hub itself serves (such as "runtime"): [header, body] or None."""
 
 
+def readable(identity: str) -> str:
+    """A peer's identity for a log line: a node's name as is, a client's binary ZeroMQ identity as hex."""
+    if identity.isprintable() and identity.isascii():
+        return identity
+    return "client-" + identity.encode("latin-1").hex()
+
+
 @dataclass
 class _Delivery:
     seq: int
@@ -240,7 +247,7 @@ class Hub:
         elif kind in ("reply", "error"):
             if not self._send(header.to.encode("latin-1"), [encode_header(Header(kind=kind, sender=who, id=header.id)),
                                                              body]):
-                log.info("answer from {} to {} dropped: the asker is gone", who, header.to)
+                log.info("answer from {} to {} dropped: the asker is gone", readable(who), readable(header.to))
         elif kind == "ack":
             self._acked(who, header.seq)
         elif kind == "hello":
@@ -255,7 +262,7 @@ class Hub:
 
     def _answer_error(self, identity: bytes, id: int, reason: str, recipient: str = "") -> None:
         self.errors_answered += 1
-        log.warning("refused a frame from {}: {}", identity.decode("latin-1"), reason)
+        log.warning("refused a frame from {}: {}", readable(identity.decode("latin-1")), reason)
         self._send(identity, error_frames(reason, id=id, recipient=recipient))
 
     def _route(self, identity: bytes, who: str, header: Header, body: bytes) -> None:
@@ -370,4 +377,4 @@ class Hub:
         if slot is not None:
             with self._lock:
                 slot.dead_letters += 1
-        log.warning("dead letter to {} from {}: {}", recipient, sender or "?", reason)
+        log.warning("dead letter to {} from {}: {}", readable(recipient), readable(sender) if sender else "?", reason)
