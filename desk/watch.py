@@ -37,14 +37,14 @@ class StatusWatch:
         for chain in status.get("chains", []):
             limit = max(self.config.stuck_after, 3 * (chain.get("usual_delay") or 0.0))
             if chain["status"] in ("submitted", "in_flight") and chain.get("hop_elapsed", 0.0) > limit:
-                wanted[f"chain:{chain['chain_id']}:stuck"] = (
-                    f"chain {chain['chain_id']} has been on hop {chain['hop']} ({chain.get('where', '')}) for "
-                    f"{chain['hop_elapsed']:.0f}s, past {limit:.0f}s", CRITICAL)
+                text = (f"chain {chain['chain_id']} has been on hop {chain['hop']} ({chain.get('where', '')}) for "
+                        f"{chain['hop_elapsed']:.0f}s, past {limit:.0f}s")
+                wanted[f"chain:{chain['chain_id']}:stuck"] = (text, CRITICAL)
         for task in status.get("tasks", []):
             if task.get("age", 0.0) > self.config.stuck_after:
-                wanted[f"task:{task['from']}->{task['to']}:{task['currency']}:stuck"] = (
-                    f"transfer task {task['amount']} {task['currency']} {task['from']} -> {task['to']} pending for "
-                    f"{task['age']:.0f}s", WARNING)
+                text = (f"transfer task {task['amount']} {task['currency']} {task['from']} -> {task['to']} pending "
+                        f"for {task['age']:.0f}s")
+                wanted[f"task:{task['from']}->{task['to']}:{task['currency']}:stuck"] = (text, WARNING)
         in_doubt = (status.get("transfers") or {}).get("in_doubt", 0)
         if in_doubt:
             wanted["transfers:in_doubt"] = (f"{in_doubt} transfer(s) in doubt: the outcome is being asked at the venue",
@@ -68,8 +68,9 @@ class StatusWatch:
         if not hedge:
             return
         if hedge["paused"]:
-            wanted["hedge:paused"] = (f"hedge pair {hedge['market']} paused: {hedge['pause_reason']}; failed fills "
-                                      f"{hedge['failed'] or 'none'}; net exposure {hedge['net_exposure']:+.6f}", CRITICAL)
+            text = (f"hedge pair {hedge['market']} paused: {hedge['pause_reason']}; failed fills "
+                    f"{hedge['failed'] or 'none'}; net exposure {hedge['net_exposure']:+.6f}")
+            wanted["hedge:paused"] = (text, CRITICAL)
         exposed = abs(hedge["net_exposure"]) > 1e-12 or bool(hedge["unanswered"])
         if not exposed:
             self._exposed_since = None
@@ -77,9 +78,9 @@ class StatusWatch:
         self._exposed_since = self._exposed_since if self._exposed_since is not None else now
         waited = now - self._exposed_since
         if waited > self.config.exposure_after:
-            wanted["hedge:unhedged"] = (
-                f"hedge pair {hedge['market']}: net exposure {hedge['net_exposure']:+.6f}, "
-                f"{len(hedge['unanswered'])} fill(s) unconfirmed by B, for {waited:.0f}s", CRITICAL)
+            text = (f"hedge pair {hedge['market']}: net exposure {hedge['net_exposure']:+.6f}, "
+                    f"{len(hedge['unanswered'])} fill(s) unconfirmed by B, for {waited:.0f}s")
+            wanted["hedge:unhedged"] = (text, CRITICAL)
 
     def _diff(self, wanted: dict[str, tuple[str, AlertSeverity]], now: float) -> list[Alert]:
         alerts = [Alert(key=key, text=text, source=self.source, severity=severity, at=now)
