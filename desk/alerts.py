@@ -14,9 +14,9 @@ import msgspec
 from actors.base import Actor
 from messages.alerts import Alert, AlertEntry, Alerts, AlertSeverity, GetAlerts
 from messages.base import Message
-from supervisor.config import AlertSinkConfig
+from supervisor.config import AlertSinkConfig, ConfigError
 
-__all__ = ["AlertBook", "AlertsActor", "AppriseSink", "DeliverAlerts", "Notice"]
+__all__ = ["AlertBook", "AlertsActor", "AppriseSink", "DeliverAlerts", "Notice", "check_sinks"]
 
 _RANK = {AlertSeverity.WARNING: 0, AlertSeverity.CRITICAL: 1}
 
@@ -121,6 +121,15 @@ class AppriseSink:
 
 
 Sink = Callable[[Notice], bool]
+
+
+def check_sinks(sinks: Sequence[AlertSinkConfig]) -> None:
+    """`ConfigError` naming the first sink URL apprise does not understand (called before the desk starts)."""
+    for i, sink in enumerate(sinks):
+        try:
+            AppriseSink(sink)
+        except ValueError:
+            raise ConfigError(f"config error at alerts.sinks[{i}].url: apprise does not understand {sink.url!r}") from None
 
 
 class AlertsActor(Actor):

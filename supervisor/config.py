@@ -159,10 +159,13 @@ class RuntimeConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     hang_timeout: float = 30.0
 
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")  # the binds that may go without a web token
+
+
 class WebConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     """The operator's dashboard and HTTP API (desk/web): on by default, on 127.0.0.1 only.
 
-    Any ``host`` other than 127.0.0.1/localhost/::1 needs a ``token``; requests without it are refused.
+    Any ``host`` not in `LOCAL_HOSTS` needs a ``token``; requests without it are refused.
     """
 
     enabled: bool = True
@@ -435,7 +438,7 @@ def _check(d: Deployment) -> None:
             decode_json(msgspec.json.encode({**job.params, "type": job.message}))
         except DecodeError as error:
             raise ConfigError(f"config error at {where}.message: {error}") from None
-    if d.web.host not in ("127.0.0.1", "localhost", "::1") and not d.web.token:
+    if d.web.host not in LOCAL_HOSTS and not d.web.token:
         raise ConfigError(f"config error at web.token: binding to {d.web.host!r} requires a token")
     if not 0 <= d.web.port <= 65535:
         raise ConfigError(f"config error at web.port: must be 0..65535, got {d.web.port}")

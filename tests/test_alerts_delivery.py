@@ -6,6 +6,7 @@ import json
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -15,7 +16,8 @@ from desk.alerts import AlertBook, AlertsActor, AppriseSink
 from messages.alerts import Alert, AlertSeverity, GetAlerts
 from supervisor import ChildSpec, Runtime
 from supervisor.clock import ManualClock
-from supervisor.config import AlertSinkConfig
+from supervisor.config import AlertSinkConfig, ConfigError, parse_config
+from supervisor.system import System
 from tests.test_alerts import RaiseAlert, Raiser
 
 
@@ -103,9 +105,14 @@ def test_a_sink_takes_only_alerts_at_or_above_its_severity(make_runtime: Callabl
     assert rt.ask("alerts", GetAlerts()).undelivered == 0 and receiver.bodies.empty()
 
 
-def test_a_sink_url_apprise_does_not_understand_is_refused() -> None:
+def test_a_sink_url_apprise_does_not_understand_is_refused_before_the_desk_starts(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="apprise does not understand"):
         AppriseSink(AlertSinkConfig(url="nonsense-scheme://x"))
+    deployment = parse_config({"accounts": [{"exchange": "kraken", "account": "main"}],
+                               "runtime": {"folder": str(tmp_path)},
+                               "alerts": {"sinks": [{"url": "json://127.0.0.1:9/ok"}, {"url": "nonsense-scheme://x"}]}})
+    with pytest.raises(ConfigError, match=r"alerts.sinks\[1\].url"):
+        System(deployment)
 
 
 def test_the_book_opens_an_incident_once_counts_repeats_and_ignores_resolving_nothing() -> None:

@@ -26,13 +26,12 @@ from desk.web.app import create_app
 from desk.web.sampler import Sampler
 from desk.web.snapshot import Snapshots
 from desk.web.source import Source
-from supervisor.config import Deployment
+from supervisor.config import LOCAL_HOSTS, Deployment
 from supervisor.journal import Journal
 
 __all__ = ["WEB_RECORD", "Dashboard", "read_web_record"]
 
 WEB_RECORD = "web.json"
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 log = logger.bind(actor="web")
 
