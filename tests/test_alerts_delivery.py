@@ -12,13 +12,30 @@ from typing import Any
 
 import pytest
 
+from actors.base import Actor
 from desk.alerts import AlertBook, AlertsActor, AppriseSink
 from messages.alerts import Alert, AlertSeverity, GetAlerts
+from messages.base import Message
 from supervisor import ChildSpec, Runtime
 from supervisor.clock import ManualClock
 from supervisor.config import AlertSinkConfig, ConfigError, parse_config
 from supervisor.system import System
-from tests.test_alerts import RaiseAlert, Raiser
+
+
+class RaiseIncident(Message, frozen=True):
+    key: str
+    resolved: bool = False
+
+
+class Raiser(Actor):
+    """Raises (or resolves) the incident it is told about, as any actor of the desk would."""
+
+    def on_raise(self, message: RaiseIncident) -> bool:
+        if message.resolved:
+            self.resolve_alert(message.key, "back to normal")
+        else:
+            self.alert(message.key, "something needs a person", AlertSeverity.WARNING)
+        return True
 
 
 class Receiver:
@@ -72,10 +89,10 @@ def desk(make_runtime: Callable[..., Runtime], receiver: Receiver) -> Runtime:
 
 def test_an_incident_is_delivered_once_then_once_more_when_resolved(desk: Runtime, receiver: Receiver) -> None:
     for _ in range(3):
-        assert desk.ask("raiser", RaiseAlert("transfer:stuck")) is True
+        assert desk.ask("raiser", RaiseIncident("transfer:stuck")) is True
     raised = receiver.next()
     assert raised["title"] == "WARNING transfer:stuck" and "from raiser" in raised["message"]
-    desk.ask("raiser", RaiseAlert("transfer:stuck", resolved=True))
+    desk.ask("raiser", RaiseIncident("transfer:stuck", resolved=True))
     resolved = receiver.next()
     assert resolved["title"] == "RESOLVED transfer:stuck" and resolved["type"] == "success"
     report = desk.ask("alerts", GetAlerts())
@@ -87,7 +104,7 @@ def test_a_refused_notice_is_kept_and_delivered_when_the_sink_is_back(
     desk: Runtime, receiver: Receiver, clock: ManualClock
 ) -> None:
     receiver.refuse.set()
-    desk.ask("raiser", RaiseAlert("venue:down"))
+    desk.ask("raiser", RaiseIncident("venue:down"))
     assert desk.ask("alerts", GetAlerts()).undelivered == 1
     receiver.refuse.clear()
     clock.advance(5.0)  # the actor's retry timer
