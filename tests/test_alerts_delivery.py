@@ -6,8 +6,8 @@ import json
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest

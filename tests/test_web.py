@@ -191,3 +191,13 @@ def test_a_bind_other_than_localhost_without_a_token_is_refused_at_config_time()
         parse_config(data)
     assert parse_config({**data, "web": {"host": "0.0.0.0", "token": "t"}}).web.token == "t"
     assert demo.web.host == "127.0.0.1" and demo.web.enabled
+
+
+def test_resume_from_the_api_reaches_hedge_a_and_cancel_task_needs_a_well_formed_key(api: httpx.Client) -> None:
+    resumed = api.post("/api/actions/resume_hedge", json={"confirm": True, "params": {"retry_failed": True}}).json()
+    assert resumed["target"] == "hedge_a" and resumed["answer"]["type"] == "HedgeReport"
+    bad = api.post("/api/actions/cancel_task", json={"confirm": True, "params": {"key": ["kraken"]}})
+    assert bad.status_code == 400 and "key must be" in bad.json()["detail"]
+    key = ["kraken", "main", "mexc", "main", "usdc"]
+    cancelled = api.post("/api/actions/cancel_task", json={"confirm": True, "params": {"key": key}})
+    assert cancelled.status_code == 200 and cancelled.json()["target"] == "tasks"
