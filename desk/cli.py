@@ -2,7 +2,7 @@
 
     bin/run [--config FILE] [--for SECONDS]          the built-in demo (or FILE), in-process
     bin/run --processes [--config FILE]              the same, one OS process per actor
-    bin/run status [--json]                          the running system (process mode)
+    bin/run status [--json]                          the running system (either mode)
     bin/run send ACTOR 'JSON'                        send a command, print the answer
     bin/run node --connect ENDPOINT --name NAME      join a running system as one node
     bin/run keys DIR [--config FILE]                 make CurveZMQ keys for tcp:// endpoints (secrets 0600)
@@ -33,6 +33,7 @@ from desk.check_venue import main as check_venue_main
 from desk.config import ConfigError, Deployment, actor_names, load_config, load_demo_config
 from supervisor.logs import configure_logging
 from desk.status import collect_status, ledger_mismatches, status_lines, summary_line
+from supervisor.logs import configure_logging, log_to_file
 
 __all__ = ["main"]
 
@@ -49,15 +50,25 @@ def _stop_event() -> threading.Event:
 
 def _loop(stop: threading.Event, seconds: float | None, every: float, stopped: Callable[[], bool],
           status: Callable[[], dict[str, Any]]) -> float:
-    """Print status every ``every`` seconds until Ctrl-C, ``seconds``, or the system stops; returns elapsed."""
+    """Show status every ``every`` seconds until Ctrl-C, ``seconds``, or the system stops; returns elapsed."""
+    from desk.terminal import StatusView
+
+    view = StatusView()
+    try:
+        return _show_until(stop, seconds, every, stopped, status, view.show)
+    finally:
+        view.close()
+
+
+def _show_until(stop: threading.Event, seconds: float | None, every: float, stopped: Callable[[], bool],
+                status: Callable[[], dict[str, Any]], show: Callable[[dict[str, Any], float], None]) -> float:
     started = time.monotonic()
     deadline = None if seconds is None else started + seconds
     while not stop.is_set() and not stopped():
         wait = every if deadline is None else min(every, deadline - time.monotonic())
         if wait > 0 and stop.wait(wait):
             break
-        for line in status_lines(status(), time.monotonic() - started):
-            print(line, flush=True)
+        show(status(), time.monotonic() - started)
         if deadline is not None and time.monotonic() >= deadline:
             break
     return time.monotonic() - started
@@ -88,6 +99,7 @@ def audit_after_stop(status: dict[str, Any], stop_market: Callable[[], None], st
 def run_in_process(deployment: Deployment, seconds: float | None, every: float) -> int:
     """Run ``deployment`` in this process, printing status; 0 if all went well."""
     from desk.system import System
+    from desk.web import InProcessSource
 
     stop = _stop_event()
     try:
@@ -96,19 +108,38 @@ def run_in_process(deployment: Deployment, seconds: float | None, every: float) 
         print(f"bin/run: {error}", file=sys.stderr)
         return 2
     system.start()
+    dashboard = _start_dashboard(deployment, lambda: InProcessSource(system))
     try:
         elapsed = _loop(stop, seconds, every, lambda: system.runtime.stopped, system.status)
+        _stop_dashboard(dashboard)
         status = system.status()
         failed = system.runtime.stopped and system.runtime.stop_reason != "stopped by request"
         reason = system.runtime.stop_reason
         line, ok = audit_after_stop(status, system.venue.close, system.runtime.stop, system.board.views,
                                     system.venue, deployment.journal_path, elapsed)
     finally:
+        _stop_dashboard(dashboard)
         system.stop()
     print(line, flush=True)
     if failed:
         print(f"the runtime stopped by itself: {reason}", flush=True)
     return 0 if ok and not failed else 1
+
+
+def _start_dashboard(deployment: Deployment, source: Callable[[], Any]) -> Any:
+    """The web dashboard of the running system (None when ``web.enabled`` is false); prints its URL."""
+    from desk.web import Dashboard
+
+    if not deployment.web.enabled:
+        return None
+    dashboard = Dashboard(deployment, source())
+    print(f"dashboard: {dashboard.start()}", flush=True)
+    return dashboard
+
+
+def _stop_dashboard(dashboard: Any) -> None:
+    if dashboard is not None:
+        dashboard.stop()
 
 
 def run_processes(deployment: Deployment, seconds: float | None, every: float, endpoint: str | None,
@@ -118,6 +149,7 @@ def run_processes(deployment: Deployment, seconds: float | None, every: float, e
     0 if all went well; 2 for a setup refused before anything started (tcp without keys); 1 if
     the system failed to start or its supervisor gave up (the reason printed, everything cleaned up).
     """
+    from desk.web import ProcessSource
     from supervisor.client import Client
     from supervisor.errors import StartError
     from supervisor.processes import ProcessSystem
@@ -145,10 +177,13 @@ def run_processes(deployment: Deployment, seconds: float | None, every: float, e
                               names)
 
     line, ok = "", False
+    dashboard = None
     try:
         print(f"process mode: {len(names)} nodes, hub at {system.endpoint}, runtime folder {system.folder}",
               flush=True)
+        dashboard = _start_dashboard(deployment, lambda: ProcessSource(system, Client(system.endpoint, keys=keys)))
         elapsed = _loop(stop, seconds, every, lambda: runtime.stopped, status)
+        _stop_dashboard(dashboard)
         failed = runtime.stopped and runtime.stop_reason != "stopped by request"
         reason = runtime.stop_reason
         if not failed:
@@ -159,6 +194,9 @@ def run_processes(deployment: Deployment, seconds: float | None, every: float, e
                 lambda: client.ask("gateway", GetBalances()).views, system.venue, deployment.journal_path, elapsed,
             )
     finally:
+        _stop_dashboard(dashboard)
+        if dashboard is not None:
+            dashboard.snapshots.source.client.close()
         client.close()
         system.stop()  # every node, the hub, the venue, the records and the sockets
     if failed:
@@ -175,15 +213,35 @@ def _connect(args: argparse.Namespace) -> Any:
     return Client(args.endpoint, runtime_folder=args.runtime, keys=args.keys, key=args.key, timeout=args.timeout)
 
 
+def _dashboard_of(args: argparse.Namespace) -> Any:
+    """The API client of an in-process system's dashboard, when there is no hub but a dashboard runs."""
+    from desk.web.client import WebClient, find_dashboard
+    from supervisor.client import ClientError, find_hub
+
+    if args.endpoint:
+        return None
+    try:
+        find_hub(args.runtime)
+        return None
+    except ClientError:
+        url = find_dashboard(args.runtime)
+        return WebClient(url, timeout=args.timeout) if url else None
+
+
 def command_status(args: argparse.Namespace) -> int:
+    from desk.web.client import WebClientError
     from supervisor.client import ClientError
 
+    web = _dashboard_of(args)  # an in-process system: its dashboard's API is the control endpoint
     try:
-        with _connect(args) as client:
-            runtime = client.status()
-            names = [a.name for a in runtime.actors]
-            status = collect_status(client.ask, runtime.actors, runtime.dead_letters, names)
-    except ClientError as error:
+        if web is not None:
+            status = web.status()
+        else:
+            with _connect(args) as client:
+                runtime = client.status()
+                names = [a.name for a in runtime.actors]
+                status = collect_status(client.ask, runtime.actors, runtime.dead_letters, names)
+    except (ClientError, WebClientError) as error:
         print(f"bin/run status: {error}", file=sys.stderr)
         return 2
     if args.json:
@@ -205,22 +263,28 @@ def command_send(args: argparse.Namespace) -> int:
     from messages.codec import DecodeError
     from messages.commands import parse_command
     from messages.system import Rejected
+    from desk.web.client import WebClientError
     from supervisor.client import ClientError, ClientUsageError
 
     def refuse(text: str) -> int:
         print(f"bin/run send: {text}"[:300].encode("utf-8", "backslashreplace").decode(), file=sys.stderr)
         return 2
 
+    web = _dashboard_of(args)  # an in-process system: its dashboard's API is the control endpoint
     try:
         command = parse_command(args.json_command)
     except DecodeError as error:
         return refuse(f"not a command: {error}")
     try:
+        if web is not None:
+            reply = web.send(args.actor, args.json_command)
+            print(json.dumps(reply["answer"], default=str))
+            return 1 if reply["rejected"] else 0
         with _connect(args) as client:
             answer = client.ask(args.actor, command)
     except ClientUsageError as error:
         return refuse(str(error))
-    except ClientError as error:
+    except (ClientError, WebClientError) as error:
         print(f"bin/run send: {error}", file=sys.stderr)
         return 1
     shown = msgspec.to_builtins(answer) if isinstance(answer, Message) else answer
@@ -311,6 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.fresh or not args.config:
         _wipe_journal(deployment)
+    log_to_file(deployment.folder / "logs" / "desk.log")
     if args.processes:
         return run_processes(deployment, args.seconds, args.every, args.endpoint, args.keys)
     return run_in_process(deployment, args.seconds, args.every)

@@ -209,6 +209,49 @@ class RuntimeConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     hang_timeout: float = 30.0
 
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")  # the binds that may go without a web token
+
+
+class WebConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    """The operator's dashboard and HTTP API (desk/web): on by default, on 127.0.0.1 only.
+
+    Any ``host`` not in `LOCAL_HOSTS` needs a ``token``; requests without it are refused.
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = msgspec.field(default=8765)  # 0: any free port (the URL printed at start says which)
+    token: str | None = None
+    refresh: float = 1.0  # seconds between the dashboard's samples (live updates, history, metrics)
+
+
+class AlertSinkConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    """Where alerts go: an apprise URL (``json://host/path`` webhook, ``tgram://token/chat``, ``slack://...``)."""
+
+    url: str
+    min_severity: Literal["warning", "critical"] = "warning"
+
+
+class AlertsConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    """The "alerts" actor (desk/alerts.py): one message per incident, then one when it is resolved."""
+
+    enabled: bool = True
+    sinks: list[AlertSinkConfig] = msgspec.field(default_factory=list)
+    keep: int = 200  # recent alerts kept for the dashboard
+    watch: bool = True  # the dashboard also raises alarms it reads in the status (desk/watch.py)
+    stuck_after: float = 300.0  # seconds a task or chain hop may wait before it is "stuck"
+    exposure_after: float = 30.0  # seconds the hedge pair may stay exposed or unconfirmed
+
+
+class HistoryConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+    """The history the dashboard's plots read (desk/history.py), pruned daily at ``prune_cron``."""
+
+    prices_days: float = 30.0
+    trades_days: float = 90.0  # fills, transfers, hedges
+    balances_days: float = 30.0
+    prune_cron: str = "0 0 * * *"
+
+
 class ActorConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     """An extra actor (a desk's own strategy): ``class = "package.module:ClassName"`` built with ``params``."""
 
@@ -236,6 +279,9 @@ class Deployment(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     venues: dict[Exchange, LiveVenueConfig] = msgspec.field(default_factory=dict)  # real exchanges
     dry_run: bool = False  # with venues: live data, orders and transfers simulated locally
     paper: DryRunConfig = msgspec.field(default_factory=DryRunConfig)
+    web: WebConfig = msgspec.field(default_factory=WebConfig)
+    alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
+    history: HistoryConfig = msgspec.field(default_factory=HistoryConfig)
     base_folder: str = "."  # where the file was read from; relative paths are resolved against it
 
     @property
@@ -251,6 +297,7 @@ class Deployment(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
 # The built-in actors and their names (every deployment has them).
 BUILTIN_NAMES = ("gateway", "tasks", "transfers", "chains", "prices", "health", "report", "scheduler")
 HEDGE_NAMES = ("hedge_a", "hedge_b")
+ALERTS_NAME = "alerts"  # the alerts actor (desk/alerts.py), unless alerts.enabled is false
 
 
 def default_jobs() -> list[JobConfig]:
@@ -355,7 +402,10 @@ def external_names(deployment: Deployment) -> list[str]:
 
 def actor_names(deployment: Deployment) -> list[str]:
     """Every actor the deployment runs, in start order."""
-    names = list(BUILTIN_NAMES[:-1])
+    names = list(BUILTIN_NAMES[:1])
+    if deployment.alerts.enabled:
+        names.append(ALERTS_NAME)  # early, so that it is there for the alerts others raise as they start
+    names += BUILTIN_NAMES[1:-1]
     if deployment.hedge is not None and deployment.hedge.enabled:
         names += HEDGE_NAMES
     names += [a.name for a in deployment.actors]
@@ -403,7 +453,7 @@ def _check(d: Deployment) -> None:
     names = actor_names(d)
     extra = [a.name for a in d.actors]
     for i, actor in enumerate(d.actors):
-        if actor.name in BUILTIN_NAMES or actor.name in HEDGE_NAMES or extra.count(actor.name) > 1:
+        if actor.name in (*BUILTIN_NAMES, *HEDGE_NAMES, ALERTS_NAME) or extra.count(actor.name) > 1:
             raise ConfigError(f"config error at actors[{i}].name: {actor.name!r} is already used")
         resolve_import(actor.class_path, f"config error at actors[{i}].class")
     for index, name in d.gateway.strategies.items():
@@ -441,6 +491,10 @@ def _check(d: Deployment) -> None:
         except DecodeError as error:
             raise ConfigError(f"config error at {where}.message: {error}") from None
     _check_live_venues(d, seen)
+    if d.web.host not in LOCAL_HOSTS and not d.web.token:
+        raise ConfigError(f"config error at web.token: binding to {d.web.host!r} requires a token")
+    if not 0 <= d.web.port <= 65535:
+        raise ConfigError(f"config error at web.port: must be 0..65535, got {d.web.port}")
     watch = d.scheduler.health_watch or []
     for name in watch:
         if name not in names:

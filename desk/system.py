@@ -111,6 +111,11 @@ class ActorFactory:
                 for a in d.accounts
             ]
             return lambda: Gateway(venue, board, accounts, dict(d.gateway.strategies), retry_delay=d.gateway.retry_delay)
+        if name == "alerts":
+            from desk.alerts import AlertsActor, check_sinks
+
+            check_sinks(d.alerts.sinks)  # a sink URL apprise does not understand fails here, before anything runs
+            return lambda: AlertsActor(d.alerts.sinks, keep=d.alerts.keep)
         if name == "tasks":
             from actors.tasks import TaskManagerActor
 

@@ -11,7 +11,7 @@ import enum
 
 from messages.base import Message
 
-__all__ = ["ALERTS_ACTOR", "Alert", "AlertSeverity"]
+__all__ = ["ALERTS_ACTOR", "Alert", "AlertEntry", "AlertSeverity", "Alerts", "GetAlerts"]
 
 ALERTS_ACTOR = "alerts"
 
@@ -36,3 +36,30 @@ class Alert(Message, frozen=True):
     severity: AlertSeverity = AlertSeverity.CRITICAL
     resolved: bool = False
     at: float = 0.0
+
+
+class GetAlerts(Message, frozen=True):
+    """Ask the "alerts" actor for the open incidents and the recent alerts. Answer: `Alerts`."""
+
+
+class AlertEntry(Message, frozen=True):
+    """One incident as the alerts actor keeps it: raised at ``raised_at``, repeated ``count`` times,
+    ``resolved_at`` once cleared; ``delivered`` False while a sink has not taken it yet."""
+
+    key: str
+    text: str
+    source: str
+    severity: AlertSeverity
+    raised_at: float
+    count: int = 1
+    resolved_at: float | None = None
+    resolved_text: str = ""
+    delivered: bool = False
+
+
+class Alerts(Message, frozen=True):
+    """The open incidents (oldest first) and the recent ones, newest first."""
+
+    open: list[AlertEntry]
+    recent: list[AlertEntry]
+    undelivered: int = 0

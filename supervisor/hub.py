@@ -57,6 +57,13 @@ SystemHandler = Callable[[Header, bytes], "list[bytes] | None"]
 SENT, FULL, GONE = "sent", "full", "gone"
 
 
+def readable(identity: str) -> str:
+    """A peer's identity for a log line: a node's name as is, a client's binary ZeroMQ identity as hex."""
+    if identity.isprintable() and identity.isascii():
+        return identity
+    return "client-" + identity.encode("latin-1").hex()
+
+
 @dataclass
 class _Delivery:
     seq: int

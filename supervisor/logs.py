@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from loguru import logger
 
-__all__ = ["configure_logging"]
+__all__ = ["configure_logging", "log_to_file"]
 
 FORMAT = "<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> <cyan>{extra[actor]: <10}</cyan> {message}"
 
@@ -24,3 +25,13 @@ def configure_logging(level: str = "INFO") -> None:
 
 def _to_stderr(message: str) -> None:
     sys.stderr.write(message)
+
+
+FILE_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {extra[actor]: <10} {message}"
+
+
+def log_to_file(path: Path, level: str = "INFO", rotation: str = "20 MB", retention: int = 5) -> None:
+    """Also write the log to ``path``, rotated by loguru when it reaches ``rotation`` (``retention`` old files kept)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logger.add(path, level=level.upper(), format=FILE_FORMAT, rotation=rotation, retention=retention,
+               backtrace=False, diagnose=False)
