@@ -6,12 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-import lighter
-
 from actors.venues.base import TradingVenue
 from actors.venues.ccxt_venue import CcxtAccount, WithdrawRoute
 from actors.venues.kraken import KrakenVenue, kraken_client
-from actors.venues.lighter import LighterAccount, LighterVenue
+from actors.venues.lighter import LighterAccount, LighterVenue, lighter
 from actors.venues.mexc import MexcVenue, mexc_client
 from actors.venues.paper import PaperVenue
 from actors.venues.router import VenueRouter

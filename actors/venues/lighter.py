@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
+import sys
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import lighter
 import msgspec
 from loguru import logger
 
@@ -29,6 +29,13 @@ from messages.common import Currency, Exchange
 from messages.trading import Fill, Order, OrderStatus, OrderType, Side, Ticker, split_market
 from messages.venue import Deposit, TransferResult, TransferStatus
 from supervisor.clock import Clock
+
+# lighter-sdk pulls in py_ecc, which raises the interpreter's recursion limit to 100,000 on import.
+# With that limit a deeply nested frame overflows the C stack (a segfault) instead of raising the
+# RecursionError the codec turns into a DecodeError, so the limit is put back at once.
+_recursion_limit = sys.getrecursionlimit()
+import lighter  # noqa: E402
+sys.setrecursionlimit(_recursion_limit)
 
 __all__ = ["LighterAccount", "LighterVenue", "client_order_index"]
 
