@@ -11,6 +11,7 @@ from typing import Any
 
 import msgpack
 import pytest
+import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,7 +37,11 @@ FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(Healt
 def built(draw: st.DrawFn, cls: type[Message]) -> Message | Exception:
     """A message of ``cls`` from generated field values, or the error its constructor refused them with."""
     try:
-        return draw(st.from_type(cls))
+        message = draw(st.from_type(cls))
+        # hypothesis takes a field's default_factory from the signature as the value itself
+        made = {f.name: f.default_factory() for f in msgspec.structs.fields(cls)
+                if type(getattr(message, f.name)).__name__ == "Factory"}
+        return msgspec.structs.replace(message, **made) if made else message
     except (ValueError, TypeError) as error:  # non-finite floats, failed checks: refused at construction
         return error
     except Exception as error:  # a field type hypothesis cannot build (typing.Any)
