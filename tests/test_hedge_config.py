@@ -51,7 +51,7 @@ def test_zero_retries_is_accepted_by_config_and_the_hedger_makes_one_attempt(
                                                        gateway=None)),
             ChildSpec("operator", lambda: Collector(inbox)),
         ])
-        rt.tell("hedge_b", AFilled("T1", "O1", "btc/usd", Side.BUY, 1.0, 100.0, reply_to="operator"))
+        rt.tell("hedge_b", AFilled("T1", "O1", "btc/usd", Side.BUY, 1.0, 100.0, reply_to="operator"), sender="operator")
         [failed] = inbox.wait_for(BHedgeFailed, 1)
         assert failed.retries == 1 and "insufficient funds" in failed.reason  # one attempt, no retry
     finally:
