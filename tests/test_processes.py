@@ -389,7 +389,7 @@ def test_tcp_without_keys_is_refused_before_anything_is_created(tmp_path: Path) 
     with pytest.raises(ValueError, match="needs CurveZMQ keys"):
         ProcessSystem(small_desk(folder), endpoint="tcp://127.0.0.1:47537").start()
     keys = generate_keys(tmp_path / "keys", nodes=["gateway"])  # not every node has its key
-    with pytest.raises(ValueError, match="no node key for tasks, transfers"):
+    with pytest.raises(ValueError, match="no node key for alerts, tasks, transfers"):
         ProcessSystem(small_desk(folder), endpoint="tcp://127.0.0.1:47537", keys=keys).start()
     assert not folder.exists() or list(folder.iterdir()) == []
     desk = tmp_path / "desk.toml"
