@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.cli import main
+from desk.cli import main
 from supervisor.logs import configure_logging
 
 SMALL_DESK = """
@@ -113,7 +113,7 @@ def test_bin_run_send_with_a_non_utf8_argv_from_the_shell_exits_2(tmp_path: Path
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "supervisor.cli", "send", "gateway", b'{"type": "Rejected", "reason": "\xff"}',
+    done = subprocess.run([sys.executable, "-m", "desk.cli", "send", "gateway", b'{"type": "Rejected", "reason": "\xff"}',
                            "--endpoint", f"ipc://{tmp_path / 'nobody.sock'}"], capture_output=True, timeout=60,
                           cwd=Path(__file__).resolve().parent.parent)
     assert done.returncode == 2 and b"not UTF-8" in done.stderr and done.stderr.strip().count(b"\n") == 0
