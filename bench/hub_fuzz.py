@@ -20,8 +20,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from desk.processes import ProcessSystem
 from supervisor.logs import configure_logging
-from supervisor.processes import ProcessSystem
 from tests.hostile import fuzz_hub
 from tests.test_processes import small_desk
 

@@ -23,10 +23,16 @@ from typing import Any, NoReturn
 
 import msgspec
 
-from messages.balances import GetBalances
-from desk.config import ConfigError, Deployment, actor_names, load_config, load_demo_config
-from supervisor.logs import configure_logging
+from desk.config import (
+    ConfigError,
+    Deployment,
+    actor_names,
+    load_config,
+    load_demo_config,
+)
 from desk.status import collect_status, ledger_mismatches, status_lines, summary_line
+from messages.balances import GetBalances
+from supervisor.logs import configure_logging
 
 __all__ = ["main"]
 
@@ -106,9 +112,9 @@ def run_processes(deployment: Deployment, seconds: float | None, every: float, e
     0 if all went well; 2 for a setup refused before anything started (tcp without keys); 1 if
     the system failed to start or its supervisor gave up (the reason printed, everything cleaned up).
     """
-    from supervisor.client import Client
+    from desk.processes import ProcessSystem
     from supervisor.errors import StartError
-    from supervisor.processes import ProcessSystem
+    from supervisor.transport.client import Client
 
     stop = _stop_event()
     system = ProcessSystem(deployment, endpoint=endpoint, keys=keys)
@@ -158,13 +164,13 @@ def run_processes(deployment: Deployment, seconds: float | None, every: float, e
 
 
 def _connect(args: argparse.Namespace) -> Any:
-    from supervisor.client import Client
+    from supervisor.transport.client import Client
 
     return Client(args.endpoint, runtime_folder=args.runtime, keys=args.keys, key=args.key, timeout=args.timeout)
 
 
 def command_status(args: argparse.Namespace) -> int:
-    from supervisor.client import ClientError
+    from supervisor.transport.client import ClientError
 
     try:
         with _connect(args) as client:
@@ -193,7 +199,7 @@ def command_send(args: argparse.Namespace) -> int:
     from messages.codec import DecodeError
     from messages.commands import parse_command
     from messages.system import Rejected
-    from supervisor.client import ClientError, ClientUsageError
+    from supervisor.transport.client import ClientError, ClientUsageError
 
     def refuse(text: str) -> int:
         print(f"bin/run send: {text}"[:300].encode("utf-8", "backslashreplace").decode(), file=sys.stderr)
@@ -218,7 +224,7 @@ def command_send(args: argparse.Namespace) -> int:
 
 def command_keys(args: argparse.Namespace) -> int:
     """Write a keys folder: the hub's pair, one pair per node (the deployment's actors) and per client."""
-    from supervisor.keys import KeysError, generate_keys
+    from supervisor.transport.keys import KeysError, generate_keys
 
     nodes = args.node
     if not nodes:
@@ -324,7 +330,7 @@ def _subcommand(argv: list[str]) -> int:
         return command_send(args)
     if args.command == "keys":
         return command_keys(args)
-    from supervisor.node import main as node_main
+    from desk.node import main as node_main
 
     node_argv = ["--connect", args.connect, "--name", args.name, "--log-level", args.log_level]
     for option in ("config", "runtime", "keys"):

@@ -18,12 +18,18 @@ import msgpack
 import msgspec
 import zmq
 
+from desk.processes import ProcessSystem
 from messages.balances import GetBalances
 from messages.base import message_types
 from messages.tasks import GetTasks
-from supervisor.client import Client
-from supervisor.processes import ProcessSystem
-from supervisor.wire import MAX_FRAME_BYTES, WireError, decode_header, is_client, random_identity
+from supervisor.transport.client import Client
+from supervisor.transport.wire import (
+    MAX_FRAME_BYTES,
+    WireError,
+    decode_header,
+    is_client,
+    random_identity,
+)
 
 READ_ONLY = [{"type": "Ping", "nonce": 1}, {"type": "GetBalances"}, {"type": "GetTasks"}, {"type": "Count"}]
 

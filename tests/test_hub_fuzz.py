@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.processes import ProcessSystem
+from desk.processes import ProcessSystem
 from tests.hostile import fuzz_hub
 from tests.test_processes import small_desk
 

@@ -25,7 +25,7 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils import z85
 
-from supervisor.wire import CLIENT_PREFIX
+from supervisor.transport.wire import CLIENT_PREFIX
 
 __all__ = [
     "KeyedAuthenticator",
