@@ -111,6 +111,7 @@ class NodeLink:
         self._local = threading.local()
         self._pushes: list[zmq.Socket[Any]] = []
         self._pushes_lock = threading.Lock()
+        self._closed = False
         self._done_seq = 0
         self._acked_seq = 0
         self._ack_wake = False  # an actor thread has woken the I/O thread to send an ack
@@ -127,6 +128,10 @@ class NodeLink:
         self._hand_over([encode_header(Header(kind="tell", to=name)), encode(message)])
 
     def _hand_over(self, frames: list[bytes]) -> None:
+        """Give ``frames`` to the I/O thread; after `close` they are dropped (logged): the link is gone."""
+        if self._closed:
+            log.warning("{}: the link is closed; a frame for the hub is dropped", self.name)
+            return
         push = getattr(self._local, "push", None)
         if push is None:
             push = self._context.socket(zmq.PUSH)
@@ -135,7 +140,12 @@ class NodeLink:
             self._local.push = push
             with self._pushes_lock:
                 self._pushes.append(push)
-        push.send_multipart(frames)
+        try:
+            push.send_multipart(frames)
+        except zmq.ZMQError:
+            if not self._closed:
+                raise
+            log.warning("{}: the link closed while a frame for the hub was handed over; it is dropped", self.name)
 
     # ---- the I/O loop --------------------------------------------------------------------------
 
@@ -294,6 +304,7 @@ class NodeLink:
 
     def close(self) -> None:
         with self._pushes_lock:
+            self._closed = True  # an actor thread still finishing a message hands nothing to closed sockets
             for push in self._pushes:
                 push.close(0)
             self._pushes.clear()
