@@ -124,9 +124,8 @@ def run_processes(deployment: Deployment, seconds: float | None, every: float, e
         print(f"bin/run: {error}", file=sys.stderr)
         return 2
     try:
-        system.start()
+        system.start()  # cleans up after itself when it fails; never touches another running system
     except (StartError, RuntimeError, OSError) as error:
-        system.stop()
         print(f"bin/run: the system did not start: {error}", file=sys.stderr)
         return 1
     runtime = system.runtime

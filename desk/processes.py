@@ -33,7 +33,6 @@ from messages.codec import DecodeError, decode, encode
 from messages.reports import GetRuntimeStatus, GetSystemInfo, RuntimeStatus, SystemInfo
 from messages.system import ActorStatus, Ping, Pong, Rejected
 from supervisor.clock import SystemClock
-from supervisor.errors import StartError
 from supervisor.spec import ChildSpec, Supervisor
 from supervisor.transport.client import Client
 from supervisor.transport.hub import Hub
@@ -185,42 +184,43 @@ class ProcessSystem:
         os.chmod(self.folder, 0o700)
         if read_system_record(self.folder) is not None:
             raise RuntimeError(f"a system is already running in {self.folder}")
-        for stale in self.folder.glob("*.sock"):
-            stale.unlink()
-        self.venue = build_venue(self.deployment, SystemClock())
-        self.venue_server = VenueServer(self.venue, self._ipc("venue.sock"), self._ipc("fills.sock"))
-        self.venue_server.start()
-        if self.endpoint.startswith("tcp://"):  # nodes on other hosts reach the venue over tcp, with the keys
-            host, port = self.endpoint[len("tcp://"):].rsplit(":", 1)
-            self._venue_ports = (int(port) + 1, int(port) + 2)
-            self.remote_venue_server = VenueServer(self.venue, f"tcp://{host}:{self._venue_ports[0]}",
-                                                   f"tcp://{host}:{self._venue_ports[1]}", keys=self.keys)
-            self.remote_venue_server.start()
-        self.board = FoundBoard(self.folder)  # the gateway node creates it; this process reads it
-        record = {
-            "pid": os.getpid(),
-            "hub": self.endpoint,
-            "venue_rpc": self._ipc("venue.sock"),
-            "venue_fills": self._ipc("fills.sock"),
-            "names": self.names,
-        }
-        save_deployment(self.deployment, self.folder)  # what every node runs
-        write_system_record(self.folder, record)
-        self.hub = Hub(self.endpoint, self.names, served={"runtime"}, system_handler=self._answer,
-                       heartbeat_interval=self.deployment.runtime.heartbeat_interval,
-                       heartbeat_timeout=self.deployment.runtime.hang_timeout,
-                       on_silent=lambda name: self.runtime.on_silent(name) if self.runtime else None,
-                       keys=self.keys if self.endpoint.startswith("tcp://") else None)
-        self.hub.start()
-        self._admit_external()
-        s = self.deployment.supervisor
-        started = [n for n in self.names if n not in self.external]  # external nodes join by themselves
-        policy = Supervisor([ChildSpec(n, _unused_factory) for n in started], strategy=s.strategy,
-                            intensity=s.intensity, period=s.period, backoff=s.backoff)
-        self.runtime = ProcessRuntime(policy, self._command, self.hub, log_folder=self.folder / "logs")
+        # From here on this system owns the folder's records and sockets: a failure cleans them up.
         try:
+            for stale in self.folder.glob("*.sock"):
+                stale.unlink()
+            self.venue = build_venue(self.deployment, SystemClock())
+            self.venue_server = VenueServer(self.venue, self._ipc("venue.sock"), self._ipc("fills.sock"))
+            self.venue_server.start()
+            if self.endpoint.startswith("tcp://"):  # nodes on other hosts reach the venue over tcp, with the keys
+                host, port = self.endpoint[len("tcp://"):].rsplit(":", 1)
+                self._venue_ports = (int(port) + 1, int(port) + 2)
+                self.remote_venue_server = VenueServer(self.venue, f"tcp://{host}:{self._venue_ports[0]}",
+                                                       f"tcp://{host}:{self._venue_ports[1]}", keys=self.keys)
+                self.remote_venue_server.start()
+            self.board = FoundBoard(self.folder)  # the gateway node creates it; this process reads it
+            record = {
+                "pid": os.getpid(),
+                "hub": self.endpoint,
+                "venue_rpc": self._ipc("venue.sock"),
+                "venue_fills": self._ipc("fills.sock"),
+                "names": self.names,
+            }
+            save_deployment(self.deployment, self.folder)  # what every node runs
+            write_system_record(self.folder, record)
+            self.hub = Hub(self.endpoint, self.names, served={"runtime"}, system_handler=self._answer,
+                           heartbeat_interval=self.deployment.runtime.heartbeat_interval,
+                           heartbeat_timeout=self.deployment.runtime.hang_timeout,
+                           on_silent=lambda name: self.runtime.on_silent(name) if self.runtime else None,
+                           keys=self.keys if self.endpoint.startswith("tcp://") else None)
+            self.hub.start()
+            self._admit_external()
+            s = self.deployment.supervisor
+            started = [n for n in self.names if n not in self.external]  # external nodes join by themselves
+            policy = Supervisor([ChildSpec(n, _unused_factory) for n in started], strategy=s.strategy,
+                                intensity=s.intensity, period=s.period, backoff=s.backoff)
+            self.runtime = ProcessRuntime(policy, self._command, self.hub, log_folder=self.folder / "logs")
             self.runtime.start()
-        except StartError:
+        except BaseException:
             self.stop()
             raise
 

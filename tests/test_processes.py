@@ -173,6 +173,16 @@ def test_in_ipc_mode_a_hello_without_the_incarnations_secret_is_refused(running:
     assert all(a.state == "running" for a in client.status().actors)
 
 
+def test_a_second_system_in_the_same_folder_is_refused_and_leaves_the_first_untouched(
+    running: ProcessSystem, client: Client
+) -> None:
+    second = ProcessSystem(running.deployment)
+    with pytest.raises(RuntimeError, match="already running"):
+        second.start()
+    assert (running.folder / "system.json").exists() and (running.folder / "hub.sock").exists()
+    assert client.ask("gateway", Ping()).actor == "gateway"
+
+
 def test_killing_each_node_kind_loses_no_task_and_pays_no_transfer_twice(running: ProcessSystem, client: Client) -> None:
     runtime = running.runtime
     assert runtime is not None
