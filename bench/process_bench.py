@@ -224,7 +224,7 @@ def through_hub(folder: Path, round_trips: int, messages: int) -> dict[str, Any]
     from loguru import logger
 
     from desk.config import parse_config
-    from supervisor.processes import ProcessSystem
+    from desk.processes import ProcessSystem
 
     logger.remove()
     data = tomllib.loads(SMALL_DESK)

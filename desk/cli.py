@@ -34,6 +34,13 @@ from desk.config import ConfigError, Deployment, actor_names, load_config, load_
 from supervisor.logs import configure_logging
 from desk.status import collect_status, ledger_mismatches, status_lines, summary_line
 from supervisor.logs import configure_logging, log_to_file
+from desk.config import (
+    ConfigError,
+    Deployment,
+    actor_names,
+    load_config,
+    load_demo_config,
+)
 
 __all__ = ["main"]
 
@@ -150,9 +157,10 @@ def run_processes(deployment: Deployment, seconds: float | None, every: float, e
     the system failed to start or its supervisor gave up (the reason printed, everything cleaned up).
     """
     from desk.web import ProcessSource
-    from supervisor.client import Client
+    from supervisor.transport.client import Client
+    from desk.processes import ProcessSystem
     from supervisor.errors import StartError
-    from supervisor.processes import ProcessSystem
+    from supervisor.transport.client import Client
 
     stop = _stop_event()
     system = ProcessSystem(deployment, endpoint=endpoint, keys=keys)
@@ -162,9 +170,8 @@ def run_processes(deployment: Deployment, seconds: float | None, every: float, e
         print(f"bin/run: {error}", file=sys.stderr)
         return 2
     try:
-        system.start()
+        system.start()  # cleans up after itself when it fails; never touches another running system
     except (StartError, RuntimeError, OSError) as error:
-        system.stop()
         print(f"bin/run: the system did not start: {error}", file=sys.stderr)
         return 1
     runtime = system.runtime
@@ -208,7 +215,7 @@ def run_processes(deployment: Deployment, seconds: float | None, every: float, e
 
 
 def _connect(args: argparse.Namespace) -> Any:
-    from supervisor.client import Client
+    from supervisor.transport.client import Client
 
     return Client(args.endpoint, runtime_folder=args.runtime, keys=args.keys, key=args.key, timeout=args.timeout)
 
@@ -216,7 +223,7 @@ def _connect(args: argparse.Namespace) -> Any:
 def _dashboard_of(args: argparse.Namespace) -> Any:
     """The API client of an in-process system's dashboard, when there is no hub but a dashboard runs."""
     from desk.web.client import WebClient, find_dashboard
-    from supervisor.client import ClientError, find_hub
+    from supervisor.transport.client import ClientError, find_hub
 
     if args.endpoint:
         return None
@@ -230,7 +237,8 @@ def _dashboard_of(args: argparse.Namespace) -> Any:
 
 def command_status(args: argparse.Namespace) -> int:
     from desk.web.client import WebClientError
-    from supervisor.client import ClientError
+    from supervisor.transport.client import ClientError
+    from supervisor.transport.client import ClientError
 
     web = _dashboard_of(args)  # an in-process system: its dashboard's API is the control endpoint
     try:
@@ -264,7 +272,8 @@ def command_send(args: argparse.Namespace) -> int:
     from messages.commands import parse_command
     from messages.system import Rejected
     from desk.web.client import WebClientError
-    from supervisor.client import ClientError, ClientUsageError
+    from supervisor.transport.client import ClientError, ClientUsageError
+    from supervisor.transport.client import ClientError, ClientUsageError
 
     def refuse(text: str) -> int:
         print(f"bin/run send: {text}"[:300].encode("utf-8", "backslashreplace").decode(), file=sys.stderr)
@@ -293,7 +302,7 @@ def command_send(args: argparse.Namespace) -> int:
 
 
 def command_tree(args: argparse.Namespace) -> int:
-    from supervisor.client import ClientError
+    from supervisor.transport.client import ClientError
 
     try:
         with _connect(args) as client:
@@ -307,7 +316,7 @@ def command_tree(args: argparse.Namespace) -> int:
 
 def command_keys(args: argparse.Namespace) -> int:
     """Write a keys folder: the hub's pair, one pair per node (the deployment's actors) and per client."""
-    from supervisor.keys import KeysError, generate_keys
+    from supervisor.transport.keys import KeysError, generate_keys
 
     nodes = args.node
     if not nodes:
@@ -428,7 +437,7 @@ def _subcommand(argv: list[str]) -> int:
         return command_keys(args)
     if args.command in ("children", "restart"):
         return command_tree(args)
-    from supervisor.node import main as node_main
+    from desk.node import main as node_main
 
     node_argv = ["--connect", args.connect, "--name", args.name, "--log-level", args.log_level]
     for option in ("config", "runtime", "keys"):

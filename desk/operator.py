@@ -1,6 +1,6 @@
 """Operator commands on a running system's supervision tree: `bin/run children` and `bin/run restart NAME`.
 
-Both ask the reserved name ``"runtime"`` through the hub (`supervisor.client.Client`); the
+Both ask the reserved name ``"runtime"`` through the hub (`supervisor.transport.client.Client`); the
 supervisor process answers (`WhichChildren`, `RestartChild`).
 """
 
@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from messages.supervision import ChildInfo, Children, RestartChild, WhichChildren
 from messages.system import Rejected
-from supervisor.client import ClientError
+from supervisor.transport.client import ClientError
 
 __all__ = ["children_lines", "command_children", "command_restart"]
 

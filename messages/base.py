@@ -45,6 +45,11 @@ def _non_finite(value: Any) -> float | None:
     if isinstance(value, float):
         return None if math.isfinite(value) else value
     if isinstance(value, (tuple, list, set, frozenset)):
+        try:
+            if all(map(math.isfinite, value)):  # the common case, a tuple of numbers: checked in C
+                return None
+        except (TypeError, OverflowError):  # not all numbers (structs, strings), or an int too big for a float
+            pass
         items: Any = value
     elif isinstance(value, dict):
         items = [*value.keys(), *value.values()]

@@ -18,12 +18,19 @@ import msgpack
 import msgspec
 import zmq
 
+from desk.processes import ProcessSystem
 from messages.balances import GetBalances
 from messages.base import message_types
 from messages.tasks import GetTasks
-from supervisor.client import Client
-from supervisor.processes import ProcessSystem
-from supervisor.wire import MAX_FRAME_BYTES, WireError, decode_header, is_client, random_identity
+from supervisor.transport.client import Client
+from supervisor.transport.keys import curve_client
+from supervisor.transport.wire import (
+    MAX_FRAME_BYTES,
+    WireError,
+    decode_header,
+    is_client,
+    random_identity,
+)
 
 READ_ONLY = [{"type": "Ping", "nonce": 1}, {"type": "GetBalances"}, {"type": "GetTasks"}, {"type": "Count"}]
 
@@ -70,9 +77,11 @@ class FuzzReport:
 class _Peer:
     """One hostile DEALER: counts the answers it expects and what it gets."""
 
-    def __init__(self, endpoint: str, identity: bytes | None = None) -> None:
+    def __init__(self, endpoint: str, identity: bytes | None = None, keys: Path | None = None) -> None:
         self.socket: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
+        if keys is not None:  # an admitted client key: the hub lets it in, as a client
+            curve_client(self.socket, keys)
         self.socket.setsockopt(zmq.IDENTITY, identity or random_identity())
         self.socket.setsockopt(zmq.RCVHWM, 100_000)
         self.socket.connect(endpoint)
@@ -204,17 +213,18 @@ def fuzz_hub(system: ProcessSystem, frames: int, seed: int = 1, peers: int = 4, 
     rng = random.Random(seed)
     report = FuzzReport()
     nodes = [n.name for n in runtime.nodes]
-    with Client(system.endpoint, timeout=30.0) as victim:
+    keys = system.keys if system.endpoint.startswith("tcp://") else None
+    with Client(system.endpoint, keys=keys, timeout=30.0) as victim:
         before_state = _state(victim)
         victim_name = "client/" + bytes(victim._socket.getsockopt(zmq.IDENTITY)).hex()  # type: ignore[arg-type]
         before_pids = {n.name: (n.pid, n.restarts) for n in runtime.nodes}
         before_counts = dict(hub.counts)
         rss_before = _rss_mb()
         node_rss_before = {n.name: _rss_mb(n.pid) for n in runtime.nodes if n.pid}
-        hostile = [_Peer(system.endpoint) for _ in range(peers)]
-        named = _Peer(system.endpoint, identity=b"gateway")  # the identity the issue's impostor used
+        hostile = [_Peer(system.endpoint, keys=keys) for _ in range(peers)]
+        named = _Peer(system.endpoint, identity=b"gateway", keys=keys)  # the identity the issue's impostor used
         hostile.append(named)
-        oversize = _Peer(system.endpoint)
+        oversize = _Peer(system.endpoint, keys=keys)
         generator = _Frames(rng, nodes, victim_name)
         node_set = set(nodes)
         started = time.monotonic()

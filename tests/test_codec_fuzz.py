@@ -144,3 +144,16 @@ def test_huge_strings_are_decoded_up_to_the_limit_and_refused_beyond(size: int) 
     data = msgpack.packb({"type": "Rejected", "reason": ""})[:-1] + b"\xdb" + size.to_bytes(4, "big") + b"r" * size
     message = _decodes_or_refuses(data)
     assert (message is not None) == (len(data) <= MAX_MESSAGE_BYTES)
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=500), documents.map(msgpack.packb),
+                 st.integers(1, 100_000).map(lambda depth: b"\x81\xa4kind" + b"\x91" * depth + b"\x00")))
+def test_any_bytes_are_a_frame_header_or_a_wire_error(data: bytes) -> None:
+    from supervisor.transport.wire import MAX_NAME, Header, WireError, decode_header
+
+    try:
+        header = decode_header(data)
+    except WireError:
+        return
+    assert isinstance(header, Header) and len(header.to) <= MAX_NAME and len(header.sender) <= MAX_NAME

@@ -16,8 +16,8 @@ import zmq
 from actors.base import Actor
 from messages import Message, Ping, Pong
 from supervisor import ChildSpec, Runtime, Supervisor
-from supervisor.hub import Hub
-from supervisor.node import NodeLink
+from supervisor.transport.hub import Hub
+from supervisor.transport.link import NodeLink
 from tests.probe import Note, Probe, recorder
 
 _incarnations = itertools.count(1000)
@@ -290,7 +290,7 @@ def _serving_runtime(endpoint: str) -> Hub:
     """A hub that also serves "runtime" by decoding the body with the codec, as the supervisor does."""
     from messages.codec import DecodeError, decode, encode
     from messages.system import Rejected
-    from supervisor.wire import Header, encode_header
+    from supervisor.transport.wire import Header, encode_header
 
     def answer(header: Header, body: bytes) -> list[bytes]:
         try:
@@ -347,7 +347,7 @@ def test_an_ask_to_runtime_with_a_deeply_nested_body_is_rejected_and_the_hub_car
 
 
 def test_deeply_nested_tells_do_not_crash_a_node_and_are_dead_lettered_as_a_digest(hub_and_nodes: Any, endpoint: str) -> None:
-    from supervisor.node import Undecodable
+    from supervisor.transport.link import Undecodable
 
     _, start = hub_and_nodes
     node = start("b", recorder(Probe()))
@@ -429,7 +429,7 @@ def test_a_reply_to_no_ask_is_refused_and_never_forwarded(hub_and_nodes: Any, en
 
 
 def test_a_frame_over_the_size_limit_is_dropped_by_the_socket_and_nothing_is_kept(hub_and_nodes: Any, endpoint: str) -> None:
-    from supervisor.wire import MAX_FRAME_BYTES
+    from supervisor.transport.wire import MAX_FRAME_BYTES
 
     hub, start = hub_and_nodes
     start("b", recorder(Probe()))

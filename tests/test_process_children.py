@@ -13,9 +13,9 @@ import pytest
 
 from messages.supervision import Children, ChildType, ExitReason, RestartChild, TerminateChild, WhichChildren
 from messages.system import Ping, Rejected
-from supervisor.client import Client
+from supervisor.transport.client import Client
 from desk.config import DEMO_CONFIG, parse_config
-from supervisor.processes import ProcessSystem
+from desk.processes import ProcessSystem
 
 pytestmark = pytest.mark.slow
 

@@ -20,20 +20,36 @@ from typing import Any
 
 import pytest
 
+from desk.config import DEMO_CONFIG, Deployment, actor_names, parse_config
+from desk.processes import ProcessSystem
+from desk.status import ledger_mismatches, unsettled_accounts
 from messages.balances import GetBalances
 from messages.common import Currency, Exchange
 from messages.system import Ping
 from messages.tasks import AddTransferTask, GetTasks, PendingTasks
-from supervisor.client import Client, ClientError
-from desk.config import DEMO_CONFIG, Deployment, parse_config
-from desk.config import DEMO_CONFIG, Deployment, actor_names, parse_config
-from supervisor.processes import ProcessSystem
-from desk.status import ledger_mismatches, unsettled_accounts
+from supervisor.transport.client import Client, ClientError
 
 pytestmark = pytest.mark.slow
 
 PYTHON = sys.executable
 REPO = Path(__file__).resolve().parent.parent
+
+
+def free_tcp_endpoint() -> str:
+    """A tcp endpoint whose port and the next two (the venue's) are free now: the machine is shared."""
+    import random
+    import socket
+
+    for _ in range(200):
+        port = random.randint(20_000, 60_000)
+        try:
+            for offset in range(3):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port + offset))
+        except OSError:
+            continue
+        return f"tcp://127.0.0.1:{port}"
+    raise RuntimeError("no free tcp port")
 
 
 def demo_in(folder: Path, **overrides: Any) -> Deployment:
@@ -157,6 +173,16 @@ def test_in_ipc_mode_a_hello_without_the_incarnations_secret_is_refused(running:
     assert all(a.state == "running" for a in client.status().actors)
 
 
+def test_a_second_system_in_the_same_folder_is_refused_and_leaves_the_first_untouched(
+    running: ProcessSystem, client: Client
+) -> None:
+    second = ProcessSystem(running.deployment)
+    with pytest.raises(RuntimeError, match="already running"):
+        second.start()
+    assert (running.folder / "system.json").exists() and (running.folder / "hub.sock").exists()
+    assert client.ask("gateway", Ping()).actor == "gateway"
+
+
 def test_killing_each_node_kind_loses_no_task_and_pays_no_transfer_twice(running: ProcessSystem, client: Client) -> None:
     runtime = running.runtime
     assert runtime is not None
@@ -213,13 +239,13 @@ def test_stopping_leaves_no_process_socket_or_shared_memory_behind(tmp_path: Pat
 
 
 def test_a_tcp_hub_admits_only_peers_with_an_allowed_key(tmp_path: Path) -> None:
-    from supervisor.keys import generate_keys
+    from supervisor.transport.keys import generate_keys
 
     small = demo_in(tmp_path / "run", hedge=None, actors=[], gateway={},
                     scheduler={"jobs": [{"name": "reconcile", "target": "gateway", "message": "Reconcile",
                                          "every": 5.0}]})
     keys = generate_keys(tmp_path / "keys", nodes=actor_names(small))
-    system = ProcessSystem(small, endpoint="tcp://127.0.0.1:47531", keys=keys)
+    system = ProcessSystem(small, endpoint=free_tcp_endpoint(), keys=keys)
     system.start()
     try:
         with Client(system.endpoint, keys=keys, timeout=10.0) as allowed:
@@ -254,7 +280,7 @@ def test_a_frozen_node_that_misses_heartbeats_is_killed_and_restarted(tmp_path: 
 
 def test_a_node_from_another_host_joins_over_tcp_with_only_its_keys(tmp_path: Path) -> None:
     from messages.demo import DemoTick
-    from supervisor.keys import generate_keys
+    from supervisor.transport.keys import generate_keys
 
     far = {"name": "far_strategy", "class": "actors.demo:DemoStrategy", "external": True,
            "params": {"slot": 2, "exchange": "kraken", "account": "main", "currency": "usdc", "amount": 50.0}}
@@ -262,7 +288,7 @@ def test_a_node_from_another_host_joins_over_tcp_with_only_its_keys(tmp_path: Pa
                     scheduler={"jobs": [{"name": "reconcile", "target": "gateway", "message": "Reconcile",
                                          "every": 5.0}]})
     keys = generate_keys(tmp_path / "keys", nodes=actor_names(small))
-    system = ProcessSystem(small, endpoint="tcp://127.0.0.1:47533", keys=keys)
+    system = ProcessSystem(small, endpoint=free_tcp_endpoint(), keys=keys)
     system.start()
     elsewhere = tmp_path / "other-host"
     elsewhere.mkdir()
@@ -360,11 +386,11 @@ def _hello(endpoint: str, name: str, curve: tuple[bytes, bytes, bytes] | None, p
 
 
 def test_over_tcp_the_key_decides_which_actor_a_peer_is(tmp_path: Path) -> None:
-    from supervisor.keys import client_curve, generate_keys
+    from supervisor.transport.keys import client_curve, generate_keys
 
     small = small_desk(tmp_path / "run")
     keys = generate_keys(tmp_path / "keys", nodes=actor_names(small), clients=["ops", "strategy"])
-    system = ProcessSystem(small, endpoint="tcp://127.0.0.1:47535", keys=keys)
+    system = ProcessSystem(small, endpoint=free_tcp_endpoint(), keys=keys)
     system.start()
     try:
         assert system.hub is not None and system.runtime is not None
@@ -383,20 +409,20 @@ def test_over_tcp_the_key_decides_which_actor_a_peer_is(tmp_path: Path) -> None:
 
 
 def test_tcp_without_keys_is_refused_before_anything_is_created(tmp_path: Path) -> None:
-    from supervisor.keys import generate_keys
+    from supervisor.transport.keys import generate_keys
 
     folder = tmp_path / "run"
     with pytest.raises(ValueError, match="needs CurveZMQ keys"):
-        ProcessSystem(small_desk(folder), endpoint="tcp://127.0.0.1:47537").start()
+        ProcessSystem(small_desk(folder), endpoint=free_tcp_endpoint()).start()
     keys = generate_keys(tmp_path / "keys", nodes=["gateway"])  # not every node has its key
     with pytest.raises(ValueError, match="no node key for alerts, tasks, transfers"):
-        ProcessSystem(small_desk(folder), endpoint="tcp://127.0.0.1:47537", keys=keys).start()
+        ProcessSystem(small_desk(folder), endpoint=free_tcp_endpoint(), keys=keys).start()
     assert not folder.exists() or list(folder.iterdir()) == []
     desk = tmp_path / "desk.toml"
     desk.write_text(f'[runtime]\nfolder = "{folder}"\n[[accounts]]\nexchange = "kraken"\naccount = "main"\n'
                     'balances = { usdc = 100.0 }\n')
     done = subprocess.run([PYTHON, "-m", "desk.cli", "--processes", "--config", str(desk), "--endpoint",
-                           "tcp://127.0.0.1:47537", "--for", "1"], cwd=REPO, capture_output=True, text=True, timeout=60)
+                           free_tcp_endpoint(), "--for", "1"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "needs CurveZMQ keys" in done.stderr
     assert not folder.exists() or list(folder.iterdir()) == []

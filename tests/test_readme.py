@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from desk.config import DEMO_CONFIG, parse_config
-from supervisor.processes import ProcessSystem
+from desk.processes import ProcessSystem
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from loguru import logger
 
-from supervisor.hub import readable
+from supervisor.transport.hub import readable
 from supervisor.logs import configure_logging, log_to_file
 
 

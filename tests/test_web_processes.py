@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from desk.web import Dashboard, ProcessSource
-from supervisor.client import Client
-from supervisor.processes import ProcessSystem
+from supervisor.transport.client import Client
+from desk.processes import ProcessSystem
 from tests.webdemo import demo_deployment
 
 

@@ -47,7 +47,7 @@ from messages.codec import encode
 from messages.common import AccountRef, Currency, Exchange
 from messages.trading import Fill, Order, OrderType, Side, Ticker
 from messages.venue import Deposit, TransferResult
-from supervisor.keys import allow_clients, curve_client, curve_server
+from supervisor.transport.keys import allow_clients, curve_client, curve_server
 
 __all__ = ["RemoteVenue", "VenueServer"]
 
@@ -120,7 +120,7 @@ class VenueServer:
     def __init__(self, venue: TradingVenue, rpc_endpoint: str, fills_endpoint: str, *,
                  context: zmq.Context[Any] | None = None, keys: str | os.PathLike[str] | None = None) -> None:
         if (rpc_endpoint.startswith("tcp://") or fills_endpoint.startswith("tcp://")) and keys is None:
-            raise ValueError("a tcp:// venue server needs CurveZMQ keys (see supervisor.keys)")
+            raise ValueError("a tcp:// venue server needs CurveZMQ keys (see supervisor.transport.keys)")
         self.venue = venue
         self.rpc_endpoint = rpc_endpoint
         self.fills_endpoint = fills_endpoint

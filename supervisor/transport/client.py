@@ -1,6 +1,6 @@
 """A client for programs outside the tree (strategy processes, scripts, the CLI): talk to a running system.
 
-    from supervisor.client import Client
+    from supervisor.transport import Client
     with Client() as client:                       # finds the running system's hub
         reply = client.send_command("gateway", {"strategy": "a", "cmd": "allocate",
                                                 "currency": "usd", "amount": 100, "index": 2})
@@ -28,8 +28,17 @@ from messages.codec import DecodeError, EncodeError, decode, encode
 from messages.commands import parse_command
 from messages.reports import GetRuntimeStatus, RuntimeStatus
 from messages.system import DeliveryFailed
-from supervisor.keys import KeysError, client_curve
-from supervisor.wire import MAX_FRAME_BYTES, MAX_NAME, Header, WireError, decode_header, encode_header, random_identity
+from supervisor.transport.keys import KeysError, client_curve
+from supervisor.transport.records import read_system_record
+from supervisor.transport.wire import (
+    MAX_FRAME_BYTES,
+    MAX_NAME,
+    Header,
+    WireError,
+    decode_header,
+    encode_header,
+    random_identity,
+)
 
 __all__ = ["Client", "ClientError", "ClientUsageError", "find_hub"]
 
@@ -51,8 +60,6 @@ class ClientUsageError(ClientError):
 
 def find_hub(runtime_folder: str | Path | None = None) -> str:
     """The hub endpoint of the system running in ``runtime_folder`` (default: ``$TREASURY_RUNTIME``, else run/demo)."""
-    from supervisor.processes import read_system_record
-
     folder = Path(runtime_folder or os.environ.get("TREASURY_RUNTIME") or "run/demo")
     record = read_system_record(folder)
     if record is None:

@@ -3,7 +3,7 @@
 Who is who is the hub's decision, never the peer's. A connection is a client
 (``client/<hex of its identity>``) until it proves, in its hello, that it is a node: in ipc
 mode with the secret the supervisor gave that node incarnation (`admit`), in tcp mode with
-the CurveZMQ key bound to the actor name (`supervisor.keys`). The hub stamps the sender on
+the CurveZMQ key bound to the actor name (`supervisor.transport.keys`). The hub stamps the sender on
 every frame it forwards, and forwards an answer only to an ask it routed (same asker, same
 responder, same id): a peer can neither speak for an actor nor forge a reply.
 
@@ -34,8 +34,8 @@ from typing import Any
 import zmq
 from loguru import logger
 
-from supervisor.keys import allow_clients, server_curve
-from supervisor.wire import (
+from supervisor.transport.keys import allow_clients, server_curve
+from supervisor.transport.wire import (
     MAX_FRAME_BYTES,
     Header,
     WireError,
@@ -107,7 +107,7 @@ class Hub:
 
     ``names``: the nodes of the deployment. ``served``: names the hub answers itself through
     ``system_handler``. ``on_silent(name)`` is called when a connected node has not answered a
-    heartbeat for ``heartbeat_timeout`` seconds. ``keys`` (a `supervisor.keys` folder) switches
+    heartbeat for ``heartbeat_timeout`` seconds. ``keys`` (a `supervisor.transport.keys` folder) switches
     on CurveZMQ: only peers whose public key is in the folder get in, and a node's key names it
     (required for tcp://). Without keys a node proves itself with the secret given to `admit`.
     """
@@ -130,7 +130,7 @@ class Hub:
         context: zmq.Context[Any] | None = None,
     ) -> None:
         if endpoint.startswith("tcp://") and keys is None:
-            raise ValueError("a tcp:// hub needs CurveZMQ keys (see supervisor.keys); use ipc:// for one host")
+            raise ValueError("a tcp:// hub needs CurveZMQ keys (see supervisor.transport.keys); use ipc:// for one host")
         self.endpoint = endpoint
         self.nodes = {name: _NodeSlot(name) for name in names}
         self.served = set(served)

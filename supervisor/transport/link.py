@@ -7,7 +7,7 @@ from the hub goes into the local runtime (which restarts the actor in-process if
 keeping its mailbox); every delivery is acknowledged once the actor is done with it, so the
 hub knows what a dead process was handling. Heartbeats are answered from the I/O thread.
 
-    python -m supervisor.node --name gateway --connect ipc:///.../hub.sock [--config FILE] [--keys DIR]
+A deployment runs a node with ``python -m desk.node --name NAME --connect ENDPOINT``.
 
 Every message from the hub is handled inside a guard: a frame that cannot be decoded is
 answered (if asked) and dead-lettered as a digest (its size and hash, not the bytes).
@@ -15,15 +15,13 @@ answered (if asked) and dead-lettered as a digest (its size and hash, not the by
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
-import signal
-import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from itertools import count
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -35,7 +33,7 @@ from messages.codec import DecodeError, decode, encode
 from messages.system import DeliveryFailed
 from supervisor.mailbox import Envelope, Reply
 from supervisor.runtime import Runtime
-from supervisor.wire import (
+from supervisor.transport.wire import (
     MAX_FRAME_BYTES,
     SECRET_ENV,
     Header,
@@ -47,7 +45,7 @@ from supervisor.wire import (
     random_identity,
 )
 
-__all__ = ["SECRET_ENV", "NodeLink", "Undecodable", "encode_answer", "main"]
+__all__ = ["NodeLink", "Undecodable", "encode_answer", "node_secret", "secret_path"]
 
 class Undecodable(msgspec.Struct, frozen=True):
     """What a dead letter keeps of a body that could not be decoded: its size and a digest, not the bytes."""
@@ -113,6 +111,7 @@ class NodeLink:
         self._local = threading.local()
         self._pushes: list[zmq.Socket[Any]] = []
         self._pushes_lock = threading.Lock()
+        self._closed = False
         self._done_seq = 0
         self._acked_seq = 0
         self._ack_wake = False  # an actor thread has woken the I/O thread to send an ack
@@ -129,6 +128,10 @@ class NodeLink:
         self._hand_over([encode_header(Header(kind="tell", to=name)), encode(message)])
 
     def _hand_over(self, frames: list[bytes]) -> None:
+        """Give ``frames`` to the I/O thread; after `close` they are dropped (logged): the link is gone."""
+        if self._closed:
+            log.warning("{}: the link is closed; a frame for the hub is dropped", self.name)
+            return
         push = getattr(self._local, "push", None)
         if push is None:
             push = self._context.socket(zmq.PUSH)
@@ -137,7 +140,12 @@ class NodeLink:
             self._local.push = push
             with self._pushes_lock:
                 self._pushes.append(push)
-        push.send_multipart(frames)
+        try:
+            push.send_multipart(frames)
+        except zmq.ZMQError:
+            if not self._closed:
+                raise
+            log.warning("{}: the link closed while a frame for the hub was handed over; it is dropped", self.name)
 
     # ---- the I/O loop --------------------------------------------------------------------------
 
@@ -296,6 +304,7 @@ class NodeLink:
 
     def close(self) -> None:
         with self._pushes_lock:
+            self._closed = True  # an actor thread still finishing a message hands nothing to closed sockets
             for push in self._pushes:
                 push.close(0)
             self._pushes.clear()
@@ -303,86 +312,17 @@ class NodeLink:
         self._dealer.close()
 
 
-def _load_curve(keys: str | None, name: str) -> tuple[bytes, bytes, bytes] | None:
-    if keys is None:
-        return None
-    from supervisor.keys import client_curve
-
-    return client_curve(keys, name)  # the node's own key: over tcp it is what says which actor this is
+def secret_path(runtime_folder: str | os.PathLike[str], name: str) -> Path:
+    """Where the supervisor leaves the secret of an external node ``name`` it does not start itself (ipc mode)."""
+    return Path(runtime_folder) / "secrets" / name
 
 
-def _node_secret(name: str, runtime: str | None) -> str:
-    """This incarnation's proof for the hub: from the supervisor that started it, or (a node started
-    by hand on the supervisor's host) the secret the supervisor wrote for it in the runtime folder."""
-    secret = os.environ.pop(SECRET_ENV, "")  # not inherited by anything this node starts
-    if not secret and runtime:
-        path = os.path.join(runtime, "secrets", name)
-        if os.path.exists(path):
-            with open(path) as file:
-                secret = file.read().strip()
+def node_secret(name: str, runtime_folder: str | os.PathLike[str] | None = None) -> str:
+    """This incarnation's proof for the hub: from the supervisor that started it (``$TREASURY_NODE_SECRET``,
+    removed from the environment once read), or the one it left for an external node in ``runtime_folder``."""
+    secret = os.environ.pop(SECRET_ENV, "")
+    if not secret and runtime_folder:
+        path = secret_path(runtime_folder, name)
+        if path.exists():
+            secret = path.read_text().strip()
     return secret
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one actor of a deployment as a node; exit code 0 on a requested stop."""
-    parser = argparse.ArgumentParser(prog="python -m supervisor.node", description="Run one actor as a node.")
-    parser.add_argument("--name", required=True, help="the actor to run (its name in the deployment)")
-    parser.add_argument("--connect", required=True, help="the hub's endpoint (ipc://... or tcp://...)")
-    parser.add_argument("--config", help="the deployment file (default: the one saved in the runtime folder)")
-    parser.add_argument("--runtime", help="the runtime folder (default: the deployment's)")
-    parser.add_argument("--keys", help="CurveZMQ keys folder (required for tcp://)")
-    parser.add_argument("--log-level", default="INFO")
-    args = parser.parse_args(argv)
-
-    from pathlib import Path
-
-    from desk.config import Deployment, load_config, load_demo_config, load_saved_deployment
-    from supervisor.logs import configure_logging
-    from supervisor.processes import ask_system_info, node_services
-    from supervisor.spec import Supervisor
-    from desk.system import ActorFactory
-
-    configure_logging(args.log_level)
-    saved = load_saved_deployment(Path(args.runtime)) if args.runtime else None
-    info = None
-    if args.config:
-        deployment = load_config(args.config)
-    elif saved is not None:
-        deployment = saved
-    elif args.connect.startswith("tcp://") and not args.runtime:  # joining from another host: the hub says what to run
-        info = ask_system_info(args.connect, args.keys)
-        deployment = msgspec.json.decode(info.deployment_json, type=Deployment)
-    else:
-        deployment = load_demo_config()
-    services = node_services(deployment, args.name, args.runtime, args.connect, args.keys, info)
-    factory = ActorFactory(deployment, services)
-    link = NodeLink(args.name, args.connect, [*factory.names, "runtime"], curve=_load_curve(args.keys, args.name),
-                    secret=_node_secret(args.name, args.runtime),
-                    orphan_timeout=max(deployment.runtime.hang_timeout, 5 * deployment.runtime.heartbeat_interval))
-    s = deployment.supervisor
-    runtime = Runtime(
-        Supervisor([factory.child_spec(args.name)], strategy="one_for_one", intensity=s.intensity, period=s.period,
-                   backoff=s.backoff),
-        clock=services.clock,
-        heartbeat_interval=deployment.runtime.heartbeat_interval,
-        hang_timeout=deployment.runtime.hang_timeout,
-        remote=link,
-    )
-    link.runtime = runtime
-    signal.signal(signal.SIGTERM, lambda *_: link.request_stop("SIGTERM"))
-    signal.signal(signal.SIGINT, lambda *_: link.request_stop("SIGINT"))
-    try:
-        runtime.start()
-        link.run()
-    finally:
-        runtime.stop()  # "stopped by request" unless the runtime already stopped by itself
-        link.close()
-        services.close()
-    failed = runtime.stop_reason != "stopped by request" or link.stop_reason == "the hub went silent"
-    if failed:
-        log.error("node {} stops: {}", args.name, runtime.stop_reason)
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -25,7 +25,7 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils import z85
 
-from supervisor.wire import CLIENT_PREFIX
+from supervisor.transport.wire import CLIENT_PREFIX
 
 __all__ = [
     "KeyedAuthenticator",
@@ -168,6 +168,10 @@ def allow_clients(context: zmq.Context[Any], folder: str | os.PathLike[str]) -> 
     folder = Path(folder)
     authenticator = KeyedAuthenticator(context, folder)
     authenticator.start()
+    admitted: dict[bytes, bool] = {}
+    for sub in (CLIENTS, NODES):
+        if (folder / sub).is_dir():
+            admitted.update(zmq.auth.load_certificates(str(folder / sub)))
     authenticator.configure_curve(domain="*", location=str(folder / CLIENTS))
-    authenticator.certs["*"] = {**authenticator.certs.get("*", {}), **zmq.auth.load_certificates(str(folder / NODES))}
+    authenticator.certs["*"] = admitted  # the clients' keys and the nodes' keys
     return authenticator

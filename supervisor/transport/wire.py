@@ -4,7 +4,7 @@
                         body   = messages.codec.encode(message)  (a map with a "type" field)
 
 The hub routes on the header alone and forwards the body untouched; only the receiving node
-decodes (and so validates) it. Any MessagePack client can speak it: see `supervisor.client`.
+decodes (and so validates) it. Any MessagePack client can speak it: see `supervisor.transport.client`.
 ``sender`` is always written by the hub (the authenticated peer); whatever a peer puts there
 is ignored. A client's name is ``client/<hex of its connection id>``: a "/" is never in an
 actor's name, so a client can never be taken for an actor.
