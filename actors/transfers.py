@@ -27,7 +27,7 @@ from messages.balances import FundsReserved, MovementBooked, ReleaseFunds, Reser
 from messages.reports import GetTransferStats, TransferStats
 from messages.system import Rejected
 from messages.tasks import GetTasks, PendingTasks, TaskSucceeded, TransferTaskKey, TransferTaskValue
-from messages.transfers import RunTransfers, TransferSent, TransfersRun
+from messages.transfers import ResolveTransfer, RunTransfers, TransferResolved, TransferSent, TransfersRun
 from messages.venue import TransferResult, TransferStatus
 from supervisor.board import BalanceBoard
 from supervisor.journal import Journal, TransferIntent
@@ -320,6 +320,29 @@ class TransferExecutor(Actor):
         if kind in self._alerted:
             self._alerted.discard(kind)
             self.resolve_alert(f"{self.name}.{kind}.unanswered", text)
+
+    def on_resolve_transfer(self, message: ResolveTransfer) -> TransferResolved | Rejected:
+        """The operator's word on an unknown transfer: book it as moved, or release its task."""
+        intent = self.intents.get(message.client_id)
+        if intent is None or intent.status not in UNSETTLED:
+            state = "no such transfer" if intent is None else f"it is {intent.status}, not unknown"
+            return self.reply(Rejected(reason=f"cannot resolve {message.client_id}: {state}",  # type: ignore[return-value]
+                                       message_type="ResolveTransfer"))
+        key = intent.key
+        # Both legs are stamped with the moment the transfer was journaled, the earliest it can have
+        # moved: a snapshot taken since then counts them already (the next reconcile repairs the rest).
+        result = TransferResult(
+            client_id=intent.client_id, status=TransferStatus.OK if message.moved else TransferStatus.FAILED,
+            from_exchange=key.from_exchange, from_account=key.from_account, to_exchange=key.to_exchange,
+            to_account=key.to_account, currency=key.currency, amount=intent.amount, fee=message.fee,
+            reason=f"resolved by the operator: {message.note or 'no note'}", created_at=intent.created_at,
+            completed_at=intent.created_at,
+        )
+        self.log.warning("transfer {} resolved by the operator as {} ({})", intent.client_id,
+                         "moved" if message.moved else "not moved", message.note or "no note")
+        settled = self._apply(intent, result)
+        self.resolve_alert(f"{self.name}.unknown.{intent.client_id}", f"resolved by the operator: {settled.status}")
+        return self.reply(TransferResolved(client_id=intent.client_id, status=settled.status))  # type: ignore[return-value]
 
     def on_get_transfer_stats(self, message: GetTransferStats) -> TransferStats:
         """Transfers settled since ``message.since``, what is still moving, and refused attempts."""
