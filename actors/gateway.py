@@ -376,6 +376,11 @@ class Gateway(Actor):
 
     def on_get_balances(self, message: GetBalances) -> Balances:
         return Balances(
+            unconfirmed=[
+                f"{_name(key)} {change.ref[1]} {({c.value: d for c, d in change.deltas.items()})}"  # type: ignore[index]
+                for key, held in self._held.items()
+                for change in held
+            ],
             views=[
                 view
                 for (exchange, account, currency), view in self._views.items()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import msgspec
+
 from messages.base import Message
 from messages.common import Account, Currency, Exchange
 
@@ -172,9 +174,13 @@ class GetBalances(Message, frozen=True):
 
 
 class Balances(Message, frozen=True):
+    """The ledgers asked for; ``unconfirmed``: venue changes held until a re-fetch says whether the
+    last snapshot counts them (account and ref, with their deltas): not yet in any total."""
+
     actor_only: ClassVar[bool] = True
 
     views: list[BalanceView]
+    unconfirmed: list[str] = msgspec.field(default_factory=list)
 
 
 class Reconcile(Message, frozen=True):

@@ -217,6 +217,8 @@ def test_a_change_no_re_fetch_can_explain_is_held_alerted_and_settled_by_the_nex
     for _ in range(3):  # every re-fetch also sees money the desk never heard of
         state.venue.race_next_fetch(before=lambda: state.venue.inner.external_adjust(K, "main", USDC, -7.0, "unseen"))
     state.deliver_events()
+    held = state.rt.ask("gateway", GetBalances()).unconfirmed  # the held transfer leg and fill are shown
+    assert [line.split()[:2] for line in held] == [["kraken.main", "x-1:out"], ["kraken.main", "T1"]]
     main = state.board.read(K, "main", USDC)
     assert main is not None and main.total == pytest.approx(state.venue.inner.all_balances()[(K, "main")][USDC] + 21.0)
     state.clock.advance(1.0)
@@ -227,3 +229,4 @@ def test_a_change_no_re_fetch_can_explain_is_held_alerted_and_settled_by_the_nex
     state.clock.advance(60.0)
     state.rt.ask("gateway", Reconcile())  # a snapshot fetched after every held change counts them all
     state.assert_ledgers_match_venue()
+    assert state.rt.ask("gateway", GetBalances()).unconfirmed == []
