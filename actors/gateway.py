@@ -116,7 +116,7 @@ class Gateway(Actor):
         retry_delay: float = 5.0,
         remember: int = 10_000,
         resolve_delay: float = 1.0,
-        resolve_alert_after: int = 3,
+        resolve_alert_after: int = 5,
     ) -> None:
         super().__init__()
         if not accounts:
