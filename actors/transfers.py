@@ -6,7 +6,9 @@ sending again, so one task pays once. On success it removes the task, adjusts bo
 (the destination when the money arrives) and runs the follow-up named by the task's extra.
 A transfer whose outcome the venue cannot tell (a timeout, a client id it cannot find) is
 "unknown": alerted, shown in `TransferStats`, never re-sent until the venue resolves it.
-Every reply it waits for (the task snapshot, the gateway's booking) has a deadline.
+Every reply it waits for (the task snapshot, the reservation, the gateway's booking) has a
+deadline. (~470 lines: a run's steps - snapshot, reservation, send, settle, book - share the
+journaled intent and the pending requests; the bookkeeping lives in the journal and `actors.requests`.)
 """
 
 from __future__ import annotations
