@@ -58,10 +58,12 @@ class Release(Message, frozen=True):
 class Adjust(Message, frozen=True):
     """Move slot ``index`` (0 = the total) by the signed ``delta``; the pool absorbs it.
 
-    Sent after a trade or a transfer. ``ref`` makes it idempotent: an Adjust whose ``ref``
-    was already applied is acknowledged and changes nothing. ``occurred_at`` is when the
-    change happened at the venue: one from before the ledger's last venue snapshot (start,
-    restart or reconcile) is already counted in it, so it is acknowledged and changes nothing.
+    Sent by a strategy or the operator after a trade or a transfer the desk did not make (the
+    transfer executor books its own legs with the actor-only `VenueMovement`). ``ref`` makes it
+    idempotent: an Adjust whose ``ref`` was already applied is acknowledged and changes nothing.
+    ``occurred_at`` is when the change happened at the venue: one from before the ledger's last
+    venue snapshot (start, restart or reconcile) is already counted in it, one during that
+    snapshot's fetch is held until a re-fetch says whether it is.
     """
 
     currency: Currency
