@@ -91,6 +91,10 @@ class ResolveHeld(Message, frozen=True):
     account: str
 
 
+def _deltas(change: HeldChange) -> dict[str, float]:
+    return {currency.value: delta for currency, delta in change.deltas.items()}
+
+
 def _name(key: _AccountKey) -> str:
     return f"{key[0].value}.{key[1]}"
 
@@ -102,8 +106,12 @@ class Gateway(Actor):
     first account overall is where commands naming no exchange go. ``strategies`` maps a
     sub-strategy slot index to the actor told `LedgerReset` when its slot is emptied.
     Answers: `BalanceView` or `Rejected` (commands), `Balances` (fills, `GetBalances`),
-    `MovementBooked` (the transfer executor's `VenueMovement`), `Reconciled`. An account whose venue is down at start is retried on every `Reconcile` and
-    every ``retry_delay`` seconds; commands for it are rejected until then.
+    `MovementBooked` (the transfer executor's `VenueMovement`), `FundsReserved`, `Reconciled`.
+    An account whose venue is down at start is retried on every `Reconcile` and
+    every ``retry_delay`` seconds; commands for it are rejected until then. A fill or movement
+    that happened during a snapshot's fetch is held and the venue fetched again at once (then every
+    ``resolve_delay`` seconds) until the gap between venue and ledger says whether it is counted;
+    after ``resolve_alert_after`` tries that cannot tell, an alert names what is held.
     """
 
     def __init__(
@@ -224,7 +232,8 @@ class Gateway(Actor):
                     self.log.info("adjust {} happened before the last venue snapshot of {}: already counted",
                                   message.ref or message.delta, _name(key))
                 else:
-                    self._hold(key, HeldChange(("adjust", message.ref or f"{message.delta:+} {message.currency.value}"), message.occurred_at or 0.0,
+                    ref = message.ref or f"{message.delta:+} {message.currency.value}"
+                    self._hold(key, HeldChange(("adjust", ref), message.occurred_at or 0.0,
                                                {message.currency: message.delta}, message))
                 return None
             record = ledger.adjust(message.currency, message.delta, message.index)
@@ -232,7 +241,8 @@ class Gateway(Actor):
                 self._refs.add(applied)
             if record.available < 0:
                 self.log.warning(
-                    "{}.{} {}: pool + credit is {} after adjust {}; the next reconcile resets it unless the venue differs",
+                    "{}.{} {}: pool + credit is {} after adjust {}; the next reconcile resets it unless the venue "
+                    "differs",
                     ledger.exchange.value, ledger.account, message.currency, record.available, message.delta,
                 )
             return record
@@ -377,7 +387,7 @@ class Gateway(Actor):
     def on_get_balances(self, message: GetBalances) -> Balances:
         return Balances(
             unconfirmed=[
-                f"{_name(key)} {change.ref[1]} {({c.value: d for c, d in change.deltas.items()})}"  # type: ignore[index]
+                f"{_name(key)} {change.ref[1]} {_deltas(change)}"  # type: ignore[index]
                 for key, held in self._held.items()
                 for change in held
             ],

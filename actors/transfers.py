@@ -186,9 +186,9 @@ class TransferExecutor(Actor):
         correlation_id = self._open(self.gateway, _RESERVING, attempt, context=reservation)
         if attempt == 1:
             self._run.reserving += 1
-        self.tell(self.gateway, ReserveFunds(exchange=key.from_exchange, account=key.from_account, currency=key.currency,
-                                             amount=reservation.value.amount, ref=reservation.client_id,
-                                             correlation_id=correlation_id))
+        self.tell(self.gateway, ReserveFunds(exchange=key.from_exchange, account=key.from_account,
+                                             currency=key.currency, amount=reservation.value.amount,
+                                             ref=reservation.client_id, correlation_id=correlation_id))
 
     def on_funds_reserved(self, message: FundsReserved) -> None:
         request = self.requests.accept(message.correlation_id, self.sender)
@@ -328,8 +328,8 @@ class TransferExecutor(Actor):
         intent = self.intents.get(message.client_id)
         if intent is None or intent.status not in UNSETTLED:
             state = "no such transfer" if intent is None else f"it is {intent.status}, not unknown"
-            return self.reply(Rejected(reason=f"cannot resolve {message.client_id}: {state}",  # type: ignore[return-value]
-                                       message_type="ResolveTransfer"))
+            refused = Rejected(reason=f"cannot resolve {message.client_id}: {state}", message_type="ResolveTransfer")
+            return self.reply(refused)  # type: ignore[return-value]
         key = intent.key
         # Both legs are stamped with the moment the transfer was journaled, the earliest it can have
         # moved: a snapshot taken since then counts them already (the next reconcile repairs the rest).
@@ -344,7 +344,8 @@ class TransferExecutor(Actor):
                          "moved" if message.moved else "not moved", message.note or "no note")
         settled = self._apply(intent, result)
         self.resolve_alert(f"{self.name}.unknown.{intent.client_id}", f"resolved by the operator: {settled.status}")
-        return self.reply(TransferResolved(client_id=intent.client_id, status=settled.status))  # type: ignore[return-value]
+        answer = TransferResolved(client_id=intent.client_id, status=settled.status)
+        return self.reply(answer)  # type: ignore[return-value]
 
     def on_get_transfer_stats(self, message: GetTransferStats) -> TransferStats:
         """Transfers settled since ``message.since``, what is still moving, and refused attempts."""

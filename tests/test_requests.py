@@ -101,13 +101,14 @@ class SilentTasks(TaskManagerActor):
 
     drop: ClassVar[int] = 1
     swallowed: ClassVar[list[GetTasks]] = []
-    got: ClassVar[threading.Event] = threading.Event()
+    changed: ClassVar[threading.Condition] = threading.Condition()
 
     def on_get_tasks(self, message: GetTasks) -> PendingTasks:
-        if len(SilentTasks.swallowed) < SilentTasks.drop:
-            SilentTasks.swallowed.append(message)
-            SilentTasks.got.set()
-            return PendingTasks(tasks=[])  # answers the ask, tells nobody: the reply is lost
+        with SilentTasks.changed:
+            if len(SilentTasks.swallowed) < SilentTasks.drop:
+                SilentTasks.swallowed.append(message)
+                SilentTasks.changed.notify_all()
+                return PendingTasks(tasks=[])  # answers the ask, tells nobody: the reply is lost
         return super().on_get_tasks(message)
 
 
@@ -116,7 +117,7 @@ def silent_tasks(tmp_path: Path, clock: ManualClock) -> Iterator[Callable[[int],
     systems: list[MoneySystem] = []
 
     def start(drop: int) -> MoneySystem:
-        SilentTasks.drop, SilentTasks.swallowed, SilentTasks.got = drop, [], threading.Event()
+        SilentTasks.drop, SilentTasks.swallowed = drop, []
         systems.append(MoneySystem(tmp_path, clock, BALANCES, tasks=SilentTasks))
         return systems[-1]
 
@@ -130,12 +131,11 @@ def add_task(money: MoneySystem, amount: float = 700.0) -> None:
 
 
 def swallowed(count: int) -> GetTasks:
-    assert SilentTasks.got.wait(5.0)
-    for _ in range(200):
-        if len(SilentTasks.swallowed) >= count:
-            return SilentTasks.swallowed[count - 1]
-        threading.Event().wait(0.01)  # real time for the actor threads, not simulated time
-    raise AssertionError(f"expected {count} swallowed GetTasks, got {len(SilentTasks.swallowed)}")
+    """The ``count``-th GetTasks the silent task manager swallowed, waited for (real time, generously)."""
+    with SilentTasks.changed:
+        arrived = SilentTasks.changed.wait_for(lambda: len(SilentTasks.swallowed) >= count, timeout=30.0)
+    assert arrived, f"expected {count} swallowed GetTasks, got {len(SilentTasks.swallowed)}"
+    return SilentTasks.swallowed[count - 1]
 
 
 @pytest.fixture
