@@ -26,6 +26,7 @@ from messages.balances import (
     Allocate,
     Balances,
     BalanceView,
+    Booking,
     FundsReserved,
     GetBalances,
     LedgerReset,
@@ -280,28 +281,28 @@ class Gateway(Actor):
             booked = ("movement", *key, message.currency, message.ref)  # apart from the clients' Adjust refs
             self._reservations.release(message.ref.rpartition(":")[0])  # the source leg ends its reservation
             if booked in self._refs:
-                return self._booked(message, "repeat")
+                return self._booked(message, Booking.REPEAT)
             placement = self._place(key, message.occurred_at)
             if placement is Placement.NEW:
                 ledger.adjust(message.currency, message.delta)
         except LedgerError as error:
             self.log.warning("movement {} not booked: {}", message.ref, error)
-            return self._booked(message, "refused", str(error))
+            return self._booked(message, Booking.REFUSED, str(error))
         self._refs.add(booked)
         if placement is Placement.NEW:
             view = self._publish(ledger, message.currency)
             self.log.info("movement {}: {} {} {:+} -> total {}", message.ref, _name(key), message.currency.value,
                           message.delta, view.total)
-            return self._booked(message, "applied")
+            return self._booked(message, Booking.APPLIED)
         if placement is Placement.COUNTED:
             self.log.info("movement {} happened before the last venue snapshot of {}: already counted",
                           message.ref, _name(key))
-            return self._booked(message, "counted")
+            return self._booked(message, Booking.COUNTED)
         self._hold(key, HeldChange(("movement", message.ref), message.occurred_at or 0.0,
                                    {message.currency: message.delta}, message))
-        return self._booked(message, "held")
+        return self._booked(message, Booking.HELD)
 
-    def _booked(self, message: VenueMovement, outcome: str, reason: str = "") -> MovementBooked:
+    def _booked(self, message: VenueMovement, outcome: Booking, reason: str = "") -> MovementBooked:
         answer = MovementBooked(ref=message.ref, correlation_id=message.correlation_id, outcome=outcome, reason=reason)
         return self.reply(answer)  # type: ignore[return-value]
 

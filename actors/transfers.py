@@ -25,7 +25,7 @@ from actors.followups import FollowUps
 from actors.requests import DeadlineTimer, PendingRequest, PendingRequests, RequestsDue
 from actors.venues.base import Venue, VenueError, VenueTimeout
 from messages.alerts import AlertSeverity
-from messages.balances import FundsReserved, MovementBooked, ReleaseFunds, ReserveFunds, VenueMovement
+from messages.balances import Booking, FundsReserved, MovementBooked, ReleaseFunds, ReserveFunds, VenueMovement
 from messages.reports import GetTransferStats, TransferStats
 from messages.system import Rejected
 from messages.tasks import GetTasks, PendingTasks, TaskSucceeded, TransferTaskKey, TransferTaskValue
@@ -269,7 +269,7 @@ class TransferExecutor(Actor):
         if self.requests.accept(message.correlation_id, self.sender) is None:
             return  # answered after we asked again (the repeat is answered too), or not ours
         self._resolve_silence(_BOOKING, f"{self.gateway} answers again")
-        if message.outcome == "refused":
+        if message.outcome is Booking.REFUSED:
             self.log.error("the gateway refused to book {} ({}); the next reconcile corrects the ledger",
                            message.ref, message.reason)
 

@@ -8,6 +8,7 @@ default account.
 
 from __future__ import annotations
 
+import enum
 from typing import ClassVar
 
 import msgspec
@@ -20,6 +21,7 @@ __all__ = [
     "Allocate",
     "BalanceView",
     "Balances",
+    "Booking",
     "FundsReserved",
     "GetBalances",
     "LedgerReset",
@@ -129,15 +131,24 @@ class ReleaseFunds(Message, frozen=True):
     ref: str
 
 
+class Booking(enum.StrEnum):
+    """What the gateway did with a `VenueMovement`."""
+
+    APPLIED = "applied"  # the ledger moved
+    COUNTED = "counted"  # the last snapshot already had it
+    REPEAT = "repeat"  # its ref was booked already
+    HELD = "held"  # it happened during a snapshot's fetch: held until a re-fetch says
+    REFUSED = "refused"  # unknown account or currency, or the ledger refused it (``reason``)
+
+
 class MovementBooked(Message, frozen=True):
-    """The gateway's answer to a `VenueMovement`: ``outcome`` is applied, counted (in a snapshot),
-    repeat (its ref was booked already), held (until a re-fetch says) or refused (``reason``)."""
+    """The gateway's answer to a `VenueMovement`."""
 
     actor_only: ClassVar[bool] = True
 
     ref: str
     correlation_id: str
-    outcome: str
+    outcome: Booking
     reason: str = ""
 
 

@@ -18,7 +18,7 @@ from actors.health import HealthMonitor
 from actors.report import Reporter
 from actors.requests import DeadlineTimer, PendingRequests
 from actors.tasks import TaskManagerActor
-from messages.balances import Allocate, BalanceView, MovementBooked, VenueMovement
+from messages.balances import Allocate, BalanceView, Booking, MovementBooked, VenueMovement
 from messages.base import Message
 from messages.demo import DemoTick
 from messages.common import AccountRef
@@ -181,7 +181,7 @@ class DropsFirstMovement(Gateway):
     def on_venue_movement(self, message: VenueMovement) -> MovementBooked:
         if DropsFirstMovement.dropped == 0:
             DropsFirstMovement.dropped += 1
-            return MovementBooked(ref=message.ref, correlation_id="", outcome="lost")
+            return MovementBooked(ref=message.ref, correlation_id="", outcome=Booking.REFUSED)  # never seen: the correlation id is wrong
         return super().on_venue_movement(message)
 
 
