@@ -20,8 +20,8 @@ from actors.requests import DeadlineTimer, PendingRequests
 from actors.tasks import TaskManagerActor
 from messages.balances import Allocate, BalanceView, Booking, MovementBooked, VenueMovement
 from messages.base import Message
-from messages.demo import DemoTick
 from messages.common import AccountRef
+from messages.demo import DemoTick
 from messages.reports import DailyReport, GetReport, GetTransferStats, TransferStats
 from messages.scheduling import CheckHealth, GetHealth
 from messages.system import Ping, Rejected

@@ -15,7 +15,7 @@ from actors.venues.simulated import SimulatedVenue
 from messages.balances import Allocate, Release, ReleaseFunds, ReserveFunds
 from messages.reports import GetTransferStats
 from messages.system import Rejected
-from messages.tasks import AddTransferTask, GetTasks, GetLastSuccess, LastSuccess, TaskAdded, TransferTaskKey
+from messages.tasks import AddTransferTask, GetLastSuccess, GetTasks, LastSuccess, TaskAdded, TransferTaskKey
 from messages.transfers import ResolveTransfer, RunTransfers, TransferResolved, TransferSent
 from messages.venue import TransferResult, TransferStatus
 from supervisor import ManualClock
