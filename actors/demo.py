@@ -7,6 +7,7 @@ desk's own strategies would be (``class = "actors.demo:DemoStrategy"``).
 from __future__ import annotations
 
 from actors.base import Actor
+from actors.requests import PendingRequests
 from messages.balances import Allocate, BalanceView, LedgerReset, Release
 from messages.common import AccountRef, Currency, Exchange
 from messages.demo import DemoTick
@@ -18,9 +19,14 @@ __all__ = ["DemoStrategy", "DemoTreasurer"]
 
 
 class DemoStrategy(Actor):
-    """On each tick, borrows ``amount`` from the pool into its slot, or gives it back; re-requests after a reset."""
+    """On each tick, borrows ``amount`` from the pool into its slot, or gives it back; re-requests after a reset.
 
-    def __init__(self, slot: int, exchange: str, account: str, currency: str, amount: float) -> None:
+    It waits for the gateway's answer at most ``reply_timeout`` seconds: the first tick after that
+    asks again (an answer lost with a restarted gateway never stalls it).
+    """
+
+    def __init__(self, slot: int, exchange: str, account: str, currency: str, amount: float,
+                 reply_timeout: float = 10.0) -> None:
         super().__init__()
         self.slot = slot
         self.exchange = Exchange(exchange)
@@ -28,27 +34,33 @@ class DemoStrategy(Actor):
         self.currency = Currency(currency)
         self.amount = amount
         self.holding = 0.0
-        self.waiting = False
+        self.reply_timeout = reply_timeout
+        self.requests: PendingRequests[None] = PendingRequests()
 
     def on_demo_tick(self, message: DemoTick) -> None:
-        if self.waiting:
+        now = self.clock.now()
+        for request in self.requests.expired(now):
+            self.log.warning("no answer from {} in {} s; asking again", request.to, self.reply_timeout)
+        if self.requests.waiting():
             return
         kind = Release if self.holding >= self.amount else Allocate
-        self.waiting = True
+        self.requests.open("gateway", "command", now + self.reply_timeout)
         self.tell("gateway", kind(currency=self.currency, index=self.slot, amount=self.amount, strategy=self.name,
                                   exchange=self.exchange, account=self.account))
 
     def on_balance_view(self, message: BalanceView) -> None:
-        self.waiting = False
-        self.holding = message.slots[self.slot]
+        if self.requests.accept_from(self.sender, "command") is not None:
+            self.holding = message.slots[self.slot]
 
     def on_rejected(self, message: Rejected) -> None:
-        self.waiting = False
-        self.log.info("the gateway said no: {}", message.reason)
+        if self.requests.accept_from(self.sender, "command") is not None:
+            self.log.info("the gateway said no: {}", message.reason)
 
     def on_ledger_reset(self, message: LedgerReset) -> None:
         if message.currency is self.currency:
-            self.holding, self.waiting = 0.0, False
+            self.holding = 0.0
+            for request in self.requests.waiting():
+                self.requests.cancel(request.correlation_id)
 
 
 class DemoTreasurer(Actor):

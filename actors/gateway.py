@@ -26,6 +26,7 @@ from messages.balances import (
     Allocate,
     Balances,
     BalanceView,
+    Booking,
     FundsReserved,
     GetBalances,
     LedgerReset,
@@ -91,6 +92,10 @@ class ResolveHeld(Message, frozen=True):
     account: str
 
 
+def _deltas(change: HeldChange) -> dict[str, float]:
+    return {currency.value: delta for currency, delta in change.deltas.items()}
+
+
 def _name(key: _AccountKey) -> str:
     return f"{key[0].value}.{key[1]}"
 
@@ -102,8 +107,12 @@ class Gateway(Actor):
     first account overall is where commands naming no exchange go. ``strategies`` maps a
     sub-strategy slot index to the actor told `LedgerReset` when its slot is emptied.
     Answers: `BalanceView` or `Rejected` (commands), `Balances` (fills, `GetBalances`),
-    `MovementBooked` (the transfer executor's `VenueMovement`), `Reconciled`. An account whose venue is down at start is retried on every `Reconcile` and
-    every ``retry_delay`` seconds; commands for it are rejected until then.
+    `MovementBooked` (the transfer executor's `VenueMovement`), `FundsReserved`, `Reconciled`.
+    An account whose venue is down at start is retried on every `Reconcile` and
+    every ``retry_delay`` seconds; commands for it are rejected until then. A fill or movement
+    that happened during a snapshot's fetch is held and the venue fetched again at once (then every
+    ``resolve_delay`` seconds) until the gap between venue and ledger says whether it is counted;
+    after ``resolve_alert_after`` tries that cannot tell, an alert names what is held.
     """
 
     def __init__(
@@ -116,7 +125,7 @@ class Gateway(Actor):
         retry_delay: float = 5.0,
         remember: int = 10_000,
         resolve_delay: float = 1.0,
-        resolve_alert_after: int = 3,
+        resolve_alert_after: int = 5,
     ) -> None:
         super().__init__()
         if not accounts:
@@ -224,7 +233,8 @@ class Gateway(Actor):
                     self.log.info("adjust {} happened before the last venue snapshot of {}: already counted",
                                   message.ref or message.delta, _name(key))
                 else:
-                    self._hold(key, HeldChange(("adjust", message.ref or f"{message.delta:+} {message.currency.value}"), message.occurred_at or 0.0,
+                    ref = message.ref or f"{message.delta:+} {message.currency.value}"
+                    self._hold(key, HeldChange(("adjust", ref), message.occurred_at or 0.0,
                                                {message.currency: message.delta}, message))
                 return None
             record = ledger.adjust(message.currency, message.delta, message.index)
@@ -232,7 +242,8 @@ class Gateway(Actor):
                 self._refs.add(applied)
             if record.available < 0:
                 self.log.warning(
-                    "{}.{} {}: pool + credit is {} after adjust {}; the next reconcile resets it unless the venue differs",
+                    "{}.{} {}: pool + credit is {} after adjust {}; the next reconcile resets it unless the venue "
+                    "differs",
                     ledger.exchange.value, ledger.account, message.currency, record.available, message.delta,
                 )
             return record
@@ -270,28 +281,28 @@ class Gateway(Actor):
             booked = ("movement", *key, message.currency, message.ref)  # apart from the clients' Adjust refs
             self._reservations.release(message.ref.rpartition(":")[0])  # the source leg ends its reservation
             if booked in self._refs:
-                return self._booked(message, "repeat")
+                return self._booked(message, Booking.REPEAT)
             placement = self._place(key, message.occurred_at)
             if placement is Placement.NEW:
                 ledger.adjust(message.currency, message.delta)
         except LedgerError as error:
             self.log.warning("movement {} not booked: {}", message.ref, error)
-            return self._booked(message, "refused", str(error))
+            return self._booked(message, Booking.REFUSED, str(error))
         self._refs.add(booked)
         if placement is Placement.NEW:
             view = self._publish(ledger, message.currency)
             self.log.info("movement {}: {} {} {:+} -> total {}", message.ref, _name(key), message.currency.value,
                           message.delta, view.total)
-            return self._booked(message, "applied")
+            return self._booked(message, Booking.APPLIED)
         if placement is Placement.COUNTED:
             self.log.info("movement {} happened before the last venue snapshot of {}: already counted",
                           message.ref, _name(key))
-            return self._booked(message, "counted")
+            return self._booked(message, Booking.COUNTED)
         self._hold(key, HeldChange(("movement", message.ref), message.occurred_at or 0.0,
                                    {message.currency: message.delta}, message))
-        return self._booked(message, "held")
+        return self._booked(message, Booking.HELD)
 
-    def _booked(self, message: VenueMovement, outcome: str, reason: str = "") -> MovementBooked:
+    def _booked(self, message: VenueMovement, outcome: Booking, reason: str = "") -> MovementBooked:
         answer = MovementBooked(ref=message.ref, correlation_id=message.correlation_id, outcome=outcome, reason=reason)
         return self.reply(answer)  # type: ignore[return-value]
 
@@ -376,6 +387,11 @@ class Gateway(Actor):
 
     def on_get_balances(self, message: GetBalances) -> Balances:
         return Balances(
+            unconfirmed=[
+                f"{_name(key)} {change.ref[1]} {_deltas(change)}"  # type: ignore[index]
+                for key, held in self._held.items()
+                for change in held
+            ],
             views=[
                 view
                 for (exchange, account, currency), view in self._views.items()

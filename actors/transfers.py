@@ -6,7 +6,9 @@ sending again, so one task pays once. On success it removes the task, adjusts bo
 (the destination when the money arrives) and runs the follow-up named by the task's extra.
 A transfer whose outcome the venue cannot tell (a timeout, a client id it cannot find) is
 "unknown": alerted, shown in `TransferStats`, never re-sent until the venue resolves it.
-Every reply it waits for (the task snapshot, the gateway's booking) has a deadline.
+Every reply it waits for (the task snapshot, the reservation, the gateway's booking) has a
+deadline. (~470 lines: a run's steps - snapshot, reservation, send, settle, book - share the
+journaled intent and the pending requests; the bookkeeping lives in the journal and `actors.requests`.)
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from actors.followups import FollowUps
 from actors.requests import DeadlineTimer, PendingRequest, PendingRequests, RequestsDue
 from actors.venues.base import Venue, VenueError, VenueTimeout
 from messages.alerts import AlertSeverity
-from messages.balances import FundsReserved, MovementBooked, ReleaseFunds, ReserveFunds, VenueMovement
+from messages.balances import Booking, FundsReserved, MovementBooked, ReleaseFunds, ReserveFunds, VenueMovement
 from messages.reports import GetTransferStats, TransferStats
 from messages.system import Rejected
 from messages.tasks import GetTasks, PendingTasks, TaskSucceeded, TransferTaskKey, TransferTaskValue
-from messages.transfers import RunTransfers, TransferSent, TransfersRun
+from messages.transfers import ResolveTransfer, RunTransfers, TransferResolved, TransferSent, TransfersRun
 from messages.venue import TransferResult, TransferStatus
 from actors.stores.board import BalanceBoard
 from actors.stores.journal import Journal, TransferIntent
@@ -184,9 +186,9 @@ class TransferExecutor(Actor):
         correlation_id = self._open(self.gateway, _RESERVING, attempt, context=reservation)
         if attempt == 1:
             self._run.reserving += 1
-        self.tell(self.gateway, ReserveFunds(exchange=key.from_exchange, account=key.from_account, currency=key.currency,
-                                             amount=reservation.value.amount, ref=reservation.client_id,
-                                             correlation_id=correlation_id))
+        self.tell(self.gateway, ReserveFunds(exchange=key.from_exchange, account=key.from_account,
+                                             currency=key.currency, amount=reservation.value.amount,
+                                             ref=reservation.client_id, correlation_id=correlation_id))
 
     def on_funds_reserved(self, message: FundsReserved) -> None:
         request = self.requests.accept(message.correlation_id, self.sender)
@@ -267,7 +269,7 @@ class TransferExecutor(Actor):
         if self.requests.accept(message.correlation_id, self.sender) is None:
             return  # answered after we asked again (the repeat is answered too), or not ours
         self._resolve_silence(_BOOKING, f"{self.gateway} answers again")
-        if message.outcome == "refused":
+        if message.outcome is Booking.REFUSED:
             self.log.error("the gateway refused to book {} ({}); the next reconcile corrects the ledger",
                            message.ref, message.reason)
 
@@ -320,6 +322,30 @@ class TransferExecutor(Actor):
         if kind in self._alerted:
             self._alerted.discard(kind)
             self.resolve_alert(f"{self.name}.{kind}.unanswered", text)
+
+    def on_resolve_transfer(self, message: ResolveTransfer) -> TransferResolved | Rejected:
+        """The operator's word on an unknown transfer: book it as moved, or release its task."""
+        intent = self.intents.get(message.client_id)
+        if intent is None or intent.status not in UNSETTLED:
+            state = "no such transfer" if intent is None else f"it is {intent.status}, not unknown"
+            refused = Rejected(reason=f"cannot resolve {message.client_id}: {state}", message_type="ResolveTransfer")
+            return self.reply(refused)  # type: ignore[return-value]
+        key = intent.key
+        # Both legs are stamped with the moment the transfer was journaled, the earliest it can have
+        # moved: a snapshot taken since then counts them already (the next reconcile repairs the rest).
+        result = TransferResult(
+            client_id=intent.client_id, status=TransferStatus.OK if message.moved else TransferStatus.FAILED,
+            from_exchange=key.from_exchange, from_account=key.from_account, to_exchange=key.to_exchange,
+            to_account=key.to_account, currency=key.currency, amount=intent.amount, fee=message.fee,
+            reason=f"resolved by the operator: {message.note or 'no note'}", created_at=intent.created_at,
+            completed_at=intent.created_at,
+        )
+        self.log.warning("transfer {} resolved by the operator as {} ({})", intent.client_id,
+                         "moved" if message.moved else "not moved", message.note or "no note")
+        settled = self._apply(intent, result)
+        self.resolve_alert(f"{self.name}.unknown.{intent.client_id}", f"resolved by the operator: {settled.status}")
+        answer = TransferResolved(client_id=intent.client_id, status=settled.status)
+        return self.reply(answer)  # type: ignore[return-value]
 
     def on_get_transfer_stats(self, message: GetTransferStats) -> TransferStats:
         """Transfers settled since ``message.since``, what is still moving, and refused attempts."""

@@ -8,7 +8,10 @@ default account.
 
 from __future__ import annotations
 
+import enum
 from typing import ClassVar
+
+import msgspec
 
 from messages.base import Message
 from messages.common import Account, Currency, Exchange
@@ -18,6 +21,7 @@ __all__ = [
     "Allocate",
     "BalanceView",
     "Balances",
+    "Booking",
     "FundsReserved",
     "GetBalances",
     "LedgerReset",
@@ -56,10 +60,12 @@ class Release(Message, frozen=True):
 class Adjust(Message, frozen=True):
     """Move slot ``index`` (0 = the total) by the signed ``delta``; the pool absorbs it.
 
-    Sent after a trade or a transfer. ``ref`` makes it idempotent: an Adjust whose ``ref``
-    was already applied is acknowledged and changes nothing. ``occurred_at`` is when the
-    change happened at the venue: one from before the ledger's last venue snapshot (start,
-    restart or reconcile) is already counted in it, so it is acknowledged and changes nothing.
+    Sent by a strategy or the operator after a trade or a transfer the desk did not make (the
+    transfer executor books its own legs with the actor-only `VenueMovement`). ``ref`` makes it
+    idempotent: an Adjust whose ``ref`` was already applied is acknowledged and changes nothing.
+    ``occurred_at`` is when the change happened at the venue: one from before the ledger's last
+    venue snapshot (start, restart or reconcile) is already counted in it, one during that
+    snapshot's fetch is held until a re-fetch says whether it is.
     """
 
     currency: Currency
@@ -125,15 +131,24 @@ class ReleaseFunds(Message, frozen=True):
     ref: str
 
 
+class Booking(enum.StrEnum):
+    """What the gateway did with a `VenueMovement`."""
+
+    APPLIED = "applied"  # the ledger moved
+    COUNTED = "counted"  # the last snapshot already had it
+    REPEAT = "repeat"  # its ref was booked already
+    HELD = "held"  # it happened during a snapshot's fetch: held until a re-fetch says
+    REFUSED = "refused"  # unknown account or currency, or the ledger refused it (``reason``)
+
+
 class MovementBooked(Message, frozen=True):
-    """The gateway's answer to a `VenueMovement`: ``outcome`` is applied, counted (in a snapshot),
-    repeat (its ref was booked already), held (until a re-fetch says) or refused (``reason``)."""
+    """The gateway's answer to a `VenueMovement`."""
 
     actor_only: ClassVar[bool] = True
 
     ref: str
     correlation_id: str
-    outcome: str
+    outcome: Booking
     reason: str = ""
 
 
@@ -172,9 +187,13 @@ class GetBalances(Message, frozen=True):
 
 
 class Balances(Message, frozen=True):
+    """The ledgers asked for; ``unconfirmed``: venue changes held until a re-fetch says whether the
+    last snapshot counts them (account and ref, with their deltas): not yet in any total."""
+
     actor_only: ClassVar[bool] = True
 
     views: list[BalanceView]
+    unconfirmed: list[str] = msgspec.field(default_factory=list)
 
 
 class Reconcile(Message, frozen=True):

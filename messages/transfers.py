@@ -16,8 +16,10 @@ __all__ = [
     "ChainView",
     "Chains",
     "GetChains",
+    "ResolveTransfer",
     "RunTransfers",
     "StartChain",
+    "TransferResolved",
     "TransferSent",
     "TransfersRun",
 ]
@@ -46,6 +48,26 @@ class TransfersRun(Message, frozen=True):
     failed: int  # refused by the venue: nothing moved, the task is tried again
     resolved: int = 0  # earlier in-doubt or in-flight transfers settled in this run
     unknown: int = 0  # sent, and the venue did not say what happened (a timeout): never re-sent until it does
+
+
+class ResolveTransfer(Message, frozen=True):
+    """The operator settles a transfer whose outcome the venue cannot tell ("unknown" in status).
+
+    ``moved``: the money left the source (then ``fee`` is what the destination did not get) or
+    it did not (the task may then be sent again, under a new client id). ``note`` is the evidence
+    (a venue reference, a ticket). Answer: `TransferResolved`, or `Rejected` for a transfer that
+    is not unknown.
+    """
+
+    client_id: str
+    moved: bool
+    fee: float = 0.0
+    note: str = ""
+
+
+class TransferResolved(Message, frozen=True):
+    client_id: str
+    status: str  # the intent's state now: "done", "in_flight" or "failed"
 
 
 class TransferSent(Message, frozen=True):

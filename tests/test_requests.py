@@ -12,17 +12,19 @@ import pytest
 from loguru import logger
 
 from actors.base import Actor
+from actors.demo import DemoStrategy
 from actors.gateway import Gateway
 from actors.health import HealthMonitor
 from actors.report import Reporter
-from actors.requests import PendingRequests
+from actors.requests import DeadlineTimer, PendingRequests
 from actors.tasks import TaskManagerActor
-from messages.balances import MovementBooked, VenueMovement
+from messages.balances import Allocate, BalanceView, Booking, MovementBooked, VenueMovement
 from messages.base import Message
 from messages.common import AccountRef
+from messages.demo import DemoTick
 from messages.reports import DailyReport, GetReport, GetTransferStats, TransferStats
 from messages.scheduling import CheckHealth, GetHealth
-from messages.system import Rejected
+from messages.system import Ping, Rejected
 from messages.tasks import AddTransferTask, GetTasks, PendingTasks, TransferTaskKey, TransferTaskValue
 from messages.transfers import GetChains, RunTransfers, StartChain, TransfersRun
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
@@ -71,6 +73,26 @@ def test_accept_from_matches_a_reply_without_an_id_by_sender_kind_and_context() 
     assert found is not None and len(requests) == 0
 
 
+class _Timer:
+    def __init__(self, delay: float, log: list[str]) -> None:
+        self.delay, self.log = delay, log
+        log.append(f"set {delay}")
+
+    def cancel(self) -> None:
+        self.log.append(f"cancel {self.delay}")
+
+
+def test_the_deadline_timer_keeps_one_timer_for_the_earliest_deadline_and_cancels_it_on_stop() -> None:
+    log: list[str] = []
+    timer = DeadlineTimer(lambda delay: _Timer(delay, log))
+    timer.arm(10.0, now=0.0)
+    timer.arm(15.0, now=1.0)  # a later deadline: the pending timer fires first
+    timer.arm(5.0, now=2.0)  # an earlier one: the timer is moved
+    timer.arm(None, now=2.0)  # nothing to wait for: nothing changes
+    timer.cancel()
+    assert log == ["set 10.0", "cancel 10.0", "set 3.0", "cancel 3.0"]
+
+
 # ---- the transfer executor and the task manager ----------------------------------------------------------------
 
 
@@ -79,13 +101,14 @@ class SilentTasks(TaskManagerActor):
 
     drop: ClassVar[int] = 1
     swallowed: ClassVar[list[GetTasks]] = []
-    got: ClassVar[threading.Event] = threading.Event()
+    changed: ClassVar[threading.Condition] = threading.Condition()
 
     def on_get_tasks(self, message: GetTasks) -> PendingTasks:
-        if len(SilentTasks.swallowed) < SilentTasks.drop:
-            SilentTasks.swallowed.append(message)
-            SilentTasks.got.set()
-            return PendingTasks(tasks=[])  # answers the ask, tells nobody: the reply is lost
+        with SilentTasks.changed:
+            if len(SilentTasks.swallowed) < SilentTasks.drop:
+                SilentTasks.swallowed.append(message)
+                SilentTasks.changed.notify_all()
+                return PendingTasks(tasks=[])  # answers the ask, tells nobody: the reply is lost
         return super().on_get_tasks(message)
 
 
@@ -94,7 +117,7 @@ def silent_tasks(tmp_path: Path, clock: ManualClock) -> Iterator[Callable[[int],
     systems: list[MoneySystem] = []
 
     def start(drop: int) -> MoneySystem:
-        SilentTasks.drop, SilentTasks.swallowed, SilentTasks.got = drop, [], threading.Event()
+        SilentTasks.drop, SilentTasks.swallowed = drop, []
         systems.append(MoneySystem(tmp_path, clock, BALANCES, tasks=SilentTasks))
         return systems[-1]
 
@@ -108,12 +131,11 @@ def add_task(money: MoneySystem, amount: float = 700.0) -> None:
 
 
 def swallowed(count: int) -> GetTasks:
-    assert SilentTasks.got.wait(5.0)
-    for _ in range(200):
-        if len(SilentTasks.swallowed) >= count:
-            return SilentTasks.swallowed[count - 1]
-        threading.Event().wait(0.01)  # real time for the actor threads, not simulated time
-    raise AssertionError(f"expected {count} swallowed GetTasks, got {len(SilentTasks.swallowed)}")
+    """The ``count``-th GetTasks the silent task manager swallowed, waited for (real time, generously)."""
+    with SilentTasks.changed:
+        arrived = SilentTasks.changed.wait_for(lambda: len(SilentTasks.swallowed) >= count, timeout=30.0)
+    assert arrived, f"expected {count} swallowed GetTasks, got {len(SilentTasks.swallowed)}"
+    return SilentTasks.swallowed[count - 1]
 
 
 @pytest.fixture
@@ -159,7 +181,7 @@ class DropsFirstMovement(Gateway):
     def on_venue_movement(self, message: VenueMovement) -> MovementBooked:
         if DropsFirstMovement.dropped == 0:
             DropsFirstMovement.dropped += 1
-            return MovementBooked(ref=message.ref, correlation_id="", outcome="lost")
+            return MovementBooked(ref=message.ref, correlation_id="", outcome=Booking.REFUSED)  # never seen: the correlation id is wrong
         return super().on_venue_movement(message)
 
 
@@ -313,3 +335,44 @@ def test_an_actor_silent_past_its_ping_deadline_is_missed_and_alerted_before_the
     assert rt.wait_until(lambda: {h.name: h.missed for h in rt.ask("health", GetHealth()).actors} == {"a": 0, "b": 1})
     assert any("ALERT health.b" in line for line in alerts) and not any("ALERT health.a" in line for line in alerts)
     probe.gate("stuck").set()
+
+
+# ---- the demo's strategies wait for the gateway by a deadline too ---------------------------------------------------
+
+
+class ForgetfulGateway(Actor):
+    """Loses the first command it gets (killed while holding it), answers the rest."""
+
+    def __init__(self, seen: list[Allocate]) -> None:
+        super().__init__()
+        self.seen = seen
+
+    def on_allocate(self, message: Allocate) -> BalanceView | None:
+        self.seen.append(message)
+        if len(self.seen) == 1:
+            return None
+        slots = (1_000.0, 900.0, message.amount, *(0.0,) * 5)
+        return self.reply(BalanceView(exchange=K, account="main", currency=USDC, slots=slots))  # type: ignore[return-value]
+
+
+def test_a_demo_strategy_whose_command_was_lost_asks_again_after_the_deadline(
+    make_runtime: Callable[..., Runtime], clock: ManualClock
+) -> None:
+    seen: list[Allocate] = []
+    rt = make_runtime(Supervisor([
+        ChildSpec("gateway", lambda: ForgetfulGateway(seen)),
+        ChildSpec("strat", lambda: DemoStrategy(2, "kraken", "main", "usdc", 100.0, reply_timeout=10.0)),
+    ]))
+    rt.tell("strat", DemoTick())
+    rt.tell("strat", DemoTick())  # still waiting for the first answer: no second command
+    rt.ask("strat", Ping())
+    rt.ask("gateway", Ping())
+    assert len(seen) == 1
+    clock.advance(10.0)
+    rt.tell("strat", DemoTick())
+    assert rt.wait_until(lambda: len(seen) == 2)
+    rt.ask("gateway", Ping())
+    rt.ask("strat", Ping())  # the answer is handled
+    rt.tell("strat", DemoTick())  # holding 100 now: the next command is a release (not handled by the stub)
+    rt.ask("strat", Ping())
+    assert [type(m).__name__ for m in seen] == ["Allocate", "Allocate"]

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from loguru import logger
 
 from actors.base import Actor
@@ -58,6 +60,28 @@ def test_explain_finds_the_held_changes_the_fresh_snapshot_has_and_the_ledger_la
 
 def test_explain_says_none_when_something_else_moved_too() -> None:
     assert explain([held("t", usdc=-100.0)], {USDC: 10_000.0}, {USDC: 9_893.0}) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from([BTC, USDC]), st.integers(-10_000, 10_000), st.booleans()),
+             min_size=1, max_size=6),
+)
+def test_explain_applies_exactly_what_the_snapshot_missed_whatever_it_had(changes: list[tuple[Currency, int, bool]]) -> None:
+    ledger = {BTC: 5.0, USDC: 50_000.0}  # the snapshot plus what was applied since; the held changes are not in it
+    held_changes = [HeldChange(f"c{i}", 1.0, {c: d / 100}, message=None) for i, (c, d, _) in enumerate(changes)]
+    in_snapshot = [change for change, (_, _, had) in zip(held_changes, changes, strict=True) if had]
+    venue = dict(ledger)
+    for change in held_changes:  # the fresh snapshot has every held change
+        for currency, delta in change.deltas.items():
+            venue[currency] += delta
+    for change in in_snapshot:  # and the ledger (from the old snapshot) had those it counted
+        for currency, delta in change.deltas.items():
+            ledger[currency] += delta
+    missing = explain(held_changes, ledger, venue)
+    assert missing is not None
+    for currency in (BTC, USDC):  # applying the answer makes the ledger the venue's, to the cent
+        assert ledger[currency] + sum(c.deltas.get(currency, 0.0) for c in missing) == pytest.approx(venue[currency])
 
 
 # ---- the gateway around a racing venue ------------------------------------------------------------------------
@@ -217,13 +241,16 @@ def test_a_change_no_re_fetch_can_explain_is_held_alerted_and_settled_by_the_nex
     for _ in range(3):  # every re-fetch also sees money the desk never heard of
         state.venue.race_next_fetch(before=lambda: state.venue.inner.external_adjust(K, "main", USDC, -7.0, "unseen"))
     state.deliver_events()
+    held = state.rt.ask("gateway", GetBalances()).unconfirmed  # the held transfer leg and fill are shown
+    assert [line.split()[:2] for line in held] == [["kraken.main", "x-1:out"], ["kraken.main", "T1"]]
     main = state.board.read(K, "main", USDC)
     assert main is not None and main.total == pytest.approx(state.venue.inner.all_balances()[(K, "main")][USDC] + 21.0)
-    state.clock.advance(1.0)
-    state.rt.ask("gateway", GetBalances())
-    state.clock.advance(1.0)
-    state.rt.ask("gateway", GetBalances())
+    for _ in range(3):  # tries 3, 4 and 5 (one per resolve_delay): the 5th raises the alert
+        assert not any("gateway.unresolved" in line for line in alerts_logged)
+        state.clock.advance(1.0)
+        state.rt.ask("gateway", GetBalances())
     assert any("gateway.unresolved.kraken.main" in line for line in alerts_logged)
     state.clock.advance(60.0)
     state.rt.ask("gateway", Reconcile())  # a snapshot fetched after every held change counts them all
     state.assert_ledgers_match_venue()
+    assert state.rt.ask("gateway", GetBalances()).unconfirmed == []

@@ -15,8 +15,8 @@ from actors.venues.simulated import SimulatedVenue
 from messages.balances import Allocate, Release, ReleaseFunds, ReserveFunds
 from messages.reports import GetTransferStats
 from messages.system import Rejected
-from messages.tasks import AddTransferTask, GetLastSuccess, LastSuccess, TaskAdded, TransferTaskKey
-from messages.transfers import RunTransfers, TransferSent
+from messages.tasks import AddTransferTask, GetLastSuccess, GetTasks, LastSuccess, TaskAdded, TransferTaskKey
+from messages.transfers import ResolveTransfer, RunTransfers, TransferResolved, TransferSent
 from messages.venue import TransferResult, TransferStatus
 from supervisor import ManualClock
 from actors.stores.journal import TransferIntent
@@ -326,3 +326,29 @@ def test_an_allocate_cannot_take_pool_money_reserved_for_a_transfer_being_sent(m
     ask_as(money.runtime, "transfers", "gateway", ReleaseFunds(ref="t-x-1"))
     assert money.runtime.ask("gateway", Allocate(currency=USDC, index=2, amount=700.0, exchange=K,
                                                  account="trade")).pool == 0.0
+
+
+def test_the_operator_resolves_an_unknown_transfer_as_moved_and_it_is_booked_once(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    inner = SimulatedVenue(clock, seed=7, balances={(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}})
+    venue = Forgetful(inner)
+    money = MoneySystem(tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}},
+                        venue=venue)  # type: ignore[arg-type]
+    try:
+        inner.faults.timeout_after_move_next(1)
+        add_task(money, TRADE_TO_MAIN, 700.0)
+        [(_, value)] = money.pending().tasks
+        client_id = client_id_for(TRADE_TO_MAIN, value.timestamp, 1)
+        venue.hidden.add(client_id)
+        assert money.run_transfers().unknown == 1
+        assert isinstance(money.runtime.ask("transfers", ResolveTransfer(client_id="nope", moved=True)), Rejected)
+        answer = money.runtime.ask("transfers", ResolveTransfer(client_id=client_id, moved=True, note="ticket 42"))
+        assert answer == TransferResolved(client_id=client_id, status="done")
+        money.runtime.ask("gateway", GetTasks())  # the legs are booked
+        assert money.pending().tasks == [] and money.runtime.ask("transfers", GetTransferStats()).unknown == []
+        assert isinstance(money.runtime.ask("transfers", ResolveTransfer(client_id=client_id, moved=True)), Rejected)
+        money.ledgers_match_venue()
+        assert money.run_transfers().sent == 0 and inner.fetch_balance(K, "main")[USDC] == 700.0  # paid once
+    finally:
+        money.stop()
