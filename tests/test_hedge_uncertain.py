@@ -29,6 +29,7 @@ from tests.test_hedge import (  # noqa: F401 - fixtures
     messages_with,
     start_pair,
 )
+from tests.test_hedge_books import OLD_A
 
 K, M = Exchange.KRAKEN, Exchange.MEXC
 USD, BTC = Currency.USD, Currency.BTC
@@ -282,3 +283,18 @@ def test_a_resume_that_neither_retries_nor_books_keeps_the_residual_visible_and_
     assert booked.residual == [] and booked.unhedged == 0.0
     assert alerts(logged, "hedge_a:unhedged_remainder", resolved=True)
 
+
+
+# ---- an older journal -------------------------------------------------------------------------------
+
+
+def test_a_pair_started_on_an_older_journal_keeps_its_position_and_hedges_the_open_fill(
+    start_pair: PairFactory, tmp_path: Any
+) -> None:
+    with Journal(tmp_path / "journal.sqlite") as old:  # what the previous version left behind
+        old.state.put("hedge_a", "state", OLD_A)
+    pair = start_pair()
+    pair.gate.set()
+    report = pair.wait(lambda r: r.hedges_done == 4 and not r.unanswered)  # 3 done before the upgrade
+    assert (report.a.position, report.b.position, report.net_exposure) == (1.0, -1.0, 0.0)
+    assert pair.journal.state.get("hedge_a", "state") is None and len(pair.b_fills) == 1

@@ -11,6 +11,7 @@ import msgspec
 
 from actors.hedge.account import ANSWER, BOOK, JOB, HedgeAccount
 from actors.hedge.job_book import HedgeJob, JobBook
+from actors.hedge.legacy import LEGACY_KEY, legacy_hedger
 from actors.hedge.legs import EPSILON
 from actors.venues.base import TradingVenue, VenueError, VenueTimeout
 from messages.common import Exchange
@@ -77,10 +78,20 @@ class HedgeAccountB(HedgeAccount):
 
     def on_start(self) -> None:
         saved = next(iter(self._journaled(BOOK[0], JobBook)), None)
+        old = self.journal.state.get(self.name, LEGACY_KEY) if saved is None and self.journal is not None else None
         if saved is not None:
             saved.retries, saved.remember = self.book.retries, self.book.remember  # the configuration now
             saved.restore(self._journaled(JOB, HedgeJob), self._journaled(ANSWER, BHedged | BHedgeFailed))  # type: ignore[arg-type]
             self.book = saved
+        elif old is not None and self.journal is not None:
+            book, jobs, answers = legacy_hedger(old)
+            book.retries, book.remember = self.book.retries, self.book.remember
+            book.restore(jobs, answers)
+            self.book = book
+            self._write([*((JOB, job.trade_id, job) for job in jobs), *((ANSWER, a.trade_id, a) for a in answers)],
+                        synced=True)
+            self.journal.state.delete(self.name, LEGACY_KEY)
+            self.log.warning("converted the journaled book of an older version ({} open hedges)", len(jobs))
         self._subscribe()
         for job in self.book.jobs.values():
             self.log.warning("resuming the hedge of {} (attempt {}{}, {} failed so far, {} hedged of {})",

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from actors.hedge.account import BOOK, FILL, HedgeAccount
+from actors.hedge.legacy import LEGACY_KEY, legacy_opener
 from actors.hedge.legs import EPSILON
 from actors.hedge.opener_book import OpenerBook, PendingHedge, TrackedOrder
 from actors.venues.base import TradingVenue, VenueError, VenueTimeout
@@ -132,6 +133,18 @@ class HedgeAccountA(HedgeAccount):
 
     # ---- lifecycle -------------------------------------------------------------------------
 
+    def _convert_legacy(self) -> OpenerBook | None:
+        """The book from an older journal's whole-book document, saved as today's rows (None if there is none)."""
+        old = self.journal.state.get(self.name, LEGACY_KEY) if self.journal is not None else None
+        if old is None or self.journal is None:
+            return None
+        self.book, hedges = legacy_opener(old)
+        self.book.restore(hedges)
+        self._save(hedges, synced=True)
+        self.journal.state.delete(self.name, LEGACY_KEY)
+        self.log.warning("converted the journaled book of an older version ({} open hedges)", len(hedges))
+        return self.book
+
     def _save(self, hedges: Iterable[PendingHedge] = (), gone: Iterable[str] = (), synced: bool = False) -> None:
         """Journal A's record with the rows of ``hedges``, dropping those of ``gone`` (hedged) trade ids."""
         self._write(((FILL, p.trade_id, p) for p in hedges), ((FILL, trade_id) for trade_id in gone), synced)
@@ -139,8 +152,11 @@ class HedgeAccountA(HedgeAccount):
     def on_start(self) -> None:
         saved = next(iter(self._journaled(BOOK[0], OpenerBook)), None)
         if saved is not None:
-            self.book = saved
             saved.restore(self._journaled(FILL, PendingHedge))
+        else:
+            saved = self._convert_legacy()
+        if saved is not None:
+            self.book = saved
             book = self.book
             self.log.info("resumed from the journal: A {} B {}, unanswered {}, paused {}",
                           book.a.position, book.b.position, list(book.pending), book.paused)
