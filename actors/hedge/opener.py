@@ -1,8 +1,8 @@
 """`HedgeAccountA`: trades rounds of limit orders on its account and asks B to hedge each fill.
 
-A thin actor around `OpenerBook`. (About 470 lines: the round, the wait for B, the pause and
-the exposure limit are one state machine over one book; split, each part would reach into the
-others' timers.)
+A thin actor around `OpenerBook`. (Over 400 lines, about 530: the round, the wait for B, the
+pause and the exposure limit are one state machine over one book; split, each part would
+reach into the others' timers.)
 """
 
 from __future__ import annotations
@@ -199,10 +199,9 @@ class HedgeAccountA(HedgeAccount):
         self._cancel_timer = self._exposure_timer = None
 
     def receive(self, message: Any) -> Any:
-        try:
-            return super().receive(message)
-        finally:
-            self._check_exposure()  # after every message: fills, answers, rounds and timers all move it
+        answer = super().receive(message)
+        self._check_exposure()  # after every message handled: fills, answers, rounds and timers all move it
+        return answer
 
     # ---- rounds ----------------------------------------------------------------------------
 
@@ -212,8 +211,8 @@ class HedgeAccountA(HedgeAccount):
 
     def _round(self, reason: str) -> None:
         book = self.book
-        if book.placing is not None and not self._resolve_placement():
-            return
+        if book.placing is not None:
+            self._resolve_placement()  # until it is resolved, nothing new is opened (book.can_open)
         self._check_current_order()  # hedging goes on while paused: only opening stops
         if book.paused:
             self._cancel_while_paused()
@@ -252,8 +251,8 @@ class HedgeAccountA(HedgeAccount):
                              order.order_id, pending.quantity, pending.trade_id)
             self._ask_hedge([pending])
 
-    def _resolve_placement(self) -> bool:
-        """Ask the venue about a placement that timed out, by its client id; False if it cannot say now."""
+    def _resolve_placement(self) -> None:
+        """Ask the venue about a placement that timed out, by its client id (it stays in doubt if it cannot say)."""
         placing = self.book.placing
         assert placing is not None
         try:
@@ -261,17 +260,16 @@ class HedgeAccountA(HedgeAccount):
         except VenueError as error:
             self.log.warning("cannot resolve the placement of {} now ({}); {} stays unconfirmed",
                              placing.client_order_id, error, placing.quantity)
-            return False
+            return
         if order is None:
             self.log.warning("the venue has no order {}: the timed-out placement did nothing", placing.client_order_id)
             self.book.placement_absent()
             self._save()
-            return True
+            return
         self.log.warning("the timed-out placement {} is order {} ({}, {} filled)", placing.client_order_id,
                          order.order_id, order.status.value, order.filled)
         self.book.order_placed(order, self.clock.now())
         self._save()
-        return True
 
     def _cancel_while_paused(self) -> None:
         """Paused: the resting order must go (logged, and retried on a timer until the venue confirms)."""
