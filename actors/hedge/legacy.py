@@ -10,7 +10,8 @@ from typing import Any
 import msgspec
 
 from actors.hedge.job_book import HedgeJob, JobBook
-from actors.hedge.opener_book import FillState, OpenerBook, PendingHedge
+from actors.hedge.opener_book import OpenerBook
+from actors.hedge.opener_records import FillState, PendingHedge
 from messages.hedge import BHedged, BHedgeFailed
 
 __all__ = ["LEGACY_KEY", "legacy_hedger", "legacy_opener"]

@@ -15,7 +15,8 @@ from typing import Any
 from actors.hedge.account import BOOK, FILL, HedgeAccount
 from actors.hedge.legacy import LEGACY_KEY, legacy_opener
 from actors.hedge.legs import EPSILON
-from actors.hedge.opener_book import OpenerBook, PendingHedge, TrackedOrder
+from actors.hedge.opener_book import OpenerBook
+from actors.hedge.opener_records import PendingHedge, TrackedOrder
 from actors.venues.base import TradingVenue, VenueError, VenueTimeout
 from messages.alerts import AlertSeverity
 from messages.common import Exchange
