@@ -185,7 +185,15 @@ class HedgeAccountA(HedgeAccount):
         self._stop_timers()
         order = self.book.current_order
         if self.cancel_on_stop and order is not None and not order.finished:
-            self._cancel(order, "the desk is stopping (cancel_on_stop)")
+            # Cancel only: B stops too, so what the order filled is booked and hedged by the next start
+            # (its first round asks the venue about the order), not asked of a B on its way out.
+            try:
+                cancelled = self.venue.cancel_order(order.order_id)
+                self.log.info("order {} cancelled with {} of {} filled: the desk is stopping", order.order_id,
+                              cancelled.filled, cancelled.quantity)
+            except VenueError as error:
+                self.alert(f"{self.name}:resting_order", f"stopping, and the venue did not cancel order "
+                           f"{order.order_id}: it may still fill ({error})")
         super().on_stop()
 
     def on_failure(self, *exc_info: Any) -> None:
