@@ -40,14 +40,14 @@ from loguru import logger
 
 from actors.gateway import Gateway, GatewayAccount
 from actors.hedge import HedgeAccountA, HedgeAccountB, PendingHedge
+from actors.stores.board import InMemoryBoard
+from actors.stores.journal import Journal
 from actors.venues.simulated import MarketSpec, SimulatedVenue
 from messages.base import Message
 from messages.common import Currency, Exchange
 from messages.hedge import BHedged, BHedgeFailed, HedgeTick
 from messages.trading import Fill
 from supervisor import ChildSpec, Runtime, Supervisor, SystemClock
-from supervisor.board import InMemoryBoard
-from supervisor.journal import Journal
 
 K, M = Exchange.KRAKEN, Exchange.MEXC
 USD, BTC = Currency.USD, Currency.BTC

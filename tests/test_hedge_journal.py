@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from supervisor.journal import Journal
+from actors.stores.journal import Journal
 
 
 def test_hedge_rows_load_in_write_order_and_a_write_puts_and_deletes_in_one_commit(tmp_path: Path) -> None:

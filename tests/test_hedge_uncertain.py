@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from actors.hedge import HedgeAccountB, PendingHedge
+from actors.stores.journal import Journal
 from actors.venues.base import VenueUnavailable
 from actors.venues.simulated import SimulatedVenue
 from messages import Currency, Exchange
 from messages.hedge import BookManualHedge, HedgeReport, ResumeTrading
 from messages.system import Rejected
 from messages.trading import Order, OrderType, Side
-from supervisor.journal import Journal
 from tests.test_hedge import (  # noqa: F401 - fixtures
     GatedB,
     Pair,

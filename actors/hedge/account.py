@@ -13,12 +13,12 @@ import msgspec
 from actors.base import Actor
 from actors.hedge.job_book import JobBook
 from actors.hedge.opener_book import OpenerBook
+from actors.stores.journal import Journal
 from actors.venues.base import FillSubscription, TradingVenue, VenueError
 from messages.common import AccountRef, Exchange
 from messages.hedge import JournalFlush
 from messages.trading import Fill
 from supervisor.clock import Timer
-from supervisor.journal import Journal
 
 __all__ = ["ANSWER", "BOOK", "FILL", "JOB", "HedgeAccount"]
 

@@ -13,6 +13,7 @@ from actors.hedge.account import ANSWER, BOOK, JOB, HedgeAccount
 from actors.hedge.job_book import HedgeJob, JobBook
 from actors.hedge.legacy import LEGACY_KEY, legacy_hedger
 from actors.hedge.legs import EPSILON
+from actors.stores.journal import Journal
 from actors.venues.base import TradingVenue, VenueError, VenueTimeout
 from messages.common import Exchange
 from messages.hedge import (
@@ -25,7 +26,6 @@ from messages.hedge import (
 )
 from messages.trading import Fill, Order, OrderStatus, OrderType, split_market
 from supervisor.errors import UnknownActorError
-from supervisor.journal import Journal
 
 __all__ = ["HedgeAccountB"]
 

@@ -17,6 +17,7 @@ from actors.hedge.legacy import LEGACY_KEY, legacy_opener
 from actors.hedge.legs import EPSILON
 from actors.hedge.opener_book import OpenerBook
 from actors.hedge.opener_records import PendingHedge, TrackedOrder
+from actors.stores.journal import Journal
 from actors.venues.base import TradingVenue, VenueError, VenueTimeout
 from messages.alerts import AlertSeverity
 from messages.common import Exchange
@@ -43,7 +44,6 @@ from messages.trading import (
     split_market,
 )
 from supervisor.clock import Timer
-from supervisor.journal import Journal
 
 __all__ = ["HedgeAccountA"]
 

@@ -1,0 +1,1 @@
+"""The deployment layer: typed config, the desk's supervision tree, process mode, the CLI, status, the demo."""
