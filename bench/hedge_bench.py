@@ -38,19 +38,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import msgspec
 from loguru import logger
 
-from actors.gateway import Gateway, GatewayAccount  # noqa: E402
-from actors.hedge import HedgeAccountA, HedgeAccountB  # noqa: E402
-from actors.hedge_state import PendingHedge  # noqa: E402
-from actors.venues.simulated import MarketSpec, SimulatedVenue  # noqa: E402
-from messages.base import Message  # noqa: E402
-from messages.common import Currency, Exchange  # noqa: E402
-from messages.hedge import BHedged, BHedgeFailed, HedgeTick  # noqa: E402
-from messages.trading import Fill  # noqa: E402
-from supervisor import ChildSpec, Runtime, Supervisor, SystemClock  # noqa: E402
-from actors.stores.board import InMemoryBoard  # noqa: E402
-from actors.stores.journal import Journal  # noqa: E402
 from actors.gateway import Gateway, GatewayAccount
 from actors.hedge import HedgeAccountA, HedgeAccountB, PendingHedge
+from actors.stores.board import InMemoryBoard
+from actors.stores.journal import Journal
 from actors.venues.simulated import MarketSpec, SimulatedVenue
 from messages.base import Message
 from messages.common import Currency, Exchange

@@ -13,6 +13,8 @@ from loguru import logger
 
 from actors.gateway import Gateway, GatewayAccount
 from actors.hedge import HedgeAccountA, HedgeAccountB, HedgeJob
+from actors.stores.board import InMemoryBoard
+from actors.stores.journal import Journal
 from actors.venues.simulated import MarketSpec, SimulatedVenue
 from messages import Currency, Exchange, Ping, decode, encode
 from messages.balances import GetBalances, Reconcile
@@ -31,8 +33,6 @@ from messages.hedge import (
 )
 from messages.trading import Fill, Order, Side
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
-from actors.stores.board import InMemoryBoard
-from actors.stores.journal import Journal
 from tests.money import Collector, Inbox
 from tests.probe import Block, Crash
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
 
 import msgspec
@@ -16,6 +17,7 @@ from actors.hedge import (
     OpenerBook,
     PendingHedge,
 )
+from actors.hedge.legacy import legacy_hedger, legacy_opener
 from messages.common import Exchange
 from messages.hedge import AFilled, BHedged, BHedgeFailed
 from messages.trading import Fill, Order, OrderStatus, OrderType, Side
@@ -330,3 +332,37 @@ def test_a_manual_hedge_covers_failed_remainders_and_a_resume_without_retry_keep
     assert book.book_manual_hedge(1.5, 99.0, "ref", "", 0.0, NOW) == ["T1", "T2"]
     assert list(book.residual) == ["T2"] and book.unhedged == 0.5 and book.net_exposure == 0.5
     assert book.manual_hedges[0].reference == "ref"
+
+
+# ---- an older journal ---------------------------------------------------------------------------
+
+OLD_A = json.loads('{"market": "btc/usd", "session": "hedge_a-abc", "a": {"position": 1.0, "average_price": 100.0, '
+                   '"realised": 0.0, "fees": 0.1, "last_price": 100.0}, "b": {"position": 0.0, "average_price": null, '
+                   '"realised": 0.0, "fees": 0.0, "last_price": null}, "direction": "open", "round": 1, "paused": false, '
+                   '"pause_reason": "", "pending": [{"trade_id": "T1", "order_id": "O1", "market": "btc/usd", "side": '
+                   '"buy", "quantity": 1.0, "price": 100.0, "sent_at": 6.0, "request": 1, "timed_out": false}], '
+                   '"failed": [], "orders": [{"order_id": "O1", "side": "buy", "quantity": 1.0, "price": 100.0, '
+                   '"placed_at": 5.0, "seen": 1.0, "covered": 1.0, "venue_filled": 0.0, "average_price": null, '
+                   '"finished": true, "unseen_fills": 0, "trade_ids": ["T1"]}], "current": "O1", "counts": [3, 1, 2], '
+                   '"last_price": 100.0}')
+OLD_B = json.loads('{"retry_times": 3, "remember": 10000, "leg": {"position": -0.5, "average_price": 99.0, '
+                   '"realised": 0.0, "fees": 0.0, "last_price": 99.0}, "jobs": [{"trade_id": "T1", "request": 1, '
+                   '"reply_to": "hedge_a", "market": "btc/usd", "side": "sell", "quantity": 1.0, "opened_at": 6.0, '
+                   '"attempt": 1, "failures": 0, "reason": "", "orders": {}}], "answers": [{"type": "BHedged", '
+                   '"trade_id": "T0", "quantity": 0.5, "average_price": 99.0, "order_id": "O9", "fee": 0.0, '
+                   '"request": 1}], "counts": [1, 0]}')
+"""Whole-book documents as the previous version journaled them (its to_dict)."""
+
+
+def test_an_older_journals_books_convert_with_their_positions_open_hedges_and_answers() -> None:
+    book, hedges = legacy_opener(OLD_A)
+    book.restore(hedges)
+    assert (book.a.position, book.session, book.round, book.direction) == (1.0, "hedge_a-abc", 1, Direction.OPEN_LONG)
+    assert list(book.pending) == ["T1"] and book.pending["T1"].side is BUY and book.current_order is not None
+    assert (book.hedges_done, book.hedges_failed, book.timeouts) == (3, 1, 2)
+    hedger, jobs, answers = legacy_hedger(OLD_B)
+    hedger.restore(jobs, answers)
+    assert hedger.leg.position == -0.5 and hedger.hedges_done == 1
+    [job] = hedger.jobs.values()
+    assert job.in_doubt and job.sent_at == 6.0  # resolved at the venue before anything is placed
+    assert isinstance(hedger.answer_for(request("T0")), BHedged)

@@ -9,6 +9,7 @@ import pytest
 
 from actors.hedge import HedgeAccountB
 from actors.venues.simulated import MarketSpec, SimulatedVenue
+from desk.config import ConfigError, parse_config
 from messages import Exchange
 from messages.hedge import AFilled, BHedgeFailed
 from messages.trading import Side

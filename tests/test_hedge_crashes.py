@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import pytest
 
 from actors.hedge import HedgeAccountB, HedgeJob, PendingHedge
+from actors.stores.journal import Journal
 from actors.venues.simulated import SimulatedVenue
 from messages import Exchange, Ping
 from messages.balances import Reconcile

@@ -13,6 +13,7 @@ import msgspec
 from actors.base import Actor
 from actors.hedge.job_book import JobBook
 from actors.hedge.opener_book import OpenerBook
+from actors.stores.journal import Journal
 from actors.venues.base import FillSubscription, TradingVenue, VenueError
 from messages.common import AccountRef, Exchange
 from messages.hedge import JournalFlush

@@ -11,7 +11,9 @@ import msgspec
 
 from actors.hedge.account import ANSWER, BOOK, JOB, HedgeAccount
 from actors.hedge.job_book import HedgeJob, JobBook
+from actors.hedge.legacy import LEGACY_KEY, legacy_hedger
 from actors.hedge.legs import EPSILON
+from actors.stores.journal import Journal
 from actors.venues.base import TradingVenue, VenueError, VenueTimeout
 from messages.common import Exchange
 from messages.hedge import (
@@ -77,10 +79,20 @@ class HedgeAccountB(HedgeAccount):
 
     def on_start(self) -> None:
         saved = next(iter(self._journaled(BOOK[0], JobBook)), None)
+        old = self.journal.state.get(self.name, LEGACY_KEY) if saved is None and self.journal is not None else None
         if saved is not None:
             saved.retries, saved.remember = self.book.retries, self.book.remember  # the configuration now
             saved.restore(self._journaled(JOB, HedgeJob), self._journaled(ANSWER, BHedged | BHedgeFailed))  # type: ignore[arg-type]
             self.book = saved
+        elif old is not None and self.journal is not None:
+            book, jobs, answers = legacy_hedger(old)
+            book.retries, book.remember = self.book.retries, self.book.remember
+            book.restore(jobs, answers)
+            self.book = book
+            self._write([*((JOB, job.trade_id, job) for job in jobs), *((ANSWER, a.trade_id, a) for a in answers)],
+                        synced=True)
+            self.journal.state.delete(self.name, LEGACY_KEY)
+            self.log.warning("converted the journaled book of an older version ({} open hedges)", len(jobs))
         self._subscribe()
         for job in self.book.jobs.values():
             self.log.warning("resuming the hedge of {} (attempt {}{}, {} failed so far, {} hedged of {})",
@@ -119,20 +131,21 @@ class HedgeAccountB(HedgeAccount):
         key = f"{self.name}:unknown:{job.trade_id}"
         if answer is not None:
             self._answer(job.reply_to, answer)  # first: the journal follows (lost, the job resumes by client id)
+        raise_alert, resolved = bool(job.unknown) and not job.alerted, not job.unknown and job.alerted
+        job.alerted = bool(job.unknown)
         self._save(job, answer)
-        if job.unknown:
-            job.alerted = True
+        if raise_alert:
             self.alert(key, f"hedge of {job.trade_id}: outcome of attempt {job.client_order_id(self.name)} unknown "
                        f"({job.unknown}); {job.remaining:g} of {job.target:g} possibly unhedged; asking the venue "
-                       f"again in {self.resolve_every} s")
+                       f"again every {self.resolve_every} s")
+        if resolved:
+            self.resolve_alert(key, f"hedge of {job.trade_id}: the venue answered")
+        if job.unknown:
+            self.log.warning("hedge of {}: {}; asking the venue again in {} s", job.trade_id, job.unknown,
+                             self.resolve_every)
             self._later(self.resolve_every, RetryHedge(job.trade_id))
             return
-        if job.alerted:
-            job.alerted = False
-            self.resolve_alert(key, f"hedge of {job.trade_id}: the venue answered")
         if answer is None:
-            if job.trade_id not in self.book.jobs:
-                return
             if not job.in_doubt and job.failures:
                 self.log.warning("hedge of {}: attempt {} of {} failed ({}); retrying", job.trade_id, job.failures,
                                  self.retries + 1, job.reason)
@@ -187,13 +200,19 @@ class HedgeAccountB(HedgeAccount):
     def _resolve_attempt(self, job: HedgeJob) -> BHedged | BHedgeFailed | None:
         """What became of the current attempt, asked of the venue: by client order id, then by recent fills.
 
-        The job's earlier orders are asked about again first (they may have filled more since).
+        The job's earlier orders are asked about again first (they may have filled more since; on an
+        operator's retry, every earlier attempt's client id too).
         Unanswerable (the venue is down, or fills it cannot attribute) leaves the job "unknown".
         """
         client_order_id = job.client_order_id(self.name)
         try:
             for order_id in list(job.orders):
                 self.book.book_order(job, self.venue.fetch_order(order_id))
+            if job.recheck:  # an operator's retry: every earlier attempt, even one never seen to fill
+                for earlier in job.client_order_ids(self.name)[:-1]:
+                    found = self.venue.fetch_order_by_client_id(self.exchange, self.account, earlier)
+                    if found is not None and found.order_id not in job.orders:
+                        self.book.book_order(job, found)
             order = self.venue.fetch_order_by_client_id(self.exchange, self.account, client_order_id)
             if order is not None and order.status is OrderStatus.OPEN:
                 order = self.venue.cancel_order(order.order_id)

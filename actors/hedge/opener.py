@@ -1,8 +1,8 @@
 """`HedgeAccountA`: trades rounds of limit orders on its account and asks B to hedge each fill.
 
-A thin actor around `OpenerBook`. (About 470 lines: the round, the wait for B, the pause and
-the exposure limit are one state machine over one book; split, each part would reach into the
-others' timers.)
+A thin actor around `OpenerBook`. (Over 400 lines, about 530: the round, the wait for B, the
+pause and the exposure limit are one state machine over one book; split, each part would
+reach into the others' timers.)
 """
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from actors.hedge.account import BOOK, FILL, HedgeAccount
+from actors.hedge.legacy import LEGACY_KEY, legacy_opener
 from actors.hedge.legs import EPSILON
-from actors.hedge.opener_book import OpenerBook, PendingHedge, TrackedOrder
+from actors.hedge.opener_book import OpenerBook
+from actors.hedge.opener_records import PendingHedge, TrackedOrder
+from actors.stores.journal import Journal
 from actors.venues.base import TradingVenue, VenueError, VenueTimeout
 from messages.alerts import AlertSeverity
 from messages.common import Exchange
@@ -133,6 +136,18 @@ class HedgeAccountA(HedgeAccount):
 
     # ---- lifecycle -------------------------------------------------------------------------
 
+    def _convert_legacy(self) -> OpenerBook | None:
+        """The book from an older journal's whole-book document, saved as today's rows (None if there is none)."""
+        old = self.journal.state.get(self.name, LEGACY_KEY) if self.journal is not None else None
+        if old is None or self.journal is None:
+            return None
+        self.book, hedges = legacy_opener(old)
+        self.book.restore(hedges)
+        self._save(hedges, synced=True)
+        self.journal.state.delete(self.name, LEGACY_KEY)
+        self.log.warning("converted the journaled book of an older version ({} open hedges)", len(hedges))
+        return self.book
+
     def _save(self, hedges: Iterable[PendingHedge] = (), gone: Iterable[str] = (), synced: bool = False) -> None:
         """Journal A's record with the rows of ``hedges``, dropping those of ``gone`` (hedged) trade ids."""
         self._write(((FILL, p.trade_id, p) for p in hedges), ((FILL, trade_id) for trade_id in gone), synced)
@@ -140,8 +155,11 @@ class HedgeAccountA(HedgeAccount):
     def on_start(self) -> None:
         saved = next(iter(self._journaled(BOOK[0], OpenerBook)), None)
         if saved is not None:
-            self.book = saved
             saved.restore(self._journaled(FILL, PendingHedge))
+        else:
+            saved = self._convert_legacy()
+        if saved is not None:
+            self.book = saved
             book = self.book
             self.log.info("resumed from the journal: A {} B {}, unanswered {}, paused {}",
                           book.a.position, book.b.position, list(book.pending), book.paused)
@@ -169,7 +187,15 @@ class HedgeAccountA(HedgeAccount):
         self._stop_timers()
         order = self.book.current_order
         if self.cancel_on_stop and order is not None and not order.finished:
-            self._cancel(order, "the desk is stopping (cancel_on_stop)")
+            # Cancel only: B stops too, so what the order filled is booked and hedged by the next start
+            # (its first round asks the venue about the order), not asked of a B on its way out.
+            try:
+                cancelled = self.venue.cancel_order(order.order_id)
+                self.log.info("order {} cancelled with {} of {} filled: the desk is stopping", order.order_id,
+                              cancelled.filled, cancelled.quantity)
+            except VenueError as error:
+                self.alert(f"{self.name}:resting_order", f"stopping, and the venue did not cancel order "
+                           f"{order.order_id}: it may still fill ({error})")
         super().on_stop()
 
     def on_failure(self, *exc_info: Any) -> None:
@@ -184,10 +210,9 @@ class HedgeAccountA(HedgeAccount):
         self._cancel_timer = self._exposure_timer = None
 
     def receive(self, message: Any) -> Any:
-        try:
-            return super().receive(message)
-        finally:
-            self._check_exposure()  # after every message: fills, answers, rounds and timers all move it
+        answer = super().receive(message)
+        self._check_exposure()  # after every message handled: fills, answers, rounds and timers all move it
+        return answer
 
     # ---- rounds ----------------------------------------------------------------------------
 
@@ -197,8 +222,8 @@ class HedgeAccountA(HedgeAccount):
 
     def _round(self, reason: str) -> None:
         book = self.book
-        if book.placing is not None and not self._resolve_placement():
-            return
+        if book.placing is not None:
+            self._resolve_placement()  # until it is resolved, nothing new is opened (book.can_open)
         self._check_current_order()  # hedging goes on while paused: only opening stops
         if book.paused:
             self._cancel_while_paused()
@@ -237,8 +262,8 @@ class HedgeAccountA(HedgeAccount):
                              order.order_id, pending.quantity, pending.trade_id)
             self._ask_hedge([pending])
 
-    def _resolve_placement(self) -> bool:
-        """Ask the venue about a placement that timed out, by its client id; False if it cannot say now."""
+    def _resolve_placement(self) -> None:
+        """Ask the venue about a placement that timed out, by its client id (it stays in doubt if it cannot say)."""
         placing = self.book.placing
         assert placing is not None
         try:
@@ -246,17 +271,16 @@ class HedgeAccountA(HedgeAccount):
         except VenueError as error:
             self.log.warning("cannot resolve the placement of {} now ({}); {} stays unconfirmed",
                              placing.client_order_id, error, placing.quantity)
-            return False
+            return
         if order is None:
             self.log.warning("the venue has no order {}: the timed-out placement did nothing", placing.client_order_id)
             self.book.placement_absent()
             self._save()
-            return True
+            return
         self.log.warning("the timed-out placement {} is order {} ({}, {} filled)", placing.client_order_id,
                          order.order_id, order.status.value, order.filled)
         self.book.order_placed(order, self.clock.now())
         self._save()
-        return True
 
     def _cancel_while_paused(self) -> None:
         """Paused: the resting order must go (logged, and retried on a timer until the venue confirms)."""

@@ -78,7 +78,7 @@ CREATE TABLE IF NOT EXISTS chains (
 CREATE TABLE IF NOT EXISTS hedge_records (
     owner TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL, value BLOB NOT NULL,
     PRIMARY KEY (owner, kind, key)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS owned_state (
     owner TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
     PRIMARY KEY (owner, key)
