@@ -25,21 +25,11 @@ from typing import Any
 import msgspec
 from loguru import logger
 
-from messages.base import Message
 from messages.codec import DecodeError, decode, encode
 from messages.reports import GetRuntimeStatus, GetSystemInfo, RuntimeStatus, SystemInfo
-from messages.supervision import (
-    ChildCount,
-    ChildInfo,
-    Children,
-    ChildType,
-    CountChildren,
-    ExitReason,
-    RestartChild,
-    TerminateChild,
-    WhichChildren,
-)
+from messages.supervision import ChildCount, ChildInfo, ChildState, ChildType, ExitReason
 from messages.system import ActorStatus, Ping, Pong, Rejected
+from supervisor.child_commands import CHILD_COMMANDS, answer_child_command
 from supervisor.clock import SystemClock
 from supervisor.config import DEPLOYMENT_RECORD, Deployment, actor_names, external_names, save_deployment
 from supervisor.control import ControlThread
@@ -177,51 +167,40 @@ class ProcessRuntime:
 
     # ---- child management (what of OTP's API fits a flat tree of processes) ---------------------
 
-    def which_children(self) -> list[ChildInfo]:
-        return [ChildInfo(name=n.name, kind=ChildType.WORKER, state=n.state, restart=n.spec.restart,  # type: ignore[arg-type]
+    def which_children(self, supervisor: str = "root") -> list[ChildInfo]:
+        self._only_root(supervisor)
+        return [ChildInfo(name=n.name, kind=ChildType.WORKER, state=ChildState(n.state), restart=n.spec.restart,
                           restarts=n.restarts, exit_reason=n.exit_reason, pid=n.pid) for n in self.nodes]
 
-    def count_children(self) -> ChildCount:
+    def count_children(self, supervisor: str = "root") -> ChildCount:
+        self._only_root(supervisor)
         active = sum(n.state == RUNNING for n in self.nodes)
         return ChildCount(specs=len(self.nodes), active=active, supervisors=0, workers=len(self.nodes))
 
-    def terminate_child(self, name: str, wait: bool = True) -> ChildInfo:
-        """Stop node ``name`` and keep it stopped until `restart_child`.
+    def terminate_child(self, name: str) -> ChildInfo:
+        """Queue a stop of node ``name`` (kept stopped until `restart_child`); answers the node as it is now.
 
-        ``wait=False`` (for the hub's thread, which must keep serving while a node stops or says
-        hello) queues the command and answers the child as it is now.
+        The commands are queued, not waited for: the hub's thread, which asks, must keep serving
+        while a node says goodbye or hello. A failure is logged and shows in the node's status.
         """
-        return self._call(wait, self._manage, name, False)
+        return self._queue(name, start=False)
 
-    def restart_child(self, name: str, wait: bool = True) -> ChildInfo:
-        """Start node ``name`` again (stopping it first if it runs); `StartError` if it fails."""
-        return self._call(wait, self._manage, name, True)
+    def restart_child(self, name: str) -> ChildInfo:
+        """Queue a restart of node ``name`` (stopped first if it runs); answers the node as it is now."""
+        return self._queue(name, start=True)
 
-    def _call(self, wait: bool, handler: Callable[..., ChildInfo], name: str, *args: Any) -> ChildInfo:
-        if name not in self._by_name:
-            raise SupervisionError(f"no child named {name!r}")
-        done, result = threading.Event(), list[ChildInfo | Exception]()
+    def _only_root(self, supervisor: str) -> None:
+        if supervisor != "root":
+            raise SupervisionError(f"no supervisor named {supervisor!r} (process mode has only 'root')")
 
-        def run() -> None:
-            try:
-                result.append(handler(name, *args))
-            except Exception as error:  # handed to the caller (logged when nobody waits)
-                log.opt(exception=error).warning("child command for {} failed", name)
-                result.append(error)
-            done.set()
-
-        self._post(run)
-        if not wait:
-            return next(c for c in self.which_children() if c.name == name)
-        done.wait()
-        if isinstance(result[0], Exception):
-            raise result[0]
-        return result[0]
-
-    def _manage(self, name: str, start: bool) -> ChildInfo:
+    def _queue(self, name: str, start: bool) -> ChildInfo:
         node = self._by_name.get(name)
         if node is None:
             raise SupervisionError(f"no child named {name!r}")
+        self._post(self._manage, node, start)
+        return next(c for c in self.which_children() if c.name == name)
+
+    def _manage(self, node: _Node, start: bool) -> None:
         if node.state not in (STOPPED, TERMINATED):
             node.exit_reason = ExitReason.SHUTDOWN
             self._stop_node(node)
@@ -230,9 +209,7 @@ class ProcessRuntime:
             node.restarts += 1
             error = self._spawn(node)
             if error is not None:
-                node.state = TERMINATED
-                raise StartError(error)
-        return next(c for c in self.which_children() if c.name == name)
+                node.state, node.last_error = TERMINATED, error
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
         return self._control.wait_until(predicate, timeout)
@@ -599,30 +576,12 @@ class ProcessSystem:
                                     venue_rpc_port=rpc, venue_fills_port=fills)
             elif isinstance(message, Ping):
                 answer = Pong(actor="runtime", nonce=message.nonce)
-            elif isinstance(message, WhichChildren | CountChildren | RestartChild | TerminateChild) and self.runtime:
-                answer = self._manage_children(message)
+            elif isinstance(message, CHILD_COMMANDS) and self.runtime is not None:
+                answer = answer_child_command(self.runtime, message)
             else:
                 answer = Rejected(reason=f"the runtime does not handle {type(message).__name__}",
                                   message_type=type(message).__name__)
         return [encode_header(Header(kind="reply", to=header.sender, id=header.id)), encode(answer)]
-
-    def _manage_children(self, message: Message) -> Message:
-        """The operator's child commands, answered by the process supervisor (a flat tree: "root" only)."""
-        runtime = self.runtime
-        assert runtime is not None
-        try:
-            if isinstance(message, WhichChildren | CountChildren) and message.supervisor != "root":
-                raise SupervisionError(f"no supervisor named {message.supervisor!r} (process mode has only 'root')")
-            if isinstance(message, WhichChildren):
-                return Children(supervisor="root", children=runtime.which_children())
-            if isinstance(message, CountChildren):
-                return runtime.count_children()
-            if isinstance(message, RestartChild):
-                return runtime.restart_child(message.name, wait=False)
-            assert isinstance(message, TerminateChild)
-            return runtime.terminate_child(message.name, wait=False)
-        except (SupervisionError, StartError) as error:
-            return Rejected(reason=str(error), message_type=type(message).__name__)
 
     def actor_statuses(self) -> list[ActorStatus]:
         """Every node: those this process supervises, and the external ones as the hub sees them."""

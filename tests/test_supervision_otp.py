@@ -13,6 +13,7 @@ from messages.supervision import Children, ChildType, CountChildren, RestartChil
 from supervisor import (
     ActorStoppedError,
     ChildCount,
+    ChildInfo,
     ChildSpec,
     ExitReason,
     ManualClock,
@@ -345,3 +346,26 @@ def test_a_temporary_child_in_a_restarted_nested_supervisor_starts_afresh(
     rt.restart_child("inner")  # like OTP's init: a restarted supervisor starts its children again
     assert rt.ask("t", Ping()) == Pong(actor="t")
     assert starts(probe, "t") == 2
+
+
+class Operator(Actor):
+    """Restarts a sibling by telling the runtime, and records the answer."""
+
+    def __init__(self, probe: Probe) -> None:
+        super().__init__()
+        self.probe = probe
+
+    def on_note(self, message: Note) -> None:
+        self.tell("runtime", RestartChild(name=message.text))
+
+    def on_child_info(self, message: ChildInfo) -> None:
+        self.probe.record("answer", self.name, f"{message.name} {message.state} {message.restarts}")
+
+
+def test_an_actor_restarts_a_sibling_by_telling_the_runtime(make_runtime: Callable[..., Runtime]) -> None:
+    probe = Probe()
+    rt = make_runtime(Supervisor([ChildSpec("a", recorder(probe)), ChildSpec("op", lambda: Operator(probe))]))
+    rt.tell("op", Note("a"))
+    assert probe.wait_for(lambda: bool(probe.of("answer", "op")))
+    assert probe.of("answer", "op") == [("answer", "op", "a running 1")]
+    assert starts(probe, "a") == 2
