@@ -116,12 +116,14 @@ class ProcessRuntime:
             self.stop(f"start failed: {result[0]}")
             raise StartError(result[0])
 
-    def stop(self, reason: str = "stopped by request", timeout: float = 120.0) -> None:
+    def stop(self, reason: str = "stopped by request", timeout: float = 120.0) -> bool:
+        """Stop every node in reverse order; False if that was still going on after ``timeout`` seconds."""
         if not self._control.started:
-            return
+            return True
         if not self._stopped.is_set():
             self._post(self._shutdown, reason)
         self._control.join(timeout)
+        return self._stopped.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._stopped.wait(timeout)
