@@ -29,13 +29,11 @@ from desk.config import (
     save_deployment,
 )
 from desk.system import Services, build_venue
-from messages.base import Message
 from messages.codec import DecodeError, decode, encode
 from messages.reports import GetRuntimeStatus, GetSystemInfo, RuntimeStatus, SystemInfo
-from messages.supervision import Children, CountChildren, RestartChild, TerminateChild, WhichChildren
 from messages.system import ActorStatus, Ping, Pong, Rejected
 from supervisor.clock import SystemClock
-from supervisor.errors import StartError, SupervisionError
+from supervisor.child_commands import CHILD_COMMANDS, answer_child_command
 from supervisor.spec import ChildSpec, Supervisor
 from supervisor.transport.client import Client
 from supervisor.transport.hub import Hub
@@ -264,30 +262,12 @@ class ProcessSystem:
                                     venue_rpc_port=rpc, venue_fills_port=fills)
             elif isinstance(message, Ping):
                 answer = Pong(actor="runtime", nonce=message.nonce)
-            elif isinstance(message, WhichChildren | CountChildren | RestartChild | TerminateChild) and self.runtime:
-                answer = self._manage_children(message)
+            elif isinstance(message, CHILD_COMMANDS) and self.runtime is not None:
+                answer = answer_child_command(self.runtime, message)
             else:
                 answer = Rejected(reason=f"the runtime does not handle {type(message).__name__}",
                                   message_type=type(message).__name__)
         return [encode_header(Header(kind="reply", to=header.sender, id=header.id)), encode(answer)]
-
-    def _manage_children(self, message: Message) -> Message:
-        """The operator's child commands, answered by the process supervisor (a flat tree: "root" only)."""
-        runtime = self.runtime
-        assert runtime is not None
-        try:
-            if isinstance(message, WhichChildren | CountChildren) and message.supervisor != "root":
-                raise SupervisionError(f"no supervisor named {message.supervisor!r} (process mode has only 'root')")
-            if isinstance(message, WhichChildren):
-                return Children(supervisor="root", children=runtime.which_children())
-            if isinstance(message, CountChildren):
-                return runtime.count_children()
-            if isinstance(message, RestartChild):
-                return runtime.restart_child(message.name, wait=False)
-            assert isinstance(message, TerminateChild)
-            return runtime.terminate_child(message.name, wait=False)
-        except (SupervisionError, StartError) as error:
-            return Rejected(reason=str(error), message_type=type(message).__name__)
 
     def actor_statuses(self) -> list[ActorStatus]:
         """Every node: those this process supervises, and the external ones as the hub sees them."""

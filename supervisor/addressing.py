@@ -34,6 +34,12 @@ class Addressing(Tree):
     def _system_answer(self, message: Any) -> Message:
         raise NotImplementedError  # the runtime answers its reserved name
 
+    def _told_to_runtime(self, message: Any, sender: str | None) -> None:
+        """A tell to ``"runtime"``: the answer is told back to the sender, if any."""
+        answer = self._system_answer(message)
+        if sender is not None:
+            self.tell(sender, answer, SYSTEM_NAME)
+
     @property
     def names(self) -> list[str]:
         """Every actor name in the tree, in start order."""
@@ -65,9 +71,7 @@ class Addressing(Tree):
             self.remote.tell(name, message, sender)
             return
         if name == SYSTEM_NAME:
-            answer = self._system_answer(message)
-            if sender is not None:
-                self.tell(sender, answer, SYSTEM_NAME)
+            self._told_to_runtime(message, sender)
             return
         cell = self._cell(name, message, sender)
         if not cell.mailbox.put(Envelope(message, sender)):

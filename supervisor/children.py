@@ -14,7 +14,7 @@ from supervisor.spec import ChildSpec
 from supervisor.tree import RUNNING, TERMINATED, Node, SupNode
 from supervisor.watchdog import Watchdog
 
-__all__ = ["ChildManagement"]
+__all__ = ["ChildManagement", "OnControlThread"]
 
 T = TypeVar("T")
 
@@ -139,3 +139,22 @@ class ChildManagement(Watchdog):
             del self._supervisors[node.name]
         else:
             del self._cells[node.name]
+
+
+class OnControlThread:
+    """The child-management API for code already on the control thread (which must not wait for itself)."""
+
+    def __init__(self, runtime: ChildManagement) -> None:
+        self.runtime = runtime
+
+    def which_children(self, supervisor: str = "root") -> list[ChildInfo]:
+        return self.runtime.which_children(supervisor)
+
+    def count_children(self, supervisor: str = "root") -> ChildCount:
+        return self.runtime.count_children(supervisor)
+
+    def restart_child(self, name: str) -> ChildInfo:
+        return self.runtime._restart_child(name)
+
+    def terminate_child(self, name: str) -> ChildInfo:
+        return self.runtime._terminate_child(name)

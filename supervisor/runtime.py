@@ -17,13 +17,13 @@ from typing import Any
 
 from messages.base import Message
 from messages.reports import GetRuntimeStatus, RuntimeStatus
-from messages.supervision import Children, CountChildren, RestartChild, TerminateChild, WhichChildren
 from messages.system import DeadLetter, Ping, Pong, Rejected
 from supervisor.addressing import Remote
-from supervisor.children import ChildManagement
+from supervisor.child_commands import CHILD_COMMANDS, answer_child_command
+from supervisor.children import ChildManagement, OnControlThread
 from supervisor.clock import Clock, Repeating, SystemClock, call_every
 from supervisor.control import ControlThread
-from supervisor.errors import BlockingAskError, StartError, SupervisionError
+from supervisor.errors import StartError
 from supervisor.hosted import current_actor
 from supervisor.mailbox import Reply
 from supervisor.spec import ChildSpec, Supervisor
@@ -137,17 +137,8 @@ class Runtime(ChildManagement):
 
     def _system_answer(self, message: Any) -> Message:
         """What the runtime itself answers when addressed as ``"runtime"``."""
-        try:
-            if isinstance(message, WhichChildren):
-                return Children(supervisor=message.supervisor, children=self.which_children(message.supervisor))
-            if isinstance(message, CountChildren):
-                return self.count_children(message.supervisor)
-            if isinstance(message, RestartChild):
-                return self.restart_child(message.name)
-            if isinstance(message, TerminateChild):
-                return self.terminate_child(message.name)
-        except (SupervisionError, StartError, BlockingAskError) as error:
-            return Rejected(reason=str(error), message_type=type(message).__name__)
+        if isinstance(message, CHILD_COMMANDS):
+            return answer_child_command(self, message)
         if isinstance(message, GetRuntimeStatus):
             return RuntimeStatus(actors=self.status(), dead_letters=self._dead_letter_count)
         if isinstance(message, Ping):
@@ -155,6 +146,18 @@ class Runtime(ChildManagement):
         return Rejected(
             reason=f"the runtime does not handle {type(message).__name__}", message_type=type(message).__name__
         )
+
+    def _told_to_runtime(self, message: Any, sender: str | None) -> None:
+        """A child command told by an actor runs on the control thread (a handler must not wait for it)."""
+        if isinstance(message, CHILD_COMMANDS) and current_actor() is not None:
+            self._post(self._answer_told, message, sender)
+        else:
+            super()._told_to_runtime(message, sender)
+
+    def _answer_told(self, message: Message, sender: str | None) -> None:
+        answer = answer_child_command(OnControlThread(self), message)
+        if sender is not None:
+            self.tell(sender, answer, SYSTEM_NAME)
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
         """Block until ``predicate()`` holds, re-checking after each supervision event; False on timeout."""

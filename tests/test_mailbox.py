@@ -106,3 +106,14 @@ def test_a_revoked_consumer_waking_late_does_not_swallow_the_next_wakeup() -> No
     box.put(Envelope("for the new incarnation"))
     new.join(5)
     assert [e.message for e in got if e is not None] == ["for the new incarnation"]
+
+
+def test_a_reopened_mailbox_takes_mail_again_for_a_new_generation() -> None:
+    box = Mailbox("a")
+    box.close()
+    assert not box.put(Envelope("lost"))
+    box.reopen()
+    generation = box.grant()
+    assert box.put(Envelope("kept"))
+    taken = box.take(generation)
+    assert taken is not None and taken.message == "kept"

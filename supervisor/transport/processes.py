@@ -22,7 +22,7 @@ from typing import Any
 
 from loguru import logger
 
-from messages.supervision import ChildCount, ChildInfo, ChildType, ExitReason
+from messages.supervision import ChildCount, ChildInfo, ChildState, ChildType, ExitReason
 from messages.system import ActorStatus
 from supervisor.control import ControlThread
 from supervisor.errors import StartError, SupervisionError
@@ -107,12 +107,14 @@ class ProcessRuntime:
             self.stop(f"start failed: {result[0]}")
             raise StartError(result[0])
 
-    def stop(self, reason: str = "stopped by request", timeout: float = 120.0) -> None:
+    def stop(self, reason: str = "stopped by request", timeout: float = 120.0) -> bool:
+        """Stop every node in reverse order; False if that was still going on after ``timeout`` seconds."""
         if not self._control.started:
-            return
+            return True
         if not self._stopped.is_set():
             self._post(self._shutdown, reason)
         self._control.join(timeout)
+        return self._stopped.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._stopped.wait(timeout)
@@ -167,51 +169,40 @@ class ProcessRuntime:
 
     # ---- child management (what of OTP's API fits a flat tree of processes) ---------------------
 
-    def which_children(self) -> list[ChildInfo]:
-        return [ChildInfo(name=n.name, kind=ChildType.WORKER, state=n.state, restart=n.spec.restart,  # type: ignore[arg-type]
+    def which_children(self, supervisor: str = "root") -> list[ChildInfo]:
+        self._only_root(supervisor)
+        return [ChildInfo(name=n.name, kind=ChildType.WORKER, state=ChildState(n.state), restart=n.spec.restart,
                           restarts=n.restarts, exit_reason=n.exit_reason, pid=n.pid) for n in self.nodes]
 
-    def count_children(self) -> ChildCount:
+    def count_children(self, supervisor: str = "root") -> ChildCount:
+        self._only_root(supervisor)
         active = sum(n.state == RUNNING for n in self.nodes)
         return ChildCount(specs=len(self.nodes), active=active, supervisors=0, workers=len(self.nodes))
 
-    def terminate_child(self, name: str, wait: bool = True) -> ChildInfo:
-        """Stop node ``name`` and keep it stopped until `restart_child`.
+    def terminate_child(self, name: str) -> ChildInfo:
+        """Queue a stop of node ``name`` (kept stopped until `restart_child`); answers the node as it is now.
 
-        ``wait=False`` (for the hub's thread, which must keep serving while a node stops or says
-        hello) queues the command and answers the child as it is now.
+        The commands are queued, not waited for: the hub's thread, which asks, must keep serving
+        while a node says goodbye or hello. A failure is logged and shows in the node's status.
         """
-        return self._call(wait, self._manage, name, False)
+        return self._queue(name, start=False)
 
-    def restart_child(self, name: str, wait: bool = True) -> ChildInfo:
-        """Start node ``name`` again (stopping it first if it runs); `StartError` if it fails."""
-        return self._call(wait, self._manage, name, True)
+    def restart_child(self, name: str) -> ChildInfo:
+        """Queue a restart of node ``name`` (stopped first if it runs); answers the node as it is now."""
+        return self._queue(name, start=True)
 
-    def _call(self, wait: bool, handler: Callable[..., ChildInfo], name: str, *args: Any) -> ChildInfo:
-        if name not in self._by_name:
-            raise SupervisionError(f"no child named {name!r}")
-        done, result = threading.Event(), list[ChildInfo | Exception]()
+    def _only_root(self, supervisor: str) -> None:
+        if supervisor != "root":
+            raise SupervisionError(f"no supervisor named {supervisor!r} (process mode has only 'root')")
 
-        def run() -> None:
-            try:
-                result.append(handler(name, *args))
-            except Exception as error:  # handed to the caller (logged when nobody waits)
-                log.opt(exception=error).warning("child command for {} failed", name)
-                result.append(error)
-            done.set()
-
-        self._post(run)
-        if not wait:
-            return next(c for c in self.which_children() if c.name == name)
-        done.wait()
-        if isinstance(result[0], Exception):
-            raise result[0]
-        return result[0]
-
-    def _manage(self, name: str, start: bool) -> ChildInfo:
+    def _queue(self, name: str, start: bool) -> ChildInfo:
         node = self._by_name.get(name)
         if node is None:
             raise SupervisionError(f"no child named {name!r}")
+        self._post(self._manage, node, start)
+        return next(c for c in self.which_children() if c.name == name)
+
+    def _manage(self, node: _Node, start: bool) -> None:
         if node.state not in (STOPPED, TERMINATED):
             node.exit_reason = ExitReason.SHUTDOWN
             self._stop_node(node)
@@ -220,9 +211,7 @@ class ProcessRuntime:
             node.restarts += 1
             error = self._spawn(node)
             if error is not None:
-                node.state = TERMINATED
-                raise StartError(error)
-        return next(c for c in self.which_children() if c.name == name)
+                node.state, node.last_error = TERMINATED, error
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
         return self._control.wait_until(predicate, timeout)
