@@ -225,11 +225,11 @@ def command_status(args: argparse.Namespace) -> int:
 
 
 def command_send(args: argparse.Namespace) -> int:
+    from desk.web.client import WebClientError
     from messages.base import Message
     from messages.codec import DecodeError
-    from messages.system import Rejected
-    from desk.web.client import WebClientError
     from messages.commands import parse_command
+    from messages.system import Rejected
     from supervisor.client import ClientError
 
     web = _dashboard_of(args)  # an in-process system: its dashboard's API is the control endpoint
