@@ -211,3 +211,10 @@ def test_web_alerts_and_history_settings_are_checked_at_start() -> None:
                               ("history", {"prune_cron": "every midnight"}, "history.prune_cron")):
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
             parse_config({**base, section: bad})
+
+
+def test_the_report_endpoint_sums_the_history_of_the_last_hours(api: httpx.Client) -> None:
+    assert eventually(lambda: api.get("/api/report").json()["transfers"])
+    report = api.get("/api/report", params={"hours": 1}).json()
+    assert sum(t["n"] for t in report["transfers"] if t["status"] == "done") >= 1
+    assert report["hedges_done"] >= 0 and "max_abs_net_exposure" in report
