@@ -32,7 +32,7 @@ from messages.transfers import (
     StartChain,
     TransferSent,
 )
-from supervisor.journal import Journal
+from actors.stores.journal import Journal
 
 __all__ = ["Chain", "ChainBook", "ChainExecutor"]
 

@@ -27,7 +27,7 @@ from messages.balances import (
 from messages.common import Currency, Exchange
 from messages.system import Rejected
 from messages.trading import Fill
-from supervisor.board import BalanceBoard
+from actors.stores.board import BalanceBoard
 from supervisor.clock import Timer
 from supervisor.errors import UnknownActorError
 

@@ -32,7 +32,7 @@ from messages.hedge import (
 from messages.trading import Fill, Order, OrderStatus, OrderType, Side, Ticker, split_market
 from supervisor.clock import Timer
 from supervisor.errors import UnknownActorError
-from supervisor.journal import Journal
+from actors.stores.journal import Journal
 
 __all__ = ["HedgeAccountA", "HedgeAccountB"]
 

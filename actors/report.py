@@ -24,7 +24,7 @@ from messages.reports import (
     TransferStats,
 )
 from messages.scheduling import GetHealth, HealthReport
-from supervisor.board import BalanceBoard
+from actors.stores.board import BalanceBoard
 from supervisor.errors import ActorError
 
 __all__ = ["Reporter"]

@@ -27,7 +27,7 @@ from messages.tasks import (
     TransferTaskValue,
 )
 from supervisor.clock import Clock, SystemClock
-from supervisor.journal import Journal, TaskStore
+from actors.stores.journal import Journal, TaskStore
 
 __all__ = ["TaskManagerActor", "TransferTaskKey", "TransferTaskManager", "TransferTaskValue"]
 

@@ -23,8 +23,8 @@ from messages.system import Rejected
 from messages.tasks import GetTasks, PendingTasks, TaskSucceeded, TransferTaskKey, TransferTaskValue
 from messages.transfers import RunTransfers, TransferSent, TransfersRun
 from messages.venue import TransferResult, TransferStatus
-from supervisor.board import BalanceBoard
-from supervisor.journal import Journal, TransferIntent
+from actors.stores.board import BalanceBoard
+from actors.stores.journal import Journal, TransferIntent
 
 __all__ = ["TransferExecutor", "client_id_for"]
 

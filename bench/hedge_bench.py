@@ -44,8 +44,8 @@ from messages.common import Currency, Exchange  # noqa: E402
 from messages.hedge import BHedged, BHedgeFailed, HedgeTick  # noqa: E402
 from messages.trading import Fill  # noqa: E402
 from supervisor import ChildSpec, Runtime, Supervisor, SystemClock  # noqa: E402
-from supervisor.board import InMemoryBoard  # noqa: E402
-from supervisor.journal import Journal  # noqa: E402
+from actors.stores.board import InMemoryBoard  # noqa: E402
+from actors.stores.journal import Journal  # noqa: E402
 
 K, M = Exchange.KRAKEN, Exchange.MEXC
 USD, BTC = Currency.USD, Currency.BTC

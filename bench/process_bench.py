@@ -223,7 +223,7 @@ params = { watched = [] }
 def through_hub(folder: Path, round_trips: int, messages: int) -> dict[str, Any]:
     from loguru import logger
 
-    from supervisor.config import parse_config
+    from desk.config import parse_config
     from supervisor.processes import ProcessSystem
 
     logger.remove()

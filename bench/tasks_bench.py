@@ -31,7 +31,7 @@ from loguru import logger  # noqa: E402
 
 from actors.tasks import TransferTaskKey, TransferTaskManager  # noqa: E402
 from messages.common import Currency, Exchange  # noqa: E402
-from supervisor.journal import Journal  # noqa: E402
+from actors.stores.journal import Journal  # noqa: E402
 
 
 def key(i: int) -> TransferTaskKey:

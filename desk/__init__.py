@@ -1,1 +1,2 @@
-"""The deployment layer: what assembles the whole desk (config, CLI, web dashboard, alerts, history)."""
+"""The deployment layer: typed config, the desk's supervision tree, process mode, the CLI, status, the demo,
+the web dashboard and API, alerts, history."""

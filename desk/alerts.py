@@ -14,7 +14,7 @@ import msgspec
 from actors.base import Actor
 from messages.alerts import Alert, AlertEntry, Alerts, AlertSeverity, GetAlerts
 from messages.base import Message
-from supervisor.config import AlertSinkConfig, ConfigError
+from desk.config import AlertSinkConfig, ConfigError
 
 __all__ = ["AlertBook", "AlertsActor", "AppriseSink", "DeliverAlerts", "Notice", "check_sinks"]
 

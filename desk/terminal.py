@@ -10,7 +10,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from supervisor.status import status_lines
+from desk.status import status_lines
 
 __all__ = ["StatusView", "status_tables"]
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from messages.alerts import Alert, AlertSeverity
-from supervisor.config import AlertsConfig
+from desk.config import AlertsConfig
 
 __all__ = ["StatusWatch"]
 

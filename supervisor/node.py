@@ -282,11 +282,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from pathlib import Path
 
-    from supervisor.config import Deployment, load_config, load_demo_config, load_saved_deployment
+    from desk.config import Deployment, load_config, load_demo_config, load_saved_deployment
     from supervisor.logs import configure_logging
     from supervisor.processes import ask_system_info, node_services
     from supervisor.spec import Supervisor
-    from supervisor.system import ActorFactory
+    from desk.system import ActorFactory
 
     configure_logging(args.log_level)
     saved = load_saved_deployment(Path(args.runtime)) if args.runtime else None

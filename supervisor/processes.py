@@ -29,13 +29,13 @@ from messages.codec import DecodeError, decode, encode
 from messages.reports import GetRuntimeStatus, GetSystemInfo, RuntimeStatus, SystemInfo
 from messages.system import ActorStatus, Ping, Pong, Rejected
 from supervisor.clock import SystemClock
-from supervisor.config import DEPLOYMENT_RECORD, Deployment, actor_names, external_names, save_deployment
+from desk.config import DEPLOYMENT_RECORD, Deployment, actor_names, external_names, save_deployment
 from supervisor.control import ControlThread
 from supervisor.errors import StartError
 from supervisor.hub import Hub
-from supervisor.journal import Journal
+from actors.stores.journal import Journal
 from supervisor.spec import ChildSpec, Supervisor
-from supervisor.system import Services, build_venue
+from desk.system import Services, build_venue
 from supervisor.wire import Header, encode_header
 
 __all__ = ["ProcessRuntime", "ProcessSystem", "node_services", "read_system_record"]
@@ -335,14 +335,14 @@ class FoundBoard:
         self._board: Any = None
 
     def _current(self) -> Any:
-        from supervisor.shm_board import find_board
+        from actors.stores.shm_board import find_board
 
         if self._board is None:
             self._board = find_board(self.folder)
         return self._board if self._board is not None else None
 
     def read(self, exchange: Any, account: str, currency: Any) -> Any:
-        from supervisor.shm_board import BoardClosedError
+        from actors.stores.shm_board import BoardClosedError
 
         board = self._current()
         if board is None:
@@ -394,7 +394,7 @@ def node_services(deployment: Deployment, name: str, runtime_folder: str | None 
     ports and keeps a board and a journal of its own in ``run/node-NAME`` on its host.
     """
     from actors.venues.remote import RemoteVenue
-    from supervisor.shm_board import SharedMemoryBoard
+    from actors.stores.shm_board import SharedMemoryBoard
 
     joining = not runtime_folder and connect is not None and connect.startswith("tcp://")
     if not joining:  # started by the supervisor (it passes --runtime), or by hand on its host

@@ -20,8 +20,8 @@ from messages.common import Currency, Exchange
 from messages.tasks import GetTasks, PendingTasks
 from messages.transfers import AdvanceChains, Chains, GetChains, RunTransfers, TransfersRun
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
-from supervisor.board import InMemoryBoard
-from supervisor.journal import Journal
+from actors.stores.board import InMemoryBoard
+from actors.stores.journal import Journal
 
 K, M = Exchange.KRAKEN, Exchange.MEXC
 USDC = Currency.USDC

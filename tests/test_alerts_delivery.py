@@ -18,8 +18,8 @@ from messages.alerts import Alert, AlertSeverity, GetAlerts
 from messages.base import Message
 from supervisor import ChildSpec, Runtime
 from supervisor.clock import ManualClock
-from supervisor.config import AlertSinkConfig, ConfigError, parse_config
-from supervisor.system import System
+from desk.config import AlertSinkConfig, ConfigError, parse_config
+from desk.system import System
 
 
 class RaiseIncident(Message, frozen=True):

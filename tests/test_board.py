@@ -10,7 +10,7 @@ import pytest
 
 from messages import Currency, Exchange
 from messages.balances import BalanceView
-from supervisor.board import BalanceBoard, InMemoryBoard, StrategyBalanceManager, install_board, installed_board
+from actors.stores.board import BalanceBoard, InMemoryBoard, StrategyBalanceManager, install_board, installed_board
 
 KRAKEN, MEXC = Exchange.KRAKEN, Exchange.MEXC
 USDC, BTC = Currency.USDC, Currency.BTC

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.cli import main
+from desk.cli import main
 from supervisor.logs import configure_logging
 
 SMALL_DESK = """

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from supervisor.config import DEMO_CONFIG, ConfigError, load_config, load_demo_config, parse_config
+from desk.config import DEMO_CONFIG, ConfigError, load_config, load_demo_config, parse_config
 
 MINIMAL = """
 [[accounts]]

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from supervisor.cli import main
+from desk.cli import main
 from supervisor.logs import configure_logging
 
 

@@ -27,7 +27,7 @@ from messages.balances import (
 from messages.commands import parse_command
 from messages.trading import Fill, Side
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
-from supervisor.board import InMemoryBoard, StrategyBalanceManager, install_board, installed_board
+from actors.stores.board import InMemoryBoard, StrategyBalanceManager, install_board, installed_board
 from supervisor.spec import Strategy
 from tests.probe import Crash, Probe, recorder
 

@@ -32,8 +32,8 @@ from messages.hedge import (
 )
 from messages.trading import Fill, Order, Side
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
-from supervisor.board import InMemoryBoard
-from supervisor.journal import Journal
+from actors.stores.board import InMemoryBoard
+from actors.stores.journal import Journal
 from tests.money import Collector, Inbox
 from tests.probe import Block, Crash
 

@@ -11,7 +11,7 @@ import pytest
 
 from messages.common import Currency, Exchange
 from messages.tasks import TransferTaskKey, TransferTaskValue
-from supervisor.journal import Journal, TransferIntent
+from actors.stores.journal import Journal, TransferIntent
 
 KEY = TransferTaskKey(Exchange.KRAKEN, "trade", Exchange.BINANCE, "main", Currency.USDC)
 OTHER = TransferTaskKey(Exchange.KRAKEN, "trade", Exchange.KRAKEN, "close_position", Currency.USD)

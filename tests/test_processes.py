@@ -25,9 +25,9 @@ from messages.common import Currency, Exchange
 from messages.system import Ping
 from messages.tasks import AddTransferTask, GetTasks, PendingTasks
 from supervisor.client import Client, ClientError
-from supervisor.config import DEMO_CONFIG, Deployment, parse_config
+from desk.config import DEMO_CONFIG, Deployment, parse_config
 from supervisor.processes import ProcessSystem
-from supervisor.status import ledger_mismatches, unsettled_accounts
+from desk.status import ledger_mismatches, unsettled_accounts
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def demo_in(folder: Path, **overrides: Any) -> Deployment:
 
 
 def cli(*args: str, folder: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PYTHON, "-m", "supervisor.cli", *args], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([PYTHON, "-m", "desk.cli", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=60, env={**os.environ, "TREASURY_RUNTIME": str(folder), **(env or {})})
 
 
@@ -101,7 +101,7 @@ def test_bin_run_send_allocates_and_a_rejection_exits_non_zero(running: ProcessS
 def test_another_process_reads_the_board_as_the_desk_library_did(running: ProcessSystem) -> None:
     script = textwrap.dedent("""
         from messages.common import Currency, Exchange
-        from supervisor.board import StrategyBalanceManager
+        from actors.stores.board import StrategyBalanceManager
         manager = StrategyBalanceManager(Exchange.KRAKEN, strategy_count=8, account="main")
         print(manager.get_balance(Currency.USDC, index=4), manager.get_balance(Currency.USDC, index=0))
     """)
@@ -174,7 +174,7 @@ def test_killing_each_node_kind_loses_no_task_and_pays_no_transfer_twice(running
     debits = Counter(m.client_id for m in running.venue.audit() if m.kind == "debit")
     assert debits and max(debits.values()) == 1, "a transfer was paid twice"
     assert all(abs(e) < 0.005 for e in running.venue.conservation_error().values())
-    from supervisor.journal import Journal
+    from actors.stores.journal import Journal
 
     with Journal(running.deployment.journal_path) as journal:
         moving = unsettled_accounts(journal.intents.open_intents())
@@ -261,7 +261,7 @@ def test_a_node_from_another_host_joins_over_tcp_with_only_its_keys(tmp_path: Pa
             assert waiting.state == "external, not connected"
             client.tell("far_strategy", DemoTick())  # waits at the hub for the node
             # what the desk runs on the other host: no config, no runtime folder, only the keys
-            node = subprocess.Popen([PYTHON, "-m", "supervisor.cli", "node", "--connect", system.endpoint,
+            node = subprocess.Popen([PYTHON, "-m", "desk.cli", "node", "--connect", system.endpoint,
                                      "--name", "far_strategy", "--keys", str(keys)], cwd=elsewhere, env=env,
                                     stdout=subprocess.DEVNULL, stderr=open(tmp_path / "node.log", "wb"))
             assert system.hub is not None and system.hub.wait_connected("far_strategy", node.pid, 30)
@@ -297,7 +297,7 @@ def test_nodes_of_a_supervisor_killed_with_sigkill_stop_by_themselves(tmp_path: 
         [scheduler]
         jobs = [{{ name = "reconcile", target = "gateway", message = "Reconcile", every = 5.0 }}]
     """))
-    supervisor = subprocess.Popen([PYTHON, "-m", "supervisor.cli", "--processes", "--config", str(desk),
+    supervisor = subprocess.Popen([PYTHON, "-m", "desk.cli", "--processes", "--config", str(desk),
                                    "--for", "600"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert supervisor.stdout is not None

@@ -13,8 +13,8 @@ from messages.reports import GetReport, GetTransferStats, Report
 from messages.system import Ping
 from messages.transfers import RunTransfers
 from supervisor import ManualClock
-from supervisor.config import parse_config
-from supervisor.system import System
+from desk.config import parse_config
+from desk.system import System
 
 DESK = """
 [runtime]

@@ -15,8 +15,8 @@ import pytest
 
 from messages import Currency, Exchange
 from messages.balances import BalanceView
-from supervisor.board import BalanceBoard, StrategyBalanceManager, install_board, installed_board
-from supervisor.shm_board import (
+from actors.stores.board import BalanceBoard, StrategyBalanceManager, install_board, installed_board
+from actors.stores.shm_board import (
     ACCOUNT_BYTES,
     HEADER_SIZE,
     MAX_SLOTS,
@@ -373,7 +373,7 @@ def test_a_reader_process_finds_the_board_and_reads_what_the_writer_published(tm
     read_balances = """
         import json
         from messages import Currency, Exchange
-        from supervisor.board import StrategyBalanceManager
+        from actors.stores.board import StrategyBalanceManager
         manager = StrategyBalanceManager(Exchange.KRAKEN, strategy_count=8)
         print(json.dumps([manager.board.name, manager.account, manager.get(Currency.USDC).credit_limit,
                           [manager.get_balance(Currency.USDC, i) for i in range(8)]]))
@@ -396,7 +396,7 @@ def test_readers_in_another_process_never_see_a_torn_row(writer: SharedMemoryBoa
     reader = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import json, time
         from messages import Currency, Exchange
-        from supervisor.shm_board import SharedMemoryBoard
+        from actors.stores.shm_board import SharedMemoryBoard
         board = SharedMemoryBoard.attach({writer.name!r})
         reads = torn = 0
         seen = set()
@@ -429,7 +429,7 @@ def _generation(n: int) -> BalanceView:
 def test_nothing_is_left_in_dev_shm_after_the_writer_stops(tmp_path: Path) -> None:
     writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys
-        from supervisor.shm_board import SharedMemoryBoard
+        from actors.stores.shm_board import SharedMemoryBoard
         board = SharedMemoryBoard.create(runtime_folder={str(tmp_path)!r})
         print(board.name, flush=True)
         sys.stdin.readline()
@@ -455,7 +455,7 @@ def test_reader_processes_exiting_never_unlink_the_writers_segment_nor_warn(tmp_
         from loguru import logger
         from messages import Currency, Exchange
         from messages.balances import BalanceView
-        from supervisor.shm_board import SharedMemoryBoard
+        from actors.stores.shm_board import SharedMemoryBoard
 
         def read_once(name):
             board = SharedMemoryBoard.attach(name)
@@ -470,7 +470,7 @@ def test_reader_processes_exiting_never_unlink_the_writers_segment_nor_warn(tmp_
             child = multiprocessing.get_context("spawn").Process(target=read_once, args=(board.name,))
             child.start()
             child.join(30)
-            script = subprocess.run([sys.executable, "-c", f"from supervisor.shm_board import SharedMemoryBoard; "
+            script = subprocess.run([sys.executable, "-c", f"from actors.stores.shm_board import SharedMemoryBoard; "
                                      f"SharedMemoryBoard.attach({board.name!r}).views()"], stderr=subprocess.PIPE,
                                     text=True, timeout=30)
             print("exit codes", child.exitcode, script.returncode, script.stderr.strip())
@@ -492,7 +492,7 @@ def test_a_writer_killed_without_closing_leaves_nothing_and_its_readers_notice(
         import sys
         from messages import Currency, Exchange
         from messages.balances import BalanceView
-        from supervisor.shm_board import SharedMemoryBoard
+        from actors.stores.shm_board import SharedMemoryBoard
         board = SharedMemoryBoard.create(runtime_folder={str(tmp_path)!r})
         board.publish(BalanceView(exchange=Exchange.KRAKEN, account="main", currency=Currency.USDC, slots=(1.0, 1.0)))
         print(board.name, flush=True)

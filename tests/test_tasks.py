@@ -27,7 +27,7 @@ from messages.tasks import (
     TaskSucceeded,
 )
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
-from supervisor.journal import Journal
+from actors.stores.journal import Journal
 from tests.probe import Crash
 
 KEY = TransferTaskKey(Exchange.KRAKEN, "trade", Exchange.KRAKEN, "main", Currency.USDC)

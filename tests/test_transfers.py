@@ -14,7 +14,7 @@ from messages.tasks import AddTransferTask, GetLastSuccess, LastSuccess, TaskAdd
 from messages.transfers import RunTransfers, TransferSent
 from messages.venue import TransferResult, TransferStatus
 from supervisor import ManualClock
-from supervisor.journal import TransferIntent
+from actors.stores.journal import TransferIntent
 from tests.money import USDC, K, M, MoneySystem
 
 TRADE_TO_MAIN = TransferTaskKey(K, "trade", K, "main", USDC)

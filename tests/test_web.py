@@ -13,10 +13,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from desk.web import Dashboard
-from supervisor.cli import main
-from supervisor.config import ConfigError, load_demo_config, parse_config
+from desk.cli import main
+from desk.config import ConfigError, load_demo_config, parse_config
 from supervisor.logs import configure_logging
-from supervisor.system import System
+from desk.system import System
 from tests.webdemo import running_demo
 
 ALLOCATE = {"exchange": "kraken", "account": "trade", "currency": "usd", "index": 5, "amount": 25.0}

@@ -20,8 +20,8 @@ from messages.base import Message
 from messages.common import Currency, Exchange
 from messages.hedge import HedgeReport, HedgeStatus, LegReport
 from messages.system import ActorStatus, DeadLetter
-from supervisor.config import parse_config
-from supervisor.journal import Journal
+from desk.config import parse_config
+from actors.stores.journal import Journal
 
 DEPLOYMENT = parse_config({"accounts": [{"exchange": "kraken", "account": "trade"}], "gateway": {"strategies": {}}})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from desk.watch import StatusWatch
-from supervisor.config import AlertsConfig
+from desk.config import AlertsConfig
 
 
 def hedge(paused: bool = False, net: float = 0.0, unanswered: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from typing import Any
 import msgspec
 
 from desk.web import Dashboard, InProcessSource
-from supervisor.config import Deployment, load_demo_config
-from supervisor.system import System
+from desk.config import Deployment, load_demo_config
+from desk.system import System
 
 
 def demo_deployment(folder: Path, **web: Any) -> Deployment:

@@ -17,7 +17,7 @@ from desk.metrics import DeskMetrics
 from desk.watch import StatusWatch
 from desk.web.snapshot import Snapshots
 from messages.alerts import ALERTS_ACTOR
-from supervisor.journal import INTENT_STATUSES, Journal
+from actors.stores.journal import INTENT_STATUSES, Journal
 
 __all__ = ["Sampler"]
 

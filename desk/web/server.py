@@ -26,8 +26,8 @@ from desk.web.app import create_app
 from desk.web.sampler import Sampler
 from desk.web.snapshot import Snapshots
 from desk.web.source import Source
-from supervisor.config import LOCAL_HOSTS, Deployment
-from supervisor.journal import Journal
+from desk.config import LOCAL_HOSTS, Deployment
+from actors.stores.journal import Journal
 
 __all__ = ["WEB_RECORD", "Dashboard", "read_web_record"]
 

@@ -15,8 +15,8 @@ from messages.alerts import ALERTS_ACTOR, Alerts, GetAlerts
 from messages.reports import GetPrices, Prices
 from messages.scheduling import GetSchedule, Schedule
 from messages.tasks import GetTasks, PendingTasks
-from supervisor.config import Deployment
-from supervisor.status import collect_status
+from desk.config import Deployment
+from desk.status import collect_status
 
 __all__ = ["Snapshots"]
 

@@ -1,7 +1,7 @@
 """The balance board: the gateway publishes every ledger here; any actor or client reads it without asking.
 
 One writer (the balance gateway), many readers. `InMemoryBoard` serves one process;
-`supervisor.shm_board.SharedMemoryBoard` (shared memory, a sequence lock) serves every process on the host.
+`actors.stores.shm_board.SharedMemoryBoard` (shared memory, a sequence lock) serves every process on the host.
 `StrategyBalanceManager` is the desk's familiar reader on top of it.
 """
 
@@ -106,13 +106,13 @@ def installed_board() -> BalanceBoard | None:
 
 def _running_systems_board() -> BalanceBoard:
     """The board of the system running on this host (shared memory), found from its writer's record."""
-    from supervisor.shm_board import BoardNotFoundError, require_board  # only readers outside the system need it
+    from actors.stores.shm_board import BoardNotFoundError, require_board  # only readers outside the system need it
 
     try:
         return require_board()
     except BoardNotFoundError as error:
         raise BoardNotFoundError(
-            f"no balance board is installed in this process (supervisor.board.install_board), and {error}: "
+            f"no balance board is installed in this process (actors.stores.board.install_board), and {error}: "
             "start the system, set $TREASURY_RUNTIME to its runtime folder, or pass board= explicitly"
         ) from None
 
@@ -129,7 +129,7 @@ class StrategyBalanceManager:
 
     ``account=None`` reads the exchange's default account (as the gateway names it);
     ``board=None`` reads the board installed in this process, else the running system's
-    shared-memory board (`supervisor.shm_board.find_board`). It only reads: commands go to
+    shared-memory board (`actors.stores.shm_board.find_board`). It only reads: commands go to
     the gateway. A currency not published yet reads as 0.0.
     """
 

@@ -23,9 +23,9 @@ from typing import Any
 import msgspec
 
 from messages.balances import GetBalances
-from supervisor.config import ConfigError, Deployment, actor_names, load_config, load_demo_config
+from desk.config import ConfigError, Deployment, actor_names, load_config, load_demo_config
 from supervisor.logs import configure_logging, log_to_file
-from supervisor.status import collect_status, ledger_mismatches, status_lines, summary_line
+from desk.status import collect_status, ledger_mismatches, status_lines, summary_line
 
 __all__ = ["main"]
 
@@ -75,8 +75,8 @@ def audit_after_stop(status: dict[str, Any], stop_market: Callable[[], None], st
                      views: Callable[[], list[Any]], venue: Any, journal_path: Path, elapsed: float) -> tuple[str, bool]:
     """Stop the world, then audit: the market stops (no more fills), the actors drain their mail and
     stop (the gateway, first started, stops last), then every ledger is compared with the venue."""
-    from supervisor.journal import Journal
-    from supervisor.status import unsettled_accounts
+    from actors.stores.journal import Journal
+    from desk.status import unsettled_accounts
 
     stop_market()
     stop_actors()
@@ -88,8 +88,8 @@ def audit_after_stop(status: dict[str, Any], stop_market: Callable[[], None], st
 
 def run_in_process(deployment: Deployment, seconds: float | None, every: float) -> int:
     """Run ``deployment`` in this process, printing status; 0 if all went well."""
+    from desk.system import System
     from desk.web import InProcessSource
-    from supervisor.system import System
 
     stop = _stop_event()
     system = System(deployment)

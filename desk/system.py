@@ -16,13 +16,13 @@ import msgspec
 
 from messages.base import Message
 from messages.codec import decode_json
-from supervisor.board import BalanceBoard, InMemoryBoard, install_board
+from actors.stores.board import BalanceBoard, InMemoryBoard, install_board
 from supervisor.clock import Clock, SystemClock
-from supervisor.config import Deployment, JobConfig, actor_names, default_jobs, resolve_import
-from supervisor.journal import Journal
+from desk.config import Deployment, JobConfig, actor_names, default_jobs, resolve_import
+from actors.stores.journal import Journal
 from supervisor.runtime import Runtime
 from supervisor.spec import ChildSpec, Supervisor
-from supervisor.status import collect_status
+from desk.status import collect_status
 
 __all__ = ["ActorFactory", "Services", "System", "build_venue"]
 
