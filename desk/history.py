@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from desk.config import HistoryConfig
 from actors.stores.journal import connect
+from desk.config import HistoryConfig
 
 __all__ = ["HistoryStore", "RetentionSchedule"]
 

@@ -12,11 +12,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from desk.web import Dashboard
 from desk.cli import main
 from desk.config import ConfigError, load_demo_config, parse_config
-from supervisor.logs import configure_logging
 from desk.system import System
+from desk.web import Dashboard
+from supervisor.logs import configure_logging
 from tests.webdemo import running_demo
 
 ALLOCATE = {"exchange": "kraken", "account": "trade", "currency": "usd", "index": 5, "amount": 25.0}

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from actors.stores.journal import TransferIntent
+from desk.config import HistoryConfig
 from desk.history import DAY, HistoryStore, RetentionSchedule
 from messages.common import Currency, Exchange
 from messages.tasks import TransferTaskKey
-from desk.config import HistoryConfig
-from actors.stores.journal import TransferIntent
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC).timestamp()
 HEDGE = {"net_exposure": 0.0, "realised_pnl": 1.0, "unrealised_pnl": 0.5, "a": {"position": 0.01},

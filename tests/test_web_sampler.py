@@ -8,6 +8,8 @@ from typing import Any
 
 import msgspec
 
+from actors.stores.journal import Journal
+from desk.config import parse_config
 from desk.history import HistoryStore
 from desk.metrics import DeskMetrics
 from desk.terminal import StatusView
@@ -20,8 +22,6 @@ from messages.base import Message
 from messages.common import Currency, Exchange
 from messages.hedge import HedgeReport, HedgeStatus, LegReport
 from messages.system import ActorStatus, DeadLetter
-from desk.config import parse_config
-from actors.stores.journal import Journal
 
 DEPLOYMENT = parse_config({"accounts": [{"exchange": "kraken", "account": "trade"}], "gateway": {"strategies": {}}})
 

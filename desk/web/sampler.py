@@ -12,12 +12,12 @@ from typing import Any
 
 from loguru import logger
 
+from actors.stores.journal import INTENT_STATUSES, Journal
 from desk.history import HistoryStore, RetentionSchedule
 from desk.metrics import DeskMetrics
 from desk.watch import StatusWatch
 from desk.web.snapshot import Snapshots
 from messages.alerts import ALERTS_ACTOR
-from actors.stores.journal import INTENT_STATUSES, Journal
 
 __all__ = ["Sampler"]
 

@@ -19,6 +19,8 @@ from typing import Any
 import uvicorn
 from loguru import logger
 
+from actors.stores.journal import Journal
+from desk.config import LOCAL_HOSTS, Deployment
 from desk.history import HistoryStore
 from desk.metrics import DeskMetrics
 from desk.watch import StatusWatch
@@ -26,8 +28,6 @@ from desk.web.app import create_app
 from desk.web.sampler import Sampler
 from desk.web.snapshot import Snapshots
 from desk.web.source import Source
-from desk.config import LOCAL_HOSTS, Deployment
-from actors.stores.journal import Journal
 
 __all__ = ["WEB_RECORD", "Dashboard", "read_web_record"]
 
