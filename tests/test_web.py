@@ -16,6 +16,7 @@ from desk.cli import main
 from desk.config import ConfigError, load_demo_config, parse_config
 from desk.system import System
 from desk.web import Dashboard
+from desk.web.client import WebClient, WebClientError
 from supervisor.logs import configure_logging
 from tests.webdemo import running_demo
 
@@ -183,6 +184,9 @@ def test_a_token_is_required_on_every_request_when_one_is_configured(tmp_path: P
         assert api.get("/api/status", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert api.get("/api/status", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
         assert api.get("/", params={"token": "s3cret-token"}).status_code == 200
+        assert WebClient(dashboard.url, token="s3cret-token").status()["actors"]
+        with pytest.raises(WebClientError, match="401"):
+            WebClient(dashboard.url, token="").status()
 
 
 def test_a_bind_other_than_localhost_without_a_token_is_refused_at_config_time() -> None:
