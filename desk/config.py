@@ -201,6 +201,8 @@ class HistoryConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     trades_days: Annotated[float, msgspec.Meta(gt=0)] = 90.0  # fills, transfers, hedges
     balances_days: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     prune_cron: str = "0 0 * * *"  # checked at start (croniter)
+    every: Annotated[float, msgspec.Meta(ge=0)] = 5.0  # a series is written when it changed, at most this often
+    unchanged_every: Annotated[float, msgspec.Meta(gt=0)] = 300.0  # ... and this often when it did not
 
 
 class ActorConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]

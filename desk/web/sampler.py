@@ -24,6 +24,24 @@ __all__ = ["Sampler"]
 log = logger.bind(actor="web")
 
 
+class _Thinning:
+    """Which samples of a series to keep: a change at most every ``every`` seconds, else one each ``unchanged_every``."""
+
+    def __init__(self, every: float, unchanged_every: float) -> None:
+        self.every = every
+        self.unchanged_every = unchanged_every
+        self._last: dict[tuple[Any, ...], tuple[Any, float]] = {}
+
+    def due(self, key: tuple[Any, ...], value: Any, now: float) -> bool:
+        last = self._last.get(key)
+        if last is not None:
+            wait = self.every if value != last[0] else self.unchanged_every
+            if now - last[1] < wait:
+                return False
+        self._last[key] = (value, now)
+        return True
+
+
 class Sampler:
     """Samples a running system; `latest` is the last document, `wait_newer` blocks for the next one."""
 
@@ -37,6 +55,7 @@ class Sampler:
         self.now = now
         self.refresh = refresh
         self.retention = RetentionSchedule(history.config.prune_cron, timezone, now())
+        self._thinning = _Thinning(history.config.every, history.config.unchanged_every)
         self.latest: dict[str, Any] | None = None
         self.version = 0
         self._changed = threading.Condition()
@@ -95,10 +114,13 @@ class Sampler:
     # ---- history and latencies ----------------------------------------------------------------
 
     def _record(self, now: float, status: dict[str, Any]) -> None:
-        if status["balances"]:
-            self.history.record_balances(now, status["balances"])
-        if status["prices"]:
-            self.history.record_prices(now, status["prices"])
+        thin = self._thinning
+        balances = [r for r in status["balances"] if thin.due(("balance", r["account"], r["currency"]), r["slots"], now)]
+        if balances:
+            self.history.record_balances(now, balances)
+        prices = {c: p for c, p in status["prices"].items() if thin.due(("price", c), p, now)}
+        if prices:
+            self.history.record_prices(now, prices)
         self._record_transfers()
         self._record_chains(now, status["chains"])
         hedge = status.get("hedge")
@@ -141,7 +163,10 @@ class Sampler:
                 if abs(delta) > 1e-12:
                     self.history.record_fill(now, hedge[leg]["name"], hedge[leg]["account"], delta,
                                              hedge["mark_price"])
-        self.history.record_hedge(now, hedge, latency)
+        shape = (hedge["a"]["position"], hedge["b"]["position"], hedge["hedges_done"], hedge["hedges_failed"],
+                 hedge["paused"], hedge["realised_pnl"], latency)
+        if latency is not None or self._thinning.due(("hedge",), shape, now):
+            self.history.record_hedge(now, hedge, latency)
         self._hedge = hedge
 
     # ---- alarms read in the status ----------------------------------------------------------
