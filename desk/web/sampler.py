@@ -23,6 +23,8 @@ __all__ = ["Sampler"]
 
 log = logger.bind(actor="web")
 
+_SETTLED = ("done", "failed")  # a transfer intent in one of these never changes again
+
 
 class _Thinning:
     """Which samples of a series to keep: a change at most every ``every`` seconds, else one each ``unchanged_every``."""
@@ -61,7 +63,7 @@ class Sampler:
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dashboard-sampler", daemon=True)
-        self._transfers: dict[str, str] = {}  # client id -> last status seen
+        self._transfers: dict[str, tuple[str, float]] = {}  # client id -> (last status seen, its time)
         self._transfers_since = 0.0
         self._chains: dict[str, tuple[int, str, float]] = {}  # chain id -> (hop, status, since)
         self._hedge: dict[str, Any] | None = None
@@ -128,15 +130,19 @@ class Sampler:
             self._record_hedge(now, hedge)
 
     def _record_transfers(self) -> None:
+        """Transfers whose journal record changed since the last sample (the windows overlap by a second)."""
         since, self._transfers_since = self._transfers_since, self.now() - 1.0
         for wanted in INTENT_STATUSES:
             for intent in self.journal.intents.with_status(wanted, since=since):
-                if self._transfers.get(intent.client_id) == intent.status:
+                if self._transfers.get(intent.client_id, ("", 0.0))[0] == intent.status:
                     continue
-                self._transfers[intent.client_id] = intent.status
+                self._transfers[intent.client_id] = (intent.status, intent.updated_at)
                 self.history.record_transfer(intent)
                 if intent.status == "done":
                     self.metrics.transfer_latency.observe(max(0.0, intent.updated_at - intent.created_at))
+        # A settled transfer older than the overlap cannot come back: forget it.
+        for client_id in [c for c, (status, at) in self._transfers.items() if status in _SETTLED and at < since - 5]:
+            del self._transfers[client_id]
 
     def _record_chains(self, now: float, chains: list[dict[str, Any]]) -> None:
         for chain in chains:
