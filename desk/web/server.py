@@ -77,6 +77,7 @@ class Dashboard:
         self.app = create_app(self.snapshots, self.sampler, self.history, self.metrics, now, self.token)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._stopped = False
 
     @property
     def url(self) -> str:
@@ -106,6 +107,10 @@ class Dashboard:
         return self.url
 
     def stop(self) -> None:
+        """Stop serving and sampling; calling it again does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
         (self.deployment.folder / WEB_RECORD).unlink(missing_ok=True)
         self.sampler.stop()
         if self._server is not None:
