@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 import msgspec
 
 from actors.base import Actor
+from desk.config import AlertSinkConfig, ConfigError
 from messages.alerts import Alert, AlertEntry, Alerts, AlertSeverity, GetAlerts
 from messages.base import Message
-from desk.config import AlertSinkConfig, ConfigError
 
 __all__ = ["AlertBook", "AlertsActor", "AppriseSink", "DeliverAlerts", "Notice", "check_sinks"]
 

@@ -31,16 +31,8 @@ from desk.operator import command_children, command_restart
 from messages.balances import GetBalances
 from desk.check_venue import main as check_venue_main
 from desk.config import ConfigError, Deployment, actor_names, load_config, load_demo_config
-from supervisor.logs import configure_logging
 from desk.status import collect_status, ledger_mismatches, status_lines, summary_line
 from supervisor.logs import configure_logging, log_to_file
-from desk.config import (
-    ConfigError,
-    Deployment,
-    actor_names,
-    load_config,
-    load_demo_config,
-)
 
 __all__ = ["main"]
 
@@ -267,12 +259,11 @@ def command_status(args: argparse.Namespace) -> int:
 
 def command_send(args: argparse.Namespace) -> int:
     """Send one command; 0 on an answer, 1 on a rejection or an undeliverable message, 2 on a bad call."""
+    from desk.web.client import WebClientError
     from messages.base import Message
     from messages.codec import DecodeError
     from messages.commands import parse_command
     from messages.system import Rejected
-    from desk.web.client import WebClientError
-    from supervisor.transport.client import ClientError, ClientUsageError
     from supervisor.transport.client import ClientError, ClientUsageError
 
     def refuse(text: str) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
+from croniter import croniter
 
 from messages.common import Currency, Exchange
 
@@ -220,9 +221,9 @@ class WebConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
 
     enabled: bool = True
     host: str = "127.0.0.1"
-    port: int = msgspec.field(default=8765)  # 0: any free port (the URL printed at start says which)
-    token: str | None = None
-    refresh: float = 1.0  # seconds between the dashboard's samples (live updates, history, metrics)
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8765  # 0: any free port (the URL printed says which)
+    token: Annotated[str, msgspec.Meta(min_length=8)] | None = None
+    refresh: Annotated[float, msgspec.Meta(gt=0)] = 1.0  # seconds between samples (live updates, history, metrics)
 
 
 class AlertSinkConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
@@ -237,19 +238,21 @@ class AlertsConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
 
     enabled: bool = True
     sinks: list[AlertSinkConfig] = msgspec.field(default_factory=list)
-    keep: int = 200  # recent alerts kept for the dashboard
+    keep: Annotated[int, msgspec.Meta(ge=1)] = 200  # recent alerts kept for the dashboard
     watch: bool = True  # the dashboard also raises alarms it reads in the status (desk/watch.py)
-    stuck_after: float = 300.0  # seconds a task or chain hop may wait before it is "stuck"
-    exposure_after: float = 30.0  # seconds the hedge pair may stay exposed or unconfirmed
+    stuck_after: Annotated[float, msgspec.Meta(gt=0)] = 300.0  # seconds a task or chain hop may wait: "stuck"
+    exposure_after: Annotated[float, msgspec.Meta(gt=0)] = 30.0  # seconds the hedge pair may stay exposed
 
 
 class HistoryConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     """The history the dashboard's plots read (desk/history.py), pruned daily at ``prune_cron``."""
 
-    prices_days: float = 30.0
-    trades_days: float = 90.0  # fills, transfers, hedges
-    balances_days: float = 30.0
-    prune_cron: str = "0 0 * * *"
+    prices_days: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    trades_days: Annotated[float, msgspec.Meta(gt=0)] = 90.0  # fills, transfers, hedges
+    balances_days: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    prune_cron: str = "0 0 * * *"  # checked at start (croniter)
+    every: Annotated[float, msgspec.Meta(ge=0)] = 5.0  # a series is written when it changed, at most this often
+    unchanged_every: Annotated[float, msgspec.Meta(gt=0)] = 300.0  # ... and this often when it did not
 
 
 class ActorConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
@@ -493,8 +496,8 @@ def _check(d: Deployment) -> None:
     _check_live_venues(d, seen)
     if d.web.host not in LOCAL_HOSTS and not d.web.token:
         raise ConfigError(f"config error at web.token: binding to {d.web.host!r} requires a token")
-    if not 0 <= d.web.port <= 65535:
-        raise ConfigError(f"config error at web.port: must be 0..65535, got {d.web.port}")
+    if not croniter.is_valid(d.history.prune_cron):
+        raise ConfigError(f"config error at history.prune_cron: not a cron expression: {d.history.prune_cron!r}")
     watch = d.scheduler.health_watch or []
     for name in watch:
         if name not in names:

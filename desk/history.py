@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from desk.config import HistoryConfig
 from actors.stores.journal import connect
+from desk.config import HistoryConfig
 
 __all__ = ["HistoryStore", "RetentionSchedule"]
 
@@ -182,6 +182,24 @@ class HistoryStore:
                             "ORDER BY at", (since,))
         return {"transfer": [(r["at"], r["seconds"]) for r in transfers],
                 "hedge": [(r["at"], r["seconds"]) for r in hedges]}
+
+    def summary(self, since: float) -> dict[str, Any]:
+        """What happened since ``since``, for a daily report: transfers by status and volume, fills, hedge PnL."""
+        transfers = self._rows("SELECT status, currency, COUNT(*) AS n, SUM(amount) AS volume FROM history_transfers "
+                               "WHERE at >= ? GROUP BY status, currency ORDER BY status, currency", (since,))
+        fills = self._rows("SELECT leg, COUNT(*) AS n, SUM(ABS(quantity)) AS quantity FROM history_fills "
+                           "WHERE at >= ? GROUP BY leg ORDER BY leg", (since,))
+        hedge = self._rows("SELECT * FROM history_hedges WHERE at >= ? ORDER BY at", (since,))
+        first, last = (hedge[0], hedge[-1]) if hedge else (None, None)
+        return {
+            "since": since,
+            "transfers": transfers,
+            "fills": fills,
+            "hedges_done": last["hedges_done"] - first["hedges_done"] if first and last else 0,
+            "hedges_failed": last["hedges_failed"] - first["hedges_failed"] if first and last else 0,
+            "realised_pnl": last["realised_pnl"] - first["realised_pnl"] if first and last else 0.0,
+            "max_abs_net_exposure": max((abs(h["net_exposure"]) for h in hedge), default=0.0),
+        }
 
     def audit(self, limit: int = 50) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM history_audit ORDER BY at DESC LIMIT ?", (limit,))

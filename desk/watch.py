@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from messages.alerts import Alert, AlertSeverity
 from desk.config import AlertsConfig
+from messages.alerts import Alert, AlertSeverity
 
 __all__ = ["StatusWatch"]
 

@@ -14,12 +14,12 @@ import pytest
 
 from actors.base import Actor
 from desk.alerts import AlertBook, AlertsActor, AppriseSink
+from desk.config import AlertSinkConfig, ConfigError, parse_config
+from desk.system import System
 from messages.alerts import Alert, AlertSeverity, GetAlerts
 from messages.base import Message
 from supervisor import ChildSpec, Runtime
 from supervisor.clock import ManualClock
-from desk.config import AlertSinkConfig, ConfigError, parse_config
-from desk.system import System
 
 
 class RaiseIncident(Message, frozen=True):

@@ -12,11 +12,12 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from desk.web import Dashboard
 from desk.cli import main
 from desk.config import ConfigError, load_demo_config, parse_config
-from supervisor.logs import configure_logging
 from desk.system import System
+from desk.web import Dashboard
+from desk.web.client import WebClient, WebClientError
+from supervisor.logs import configure_logging
 from tests.webdemo import running_demo
 
 ALLOCATE = {"exchange": "kraken", "account": "trade", "currency": "usd", "index": 5, "amount": 25.0}
@@ -177,12 +178,15 @@ def test_bin_run_status_and_send_reach_an_in_process_system_through_its_dashboar
 
 
 def test_a_token_is_required_on_every_request_when_one_is_configured(tmp_path: Path) -> None:
-    with running_demo(tmp_path, token="s3cret") as (_, dashboard), httpx.Client(base_url=dashboard.url) as api:
+    with running_demo(tmp_path, token="s3cret-token") as (_, dashboard), httpx.Client(base_url=dashboard.url) as api:
         assert api.get("/api/status").status_code == 401
         assert api.get("/metrics").status_code == 401
         assert api.get("/api/status", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert api.get("/api/status", headers={"Authorization": "Bearer s3cret"}).status_code == 200
-        assert api.get("/", params={"token": "s3cret"}).status_code == 200
+        assert api.get("/api/status", headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
+        assert api.get("/", params={"token": "s3cret-token"}).status_code == 200
+        assert WebClient(dashboard.url, token="s3cret-token").status()["actors"]
+        with pytest.raises(WebClientError, match="401"):
+            WebClient(dashboard.url, token="").status()
 
 
 def test_a_bind_other_than_localhost_without_a_token_is_refused_at_config_time() -> None:
@@ -190,7 +194,7 @@ def test_a_bind_other_than_localhost_without_a_token_is_refused_at_config_time()
     data = {"accounts": [{"exchange": "kraken", "account": "main"}], "web": {"host": "0.0.0.0"}}
     with pytest.raises(ConfigError, match="web.token"):
         parse_config(data)
-    assert parse_config({**data, "web": {"host": "0.0.0.0", "token": "t"}}).web.token == "t"
+    assert parse_config({**data, "web": {"host": "0.0.0.0", "token": "long-enough"}}).web.token == "long-enough"
     assert demo.web.host == "127.0.0.1" and demo.web.enabled
 
 
@@ -202,3 +206,19 @@ def test_resume_from_the_api_reaches_hedge_a_and_cancel_task_needs_a_well_formed
     key = ["mexc", "trade", "kraken", "main", "usdc"]  # no such task: removing it changes nothing
     cancelled = api.post("/api/actions/cancel_task", json={"confirm": True, "params": {"key": key}})
     assert cancelled.status_code == 200 and cancelled.json()["target"] == "tasks"
+
+
+def test_web_alerts_and_history_settings_are_checked_at_start() -> None:
+    base = {"accounts": [{"exchange": "kraken", "account": "main"}]}
+    for section, bad, key in (("web", {"port": 70000}, "web.port"), ("web", {"token": "short"}, "web.token"),
+                              ("alerts", {"keep": 0}, "alerts.keep"), ("history", {"prices_days": 0}, "history.prices_days"),
+                              ("history", {"prune_cron": "every midnight"}, "history.prune_cron")):
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            parse_config({**base, section: bad})
+
+
+def test_the_report_endpoint_sums_the_history_of_the_last_hours(api: httpx.Client) -> None:
+    assert eventually(lambda: api.get("/api/report").json()["transfers"])
+    report = api.get("/api/report", params={"hours": 1}).json()
+    assert sum(t["n"] for t in report["transfers"] if t["status"] == "done") >= 1
+    assert report["hedges_done"] >= 0 and "max_abs_net_exposure" in report

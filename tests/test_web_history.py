@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from actors.stores.journal import TransferIntent
+from desk.config import HistoryConfig
 from desk.history import DAY, HistoryStore, RetentionSchedule
 from messages.common import Currency, Exchange
 from messages.tasks import TransferTaskKey
-from desk.config import HistoryConfig
-from actors.stores.journal import TransferIntent
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC).timestamp()
 HEDGE = {"net_exposure": 0.0, "realised_pnl": 1.0, "unrealised_pnl": 0.5, "a": {"position": 0.01},
@@ -86,3 +86,15 @@ def test_plot_series_come_back_per_account_and_latency_per_kind(tmp_path: Path) 
     assert [s for _, s in latency["transfer"]] == [pytest.approx(2.0)] * 2
     assert [s for _, s in latency["hedge"]] == [0.5, 0.5]
     assert store.balances(NOW + 0.5) == {"kraken.trade usdc": [(NOW + 1, 10.0)]}
+
+
+def test_the_summary_counts_what_happened_since_a_time(tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path / "journal.sqlite")
+    fill_every_table(store, NOW - 2 * DAY)
+    fill_every_table(store, NOW - 10)
+    store.record_transfer(intent(99, NOW - 5, status="failed"))
+    store.record_hedge(NOW - 1, {**HEDGE, "hedges_done": 4, "realised_pnl": 3.5, "net_exposure": -0.02})
+    day = store.summary(NOW - DAY)
+    assert [(t["status"], t["n"]) for t in day["transfers"]] == [("done", 1), ("failed", 1)]
+    assert day["fills"] == [{"leg": "hedge_a", "n": 1, "quantity": 0.01}]
+    assert day["hedges_done"] == 3 and day["realised_pnl"] == 2.5 and day["max_abs_net_exposure"] == 0.02

@@ -8,6 +8,8 @@ from typing import Any
 
 import msgspec
 
+from actors.stores.journal import Journal
+from desk.config import parse_config
 from desk.history import HistoryStore
 from desk.metrics import DeskMetrics
 from desk.terminal import StatusView
@@ -20,8 +22,6 @@ from messages.base import Message
 from messages.common import Currency, Exchange
 from messages.hedge import HedgeReport, HedgeStatus, LegReport
 from messages.system import ActorStatus, DeadLetter
-from desk.config import parse_config
-from actors.stores.journal import Journal
 
 DEPLOYMENT = parse_config({"accounts": [{"exchange": "kraken", "account": "trade"}], "gateway": {"strategies": {}}})
 
@@ -46,10 +46,11 @@ class Scripted:
         self.hedge = report(0.0, 0.0, 0, None)
         self.states = {"gateway": "running", "alerts": "running", "hedge_a": "running"}
         self.told: list[tuple[str, Message]] = []
+        self.slots = (100.0, 60.0, 40.0)
 
     def ask(self, name: str, message: Message, timeout: float = 2.0) -> Any:
         if isinstance(message, GetBalances):
-            return Balances([BalanceView(Exchange.KRAKEN, "trade", Currency.USD, (100.0, 60.0, 40.0))])
+            return Balances([BalanceView(Exchange.KRAKEN, "trade", Currency.USD, self.slots)])
         if isinstance(message, HedgeStatus):
             return self.hedge
         raise LookupError(f"{name} does not answer {type(message).__name__} here")
@@ -129,3 +130,13 @@ def test_the_terminal_view_is_plain_lines_off_a_terminal_and_tables_on_one(tmp_p
     text = screen.getvalue()
     assert "kraken.trade" in text and "net exposure" in text and "│" in text
     assert msgspec.json.encode(status)  # the document the page and the API get is plain JSON
+
+
+def test_history_keeps_a_change_at_most_every_few_seconds_and_a_steady_value_rarely(tmp_path: Path) -> None:
+    source, clock = Scripted(), [1000.0]
+    sampler = make_sampler(tmp_path, source, clock)  # history every 5 s, unchanged every 300 s
+    for t, slots in ((1000, (100.0, 60.0, 40.0)), (1001, (100.0, 60.0, 40.0)), (1003, (100.0, 50.0, 50.0)),
+                     (1006, (100.0, 50.0, 50.0)), (1200, (100.0, 50.0, 50.0)), (1306, (100.0, 50.0, 50.0))):
+        clock[0], source.slots = float(t), slots
+        sampler.sample()
+    assert [at for at, _ in sampler.history.balances()["kraken.trade usd"]] == [1000.0, 1006.0, 1306.0]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from desk.watch import StatusWatch
 from desk.config import AlertsConfig
+from desk.watch import StatusWatch
 
 
 def hedge(paused: bool = False, net: float = 0.0, unanswered: tuple[str, ...] = ()) -> dict[str, Any]:

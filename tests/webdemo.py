@@ -9,9 +9,9 @@ from typing import Any
 
 import msgspec
 
-from desk.web import Dashboard, InProcessSource
 from desk.config import Deployment, load_demo_config
 from desk.system import System
+from desk.web import Dashboard, InProcessSource
 
 
 def demo_deployment(folder: Path, **web: Any) -> Deployment:

@@ -117,6 +117,10 @@ def create_app(snapshots: Snapshots, sampler: Sampler, history: HistoryStore, me
         return {"balances": history.balances(since), "hedge": history.hedges(since),
                 "latency": history.latencies(since), "fills": history.fills(since)}
 
+    @app.get("/api/report", summary="What the history says about the last `hours` (the daily report's figures)")
+    def report(hours: float = Query(24.0, gt=0)) -> dict[str, Any]:
+        return history.summary(now() - hours * 3600)
+
     @app.get("/api/audit", summary="The last operator commands and actions")
     def audit_lines(limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
         return history.audit(limit)

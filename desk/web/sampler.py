@@ -12,16 +12,36 @@ from typing import Any
 
 from loguru import logger
 
+from actors.stores.journal import INTENT_STATUSES, Journal
 from desk.history import HistoryStore, RetentionSchedule
 from desk.metrics import DeskMetrics
 from desk.watch import StatusWatch
 from desk.web.snapshot import Snapshots
 from messages.alerts import ALERTS_ACTOR
-from actors.stores.journal import INTENT_STATUSES, Journal
 
 __all__ = ["Sampler"]
 
 log = logger.bind(actor="web")
+
+_SETTLED = ("done", "failed")  # a transfer intent in one of these never changes again
+
+
+class _Thinning:
+    """Which samples of a series to keep: a change at most every ``every`` seconds, else one each ``unchanged_every``."""
+
+    def __init__(self, every: float, unchanged_every: float) -> None:
+        self.every = every
+        self.unchanged_every = unchanged_every
+        self._last: dict[tuple[Any, ...], tuple[Any, float]] = {}
+
+    def due(self, key: tuple[Any, ...], value: Any, now: float) -> bool:
+        last = self._last.get(key)
+        if last is not None:
+            wait = self.every if value != last[0] else self.unchanged_every
+            if now - last[1] < wait:
+                return False
+        self._last[key] = (value, now)
+        return True
 
 
 class Sampler:
@@ -37,12 +57,13 @@ class Sampler:
         self.now = now
         self.refresh = refresh
         self.retention = RetentionSchedule(history.config.prune_cron, timezone, now())
+        self._thinning = _Thinning(history.config.every, history.config.unchanged_every)
         self.latest: dict[str, Any] | None = None
         self.version = 0
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dashboard-sampler", daemon=True)
-        self._transfers: dict[str, str] = {}  # client id -> last status seen
+        self._transfers: dict[str, tuple[str, float]] = {}  # client id -> (last status seen, its time)
         self._transfers_since = 0.0
         self._chains: dict[str, tuple[int, str, float]] = {}  # chain id -> (hop, status, since)
         self._hedge: dict[str, Any] | None = None
@@ -95,10 +116,13 @@ class Sampler:
     # ---- history and latencies ----------------------------------------------------------------
 
     def _record(self, now: float, status: dict[str, Any]) -> None:
-        if status["balances"]:
-            self.history.record_balances(now, status["balances"])
-        if status["prices"]:
-            self.history.record_prices(now, status["prices"])
+        thin = self._thinning
+        balances = [r for r in status["balances"] if thin.due(("balance", r["account"], r["currency"]), r["slots"], now)]
+        if balances:
+            self.history.record_balances(now, balances)
+        prices = {c: p for c, p in status["prices"].items() if thin.due(("price", c), p, now)}
+        if prices:
+            self.history.record_prices(now, prices)
         self._record_transfers()
         self._record_chains(now, status["chains"])
         hedge = status.get("hedge")
@@ -106,15 +130,19 @@ class Sampler:
             self._record_hedge(now, hedge)
 
     def _record_transfers(self) -> None:
+        """Transfers whose journal record changed since the last sample (the windows overlap by a second)."""
         since, self._transfers_since = self._transfers_since, self.now() - 1.0
         for wanted in INTENT_STATUSES:
             for intent in self.journal.intents.with_status(wanted, since=since):
-                if self._transfers.get(intent.client_id) == intent.status:
+                if self._transfers.get(intent.client_id, ("", 0.0))[0] == intent.status:
                     continue
-                self._transfers[intent.client_id] = intent.status
+                self._transfers[intent.client_id] = (intent.status, intent.updated_at)
                 self.history.record_transfer(intent)
                 if intent.status == "done":
                     self.metrics.transfer_latency.observe(max(0.0, intent.updated_at - intent.created_at))
+        # A settled transfer older than the overlap cannot come back: forget it.
+        for client_id in [c for c, (status, at) in self._transfers.items() if status in _SETTLED and at < since - 5]:
+            del self._transfers[client_id]
 
     def _record_chains(self, now: float, chains: list[dict[str, Any]]) -> None:
         for chain in chains:
@@ -141,7 +169,10 @@ class Sampler:
                 if abs(delta) > 1e-12:
                     self.history.record_fill(now, hedge[leg]["name"], hedge[leg]["account"], delta,
                                              hedge["mark_price"])
-        self.history.record_hedge(now, hedge, latency)
+        shape = (hedge["a"]["position"], hedge["b"]["position"], hedge["hedges_done"], hedge["hedges_failed"],
+                 hedge["paused"], hedge["realised_pnl"], latency)
+        if latency is not None or self._thinning.due(("hedge",), shape, now):
+            self.history.record_hedge(now, hedge, latency)
         self._hedge = hedge
 
     # ---- alarms read in the status ----------------------------------------------------------

@@ -19,6 +19,8 @@ from typing import Any
 import uvicorn
 from loguru import logger
 
+from actors.stores.journal import Journal
+from desk.config import LOCAL_HOSTS, Deployment
 from desk.history import HistoryStore
 from desk.metrics import DeskMetrics
 from desk.watch import StatusWatch
@@ -26,8 +28,6 @@ from desk.web.app import create_app
 from desk.web.sampler import Sampler
 from desk.web.snapshot import Snapshots
 from desk.web.source import Source
-from desk.config import LOCAL_HOSTS, Deployment
-from actors.stores.journal import Journal
 
 __all__ = ["WEB_RECORD", "Dashboard", "read_web_record"]
 
@@ -77,6 +77,7 @@ class Dashboard:
         self.app = create_app(self.snapshots, self.sampler, self.history, self.metrics, now, self.token)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._stopped = False
 
     @property
     def url(self) -> str:
@@ -106,6 +107,10 @@ class Dashboard:
         return self.url
 
     def stop(self) -> None:
+        """Stop serving and sampling; calling it again does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
         (self.deployment.folder / WEB_RECORD).unlink(missing_ok=True)
         self.sampler.stop()
         if self._server is not None:

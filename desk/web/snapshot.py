@@ -10,13 +10,13 @@ from typing import Any
 
 import msgspec
 
+from desk.config import Deployment
+from desk.status import collect_status
 from desk.web.source import Source
 from messages.alerts import ALERTS_ACTOR, Alerts, GetAlerts
 from messages.reports import GetPrices, Prices
 from messages.scheduling import GetSchedule, Schedule
 from messages.tasks import GetTasks, PendingTasks
-from desk.config import Deployment
-from desk.status import collect_status
 
 __all__ = ["Snapshots"]
 
