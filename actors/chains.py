@@ -23,6 +23,7 @@ import msgspec
 from actors.base import Actor
 from actors.followups import FollowUps, chain_extra, parse_chain_extra
 from actors.requests import DeadlineTimer, PendingRequests, RequestsDue
+from actors.stores.journal import Journal, TransferIntent
 from actors.venues.base import Venue, VenueError
 from messages.common import AccountRef, Currency, Exchange
 from messages.system import Rejected
@@ -37,8 +38,6 @@ from messages.transfers import (
     StartChain,
     TransferSent,
 )
-from actors.stores.journal import Journal
-from actors.stores.journal import Journal, TransferIntent
 
 __all__ = ["Chain", "ChainBook", "ChainExecutor"]
 

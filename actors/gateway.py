@@ -20,6 +20,7 @@ from actors.base import Actor
 from actors.ledger import LedgerError, Reconciliation, StrategyBalance, StrategyLedger, fill_deltas
 from actors.reservations import Reservations
 from actors.snapshots import HeldChange, Placement, Window, explain
+from actors.stores.board import BalanceBoard
 from actors.venues.base import Venue, VenueError
 from messages.balances import (
     Adjust,
@@ -42,7 +43,6 @@ from messages.base import Message
 from messages.common import Currency, Exchange
 from messages.system import Rejected
 from messages.trading import Fill
-from actors.stores.board import BalanceBoard
 from supervisor.clock import Timer
 from supervisor.errors import UnknownActorError
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from actors.base import Actor
 from actors.requests import DeadlineTimer, PendingRequests, RequestsDue
+from actors.stores.board import BalanceBoard
 from messages.alerts import AlertSeverity
 from messages.base import Message
 from messages.hedge import HedgeReport, HedgeStatus
@@ -27,7 +28,6 @@ from messages.reports import (
     TransferStats,
 )
 from messages.scheduling import GetHealth, HealthReport
-from actors.stores.board import BalanceBoard
 from supervisor.errors import ActorError
 
 __all__ = ["Reporter"]

@@ -10,6 +10,7 @@ import math
 import threading
 
 from actors.base import Actor
+from actors.stores.journal import Journal, TaskStore
 from messages.common import Currency, Exchange
 from messages.system import Rejected
 from messages.tasks import (
@@ -27,7 +28,6 @@ from messages.tasks import (
     TransferTaskValue,
 )
 from supervisor.clock import Clock, SystemClock
-from actors.stores.journal import Journal, TaskStore
 
 __all__ = ["TaskManagerActor", "TransferTaskKey", "TransferTaskManager", "TransferTaskValue"]
 

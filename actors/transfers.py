@@ -23,6 +23,8 @@ import msgspec
 from actors.base import Actor
 from actors.followups import FollowUps
 from actors.requests import DeadlineTimer, PendingRequest, PendingRequests, RequestsDue
+from actors.stores.board import BalanceBoard
+from actors.stores.journal import Journal, TransferIntent
 from actors.venues.base import Venue, VenueError, VenueTimeout
 from messages.alerts import AlertSeverity
 from messages.balances import Booking, FundsReserved, MovementBooked, ReleaseFunds, ReserveFunds, VenueMovement
@@ -31,8 +33,6 @@ from messages.system import Rejected
 from messages.tasks import GetTasks, PendingTasks, TaskSucceeded, TransferTaskKey, TransferTaskValue
 from messages.transfers import ResolveTransfer, RunTransfers, TransferResolved, TransferSent, TransfersRun
 from messages.venue import TransferResult, TransferStatus
-from actors.stores.board import BalanceBoard
-from actors.stores.journal import Journal, TransferIntent
 
 __all__ = ["TransferExecutor", "client_id_for"]
 

@@ -48,8 +48,6 @@ from messages.common import Currency, Exchange
 from messages.hedge import BHedged, BHedgeFailed, HedgeTick
 from messages.trading import Fill
 from supervisor import ChildSpec, Runtime, Supervisor, SystemClock
-from actors.stores.board import InMemoryBoard
-from actors.stores.journal import Journal
 
 K, M = Exchange.KRAKEN, Exchange.MEXC
 USD, BTC = Currency.USD, Currency.BTC

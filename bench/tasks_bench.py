@@ -29,9 +29,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from loguru import logger  # noqa: E402
 
+from actors.stores.journal import Journal  # noqa: E402
 from actors.tasks import TransferTaskKey, TransferTaskManager  # noqa: E402
 from messages.common import Currency, Exchange  # noqa: E402
-from actors.stores.journal import Journal  # noqa: E402
 
 
 def key(i: int) -> TransferTaskKey:

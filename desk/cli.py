@@ -27,11 +27,11 @@ from typing import Any, NoReturn
 
 import msgspec
 
-from desk.operator import command_children, command_restart
-from messages.balances import GetBalances
 from desk.check_venue import main as check_venue_main
 from desk.config import ConfigError, Deployment, actor_names, load_config, load_demo_config
+from desk.operator import command_children, command_restart
 from desk.status import collect_status, ledger_mismatches, status_lines, summary_line
+from messages.balances import GetBalances
 from supervisor.logs import configure_logging, log_to_file
 
 __all__ = ["main"]
@@ -148,9 +148,8 @@ def run_processes(deployment: Deployment, seconds: float | None, every: float, e
     0 if all went well; 2 for a setup refused before anything started (tcp without keys); 1 if
     the system failed to start or its supervisor gave up (the reason printed, everything cleaned up).
     """
-    from desk.web import ProcessSource
-    from supervisor.transport.client import Client
     from desk.processes import ProcessSystem
+    from desk.web import ProcessSource
     from supervisor.errors import StartError
     from supervisor.transport.client import Client
 
@@ -229,7 +228,6 @@ def _dashboard_of(args: argparse.Namespace) -> Any:
 
 def command_status(args: argparse.Namespace) -> int:
     from desk.web.client import WebClientError
-    from supervisor.transport.client import ClientError
     from supervisor.transport.client import ClientError
 
     web = _dashboard_of(args)  # an in-process system: its dashboard's API is the control endpoint

@@ -32,8 +32,8 @@ from desk.system import Services, build_venue
 from messages.codec import DecodeError, decode, encode
 from messages.reports import GetRuntimeStatus, GetSystemInfo, RuntimeStatus, SystemInfo
 from messages.system import ActorStatus, Ping, Pong, Rejected
-from supervisor.clock import SystemClock
 from supervisor.child_commands import CHILD_COMMANDS, answer_child_command
+from supervisor.clock import SystemClock
 from supervisor.spec import ChildSpec, Supervisor
 from supervisor.transport.client import Client
 from supervisor.transport.hub import Hub

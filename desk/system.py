@@ -14,18 +14,18 @@ from typing import Any
 
 import msgspec
 
+from actors.stores.board import BalanceBoard, InMemoryBoard, install_board
+from actors.stores.journal import Journal
+from actors.venues.sent import StateStore
+from desk.check_venue import preflight
+from desk.config import Deployment, JobConfig, actor_names, default_jobs, resolve_import
+from desk.live_venues import build_live_venues
+from desk.status import collect_status
 from messages.base import Message
 from messages.codec import decode_json
-from actors.stores.board import BalanceBoard, InMemoryBoard, install_board
 from supervisor.clock import Clock, SystemClock
-from desk.config import Deployment, JobConfig, actor_names, default_jobs, resolve_import
-from actors.stores.journal import Journal
 from supervisor.runtime import Runtime
 from supervisor.spec import ChildSpec, Supervisor
-from desk.status import collect_status
-from desk.check_venue import preflight
-from desk.live_venues import build_live_venues
-from actors.venues.sent import StateStore
 
 __all__ = ["ActorFactory", "Services", "System", "build_venue"]
 

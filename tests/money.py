@@ -11,6 +11,8 @@ from typing import Any
 from actors.base import Actor
 from actors.chains import ChainExecutor
 from actors.gateway import Gateway, GatewayAccount
+from actors.stores.board import InMemoryBoard
+from actors.stores.journal import Journal
 from actors.tasks import TaskManagerActor
 from actors.transfers import TransferExecutor
 from actors.venues.simulated import Route, SimulatedVenue
@@ -21,8 +23,6 @@ from messages.tasks import GetTasks, PendingTasks
 from messages.transfers import AdvanceChains, Chains, GetChains, RunTransfers, TransfersRun
 from messages.venue import Deposit, TransferResult
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
-from actors.stores.board import InMemoryBoard
-from actors.stores.journal import Journal
 from supervisor.mailbox import Envelope, Reply
 
 K, M = Exchange.KRAKEN, Exchange.MEXC

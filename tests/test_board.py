@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from actors.stores.board import BalanceBoard, InMemoryBoard, StrategyBalanceManager, install_board, installed_board
 from messages import Currency, Exchange
 from messages.balances import BalanceView
-from actors.stores.board import BalanceBoard, InMemoryBoard, StrategyBalanceManager, install_board, installed_board
 
 KRAKEN, MEXC = Exchange.KRAKEN, Exchange.MEXC
 USDC, BTC = Currency.USDC, Currency.BTC

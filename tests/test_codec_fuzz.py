@@ -10,8 +10,8 @@ import math
 from typing import Any
 
 import msgpack
-import pytest
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

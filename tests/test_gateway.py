@@ -11,6 +11,7 @@ from loguru import logger
 
 from actors.base import Actor
 from actors.gateway import Gateway, GatewayAccount
+from actors.stores.board import InMemoryBoard, StrategyBalanceManager, install_board, installed_board
 from actors.venues.simulated import SimulatedVenue
 from messages import Currency, Exchange, Ping, Rejected
 from messages.balances import (
@@ -27,7 +28,6 @@ from messages.balances import (
 from messages.commands import parse_command
 from messages.trading import Fill, Side
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
-from actors.stores.board import InMemoryBoard, StrategyBalanceManager, install_board, installed_board
 from supervisor.spec import Strategy
 from tests.money import ask_as
 from tests.probe import Crash, Probe, recorder

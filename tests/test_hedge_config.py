@@ -14,7 +14,6 @@ from messages import Exchange
 from messages.hedge import AFilled, BHedgeFailed
 from messages.trading import Side
 from supervisor import ChildSpec, ManualClock, Runtime
-from desk.config import ConfigError, parse_config
 from tests.money import Collector, Inbox
 
 HEDGE = """

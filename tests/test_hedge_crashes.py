@@ -21,7 +21,6 @@ from messages import Exchange, Ping
 from messages.balances import Reconcile
 from messages.hedge import BHedged, BHedgeFailed, HedgeReport
 from messages.trading import Order
-from actors.stores.journal import Journal
 from tests.test_hedge import Pair, PairFactory, WatchedA, start_pair  # noqa: F401 - fixtures
 
 M = Exchange.MEXC

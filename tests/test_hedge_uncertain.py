@@ -20,7 +20,6 @@ from messages import Currency, Exchange
 from messages.hedge import BookManualHedge, HedgeReport, ResumeTrading
 from messages.system import Rejected
 from messages.trading import Order, OrderType, Side
-from actors.stores.journal import Journal
 from tests.test_hedge import (  # noqa: F401 - fixtures
     GatedB,
     Pair,

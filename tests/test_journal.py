@@ -9,9 +9,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from actors.stores.journal import Journal, TransferIntent
 from messages.common import Currency, Exchange
 from messages.tasks import TransferTaskKey, TransferTaskValue
-from actors.stores.journal import Journal, TransferIntent
 
 KEY = TransferTaskKey(Exchange.KRAKEN, "trade", Exchange.BINANCE, "main", Currency.USDC)
 OTHER = TransferTaskKey(Exchange.KRAKEN, "trade", Exchange.KRAKEN, "close_position", Currency.USD)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from actors.stores.journal import SCHEMA_VERSION, Journal, JournalVersionError
 from messages.common import Currency, Exchange
 from messages.tasks import TransferTaskKey, TransferTaskValue
-from actors.stores.journal import SCHEMA_VERSION, Journal, JournalVersionError
 
 KEY = TransferTaskKey(Exchange.KRAKEN, "trade", Exchange.MEXC, "main", Currency.USDC)
 

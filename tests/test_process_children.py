@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from desk.config import DEMO_CONFIG, parse_config
+from desk.processes import ProcessSystem
 from messages.supervision import Children, ChildType, ExitReason, RestartChild, TerminateChild, WhichChildren
 from messages.system import Ping, Rejected
 from supervisor.transport.client import Client
-from desk.config import DEMO_CONFIG, parse_config
-from desk.processes import ProcessSystem
 
 pytestmark = pytest.mark.slow
 

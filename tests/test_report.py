@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from desk.config import parse_config
+from desk.system import System
 from messages.demo import DemoTick
 from messages.reports import GetReport, GetTransferStats, Report
 from messages.system import Ping
 from messages.transfers import RunTransfers
 from supervisor import ManualClock
-from desk.config import parse_config
-from desk.system import System
 
 DESK = """
 [runtime]

@@ -17,6 +17,7 @@ from actors.gateway import Gateway
 from actors.health import HealthMonitor
 from actors.report import Reporter
 from actors.requests import DeadlineTimer, PendingRequests
+from actors.stores.board import InMemoryBoard
 from actors.tasks import TaskManagerActor
 from messages.balances import Allocate, BalanceView, Booking, MovementBooked, VenueMovement
 from messages.base import Message
@@ -28,7 +29,6 @@ from messages.system import Ping, Rejected
 from messages.tasks import AddTransferTask, GetTasks, PendingTasks, TransferTaskKey, TransferTaskValue
 from messages.transfers import GetChains, RunTransfers, StartChain, TransfersRun
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
-from actors.stores.board import InMemoryBoard
 from tests.money import USDC, K, MoneySystem, ask_as
 from tests.probe import Block, Note, Probe, recorder
 

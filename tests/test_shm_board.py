@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from messages import Currency, Exchange
-from messages.balances import BalanceView
 from actors.stores.board import BalanceBoard, StrategyBalanceManager, install_board, installed_board
 from actors.stores.shm_board import (
     ACCOUNT_BYTES,
@@ -30,6 +28,8 @@ from actors.stores.shm_board import (
     require_board,
     well_known_record,
 )
+from messages import Currency, Exchange
+from messages.balances import BalanceView
 from tests.test_board import row
 
 KRAKEN, MEXC = Exchange.KRAKEN, Exchange.MEXC

@@ -20,13 +20,13 @@ from loguru import logger
 from actors.base import Actor
 from actors.gateway import Gateway, GatewayAccount
 from actors.snapshots import HeldChange, Placement, Window, explain
+from actors.stores.board import InMemoryBoard
 from actors.venues.simulated import MarketSpec, SimulatedVenue
 from messages import Currency, Exchange
 from messages.balances import Adjust, GetBalances, Reconcile
 from messages.base import Message
 from messages.trading import Fill, OrderType, Side
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
-from actors.stores.board import InMemoryBoard
 from tests.probe import Crash, Probe, recorder
 
 K = Exchange.KRAKEN

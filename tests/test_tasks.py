@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from actors.base import Actor
+from actors.stores.journal import Journal
 from actors.tasks import TaskManagerActor, TransferTaskKey, TransferTaskManager, TransferTaskValue
 from messages.base import Message
 from messages.common import Currency, Exchange
@@ -27,7 +28,6 @@ from messages.tasks import (
     TaskSucceeded,
 )
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
-from actors.stores.journal import Journal
 from tests.money import ask_as
 from tests.probe import Crash
 

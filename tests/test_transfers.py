@@ -10,6 +10,7 @@ import msgspec
 import pytest
 from loguru import logger
 
+from actors.stores.journal import TransferIntent
 from actors.transfers import TransferExecutor, client_id_for
 from actors.venues.simulated import SimulatedVenue
 from messages.balances import Allocate, Release, ReleaseFunds, ReserveFunds
@@ -19,8 +20,6 @@ from messages.tasks import AddTransferTask, GetLastSuccess, GetTasks, LastSucces
 from messages.transfers import ResolveTransfer, RunTransfers, TransferResolved, TransferSent
 from messages.venue import TransferResult, TransferStatus
 from supervisor import ManualClock
-from actors.stores.journal import TransferIntent
-from tests.money import USDC, K, M, MoneySystem
 from tests.money import USDC, Forgetful, K, M, MoneySystem, ask_as
 
 TRADE_TO_MAIN = TransferTaskKey(K, "trade", K, "main", USDC)

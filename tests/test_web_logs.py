@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from loguru import logger
 
-from supervisor.transport.hub import readable
 from supervisor.logs import configure_logging, log_to_file
+from supervisor.transport.hub import readable
 
 
 @pytest.fixture(autouse=True)

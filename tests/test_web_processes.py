@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from desk.processes import ProcessSystem
 from desk.web import Dashboard, ProcessSource
 from supervisor.transport.client import Client
-from desk.processes import ProcessSystem
 from tests.webdemo import demo_deployment
 
 

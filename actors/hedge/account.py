@@ -19,7 +19,6 @@ from messages.common import AccountRef, Exchange
 from messages.hedge import JournalFlush
 from messages.trading import Fill
 from supervisor.clock import Timer
-from actors.stores.journal import Journal
 
 __all__ = ["ANSWER", "BOOK", "FILL", "JOB", "HedgeAccount"]
 

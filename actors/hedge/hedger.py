@@ -26,7 +26,6 @@ from messages.hedge import (
 )
 from messages.trading import Fill, Order, OrderStatus, OrderType, split_market
 from supervisor.errors import UnknownActorError
-from actors.stores.journal import Journal
 
 __all__ = ["HedgeAccountB"]
 

@@ -44,8 +44,6 @@ from messages.trading import (
     split_market,
 )
 from supervisor.clock import Timer
-from supervisor.errors import UnknownActorError
-from actors.stores.journal import Journal
 
 __all__ = ["HedgeAccountA"]
 

@@ -35,6 +35,7 @@ from supervisor.clock import Clock
 # RecursionError the codec turns into a DecodeError, so the limit is put back at once.
 _recursion_limit = sys.getrecursionlimit()
 import lighter  # noqa: E402
+
 sys.setrecursionlimit(_recursion_limit)
 
 __all__ = ["LighterAccount", "LighterVenue", "client_order_index"]
@@ -123,7 +124,7 @@ class LighterVenue:
         future = asyncio.run_coroutine_threadsafe(asyncio.wait_for(coroutine, self.timeout), self._loop)
         try:
             return future.result(self.timeout + 5)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             future.cancel()
             raise VenueTimeout(f"lighter {what}: no answer within {self.timeout} s"
                                + (" (it may have happened)" if write else "")) from None

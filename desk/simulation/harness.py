@@ -32,7 +32,17 @@ from desk.simulation.invariants import (
     check_tasks,
     hedge_figures,
 )
-from desk.simulation.world import HEDGE_A, HEDGE_B, HEDGE_QUANTITY, MONEY_ACCOUNTS, FaultClass, SimOptions, desk_deployment
+from desk.simulation.world import (
+    HEDGE_A,
+    HEDGE_B,
+    HEDGE_QUANTITY,
+    MONEY_ACCOUNTS,
+    FaultClass,
+    SimOptions,
+    desk_deployment,
+)
+from desk.status import unsettled_accounts
+from desk.system import System
 from messages.alerts import Alert
 from messages.balances import Adjust, Reconcile
 from messages.common import Currency
@@ -42,8 +52,6 @@ from messages.tasks import AddTransferTask
 from messages.trading import Fill
 from messages.transfers import AdvanceChains, RunTransfers, StartChain
 from supervisor.clock import ManualClock
-from desk.status import unsettled_accounts
-from desk.system import System
 
 __all__ = ["SimResult", "Simulation", "Violation", "run_seed"]
 

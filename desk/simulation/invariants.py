@@ -14,10 +14,10 @@ from typing import Any
 
 from actors.stores.journal import TransferIntent
 from actors.venues.simulated import Movement, MovementKind
+from desk.status import ledger_mismatches
 from messages.alerts import Alert
 from messages.balances import BalanceView
 from messages.common import AccountRef
-from desk.status import ledger_mismatches
 
 __all__ = [
     "AlertLog",

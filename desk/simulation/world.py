@@ -14,8 +14,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-from messages.common import AccountRef, Currency, Exchange
 from desk.config import Deployment, parse_config
+from messages.common import AccountRef, Currency, Exchange
 
 __all__ = ["HEDGE_QUANTITY", "KNOWN_BUGS", "MONEY_ACCOUNTS", "FaultClass", "SimOptions", "desk_deployment"]
 

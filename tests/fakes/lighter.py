@@ -58,7 +58,7 @@ def _default(annotation: Any) -> Any:
         return _default(next(a for a in typing.get_args(annotation) if a is not type(None)))
     if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
         return shape(annotation)
-    return {int: 0, str: "0", bool: False, float: 0.0}.get(annotation, None)
+    return {int: 0, str: "0", bool: False, float: 0.0}.get(annotation)
 
 
 def _s(value: float) -> str:

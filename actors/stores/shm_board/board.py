@@ -25,8 +25,6 @@ from typing import ClassVar, TypeVar
 import msgspec
 from loguru import logger
 
-from messages.balances import BalanceView
-from messages.common import Currency, Exchange
 from actors.stores.shm_board.layout import (
     ACCOUNT_BYTES,
     CLOSED,
@@ -72,6 +70,8 @@ from actors.stores.shm_board.records import (
     remove_record,
     segment_exists,
 )
+from messages.balances import BalanceView
+from messages.common import Currency, Exchange
 
 __all__ = ["SharedMemoryBoard"]
 
