@@ -3,6 +3,8 @@ fills racing cancels, events racing a balance snapshot, cancels timing out after
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from actors.venues.base import VenueTimeout
@@ -17,7 +19,7 @@ USDC, USD, BTC = Currency.USDC, Currency.USD, Currency.BTC
 
 
 @pytest.fixture
-def venue(clock: ManualClock) -> SimulatedVenue:
+def venue(clock: ManualClock) -> Iterator[SimulatedVenue]:
     world = SimulatedVenue(
         clock, seed=3, default_route=Route(60.0, 1.0),
         balances={(K, "a"): {USDC: 1000.0, USD: 10_000.0, BTC: 1.0}, (K, "b"): {}, (M, "a"): {}},

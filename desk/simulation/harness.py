@@ -32,7 +32,15 @@ from desk.simulation.invariants import (
     check_tasks,
     hedge_figures,
 )
-from desk.simulation.world import HEDGE_A, HEDGE_B, HEDGE_QUANTITY, MONEY_ACCOUNTS, FaultClass, SimOptions, desk_deployment
+from desk.simulation.world import (
+    HEDGE_A,
+    HEDGE_B,
+    HEDGE_QUANTITY,
+    MONEY_ACCOUNTS,
+    FaultClass,
+    SimOptions,
+    desk_deployment,
+)
 from messages.alerts import Alert
 from messages.balances import Adjust, Reconcile
 from messages.common import Currency

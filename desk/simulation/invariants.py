@@ -12,11 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from supervisor.journal import TransferIntent
 from actors.venues.simulated import Movement, MovementKind
 from messages.alerts import Alert
 from messages.balances import BalanceView
 from messages.common import AccountRef
+from supervisor.journal import TransferIntent
 from supervisor.status import ledger_mismatches
 
 __all__ = [
