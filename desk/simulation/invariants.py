@@ -132,7 +132,11 @@ def check_chains(chains: Mapping[str, Mapping[str, Any]], intents: Iterable[Tran
                 wrong.append(f"chain {chain_id} is on hop {hop} ({source_ex}.{source_acct} -> {dest_ex}.{dest_acct}) "
                              "with no task pending for it: its money's whereabouts are unknown")
         else:
-            wrong.append(f"chain {chain_id} hop {hop} still {chain['status']} ({chain.get('client_id')}) after the quiet rounds")
+            watched = chain.get("client_id")
+            paid_by = [i for i in per_hop.get(f"chain:{chain_id}:{hop}", []) if i != watched]
+            why = f"; it watches {watched}, never paid, while {paid_by[0]} paid the hop" if paid_by and not paid.get(
+                watched or "") else ""
+            wrong.append(f"chain {chain_id} hop {hop} still {chain['status']} ({watched}) after the quiet rounds{why}")
     return wrong
 
 
