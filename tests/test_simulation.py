@@ -39,7 +39,7 @@ from supervisor.journal import TransferIntent
 QUICK_SEEDS = [3, 5]
 CI_SEEDS = [0, 2, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]
 FAULT_KINDS = {"reject", "timeout", "timeout_after_move", "outage", "latency", "dropped_push", "duplicated_push",
-               "fill_races_cancel", "crash_before", "crash_after"}
+               "fill_races_cancel", "crash_before", "crash_after", "crash_after_write"}
 
 
 def _explain(result: SimResult) -> str:
@@ -242,6 +242,7 @@ KNOWN = [
                  "ledger differs from the venue", id="issue8-item1-event-counted-twice-around-a-snapshot"),
     pytest.param(3, SimOptions(disabled=frozenset({FaultClass.SNAPSHOT_RACES, FaultClass.CRASHES_HOLDING})),
                  "a second order for one fill", id="issue8-item2-executed-hedge-reported-failed-then-hedged-again"),
+    pytest.param(27, SimOptions(exposure_alert_after=45.0), "unhedged for", id="issue8-item4-restarted-a-waits-the-timeout"),
     pytest.param(0, SimOptions(hedge_alerts=True), "no alert", id="issue8-item5-paused-with-a-residual-and-no-alert"),
     pytest.param(13, SimOptions(disabled=frozenset({FaultClass.SNAPSHOT_RACES, FaultClass.CRASHES_HOLDING})),
                  "no alert (A not paused)", id="issue8-item6-resume-forgets-a-residual"),

@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 from loguru import logger
 
-from actors.venues.simulated import SimulatedVenue
+from actors.venues.simulated import SimulatedCrash, SimulatedVenue
 from desk.simulation.gate import Gate, GatedMailbox, SettleTimeout
 from desk.simulation.invariants import (
     AlertLog,
@@ -50,6 +50,7 @@ from messages.tasks import AddTransferTask
 from messages.trading import Fill
 from messages.transfers import AdvanceChains, RunTransfers, StartChain
 from supervisor.clock import ManualClock
+from supervisor.hosted import current_actor
 from supervisor.status import unsettled_accounts
 from supervisor.system import System
 
@@ -104,6 +105,7 @@ class Simulation:
         self.options = options or SimOptions()
         self.rng = random.Random(seed)  # load, faults and crashes
         self.turn_rng = random.Random(self.rng.getrandbits(64))  # who handles the next message
+        self.write_rng = random.Random(f"{seed}-journal-writes")  # its own stream: the others are unchanged by it
         self.clock = ManualClock()
         shm = Path("/dev/shm")
         base = folder or Path(tempfile.mkdtemp(prefix=f"sim-{seed}-", dir=shm if shm.is_dir() else None))
@@ -114,12 +116,15 @@ class Simulation:
         self.journal = self.system.journal
         self.gate = Gate()
         self.gate.install(self.system.runtime)
+        self.armed_write: str | None = None  # the journal store whose next write crashes its writer
+        self._watch_journal_writes()
         self.names = sorted(self.system.names)
         self.alerts = AlertLog()
         self.trace = hashlib.sha1(str(seed).encode())
         self.step = "start"
         self.turns = 0
         self.crashes: Counter[str] = Counter()
+        self.faults_fired: Counter[str] = Counter()  # the harness's own faults (the venue counts its own)
         self.instances: set[tuple[Any, int]] = set()
         self.tainted: set[tuple[Any, str]] = set()  # accounts whose events were lost until a clean reconcile
         self.lost_seen = 0
@@ -155,7 +160,7 @@ class Simulation:
         return SimResult(
             seed=self.seed, ok=violation is None, violation=violation, step=self.step,
             sim_seconds=round(self.clock.now() - ManualClock().now(), 3), turns=self.turns,
-            crashes=dict(sorted(self.crashes.items())), faults=dict(sorted(self.venue.faults.fired.items())),
+            crashes=dict(sorted(self.crashes.items())), faults=dict(sorted((Counter(self.venue.faults.fired) + self.faults_fired).items())),
             digest=self.trace.hexdigest()[:16], seconds=round(time.monotonic() - started, 3),
             replay=replay_command(self.seed, self.options),
         )
@@ -183,6 +188,9 @@ class Simulation:
             victim = rng.choice(victims)
             self._note(f"crash {victim} between messages")
             self._crash_idle(victim)
+        if options.enabled(FaultClass.CRASHES_AFTER_WRITE) and self.write_rng.random() < options.crash_after_write_rate:
+            self.armed_write = self.write_rng.choice(["tasks", "intents", "chains", "state"])
+            self._note(f"fault: the next {self.armed_write} journal write crashes its writer")
         if options.enabled(FaultClass.OPERATOR_RESUMES) and self._paused() and rng.random() < 0.3:
             retry = rng.random() < 0.7
             self._note(f"operator resumes A (retry_failed={retry})")
@@ -214,6 +222,7 @@ class Simulation:
         """No more faults, crashes or load: the desk must finish everything it started."""
         self.step = "quiet"
         self.venue.faults.clear()
+        self.armed_write = None
         for round_ in range(self.options.quiet_rounds * 3):
             if round_ >= self.options.quiet_rounds and not self._moving():
                 break
@@ -308,6 +317,31 @@ class Simulation:
             self._do(f"fault: the caller of {method} crashes {'after' if after else 'before'} it",
                      lambda: faults.crash_next(1, method, after=after))
 
+    def _watch_journal_writes(self) -> None:
+        """Wrap the journal's writes so that an armed one crashes the actor that made it, just after it is durable."""
+        writes = {"tasks": ("save_task", "renew_task", "delete_task", "delete_tasks", "save_success"),
+                  "intents": ("record",), "chains": ("save",), "state": ("put",)}
+        for store_name, methods in writes.items():
+            store = getattr(self.journal, store_name)
+            for method in methods:
+                setattr(store, method, self._crashing_after(store_name, method, getattr(store, method)))
+
+    def _crashing_after(self, store: str, method: str, write: Any) -> Any:
+        def written(*args: Any, **kwargs: Any) -> Any:
+            result = write(*args, **kwargs)
+            actor = current_actor()
+            if self.armed_write == store and actor is not None:
+                self.armed_write = None
+                self.crashes[actor.name] += 1
+                self.story.append(f"{'':9} crash {actor.name} just after journal {store}.{method}")
+                self.faults_fired["crash_after_write"] += 1
+                envelope = actor.current_envelope
+                if envelope is not None:
+                    self._lost_with_crash(envelope.message)
+                raise SimulatedCrash(f"simulated crash of {actor.name} just after journal {store}.{method}")
+            return result
+        return written
+
     def _crash_idle(self, name: str) -> None:
         self.crashes[name] += 1
         self.gate.mailboxes[name].crash_when_idle()
@@ -318,8 +352,13 @@ class Simulation:
                                                                                  envelope.sender))
         self.crashes[box.name] += 1
         self._note(f"crash {box.name} holding {type(message).__name__}")
+        self._lost_with_crash(message)
+
+    def _lost_with_crash(self, message: Any) -> None:
+        """A crash dead-letters the message being handled: a fill or an adjust in it may never reach the
+        gateway, whose ledger is then the venue's again only after a reconcile."""
         if isinstance(message, Fill):
-            self.tainted.add((message.exchange, message.account))  # the gateway may never hear of it
+            self.tainted.add((message.exchange, message.account))
         elif isinstance(message, Adjust) and message.exchange is not None and message.account is not None:
             self.tainted.add((message.exchange, message.account))
 
