@@ -246,7 +246,7 @@ KNOWN = [
     pytest.param(0, SimOptions(hedge_alerts=True), "no alert", id="issue8-item5-paused-with-a-residual-and-no-alert"),
     pytest.param(13, SimOptions(disabled=frozenset({FaultClass.SNAPSHOT_RACES, FaultClass.CRASHES_HOLDING})),
                  "no alert (A not paused)", id="issue8-item6-resume-forgets-a-residual"),
-    pytest.param(6, SimOptions(disabled=frozenset({FaultClass.SNAPSHOT_RACES, FaultClass.OPERATOR_RESUMES})),
+    pytest.param(8, SimOptions(disabled=frozenset({FaultClass.SNAPSHOT_RACES, FaultClass.OPERATOR_RESUMES})),
                  "still pending with", id="issue8-item7-executor-waits-forever-for-a-dead-lettered-snapshot"),
     pytest.param(62, SimOptions(), "never paid, while", id="new-chain-watches-a-transfer-the-venue-never-received"),
 ]
