@@ -1,4 +1,4 @@
-"""One seed, one run of the whole desk: load, faults and crashes chosen by the seed, invariants after every settled step.
+"""One seed, one run of the whole desk: load, faults and crashes from the seed, invariants after every settled step.
 
 The desk is the real `System` (every actor on its own thread, the journal in real SQLite) on a
 `ManualClock`. A `Gate` lets one actor handle one message at a time, the next picked by the
@@ -155,7 +155,8 @@ class Simulation(Chaos):
         return SimResult(
             seed=self.seed, ok=violation is None, violation=violation, step=self.step,
             sim_seconds=round(self.clock.now() - ManualClock().now(), 3), turns=self.turns,
-            crashes=dict(sorted(self.crashes.items())), faults=dict(sorted((Counter(self.venue.faults.fired) + self.faults_fired).items())),
+            crashes=dict(sorted(self.crashes.items())),
+            faults=dict(sorted((Counter(self.venue.faults.fired) + self.faults_fired).items())),
             digest=self.trace.hexdigest()[:16], seconds=round(time.monotonic() - started, 3),
             replay=replay_command(self.seed, self.options),
         )
@@ -199,7 +200,7 @@ class Simulation(Chaos):
         self.check()
 
     def _moving(self) -> bool:
-        """Whether a transfer is still open or a chain still has a hop on its way (more quiet rounds may finish them)."""
+        """Whether a transfer is still open or a chain has a hop on its way (more quiet rounds may finish them)."""
         if self.journal.intents.open_intents():
             return True
         return any(c["status"] == "in_flight" for c in self.journal.chains.load_all().values())
@@ -253,7 +254,8 @@ class Simulation(Chaos):
             self.trace.update(f"{box.name}:{type(head).__name__};".encode())
             if self.verbose:
                 self.story.append(f"{'':9} turn {box.name} <- {head!r:.300}")
-            if holding and (box.name != "gateway" or races) and self.turn_rng.random() < self.options.crash_holding_rate:
+            eligible = holding and (box.name != "gateway" or races)
+            if eligible and self.turn_rng.random() < self.options.crash_holding_rate:
                 self._crash_holding(box)
             reconcile = box.name == "gateway" and isinstance(head, Reconcile)
             fired = sum(self.venue.faults.fired.values())
@@ -294,7 +296,8 @@ class Simulation(Chaos):
         else:
             self.exposed_since = None
         exposed_for = now - self.exposed_since if self.exposed_since is not None else 0.0
-        wrong += check_hedge(figures, HEDGE_QUANTITY, self._paused(), self.alerts if self.options.hedge_alerts else None,
+        alerts = self.alerts if self.options.hedge_alerts else None
+        wrong += check_hedge(figures, HEDGE_QUANTITY, self._paused(), alerts,
                              exposed_for,
                              self.options.exposure_alert_after, final)
         if final:
@@ -337,7 +340,8 @@ class Simulation(Chaos):
         text = record["message"]
         resolved = text.startswith("RESOLVED ")
         body = text.split(": ", 1)[1] if ": " in text else text
-        self.alerts.add(Alert(key=str(record["extra"]["alert"]), text=body, source=str(record["extra"].get("actor", "")),
+        source = str(record["extra"].get("actor", ""))
+        self.alerts.add(Alert(key=str(record["extra"]["alert"]), text=body, source=source,
                               resolved=resolved, at=self.clock.now()))
 
 

@@ -61,7 +61,7 @@ class SimOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     crash_holding_rate: Rate = 0.004  # chance per handled message that the actor dies holding it
     crash_after_write_rate: Rate = 0.05  # chance per step that the next journal write is an actor's last
     exposure_alert_after: Annotated[float, msgspec.Meta(gt=0)] = 90.0  # s of unhedged exposure without an alert
-    hedge_alerts: bool = HEDGE_ALERTS  # a paused A must have raised an alert naming its residual (off: the pause is enough)
+    hedge_alerts: bool = HEDGE_ALERTS  # a paused A must have alerted its residual (off: the pause is enough)
 
     def enabled(self, fault: FaultClass) -> bool:
         return fault not in self.disabled
