@@ -10,6 +10,7 @@ The first violation stops the run; `SimResult.replay` is the command that repeat
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import shutil
 import tempfile
@@ -77,6 +78,17 @@ class SimResult(msgspec.Struct, frozen=True, kw_only=True):
     replay: str
 
 
+def _scratch() -> Path | None:
+    """Where runs keep their journal: a private folder in memory (/dev/shm) when there is one, kept
+    between runs (so nothing appears there per run), else the usual temporary folder."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        return None
+    folder = shm / f"treasury-sim-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
 def replay_command(seed: int, options: SimOptions) -> str:
     """The one-line command that runs ``seed`` again exactly (options that differ from the defaults spelled out)."""
     default = SimOptions()
@@ -102,8 +114,7 @@ class Simulation(Chaos):
         self.turn_rng = random.Random(self.rng.getrandbits(64))  # who handles the next message
         self.write_rng = random.Random(f"{seed}-journal-writes")  # its own stream: the others are unchanged by it
         self.clock = ManualClock()
-        shm = Path("/dev/shm")
-        base = folder or Path(tempfile.mkdtemp(prefix=f"sim-{seed}-", dir=shm if shm.is_dir() else None))
+        base = folder or Path(tempfile.mkdtemp(prefix=f"seed-{seed}-", dir=_scratch()))
         self.folder, self._own_folder = base, folder is None
         self.deployment = desk_deployment(base / "run", self.rng, self.options)
         self.system = System(self.deployment, clock=self.clock)
