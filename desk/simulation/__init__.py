@@ -1,4 +1,7 @@
-"""The whole-desk deterministic simulation: one seed decides load, faults, crashes and interleavings; invariants after every step."""
+"""The whole-desk deterministic simulation: one seed decides load, faults, crashes and interleavings.
+
+Invariants are checked after every settled step; see `desk.simulation.harness`.
+"""
 
 from desk.simulation.harness import SimResult, Simulation, Violation, run_seed
 from desk.simulation.world import FaultClass, SimOptions

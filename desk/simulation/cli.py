@@ -26,7 +26,8 @@ def _fault_classes(text: str) -> frozenset[FaultClass]:
         return frozenset(FaultClass(name.strip()) for name in text.split(",") if name.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"unknown fault class in {text!r}; choose from {', '.join(f.value for f in FaultClass)} (or none)") from None
+            f"unknown fault class in {text!r}; choose from {', '.join(f.value for f in FaultClass)} (or none)"
+        ) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--seed", type=int, help="run this one seed (replays a reported violation exactly)")
     which.add_argument("--seeds", type=int, default=20, help="how many seeds to run (default 20)")
     parser.add_argument("--first", type=int, default=0, help="the first seed of --seeds (default 0)")
-    parser.add_argument("--steps", type=int, default=default.steps, help=f"steps of load per seed (default {default.steps})")
+    parser.add_argument("--steps", type=int, default=default.steps,
+                        help=f"steps of load per seed (default {default.steps})")
     parser.add_argument("--disable", type=_fault_classes, default=default.disabled,
                         help="comma-separated fault classes to switch off, or 'none' for every class "
                              f"(default: {','.join(sorted(default.disabled)) or 'none'}, the known bugs being fixed)")

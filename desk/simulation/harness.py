@@ -1,4 +1,4 @@
-"""One seed, one run of the whole desk: load, faults and crashes chosen by the seed, invariants after every settled step.
+"""One seed, one run of the whole desk: load, faults and crashes from the seed, invariants after every settled step.
 
 The desk is the real `System` (every actor on its own thread, the journal in real SQLite) on a
 `ManualClock`. A `Gate` lets one actor handle one message at a time, the next picked by the
@@ -10,6 +10,7 @@ The first violation stops the run; `SimResult.replay` is the command that repeat
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import shutil
 import tempfile
@@ -22,7 +23,8 @@ import msgspec
 from loguru import logger
 
 from actors.venues.simulated import SimulatedVenue
-from desk.simulation.gate import Gate, GatedMailbox, SettleTimeout
+from desk.simulation.chaos import Chaos
+from desk.simulation.gate import Gate, SettleTimeout
 from desk.simulation.invariants import (
     AlertLog,
     check_chains,
@@ -36,21 +38,15 @@ from desk.simulation.world import (
     HEDGE_A,
     HEDGE_B,
     HEDGE_QUANTITY,
-    MONEY_ACCOUNTS,
     FaultClass,
     SimOptions,
     desk_deployment,
 )
-from desk.status import unsettled_accounts
-from desk.system import System
 from messages.alerts import Alert
-from messages.balances import Adjust, Reconcile
+from messages.balances import Reconcile
 from messages.common import Currency
-from messages.demo import DemoTick
 from messages.hedge import HedgeTick, ResumeTrading
-from messages.tasks import AddTransferTask
-from messages.trading import Fill
-from messages.transfers import AdvanceChains, RunTransfers, StartChain
+from messages.transfers import AdvanceChains, RunTransfers
 from supervisor.clock import ManualClock
 
 __all__ = ["SimResult", "Simulation", "Violation", "run_seed"]
@@ -58,7 +54,6 @@ __all__ = ["SimResult", "Simulation", "Violation", "run_seed"]
 MAX_TURNS = 20_000  # handled messages per settle before the desk counts as not settling
 STEP_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 INTENT_STATES = ("sending", "in_doubt", "in_flight", "done", "failed")
-READS = ("fetch_order", "fetch_transfer", "fetch_deposits", "fetch_ticker")
 
 
 class Violation(Exception):
@@ -81,6 +76,17 @@ class SimResult(msgspec.Struct, frozen=True, kw_only=True):
     replay: str
 
 
+def _scratch() -> Path | None:
+    """Where runs keep their journal: a private folder in memory (/dev/shm) when there is one, kept
+    between runs (so nothing appears there per run), else the usual temporary folder."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        return None
+    folder = shm / f"treasury-sim-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
 def replay_command(seed: int, options: SimOptions) -> str:
     """The one-line command that runs ``seed`` again exactly (options that differ from the defaults spelled out)."""
     default = SimOptions()
@@ -94,7 +100,7 @@ def replay_command(seed: int, options: SimOptions) -> str:
     return " ".join(parts)
 
 
-class Simulation:
+class Simulation(Chaos):
     """The whole desk under one seed. `run` returns a `SimResult`; nothing is left running."""
 
     def __init__(self, seed: int, options: SimOptions | None = None, folder: Path | None = None,
@@ -104,9 +110,9 @@ class Simulation:
         self.options = options or SimOptions()
         self.rng = random.Random(seed)  # load, faults and crashes
         self.turn_rng = random.Random(self.rng.getrandbits(64))  # who handles the next message
+        self.write_rng = random.Random(f"{seed}-journal-writes")  # its own stream: the others are unchanged by it
         self.clock = ManualClock()
-        shm = Path("/dev/shm")
-        base = folder or Path(tempfile.mkdtemp(prefix=f"sim-{seed}-", dir=shm if shm.is_dir() else None))
+        base = folder or Path(tempfile.mkdtemp(prefix=f"seed-{seed}-", dir=_scratch()))
         self.folder, self._own_folder = base, folder is None
         self.deployment = desk_deployment(base / "run", self.rng, self.options)
         self.system = System(self.deployment, clock=self.clock)
@@ -114,12 +120,15 @@ class Simulation:
         self.journal = self.system.journal
         self.gate = Gate()
         self.gate.install(self.system.runtime)
+        self.armed_write: str | None = None  # the journal store whose next write crashes its writer
+        self._watch_journal_writes()
         self.names = sorted(self.system.names)
         self.alerts = AlertLog()
         self.trace = hashlib.sha1(str(seed).encode())
         self.step = "start"
         self.turns = 0
         self.crashes: Counter[str] = Counter()
+        self.faults_fired: Counter[str] = Counter()  # the harness's own faults (the venue counts its own)
         self.instances: set[tuple[Any, int]] = set()
         self.tainted: set[tuple[Any, str]] = set()  # accounts whose events were lost until a clean reconcile
         self.lost_seen = 0
@@ -155,7 +164,8 @@ class Simulation:
         return SimResult(
             seed=self.seed, ok=violation is None, violation=violation, step=self.step,
             sim_seconds=round(self.clock.now() - ManualClock().now(), 3), turns=self.turns,
-            crashes=dict(sorted(self.crashes.items())), faults=dict(sorted(self.venue.faults.fired.items())),
+            crashes=dict(sorted(self.crashes.items())),
+            faults=dict(sorted((Counter(self.venue.faults.fired) + self.faults_fired).items())),
             digest=self.trace.hexdigest()[:16], seconds=round(time.monotonic() - started, 3),
             replay=replay_command(self.seed, self.options),
         )
@@ -183,6 +193,9 @@ class Simulation:
             victim = rng.choice(victims)
             self._note(f"crash {victim} between messages")
             self._crash_idle(victim)
+        if options.enabled(FaultClass.CRASHES_AFTER_WRITE) and self.write_rng.random() < options.crash_after_write_rate:
+            self.armed_write = self.write_rng.choice(["tasks", "intents", "chains", "state"])
+            self._note(f"fault: the next {self.armed_write} journal write crashes its writer")
         if options.enabled(FaultClass.OPERATOR_RESUMES) and self._paused() and rng.random() < 0.3:
             retry = rng.random() < 0.7
             self._note(f"operator resumes A (retry_failed={retry})")
@@ -196,7 +209,7 @@ class Simulation:
         self.check()
 
     def _moving(self) -> bool:
-        """Whether a transfer is still open or a chain still has a hop on its way (more quiet rounds may finish them)."""
+        """Whether a transfer is still open or a chain has a hop on its way (more quiet rounds may finish them)."""
         if self.journal.intents.open_intents():
             return True
         return any(c["status"] == "in_flight" for c in self.journal.chains.load_all().values())
@@ -214,6 +227,7 @@ class Simulation:
         """No more faults, crashes or load: the desk must finish everything it started."""
         self.step = "quiet"
         self.venue.faults.clear()
+        self.armed_write = None
         for round_ in range(self.options.quiet_rounds * 3):
             if round_ >= self.options.quiet_rounds and not self._moving():
                 break
@@ -233,96 +247,6 @@ class Simulation:
             self.tainted.clear()
         self.check(final=True)
 
-    # ---- load, faults, crashes ------------------------------------------------------------------
-
-    def _load(self) -> None:
-        rng = self.rng
-        kind = rng.choices(["task", "chain", "transfers", "chains", "hedge", "strategy", "reconcile"],
-                           weights=[5, 1, 2, 1, 2, 2, 1])[0]
-        if kind == "task":
-            source, destination = rng.sample(MONEY_ACCOUNTS, 2)
-            amount = float(rng.choice([50, 200, 750, 2_000, 4_000]))
-            self._do(f"task {amount} {source} -> {destination}", lambda: self._tell("tasks", AddTransferTask(
-                from_exchange=source.exchange, from_account=source.account, to_exchange=destination.exchange,
-                to_account=destination.account, currency=Currency.USDC, amount=amount)))
-        elif kind == "chain":
-            hops = rng.sample(MONEY_ACCOUNTS, rng.choice([3, 4]))
-            self.chains += 1
-            chain = StartChain(hops=hops, currency=Currency.USDC, amount=float(rng.choice([100, 500, 1_500])),
-                               chain_id=f"chain-{self.chains}")
-            self._do(f"chain {chain.chain_id} {chain.amount} {' -> '.join(map(str, hops))}",
-                     lambda: self._tell("chains", chain))
-        elif kind == "transfers":
-            self._do("run transfers", lambda: self._tell("transfers", RunTransfers(reason="window")))
-        elif kind == "chains":
-            self._do("advance chains", lambda: self._tell("chains", AdvanceChains()))
-        elif kind == "hedge":
-            self._do("hedge round", lambda: self._tell("hedge_a", HedgeTick(reason="simulation")))
-        elif kind == "strategy":
-            name = rng.choice(["strategy_a", "strategy_b"])
-            self._do(f"{name} tick", lambda: self._tell(name, DemoTick()))
-        elif self.options.enabled(FaultClass.SNAPSHOT_RACES):
-            self._do("reconcile amid activity", lambda: self._tell("gateway", Reconcile()))
-
-    def _fault(self) -> None:
-        rng, faults, options = self.rng, self.venue.faults, self.options
-        classes = [f for f in FaultClass if options.enabled(f) and f not in (
-            FaultClass.CRASHES_HOLDING, FaultClass.OPERATOR_RESUMES)]
-        if not classes:
-            return
-        fault = rng.choice(classes)
-        races = options.enabled(FaultClass.SNAPSHOT_RACES)
-        reads = [*READS, "transfer", "cancel_order", *(["fetch_balance"] if races else [])]
-        if fault is FaultClass.REJECTIONS:
-            method = rng.choice(reads)
-            self._do(f"fault: reject {method}", lambda: faults.reject_next(rng.randint(1, 2), method))
-        elif fault is FaultClass.ORDER_REJECTIONS:
-            n = rng.randint(1, 4)
-            self._do(f"fault: reject {n} create_order", lambda: faults.reject_next(n, "create_order"))
-        elif fault is FaultClass.TIMEOUTS:
-            method = rng.choice([*reads, "create_order"])
-            self._do(f"fault: lose a {method} request", lambda: faults.timeout_next(1, method))
-        elif fault in (FaultClass.TRANSFER_TIMEOUTS, FaultClass.ORDER_TIMEOUTS, FaultClass.CANCEL_TIMEOUTS):
-            method = {FaultClass.TRANSFER_TIMEOUTS: "transfer", FaultClass.ORDER_TIMEOUTS: "create_order",
-                      FaultClass.CANCEL_TIMEOUTS: "cancel_order"}[fault]
-            n = rng.randint(1, 3)  # several in a row: every retry of one hedge may time out too
-            self._do(f"fault: {n} {method} time out after moving", lambda: faults.timeout_after_move_next(n, method))
-        elif fault is FaultClass.OUTAGES:
-            seconds = rng.choice([3.0, 10.0, 30.0])
-            self.outage_until = max(self.outage_until, self.clock.now() + seconds)
-            self._do(f"fault: outage {seconds}s", lambda: faults.outage(seconds))
-        elif fault is FaultClass.LATENCY:
-            self._do("fault: latency", lambda: faults.latency(0.0005))
-        elif fault is FaultClass.DUPLICATED_PUSHES:
-            self._do("fault: duplicate a fill push", lambda: faults.duplicate_next_fill(rng.randint(1, 2)))
-        elif fault is FaultClass.DROPPED_PUSHES:
-            self._do("fault: drop a fill push", lambda: faults.drop_next_fill_push(1))
-        elif fault is FaultClass.CANCEL_RACES:
-            self._do("fault: a fill races the next cancel", lambda: faults.fill_next_cancel(1))
-        elif fault is FaultClass.SNAPSHOT_RACES:
-            self._do("fault: events race the next balance fetch", lambda: faults.race_next_snapshot(1))
-        elif fault is FaultClass.CRASHES:
-            method = rng.choice(["transfer", "create_order", "cancel_order", *READS,
-                                 *(["fetch_balance"] if races else [])])
-            after = rng.random() < 0.6
-            self._do(f"fault: the caller of {method} crashes {'after' if after else 'before'} it",
-                     lambda: faults.crash_next(1, method, after=after))
-
-    def _crash_idle(self, name: str) -> None:
-        self.crashes[name] += 1
-        self.gate.mailboxes[name].crash_when_idle()
-
-    def _crash_holding(self, box: GatedMailbox) -> None:
-        runtime = self.system.runtime
-        message = box.crash_on_head(lambda envelope, reason: runtime.dead_letter(box.name, envelope.message, reason,
-                                                                                 envelope.sender))
-        self.crashes[box.name] += 1
-        self._note(f"crash {box.name} holding {type(message).__name__}")
-        if isinstance(message, Fill):
-            self.tainted.add((message.exchange, message.account))  # the gateway may never hear of it
-        elif isinstance(message, Adjust) and message.exchange is not None and message.account is not None:
-            self.tainted.add((message.exchange, message.account))
-
     # ---- settling ------------------------------------------------------------------------------
 
     def settle(self) -> None:
@@ -339,7 +263,8 @@ class Simulation:
             self.trace.update(f"{box.name}:{type(head).__name__};".encode())
             if self.verbose:
                 self.story.append(f"{'':9} turn {box.name} <- {head!r:.300}")
-            if holding and (box.name != "gateway" or races) and self.turn_rng.random() < self.options.crash_holding_rate:
+            eligible = holding and (box.name != "gateway" or races)
+            if eligible and self.turn_rng.random() < self.options.crash_holding_rate:
                 self._crash_holding(box)
             reconcile = box.name == "gateway" and isinstance(head, Reconcile)
             fired = sum(self.venue.faults.fired.values())
@@ -380,7 +305,8 @@ class Simulation:
         else:
             self.exposed_since = None
         exposed_for = now - self.exposed_since if self.exposed_since is not None else 0.0
-        wrong += check_hedge(figures, HEDGE_QUANTITY, self._paused(), self.alerts if self.options.hedge_alerts else None,
+        alerts = self.alerts if self.options.hedge_alerts else None
+        wrong += check_hedge(figures, HEDGE_QUANTITY, self._paused(), alerts,
                              exposed_for,
                              self.options.exposure_alert_after, final)
         if final:
@@ -423,7 +349,8 @@ class Simulation:
         text = record["message"]
         resolved = text.startswith("RESOLVED ")
         body = text.split(": ", 1)[1] if ": " in text else text
-        self.alerts.add(Alert(key=str(record["extra"]["alert"]), text=body, source=str(record["extra"].get("actor", "")),
+        source = str(record["extra"].get("actor", ""))
+        self.alerts.add(Alert(key=str(record["extra"]["alert"]), text=body, source=source,
                               resolved=resolved, at=self.clock.now()))
 
 

@@ -32,6 +32,8 @@ __all__ = [
 
 CENT = 0.005
 QUANTITY = 1e-8
+_TWICE = "a second order for one fill"
+_HEDGERS = ("hedge_a", "hedge_b")
 
 
 @dataclass
@@ -74,7 +76,8 @@ def check_ledgers(views: Iterable[BalanceView], venue: Mapping[tuple[Any, str], 
     views = list(views)
     for view in views:
         if abs(view.slots[0] - sum(view.slots[1:])) > 1e-6 * max(1.0, abs(view.slots[0])):
-            wrong.append(f"ledger {view.exchange.value}.{view.account} {view.currency.value} does not add up: {view.slots}")
+            where = f"{view.exchange.value}.{view.account} {view.currency.value}"
+            wrong.append(f"ledger {where} does not add up: {view.slots}")
     return wrong + [f"ledger differs from the venue: {m}" for m in ledger_mismatches(views, venue, skip)]
 
 
@@ -132,7 +135,11 @@ def check_chains(chains: Mapping[str, Mapping[str, Any]], intents: Iterable[Tran
                 wrong.append(f"chain {chain_id} is on hop {hop} ({source_ex}.{source_acct} -> {dest_ex}.{dest_acct}) "
                              "with no task pending for it: its money's whereabouts are unknown")
         else:
-            wrong.append(f"chain {chain_id} hop {hop} still {chain['status']} ({chain.get('client_id')}) after the quiet rounds")
+            watched = chain.get("client_id")
+            paid_by = [i for i in per_hop.get(f"chain:{chain_id}:{hop}", []) if i != watched]
+            why = f"; it watches {watched}, never paid, while {paid_by[0]} paid the hop" if paid_by and not paid.get(
+                watched or "") else ""
+            wrong.append(f"chain {chain_id} hop {hop} still {chain['status']} ({watched}) after the quiet rounds{why}")
     return wrong
 
 
@@ -170,9 +177,9 @@ def check_hedge(figures: HedgeFigures, quantity: float, paused: bool, alerts: Al
     """
     wrong = []
     if figures.b_sold > figures.a_bought + QUANTITY:
-        wrong.append(f"B sold {figures.b_sold:.8f} against A's buys of {figures.a_bought:.8f}: a second order for one fill")
+        wrong.append(f"B sold {figures.b_sold:.8f} against A's buys of {figures.a_bought:.8f}: {_TWICE}")
     if figures.b_bought > figures.a_sold + QUANTITY:
-        wrong.append(f"B bought {figures.b_bought:.8f} against A's sells of {figures.a_sold:.8f}: a second order for one fill")
+        wrong.append(f"B bought {figures.b_bought:.8f} against A's sells of {figures.a_sold:.8f}: {_TWICE}")
     net = abs(figures.net)
     if net <= QUANTITY:
         return wrong
@@ -184,11 +191,12 @@ def check_hedge(figures: HedgeFigures, quantity: float, paused: bool, alerts: Al
     elif net > quantity + QUANTITY:
         wrong.append(f"net exposure {figures.net:+.8f} is more than one order ({quantity})"
                      + (" (A paused, but no alert names it)" if paused else ""))
-    elif exposed_for > alert_after and not any(a.source in ("hedge_a", "hedge_b") for a in (alerts or AlertLog()).open.values()):
+    elif exposed_for > alert_after and not any(a.source in _HEDGERS for a in (alerts or AlertLog()).open.values()):
         wrong.append(f"net exposure {figures.net:+.8f} unhedged for {exposed_for:.0f} s with no alert"
                      + (" (A paused)" if paused else " (A not paused)"))
     return wrong
 
 
 def _describe(key: Any) -> str:
-    return f"{key.currency.value} {key.from_exchange.value}.{key.from_account} -> {key.to_exchange.value}.{key.to_account}"
+    source, destination = f"{key.from_exchange.value}.{key.from_account}", f"{key.to_exchange.value}.{key.to_account}"
+    return f"{key.currency.value} {source} -> {destination}"

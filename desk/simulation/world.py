@@ -38,6 +38,7 @@ class FaultClass(enum.StrEnum):
     CRASHES = "crashes"  # an actor crashes between messages, or mid venue call (before or after the work)
     CRASHES_HOLDING = "crashes_holding"  # an actor crashes while handling a message: it is dead-lettered
     OPERATOR_RESUMES = "operator_resumes"  # an operator resumes a paused A (retrying, or not)
+    CRASHES_AFTER_WRITE = "crashes_after_write"  # an actor crashes just after a journal write, before its next step
 
 
 KNOWN_BUGS = frozenset({FaultClass.SNAPSHOT_RACES, FaultClass.CRASHES_HOLDING, FaultClass.OPERATOR_RESUMES})
@@ -58,8 +59,9 @@ class SimOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     fault_rate: Rate = 0.35  # chance per step of one more fault
     crash_rate: Rate = 0.08  # chance per step of an actor crash between messages
     crash_holding_rate: Rate = 0.004  # chance per handled message that the actor dies holding it
+    crash_after_write_rate: Rate = 0.05  # chance per step that the next journal write is an actor's last
     exposure_alert_after: Annotated[float, msgspec.Meta(gt=0)] = 90.0  # s of unhedged exposure without an alert
-    hedge_alerts: bool = HEDGE_ALERTS  # a paused A must have raised an alert naming its residual (off: the pause is enough)
+    hedge_alerts: bool = HEDGE_ALERTS  # a paused A must have alerted its residual (off: the pause is enough)
 
     def enabled(self, fault: FaultClass) -> bool:
         return fault not in self.disabled
