@@ -123,7 +123,7 @@ def test_a_kill_at_each_journal_write_boundary_hedges_the_fill_exactly_once(star
     report = settle(pair)
     assert report.hedges_done == 1 and report.unanswered == [] and report.failed == []
     assert (report.a.position, report.b.position, report.net_exposure) == (1.0, -1.0, 0.0)
-    hedge_orders = [o for o in pair.venue._orders.values() if o.account == "hedge_b"]  # the venue's own record
+    hedge_orders = [o for o in pair.venue._orders.orders.values() if o.account == "hedge_b"]  # the venue's own record
     assert len(hedge_orders) == 1 and len(pair.b_fills) == 1  # never hedged twice
     # a restarted B finishes the job it holds by itself (asks queued before its restart may see it open)
     assert pair.rt.wait_until(lambda: pair.b_status().open_hedges == [])

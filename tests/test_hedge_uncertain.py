@@ -38,7 +38,7 @@ NO_BTC_FOR_B = {(K, "hedge_a"): {USD: 10_000.0}, (M, "hedge_b"): {USD: 10_000.0}
 
 def b_orders(pair: Pair) -> list[Order]:
     """Every order the venue holds for B's account, by client id (what B really placed)."""
-    return [o for o in pair.venue._orders.values() if o.account == "hedge_b"]  # the venue's own record
+    return [o for o in pair.venue._orders.orders.values() if o.account == "hedge_b"]  # the venue's own record
 
 
 def alerts(records: list[Any], key: str, resolved: bool = False) -> list[str]:
