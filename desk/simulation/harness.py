@@ -42,6 +42,8 @@ from desk.simulation.world import (
     SimOptions,
     desk_deployment,
 )
+from desk.status import unsettled_accounts
+from desk.system import System
 from messages.alerts import Alert
 from messages.balances import Reconcile
 from messages.common import Currency
