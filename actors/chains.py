@@ -129,6 +129,15 @@ class ChainBook:
         chain.status, chain.client_id, chain.updated_at = IN_FLIGHT, client_id, now
         return chain
 
+    def hop_not_sent(self, chain_id: str, hop: int, now: float) -> Chain | None:
+        """The transfer recorded for the hop turned out refused (nothing left the source): the hop
+        waits for its next attempt again. None if that is old news."""
+        chain = self.chains.get(chain_id)
+        if chain is None or chain.hop != hop or chain.status != IN_FLIGHT:
+            return None
+        chain.status, chain.client_id, chain.updated_at = SUBMITTED, None, now
+        return chain
+
     def hop_arrived(self, chain_id: str, hop: int, amount: float, now: float) -> Chain | None:
         """``amount`` reached the hop's destination: move to the next hop, or complete the chain."""
         chain = self.chains.get(chain_id)
@@ -299,6 +308,7 @@ class ChainExecutor(Actor):
         parsed = parse_chain_extra(message.extra)
         if parsed is None:
             return
+        self._forget_refused_attempt(parsed[0])  # a later attempt paid the hop: it replaces a refused one
         chain = self.book.hop_sent(*parsed, message.client_id, self.clock.now())
         if chain is not None:
             self._save(chain)
@@ -306,19 +316,40 @@ class ChainExecutor(Actor):
 
     def on_advance_chains(self, message: AdvanceChains) -> None:
         for chain in self.book.active():
+            if chain.status == IN_FLIGHT:
+                self._forget_refused_attempt(chain.chain_id)
             if chain.status == SUBMITTED:
                 self._recover_or_resubmit(chain)
             if chain.status == IN_FLIGHT:
                 self._look_for_arrival(chain)
 
+    def _forget_refused_attempt(self, chain_id: str) -> None:
+        """An in-flight hop whose recorded transfer the executor later settled as refused goes back
+        to waiting for its next attempt (else it would watch for money that never left)."""
+        chain = self.book.chains.get(chain_id)
+        if chain is None or chain.status != IN_FLIGHT or chain.client_id is None:
+            return
+        intent = self.journal.intents.get(chain.client_id)
+        if intent is not None and intent.status == "failed":
+            self.log.warning("chain {}: hop {} transfer {} was refused after all; waiting for its next attempt",
+                             chain_id, chain.hop, chain.client_id)
+            if self.book.hop_not_sent(chain_id, chain.hop, self.clock.now()):
+                self._save(chain)
+
     def _recover_or_resubmit(self, chain: Chain) -> None:
-        """A submitted hop: was it sent meanwhile (a lost TransferSent)? Else renew its task."""
-        extra = chain_extra(chain.chain_id, chain.hop)
-        sent = [i for i in self.journal.intents.with_extra(extra) if i.status != "failed"]
+        """A submitted hop: was it sent meanwhile (a lost TransferSent)? Else renew its task.
+
+        Only an attempt that left the source (in flight or done) counts as sent; one still in
+        doubt is the executor's to resolve, so the hop waits for it rather than recording it.
+        """
+        intents = self.journal.intents.with_extra(chain_extra(chain.chain_id, chain.hop))
+        sent = [i for i in intents if i.status in ("in_flight", "done")]
         if sent:
             if self.book.hop_sent(chain.chain_id, chain.hop, sent[-1].client_id, self.clock.now()):
                 self._save(chain)
             return
+        if any(i.status in ("sending", "in_doubt") for i in intents):
+            return  # the executor asks the venue about it on its next run
         self._submit(chain)  # re-adds or renews; never a second task
 
     def _look_for_arrival(self, chain: Chain) -> None:

@@ -399,8 +399,9 @@ class TransferExecutor(Actor):
         """Ask the venue about every transfer in doubt or in flight; returns how many settled.
 
         By client id first, then by the destination's history (a deposit naming the client id).
-        One the venue knows nothing of stays "unknown" (alerted), never "failed": it may still
-        appear, so its task is never sent again until it is resolved.
+        One the venue knows nothing of is sent again under the same client id (the venue
+        dedupes by it); if that cannot be done either it stays "unknown" (alerted), never
+        "failed", and its task is never sent under a new id until it is resolved.
         """
         settled = 0
         for intent in self.intents.open_intents():
@@ -411,6 +412,8 @@ class TransferExecutor(Actor):
             except VenueError as error:
                 self.log.warning("cannot check transfer {} now: {}", intent.client_id, error)
                 continue
+            if result is None and intent.status in UNSETTLED:
+                result = self._send_again_under_its_id(intent)
             if result is None:
                 if intent.status in UNSETTLED:
                     self._unknown(intent)
@@ -421,6 +424,25 @@ class TransferExecutor(Actor):
                     self.resolve_alert(f"{self.name}.unknown.{intent.client_id}",
                                        f"transfer {intent.client_id} resolved at the venue: {result.status.value}")
         return settled
+
+    def _send_again_under_its_id(self, intent: TransferIntent) -> TransferResult | None:
+        """The venue has no record of ``intent``: send it again under the same client id, or None.
+
+        Safe by the venue's contract: a repeated client id never moves money twice, it returns
+        the first result (an adapter that cannot promise that raises `VenueOutcomeUnknown`). So
+        a request lost on its way, or cut short by a crash before it left, is made exactly once.
+        """
+        key = intent.key
+        try:
+            result = self.venue.transfer(intent.client_id, key.from_exchange, key.from_account, key.to_exchange,
+                                         key.to_account, key.currency, intent.amount)
+        except VenueError as error:
+            self.log.warning("transfer {} unknown to the venue, and sending it again under its id failed: {}",
+                             intent.client_id, error)
+            return None
+        self.log.info("transfer {} was unknown to the venue; sent again under its id: {}", intent.client_id,
+                      result.status.value)
+        return result
 
     def _from_history(self, intent: TransferIntent) -> TransferResult | None:
         """The transfer as the destination's deposits show it (credited under our client id), or None."""

@@ -15,6 +15,7 @@ from actors.stores.board import InMemoryBoard
 from actors.stores.journal import Journal
 from actors.tasks import TaskManagerActor
 from actors.transfers import TransferExecutor
+from actors.venues.base import VenueOutcomeUnknown
 from actors.venues.simulated import Route, SimulatedVenue
 from messages.balances import BalanceView, GetBalances
 from messages.base import Message
@@ -51,6 +52,12 @@ class Forgetful:
 
     def fetch_deposits(self, exchange: Exchange, account: str) -> list[Deposit]:
         return [d for d in self.inner.fetch_deposits(exchange, account) if d.client_id not in self.hidden]
+
+    def transfer(self, client_id: str, *args: Any) -> TransferResult:
+        """A hidden id cannot be answered on a repeat either (an adapter that cannot promise idempotence)."""
+        if client_id in self.hidden and self.inner.fetch_transfer(client_id) is not None:
+            raise VenueOutcomeUnknown(f"{client_id}: no record of it, and it cannot be sent again safely")
+        return self.inner.transfer(client_id, *args)
 
 
 class Collector(Actor):

@@ -248,6 +248,29 @@ def test_a_transfer_the_venue_has_no_record_of_is_unknown_alerted_never_failed_a
         money.stop()
 
 
+def test_a_transfer_whose_request_was_lost_is_sent_again_under_its_id_and_paid_once(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    balances = {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}}
+    venue = SimulatedVenue(clock, seed=7, balances=balances)
+    money = MoneySystem(tmp_path, clock, balances, venue=venue)
+    try:
+        venue.faults.timeout_next(1, "transfer")  # the request never reached the venue
+        add_task(money, TRADE_TO_MAIN, 700.0)
+        [(_, value)] = money.pending().tasks
+        assert money.run_transfers().unknown == 1
+        assert venue.fetch_transfer(client_id_for(TRADE_TO_MAIN, value.timestamp, 1)) is None
+        assert money.run_transfers().resolved == 1  # the venue had no record: sent again under the same id
+        assert money.pending().tasks == [] and venue.fetch_balance(K, "main")[USDC] == 700.0
+        stats = money.runtime.ask("transfers", GetTransferStats())
+        assert stats.unknown == [] and stats.failed_attempts == 0
+        money.run_transfers()
+        assert venue.fetch_balance(K, "main")[USDC] == 700.0  # paid once
+        money.ledgers_match_venue()
+    finally:
+        money.stop()
+
+
 def test_a_transfer_found_only_in_the_destination_history_is_settled_from_it(
     tmp_path: Path, clock: ManualClock
 ) -> None:
