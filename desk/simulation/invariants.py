@@ -171,7 +171,8 @@ def hedge_figures(audit: Iterable[Movement], a: AccountRef, b: AccountRef, base:
 def check_hedge(figures: HedgeFigures, quantity: float, paused: bool, alerts: AlertLog | None, exposed_for: float,
                 alert_after: float, final: bool) -> list[str]:
     """B never hedges one fill twice; exposure is 0 once settled, at most one order while a hedge is in
-    flight, or A is paused with an alert naming the residual; no exposure lasts without an alert.
+    flight, or A is paused with an alert naming the residual (or, after an operator resumed past it,
+    running with that alert still open); no exposure lasts without an alert.
 
     ``alerts`` None: a pause is enough (alerts are not required: a switch for a desk without them).
     """
@@ -183,7 +184,10 @@ def check_hedge(figures: HedgeFigures, quantity: float, paused: bool, alerts: Al
     net = abs(figures.net)
     if net <= QUANTITY:
         return wrong
-    if paused and (alerts is None or alerts.naming(net, ("hedge_a", "hedge_b")) is not None):
+    named = alerts is not None and alerts.naming(net, ("hedge_a", "hedge_b")) is not None
+    if paused and (alerts is None or named):
+        return wrong
+    if named and final:  # an operator resumed past it without retrying or booking: open, alerted, visible
         return wrong
     if final:
         wrong.append(f"net exposure {figures.net:+.8f} after the quiet rounds"
