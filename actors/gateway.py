@@ -96,6 +96,10 @@ def _deltas(change: HeldChange) -> dict[str, float]:
     return {currency.value: delta for currency, delta in change.deltas.items()}
 
 
+UNINITIALISED_ALERT = "gateway.uninitialised."
+"""Alert key prefix (then ``exchange.account``): an account the gateway could not initialise from the venue."""
+
+
 def _name(key: _AccountKey) -> str:
     return f"{key[0].value}.{key[1]}"
 
@@ -431,8 +435,9 @@ class Gateway(Actor):
             balances, window = self._fetch(key)
         except VenueError as error:
             self._unavailable[key] = f"{type(error).__name__}: {error}"
-            self.log.error("cannot initialise {} from the venue: {}; commands for it are refused until it is",
-                           _name(key), error)
+            self.alert(f"{UNINITIALISED_ALERT}{_name(key)}",
+                       f"cannot initialise {_name(key)} from the venue ({error}): its ledger is not kept and "
+                       "commands for it are refused until it is (retried every reconcile)")
             return False
         ledger = StrategyLedger(spec.exchange, spec.account, spec.strategy_count, spec.credit_limits)
         currencies = list(dict.fromkeys([*spec.currencies, *balances]))
@@ -441,7 +446,8 @@ class Gateway(Actor):
             self._publish(ledger, currency)
         self._ledgers[key] = ledger
         self._adopt(key, window)
-        self._unavailable.pop(key, None)
+        if self._unavailable.pop(key, None) is not None:
+            self.resolve_alert(f"{UNINITIALISED_ALERT}{_name(key)}", f"{_name(key)} initialised from the venue")
         self.log.info("{} initialised from the venue: {}", _name(key),
                       {c.value: ledger.get_balance(c) for c in currencies})
         self._tell_strategies(ledger, currencies, f"{_name(key)} was reset from the venue's balances")

@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 from loguru import logger
 
+from actors.gateway import UNINITIALISED_ALERT
 from actors.venues.simulated import SimulatedVenue
 from desk.simulation.chaos import Chaos
 from desk.simulation.gate import Gate, SettleTimeout
@@ -46,7 +47,7 @@ from desk.status import unsettled_accounts
 from desk.system import System
 from messages.alerts import Alert
 from messages.balances import Reconcile
-from messages.common import Currency
+from messages.common import Currency, Exchange
 from messages.hedge import HedgeTick, ResumeTrading
 from messages.transfers import AdvanceChains, RunTransfers
 from supervisor.clock import ManualClock
@@ -277,6 +278,15 @@ class Simulation(Chaos):
                 self.tainted.clear()  # a clean reconcile: the ledgers are the venue's again
         raise Violation(f"the desk did not settle: more than {MAX_TURNS} messages without the mailboxes emptying")
 
+    def _uninitialised(self) -> set[tuple[Any, str]]:
+        """Accounts the gateway says (alerted) it could not initialise: their board rows are the last known."""
+        found = set()
+        for key in self.alerts.open:
+            if key.startswith(UNINITIALISED_ALERT):
+                exchange, _, account = key.removeprefix(UNINITIALISED_ALERT).partition(".")
+                found.add((Exchange(exchange), account))
+        return found
+
     def _restarts(self, name: str) -> int:
         return next(s.restarts for s in self.system.runtime.status() if s.name == name)
 
@@ -297,7 +307,7 @@ class Simulation(Chaos):
         open_intents = [i for i in intents if i.status in ("sending", "in_doubt", "in_flight")]
         wrong = check_conservation(venue.conservation_error())
         wrong += check_ledgers(self.system.board.views(), venue.all_balances(),
-                               unsettled_accounts(open_intents) | self.tainted)
+                               unsettled_accounts(open_intents) | self.tainted | self._uninitialised())
         wrong += check_tasks(intents, audit, pending, self.instances, final)
         wrong += check_chains(journal.chains.load_all(), intents, audit, pending, final)
         figures = hedge_figures(audit, HEDGE_A, HEDGE_B, Currency.BTC)
