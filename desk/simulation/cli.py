@@ -12,6 +12,8 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
+import msgspec
+
 from desk.simulation.harness import SimResult, Simulation
 from desk.simulation.world import FaultClass, SimOptions
 from supervisor.logs import configure_logging
@@ -46,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     alerts.add_argument("--hedge-alerts", dest="hedge_alerts", action="store_true", default=default.hedge_alerts,
                         help="a paused A must have alerted the residual")
     alerts.add_argument("--no-hedge-alerts", dest="hedge_alerts", action="store_false", help="a pause is enough")
+    parser.add_argument("--exposure-alert-after", type=float, default=default.exposure_alert_after,
+                        help="seconds of unhedged exposure allowed without an alert "
+                             f"(default {default.exposure_alert_after})")
     parser.add_argument("--story", type=int, default=40, help="with --seed: lines of the seed's story shown on failure")
     parser.add_argument("--log-level", default="CRITICAL", help="actor logs on stderr (default CRITICAL)")
     return parser
@@ -59,7 +64,11 @@ def _failure(result: SimResult) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     configure_logging(args.log_level)
-    options = SimOptions(steps=args.steps, disabled=args.disable, hedge_alerts=args.hedge_alerts)
+    try:
+        options = SimOptions(steps=args.steps, disabled=args.disable, hedge_alerts=args.hedge_alerts,
+                             exposure_alert_after=args.exposure_alert_after)
+    except (msgspec.ValidationError, TypeError, ValueError) as error:
+        parser.error(str(error))
     if args.seed is not None:
         simulation = Simulation(args.seed, options, verbose=True)
         result = simulation.run()

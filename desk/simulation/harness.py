@@ -100,6 +100,8 @@ def replay_command(seed: int, options: SimOptions) -> str:
         parts += ["--steps", str(options.steps)]
     if options.hedge_alerts != default.hedge_alerts:
         parts.append("--hedge-alerts" if options.hedge_alerts else "--no-hedge-alerts")
+    if options.exposure_alert_after != default.exposure_alert_after:
+        parts += ["--exposure-alert-after", repr(options.exposure_alert_after)]
     return " ".join(parts)
 
 
