@@ -27,12 +27,27 @@ from typing import Any, NoReturn
 
 import msgspec
 
+from actors.stores.journal import Journal
 from desk.check_venue import main as check_venue_main
 from desk.config import ConfigError, Deployment, actor_names, load_config, load_demo_config
+from desk.node import main as node_main
 from desk.operator import command_children, command_restart
-from desk.status import collect_status, ledger_mismatches, status_lines, summary_line
+from desk.processes import ProcessSystem
+from desk.simulation.cli import main as simulate
+from desk.status import collect_status, ledger_mismatches, status_lines, summary_line, unsettled_accounts
+from desk.system import System
+from desk.terminal import StatusView
+from desk.web import Dashboard, InProcessSource, ProcessSource
+from desk.web.client import WebClient, WebClientError, find_dashboard
 from messages.balances import GetBalances
+from messages.base import Message
+from messages.codec import DecodeError
+from messages.commands import parse_command
+from messages.system import Rejected
+from supervisor.errors import StartError
 from supervisor.logs import configure_logging, log_to_file
+from supervisor.transport.client import Client, ClientError, ClientUsageError, find_hub
+from supervisor.transport.keys import KeysError, generate_keys
 
 __all__ = ["main"]
 
@@ -50,7 +65,6 @@ def _stop_event() -> threading.Event:
 def _loop(stop: threading.Event, seconds: float | None, every: float, stopped: Callable[[], bool],
           status: Callable[[], dict[str, Any]]) -> float:
     """Show status every ``every`` seconds until Ctrl-C, ``seconds``, or the system stops; returns elapsed."""
-    from desk.terminal import StatusView
 
     view = StatusView()
     try:
@@ -82,8 +96,6 @@ def audit_after_stop(status: dict[str, Any], stop_market: Callable[[], None], st
                      views: Callable[[], list[Any]], venue: Any, journal_path: Path, elapsed: float) -> tuple[str, bool]:
     """Stop the world, then audit: the market stops (no more fills), the actors drain their mail and
     stop (the gateway, first started, stops last), then every ledger is compared with the venue."""
-    from actors.stores.journal import Journal
-    from desk.status import unsettled_accounts
 
     stop_market()
     stop_actors()
@@ -97,8 +109,6 @@ def audit_after_stop(status: dict[str, Any], stop_market: Callable[[], None], st
 
 def run_in_process(deployment: Deployment, seconds: float | None, every: float) -> int:
     """Run ``deployment`` in this process, printing status; 0 if all went well."""
-    from desk.system import System
-    from desk.web import InProcessSource
 
     stop = _stop_event()
     try:
@@ -127,7 +137,6 @@ def run_in_process(deployment: Deployment, seconds: float | None, every: float) 
 
 def _start_dashboard(deployment: Deployment, source: Callable[[], Any]) -> Any:
     """The web dashboard of the running system (None when ``web.enabled`` is false); prints its URL."""
-    from desk.web import Dashboard
 
     if not deployment.web.enabled:
         return None
@@ -148,10 +157,6 @@ def run_processes(deployment: Deployment, seconds: float | None, every: float, e
     0 if all went well; 2 for a setup refused before anything started (tcp without keys); 1 if
     the system failed to start or its supervisor gave up (the reason printed, everything cleaned up).
     """
-    from desk.processes import ProcessSystem
-    from desk.web import ProcessSource
-    from supervisor.errors import StartError
-    from supervisor.transport.client import Client
 
     stop = _stop_event()
     system = ProcessSystem(deployment, endpoint=endpoint, keys=keys)
@@ -206,15 +211,12 @@ def run_processes(deployment: Deployment, seconds: float | None, every: float, e
 
 
 def _connect(args: argparse.Namespace) -> Any:
-    from supervisor.transport.client import Client
 
     return Client(args.endpoint, runtime_folder=args.runtime, keys=args.keys, key=args.key, timeout=args.timeout)
 
 
 def _dashboard_of(args: argparse.Namespace) -> Any:
     """The API client of an in-process system's dashboard, when there is no hub but a dashboard runs."""
-    from desk.web.client import WebClient, find_dashboard
-    from supervisor.transport.client import ClientError, find_hub
 
     if args.endpoint:
         return None
@@ -227,8 +229,6 @@ def _dashboard_of(args: argparse.Namespace) -> Any:
 
 
 def command_status(args: argparse.Namespace) -> int:
-    from desk.web.client import WebClientError
-    from supervisor.transport.client import ClientError
 
     web = _dashboard_of(args)  # an in-process system: its dashboard's API is the control endpoint
     try:
@@ -257,12 +257,6 @@ def command_status(args: argparse.Namespace) -> int:
 
 def command_send(args: argparse.Namespace) -> int:
     """Send one command; 0 on an answer, 1 on a rejection or an undeliverable message, 2 on a bad call."""
-    from desk.web.client import WebClientError
-    from messages.base import Message
-    from messages.codec import DecodeError
-    from messages.commands import parse_command
-    from messages.system import Rejected
-    from supervisor.transport.client import ClientError, ClientUsageError
 
     def refuse(text: str) -> int:
         print(f"bin/run send: {text}"[:300].encode("utf-8", "backslashreplace").decode(), file=sys.stderr)
@@ -291,7 +285,6 @@ def command_send(args: argparse.Namespace) -> int:
 
 
 def command_tree(args: argparse.Namespace) -> int:
-    from supervisor.transport.client import ClientError
 
     try:
         with _connect(args) as client:
@@ -305,7 +298,6 @@ def command_tree(args: argparse.Namespace) -> int:
 
 def command_keys(args: argparse.Namespace) -> int:
     """Write a keys folder: the hub's pair, one pair per node (the deployment's actors) and per client."""
-    from supervisor.transport.keys import KeysError, generate_keys
 
     nodes = args.node
     if not nodes:
@@ -346,7 +338,6 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "simulate":
-        from desk.simulation.cli import main as simulate
 
         return simulate(argv[1:])
     if argv and argv[0] in COMMANDS:
@@ -426,7 +417,6 @@ def _subcommand(argv: list[str]) -> int:
         return command_keys(args)
     if args.command in ("children", "restart"):
         return command_tree(args)
-    from desk.node import main as node_main
 
     node_argv = ["--connect", args.connect, "--name", args.name, "--log-level", args.log_level]
     for option in ("config", "runtime", "keys"):

@@ -17,7 +17,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 from croniter import croniter
 
+from messages.codec import DecodeError, decode_json
 from messages.common import Currency, Exchange
+from messages.trading import split_market
 
 __all__ = [
     "AccountConfig",
@@ -439,7 +441,6 @@ def _check(d: Deployment) -> None:
         _positive(route.delay, f"venue.routes[{i}].delay", allow_zero=True)
         _positive(route.fee, f"venue.routes[{i}].fee", allow_zero=True)
     for name, market in d.venue.markets.items():
-        from messages.trading import split_market
 
         try:
             split_market(name)
@@ -479,7 +480,6 @@ def _check(d: Deployment) -> None:
                     f"config error at hedge.{side}: {ref.exchange.value}.{ref.account} is not one of the accounts"
                 )
     jobs = (d.scheduler.jobs if d.scheduler.jobs is not None else default_jobs()) + d.scheduler.extra_jobs
-    from messages.codec import DecodeError, decode_json
 
     for job in jobs:
         where = f"scheduler.jobs[{job.name}]"

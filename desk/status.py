@@ -13,7 +13,9 @@ import msgspec
 
 from messages.balances import Balances, GetBalances
 from messages.base import Message
+from messages.hedge import HedgeReport, HedgeStatus
 from messages.reports import GetTransferStats, TransferStats
+from messages.scheduling import GetHealth, HealthReport
 from messages.system import ActorStatus
 from messages.tasks import GetTasks, PendingTasks
 from messages.transfers import Chains, GetChains
@@ -53,12 +55,10 @@ def collect_status(ask: Ask, actors: Sequence[ActorStatus], dead_letters: int, n
         "chains": [msgspec.to_builtins(c) for c in chains.chains] if isinstance(chains, Chains) else [],
     }
     if "health" in names:
-        from messages.scheduling import GetHealth, HealthReport
 
         health = _try(ask, "health", GetHealth())
         status["health"] = msgspec.to_builtins(health) if isinstance(health, HealthReport) else None
     if "hedge_a" in names:
-        from messages.hedge import HedgeReport, HedgeStatus
 
         hedge = _try(ask, "hedge_a", HedgeStatus())
         status["hedge"] = msgspec.to_builtins(hedge) if isinstance(hedge, HedgeReport) else None

@@ -14,9 +14,20 @@ from typing import Any
 
 import msgspec
 
+from actors.chains import ChainExecutor
+from actors.gateway import Gateway, GatewayAccount
+from actors.health import HealthMonitor
+from actors.hedge import HedgeAccountA, HedgeAccountB
+from actors.prices import PriceBook
+from actors.report import Reporter
+from actors.scheduler import ScheduledJob, Scheduler
 from actors.stores.board import BalanceBoard, InMemoryBoard, install_board
 from actors.stores.journal import Journal
+from actors.tasks import TaskManagerActor
+from actors.transfers import TransferExecutor
 from actors.venues.sent import StateStore
+from actors.venues.simulated import MarketSpec, Route, SimulatedVenue
+from desk.alerts import AlertsActor, check_sinks
 from desk.check_venue import preflight
 from desk.config import Deployment, JobConfig, actor_names, default_jobs, resolve_import
 from desk.live_venues import build_live_venues
@@ -35,7 +46,6 @@ def build_venue(deployment: Deployment, clock: Clock, state: StateStore | None =
     ``[venues.*]`` the real adapters in front of it (`desk.live_venues`), checked before use
     (`desk.check_venue.preflight`: unreadable balances or missing hedge markets refuse the start).
     ``state`` keeps what the real adapters sent (the journal's state store)."""
-    from actors.venues.simulated import MarketSpec, Route, SimulatedVenue
 
     config = deployment.venue
     venue = SimulatedVenue(
@@ -103,7 +113,6 @@ class ActorFactory:
         d = self.deployment
         venue, board, journal = self.services.venue, self.services.board, self.services.journal
         if name == "gateway":
-            from actors.gateway import Gateway, GatewayAccount
 
             accounts = [
                 GatewayAccount(a.exchange, a.account, a.strategy_count, dict(a.credit_limits),
@@ -112,39 +121,31 @@ class ActorFactory:
             ]
             return lambda: Gateway(venue, board, accounts, dict(d.gateway.strategies), retry_delay=d.gateway.retry_delay)
         if name == "alerts":
-            from desk.alerts import AlertsActor, check_sinks
 
             check_sinks(d.alerts.sinks)  # a sink URL apprise does not understand fails here, before anything runs
             return lambda: AlertsActor(d.alerts.sinks, keep=d.alerts.keep)
         if name == "tasks":
-            from actors.tasks import TaskManagerActor
 
             return lambda: TaskManagerActor(d.tasks.default_expire_seconds, journal=journal)
         if name == "transfers":
-            from actors.transfers import TransferExecutor
 
             follow_ups = {k: resolve_import(v, f"transfers.follow_ups.{k}") for k, v in d.transfers.follow_ups.items()}
             return lambda: TransferExecutor(venue, board, journal, follow_ups=follow_ups)
         if name == "chains":
-            from actors.chains import ChainExecutor
 
             return lambda: ChainExecutor(venue, journal)
         if name == "prices":
-            from actors.prices import PriceBook
 
             return lambda: PriceBook(venue, list(d.venue.markets))
         if name == "health":
-            from actors.health import HealthMonitor
 
             watched = d.scheduler.health_watch or [n for n in self.names if n != "health"]
             return lambda: HealthMonitor(watched)
         if name == "report":
-            from actors.report import Reporter
 
             hedge = "hedge_a" if d.hedge is not None and d.hedge.enabled else None
             return lambda: Reporter(board, hedge=hedge)
         if name == "scheduler":
-            from actors.scheduler import ScheduledJob, Scheduler
 
             configured = d.scheduler.jobs if d.scheduler.jobs is not None else default_jobs()
             if d.hedge is not None and d.hedge.enabled and d.scheduler.jobs is None:
@@ -159,7 +160,6 @@ class ActorFactory:
         raise ValueError(f"no actor named {name!r} in this deployment")
 
     def _hedge(self, name: str) -> Callable[[], Any]:
-        from actors.hedge import HedgeAccountA, HedgeAccountB
 
         h, venue, journal = self.deployment.hedge, self.services.venue, self.services.journal
         assert h is not None

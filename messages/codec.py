@@ -42,7 +42,7 @@ _UNKNOWN_TAG = re.compile(r"Invalid value (.+) - at `\$\.type`")
 def _decoders() -> tuple[msgspec.msgpack.Decoder[Any], msgspec.json.Decoder[Any]]:
     if _cache["version"] != Message._registry_version:
         types = tuple(message_types().values())
-        target: Any = Union[types] if types else Message
+        target: Any = Union[types] if types else Message  # noqa: UP007 - a union built from a tuple
         _cache["msgpack"] = msgspec.msgpack.Decoder(target)
         _cache["json"] = msgspec.json.Decoder(target)
         _cache["version"] = Message._registry_version

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -47,7 +47,7 @@ class _AdjustCommand(_Command, tag="adjust", kw_only=True):
     ref: str | None = None
 
 
-_SeedCommand = Union[_AllocateCommand, _ReleaseCommand, _AdjustCommand]
+_SeedCommand = _AllocateCommand | _ReleaseCommand | _AdjustCommand
 _COMMANDS = ("allocate", "release", "adjust")
 
 E = TypeVar("E", bound=enum.Enum)

@@ -135,7 +135,8 @@ def test_any_text_decodes_or_is_refused(text: str) -> None:
 @given(depth=st.integers(1, 200_000), tag=st.sampled_from([tag for tag, _ in TYPES]))
 def test_nesting_at_any_depth_under_any_field_is_refused_cleanly(depth: int, tag: str) -> None:
     _decodes_or_refuses(msgpack.packb({"type": tag, "x": 0})[:-1] + b"\x91" * depth + b"\x00")
-    _decodes_or_refuses('{"type": "%s", "x": %s}' % (tag, "[" * depth + "]" * depth), json=True)
+    nested = "[" * depth + "]" * depth
+    _decodes_or_refuses(f'{{"type": "{tag}", "x": {nested}}}', json=True)
 
 
 @FUZZ

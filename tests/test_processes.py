@@ -195,7 +195,7 @@ def test_killing_each_node_kind_loses_no_task_and_pays_no_transfer_twice(running
         before, pid = node.restarts, node.pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
-        assert runtime.wait_until(lambda: node.restarts == before + 1 and node.state == "running", 30), kind
+        assert runtime.wait_until(lambda n=node, b=before: n.restarts == b + 1 and n.state == "running", 30), kind
         assert node.pid != pid
         assert client.ask(kind, Ping()).actor == kind
         pending = client.ask("tasks", GetTasks())

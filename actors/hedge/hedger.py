@@ -122,11 +122,7 @@ class HedgeAccountB(HedgeAccount):
 
     def _work(self, job: HedgeJob) -> None:
         """One step of a job: resolve its attempt if in doubt, else send it; then answer, retry, or wait."""
-        answer: BHedged | BHedgeFailed | None
-        if job.in_doubt:
-            answer = self._resolve_attempt(job)
-        else:
-            answer = self._send(job)
+        answer: BHedged | BHedgeFailed | None = self._resolve_attempt(job) if job.in_doubt else self._send(job)
         key = f"{self.name}:unknown:{job.trade_id}"
         if answer is not None:
             self._answer(job.reply_to, answer)  # first: the journal follows (lost, the job resumes by client id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Protocol, runtime_checkable
 
+from actors.stores.shm_board import BoardNotFoundError, require_board  # only readers outside the system need it
 from messages.balances import BalanceView
 from messages.common import Currency, Exchange
 
@@ -106,7 +107,6 @@ def installed_board() -> BalanceBoard | None:
 
 def _running_systems_board() -> BalanceBoard:
     """The board of the system running on this host (shared memory), found from its writer's record."""
-    from actors.stores.shm_board import BoardNotFoundError, require_board  # only readers outside the system need it
 
     try:
         return require_board()

@@ -62,7 +62,8 @@ def _failure(result: SimResult) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    parser = _parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     configure_logging(args.log_level)
     try:
         options = SimOptions(steps=args.steps, disabled=args.disable, hedge_alerts=args.hedge_alerts,
