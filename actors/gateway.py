@@ -212,7 +212,7 @@ class Gateway(Actor):
         if reason:
             self.log.info("reservation {} of {} refused: {}", message.ref, message.amount, reason)
         answer = FundsReserved(ref=message.ref, correlation_id=message.correlation_id, ok=not reason, reason=reason)
-        return self.reply(answer)  # type: ignore[return-value]
+        return self.reply(answer)
 
     def on_release_funds(self, message: ReleaseFunds) -> None:
         self._reservations.release(message.ref)
@@ -308,7 +308,7 @@ class Gateway(Actor):
 
     def _booked(self, message: VenueMovement, outcome: Booking, reason: str = "") -> MovementBooked:
         answer = MovementBooked(ref=message.ref, correlation_id=message.correlation_id, outcome=outcome, reason=reason)
-        return self.reply(answer)  # type: ignore[return-value]
+        return self.reply(answer)
 
     # ---- fills -----------------------------------------------------------------------------
 

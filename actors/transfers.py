@@ -329,7 +329,7 @@ class TransferExecutor(Actor):
         if intent is None or intent.status not in UNSETTLED:
             state = "no such transfer" if intent is None else f"it is {intent.status}, not unknown"
             refused = Rejected(reason=f"cannot resolve {message.client_id}: {state}", message_type="ResolveTransfer")
-            return self.reply(refused)  # type: ignore[return-value]
+            return self.reply(refused)
         key = intent.key
         # Both legs are stamped with the moment the transfer was journaled, the earliest it can have
         # moved: a snapshot taken since then counts them already (the next reconcile repairs the rest).
@@ -345,7 +345,7 @@ class TransferExecutor(Actor):
         settled = self._apply(intent, result)
         self.resolve_alert(f"{self.name}.unknown.{intent.client_id}", f"resolved by the operator: {settled.status}")
         answer = TransferResolved(client_id=intent.client_id, status=settled.status)
-        return self.reply(answer)  # type: ignore[return-value]
+        return self.reply(answer)
 
     def on_get_transfer_stats(self, message: GetTransferStats) -> TransferStats:
         """Transfers settled since ``message.since``, what is still moving, and refused attempts."""

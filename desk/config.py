@@ -40,7 +40,7 @@ class ConfigError(ValueError):
     """A deployment file that cannot be run; the text names the key."""
 
 
-class RouteConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class RouteConfig(msgspec.Struct, **_STRICT):
     """An on-chain route between two exchanges (one direction)."""
 
     from_exchange: Exchange = msgspec.field(name="from")
@@ -50,13 +50,13 @@ class RouteConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     jitter: float = 0.0
 
 
-class DefaultRouteConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class DefaultRouteConfig(msgspec.Struct, **_STRICT):
     delay: float = 60.0
     fee: float = 1.0
     jitter: float = 0.0
 
 
-class MarketConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class MarketConfig(msgspec.Struct, **_STRICT):
     """A simulated market's seeded price path (see `actors.venues.simulated.MarketSpec`)."""
 
     price: float
@@ -68,7 +68,7 @@ class MarketConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     fee_bps: float = 10.0
 
 
-class FaultsConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class FaultsConfig(msgspec.Struct, **_STRICT):
     """Faults injected into the simulated venue at start (for drills and demos)."""
 
     reject_transfers: int = 0
@@ -77,7 +77,7 @@ class FaultsConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     latency: float = 0.0
 
 
-class VenueConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class VenueConfig(msgspec.Struct, **_STRICT):
     kind: Literal["simulated"] = "simulated"
     seed: int = 0
     default_route: DefaultRouteConfig = msgspec.field(default_factory=DefaultRouteConfig)
@@ -86,7 +86,7 @@ class VenueConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     faults: FaultsConfig = msgspec.field(default_factory=FaultsConfig)
 
 
-class LiveAccountConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class LiveAccountConfig(msgspec.Struct, **_STRICT):
     """A desk account on a real exchange and where its secrets come from: environment variables
     (``key_env``/``secret_env``) or a key file (TOML with ``api_key``/``secret``, or
     ``private_key`` for Lighter) named here, never the secrets themselves."""
@@ -99,7 +99,7 @@ class LiveAccountConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     api_key_index: int | None = None  # Lighter
 
 
-class WithdrawalConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class WithdrawalConfig(msgspec.Struct, **_STRICT):
     """Where a withdrawal of ``currency`` to the desk account ``to`` (``"mexc.main"``) goes."""
 
     currency: Currency
@@ -111,7 +111,7 @@ class WithdrawalConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     fee: float = 0.0  # what the exchange charges, in ``currency``
 
 
-class LiveVenueConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class LiveVenueConfig(msgspec.Struct, **_STRICT):
     """``[venues.<exchange>]``: that exchange served by a real adapter instead of the simulated venue."""
 
     adapter: Literal["kraken", "mexc", "lighter"]
@@ -126,7 +126,7 @@ class LiveVenueConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     slippage: float = 0.01  # Lighter: a market order's worst price beyond the touch
 
 
-class DryRunConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class DryRunConfig(msgspec.Struct, **_STRICT):
     """Paper trading on live data: orders fill locally at the live touch, transfers move locally."""
 
     fee_bps: float = 10.0
@@ -134,7 +134,7 @@ class DryRunConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     transfer_fee: float = 0.0
 
 
-class AccountConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class AccountConfig(msgspec.Struct, **_STRICT):
     """An exchange account the gateway keeps (and, simulated, its opening balances)."""
 
     exchange: Exchange
@@ -145,25 +145,25 @@ class AccountConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     currencies: list[Currency] = msgspec.field(default_factory=list)
 
 
-class GatewayConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class GatewayConfig(msgspec.Struct, **_STRICT):
     strategies: dict[int, str] = msgspec.field(default_factory=dict)  # slot index -> actor told LedgerReset
     retry_delay: float = 5.0
 
 
-class TasksConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class TasksConfig(msgspec.Struct, **_STRICT):
     default_expire_seconds: float = 120.0
 
 
-class TransfersConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class TransfersConfig(msgspec.Struct, **_STRICT):
     follow_ups: dict[str, str] = msgspec.field(default_factory=dict)  # extra name -> "module:function"
 
 
-class HedgeSideConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class HedgeSideConfig(msgspec.Struct, **_STRICT):
     exchange: Exchange
     account: str
 
 
-class HedgeConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class HedgeConfig(msgspec.Struct, **_STRICT):
     """The hedge pair: A trades ``quantity`` of ``market`` with limit orders, B hedges with market orders."""
 
     market: str
@@ -180,7 +180,7 @@ class HedgeConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     enabled: bool = True
 
 
-class JobConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class JobConfig(msgspec.Struct, **_STRICT):
     """Send ``message`` (a message type name, with ``params`` as its fields) to ``target`` on a trigger."""
 
     name: str
@@ -191,21 +191,21 @@ class JobConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     cron: str | None = None
 
 
-class SchedulerConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class SchedulerConfig(msgspec.Struct, **_STRICT):
     timezone: str = "UTC"
     jobs: list[JobConfig] | None = None  # None: the default jobs
     extra_jobs: list[JobConfig] = msgspec.field(default_factory=list)
     health_watch: list[str] | None = None  # None: every actor
 
 
-class SupervisorConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class SupervisorConfig(msgspec.Struct, **_STRICT):
     strategy: Literal["one_for_one", "one_for_all", "rest_for_one"] = "one_for_one"
     intensity: int = 5
     period: float = 10.0
     backoff: tuple[float, float] = (0.1, 5.0)
 
 
-class RuntimeConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class RuntimeConfig(msgspec.Struct, **_STRICT):
     folder: str = "run"  # journal and sockets live here (relative to the config file)
     journal: str = "journal.sqlite"
     heartbeat_interval: float = 1.0
@@ -215,7 +215,7 @@ class RuntimeConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")  # the binds that may go without a web token
 
 
-class WebConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class WebConfig(msgspec.Struct, **_STRICT):
     """The operator's dashboard and HTTP API (desk/web): on by default, on 127.0.0.1 only.
 
     Any ``host`` not in `LOCAL_HOSTS` needs a ``token``; requests without it are refused.
@@ -228,14 +228,14 @@ class WebConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     refresh: Annotated[float, msgspec.Meta(gt=0)] = 1.0  # seconds between samples (live updates, history, metrics)
 
 
-class AlertSinkConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class AlertSinkConfig(msgspec.Struct, **_STRICT):
     """Where alerts go: an apprise URL (``json://host/path`` webhook, ``tgram://token/chat``, ``slack://...``)."""
 
     url: str
     min_severity: Literal["warning", "critical"] = "warning"
 
 
-class AlertsConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class AlertsConfig(msgspec.Struct, **_STRICT):
     """The "alerts" actor (desk/alerts.py): one message per incident, then one when it is resolved."""
 
     enabled: bool = True
@@ -246,7 +246,7 @@ class AlertsConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     exposure_after: Annotated[float, msgspec.Meta(gt=0)] = 30.0  # seconds the hedge pair may stay exposed
 
 
-class HistoryConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class HistoryConfig(msgspec.Struct, **_STRICT):
     """The history the dashboard's plots read (desk/history.py), pruned daily at ``prune_cron``."""
 
     prices_days: Annotated[float, msgspec.Meta(gt=0)] = 30.0
@@ -257,7 +257,7 @@ class HistoryConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     unchanged_every: Annotated[float, msgspec.Meta(gt=0)] = 300.0  # ... and this often when it did not
 
 
-class ActorConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class ActorConfig(msgspec.Struct, **_STRICT):
     """An extra actor (a desk's own strategy): ``class = "package.module:ClassName"`` built with ``params``."""
 
     name: str
@@ -268,7 +268,7 @@ class ActorConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     external: bool = False  # process mode: runs on another host (bin/run node); the supervisor does not start it
 
 
-class Deployment(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
+class Deployment(msgspec.Struct, **_STRICT):
     """A whole deployment, as read from TOML."""
 
     accounts: list[AccountConfig]
