@@ -374,7 +374,7 @@ def test_a_venue_outage_at_start_does_not_crash_loop_and_the_retry_initialises_l
     assert isinstance(answer, Rejected) and "kraken.main is not initialised" in answer.reason
     assert "simulated outage" in answer.reason
     assert desk.board.read(KRAKEN, "main", USDC) is None
-    assert logged(warnings_logged, "ERROR", "cannot initialise kraken.main")
+    assert logged(warnings_logged, "CRITICAL", "cannot initialise kraken.main")  # alerted
     desk.clock.advance(5.0)  # the first retry: still down
     desk.ask(Ping())
     assert isinstance(desk.ask(Allocate(currency=USDC, index=2, amount=1.0)), Rejected)
