@@ -118,6 +118,7 @@ class LiveVenueConfig(msgspec.Struct, **_STRICT):  # type: ignore[call-arg]
     withdrawals: list[WithdrawalConfig] = msgspec.field(default_factory=list)
     url: str | None = None  # another API base URL (a testnet, or a local fake); None: the exchange's own
     timeout: float = 10.0
+    rate_limit_ms: int | None = None  # least milliseconds between two calls; None: ccxt's figure for the exchange
     poll_every: float = 2.0  # seconds between fill polls
     resolve_within: float = 600.0  # seconds a timed-out withdrawal is searched in the history
     slippage: float = 0.01  # Lighter: a market order's worst price beyond the touch

@@ -71,6 +71,8 @@ def live_venue(exchange: Exchange, config: LiveVenueConfig, clock: Clock, *, bas
         key = secrets[name]
         if key not in clients:
             clients[key] = make_client(key[0], key[1], url=config.url, timeout=config.timeout)
+            if config.rate_limit_ms is not None:
+                clients[key].rateLimit = config.rate_limit_ms
         accounts_[name] = CcxtAccount(clients[key], account.wallet)
     routes = [WithdrawRoute(r.currency, Exchange(r.to.partition(".")[0]), r.to.partition(".")[2], r.address,
                             network=r.network, tag=r.tag, key=r.key, fee=r.fee) for r in config.withdrawals]
