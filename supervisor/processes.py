@@ -455,7 +455,8 @@ class ProcessSystem:
             raise RuntimeError(f"a system is already running in {self.folder}")
         for stale in self.folder.glob("*.sock"):
             stale.unlink()
-        self.venue = build_venue(self.deployment, SystemClock())
+        self._venue_journal = Journal(self.deployment.journal_path)  # what real adapters sent, kept across restarts
+        self.venue = build_venue(self.deployment, SystemClock(), self._venue_journal.state)
         self.venue_server = VenueServer(self.venue, self._ipc("venue.sock"), self._ipc("fills.sock"))
         self.venue_server.start()
         if self.endpoint.startswith("tcp://"):  # nodes on other hosts reach the venue over tcp, with the keys
@@ -546,6 +547,7 @@ class ProcessSystem:
                 server.stop()
         if self.venue is not None:
             self.venue.close()
+            self._venue_journal.close()
         if self.board is not None:
             self.board.close()
             self.board = None

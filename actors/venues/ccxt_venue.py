@@ -405,7 +405,7 @@ class CcxtVenue:
         stamp = (raw.get("timestamp") or 0) / 1000
         return Order(order_id=self._order_id(account, symbol, str(raw["id"])), exchange=self.exchange, account=account,
                      market=(market or symbol).lower(), side=Side(raw.get("side") or "buy"),
-                     order_type=OrderType(raw.get("type") if raw.get("type") in ("limit", "market") else "limit"),
+                     order_type=OrderType(str(raw["type"]) if raw.get("type") in ("limit", "market") else "limit"),
                      quantity=quantity, status=status,
                      price=float(raw["price"]) if raw.get("type") == "limit" and raw.get("price") else None,
                      filled=filled, average_price=float(raw["average"]) if raw.get("average") else None,

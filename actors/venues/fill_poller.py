@@ -53,7 +53,7 @@ class FillPoller:
         with self._lock:
             feed.subscriptions.append(subscription)
             if self._timer is None:
-                self._timer = call_every(self.clock, self.every, lambda _now: self.poll())
+                self._timer = call_every(self.clock, self.every, self._tick)
         return subscription
 
     def _unsubscribe(self, subscription: Subscription[str]) -> None:
@@ -61,6 +61,9 @@ class FillPoller:
             feed = self._feeds.get(subscription.key)
             if feed is not None and subscription in feed.subscriptions:
                 feed.subscriptions.remove(subscription)
+
+    def _tick(self, _now: float) -> None:
+        self.poll()
 
     def poll(self) -> int:
         """Ask for each subscribed account's new fills and push them; returns how many were pushed."""
