@@ -4,7 +4,8 @@ behind the `TradingVenue` interface, for every desk account mapped to an API key
 Order ids are ``account|SYMBOL|exchange id`` so a cancel or a fetch knows its key and market
 without any state. Withdrawals are recorded (`SentLog`) before they are sent; one that timed out
 is found again in the exchange's withdrawal history by amount, currency, address and time.
-Fill pushes poll ``fetch_fills`` on the injected clock (`FillPoller`).
+Fill pushes come from ccxt.pro's websocket when given (`FillStream`) and from ``fetch_fills``
+polled on the injected clock (`FillPoller`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from loguru import logger
 
 from actors.venues.base import MarketRules, Subscription, VenueOutcomeUnknown, VenueRejected, VenueTimeout
 from actors.venues.ccxt_errors import Redactor, is_refusal, venue_error
+from actors.venues.ccxt_stream import FillStream
 from actors.venues.fill_poller import FillPoller
 from actors.venues.sent import MemoryState, SentLog, SentTransfer, StateStore
 from messages.common import Currency, Exchange
@@ -84,7 +86,8 @@ class CcxtVenue:
 
     def __init__(self, exchange: Exchange, accounts: Mapping[str, CcxtAccount], *, clock: Clock,
                  markets: Sequence[str] = (), withdrawals: Sequence[WithdrawRoute] = (),
-                 state: StateStore | None = None, resolve_within: float = 600.0, poll_every: float = 2.0) -> None:
+                 state: StateStore | None = None, resolve_within: float = 600.0, poll_every: float = 2.0,
+                 streams: Mapping[str, Any] | None = None) -> None:
         if not accounts:
             raise ValueError(f"{exchange}: a venue needs at least one account")
         self.exchange = exchange
@@ -99,11 +102,15 @@ class CcxtVenue:
         self._lock = threading.RLock()
         self._poller = FillPoller(f"venue.{exchange}", clock, poll_every,
                                   lambda account, since: self.fetch_fills(exchange, account, since))
+        self._stream = FillStream(f"venue.{exchange}", streams, to_fill=self._fill, push=self._poller.push,
+                                  catch_up=self._poller.poll) if streams else None
         self.log = logger.bind(actor=f"venue.{exchange}")
 
     def close(self) -> None:
-        """Stop polling fills."""
+        """Stop polling and streaming fills."""
         self._poller.close()
+        if self._stream is not None:
+            self._stream.close()
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -466,10 +473,14 @@ class CcxtVenue:
                     fee_currency=desk_currency(fee.get("currency")), timestamp=(raw.get("timestamp") or 0) / 1000)
 
     def subscribe_fills(self, exchange: Exchange, account: str, callback: Callable[[Fill], None]) -> Subscription[str]:
-        """Push every later fill of the account to ``callback``: `fetch_fills` polled every
-        ``poll_every`` seconds of the clock (`FillPoller`; ccxt.pro's websockets are not used)."""
+        """Push every later fill of the account to ``callback``: from its websocket stream when the
+        venue has ``streams`` (`FillStream`), and from `fetch_fills` polled every ``poll_every``
+        seconds of the clock (`FillPoller`), which also catches up after a dropped stream."""
         self._client(account)
-        return self._poller.subscribe(account, callback)
+        subscription = self._poller.subscribe(account, callback)
+        if self._stream is not None:
+            self._stream.watch(account)
+        return subscription
 
     def poll_fills(self) -> int:
         """Ask for the subscribed accounts' new fills now and push them; returns how many."""
