@@ -6,11 +6,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from actors.venues.ccxt_venue import CcxtAccount
 from actors.venues.kraken import KrakenVenue, kraken_client, kraken_stream_client
+from desk.config import LiveAccountConfig, LiveVenueConfig
+from desk.live_venues import live_venue
 from messages.common import Exchange
 from messages.trading import Fill, OrderType, Side
 from supervisor.clock import ManualClock
@@ -74,3 +77,26 @@ def test_after_a_dropped_stream_the_fills_of_the_gap_and_later_ones_arrive_once_
     assert streamed.arrived.acquire(timeout=30)
     assert [f.order_id for f in streamed.fills] == [first, in_gap, after]
     assert len({f.trade_id for f in streamed.fills}) == 3
+
+
+def test_a_deployment_with_stream_true_gets_its_fills_from_the_websocket(clock: ManualClock,
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         tmp_path: Path) -> None:
+    rest = FakeKraken(clock.now).start()
+    ws = FakeKrakenStream(rest).start()
+    monkeypatch.setenv("K_KEY", "desk-key")
+    monkeypatch.setenv("K_SECRET", rest.add_key("desk-key", {"ZUSD": 1000.0}))
+    config = LiveVenueConfig(adapter="kraken", accounts={"main": LiveAccountConfig(key_env="K_KEY", secret_env="K_SECRET")},
+                             markets=["btc/usd"], url=rest.url, stream=True, ws_url=ws.url, rate_limit_ms=1,
+                             poll_every=86_400.0)
+    venue = live_venue(Exchange.KRAKEN, config, clock, base=tmp_path)
+    arrived = threading.Event()
+    try:
+        venue.subscribe_fills(Exchange.KRAKEN, "main", lambda _fill: arrived.set())
+        assert ws.wait_subscriptions(1)
+        venue.create_order(Exchange.KRAKEN, "main", "btc/usd", Side.BUY, OrderType.MARKET, 0.01, None, "cfg")
+        assert arrived.wait(30)
+    finally:
+        venue.close()
+        ws.stop()
+        rest.stop()
