@@ -9,6 +9,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,10 @@ def _probe(checks: list[Check], what: str, call: Callable[[], Any], describe: Ca
     return result
 
 
+def _same(text: str, _result: object) -> str:
+    return text
+
+
 def _rules_problem(rules: MarketRules, quantity: float) -> str:
     if rules.min_quantity is not None and quantity < rules.min_quantity:
         return f"the hedge quantity {quantity} is below the minimum {rules.min_quantity}"
@@ -97,28 +102,29 @@ def check_venues(deployment: Deployment, clock: Clock | None = None) -> list[Che
     checks: list[Check] = []
     hedge = _hedge_markets(deployment)
     for exchange, config in deployment.venues.items():
+        where = config.url or "the exchange's own API"
         venue = _probe(checks, f"{exchange}: connect ({config.adapter})",
-                       lambda e=exchange, c=config: live_venue(e, c, clock, base=Path(deployment.base_folder)),
-                       lambda _v: config.url or "the exchange's own API")
+                       partial(live_venue, exchange, config, clock, base=Path(deployment.base_folder)),
+                       partial(_same, where))
         if venue is None:
             continue
         try:
             for account in _accounts(deployment, exchange):
                 where = f"{exchange}.{account}"
-                _probe(checks, f"{where} balances", lambda a=account, e=exchange: venue.fetch_balance(e, a),
+                _probe(checks, f"{where} balances", partial(venue.fetch_balance, exchange, account),
                        lambda b: ", ".join(f"{c} {v:g}" for c, v in sorted(b.items())) or "empty")
-                _probe(checks, f"{where} open orders", lambda a=account, e=exchange: venue.fetch_open_orders(e, a),
+                _probe(checks, f"{where} open orders", partial(venue.fetch_open_orders, exchange, account),
                        lambda orders: f"{len(orders)} open" + "".join(f"; {o.order_id} {o.side} {o.quantity} {o.market}"
                                                                        for o in orders[:5]))
-                _probe(checks, f"{where} deposits", lambda a=account, e=exchange: venue.fetch_deposits(e, a),
+                _probe(checks, f"{where} deposits", partial(venue.fetch_deposits, exchange, account),
                        lambda deposits: f"{len(deposits)} credited")
-                _probe(checks, f"{where} withdrawals in flight", lambda a=account: venue.withdrawals_in_flight(a),
+                _probe(checks, f"{where} withdrawals in flight", partial(venue.withdrawals_in_flight, account),
                        lambda pending: f"{len(pending)} pending" + "".join(f"; {p}" for p in pending[:5]))
             for market, _account in hedge.get(exchange, []):
-                _probe(checks, f"{exchange} hedge market {market}", lambda m=market: venue.fetch_ticker(m),
+                _probe(checks, f"{exchange} hedge market {market}", partial(venue.fetch_ticker, market),
                        lambda t: f"bid {t.bid:g} ask {t.ask:g}")
                 rules = _probe(checks, f"{exchange} {market} precision and minimums",
-                               lambda m=market: venue.market_rules(m),
+                               partial(venue.market_rules, market),
                                lambda r: f"min quantity {r.min_quantity}, step {r.quantity_step}, "
                                          f"price step {r.price_step}, min value {r.min_cost}")
                 if rules is not None and deployment.hedge is not None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from actors.venues.base import TradingVenue
 from actors.venues.ccxt_venue import CcxtAccount, CcxtVenue, WithdrawRoute
-from actors.venues.kraken import KrakenVenue, kraken_client
+from actors.venues.kraken import KrakenVenue, kraken_client, kraken_stream_client
 from actors.venues.lighter import LighterAccount, LighterVenue
 from actors.venues.mexc import MexcVenue, mexc_client
 from actors.venues.paper import PaperVenue
@@ -71,11 +71,15 @@ def live_venue(exchange: Exchange, config: LiveVenueConfig, clock: Clock, *, bas
         key = secrets[name]
         if key not in clients:
             clients[key] = make_client(key[0], key[1], url=config.url, timeout=config.timeout)
+            if config.rate_limit_ms is not None:
+                clients[key].rateLimit = config.rate_limit_ms
         accounts_[name] = CcxtAccount(clients[key], account.wallet)
+    streams = {name: kraken_stream_client(*secrets[name], url=config.url, ws_url=config.ws_url)
+               for name in config.accounts} if config.stream and config.adapter == "kraken" else None
     routes = [WithdrawRoute(r.currency, Exchange(r.to.partition(".")[0]), r.to.partition(".")[2], r.address,
                             network=r.network, tag=r.tag, key=r.key, fee=r.fee) for r in config.withdrawals]
     return cls(exchange, accounts_, clock=clock, markets=config.markets, withdrawals=routes, state=state,
-               resolve_within=config.resolve_within, poll_every=config.poll_every)
+               resolve_within=config.resolve_within, poll_every=config.poll_every, streams=streams)
 
 
 def build_live_venues(deployment: Deployment, clock: Clock, simulated: TradingVenue | None,

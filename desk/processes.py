@@ -146,6 +146,7 @@ class ProcessSystem:
         self.names = actor_names(deployment)
         self.external = external_names(deployment)
         self.venue: Any = None
+        self._venue_journal: Journal | None = None
         self._venue_ports: tuple[int, int] | None = None
         self.venue_server: Any = None
         self.remote_venue_server: Any = None
@@ -189,7 +190,8 @@ class ProcessSystem:
         try:
             for stale in self.folder.glob("*.sock"):
                 stale.unlink()
-            self.venue = build_venue(self.deployment, SystemClock())
+            self._venue_journal = Journal(self.deployment.journal_path)  # what real adapters sent, across restarts
+            self.venue = build_venue(self.deployment, SystemClock(), self._venue_journal.state)
             self.venue_server = VenueServer(self.venue, self._ipc("venue.sock"), self._ipc("fills.sock"))
             self.venue_server.start()
             if self.endpoint.startswith("tcp://"):  # nodes on other hosts reach the venue over tcp, with the keys
@@ -295,6 +297,9 @@ class ProcessSystem:
                 server.stop()
         if self.venue is not None:
             self.venue.close()
+        if self._venue_journal is not None:
+            self._venue_journal.close()
+            self._venue_journal = None
         if self.board is not None:
             self.board.close()
             self.board = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from actors.venues import (
     VenueTimeout,
     VenueUnavailable,
 )
+from actors.venues.remote.wire import WIRE, protocol_methods
 from actors.venues.simulated import MarketSpec, Route, SimulatedVenue
 from messages import Currency, Exchange
 from messages.trading import Fill, OrderStatus, OrderType, Side
@@ -364,3 +366,24 @@ def test_a_client_in_another_process_transfers_on_the_served_venue(venue: Simula
     assert answer["status"] == "ok" and answer["balance"] == {"usd": 250.0}
     assert venue.fetch_balance(KRAKEN, "b") == {USD: 250.0}
     assert venue.fetch_transfer("from-another-process") is not None
+
+
+def test_the_wire_serves_every_method_of_the_venue_protocol_with_its_signature() -> None:
+    names = protocol_methods(TradingVenue)
+    assert {"fetch_order_by_client_id", "fetch_fills", "create_order", "fetch_balance"} <= set(names)
+    assert set(names) <= set(WIRE)
+    for name in names:
+        assert inspect.signature(getattr(RemoteVenue, name)) == inspect.signature(getattr(TradingVenue, name))
+    with RemoteVenue("ipc:///nowhere-rpc", "ipc:///nowhere-fills") as remote:
+        assert isinstance(remote, TradingVenue)
+
+
+def test_new_protocol_methods_cross_the_wire(clock: ManualClock) -> None:
+    venue = SimulatedVenue(clock, balances={(Exchange.KRAKEN, "a"): {Currency.USD: 1000.0}},
+                           markets={"btc/usd": MarketSpec(price=100.0, volatility=0.0)})
+    endpoints = (f"inproc://rpc-{id(venue)}", f"inproc://fills-{id(venue)}")
+    with VenueServer(venue, *endpoints), RemoteVenue(*endpoints) as remote:
+        order = remote.create_order(Exchange.KRAKEN, "a", "btc/usd", Side.BUY, OrderType.MARKET, 1.0, client_order_id="x")
+        assert remote.fetch_order_by_client_id(Exchange.KRAKEN, "a", "x") == order
+        assert [f.order_id for f in remote.fetch_fills(Exchange.KRAKEN, "a", 0.0)] == [order.order_id]
+    venue.close()

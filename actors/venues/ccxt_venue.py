@@ -1,10 +1,15 @@
 """`CcxtVenue`: one real exchange through ccxt (its request signing, parsing, rate limiting)
 behind the `TradingVenue` interface, for every desk account mapped to an API key and wallet.
 
-Order ids are ``account|SYMBOL|exchange id`` so a cancel or a fetch knows its key and market
-without any state. Withdrawals are recorded (`SentLog`) before they are sent; one that timed out
+Order ids are ``account|SYMBOL|exchange id`` (`ccxt_parse`), so a cancel or a fetch knows its key
+and market without any state. Withdrawals are recorded (`SentLog`) before they are sent; one that timed out
 is found again in the exchange's withdrawal history by amount, currency, address and time.
-Fill pushes poll ``fetch_fills`` on the injected clock (`FillPoller`).
+Fill pushes come from ccxt.pro's websocket when given (`FillStream`) and from ``fetch_fills``
+polled on the injected clock (`FillPoller`).
+
+(About 440 lines, over the usual 400: it is one exchange's whole interface, and what could leave
+has left: conversions in `ccxt_parse`, errors in `ccxt_errors`, the sent log in `sent`, pushes in
+`fill_poller` and `ccxt_stream`.)
 """
 
 from __future__ import annotations
@@ -14,14 +19,31 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import ccxt
 import msgspec
 from loguru import logger
 
-from actors.venues.base import MarketRules, Subscription, VenueOutcomeUnknown, VenueRejected, VenueTimeout
+from actors.venues.base import (
+    MarketRules,
+    Subscription,
+    VenueOutcomeUnknown,
+    VenueRejected,
+    VenueTimeout,
+)
 from actors.venues.ccxt_errors import Redactor, is_refusal, venue_error
+from actors.venues.ccxt_parse import (
+    desk_currency,
+    desk_order_id,
+    fill_of,
+    order_of,
+    split_order_id,
+    transfer_result,
+    transfer_status,
+)
+from actors.venues.ccxt_stream import FillStream
 from actors.venues.fill_poller import FillPoller
 from actors.venues.sent import MemoryState, SentLog, SentTransfer, StateStore
 from messages.common import Currency, Exchange
@@ -30,12 +52,6 @@ from messages.venue import Deposit, TransferResult, TransferStatus
 from supervisor.clock import Clock
 
 __all__ = ["CcxtAccount", "CcxtVenue", "WithdrawRoute"]
-
-_ORDER_STATUS = {"open": OrderStatus.OPEN, "closed": OrderStatus.FILLED, "canceled": OrderStatus.CANCELED,
-                 "expired": OrderStatus.CANCELED, "rejected": OrderStatus.REJECTED}
-_TRANSFER_STATUS = {"pending": TransferStatus.PENDING, "ok": TransferStatus.OK, "failed": TransferStatus.FAILED,
-                    "canceled": TransferStatus.CANCELED}
-
 
 @dataclass(frozen=True)
 class CcxtAccount:
@@ -62,14 +78,6 @@ class WithdrawRoute:
     fee: float = 0.0
 
 
-def desk_currency(code: str | None) -> Currency | None:
-    """ccxt's currency code (``"BTC"``) as the desk's currency, None if the desk does not know it."""
-    try:
-        return Currency(code.lower()) if code else None
-    except ValueError:
-        return None
-
-
 class CcxtVenue:
     """One exchange (``exchange``) through ccxt: balances, wallet transfers, withdrawals, deposits,
     tickers, orders and fills for the desk ``accounts`` (name -> `CcxtAccount`).
@@ -84,7 +92,8 @@ class CcxtVenue:
 
     def __init__(self, exchange: Exchange, accounts: Mapping[str, CcxtAccount], *, clock: Clock,
                  markets: Sequence[str] = (), withdrawals: Sequence[WithdrawRoute] = (),
-                 state: StateStore | None = None, resolve_within: float = 600.0, poll_every: float = 2.0) -> None:
+                 state: StateStore | None = None, resolve_within: float = 600.0, poll_every: float = 2.0,
+                 streams: Mapping[str, Any] | None = None) -> None:
         if not accounts:
             raise ValueError(f"{exchange}: a venue needs at least one account")
         self.exchange = exchange
@@ -99,11 +108,15 @@ class CcxtVenue:
         self._lock = threading.RLock()
         self._poller = FillPoller(f"venue.{exchange}", clock, poll_every,
                                   lambda account, since: self.fetch_fills(exchange, account, since))
+        self._stream = FillStream(f"venue.{exchange}", streams, to_fill=partial(fill_of, exchange), push=self._poller.push,
+                                  catch_up=self._poller.poll) if streams else None
         self.log = logger.bind(actor=f"venue.{exchange}")
 
     def close(self) -> None:
-        """Stop polling fills."""
+        """Stop polling and streaming fills."""
         self._poller.close()
+        if self._stream is not None:
+            self._stream.close()
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -177,7 +190,7 @@ class CcxtVenue:
         refusal, sent = self._prepare(sent)
         if refusal:
             self.log.info("refused transfer {}: {}", client_id, refusal)
-            return self._result(msgspec.structs.replace(sent, state="failed", reason=refusal))
+            return transfer_result(msgspec.structs.replace(sent, state="failed", reason=refusal))
         self.sent.save(sent)
         client = self._client(from_account)
         try:
@@ -195,10 +208,10 @@ class CcxtVenue:
         except ccxt.BaseError as error:
             failed = msgspec.structs.replace(sent, state="failed", reason=self._reason(error))
             self.sent.save(failed)
-            return self._result(failed)
+            return transfer_result(failed)
         done = msgspec.structs.replace(sent, state="sent", exchange_id=str(entry.get("id") or f"{client_id}"))
         self.sent.save(done)
-        return self._result(done, TransferStatus.OK if sent.kind == "transfer" else TransferStatus.PENDING)
+        return transfer_result(done, TransferStatus.OK if sent.kind == "transfer" else TransferStatus.PENDING)
 
     def _prepare(self, sent: SentTransfer) -> tuple[str, SentTransfer]:
         """Why the transfer cannot be sent ("" if it can), and the request rounded to precision."""
@@ -249,16 +262,6 @@ class CcxtVenue:
     def _code(self, currency: Currency) -> str:
         return str(currency).upper()
 
-    def _result(self, sent: SentTransfer, status: TransferStatus | None = None, completed_at: float | None = None) -> TransferResult:
-        if status is None:
-            status = TransferStatus.FAILED if sent.state == "failed" else TransferStatus.PENDING
-        return TransferResult(client_id=sent.client_id, status=status, from_exchange=sent.from_exchange,
-                              from_account=sent.from_account, to_exchange=sent.to_exchange, to_account=sent.to_account,
-                              currency=sent.currency, amount=sent.amount, fee=sent.fee, reason=sent.reason,
-                              created_at=sent.sent_at,
-                              completed_at=completed_at if completed_at is not None else
-                              (sent.sent_at if status is TransferStatus.OK else None))
-
     def fetch_transfer(self, client_id: str) -> TransferResult | None:
         """The transfer as the exchange knows it now; None if it was never sent. One sent without
         a certain answer is matched in the exchange's history (`VenueTimeout` while it may still
@@ -267,10 +270,10 @@ class CcxtVenue:
         if sent is None:
             return None
         if sent.state == "failed":
-            return self._result(sent)
+            return transfer_result(sent)
         if sent.kind == "transfer":
             if sent.exchange_id is not None:
-                return self._result(sent, TransferStatus.OK)
+                return transfer_result(sent, TransferStatus.OK)
             raise VenueOutcomeUnknown(f"{self.exchange} wallet transfer {client_id} timed out and the exchange keeps no "
                                       "history to match it: check the balances by hand")
         client = self._client(sent.from_account)
@@ -280,10 +283,10 @@ class CcxtVenue:
             sent = self._match(sent, history)
         for entry in history:
             if str(entry.get("id")) == sent.exchange_id:
-                status = _TRANSFER_STATUS.get(str(entry.get("status")), TransferStatus.PENDING)
+                status = transfer_status(entry.get("status"))
                 stamp = entry.get("updated") or entry.get("timestamp")
-                return self._result(sent, status, stamp / 1000 if status is TransferStatus.OK and stamp else None)
-        return self._result(sent, TransferStatus.PENDING)
+                return transfer_result(sent, status, stamp / 1000 if status is TransferStatus.OK and stamp else None)
+        return transfer_result(sent, TransferStatus.PENDING)
 
     def _match(self, sent: SentTransfer, history: list[dict[str, Any]]) -> SentTransfer:
         """The sent record with the exchange id of the one unclaimed withdrawal that fits it."""
@@ -357,11 +360,11 @@ class CcxtVenue:
                                 limit, params, write=True)
         except ccxt.BaseError as error:
             return msgspec.structs.replace(refused, reason=self._reason(error))
-        order_id = self._order_id(account, spec["symbol"], str(placed["id"]))
+        placed_id = desk_order_id(account, spec["symbol"], str(placed["id"]))
         try:
-            return self.fetch_order(order_id)
+            return self.fetch_order(placed_id)
         except VenueRejected:  # not listed yet: what the placement answered
-            return self._order(account, placed, market)
+            return order_of(self.exchange, account, placed, market)
 
     def _check_order(self, client: ccxt.Exchange, spec: dict[str, Any], order_type: OrderType, quantity: float,
                      price: float | None) -> tuple[str, float, float | None]:
@@ -384,36 +387,8 @@ class CcxtVenue:
             return f"order value {amount * limit} is below the market minimum {cost_min}", 0.0, None
         return "", amount, limit
 
-    def _order_id(self, account: str, symbol: str, exchange_id: str) -> str:
-        return f"{account}|{symbol}|{exchange_id}"
-
-    def _split(self, order_id: str) -> tuple[str, str, str]:
-        account, _, rest = order_id.partition("|")
-        symbol, _, exchange_id = rest.rpartition("|")
-        if not (account and symbol and exchange_id):
-            raise VenueRejected(f"unknown order {order_id}")
-        return account, symbol, exchange_id
-
-    def _order(self, account: str, raw: dict[str, Any], market: str | None = None) -> Order:
-        symbol = str(raw.get("symbol") or self.symbol(market or ""))
-        quantity = float(raw.get("amount") or 0.0)
-        filled = float(raw.get("filled") or 0.0)
-        status = _ORDER_STATUS.get(str(raw.get("status")), OrderStatus.OPEN)
-        if status is OrderStatus.FILLED and filled + 1e-12 < quantity:
-            status = OrderStatus.CANCELED
-        fee = (raw.get("fee") or {}).get("cost") or 0.0
-        stamp = (raw.get("timestamp") or 0) / 1000
-        return Order(order_id=self._order_id(account, symbol, str(raw["id"])), exchange=self.exchange, account=account,
-                     market=(market or symbol).lower(), side=Side(raw.get("side") or "buy"),
-                     order_type=OrderType(raw.get("type") if raw.get("type") in ("limit", "market") else "limit"),
-                     quantity=quantity, status=status,
-                     price=float(raw["price"]) if raw.get("type") == "limit" and raw.get("price") else None,
-                     filled=filled, average_price=float(raw["average"]) if raw.get("average") else None,
-                     fee=float(fee), client_order_id=raw.get("clientOrderId") or None, created_at=stamp,
-                     updated_at=(raw.get("lastUpdateTimestamp") or raw.get("timestamp") or 0) / 1000)
-
     def cancel_order(self, order_id: str) -> Order:
-        account, symbol, exchange_id = self._split(order_id)
+        account, symbol, exchange_id = split_order_id(order_id)
         current = self.fetch_order(order_id)
         if current.status is not OrderStatus.OPEN:
             return current
@@ -424,19 +399,19 @@ class CcxtVenue:
         return self.fetch_order(order_id)
 
     def fetch_order(self, order_id: str) -> Order:
-        account, symbol, exchange_id = self._split(order_id)
+        account, symbol, exchange_id = split_order_id(order_id)
         client = self._client(account)
         try:
             raw = self._call("fetch_order", client.fetch_order, exchange_id, symbol)
         except VenueRejected as error:
             raise VenueRejected(f"unknown order {order_id} ({error})") from None
-        return self._order(account, raw)
+        return order_of(self.exchange, account, raw)
 
     def fetch_open_orders(self, exchange: Exchange, account: str) -> list[Order]:
         client = self._client(account)
         symbols = [self.symbol(m) for m in self.markets] if self.fills_need_symbol else [None]
         orders = [o for s in symbols for o in self._call("fetch_open_orders", client.fetch_open_orders, s)]
-        return sorted((self._order(account, o) for o in orders), key=lambda o: o.created_at)
+        return sorted((order_of(self.exchange, account, o) for o in orders), key=lambda o: o.created_at)
 
     def fetch_order_by_client_id(self, exchange: Exchange, account: str, client_order_id: str) -> Order | None:
         client = self._client(account)
@@ -447,29 +422,25 @@ class CcxtVenue:
                 found = self._call(method, getattr(client, method), symbol, None, None, params)
                 for raw in found:
                     if raw.get("clientOrderId") == client_order_id:
-                        return self._order(account, raw)
+                        return order_of(self.exchange, account, raw)
         return None
 
     def fetch_fills(self, exchange: Exchange, account: str, since: float) -> list[Fill]:
         client = self._client(account)
         symbols = [self.symbol(m) for m in self.markets] if self.fills_need_symbol else [None]
         trades = [t for s in symbols for t in self._call("fetch_my_trades", client.fetch_my_trades, s, int(since * 1000))]
-        fills = [self._fill(account, t) for t in trades if (t.get("timestamp") or 0) / 1000 >= since]
+        fills = [fill_of(self.exchange, account, t) for t in trades if (t.get("timestamp") or 0) / 1000 >= since]
         return sorted(fills, key=lambda f: (f.timestamp, f.trade_id))
 
-    def _fill(self, account: str, raw: dict[str, Any]) -> Fill:
-        fee = raw.get("fee") or {}
-        symbol = str(raw["symbol"])
-        return Fill(exchange=self.exchange, account=account, market=symbol.lower(), side=Side(raw["side"]),
-                    quantity=float(raw["amount"]), price=float(raw["price"]), trade_id=str(raw["id"]),
-                    order_id=self._order_id(account, symbol, str(raw.get("order"))), fee=float(fee.get("cost") or 0.0),
-                    fee_currency=desk_currency(fee.get("currency")), timestamp=(raw.get("timestamp") or 0) / 1000)
-
     def subscribe_fills(self, exchange: Exchange, account: str, callback: Callable[[Fill], None]) -> Subscription[str]:
-        """Push every later fill of the account to ``callback``: `fetch_fills` polled every
-        ``poll_every`` seconds of the clock (`FillPoller`; ccxt.pro's websockets are not used)."""
+        """Push every later fill of the account to ``callback``: from its websocket stream when the
+        venue has ``streams`` (`FillStream`), and from `fetch_fills` polled every ``poll_every``
+        seconds of the clock (`FillPoller`), which also catches up after a dropped stream."""
         self._client(account)
-        return self._poller.subscribe(account, callback)
+        subscription = self._poller.subscribe(account, callback)
+        if self._stream is not None:
+            self._stream.watch(account)
+        return subscription
 
     def poll_fills(self) -> int:
         """Ask for the subscribed accounts' new fills now and push them; returns how many."""

@@ -36,6 +36,7 @@ class FillPoller:
         self.every = every
         self._fetch = fetch
         self._lock = threading.Lock()
+        self._delivering = threading.Lock()  # one delivery at a time (poll, push): each fill once
         self._feeds: dict[str, _Feed] = {}
         self._timer: Repeating | None = None
         self.log = logger.bind(actor=label)
@@ -53,7 +54,7 @@ class FillPoller:
         with self._lock:
             feed.subscriptions.append(subscription)
             if self._timer is None:
-                self._timer = call_every(self.clock, self.every, lambda _now: self.poll())
+                self._timer = call_every(self.clock, self.every, self._tick)
         return subscription
 
     def _unsubscribe(self, subscription: Subscription[str]) -> None:
@@ -61,6 +62,9 @@ class FillPoller:
             feed = self._feeds.get(subscription.key)
             if feed is not None and subscription in feed.subscriptions:
                 feed.subscriptions.remove(subscription)
+
+    def _tick(self, _now: float) -> None:
+        self.poll()
 
     def poll(self) -> int:
         """Ask for each subscribed account's new fills and push them; returns how many were pushed."""
@@ -73,15 +77,24 @@ class FillPoller:
             except Exception as error:  # noqa: BLE001 - the feed is down: the next poll asks again from feed.since
                 self.log.warning("fill poll of {} failed ({}); the next poll catches up", account, error)
                 continue
-            for fill in fills:
-                if fill.trade_id in feed.seen:
-                    continue
-                feed.seen.add(fill.trade_id)
-                feed.since = max(feed.since, fill.timestamp)
-                pushed += 1
-                for subscription in list(feed.subscriptions):
-                    subscription.deliver(fill)
+            pushed += sum(self._deliver(feed, fill) for fill in fills)
         return pushed
+
+    def push(self, account: str, fill: Fill) -> bool:
+        """Deliver one fill a stream brought (True), unless it was seen already (False)."""
+        with self._lock:
+            feed = self._feeds.get(account)
+        return feed is not None and self._deliver(feed, fill)
+
+    def _deliver(self, feed: _Feed, fill: Fill) -> bool:
+        with self._delivering:
+            if fill.trade_id in feed.seen:
+                return False
+            feed.seen.add(fill.trade_id)
+            feed.since = max(feed.since, fill.timestamp)
+            for subscription in list(feed.subscriptions):
+                subscription.deliver(fill)
+            return True
 
     def close(self) -> None:
         with self._lock:

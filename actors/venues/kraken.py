@@ -4,10 +4,11 @@ and `KrakenVenue`, a `CcxtVenue` whose withdrawals name a whitelisted address ke
 from __future__ import annotations
 
 import ccxt
+import ccxt.pro
 
 from actors.venues.ccxt_venue import CcxtVenue
 
-__all__ = ["KrakenVenue", "kraken_client"]
+__all__ = ["KrakenVenue", "kraken_client", "kraken_stream_client"]
 
 
 def kraken_client(api_key: str, secret: str, *, url: str | None = None, timeout: float = 10.0) -> ccxt.kraken:
@@ -15,6 +16,17 @@ def kraken_client(api_key: str, secret: str, *, url: str | None = None, timeout:
     client = ccxt.kraken({"apiKey": api_key, "secret": secret, "enableRateLimit": True, "timeout": int(timeout * 1000)})
     if url is not None:
         client.urls["api"] = {**client.urls["api"], "public": url, "private": url}
+    return client
+
+
+def kraken_stream_client(api_key: str, secret: str, *, url: str | None = None,
+                         ws_url: str | None = None) -> ccxt.pro.kraken:
+    """A ccxt.pro Kraken client for the websocket v2 executions feed (its token comes by REST)."""
+    client = ccxt.pro.kraken({"apiKey": api_key, "secret": secret, "enableRateLimit": True})
+    if url is not None:
+        client.urls["api"] = {**client.urls["api"], "public": url, "private": url}
+    if ws_url is not None:
+        client.urls["api"] = {**client.urls["api"], "ws": {**client.urls["api"]["ws"], "privateV2": ws_url}}
     return client
 
 

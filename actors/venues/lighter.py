@@ -20,6 +20,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
+from lighter.api.account_api import AccountApi
+from lighter.api.order_api import OrderApi
+from lighter.api_client import ApiClient
+from lighter.configuration import Configuration
+from lighter.exceptions import ApiException
+from lighter.signer_client import SignerClient
 from loguru import logger
 
 from actors.venues.base import MarketRules, Subscription, VenueError, VenueRejected, VenueTimeout, VenueUnavailable
@@ -87,17 +93,17 @@ class LighterVenue:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"venue-{exchange}", daemon=True)
         self._thread.start()
-        self._signers: dict[str, lighter.SignerClient] = self._run(self._connect(), "connect")
+        self._signers: dict[str, SignerClient] = self._run(self._connect(), "connect")
         self._details: dict[int, Any] = {}
         self._poller = FillPoller(f"venue.{exchange}", clock, poll_every,
                                   lambda account, since: self.fetch_fills(exchange, account, since))
 
-    async def _connect(self) -> dict[str, lighter.SignerClient]:
+    async def _connect(self) -> dict[str, SignerClient]:
         """The signers, created inside the running loop as lighter-sdk requires; one REST client."""
-        self._api = lighter.ApiClient(configuration=lighter.Configuration(host=self.url))
-        self._orders = lighter.OrderApi(self._api)
-        self._account_api = lighter.AccountApi(self._api)
-        return {name: lighter.SignerClient(self.url, a.account_index, api_private_keys={a.api_key_index: a.private_key})
+        self._api = ApiClient(configuration=Configuration(host=self.url))
+        self._orders = OrderApi(self._api)
+        self._account_api = AccountApi(self._api)
+        return {name: SignerClient(self.url, a.account_index, api_private_keys={a.api_key_index: a.private_key})
                 for name, a in self.accounts.items()}
 
     def close(self) -> None:
@@ -108,8 +114,8 @@ class LighterVenue:
 
         async def shut() -> None:
             for signer in self._signers.values():
-                await signer.close()
-            await self._api.close()
+                await signer.close()  # type: ignore[no-untyped-call]
+            await self._api.close()  # type: ignore[no-untyped-call]
 
         try:
             self._run(shut(), "close")
@@ -128,7 +134,7 @@ class LighterVenue:
             future.cancel()
             raise VenueTimeout(f"lighter {what}: no answer within {self.timeout} s"
                                + (" (it may have happened)" if write else "")) from None
-        except lighter.ApiException as error:
+        except ApiException as error:
             raise self._error(error, what, write) from None
         except VenueError:
             raise
@@ -136,7 +142,7 @@ class LighterVenue:
             text = f"lighter {what}: {type(error).__name__}: {self.redact(str(error))}"
             raise (VenueTimeout(f"{text} (it may have happened)") if write else VenueUnavailable(text)) from None
 
-    def _error(self, error: lighter.ApiException, what: str, write: bool) -> VenueError:
+    def _error(self, error: ApiException, what: str, write: bool) -> VenueError:
         text = f"lighter {what}: HTTP {error.status}: {self.redact(str(error.body or error.reason))[:300]}"
         if error.status == 429:
             return VenueRejected(f"rate limited: {text}")

@@ -86,6 +86,7 @@ class FakeBook:
         self.withdrawals: list[FakeWithdrawal] = []
         self.deposits: dict[str, list[tuple[str, str, float, float]]] = {}  # key -> (id, asset, amount, time)
         self.withdraw_fees: dict[str, float] = {}
+        self.on_trade: list[Callable[[FakeTrade], None]] = []  # told after each trade (a stream pushes it)
         self._ids = itertools.count(1)
 
     def new_id(self, prefix: str) -> str:
@@ -159,6 +160,8 @@ class FakeBook:
         order.trades.append(trade.id)
         if order.filled >= order.amount - 1e-12:
             order.status, order.closed = "closed", self.now()
+        for listener in self.on_trade:
+            listener(trade)
 
     def cross(self, symbol: str) -> int:
         """Fill every open limit order of ``symbol`` at its price (the market traded through it)."""

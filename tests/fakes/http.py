@@ -25,7 +25,7 @@ class Request:
 
 @dataclass
 class _Fault:
-    kind: str  # "status" | "rate_limit" | "hang_after"
+    kind: str  # "status" | "rate_limit" | "hang_after" | "hang_before" | "drop_after"
     path: str | None
     remaining: int
     status: int = 500
@@ -72,6 +72,16 @@ class FakeHttpExchange:
         """The next ``n`` matching requests are carried out, then never answered."""
         with self._lock:
             self._faults.append(_Fault("hang_after", path, n))
+
+    def hang_before_next(self, n: int = 1, path: str | None = None) -> None:
+        """The next ``n`` matching requests are never carried out and never answered (lost on the way)."""
+        with self._lock:
+            self._faults.append(_Fault("hang_before", path, n))
+
+    def drop_next(self, n: int = 1, path: str | None = None) -> None:
+        """The next ``n`` matching requests are carried out, then the connection is closed unanswered."""
+        with self._lock:
+            self._faults.append(_Fault("drop_after", path, n))
 
     def _take_fault(self, path: str) -> _Fault | None:
         with self._lock:
@@ -149,9 +159,15 @@ class FakeHttpExchange:
         if fault is not None and fault.kind == "rate_limit":
             self._send(handler, *self.rate_limit_answer())
             return
+        if fault is not None and fault.kind == "hang_before":
+            self._release.wait(30)
+            return
         status, answer = self.handle(request)
         if fault is not None and fault.kind == "hang_after":
             self._release.wait(30)
+            return
+        if fault is not None and fault.kind == "drop_after":
+            handler.close_connection = True
             return
         self._send(handler, status, answer)
 

@@ -30,6 +30,7 @@ class FakeKraken(FakeHttpExchange):
         self.book = FakeBook(now, markets or {"XXBTZUSD": Market("XXBT", "ZUSD", bid=59990.0, ask=60010.0)})
         self.secrets: dict[str, str] = {}
         self.withdraw_keys: dict[str, str] = {}  # whitelisted address name -> address
+        self.ws_tokens: dict[str, str] = {}  # websocket token -> API key
 
     def add_key(self, api_key: str, balances: dict[str, float] | None = None) -> str:
         """Open an account under ``api_key``; returns its (base64) secret."""
@@ -97,6 +98,11 @@ class FakeKraken(FakeHttpExchange):
         return {"unixtime": int(self.book.now()), "rfc1123": ""}
 
     # --- private -------------------------------------------------------------------------------
+
+    def private_GetWebSocketsToken(self, key: str, form: dict[str, str]) -> dict[str, Any]:
+        token = f"ws-{len(self.ws_tokens) + 1}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+        self.ws_tokens[token] = key
+        return {"token": token, "expires": 900}
 
     def private_BalanceEx(self, key: str, form: dict[str, str]) -> dict[str, Any]:
         return {asset: {"balance": _s(amount), "hold_trade": _s(self.book.held(key, asset))}

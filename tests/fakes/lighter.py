@@ -39,7 +39,7 @@ def shape(model: type[pydantic.BaseModel], **values: Any) -> dict[str, Any]:
             for problem in error.errors():
                 found = _ENUM.search(str(problem.get("msg", "")))
                 if found and len(problem["loc"]) == 1:
-                    data[str(problem["loc"][0])] = eval(f"[{found.group(1)}]")[0]  # noqa: S307 - the SDK's own literals
+                    data[str(problem["loc"][0])] = eval(f"[{found.group(1)}]")[0]  # the SDK's own enum literals
                     fixed = True
             if not fixed:
                 raise

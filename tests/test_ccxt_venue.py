@@ -1,0 +1,156 @@
+"""What only the real adapters do: precision and minimums checked before sending, withdrawals
+found in the history after a timeout (or reported unknown), errors mapped and scrubbed of
+secrets, a dropped fill feed catching up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import ccxt
+import pytest
+
+from actors.venues.base import VenueOutcomeUnknown, VenueRejected, VenueTimeout, VenueUnavailable
+from actors.venues.ccxt_errors import Redactor, venue_error
+from actors.venues.ccxt_venue import CcxtVenue
+from actors.venues.lighter import client_order_index
+from messages.common import Currency, Exchange
+from messages.trading import Fill, OrderStatus, OrderType, Side
+from messages.venue import TransferStatus
+from supervisor.clock import ManualClock
+from tests.fakes.kraken import FakeKraken
+from tests.fakes.mexc import FakeMexc
+from tests.venue_harness import Harness, kraken, mexc
+
+
+@pytest.fixture
+def k(clock: ManualClock) -> Iterator[Harness]:
+    h = kraken(clock)
+    yield h
+    h.close()
+
+
+@pytest.fixture
+def m(clock: ManualClock) -> Iterator[Harness]:
+    h = mexc(clock)
+    yield h
+    h.close()
+
+
+def fake_of(h: Harness) -> FakeKraken | FakeMexc:
+    return next(c.__self__ for c in h.closers if isinstance(getattr(c, "__self__", None), FakeKraken | FakeMexc))
+
+
+def test_a_quantity_is_rounded_to_the_market_step_before_sending(m: Harness) -> None:
+    order = m.venue.create_order(Exchange.MEXC, "main", "btc/usd", Side.BUY, OrderType.MARKET, 0.0123456789, None, "r1")
+    assert order.quantity == pytest.approx(0.012345)
+    sent = [r for r in fake_of(m).requests if r.method == "POST" and r.path.endswith("/api/v3/order")]
+    assert sent[0].query["quantity"] == "0.012345"
+
+
+def test_a_quantity_below_the_market_minimum_is_refused_without_sending(k: Harness) -> None:
+    order = k.venue.create_order(Exchange.KRAKEN, "main", "btc/usd", Side.BUY, OrderType.MARKET, 0.00001, None, "tiny")
+    assert order.status is OrderStatus.REJECTED and "below the market minimum" in order.reason
+    assert not [r for r in fake_of(k).requests if r.path.endswith("/AddOrder")]
+
+
+def test_a_withdrawal_below_the_exchange_minimum_is_refused_without_sending(m: Harness) -> None:
+    result = m.venue.transfer("small", Exchange.MEXC, "main", Exchange.KRAKEN, "main", Currency.USDT, 5.0)
+    assert result.status is TransferStatus.FAILED and "below the withdrawal minimum 10" in result.reason
+    assert not [r for r in fake_of(m).requests if r.path.endswith("/capital/withdraw")]
+
+
+def test_a_withdrawal_without_a_configured_address_fails_naming_the_destination(k: Harness) -> None:
+    result = k.venue.transfer("nowhere", Exchange.KRAKEN, "main", Exchange.LIGHTER, "hedge_a", Currency.USDT, 50.0)
+    assert result.status is TransferStatus.FAILED
+    assert "no withdrawal address configured for usdt to lighter.hedge_a" in result.reason
+
+
+def test_a_lost_withdrawal_stays_in_doubt_within_the_window_then_is_unknown_never_failed(k: Harness) -> None:
+    fake_of(k).hang_before_next(1, "Withdraw")
+    with pytest.raises(VenueTimeout):
+        k.venue.transfer("lost", Exchange.KRAKEN, "main", Exchange.MEXC, "main", Currency.USDT, 50.0)
+    with pytest.raises(VenueTimeout) as in_doubt:
+        k.venue.fetch_transfer("lost")
+    assert not isinstance(in_doubt.value, VenueOutcomeUnknown)
+    k.clock.advance(121.0)
+    with pytest.raises(VenueOutcomeUnknown, match="never resend"):
+        k.venue.fetch_transfer("lost")
+    with pytest.raises(VenueOutcomeUnknown):  # asking to send it again does not send it
+        k.venue.transfer("lost", Exchange.KRAKEN, "main", Exchange.MEXC, "main", Currency.USDT, 50.0)
+    assert len([r for r in fake_of(k).requests if r.path.endswith("/Withdraw")]) == 1
+
+
+def test_two_timed_out_withdrawals_of_one_amount_match_two_different_history_entries(k: Harness) -> None:
+    fake = fake_of(k)
+    for client_id in ("twin-1", "twin-2"):
+        fake.drop_next(1, "Withdraw")
+        with pytest.raises(VenueTimeout):
+            k.venue.transfer(client_id, Exchange.KRAKEN, "main", Exchange.MEXC, "main", Currency.USDT, 40.0)
+    first, second = k.venue.fetch_transfer("twin-1"), k.venue.fetch_transfer("twin-2")
+    assert first is not None and second is not None
+    assert first.status is second.status is TransferStatus.PENDING
+    sent = [s for s in (k.venue.sent.get("twin-1"), k.venue.sent.get("twin-2")) if s is not None]  # type: ignore[attr-defined]
+    assert len({s.exchange_id for s in sent}) == 2
+
+
+def test_a_completed_withdrawal_reads_ok(k: Harness) -> None:
+    k.venue.transfer("w-ok", Exchange.KRAKEN, "main", Exchange.MEXC, "main", Currency.USDT, 30.0)
+    fake_of(k).book.withdrawals[-1].status = "ok"
+    result = k.venue.fetch_transfer("w-ok")
+    assert result is not None and result.status is TransferStatus.OK
+
+
+def test_an_order_answered_with_a_5xx_may_exist_so_it_is_a_timeout_and_is_looked_up(m: Harness) -> None:
+    fake_of(m).fail_next(1, 502, "/api/v3/order")
+    with pytest.raises(VenueTimeout, match="may have happened"):
+        m.venue.create_order(Exchange.MEXC, "main", "btc/usd", Side.BUY, OrderType.MARKET, 0.01, None, "5xx")
+    assert m.venue.fetch_order_by_client_id(Exchange.MEXC, "main", "5xx") is None  # this time it did not
+
+
+def test_a_dropped_fill_feed_catches_up_with_what_it_missed(k: Harness) -> None:
+    pushed: list[Fill] = []
+    k.venue.subscribe_fills(Exchange.KRAKEN, "main", pushed.append)
+    k.venue.create_order(Exchange.KRAKEN, "main", "btc/usd", Side.BUY, OrderType.MARKET, 0.01, None, "d1")
+    fake_of(k).fail_next(3, 503, "TradesHistory")
+    k.pump()  # the poll fails: the feed is down
+    assert pushed == []
+    k.venue.create_order(Exchange.KRAKEN, "main", "btc/usd", Side.SELL, OrderType.MARKET, 0.01, None, "d2")
+    for _ in range(4):
+        k.pump()
+    assert [f.side for f in pushed] == [Side.BUY, Side.SELL]
+
+
+def test_errors_never_carry_the_api_key_secret_or_signature(m: Harness) -> None:
+    fake = fake_of(m)
+    fake.fail_next(10, 503)
+    with pytest.raises(VenueUnavailable) as error:
+        m.venue.fetch_balance(Exchange.MEXC, "main")
+    text = str(error.value)
+    assert isinstance(m.venue, CcxtVenue)
+    client = m.venue.accounts["main"].client
+    assert "signature=***" in text
+    assert client.secret not in text and client.apiKey not in text
+
+
+@pytest.mark.parametrize(("error", "write", "expected"), [
+    (ccxt.RateLimitExceeded("slow down"), True, VenueRejected),
+    (ccxt.DDoSProtection("slow down"), False, VenueRejected),
+    (ccxt.RequestTimeout("late"), False, VenueTimeout),
+    (ccxt.ExchangeNotAvailable("down"), False, VenueUnavailable),
+    (ccxt.ExchangeNotAvailable("down"), True, VenueTimeout),
+    (ccxt.NetworkError("reset"), True, VenueTimeout),
+    (ccxt.AuthenticationError("bad key"), False, VenueRejected),
+])
+def test_ccxt_errors_map_to_the_venue_errors(error: Exception, write: bool, expected: type[Exception]) -> None:
+    mapped = venue_error(error, "kraken call", write=write, redact=Redactor([]))
+    assert type(mapped) is expected
+
+
+def test_the_redactor_hides_secrets_and_signed_query_values() -> None:
+    redact = Redactor(["supersecretvalue"])
+    assert redact("GET /a?x=1&signature=abc123 key supersecretvalue") == "GET /a?x=1&signature=*** key ***"
+
+
+def test_a_lighter_client_order_index_is_stable_and_within_48_bits() -> None:
+    assert client_order_index("abc") == client_order_index("abc") != client_order_index("abd")
+    assert 0 < client_order_index("abc") < 2**48
