@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lighter
 import pytest
 
 from actors.venues.base import VenueTimeout
+from actors.venues.lighter_sdk import sdk
 from actors.venues.paper import PaperVenue
 from desk.check_venue import StartRefused, check_venues, main
 from desk.config import ConfigError, parse_config
@@ -41,7 +41,7 @@ def fakes(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fakes
     env["MEXC_MAIN_SECRET"] = mexc.add_key(env["MEXC_MAIN_KEY"], {"USDT": 50.0})
     for name, index in (("A", 281), ("B", 282)):
         lighter_fake.add_account(index, 3, {"USDC": 5000.0})
-        private_key, _, error = lighter.create_api_key()
+        private_key, _, error = sdk().create_api_key()
         assert error is None
         env[f"LIGHTER_{name}_PRIVATE_KEY"] = private_key
     for name, value in env.items():

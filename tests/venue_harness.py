@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from actors.venues.base import TradingVenue
 from actors.venues.ccxt_venue import CcxtAccount, WithdrawRoute
 from actors.venues.kraken import KrakenVenue, kraken_client
-from actors.venues.lighter import LighterAccount, LighterVenue, lighter
+from actors.venues.lighter import LighterAccount, LighterVenue
+from actors.venues.lighter_sdk import sdk
 from actors.venues.mexc import MexcVenue, mexc_client
 from actors.venues.paper import PaperVenue
 from actors.venues.router import VenueRouter
@@ -119,7 +120,7 @@ _LIGHTER_PATHS = {"create_order": "/sendTx", "fetch_balance": "/account"}
 def lighter_venue(clock: ManualClock) -> Harness:
     fake = FakeLighter(clock.now).start()
     fake.add_account(281, 3, {"USDC": 100000.0, "BTC": 1.0})
-    private_key, _public_key, error = lighter.create_api_key()
+    private_key, _public_key, error = sdk().create_api_key()
     assert error is None
     venue = LighterVenue(fake.url, {"main": LighterAccount(281, 3, private_key)}, markets={"btc/usdc": 1}, clock=clock,
                          timeout=3.0, poll_every=1.0)

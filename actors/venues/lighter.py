@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-import sys
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -20,29 +19,16 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
-from lighter.api.account_api import AccountApi
-from lighter.api.order_api import OrderApi
-from lighter.api_client import ApiClient
-from lighter.configuration import Configuration
-from lighter.exceptions import ApiException
-from lighter.signer_client import SignerClient
 from loguru import logger
 
 from actors.venues.base import MarketRules, Subscription, VenueError, VenueRejected, VenueTimeout, VenueUnavailable
 from actors.venues.ccxt_errors import Redactor
 from actors.venues.fill_poller import FillPoller
+from actors.venues.lighter_sdk import sdk
 from messages.common import Currency, Exchange
 from messages.trading import Fill, Order, OrderStatus, OrderType, Side, Ticker, split_market
 from messages.venue import Deposit, TransferResult, TransferStatus
 from supervisor.clock import Clock
-
-# lighter-sdk pulls in py_ecc, which raises the interpreter's recursion limit to 100,000 on import.
-# With that limit a deeply nested frame overflows the C stack (a segfault) instead of raising the
-# RecursionError the codec turns into a DecodeError, so the limit is put back at once.
-_recursion_limit = sys.getrecursionlimit()
-import lighter  # noqa: E402
-
-sys.setrecursionlimit(_recursion_limit)
 
 __all__ = ["LighterAccount", "LighterVenue", "client_order_index"]
 
@@ -93,17 +79,17 @@ class LighterVenue:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"venue-{exchange}", daemon=True)
         self._thread.start()
-        self._signers: dict[str, SignerClient] = self._run(self._connect(), "connect")
+        self._signers: dict[str, Any] = self._run(self._connect(), "connect")
         self._details: dict[int, Any] = {}
         self._poller = FillPoller(f"venue.{exchange}", clock, poll_every,
                                   lambda account, since: self.fetch_fills(exchange, account, since))
 
-    async def _connect(self) -> dict[str, SignerClient]:
+    async def _connect(self) -> dict[str, Any]:
         """The signers, created inside the running loop as lighter-sdk requires; one REST client."""
-        self._api = ApiClient(configuration=Configuration(host=self.url))
-        self._orders = OrderApi(self._api)
-        self._account_api = AccountApi(self._api)
-        return {name: SignerClient(self.url, a.account_index, api_private_keys={a.api_key_index: a.private_key})
+        self._api = sdk().ApiClient(configuration=sdk().Configuration(host=self.url))
+        self._orders = sdk().OrderApi(self._api)
+        self._account_api = sdk().AccountApi(self._api)
+        return {name: sdk().SignerClient(self.url, a.account_index, api_private_keys={a.api_key_index: a.private_key})
                 for name, a in self.accounts.items()}
 
     def close(self) -> None:
@@ -134,7 +120,7 @@ class LighterVenue:
             future.cancel()
             raise VenueTimeout(f"lighter {what}: no answer within {self.timeout} s"
                                + (" (it may have happened)" if write else "")) from None
-        except ApiException as error:
+        except sdk().ApiException as error:
             raise self._error(error, what, write) from None
         except VenueError:
             raise
@@ -142,7 +128,7 @@ class LighterVenue:
             text = f"lighter {what}: {type(error).__name__}: {self.redact(str(error))}"
             raise (VenueTimeout(f"{text} (it may have happened)") if write else VenueUnavailable(text)) from None
 
-    def _error(self, error: ApiException, what: str, write: bool) -> VenueError:
+    def _error(self, error: Any, what: str, write: bool) -> VenueError:
         text = f"lighter {what}: HTTP {error.status}: {self.redact(str(error.body or error.reason))[:300]}"
         if error.status == 429:
             return VenueRejected(f"rate limited: {text}")

@@ -167,8 +167,6 @@ class Chaos:
     def _lost_with_crash(self, message: Any) -> None:
         """A crash dead-letters the message being handled: a fill or an adjust in it may never reach the
         gateway, whose ledger is then the venue's again only after a reconcile."""
-        if isinstance(message, Fill):
-            self.tainted.add((message.exchange, message.account))
-        elif isinstance(message, Adjust) and message.exchange is not None and message.account is not None:
+        if isinstance(message, Fill) or isinstance(message, Adjust) and message.exchange is not None and message.account is not None:
             self.tainted.add((message.exchange, message.account))
 
