@@ -25,7 +25,7 @@ from actors.followups import FollowUps, chain_extra, parse_chain_extra
 from actors.requests import DeadlineTimer, PendingRequests, RequestsDue
 from actors.stores.journal import Journal, TransferIntent
 from actors.venues.base import Venue, VenueError
-from messages.common import AccountRef, Currency, Exchange
+from messages.common import AccountRef, Currency, currency_code, exchange_name
 from messages.system import Rejected
 from messages.tasks import AddTransferTask, TaskAdded
 from messages.transfers import (
@@ -185,14 +185,14 @@ class ChainBook:
     @staticmethod
     def to_record(chain: Chain) -> dict[str, Any]:
         record = asdict(chain)
-        record["hops"] = [[h.exchange.value, h.account] for h in chain.hops]
-        record["currency"] = chain.currency.value
+        record["hops"] = [[h.exchange, h.account] for h in chain.hops]
+        record["currency"] = chain.currency
         return record
 
     def load(self, record: Mapping[str, Any]) -> Chain:
         data = dict(record)
-        data["hops"] = [AccountRef(Exchange(e), a) for e, a in data["hops"]]
-        data["currency"] = Currency(data["currency"])
+        data["hops"] = [AccountRef(exchange_name(e), a) for e, a in data["hops"]]
+        data["currency"] = currency_code(data["currency"])
         chain = Chain(**data)
         self.chains[chain.chain_id] = chain
         return chain
@@ -247,7 +247,7 @@ class ChainExecutor(Actor):
             return Rejected(reason=str(error), message_type="StartChain")
         self._save(chain)
         self.log.info(
-            "chain {}: {} {} along {}", chain_id, chain.amount, chain.currency.value, " -> ".join(map(str, chain.hops))
+            "chain {}: {} {} along {}", chain_id, chain.amount, chain.currency, " -> ".join(map(str, chain.hops))
         )
         self._submit(chain)
         return ChainStarted(chain_id)
@@ -366,7 +366,7 @@ class ChainExecutor(Actor):
         self.book.hop_arrived(chain.chain_id, hop, arrived.amount, self.clock.now())
         self._save(chain)
         if chain.status == COMPLETED:
-            self.log.info("chain {} completed: {} {} at {}", chain.chain_id, chain.delivered, chain.currency.value,
+            self.log.info("chain {} completed: {} {} at {}", chain.chain_id, chain.delivered, chain.currency,
                           chain.final)
             self.follow_ups.run(
                 chain.extra,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from actors.base import Actor
 from actors.requests import PendingRequests
 from messages.balances import Allocate, BalanceView, LedgerReset, Release
-from messages.common import AccountRef, Currency, Exchange
+from messages.common import AccountRef, currency_code, exchange_name
 from messages.demo import DemoTick
 from messages.system import Rejected
 from messages.tasks import AddTransferTask
@@ -29,9 +29,9 @@ class DemoStrategy(Actor):
                  reply_timeout: float = 10.0) -> None:
         super().__init__()
         self.slot = slot
-        self.exchange = Exchange(exchange)
+        self.exchange = exchange_name(exchange)
         self.account = account
-        self.currency = Currency(currency)
+        self.currency = currency_code(currency)
         self.amount = amount
         self.holding = 0.0
         self.reply_timeout = reply_timeout
@@ -69,10 +69,10 @@ class DemoTreasurer(Actor):
     def __init__(self, sweep: list[list[str]], amount: float, currency: str, chain: list[list[str]],
                  chain_amount: float) -> None:
         super().__init__()
-        self.sweep = [AccountRef(Exchange(e), a) for e, a in sweep]
+        self.sweep = [AccountRef(exchange_name(e), a) for e, a in sweep]
         self.amount = amount
-        self.currency = Currency(currency)
-        self.chain = [AccountRef(Exchange(e), a) for e, a in chain]
+        self.currency = currency_code(currency)
+        self.chain = [AccountRef(exchange_name(e), a) for e, a in chain]
         self.chain_amount = chain_amount
         self.ticks = 0
 
@@ -88,4 +88,4 @@ class DemoTreasurer(Actor):
 
     def on_chain_completed(self, message: ChainCompleted) -> None:
         self.log.info("chain {} delivered {} {} to {}", message.chain_id, message.amount_delivered,
-                      message.currency.value, message.final)
+                      message.currency, message.final)

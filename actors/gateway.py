@@ -66,7 +66,7 @@ class GatewayAccount:
     currencies: tuple[Currency, ...] = ()
 
     def __str__(self) -> str:
-        return f"{self.exchange.value}.{self.account}"
+        return f"{self.exchange}.{self.account}"
 
 
 class _Recent:
@@ -93,7 +93,7 @@ class ResolveHeld(Message, frozen=True):
 
 
 def _deltas(change: HeldChange) -> dict[str, float]:
-    return {currency.value: delta for currency, delta in change.deltas.items()}
+    return {currency: delta for currency, delta in change.deltas.items()}
 
 
 UNINITIALISED_ALERT = "gateway.uninitialised."
@@ -101,7 +101,7 @@ UNINITIALISED_ALERT = "gateway.uninitialised."
 
 
 def _name(key: _AccountKey) -> str:
-    return f"{key[0].value}.{key[1]}"
+    return f"{key[0]}.{key[1]}"
 
 
 class Gateway(Actor):
@@ -191,7 +191,7 @@ class Gateway(Actor):
             reserved = self._reservations.held((ledger.exchange, ledger.account, message.currency), self.clock.now())
             if reserved and message.amount > ledger.get(message.currency).available - reserved:
                 raise LedgerError(
-                    f"cannot allocate {message.amount} {message.currency.value} to slot {message.index}: "
+                    f"cannot allocate {message.amount} {message.currency} to slot {message.index}: "
                     f"{reserved} of the pool is reserved for transfers being sent; "
                     f"{ledger.get(message.currency).available - reserved} available"
                 )
@@ -237,7 +237,7 @@ class Gateway(Actor):
                     self.log.info("adjust {} happened before the last venue snapshot of {}: already counted",
                                   message.ref or message.delta, _name(key))
                 else:
-                    ref = message.ref or f"{message.delta:+} {message.currency.value}"
+                    ref = message.ref or f"{message.delta:+} {message.currency}"
                     self._hold(key, HeldChange(("adjust", ref), message.occurred_at or 0.0,
                                                {message.currency: message.delta}, message))
                 return None
@@ -248,7 +248,7 @@ class Gateway(Actor):
                 self.log.warning(
                     "{}.{} {}: pool + credit is {} after adjust {}; the next reconcile resets it unless the venue "
                     "differs",
-                    ledger.exchange.value, ledger.account, message.currency, record.available, message.delta,
+                    ledger.exchange, ledger.account, message.currency, record.available, message.delta,
                 )
             return record
 
@@ -272,7 +272,7 @@ class Gateway(Actor):
             view = self._views[(ledger.exchange, ledger.account, message.currency)]
         else:
             view = self._publish(ledger, message.currency)
-            self.log.info("{} by {}: {}.{} {} slots {}", kind, message.strategy or "?", ledger.exchange.value,
+            self.log.info("{} by {}: {}.{} {} slots {}", kind, message.strategy or "?", ledger.exchange,
                           ledger.account, message.currency, list(view.slots))
         return self.reply(view)  # told back to a strategy that told us
 
@@ -295,7 +295,7 @@ class Gateway(Actor):
         self._refs.add(booked)
         if placement is Placement.NEW:
             view = self._publish(ledger, message.currency)
-            self.log.info("movement {}: {} {} {:+} -> total {}", message.ref, _name(key), message.currency.value,
+            self.log.info("movement {}: {} {} {:+} -> total {}", message.ref, _name(key), message.currency,
                           message.delta, view.total)
             return self._booked(message, Booking.APPLIED)
         if placement is Placement.COUNTED:
@@ -367,7 +367,7 @@ class Gateway(Actor):
 
     def _report(self, ledger: StrategyLedger, result: Reconciliation) -> None:
         """Log a reconciliation's correction (before/after) and, when it had to reset, alert and tell the strategies."""
-        where = f"{ledger.exchange.value}.{ledger.account} {result.currency}"
+        where = f"{ledger.exchange}.{ledger.account} {result.currency}"
         before, after = result.before, result.after
         if before is None:
             self.log.info("reconcile: {} opened from the venue at {}", where, after.total)
@@ -413,7 +413,7 @@ class Gateway(Actor):
         if account is None:
             account = self._defaults.get(exchange)
             if account is None:
-                raise LedgerError(f"unknown exchange {exchange.value} (the gateway keeps {self._known()})")
+                raise LedgerError(f"unknown exchange {exchange} (the gateway keeps {self._known()})")
         key = (exchange, account)
         if key not in self._accounts:
             raise LedgerError(f"unknown account {_name(key)} (the gateway keeps {self._known()})")
@@ -449,7 +449,7 @@ class Gateway(Actor):
         if self._unavailable.pop(key, None) is not None:
             self.resolve_alert(f"{UNINITIALISED_ALERT}{_name(key)}", f"{_name(key)} initialised from the venue")
         self.log.info("{} initialised from the venue: {}", _name(key),
-                      {c.value: ledger.get_balance(c) for c in currencies})
+                      {c: ledger.get_balance(c) for c in currencies})
         self._tell_strategies(ledger, currencies, f"{_name(key)} was reset from the venue's balances")
         return True
 
@@ -507,7 +507,7 @@ class Gateway(Actor):
         totals = {c: ledger.get_balance(c) for c in {c for change in held for c in change.deltas} if c in known}
         missing = explain(held, totals, balances)
         if missing is None:
-            gap = {c.value: round(balances.get(c, 0.0) - totals.get(c, 0.0), 8) for c in sorted({*totals})}
+            gap = {c: round(balances.get(c, 0.0) - totals.get(c, 0.0), 8) for c in sorted({*totals})}
             self._resolve_later(key, f"the venue differs from the ledger by {gap}, which no held change explains")
             return
         for change in missing:

@@ -226,7 +226,7 @@ class StrategyLedger:
         self._balances: dict[Currency, StrategyBalance] = {}
 
     def __repr__(self) -> str:
-        return f"StrategyLedger({self.exchange.value}.{self.account}, {sorted(self._balances)})"
+        return f"StrategyLedger({self.exchange}.{self.account}, {sorted(self._balances)})"
 
     # ---- the seed's operations -------------------------------------------------------------
 
@@ -258,7 +258,7 @@ class StrategyLedger:
         if record is None:
             known = ", ".join(sorted(self._balances)) or "none"
             raise LedgerError(
-                f"unknown currency '{currency}' on {self.exchange.value}.{self.account} (known: {known})"
+                f"unknown currency '{currency}' on {self.exchange}.{self.account} (known: {known})"
             )
         return record
 
@@ -314,7 +314,7 @@ class StrategyLedger:
         Returns the currencies it moved. All or nothing.
         """
         if (fill.exchange, fill.account) != (self.exchange, self.account):
-            raise LedgerError(f"fill for {fill.exchange.value}.{fill.account} applied to {self.exchange.value}.{self.account}")
+            raise LedgerError(f"fill for {fill.exchange}.{fill.account} applied to {self.exchange}.{self.account}")
         updated: dict[Currency, StrategyBalance] = {}
         for currency, delta in fill_deltas(fill).items():
             record = self._balances.get(currency) or StrategyBalance.opened(

@@ -11,19 +11,19 @@ from collections.abc import Mapping, Sequence
 
 from actors.base import Actor
 from actors.venues.base import TradingVenue, VenueError
-from messages.common import Currency
+from messages.common import Currencies, Currency
 from messages.reports import GetPrices, Prices, UpdatePrices
 from messages.trading import split_market
 
 __all__ = ["PriceBook", "usd_values"]
 
-STABLE = {Currency.USD: 1.0, Currency.USDC: 1.0, Currency.USDT: 1.0}
+STABLE = {Currencies.USD: 1.0, Currencies.USDC: 1.0, Currencies.USDT: 1.0}
 
 
 def usd_values(mids: Mapping[str, float]) -> dict[Currency, float]:
     """Each currency's USD value from market mid prices (``{"btc/usd": 60000.0}``)."""
     priced = {split_market(market)[0] for market in mids}
-    values = {c: v for c, v in STABLE.items() if c not in priced or c is Currency.USD}  # USD is the unit
+    values = {c: v for c, v in STABLE.items() if c not in priced or c == Currencies.USD}  # USD is the unit
     pending = dict(mids)
     for _ in range(len(pending) + 1):  # resolve chains such as eth/btc after btc/usdc after usdc/usd
         for market, mid in list(pending.items()):

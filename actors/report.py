@@ -143,7 +143,7 @@ class Reporter(Actor):
             missing=sorted(self.expected - set(self.parts)),
         )
         self.last, self.since, self.expected = report, now, set()
-        volume = ", ".join(f"{v:,.2f} {c.value}" for c, v in report.transfer_volume.items()) or "none"
+        volume = ", ".join(f"{v:,.2f} {c}" for c, v in report.transfer_volume.items()) or "none"
         self.log.info(
             "daily report: {} transfers ({}), {} in flight; hedges {} done, {} failed{}; PnL realised {:.2f}, "
             "unrealised {:.2f}, net exposure {:g}; restarts {}; balances {:,.2f} USD; {}/{} actors alive{}",

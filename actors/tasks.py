@@ -11,7 +11,7 @@ import threading
 
 from actors.base import Actor
 from actors.stores.journal import Journal, TaskStore
-from messages.common import Currency, Exchange
+from messages.common import Currency, Exchange, currency_code, exchange_name
 from messages.system import Rejected
 from messages.tasks import (
     AddTransferTask,
@@ -95,7 +95,7 @@ class TransferTaskManager:
         """
         if isinstance(amount, bool) or not (isinstance(amount, int | float) and math.isfinite(amount) and amount > 0):
             raise ValueError(f"a transfer amount must be a finite number > 0, got {amount!r}")
-        key = TransferTaskKey(Exchange(from_exchange), from_account, Exchange(to_exchange), to_account, Currency(currency))
+        key = TransferTaskKey(exchange_name(from_exchange), from_account, exchange_name(to_exchange), to_account, currency_code(currency))
         with self._lock:
             now = self._now_us()
             if key in self._tasks:

@@ -452,7 +452,7 @@ class TransferExecutor(Actor):
         if deposit is None:
             return None
         self.log.info("transfer {} found in the history of {}.{}: {} arrived", intent.client_id,
-                      key.to_exchange.value, key.to_account, deposit.amount)
+                      key.to_exchange, key.to_account, deposit.amount)
         return TransferResult(
             client_id=intent.client_id, status=TransferStatus.OK, from_exchange=key.from_exchange,
             from_account=key.from_account, to_exchange=key.to_exchange, to_account=key.to_account,
@@ -470,8 +470,8 @@ class TransferExecutor(Actor):
         key = intent.key
         self.alert(
             f"{self.name}.unknown.{intent.client_id}",
-            f"transfer {intent.client_id} ({intent.amount} {key.currency.value} {key.from_exchange.value}."
-            f"{key.from_account} -> {key.to_exchange.value}.{key.to_account}): outcome unknown, the venue has no "
+            f"transfer {intent.client_id} ({intent.amount} {key.currency} {key.from_exchange}."
+            f"{key.from_account} -> {key.to_exchange}.{key.to_account}): outcome unknown, the venue has no "
             "record of it; its task is not sent again until the venue shows what happened",
         )
 

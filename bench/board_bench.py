@@ -35,10 +35,10 @@ from loguru import logger  # noqa: E402
 from actors.stores.board import StrategyBalanceManager  # noqa: E402
 from actors.stores.shm_board import HEADER_SIZE, SharedMemoryBoard  # noqa: E402
 from messages.balances import BalanceView  # noqa: E402
-from messages.common import Currency, Exchange  # noqa: E402
+from messages.common import Currencies, Exchanges  # noqa: E402
 
 SLOTS = 8
-EXCHANGE, ACCOUNT, CURRENCY = Exchange.KRAKEN, "main", Currency.USDC
+EXCHANGE, ACCOUNT, CURRENCY = Exchanges.KRAKEN, "main", Currencies.USDC
 
 
 def view(n: int) -> BalanceView:

@@ -44,13 +44,13 @@ from actors.stores.board import InMemoryBoard
 from actors.stores.journal import Journal
 from actors.venues.simulated import MarketSpec, SimulatedVenue
 from messages.base import Message
-from messages.common import Currency, Exchange
+from messages.common import Currencies, Exchanges
 from messages.hedge import BHedged, BHedgeFailed, HedgeTick
 from messages.trading import Fill
 from supervisor import ChildSpec, Runtime, Supervisor, SystemClock
 
-K, M = Exchange.KRAKEN, Exchange.MEXC
-USD, BTC = Currency.USD, Currency.BTC
+K, M = Exchanges.KRAKEN, Exchanges.MEXC
+USD, BTC = Currencies.USD, Currencies.BTC
 MARKET = MarketSpec(price=100.0, volatility=0.0, tick=1.0, spread=0.0002, depth=1_000.0, slippage_bps=1.0)
 QUANTITY = 0.01
 POLL_EVERY = 0.5

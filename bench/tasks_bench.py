@@ -31,11 +31,11 @@ from loguru import logger  # noqa: E402
 
 from actors.stores.journal import Journal  # noqa: E402
 from actors.tasks import TransferTaskKey, TransferTaskManager  # noqa: E402
-from messages.common import Currency, Exchange  # noqa: E402
+from messages.common import Currencies, Exchanges  # noqa: E402
 
 
 def key(i: int) -> TransferTaskKey:
-    return TransferTaskKey(Exchange.KRAKEN, f"sub{i}", Exchange.BINANCE, "main", Currency.USDC)
+    return TransferTaskKey(Exchanges.KRAKEN, f"sub{i}", Exchanges.BINANCE, "main", Currencies.USDC)
 
 
 def add(manager: TransferTaskManager, k: TransferTaskKey) -> bool:

@@ -434,12 +434,12 @@ def _check(d: Deployment) -> None:
     for i, account in enumerate(d.accounts):
         key = (account.exchange, account.account)
         if key in seen:
-            raise ConfigError(f"config error at accounts[{i}]: {account.exchange.value}.{account.account} is listed twice")
+            raise ConfigError(f"config error at accounts[{i}]: {account.exchange}.{account.account} is listed twice")
         seen.add(key)
         if not 2 <= account.strategy_count <= 64:
             raise ConfigError(f"config error at accounts[{i}].strategy_count: must be 2..64, got {account.strategy_count}")
         for currency, amount in {**account.balances, **account.credit_limits}.items():
-            _positive(amount, f"accounts[{i}] {currency.value}", allow_zero=True)
+            _positive(amount, f"accounts[{i}] {currency}", allow_zero=True)
     for i, route in enumerate(d.venue.routes):
         _positive(route.delay, f"venue.routes[{i}].delay", allow_zero=True)
         _positive(route.fee, f"venue.routes[{i}].fee", allow_zero=True)
@@ -480,7 +480,7 @@ def _check(d: Deployment) -> None:
             ref = getattr(h, side)
             if (ref.exchange, ref.account) not in seen:
                 raise ConfigError(
-                    f"config error at hedge.{side}: {ref.exchange.value}.{ref.account} is not one of the accounts"
+                    f"config error at hedge.{side}: {ref.exchange}.{ref.account} is not one of the accounts"
                 )
     jobs = (d.scheduler.jobs if d.scheduler.jobs is not None else default_jobs()) + d.scheduler.extra_jobs
 
@@ -511,7 +511,7 @@ def _check_live_venues(d: Deployment, accounts: set[tuple[Exchange, str]]) -> No
     """Each ``[venues.<exchange>]``: its accounts have one source of secrets, the desk's accounts on
     that exchange are mapped, withdrawals name known accounts, Lighter accounts have their indexes."""
     for exchange, venue in d.venues.items():
-        where = f"venues.{exchange.value}"
+        where = f"venues.{exchange}"
         for name, account in venue.accounts.items():
             has_env = account.secret_env is not None
             if has_env == (account.key_file is not None):
@@ -529,7 +529,7 @@ def _check_live_venues(d: Deployment, accounts: set[tuple[Exchange, str]]) -> No
                 raise ConfigError(f"config error at {where}.market_indexes: no market index for {missing}")
         for i, route in enumerate(venue.withdrawals):
             to_exchange, _, to_account = route.to.partition(".")
-            if (to_exchange, to_account) not in {(e.value, a) for e, a in accounts}:
+            if (to_exchange, to_account) not in {(e, a) for e, a in accounts}:
                 raise ConfigError(f"config error at {where}.withdrawals[{i}].to: {route.to!r} is not one of the accounts")
             _positive(route.fee, f"{where}.withdrawals[{i}].fee", allow_zero=True)
         _positive(venue.timeout, f"{where}.timeout")

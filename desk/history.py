@@ -116,13 +116,13 @@ class HistoryStore:
     def record_transfer(self, intent: Any) -> None:
         """A transfer intent (the journal's record), inserted or updated by its client id."""
         k = intent.key
-        route = f"{k.from_exchange.value}.{k.from_account} -> {k.to_exchange.value}.{k.to_account}"
+        route = f"{k.from_exchange}.{k.from_account} -> {k.to_exchange}.{k.to_account}"
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO history_transfers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (client_id) DO "
                 "UPDATE SET updated_at = excluded.updated_at, status = excluded.status, attempt = excluded.attempt, "
                 "fee = excluded.fee, reason = excluded.reason",
-                (intent.client_id, intent.created_at, intent.updated_at, route, k.currency.value, intent.amount,
+                (intent.client_id, intent.created_at, intent.updated_at, route, k.currency, intent.amount,
                  intent.status, intent.attempt, intent.extra, intent.fee, intent.reason),
             )
 

@@ -19,7 +19,7 @@ from actors.venues.paper import PaperVenue
 from actors.venues.router import VenueRouter
 from actors.venues.sent import StateStore
 from desk.config import ConfigError, Deployment, LiveAccountConfig, LiveVenueConfig
-from messages.common import Exchange
+from messages.common import Exchange, exchange_name
 from supervisor.clock import Clock
 
 __all__ = ["build_live_venues", "live_venue", "read_secrets"]
@@ -55,7 +55,7 @@ def read_secrets(account: LiveAccountConfig, base: Path, where: str) -> tuple[st
 def live_venue(exchange: Exchange, config: LiveVenueConfig, clock: Clock, *, base: Path,
                state: StateStore | None = None) -> CcxtVenue | LighterVenue:
     """The adapter ``config`` describes for ``exchange``."""
-    where = f"venues.{exchange.value}"
+    where = f"venues.{exchange}"
     secrets = {name: read_secrets(a, base, f"{where}.accounts.{name}") for name, a in config.accounts.items()}
     if config.adapter == "lighter":
         accounts = {name: LighterAccount(a.account_index or 0, a.api_key_index or 0, secrets[name][1])
@@ -76,7 +76,7 @@ def live_venue(exchange: Exchange, config: LiveVenueConfig, clock: Clock, *, bas
         accounts_[name] = CcxtAccount(clients[key], account.wallet)
     streams = {name: kraken_stream_client(*secrets[name], url=config.url, ws_url=config.ws_url)
                for name in config.accounts} if config.stream and config.adapter == "kraken" else None
-    routes = [WithdrawRoute(r.currency, Exchange(r.to.partition(".")[0]), r.to.partition(".")[2], r.address,
+    routes = [WithdrawRoute(r.currency, exchange_name(r.to.partition(".")[0]), r.to.partition(".")[2], r.address,
                             network=r.network, tag=r.tag, key=r.key, fee=r.fee) for r in config.withdrawals]
     return cls(exchange, accounts_, clock=clock, markets=config.markets, withdrawals=routes, state=state,
                resolve_within=config.resolve_within, poll_every=config.poll_every, streams=streams)

@@ -43,12 +43,12 @@ def collect_status(ask: Ask, actors: Sequence[ActorStatus], dead_letters: int, n
         "actors": [msgspec.to_builtins(a) for a in actors],
         "dead_letters": dead_letters,
         "balances": [
-            {"account": f"{v.exchange.value}.{v.account}", "currency": v.currency.value, "slots": list(v.slots)}
+            {"account": f"{v.exchange}.{v.account}", "currency": v.currency, "slots": list(v.slots)}
             for v in sorted(balances.views, key=lambda v: (v.exchange, v.account, v.currency))
         ] if isinstance(balances, Balances) else [],
         "tasks": [
-            {"from": f"{k.from_exchange.value}.{k.from_account}", "to": f"{k.to_exchange.value}.{k.to_account}",
-             "currency": k.currency.value, "amount": v.amount, "extra": v.extra}
+            {"from": f"{k.from_exchange}.{k.from_account}", "to": f"{k.to_exchange}.{k.to_account}",
+             "currency": k.currency, "amount": v.amount, "extra": v.extra}
             for k, v in tasks.tasks
         ] if isinstance(tasks, PendingTasks) else [],
         "transfers": msgspec.to_builtins(stats) if isinstance(stats, TransferStats) else {},
@@ -124,7 +124,7 @@ def ledger_mismatches(views: Iterable[Any], venue_balances: Mapping[tuple[Any, s
             continue
         venue = venue_balances.get(key, {}).get(view.currency, 0.0)
         if abs(view.total - venue) >= 0.01:
-            wrong.append(f"{view.exchange.value}.{view.account} {view.currency.value}: ledger {view.total} venue {venue}")
+            wrong.append(f"{view.exchange}.{view.account} {view.currency}: ledger {view.total} venue {venue}")
     return wrong
 
 

@@ -19,7 +19,17 @@ from messages import (  # noqa: F401 - register types
 )
 from messages.base import Message, message_types
 from messages.codec import DecodeError, decode, decode_json, encode, encode_json
-from messages.common import Account, AccountRef, Amount, Currency, Exchange
+from messages.common import (
+    Account,
+    AccountRef,
+    Amount,
+    Currencies,
+    Currency,
+    Exchange,
+    Exchanges,
+    currency_code,
+    exchange_name,
+)
 from messages.system import ActorStatus, DeadLetter, Ping, Pong, Rejected
 
 __all__ = [
@@ -27,10 +37,12 @@ __all__ = [
     "AccountRef",
     "ActorStatus",
     "Amount",
+    "Currencies",
     "Currency",
     "DeadLetter",
     "DecodeError",
     "Exchange",
+    "Exchanges",
     "Message",
     "Ping",
     "Pong",
@@ -39,5 +51,7 @@ __all__ = [
     "decode_json",
     "encode",
     "encode_json",
+    "currency_code",
+    "exchange_name",
     "message_types",
 ]

@@ -6,17 +6,16 @@ Strategies already send ``{"strategy": "a", "cmd": "allocate", "currency": "usd"
 
 from __future__ import annotations
 
-import enum
 import math
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import msgspec
 
 from messages.balances import Adjust, Allocate, Release
 from messages.base import Message
 from messages.codec import DecodeError, decode_json, to_builtins
-from messages.common import Account, Currency, Exchange
+from messages.common import Account, currency_code, exchange_name
 
 __all__ = ["command_json", "parse_command"]
 
@@ -50,8 +49,6 @@ class _AdjustCommand(_Command, tag="adjust", kw_only=True):
 _SeedCommand = _AllocateCommand | _ReleaseCommand | _AdjustCommand
 _COMMANDS = ("allocate", "release", "adjust")
 
-E = TypeVar("E", bound=enum.Enum)
-
 
 def parse_command(payload: str | bytes | Mapping[str, Any]) -> Message:
     """The message in a JSON command (text, bytes, or an already parsed mapping).
@@ -72,8 +69,8 @@ def parse_command(payload: str | bytes | Mapping[str, Any]) -> Message:
         command = msgspec.convert(document, _SeedCommand)
     except msgspec.ValidationError as error:
         raise _explain(error) from None
-    currency = _member(Currency, command.currency, "currency")
-    exchange = None if command.exchange is None else _member(Exchange, command.exchange, "exchange")
+    currency = _name(currency_code, command.currency)
+    exchange = None if command.exchange is None else _name(exchange_name, command.exchange)
     common: dict[str, Any] = {
         "currency": currency,
         "strategy": command.strategy,
@@ -98,7 +95,7 @@ def command_json(message: Message) -> dict[str, Any]:
         document: dict[str, Any] = {
             "strategy": message.strategy,
             "cmd": cmd,
-            "currency": message.currency.value,
+            "currency": message.currency,
             "amount": message.amount,
             "index": message.index,
         }
@@ -106,7 +103,7 @@ def command_json(message: Message) -> dict[str, Any]:
         document = {
             "strategy": message.strategy,
             "cmd": "adjust",
-            "currency": message.currency.value,
+            "currency": message.currency,
             "amount": message.delta,
             "index": message.index,
         }
@@ -115,7 +112,7 @@ def command_json(message: Message) -> dict[str, Any]:
     else:
         return to_builtins(message)
     if message.exchange is not None:
-        document["exchange"] = message.exchange.value
+        document["exchange"] = message.exchange
     if message.account is not None:
         document["account"] = message.account
     return document
@@ -149,12 +146,11 @@ def _typed(payload: str | bytes | Mapping[str, Any], document: Mapping[str, Any]
     return decode_json(bytes(payload) if isinstance(payload, (bytearray, memoryview)) else payload)
 
 
-def _member(kind: type[E], value: str, field: str) -> E:
+def _name(check: Callable[[str], str], value: str) -> str:
     try:
-        return kind(value.lower())
-    except ValueError:
-        known = ", ".join(m.value for m in kind)
-        raise DecodeError(f"unknown {field} {value!r} (known: {known})") from None
+        return check(value.lower())
+    except ValueError as error:
+        raise DecodeError(str(error)) from None
 
 
 def _adjust_delta(command: _AdjustCommand) -> float:

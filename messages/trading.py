@@ -6,7 +6,7 @@ import enum
 from typing import ClassVar
 
 from messages.base import Message
-from messages.common import Account, Currency, Exchange
+from messages.common import Account, Currency, Exchange, currency_code
 
 __all__ = ["Fill", "Order", "OrderStatus", "OrderType", "Side", "Ticker", "split_market"]
 
@@ -21,12 +21,12 @@ class Side(enum.StrEnum):
 
 
 def split_market(market: str) -> tuple[Currency, Currency]:
-    """``"btc/usd"`` -> (Currency.BTC, Currency.USD); ValueError naming the market otherwise."""
+    """``"btc/usd"`` -> (Currencies.BTC, Currencies.USD); ValueError naming the market otherwise."""
     base, sep, quote = market.lower().partition("/")
     if not sep:
         raise ValueError(f"market must look like 'btc/usd', got {market!r}")
     try:
-        return Currency(base), Currency(quote)
+        return currency_code(base), currency_code(quote)
     except ValueError:
         raise ValueError(f"unknown currency in market {market!r}") from None
 

@@ -201,7 +201,7 @@ def _expects_answer(frames: list[bytes], nodes: set[str]) -> bool:
 
 def _state(client: Client) -> tuple[Any, Any]:
     views = client.ask("gateway", GetBalances()).views
-    balances = sorted((v.exchange.value, v.account, v.currency.value, v.slots) for v in views)
+    balances = sorted((v.exchange, v.account, v.currency, v.slots) for v in views)
     tasks = client.ask("tasks", GetTasks()).tasks
     return balances, sorted(map(repr, tasks))
 

@@ -19,15 +19,15 @@ from actors.venues.base import VenueOutcomeUnknown
 from actors.venues.simulated import Route, SimulatedVenue
 from messages.balances import BalanceView, GetBalances
 from messages.base import Message
-from messages.common import Currency, Exchange
+from messages.common import Currencies, Currency, Exchange, Exchanges
 from messages.tasks import GetTasks, PendingTasks
 from messages.transfers import AdvanceChains, Chains, GetChains, RunTransfers, TransfersRun
 from messages.venue import Deposit, TransferResult
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
 from supervisor.mailbox import Envelope, Reply
 
-K, M = Exchange.KRAKEN, Exchange.MEXC
-USDC = Currency.USDC
+K, M = Exchanges.KRAKEN, Exchanges.MEXC
+USDC = Currencies.USDC
 
 
 def ask_as(runtime: Runtime, sender: str, name: str, message: Message, timeout: float = 5.0) -> Any:

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import pytest
 
 from actors.stores.board import BalanceBoard, InMemoryBoard, StrategyBalanceManager, install_board, installed_board
-from messages import Currency, Exchange
+from messages import Currencies, Currency, Exchange, Exchanges
 from messages.balances import BalanceView
 
-KRAKEN, MEXC = Exchange.KRAKEN, Exchange.MEXC
-USDC, BTC = Currency.USDC, Currency.BTC
+KRAKEN, MEXC = Exchanges.KRAKEN, Exchanges.MEXC
+USDC, BTC = Currencies.USDC, Currencies.BTC
 
 
 def row(total: float, *subs: float, exchange: Exchange = KRAKEN, account: str = "main",

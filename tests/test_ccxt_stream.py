@@ -14,7 +14,7 @@ from actors.venues.ccxt_venue import CcxtAccount
 from actors.venues.kraken import KrakenVenue, kraken_client, kraken_stream_client
 from desk.config import LiveAccountConfig, LiveVenueConfig
 from desk.live_venues import live_venue
-from messages.common import Exchange
+from messages.common import Exchanges
 from messages.trading import Fill, OrderType, Side
 from supervisor.clock import ManualClock
 from tests.fakes.kraken import FakeKraken
@@ -30,7 +30,7 @@ class Streamed:
     arrived: threading.Semaphore
 
     def order(self, side: Side, client_order_id: str) -> str:
-        return self.venue.create_order(Exchange.KRAKEN, "main", "btc/usd", side, OrderType.MARKET, 0.01, None,
+        return self.venue.create_order(Exchanges.KRAKEN, "main", "btc/usd", side, OrderType.MARKET, 0.01, None,
                                        client_order_id).order_id
 
 
@@ -41,7 +41,7 @@ def streamed(clock: ManualClock) -> Iterator[Streamed]:
     secret = rest.add_key("kraken-key", {"ZUSD": 100000.0, "XXBT": 1.0})
     client = kraken_client("kraken-key", secret, url=rest.url, timeout=5.0)
     client.enableRateLimit = False
-    venue = KrakenVenue(Exchange.KRAKEN, {"main": CcxtAccount(client)}, clock=clock, markets=["btc/usd"],
+    venue = KrakenVenue(Exchanges.KRAKEN, {"main": CcxtAccount(client)}, clock=clock, markets=["btc/usd"],
                         poll_every=86_400.0,  # the clock never gets there: what arrives came by the stream
                         streams={"main": kraken_stream_client("kraken-key", secret, url=rest.url, ws_url=ws.url)})
     fills: list[Fill] = []
@@ -51,7 +51,7 @@ def streamed(clock: ManualClock) -> Iterator[Streamed]:
         fills.append(fill)
         arrived.release()
 
-    venue.subscribe_fills(Exchange.KRAKEN, "main", receive)
+    venue.subscribe_fills(Exchanges.KRAKEN, "main", receive)
     assert ws.wait_subscriptions(1)
     yield Streamed(venue, rest, ws, fills, arrived)
     venue.close()
@@ -89,12 +89,12 @@ def test_a_deployment_with_stream_true_gets_its_fills_from_the_websocket(clock: 
     config = LiveVenueConfig(adapter="kraken", accounts={"main": LiveAccountConfig(key_env="K_KEY", secret_env="K_SECRET")},
                              markets=["btc/usd"], url=rest.url, stream=True, ws_url=ws.url, rate_limit_ms=1,
                              poll_every=86_400.0)
-    venue = live_venue(Exchange.KRAKEN, config, clock, base=tmp_path)
+    venue = live_venue(Exchanges.KRAKEN, config, clock, base=tmp_path)
     arrived = threading.Event()
     try:
-        venue.subscribe_fills(Exchange.KRAKEN, "main", lambda _fill: arrived.set())
+        venue.subscribe_fills(Exchanges.KRAKEN, "main", lambda _fill: arrived.set())
         assert ws.wait_subscriptions(1)
-        venue.create_order(Exchange.KRAKEN, "main", "btc/usd", Side.BUY, OrderType.MARKET, 0.01, None, "cfg")
+        venue.create_order(Exchanges.KRAKEN, "main", "btc/usd", Side.BUY, OrderType.MARKET, 0.01, None, "cfg")
         assert arrived.wait(30)
     finally:
         venue.close()

@@ -13,7 +13,7 @@ from actors.venues.base import VenueOutcomeUnknown, VenueRejected, VenueTimeout,
 from actors.venues.ccxt_errors import Redactor, venue_error
 from actors.venues.ccxt_venue import CcxtVenue
 from actors.venues.lighter import client_order_index
-from messages.common import Currency, Exchange
+from messages.common import Currencies, Exchanges
 from messages.trading import Fill, OrderStatus, OrderType, Side
 from messages.venue import TransferStatus
 from supervisor.clock import ManualClock
@@ -41,26 +41,26 @@ def fake_of(h: Harness) -> FakeKraken | FakeMexc:
 
 
 def test_a_quantity_is_rounded_to_the_market_step_before_sending(m: Harness) -> None:
-    order = m.venue.create_order(Exchange.MEXC, "main", "btc/usd", Side.BUY, OrderType.MARKET, 0.0123456789, None, "r1")
+    order = m.venue.create_order(Exchanges.MEXC, "main", "btc/usd", Side.BUY, OrderType.MARKET, 0.0123456789, None, "r1")
     assert order.quantity == pytest.approx(0.012345)
     sent = [r for r in fake_of(m).requests if r.method == "POST" and r.path.endswith("/api/v3/order")]
     assert sent[0].query["quantity"] == "0.012345"
 
 
 def test_a_quantity_below_the_market_minimum_is_refused_without_sending(k: Harness) -> None:
-    order = k.venue.create_order(Exchange.KRAKEN, "main", "btc/usd", Side.BUY, OrderType.MARKET, 0.00001, None, "tiny")
+    order = k.venue.create_order(Exchanges.KRAKEN, "main", "btc/usd", Side.BUY, OrderType.MARKET, 0.00001, None, "tiny")
     assert order.status is OrderStatus.REJECTED and "below the market minimum" in order.reason
     assert not [r for r in fake_of(k).requests if r.path.endswith("/AddOrder")]
 
 
 def test_a_withdrawal_below_the_exchange_minimum_is_refused_without_sending(m: Harness) -> None:
-    result = m.venue.transfer("small", Exchange.MEXC, "main", Exchange.KRAKEN, "main", Currency.USDT, 5.0)
+    result = m.venue.transfer("small", Exchanges.MEXC, "main", Exchanges.KRAKEN, "main", Currencies.USDT, 5.0)
     assert result.status is TransferStatus.FAILED and "below the withdrawal minimum 10" in result.reason
     assert not [r for r in fake_of(m).requests if r.path.endswith("/capital/withdraw")]
 
 
 def test_a_withdrawal_without_a_configured_address_fails_naming_the_destination(k: Harness) -> None:
-    result = k.venue.transfer("nowhere", Exchange.KRAKEN, "main", Exchange.LIGHTER, "hedge_a", Currency.USDT, 50.0)
+    result = k.venue.transfer("nowhere", Exchanges.KRAKEN, "main", Exchanges.LIGHTER, "hedge_a", Currencies.USDT, 50.0)
     assert result.status is TransferStatus.FAILED
     assert "no withdrawal address configured for usdt to lighter.hedge_a" in result.reason
 
@@ -68,7 +68,7 @@ def test_a_withdrawal_without_a_configured_address_fails_naming_the_destination(
 def test_a_lost_withdrawal_stays_in_doubt_within_the_window_then_is_unknown_never_failed(k: Harness) -> None:
     fake_of(k).hang_before_next(1, "Withdraw")
     with pytest.raises(VenueTimeout):
-        k.venue.transfer("lost", Exchange.KRAKEN, "main", Exchange.MEXC, "main", Currency.USDT, 50.0)
+        k.venue.transfer("lost", Exchanges.KRAKEN, "main", Exchanges.MEXC, "main", Currencies.USDT, 50.0)
     with pytest.raises(VenueTimeout) as in_doubt:
         k.venue.fetch_transfer("lost")
     assert not isinstance(in_doubt.value, VenueOutcomeUnknown)
@@ -76,7 +76,7 @@ def test_a_lost_withdrawal_stays_in_doubt_within_the_window_then_is_unknown_neve
     with pytest.raises(VenueOutcomeUnknown, match="never resend"):
         k.venue.fetch_transfer("lost")
     with pytest.raises(VenueOutcomeUnknown):  # asking to send it again does not send it
-        k.venue.transfer("lost", Exchange.KRAKEN, "main", Exchange.MEXC, "main", Currency.USDT, 50.0)
+        k.venue.transfer("lost", Exchanges.KRAKEN, "main", Exchanges.MEXC, "main", Currencies.USDT, 50.0)
     assert len([r for r in fake_of(k).requests if r.path.endswith("/Withdraw")]) == 1
 
 
@@ -85,7 +85,7 @@ def test_two_timed_out_withdrawals_of_one_amount_match_two_different_history_ent
     for client_id in ("twin-1", "twin-2"):
         fake.drop_next(1, "Withdraw")
         with pytest.raises(VenueTimeout):
-            k.venue.transfer(client_id, Exchange.KRAKEN, "main", Exchange.MEXC, "main", Currency.USDT, 40.0)
+            k.venue.transfer(client_id, Exchanges.KRAKEN, "main", Exchanges.MEXC, "main", Currencies.USDT, 40.0)
     first, second = k.venue.fetch_transfer("twin-1"), k.venue.fetch_transfer("twin-2")
     assert first is not None and second is not None
     assert first.status is second.status is TransferStatus.PENDING
@@ -94,7 +94,7 @@ def test_two_timed_out_withdrawals_of_one_amount_match_two_different_history_ent
 
 
 def test_a_completed_withdrawal_reads_ok(k: Harness) -> None:
-    k.venue.transfer("w-ok", Exchange.KRAKEN, "main", Exchange.MEXC, "main", Currency.USDT, 30.0)
+    k.venue.transfer("w-ok", Exchanges.KRAKEN, "main", Exchanges.MEXC, "main", Currencies.USDT, 30.0)
     fake_of(k).book.withdrawals[-1].status = "ok"
     result = k.venue.fetch_transfer("w-ok")
     assert result is not None and result.status is TransferStatus.OK
@@ -103,18 +103,18 @@ def test_a_completed_withdrawal_reads_ok(k: Harness) -> None:
 def test_an_order_answered_with_a_5xx_may_exist_so_it_is_a_timeout_and_is_looked_up(m: Harness) -> None:
     fake_of(m).fail_next(1, 502, "/api/v3/order")
     with pytest.raises(VenueTimeout, match="may have happened"):
-        m.venue.create_order(Exchange.MEXC, "main", "btc/usd", Side.BUY, OrderType.MARKET, 0.01, None, "5xx")
-    assert m.venue.fetch_order_by_client_id(Exchange.MEXC, "main", "5xx") is None  # this time it did not
+        m.venue.create_order(Exchanges.MEXC, "main", "btc/usd", Side.BUY, OrderType.MARKET, 0.01, None, "5xx")
+    assert m.venue.fetch_order_by_client_id(Exchanges.MEXC, "main", "5xx") is None  # this time it did not
 
 
 def test_a_dropped_fill_feed_catches_up_with_what_it_missed(k: Harness) -> None:
     pushed: list[Fill] = []
-    k.venue.subscribe_fills(Exchange.KRAKEN, "main", pushed.append)
-    k.venue.create_order(Exchange.KRAKEN, "main", "btc/usd", Side.BUY, OrderType.MARKET, 0.01, None, "d1")
+    k.venue.subscribe_fills(Exchanges.KRAKEN, "main", pushed.append)
+    k.venue.create_order(Exchanges.KRAKEN, "main", "btc/usd", Side.BUY, OrderType.MARKET, 0.01, None, "d1")
     fake_of(k).fail_next(3, 503, "TradesHistory")
     k.pump()  # the poll fails: the feed is down
     assert pushed == []
-    k.venue.create_order(Exchange.KRAKEN, "main", "btc/usd", Side.SELL, OrderType.MARKET, 0.01, None, "d2")
+    k.venue.create_order(Exchanges.KRAKEN, "main", "btc/usd", Side.SELL, OrderType.MARKET, 0.01, None, "d2")
     for _ in range(4):
         k.pump()
     assert [f.side for f in pushed] == [Side.BUY, Side.SELL]
@@ -124,7 +124,7 @@ def test_errors_never_carry_the_api_key_secret_or_signature(m: Harness) -> None:
     fake = fake_of(m)
     fake.fail_next(10, 503)
     with pytest.raises(VenueUnavailable) as error:
-        m.venue.fetch_balance(Exchange.MEXC, "main")
+        m.venue.fetch_balance(Exchanges.MEXC, "main")
     text = str(error.value)
     assert isinstance(m.venue, CcxtVenue)
     client = m.venue.accounts["main"].client

@@ -53,7 +53,7 @@ params = { slot = 2, exchange = "kraken", account = "main", currency = "usdc", a
         ('[hedge]\nmarket = "btc/usd"\nquantity = "lots"\na = { exchange = "kraken", account = "main" }\n'
          'b = { exchange = "kraken", account = "main" }', "config error at hedge.quantity: Expected `float`, got `str`"),
         ("[runtime]\nhang_timout = 3", "config error at runtime.hang_timout: unknown key"),
-        ('[[accounts]]\nexchange = "nasdaq"\naccount = "x"', "config error at accounts[1].exchange"),
+        ('[[accounts]]\nexchange = "Nasdaq!"\naccount = "x"', "config error at accounts[1].exchange"),
         ('[[accounts]]\nexchange = "kraken"\naccount = "main"', "accounts[1]: kraken.main is listed twice"),
         ("[supervisor]\nbackoff = [5.0, 1.0]", "config error at supervisor.backoff"),
         ('[supervisor]\nstrategy = "all_for_none"', "config error at supervisor.strategy"),

@@ -13,7 +13,7 @@ from actors.base import Actor
 from actors.gateway import Gateway, GatewayAccount
 from actors.stores.board import InMemoryBoard, StrategyBalanceManager, install_board, installed_board
 from actors.venues.simulated import SimulatedVenue
-from messages import Currency, Exchange, Ping, Rejected
+from messages import Currencies, Currency, Exchange, Exchanges, Ping, Rejected
 from messages.balances import (
     Adjust,
     Allocate,
@@ -32,8 +32,8 @@ from supervisor.spec import Strategy
 from tests.money import ask_as
 from tests.probe import Crash, Probe, recorder
 
-KRAKEN, MEXC, BINANCE = Exchange.KRAKEN, Exchange.MEXC, Exchange.BINANCE
-USD, USDC, BTC, ETH = Currency.USD, Currency.USDC, Currency.BTC, Currency.ETH
+KRAKEN, MEXC, BINANCE = Exchanges.KRAKEN, Exchanges.MEXC, Exchanges.BINANCE
+USD, USDC, BTC, ETH = Currencies.USD, Currencies.USDC, Currencies.BTC, Currencies.ETH
 EMPTY_SUBS = (0.0,) * 6
 
 
@@ -45,7 +45,7 @@ class StrategyStub(Actor):
         self.probe = probe
 
     def on_ledger_reset(self, message: LedgerReset) -> None:
-        self.probe.record("reset", self.name, f"{message.exchange.value}.{message.account}.{message.currency.value}")
+        self.probe.record("reset", self.name, f"{message.exchange}.{message.account}.{message.currency}")
 
 
 @dataclass

@@ -16,7 +16,7 @@ from actors.hedge import HedgeAccountA, HedgeAccountB, HedgeJob
 from actors.stores.board import InMemoryBoard
 from actors.stores.journal import Journal
 from actors.venues.simulated import MarketSpec, SimulatedVenue
-from messages import Currency, Exchange, Ping, decode, encode
+from messages import Currencies, Currency, Exchange, Exchanges, Ping, decode, encode
 from messages.balances import GetBalances, Reconcile
 from messages.hedge import (
     AFilled,
@@ -36,8 +36,8 @@ from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
 from tests.money import Collector, Inbox
 from tests.probe import Block, Crash
 
-K, M = Exchange.KRAKEN, Exchange.MEXC
-USD, BTC = Currency.USD, Currency.BTC
+K, M = Exchanges.KRAKEN, Exchanges.MEXC
+USD, BTC = Currencies.USD, Currencies.BTC
 FLAT = MarketSpec(price=100.0, volatility=0.0, tick=1.0, spread=0.02, depth=2.0, slippage_bps=10.0, fee_bps=10.0)
 """A market whose price never moves: bid 99, ask 101, 2 BTC per level or tick."""
 OPENING = {(K, "hedge_a"): {USD: 10_000.0}, (M, "hedge_b"): {USD: 10_000.0, BTC: 10.0}}

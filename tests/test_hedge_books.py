@@ -18,7 +18,7 @@ from actors.hedge import (
     PendingHedge,
 )
 from actors.hedge.legacy import legacy_hedger, legacy_opener
-from messages.common import Exchange
+from messages.common import Exchanges
 from messages.hedge import AFilled, BHedged, BHedgeFailed
 from messages.trading import Fill, Order, OrderStatus, OrderType, Side
 
@@ -28,13 +28,13 @@ NOW = 1_000.0
 
 def fill(trade_id: str, order_id: str = "O1", side: Side = BUY, quantity: float = 1.0, price: float = 100.0,
          fee: float = 0.1) -> Fill:
-    return Fill(exchange=Exchange.KRAKEN, account="a", market="btc/usd", side=side, quantity=quantity, price=price,
+    return Fill(exchange=Exchanges.KRAKEN, account="a", market="btc/usd", side=side, quantity=quantity, price=price,
                 trade_id=trade_id, order_id=order_id, fee=fee)
 
 
 def order(order_id: str = "O1", side: Side = BUY, quantity: float = 1.0, filled: float = 0.0,
           status: OrderStatus = OrderStatus.OPEN, average_price: float | None = None, **extra: Any) -> Order:
-    return Order(order_id=order_id, exchange=Exchange.KRAKEN, account="a", market="btc/usd", side=side,
+    return Order(order_id=order_id, exchange=Exchanges.KRAKEN, account="a", market="btc/usd", side=side,
                  order_type=OrderType.LIMIT, quantity=quantity, status=status, price=100.0, filled=filled,
                  average_price=average_price, **extra)
 
@@ -210,7 +210,7 @@ def request(trade_id: str = "T1", quantity: float = 1.0, request_no: int = 1) ->
 
 def market_order(order_id: str, quantity: float, filled: float, status: OrderStatus, price: float = 99.0,
                  fee: float = 0.0, reason: str = "") -> Order:
-    return Order(order_id=order_id, exchange=Exchange.MEXC, account="b", market="btc/usd", side=SELL,
+    return Order(order_id=order_id, exchange=Exchanges.MEXC, account="b", market="btc/usd", side=SELL,
                  order_type=OrderType.MARKET, quantity=quantity, status=status, filled=filled,
                  average_price=price if filled else None, fee=fee, reason=reason)
 

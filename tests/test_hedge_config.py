@@ -10,7 +10,7 @@ import pytest
 from actors.hedge import HedgeAccountB
 from actors.venues.simulated import MarketSpec, SimulatedVenue
 from desk.config import ConfigError, parse_config
-from messages import Exchange
+from messages import Exchanges
 from messages.hedge import AFilled, BHedgeFailed
 from messages.trading import Side
 from supervisor import ChildSpec, ManualClock, Runtime
@@ -43,11 +43,11 @@ def test_zero_retries_is_accepted_by_config_and_the_hedger_makes_one_attempt(
 ) -> None:
     hedge = parse_config(tomllib.loads(HEDGE + "retries = 0\n")).hedge
     assert hedge is not None and hedge.retries == 0
-    venue = SimulatedVenue(clock, balances={(Exchange.MEXC, "hedge"): {}}, markets={"btc/usd": MarketSpec(price=100.0)})
+    venue = SimulatedVenue(clock, balances={(Exchanges.MEXC, "hedge"): {}}, markets={"btc/usd": MarketSpec(price=100.0)})
     inbox = Inbox()
     try:
         rt = make_runtime([
-            ChildSpec("hedge_b", lambda: HedgeAccountB(venue, Exchange.MEXC, "hedge", retries=hedge.retries,
+            ChildSpec("hedge_b", lambda: HedgeAccountB(venue, Exchanges.MEXC, "hedge", retries=hedge.retries,
                                                        gateway=None)),
             ChildSpec("operator", lambda: Collector(inbox)),
         ])

@@ -17,13 +17,13 @@ import pytest
 from actors.hedge import HedgeAccountB, HedgeJob, PendingHedge
 from actors.stores.journal import Journal
 from actors.venues.simulated import SimulatedVenue
-from messages import Exchange, Ping
+from messages import Exchanges, Ping
 from messages.balances import Reconcile
 from messages.hedge import BHedged, BHedgeFailed, HedgeReport
 from messages.trading import Order
 from tests.test_hedge import Pair, PairFactory, WatchedA, start_pair  # noqa: F401 - fixtures
 
-M = Exchange.MEXC
+M = Exchanges.MEXC
 
 
 class Kill:

@@ -16,7 +16,7 @@ from actors.hedge import HedgeAccountB, PendingHedge
 from actors.stores.journal import Journal
 from actors.venues.base import VenueUnavailable
 from actors.venues.simulated import SimulatedVenue
-from messages import Currency, Exchange
+from messages import Currencies, Exchange, Exchanges
 from messages.hedge import BookManualHedge, HedgeReport, ResumeTrading
 from messages.system import Rejected
 from messages.trading import Order, OrderType, Side
@@ -31,8 +31,8 @@ from tests.test_hedge import (  # noqa: F401 - fixtures
 )
 from tests.test_hedge_books import OLD_A
 
-K, M = Exchange.KRAKEN, Exchange.MEXC
-USD, BTC = Currency.USD, Currency.BTC
+K, M = Exchanges.KRAKEN, Exchanges.MEXC
+USD, BTC = Currencies.USD, Currencies.BTC
 NO_BTC_FOR_B = {(K, "hedge_a"): {USD: 10_000.0}, (M, "hedge_b"): {USD: 10_000.0}}
 
 

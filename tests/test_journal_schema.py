@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from actors.stores.journal import SCHEMA_VERSION, Journal, JournalVersionError
-from messages.common import Currency, Exchange
+from messages.common import Currencies, Exchanges
 from messages.tasks import TransferTaskKey, TransferTaskValue
 
-KEY = TransferTaskKey(Exchange.KRAKEN, "trade", Exchange.MEXC, "main", Currency.USDC)
+KEY = TransferTaskKey(Exchanges.KRAKEN, "trade", Exchanges.MEXC, "main", Currencies.USDC)
 
 
 def user_version(path: Path) -> int:

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.ledger import INVARIANT_TOLERANCE, LedgerError, StrategyBalance, StrategyLedger, invariant_error
-from messages import Currency, Exchange
+from messages import Currencies, Currency, Exchanges
 from messages.trading import Fill, Side
 
-USD, BTC, USDT = Currency.USD, Currency.BTC, Currency.USDT
+USD, BTC, USDT = Currencies.USD, Currencies.BTC, Currencies.USDT
 
 # The property test asserts the books balance to this relative error (see `invariant_error`):
 # far tighter than INVARIANT_TOLERANCE, because the ledger recomputes the pool (or the total)
@@ -22,7 +22,7 @@ assert PROPERTY_TOLERANCE < INVARIANT_TOLERANCE
 
 
 def ledger(strategy_count: int = 8, credit: float = 0.0, usd: float = 1000.0) -> StrategyLedger:
-    book = StrategyLedger(Exchange.KRAKEN, "main", strategy_count, credit_limits={USD: credit} if credit else {})
+    book = StrategyLedger(Exchanges.KRAKEN, "main", strategy_count, credit_limits={USD: credit} if credit else {})
     book.reset(USD, usd)
     return book
 
@@ -109,7 +109,7 @@ def test_get_balance_reads_each_slot_as_in_the_seed() -> None:
 def test_view_is_what_the_board_shows() -> None:
     book = ledger(credit=25.0)
     view = book.view(USD, now=123.0)
-    assert (view.exchange, view.account, view.currency) == (Exchange.KRAKEN, "main", USD)
+    assert (view.exchange, view.account, view.currency) == (Exchanges.KRAKEN, "main", USD)
     assert view.slots == book.get(USD).slots and view.credit_limit == 25.0 and view.updated_at == 123.0
     assert view.available == 1025.0
 
@@ -132,7 +132,7 @@ def test_get_returns_a_snapshot_that_later_operations_do_not_change() -> None:
 
 def fill(side: Side, quantity: float, price: float, fee: float = 0.0, fee_currency: Currency | None = None) -> Fill:
     return Fill(
-        exchange=Exchange.KRAKEN, account="main", market="btc/usd", side=side, quantity=quantity, price=price,
+        exchange=Exchanges.KRAKEN, account="main", market="btc/usd", side=side, quantity=quantity, price=price,
         trade_id="t1", order_id="o1", fee=fee, fee_currency=fee_currency,
     )
 
@@ -161,7 +161,7 @@ def test_a_fill_in_a_currency_never_seen_starts_it_at_zero() -> None:
 
 
 def test_a_fill_for_another_account_is_refused() -> None:
-    other = StrategyLedger(Exchange.MEXC, "main")
+    other = StrategyLedger(Exchanges.MEXC, "main")
     other.reset(USD, 10)
     with pytest.raises(LedgerError, match="applied to mexc.main"):
         other.apply_fill(fill(Side.BUY, 1, 1))
@@ -281,11 +281,11 @@ def test_a_fill_with_a_non_finite_cost_changes_nothing() -> None:
 )
 def test_a_ledger_with_an_impossible_configuration_is_refused(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(LedgerError, match=match):
-        StrategyLedger(Exchange.KRAKEN, "main", **kwargs)  # type: ignore[arg-type]
+        StrategyLedger(Exchanges.KRAKEN, "main", **kwargs)  # type: ignore[arg-type]
 
 
 def test_sixty_four_slots_is_the_maximum_and_allowed() -> None:
-    book = StrategyLedger(Exchange.KRAKEN, "main", 64)
+    book = StrategyLedger(Exchanges.KRAKEN, "main", 64)
     book.reset(USD, 64.0)
     book.allocate(USD, 63, 1.0)
     assert book.get_balance(USD, 63) == 1.0
@@ -344,7 +344,7 @@ def _expected_effect(operation: str, args: tuple, before: StrategyBalance | None
 def test_every_operation_keeps_slot0_equal_to_the_sum_and_every_refusal_changes_nothing(
     credit: float, operations: list[tuple]
 ) -> None:
-    book = StrategyLedger(Exchange.KRAKEN, "main", 8, credit_limits={USD: credit, BTC: credit})
+    book = StrategyLedger(Exchanges.KRAKEN, "main", 8, credit_limits={USD: credit, BTC: credit})
     for operation, *args in operations:
         currency = args[0]
         state = {c: book.get(c) for c in book.currencies()}

@@ -17,7 +17,7 @@ from actors.venues.paper import PaperVenue
 from desk.check_venue import StartRefused, check_venues, main
 from desk.config import ConfigError, parse_config
 from desk.system import build_venue
-from messages.common import Currency, Exchange
+from messages.common import Currencies, Exchanges
 from messages.trading import OrderStatus, OrderType, Side
 from supervisor.clock import ManualClock
 from tests.fakes.kraken import FakeKraken
@@ -174,14 +174,14 @@ def test_dry_run_reads_live_balances_and_prices_and_sends_nothing(fakes: Fakes, 
     venue = build_venue(parse_config(live_config(fakes, dry_run=True)), clock)
     try:
         assert isinstance(venue, PaperVenue)
-        order = venue.create_order(Exchange.LIGHTER, "hedge_a", "btc/usdc", Side.BUY, OrderType.MARKET, 0.01, None, "p1")
+        order = venue.create_order(Exchanges.LIGHTER, "hedge_a", "btc/usdc", Side.BUY, OrderType.MARKET, 0.01, None, "p1")
         assert order.status is OrderStatus.FILLED and order.average_price == pytest.approx(60010.0)
-        balances = venue.fetch_balance(Exchange.LIGHTER, "hedge_a")
-        assert balances[Currency.BTC] == pytest.approx(0.01)
-        assert balances[Currency.USDC] == pytest.approx(5000.0 - 600.1 - 0.6001)
-        result = venue.transfer("t1", Exchange.KRAKEN, "main", Exchange.MEXC, "main", Currency.USDT, 100.0)
+        balances = venue.fetch_balance(Exchanges.LIGHTER, "hedge_a")
+        assert balances[Currencies.BTC] == pytest.approx(0.01)
+        assert balances[Currencies.USDC] == pytest.approx(5000.0 - 600.1 - 0.6001)
+        result = venue.transfer("t1", Exchanges.KRAKEN, "main", Exchanges.MEXC, "main", Currencies.USDT, 100.0)
         assert result.client_id == "t1"
-        assert venue.fetch_balance(Exchange.KRAKEN, "main")[Currency.USDT] == pytest.approx(200.0)
+        assert venue.fetch_balance(Exchanges.KRAKEN, "main")[Currencies.USDT] == pytest.approx(200.0)
     finally:
         venue.close()
     assert not [r for r in fakes.lighter.requests if r.path.endswith("/sendTx")]
@@ -192,7 +192,7 @@ def test_dry_run_reads_live_balances_and_prices_and_sends_nothing(fakes: Fakes, 
 def test_live_routes_orders_to_the_exchange_and_ids_find_their_way_back(fakes: Fakes, clock: ManualClock) -> None:
     venue = build_venue(parse_config(live_config(fakes)), clock)
     try:
-        order = venue.create_order(Exchange.LIGHTER, "hedge_b", "btc/usdc", Side.BUY, OrderType.LIMIT, 0.01, 50000.0, "r1")
+        order = venue.create_order(Exchanges.LIGHTER, "hedge_b", "btc/usdc", Side.BUY, OrderType.LIMIT, 0.01, 50000.0, "r1")
         assert order.order_id.startswith("lighter:") and order.status is OrderStatus.OPEN
         assert venue.cancel_order(order.order_id).status is OrderStatus.CANCELED
         assert [r for r in fakes.lighter.requests if r.path.endswith("/sendTx")]
@@ -205,8 +205,8 @@ def test_a_lighter_order_whose_answer_was_lost_is_found_by_its_client_id(fakes: 
     try:
         fakes.lighter.hang_after_next(1, "/sendTx")
         with pytest.raises(VenueTimeout):
-            venue.create_order(Exchange.LIGHTER, "hedge_a", "btc/usdc", Side.BUY, OrderType.MARKET, 0.01, None, "lost")
-        found = venue.fetch_order_by_client_id(Exchange.LIGHTER, "hedge_a", "lost")
+            venue.create_order(Exchanges.LIGHTER, "hedge_a", "btc/usdc", Side.BUY, OrderType.MARKET, 0.01, None, "lost")
+        found = venue.fetch_order_by_client_id(Exchanges.LIGHTER, "hedge_a", "lost")
         assert found is not None and found.status is OrderStatus.FILLED
     finally:
         venue.close()

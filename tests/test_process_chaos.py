@@ -24,7 +24,7 @@ from desk.config import DEMO_CONFIG, Deployment, parse_config
 from desk.processes import ProcessSystem
 from desk.status import ledger_mismatches, unsettled_accounts
 from messages.balances import GetBalances
-from messages.common import Currency, Exchange
+from messages.common import Currencies, Exchanges
 from messages.tasks import AddTransferTask
 from supervisor.transport.client import Client
 
@@ -68,9 +68,9 @@ def test_killing_random_nodes_under_load_keeps_every_cent_and_pays_nothing_twice
         with Client(system.endpoint, timeout=10.0) as client:
             for _ in range(KILLS):
                 # load: a sweep the treasurer does not make, then a kill of a random node mid-traffic
-                client.tell("tasks", AddTransferTask(from_exchange=Exchange.KRAKEN, from_account="main",
-                                                     to_exchange=Exchange.KRAKEN, to_account="trade",
-                                                     currency=Currency.USDC, amount=float(rng.choice([10, 50, 100]))))
+                client.tell("tasks", AddTransferTask(from_exchange=Exchanges.KRAKEN, from_account="main",
+                                                     to_exchange=Exchanges.KRAKEN, to_account="trade",
+                                                     currency=Currencies.USDC, amount=float(rng.choice([10, 50, 100]))))
                 time.sleep(rng.uniform(0.5, 2.5))  # real time: the demo trades meanwhile
                 node = rng.choice(runtime.nodes)
                 before, pid = node.restarts, node.pid

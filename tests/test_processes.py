@@ -24,7 +24,7 @@ from desk.config import DEMO_CONFIG, Deployment, actor_names, parse_config
 from desk.processes import ProcessSystem
 from desk.status import ledger_mismatches, unsettled_accounts
 from messages.balances import GetBalances
-from messages.common import Currency, Exchange
+from messages.common import Currencies, Exchanges
 from messages.system import Ping
 from messages.tasks import AddTransferTask, GetTasks, PendingTasks
 from supervisor.transport.client import Client, ClientError
@@ -117,10 +117,10 @@ def test_bin_run_send_allocates_and_a_rejection_exits_non_zero(running: ProcessS
 
 def test_another_process_reads_the_board_as_the_desk_library_did(running: ProcessSystem) -> None:
     script = textwrap.dedent("""
-        from messages.common import Currency, Exchange
+        from messages.common import Currencies, Currency, Exchange, Exchanges
         from actors.stores.board import StrategyBalanceManager
-        manager = StrategyBalanceManager(Exchange.KRAKEN, strategy_count=8, account="main")
-        print(manager.get_balance(Currency.USDC, index=4), manager.get_balance(Currency.USDC, index=0))
+        manager = StrategyBalanceManager(Exchanges.KRAKEN, strategy_count=8, account="main")
+        print(manager.get_balance(Currencies.USDC, index=4), manager.get_balance(Currencies.USDC, index=0))
     """)
     done = subprocess.run([PYTHON, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=30,
                           env={**os.environ, "TREASURY_RUNTIME": str(running.folder)})
@@ -187,8 +187,8 @@ def test_killing_each_node_kind_loses_no_task_and_pays_no_transfer_twice(running
     runtime = running.runtime
     assert runtime is not None
     # a task that cannot run (its source is empty): it must still be pending after every kill
-    stuck = AddTransferTask(from_exchange=Exchange.MEXC, from_account="trade", to_exchange=Exchange.MEXC,
-                            to_account="main", currency=Currency.USDT, amount=1.0)
+    stuck = AddTransferTask(from_exchange=Exchanges.MEXC, from_account="trade", to_exchange=Exchanges.MEXC,
+                            to_account="main", currency=Currencies.USDT, amount=1.0)
     assert client.ask("tasks", stuck).added
     for kind in ["tasks", "transfers", "chains", "gateway", "hedge_b", "hedge_a", "scheduler"]:
         node = next(n for n in runtime.nodes if n.name == kind)
@@ -305,8 +305,8 @@ def test_a_node_from_another_host_joins_over_tcp_with_only_its_keys(tmp_path: Pa
             assert system.hub is not None and system.hub.wait_connected("far_strategy", node.pid, 30)
             allocated = 0.0
             for _ in range(2000):  # the waiting DemoTick makes it allocate through the gateway
-                views = client.ask("gateway", GetBalances(exchange=Exchange.KRAKEN, account="main")).views
-                allocated = next(v.slots[2] for v in views if v.currency is Currency.USDC)
+                views = client.ask("gateway", GetBalances(exchange=Exchanges.KRAKEN, account="main")).views
+                allocated = next(v.slots[2] for v in views if v.currency == Currencies.USDC)
                 if allocated:
                     break
             assert allocated == 50.0

@@ -27,13 +27,13 @@ from actors.venues import (
 )
 from actors.venues.remote.wire import WIRE, protocol_methods
 from actors.venues.simulated import MarketSpec, Route, SimulatedVenue
-from messages import Currency, Exchange
+from messages import Currencies, Exchanges
 from messages.trading import Fill, OrderStatus, OrderType, Side
 from messages.venue import TransferStatus
 from supervisor import ManualClock
 
-KRAKEN, MEXC = Exchange.KRAKEN, Exchange.MEXC
-USD, BTC = Currency.USD, Currency.BTC
+KRAKEN, MEXC = Exchanges.KRAKEN, Exchanges.MEXC
+USD, BTC = Currencies.USD, Currencies.BTC
 BUY, SELL = Side.BUY, Side.SELL
 LIMIT, MARKET = OrderType.LIMIT, OrderType.MARKET
 
@@ -245,7 +245,7 @@ def test_fills_pushed_by_the_venue_reach_a_subscriber_in_the_client(clock: Manua
     clock.advance(1.0)  # ...on the market's next tick
     assert arrived.wait(timeout=5)
     assert received == served and len(received) == 4
-    assert all(isinstance(fill, Fill) and fill.exchange is KRAKEN for fill in received)
+    assert all(isinstance(fill, Fill) and fill.exchange == KRAKEN for fill in received)
 
 
 def test_a_cancelled_fill_subscription_gets_no_more_fills(venue: SimulatedVenue, remote: RemoteVenue) -> None:
@@ -277,7 +277,7 @@ def test_subscribing_to_an_unknown_account_is_rejected(remote: RemoteVenue) -> N
         [msgpack.packb([1, 2, 3])],
         [msgpack.packb({"id": 1, "method": "fetch_balance"})],
         [msgpack.packb({"id": 1, "method": "launch_rockets", "args": {}})],
-        [msgpack.packb({"id": 1, "method": "fetch_balance", "args": {"exchange": "nasdaq", "account": "a"}})],
+        [msgpack.packb({"id": 1, "method": "fetch_balance", "args": {"exchange": "Nasdaq!", "account": "a"}})],
         [msgpack.packb({"id": 1, "method": "transfer", "args": {"client_id": "x"}})],
         [b"", b"several", b"frames"],
     ],
@@ -343,11 +343,11 @@ def test_closing_the_client_and_stopping_the_server_leave_nothing_behind(venue: 
 CLIENT_PROCESS = """
 import json, os, sys
 from actors.venues.remote import RemoteVenue
-from messages import Currency, Exchange
+from messages import Currencies, Currency, Exchange, Exchanges
 
 with RemoteVenue(sys.argv[1], sys.argv[2]) as remote:
-    result = remote.transfer("from-another-process", Exchange.KRAKEN, "a", Exchange.KRAKEN, "b", Currency.USD, 250.0)
-    print(json.dumps({"pid": os.getpid(), "status": result.status, "balance": remote.fetch_balance(Exchange.KRAKEN, "b")}))
+    result = remote.transfer("from-another-process", Exchanges.KRAKEN, "a", Exchanges.KRAKEN, "b", Currencies.USD, 250.0)
+    print(json.dumps({"pid": os.getpid(), "status": result.status, "balance": remote.fetch_balance(Exchanges.KRAKEN, "b")}))
 """
 
 
@@ -379,11 +379,11 @@ def test_the_wire_serves_every_method_of_the_venue_protocol_with_its_signature()
 
 
 def test_new_protocol_methods_cross_the_wire(clock: ManualClock) -> None:
-    venue = SimulatedVenue(clock, balances={(Exchange.KRAKEN, "a"): {Currency.USD: 1000.0}},
+    venue = SimulatedVenue(clock, balances={(Exchanges.KRAKEN, "a"): {Currencies.USD: 1000.0}},
                            markets={"btc/usd": MarketSpec(price=100.0, volatility=0.0)})
     endpoints = (f"inproc://rpc-{id(venue)}", f"inproc://fills-{id(venue)}")
     with VenueServer(venue, *endpoints), RemoteVenue(*endpoints) as remote:
-        order = remote.create_order(Exchange.KRAKEN, "a", "btc/usd", Side.BUY, OrderType.MARKET, 1.0, client_order_id="x")
-        assert remote.fetch_order_by_client_id(Exchange.KRAKEN, "a", "x") == order
-        assert [f.order_id for f in remote.fetch_fills(Exchange.KRAKEN, "a", 0.0)] == [order.order_id]
+        order = remote.create_order(Exchanges.KRAKEN, "a", "btc/usd", Side.BUY, OrderType.MARKET, 1.0, client_order_id="x")
+        assert remote.fetch_order_by_client_id(Exchanges.KRAKEN, "a", "x") == order
+        assert [f.order_id for f in remote.fetch_fills(Exchanges.KRAKEN, "a", 0.0)] == [order.order_id]
     venue.close()

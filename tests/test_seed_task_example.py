@@ -21,7 +21,7 @@ import pytest
 
 from actors.tasks import TransferTaskKey, TransferTaskManager
 from actors.venues.simulated import MovementKind, SimulatedVenue
-from messages.common import Currency, Exchange
+from messages.common import Currencies, Currency, Exchange, Exchanges
 from messages.venue import TransferResult, TransferStatus
 from supervisor.clock import SystemClock
 
@@ -109,8 +109,8 @@ TYPO_FIXES = [
     ('        if value.extra = "..."\n', '        if value.extra == "...":\n'),
 ]
 
-KEY_A = TransferTaskKey(Exchange.KRAKEN, "trade", Exchange.KRAKEN, "main", Currency.USDC)
-KEY_B = TransferTaskKey(Exchange.KRAKEN, "trade", Exchange.KRAKEN, "close_position", Currency.USD)
+KEY_A = TransferTaskKey(Exchanges.KRAKEN, "trade", Exchanges.KRAKEN, "main", Currencies.USDC)
+KEY_B = TransferTaskKey(Exchanges.KRAKEN, "trade", Exchanges.KRAKEN, "close_position", Currencies.USD)
 
 
 def seed_example() -> str:
@@ -138,9 +138,9 @@ class Desk:
             SystemClock(),
             seed=0,
             balances={
-                (Exchange.KRAKEN, "trade"): {Currency.USDC: 5000.0, Currency.USD: 2000.0},
-                (Exchange.KRAKEN, "main"): {},
-                (Exchange.KRAKEN, "close_position"): {},
+                (Exchanges.KRAKEN, "trade"): {Currencies.USDC: 5000.0, Currencies.USD: 2000.0},
+                (Exchanges.KRAKEN, "main"): {},
+                (Exchanges.KRAKEN, "close_position"): {},
             },
         )
         self.transfers: list[TransferResult] = []
@@ -179,7 +179,7 @@ def desk(monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk]:
         modules[name] = module
         monkeypatch.setitem(sys.modules, name, module)
     common = modules["hftpy.common"]
-    common.Exchange, common.Currency = Exchange, Currency  # type: ignore[attr-defined]
+    common.Exchange, common.Currency = Exchanges, Currencies  # type: ignore[attr-defined]
     common.TransferTaskManager, common.TransferTaskKey = TransferTaskManager, TransferTaskKey  # type: ignore[attr-defined]
     modules["hftpy.exchange.multi_account_api"].transfer = desk.transfer  # type: ignore[attr-defined]
     modules["hftpy"].common, modules["hftpy"].exchange = common, modules["hftpy.exchange"]  # type: ignore[attr-defined]
@@ -212,13 +212,13 @@ def test_the_seed_example_moves_each_wanted_transfer_once(desk: Desk) -> None:
     after = int(time.time() * 1_000_000)
 
     assert [(r.to_account, r.currency, r.amount, r.status) for r in desk.transfers] == [
-        ("main", Currency.USDC, 1000.0, TransferStatus.OK),
-        ("close_position", Currency.USD, 500.0, TransferStatus.OK),
+        ("main", Currencies.USDC, 1000.0, TransferStatus.OK),
+        ("close_position", Currencies.USD, 500.0, TransferStatus.OK),
     ]
-    assert desk.balance(Exchange.KRAKEN, "trade", Currency.USDC) == 4000.0
-    assert desk.balance(Exchange.KRAKEN, "main", Currency.USDC) == 1000.0
-    assert desk.balance(Exchange.KRAKEN, "trade", Currency.USD) == 1500.0
-    assert desk.balance(Exchange.KRAKEN, "close_position", Currency.USD) == 500.0
+    assert desk.balance(Exchanges.KRAKEN, "trade", Currencies.USDC) == 4000.0
+    assert desk.balance(Exchanges.KRAKEN, "main", Currencies.USDC) == 1000.0
+    assert desk.balance(Exchanges.KRAKEN, "trade", Currencies.USD) == 1500.0
+    assert desk.balance(Exchanges.KRAKEN, "close_position", Currencies.USD) == 500.0
     assert sum(m.kind is MovementKind.DEBIT for m in desk.venue.audit()) == 2
     assert all(abs(error) < 1e-9 for error in desk.venue.conservation_error().values())
 
@@ -242,16 +242,16 @@ def test_running_the_example_again_within_120s_skips_strategy_b(desk: Desk) -> N
 
     assert namespace["manager"] is manager
     assert [(r.to_account, r.amount) for r in desk.transfers] == [("main", 1000.0), ("close_position", 500.0), ("main", 1000.0)]
-    assert desk.balance(Exchange.KRAKEN, "close_position", Currency.USD) == 500.0  # B paid once
-    assert desk.balance(Exchange.KRAKEN, "main", Currency.USDC) == 2000.0  # A has no recency check
+    assert desk.balance(Exchanges.KRAKEN, "close_position", Currencies.USD) == 500.0  # B paid once
+    assert desk.balance(Exchanges.KRAKEN, "main", Currencies.USDC) == 2000.0  # A has no recency check
 
 
 def test_a_task_whose_source_lacks_money_stays_for_the_next_round(desk: Desk) -> None:
-    desk.venue.external_adjust(Exchange.KRAKEN, "trade", Currency.USD, -1800.0, "spent elsewhere")
+    desk.venue.external_adjust(Exchanges.KRAKEN, "trade", Currencies.USD, -1800.0, "spent elsewhere")
     namespace = run_example(desk)
 
     assert [r.to_account for r in desk.transfers] == ["main"]
     manager: TransferTaskManager = namespace["manager"]
     assert [key for key, _ in manager.get_all_tasks()] == [KEY_B]
     assert manager.get_last_success_time(KEY_B) is None
-    assert desk.balance(Exchange.KRAKEN, "close_position", Currency.USD) == 0.0
+    assert desk.balance(Exchanges.KRAKEN, "close_position", Currencies.USD) == 0.0

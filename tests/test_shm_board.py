@@ -28,12 +28,12 @@ from actors.stores.shm_board import (
     require_board,
     well_known_record,
 )
-from messages import Currency, Exchange
+from messages import Currencies, Exchanges
 from messages.balances import BalanceView
 from tests.test_board import row
 
-KRAKEN, MEXC = Exchange.KRAKEN, Exchange.MEXC
-USDC, BTC = Currency.USDC, Currency.BTC
+KRAKEN, MEXC = Exchanges.KRAKEN, Exchanges.MEXC
+USDC, BTC = Currencies.USDC, Currencies.BTC
 SHM = Path("/dev/shm")
 REPO = Path(__file__).resolve().parent.parent
 
@@ -101,7 +101,7 @@ def test_every_field_round_trips_through_shared_memory(writer: SharedMemoryBoard
         assert reader.read(MEXC, "close_position", BTC) == wide
         assert reader.read(KRAKEN, "ü" * 64, USDC) == narrow
         assert sorted(reader.views(), key=lambda v: v.exchange) == [narrow, wide]
-        assert type(reader.read(MEXC, "close_position", BTC).exchange) is Exchange  # type: ignore[union-attr]
+        assert type(reader.read(MEXC, "close_position", BTC).exchange) is str  # type: ignore[union-attr]
     finally:
         reader.close()
 
@@ -400,11 +400,11 @@ def test_a_row_the_writer_stays_inside_times_out_instead_of_spinning_forever(
 def test_a_reader_process_finds_the_board_and_reads_what_the_writer_published(tmp_path: Path) -> None:
     read_balances = """
         import json
-        from messages import Currency, Exchange
+        from messages import Currencies, Currency, Exchange, Exchanges
         from actors.stores.board import StrategyBalanceManager
-        manager = StrategyBalanceManager(Exchange.KRAKEN, strategy_count=8)
-        print(json.dumps([manager.board.name, manager.account, manager.get(Currency.USDC).credit_limit,
-                          [manager.get_balance(Currency.USDC, i) for i in range(8)]]))
+        manager = StrategyBalanceManager(Exchanges.KRAKEN, strategy_count=8)
+        print(json.dumps([manager.board.name, manager.account, manager.get(Currencies.USDC).credit_limit,
+                          [manager.get_balance(Currencies.USDC, i) for i in range(8)]]))
     """
     with SharedMemoryBoard.create(runtime_folder=tmp_path) as board:
         board.set_default_account(KRAKEN, "main")
@@ -434,14 +434,14 @@ def test_readers_in_another_process_never_see_a_torn_row(writer: SharedMemoryBoa
             "-c",
             textwrap.dedent(f"""
         import json, time
-        from messages import Currency, Exchange
+        from messages import Currencies, Currency, Exchange, Exchanges
         from actors.stores.shm_board import SharedMemoryBoard
         board = SharedMemoryBoard.attach({writer.name!r})
         reads = torn = 0
         seen = set()
         deadline = time.monotonic() + 60
         while (reads < 100000 or board.read_retries < 10 or len(seen) < 1000) and time.monotonic() < deadline:
-            view = board.read(Exchange.KRAKEN, "main", Currency.USDC)
+            view = board.read(Exchanges.KRAKEN, "main", Currencies.USDC)
             reads += 1
             torn += view.slots[0] != sum(view.slots[1:]) or view.updated_at != view.slots[1]
             seen.add(view.updated_at)
@@ -509,19 +509,19 @@ def test_reader_processes_exiting_never_unlink_the_writers_segment_nor_warn(tmp_
         textwrap.dedent("""
         import multiprocessing, os, subprocess, sys
         from loguru import logger
-        from messages import Currency, Exchange
+        from messages import Currencies, Currency, Exchange, Exchanges
         from messages.balances import BalanceView
         from actors.stores.shm_board import SharedMemoryBoard
 
         def read_once(name):
             board = SharedMemoryBoard.attach(name)
-            assert board.read(Exchange.KRAKEN, "main", Currency.USDC).total == 3.0
+            assert board.read(Exchanges.KRAKEN, "main", Currencies.USDC).total == 3.0
             board.close()
 
         if __name__ == "__main__":
             logger.remove()
             board = SharedMemoryBoard.create()
-            board.publish(BalanceView(exchange=Exchange.KRAKEN, account="main", currency=Currency.USDC,
+            board.publish(BalanceView(exchange=Exchanges.KRAKEN, account="main", currency=Currencies.USDC,
                                       slots=(3.0, 3.0)))
             child = multiprocessing.get_context("spawn").Process(target=read_once, args=(board.name,))
             child.start()
@@ -531,7 +531,7 @@ def test_reader_processes_exiting_never_unlink_the_writers_segment_nor_warn(tmp_
                                     text=True, timeout=30)
             print("exit codes", child.exitcode, script.returncode, script.stderr.strip())
             print("still there", os.path.exists("/dev/shm/" + board.name), board.read(
-                Exchange.KRAKEN, "main", Currency.USDC).total)
+                Exchanges.KRAKEN, "main", Currencies.USDC).total)
             board.close()
             print("gone", not os.path.exists("/dev/shm/" + board.name))
     """)
@@ -552,11 +552,11 @@ def test_a_writer_killed_without_closing_leaves_nothing_and_its_readers_notice(
             "-c",
             textwrap.dedent(f"""
         import sys
-        from messages import Currency, Exchange
+        from messages import Currencies, Currency, Exchange, Exchanges
         from messages.balances import BalanceView
         from actors.stores.shm_board import SharedMemoryBoard
         board = SharedMemoryBoard.create(runtime_folder={str(tmp_path)!r})
-        board.publish(BalanceView(exchange=Exchange.KRAKEN, account="main", currency=Currency.USDC, slots=(1.0, 1.0)))
+        board.publish(BalanceView(exchange=Exchanges.KRAKEN, account="main", currency=Currencies.USDC, slots=(1.0, 1.0)))
         print(board.name, flush=True)
         sys.stdin.readline()
     """),

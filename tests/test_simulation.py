@@ -29,7 +29,7 @@ from desk.simulation.invariants import (
 )
 from messages.alerts import Alert
 from messages.balances import BalanceView
-from messages.common import AccountRef, Currency, Exchange
+from messages.common import AccountRef, Currencies, Exchange, Exchanges
 from messages.demo import DemoTick
 from messages.tasks import TransferTaskKey
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
@@ -166,12 +166,12 @@ def test_a_crash_on_the_head_message_dead_letters_it_and_restarts_the_actor(cloc
 
 # ---- the invariants on hand-made data ---------------------------------------------------------
 
-K, M = Exchange.KRAKEN, Exchange.MEXC
-KEY = TransferTaskKey(K, "trade", M, "main", Currency.USDC)
+K, M = Exchanges.KRAKEN, Exchanges.MEXC
+KEY = TransferTaskKey(K, "trade", M, "main", Currencies.USDC)
 
 
 def _debit(seq: int, client_id: str) -> Movement:
-    return Movement(seq=seq, at=0.0, kind=MovementKind.DEBIT, exchange=K, account="trade", currency=Currency.USDC,
+    return Movement(seq=seq, at=0.0, kind=MovementKind.DEBIT, exchange=K, account="trade", currency=Currencies.USDC,
                     delta=-10.0, client_id=client_id)
 
 
@@ -203,28 +203,28 @@ def test_a_chain_hop_paid_twice_and_a_chain_without_whereabouts_are_violations()
 
 
 def test_a_ledger_off_the_venue_is_a_violation_unless_its_account_is_in_motion() -> None:
-    view = BalanceView(exchange=K, account="trade", currency=Currency.USDC, slots=(100.0, 100.0), credit_limit=0.0,
+    view = BalanceView(exchange=K, account="trade", currency=Currencies.USDC, slots=(100.0, 100.0), credit_limit=0.0,
                        updated_at=0.0)
-    venue = {(K, "trade"): {Currency.USDC: 90.0}}
+    venue = {(K, "trade"): {Currencies.USDC: 90.0}}
     assert check_ledgers([view], venue, set()) == [
         "ledger differs from the venue: kraken.trade usdc: ledger 100.0 venue 90.0"]
     assert check_ledgers([view], venue, {(K, "trade")}) == []
-    assert check_conservation({Currency.USDC: 0.01}) == ["funds not conserved: usdc off by 0.01000000"]
+    assert check_conservation({Currencies.USDC: 0.01}) == ["funds not conserved: usdc off by 0.01000000"]
 
 
 def _trade(seq: int, exchange: Exchange, account: str, delta: float) -> Movement:
-    return Movement(seq=seq, at=0.0, kind=MovementKind.TRADE, exchange=exchange, account=account, currency=Currency.BTC,
+    return Movement(seq=seq, at=0.0, kind=MovementKind.TRADE, exchange=exchange, account=account, currency=Currencies.BTC,
                     delta=delta)
 
 
 def test_a_second_hedge_for_one_fill_and_an_unalerted_pause_are_violations() -> None:
     a, b = AccountRef(K, "hedge"), AccountRef(M, "hedge")
     twice = hedge_figures([_trade(1, K, "hedge", 0.01), _trade(2, M, "hedge", -0.01), _trade(3, M, "hedge", -0.01)],
-                          a, b, Currency.BTC)
+                          a, b, Currencies.BTC)
     assert twice.net == -0.01
     wrong = check_hedge(twice, 0.01, False, AlertLog(), 0.0, 90.0, final=False)
     assert wrong == ["B sold 0.02000000 against A's buys of 0.01000000: a second order for one fill"]
-    naked = hedge_figures([_trade(1, K, "hedge", 0.01)], a, b, Currency.BTC)
+    naked = hedge_figures([_trade(1, K, "hedge", 0.01)], a, b, Currencies.BTC)
     assert "A paused, but no alert names it" in check_hedge(naked, 0.01, True, AlertLog(), 0.0, 90.0, final=True)[0]
     alerts = AlertLog()
     alerts.add(Alert(key="hedge_a:unhedged", text="unhedged +0.0100 btc/usd", source="hedge_a"))

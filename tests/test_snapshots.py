@@ -22,15 +22,15 @@ from actors.gateway import Gateway, GatewayAccount
 from actors.snapshots import HeldChange, Placement, Window, explain
 from actors.stores.board import InMemoryBoard
 from actors.venues.simulated import MarketSpec, SimulatedVenue
-from messages import Currency, Exchange
+from messages import Currencies, Currency, Exchange, Exchanges, currency_code
 from messages.balances import Adjust, GetBalances, Reconcile
 from messages.base import Message
 from messages.trading import Fill, OrderType, Side
 from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
 from tests.probe import Crash, Probe, recorder
 
-K = Exchange.KRAKEN
-USDC, BTC = Currency.USDC, Currency.BTC
+K = Exchanges.KRAKEN
+USDC, BTC = Currencies.USDC, Currencies.BTC
 Action = Callable[[], None]
 
 
@@ -47,7 +47,7 @@ def test_a_change_before_the_fetch_is_counted_after_it_is_new_and_during_it_is_a
 
 
 def held(ref: str, **deltas: float) -> HeldChange:
-    return HeldChange(ref, 1.0, {Currency(c): d for c, d in deltas.items()}, message=None)
+    return HeldChange(ref, 1.0, {currency_code(c): d for c, d in deltas.items()}, message=None)
 
 
 def test_explain_finds_the_held_changes_the_fresh_snapshot_has_and_the_ledger_lacks() -> None:

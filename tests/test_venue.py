@@ -13,12 +13,12 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from actors.venues import Venue, VenueError, VenueRejected, VenueTimeout, VenueUnavailable
 from actors.venues.simulated import MarketSpec, MovementKind, Route, SimulatedVenue
-from messages import Currency, Exchange
+from messages import Currencies, Currency, Exchange, Exchanges
 from messages.venue import TransferStatus
 from supervisor import ManualClock
 
-KRAKEN, MEXC, BINANCE = Exchange.KRAKEN, Exchange.MEXC, Exchange.BINANCE
-USDC, BTC = Currency.USDC, Currency.BTC
+KRAKEN, MEXC, BINANCE = Exchanges.KRAKEN, Exchanges.MEXC, Exchanges.BINANCE
+USDC, BTC = Currencies.USDC, Currencies.BTC
 
 
 def make_venue(clock: ManualClock, **options: object) -> SimulatedVenue:
@@ -332,7 +332,7 @@ def test_threads_racing_the_same_client_ids_pay_each_once_and_conserve_money(clo
         start.wait()
         for n in range(100):
             exchange = MEXC if n % 2 else KRAKEN
-            venue.transfer(f"t{n}", KRAKEN, "main", exchange, "trade" if exchange is KRAKEN else "main", USDC, 1.0)
+            venue.transfer(f"t{n}", KRAKEN, "main", exchange, "trade" if exchange == KRAKEN else "main", USDC, 1.0)
             venue.fetch_balance(KRAKEN, "main")
 
     threads = [threading.Thread(target=send, args=(worker,)) for worker in range(8)]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from actors.venues.base import VenueRejected, VenueTimeout, VenueUnavailable
-from messages.common import Currency
+from messages.common import Currencies, Currency
 from messages.trading import Fill, OrderStatus, OrderType, Side
 from messages.venue import TransferStatus
 from supervisor.clock import ManualClock
@@ -39,7 +39,7 @@ def balance(h: Harness, currency: Currency) -> float:
 def test_the_balances_of_an_account_are_read_per_currency(h: Harness) -> None:
     balances = h.venue.fetch_balance(h.exchange, h.account)
     assert balances[h.quote] == pytest.approx(100000.0)
-    assert balances[Currency.BTC] == pytest.approx(1.0)
+    assert balances[Currencies.BTC] == pytest.approx(1.0)
 
 
 def test_an_unknown_account_is_rejected_naming_it(h: Harness) -> None:
@@ -58,7 +58,7 @@ def test_a_market_buy_fills_and_moves_base_and_quote(h: Harness) -> None:
     assert order.status is OrderStatus.FILLED
     assert order.filled == pytest.approx(0.01)
     assert order.average_price is not None and order.average_price > 0
-    assert balance(h, Currency.BTC) == pytest.approx(1.01)
+    assert balance(h, Currencies.BTC) == pytest.approx(1.01)
     assert balance(h, h.quote) < 100000.0 - 0.01 * order.average_price + 1e-6
 
 
@@ -66,7 +66,7 @@ def test_a_repeated_client_order_id_returns_the_first_order_and_trades_once(h: H
     first = h.venue.create_order(h.exchange, h.account, h.market, Side.BUY, OrderType.MARKET, 0.01, client_order_id="once")
     again = h.venue.create_order(h.exchange, h.account, h.market, Side.BUY, OrderType.MARKET, 0.01, client_order_id="once")
     assert again.order_id == first.order_id
-    assert balance(h, Currency.BTC) == pytest.approx(1.01)
+    assert balance(h, Currencies.BTC) == pytest.approx(1.01)
 
 
 def test_an_order_is_found_by_its_client_id_and_an_unknown_one_is_none(h: Harness) -> None:
@@ -80,7 +80,7 @@ def test_an_unaffordable_order_is_rejected_for_insufficient_funds_and_moves_noth
     order = h.venue.create_order(h.exchange, h.account, h.market, Side.BUY, OrderType.MARKET, 50.0, client_order_id="big")
     assert order.status is OrderStatus.REJECTED
     assert "insufficient funds" in order.reason.lower()
-    assert balance(h, Currency.BTC) == pytest.approx(1.0)
+    assert balance(h, Currencies.BTC) == pytest.approx(1.0)
 
 
 def test_an_order_on_an_unknown_market_is_rejected_naming_it(h: Harness) -> None:
@@ -138,7 +138,7 @@ def test_a_rate_limited_order_raises_rejected_and_places_nothing(h: Harness) -> 
     with pytest.raises(VenueRejected):
         h.venue.create_order(h.exchange, h.account, h.market, Side.BUY, OrderType.MARKET, 0.01, client_order_id="rl")
     assert h.venue.fetch_order_by_client_id(h.exchange, h.account, "rl") is None
-    assert balance(h, Currency.BTC) == pytest.approx(1.0)
+    assert balance(h, Currencies.BTC) == pytest.approx(1.0)
 
 
 def test_an_outage_makes_reads_unavailable(h: Harness) -> None:
@@ -156,27 +156,27 @@ def test_an_order_that_timed_out_after_placing_is_found_by_client_id_and_not_pla
     assert found is not None and found.status is OrderStatus.FILLED
     again = h.venue.create_order(h.exchange, h.account, h.market, Side.BUY, OrderType.MARKET, 0.01, client_order_id="lost")
     assert again.order_id == found.order_id
-    assert balance(h, Currency.BTC) == pytest.approx(1.01)
+    assert balance(h, Currencies.BTC) == pytest.approx(1.01)
 
 
 def test_a_withdrawal_to_another_exchange_is_pending_with_its_fee_and_a_repeat_moves_nothing(h: Harness) -> None:
     to_exchange, to_account = moving_money(h).destination
-    result = h.venue.transfer("w1", h.exchange, h.account, to_exchange, to_account, Currency.USDT, 100.0)
+    result = h.venue.transfer("w1", h.exchange, h.account, to_exchange, to_account, Currencies.USDT, 100.0)
     assert result.status is TransferStatus.PENDING
     assert result.fee == pytest.approx(WITHDRAW_FEE)
-    assert balance(h, Currency.USDT) == pytest.approx(400.0)
-    again = h.venue.transfer("w1", h.exchange, h.account, to_exchange, to_account, Currency.USDT, 100.0)
+    assert balance(h, Currencies.USDT) == pytest.approx(400.0)
+    again = h.venue.transfer("w1", h.exchange, h.account, to_exchange, to_account, Currencies.USDT, 100.0)
     assert again.client_id == "w1" and again.status is TransferStatus.PENDING
-    assert balance(h, Currency.USDT) == pytest.approx(400.0)
+    assert balance(h, Currencies.USDT) == pytest.approx(400.0)
     assert h.venue.fetch_transfer("never-sent") is None
 
 
 def test_a_withdrawal_beyond_the_balance_fails_for_insufficient_funds(h: Harness) -> None:
     to_exchange, to_account = moving_money(h).destination
-    result = h.venue.transfer("w2", h.exchange, h.account, to_exchange, to_account, Currency.USDT, 10_000.0)
+    result = h.venue.transfer("w2", h.exchange, h.account, to_exchange, to_account, Currencies.USDT, 10_000.0)
     assert result.status is TransferStatus.FAILED
     assert "insufficient funds" in result.reason.lower()
-    assert balance(h, Currency.USDT) == pytest.approx(500.0)
+    assert balance(h, Currencies.USDT) == pytest.approx(500.0)
 
 
 def test_a_withdrawal_that_timed_out_after_sending_is_found_again_and_never_sent_twice(h: Harness) -> None:
@@ -184,11 +184,11 @@ def test_a_withdrawal_that_timed_out_after_sending_is_found_again_and_never_sent
     sending(h)
     h.hang_after("transfer")
     with pytest.raises(VenueTimeout):
-        h.venue.transfer("w3", h.exchange, h.account, to_exchange, to_account, Currency.USDT, 50.0)
+        h.venue.transfer("w3", h.exchange, h.account, to_exchange, to_account, Currencies.USDT, 50.0)
     found = h.venue.fetch_transfer("w3")
     assert found is not None and found.status is TransferStatus.PENDING and found.amount == pytest.approx(50.0)
-    h.venue.transfer("w3", h.exchange, h.account, to_exchange, to_account, Currency.USDT, 50.0)
-    assert balance(h, Currency.USDT) == pytest.approx(450.0)
+    h.venue.transfer("w3", h.exchange, h.account, to_exchange, to_account, Currencies.USDT, 50.0)
+    assert balance(h, Currencies.USDT) == pytest.approx(450.0)
 
 
 def test_a_rate_limited_withdrawal_raises_rejected_and_can_be_sent_later(h: Harness) -> None:
@@ -196,6 +196,6 @@ def test_a_rate_limited_withdrawal_raises_rejected_and_can_be_sent_later(h: Harn
     sending(h)
     h.rate_limit("transfer")
     with pytest.raises(VenueRejected):
-        h.venue.transfer("w4", h.exchange, h.account, to_exchange, to_account, Currency.USDT, 20.0)
-    assert balance(h, Currency.USDT) == pytest.approx(500.0)
+        h.venue.transfer("w4", h.exchange, h.account, to_exchange, to_account, Currencies.USDT, 20.0)
+    assert balance(h, Currencies.USDT) == pytest.approx(500.0)
     assert h.venue.fetch_transfer("w4") is None

@@ -9,13 +9,13 @@ import pytest
 
 from actors.venues.base import VenueTimeout
 from actors.venues.simulated import MarketSpec, Route, SimulatedCrash, SimulatedVenue
-from messages.common import Currency, Exchange
+from messages.common import Currencies, Exchanges
 from messages.trading import Fill, OrderStatus, OrderType, Side
 from messages.venue import TransferStatus
 from supervisor import ManualClock
 
-K, M = Exchange.KRAKEN, Exchange.MEXC
-USDC, USD, BTC = Currency.USDC, Currency.USD, Currency.BTC
+K, M = Exchanges.KRAKEN, Exchanges.MEXC
+USDC, USD, BTC = Currencies.USDC, Currencies.USD, Currencies.BTC
 
 
 @pytest.fixture

@@ -12,14 +12,14 @@ from hypothesis.stateful import initialize, invariant, rule
 
 from actors.venues import VenueRejected, VenueTimeout, VenueUnavailable
 from actors.venues.simulated import MarketSpec, MovementKind, SimulatedVenue
-from messages import Currency, Exchange, decode, encode
+from messages import Currencies, Exchange, Exchanges, decode, encode
 from messages.trading import Fill, OrderStatus, OrderType, Side
 from messages.venue import TransferStatus
 from supervisor import ManualClock, SystemClock
 from tests.test_venue import ConservationMachine, assert_conserved
 
-KRAKEN, MEXC = Exchange.KRAKEN, Exchange.MEXC
-USD, BTC = Currency.USD, Currency.BTC
+KRAKEN, MEXC = Exchanges.KRAKEN, Exchanges.MEXC
+USD, BTC = Currencies.USD, Currencies.BTC
 BUY, SELL = Side.BUY, Side.SELL
 LIMIT, MARKET = OrderType.LIMIT, OrderType.MARKET
 
@@ -265,7 +265,7 @@ def test_threads_trading_while_the_clock_ticks_get_every_fill_once_and_in_order(
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    trades = [m.note for m in venue.audit() if m.kind is MovementKind.TRADE and m.currency is BTC]
+    trades = [m.note for m in venue.audit() if m.kind is MovementKind.TRADE and m.currency == BTC]
     assert [fill.trade_id for fill in fills] == trades
     assert len(trades) >= 4 * 50 * 3
     assert_conserved(venue)
@@ -474,7 +474,7 @@ class TradingConservationMachine(ConservationMachine):
 
     @invariant()
     def every_fill_is_pushed_once(self) -> None:
-        trades = {m.note for m in self.venue.audit() if m.kind is MovementKind.TRADE and m.account == "main" and m.exchange is KRAKEN}
+        trades = {m.note for m in self.venue.audit() if m.kind is MovementKind.TRADE and m.account == "main" and m.exchange == KRAKEN}
         assert [fill.trade_id for fill in self.pushed] == sorted(trades, key=lambda trade_id: int(trade_id[1:]))
 
     def teardown(self) -> None:

@@ -10,7 +10,7 @@ import pytest
 from actors.stores.journal import TransferIntent
 from desk.config import HistoryConfig
 from desk.history import DAY, HistoryStore, RetentionSchedule
-from messages.common import Currency, Exchange
+from messages.common import Currencies, Exchanges
 from messages.tasks import TransferTaskKey
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC).timestamp()
@@ -19,8 +19,8 @@ HEDGE = {"net_exposure": 0.0, "realised_pnl": 1.0, "unrealised_pnl": 0.5, "a": {
 
 
 def intent(n: int, at: float, status: str = "done", to: str = "main") -> TransferIntent:
-    key = TransferTaskKey(Exchange.KRAKEN, "trade", Exchange.MEXC if to == "mexc" else Exchange.KRAKEN,
-                          "main", Currency.USDC)
+    key = TransferTaskKey(Exchanges.KRAKEN, "trade", Exchanges.MEXC if to == "mexc" else Exchanges.KRAKEN,
+                          "main", Currencies.USDC)
     return TransferIntent(client_id=f"c{n}", key=key, task_timestamp=int(at * 1e6), amount=100.0 + n,
                           status=status, created_at=at, updated_at=at + 2.0)
 

@@ -19,7 +19,7 @@ from desk.web.snapshot import Snapshots
 from messages.alerts import Alert
 from messages.balances import Balances, BalanceView, GetBalances
 from messages.base import Message
-from messages.common import Currency, Exchange
+from messages.common import Currencies, Exchanges
 from messages.hedge import HedgeReport, HedgeStatus, LegReport
 from messages.system import ActorStatus, DeadLetter
 
@@ -50,7 +50,7 @@ class Scripted:
 
     def ask(self, name: str, message: Message, timeout: float = 2.0) -> Any:
         if isinstance(message, GetBalances):
-            return Balances([BalanceView(Exchange.KRAKEN, "trade", Currency.USD, self.slots)])
+            return Balances([BalanceView(Exchanges.KRAKEN, "trade", Currencies.USD, self.slots)])
         if isinstance(message, HedgeStatus):
             return self.hedge
         raise LookupError(f"{name} does not answer {type(message).__name__} here")

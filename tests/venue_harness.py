@@ -15,7 +15,7 @@ from actors.venues.mexc import MexcVenue, mexc_client
 from actors.venues.paper import PaperVenue
 from actors.venues.router import VenueRouter
 from actors.venues.simulated import MarketSpec, Route, SimulatedVenue
-from messages.common import Currency, Exchange
+from messages.common import Currencies, Currency, Exchange, Exchanges
 from supervisor.clock import ManualClock
 from tests.fakes.kraken import FakeKraken
 from tests.fakes.lighter import FakeLighter
@@ -43,7 +43,7 @@ class Harness:
     pump: Callable[[], None]
     real: bool = False  # an adapter against a fake exchange
     market: str = MARKET
-    quote: Currency = Currency.USD
+    quote: Currency = Currencies.USD
     moves_money: bool = True  # offers withdrawals to another exchange
     sends: bool = True  # orders and transfers reach the exchange (False when paper trading)
     closers: list[Callable[[], None]] = field(default_factory=list)
@@ -56,12 +56,12 @@ class Harness:
 def simulated(clock: ManualClock) -> Harness:
     venue = SimulatedVenue(
         clock, seed=7,
-        balances={(Exchange.KRAKEN, "main"): {Currency.USD: 100000.0, Currency.BTC: 1.0, Currency.USDT: 500.0},
-                  (Exchange.MEXC, "main"): {}},
-        routes={(Exchange.KRAKEN, Exchange.MEXC): Route(delay=30.0, fee=WITHDRAW_FEE)},
+        balances={(Exchanges.KRAKEN, "main"): {Currencies.USD: 100000.0, Currencies.BTC: 1.0, Currencies.USDT: 500.0},
+                  (Exchanges.MEXC, "main"): {}},
+        routes={(Exchanges.KRAKEN, Exchanges.MEXC): Route(delay=30.0, fee=WITHDRAW_FEE)},
         markets={MARKET: MarketSpec(price=60000.0, volatility=0.0)},
     )
-    return Harness(venue, Exchange.KRAKEN, "main", (Exchange.MEXC, "main"), clock,
+    return Harness(venue, Exchanges.KRAKEN, "main", (Exchanges.MEXC, "main"), clock,
                    rate_limit=lambda method: venue.faults.reject_next(1, method),
                    outage=lambda: venue.faults.outage(3600),
                    hang_after=lambda method: venue.faults.timeout_after_move_next(1, method),
@@ -80,12 +80,12 @@ def kraken(clock: ManualClock) -> Harness:
     client = kraken_client("kraken-key-main", secret, url=fake.url, timeout=3.0)
     client.enableRateLimit = False  # the fake does not mind; the suite stays quick
     venue = KrakenVenue(
-        Exchange.KRAKEN, {"main": CcxtAccount(client)}, clock=clock, markets=[MARKET], poll_every=1.0,
-        withdrawals=[WithdrawRoute(Currency.USDT, Exchange.MEXC, "main", "TMexcMainUsdtAddress", network="TRC20",
+        Exchanges.KRAKEN, {"main": CcxtAccount(client)}, clock=clock, markets=[MARKET], poll_every=1.0,
+        withdrawals=[WithdrawRoute(Currencies.USDT, Exchanges.MEXC, "main", "TMexcMainUsdtAddress", network="TRC20",
                                    key="mexc-main-usdt", fee=WITHDRAW_FEE)],
         resolve_within=120.0,
     )
-    return Harness(venue, Exchange.KRAKEN, "main", (Exchange.MEXC, "main"), clock,
+    return Harness(venue, Exchanges.KRAKEN, "main", (Exchanges.MEXC, "main"), clock,
                    rate_limit=lambda method: fake.rate_limit_next(1, _KRAKEN_PATHS[method]),
                    outage=lambda: fake.fail_next(10_000, 503),
                    hang_after=lambda method: fake.hang_after_next(1, _KRAKEN_PATHS[method]),
@@ -102,12 +102,12 @@ def mexc(clock: ManualClock) -> Harness:
     client = mexc_client("mexc-key-main", secret, url=fake.url, timeout=3.0)
     client.enableRateLimit = False
     venue = MexcVenue(
-        Exchange.MEXC, {"main": CcxtAccount(client)}, clock=clock, markets=[MARKET], poll_every=1.0,
-        withdrawals=[WithdrawRoute(Currency.USDT, Exchange.KRAKEN, "main", "TKrakenMainUsdtAddress", network="TRC20",
+        Exchanges.MEXC, {"main": CcxtAccount(client)}, clock=clock, markets=[MARKET], poll_every=1.0,
+        withdrawals=[WithdrawRoute(Currencies.USDT, Exchanges.KRAKEN, "main", "TKrakenMainUsdtAddress", network="TRC20",
                                    fee=WITHDRAW_FEE)],
         resolve_within=120.0,
     )
-    return Harness(venue, Exchange.MEXC, "main", (Exchange.KRAKEN, "main"), clock,
+    return Harness(venue, Exchanges.MEXC, "main", (Exchanges.KRAKEN, "main"), clock,
                    rate_limit=lambda method: fake.rate_limit_next(1, _MEXC_PATHS[method]),
                    outage=lambda: fake.fail_next(10_000, 503),
                    hang_after=lambda method: fake.hang_after_next(1, _MEXC_PATHS[method]),
@@ -124,11 +124,11 @@ def lighter_venue(clock: ManualClock) -> Harness:
     assert error is None
     venue = LighterVenue(fake.url, {"main": LighterAccount(281, 3, private_key)}, markets={"btc/usdc": 1}, clock=clock,
                          timeout=3.0, poll_every=1.0)
-    return Harness(venue, Exchange.LIGHTER, "main", (Exchange.KRAKEN, "main"), clock,
+    return Harness(venue, Exchanges.LIGHTER, "main", (Exchanges.KRAKEN, "main"), clock,
                    rate_limit=lambda method: fake.rate_limit_next(1, _LIGHTER_PATHS[method]),
                    outage=lambda: fake.fail_next(10_000, 503),
                    hang_after=lambda method: fake.hang_after_next(1, _LIGHTER_PATHS[method]),
-                   pump=lambda: clock.advance(1.5), real=True, market="btc/usdc", quote=Currency.USDC,
+                   pump=lambda: clock.advance(1.5), real=True, market="btc/usdc", quote=Currencies.USDC,
                    moves_money=False, closers=[venue.close, fake.stop])
 
 
@@ -136,7 +136,7 @@ def paper_on_kraken(clock: ManualClock) -> Harness:
     """Paper trading (dry_run) on the fake Kraken's live prices and balances."""
     live = kraken(clock)
     venue = PaperVenue(live.venue, clock, fee_bps=10.0, delay=30.0, fee=WITHDRAW_FEE)
-    return Harness(venue, Exchange.KRAKEN, "main", live.destination, clock, rate_limit=live.rate_limit,
+    return Harness(venue, Exchanges.KRAKEN, "main", live.destination, clock, rate_limit=live.rate_limit,
                    outage=live.outage, hang_after=live.hang_after, pump=lambda: None, real=True, sends=False,
                    closers=[venue.close, *live.closers])
 
@@ -144,9 +144,9 @@ def paper_on_kraken(clock: ManualClock) -> Harness:
 def routed_to_kraken(clock: ManualClock) -> Harness:
     """The Kraken adapter behind a `VenueRouter`, the simulated venue serving the other exchanges."""
     live = kraken(clock)
-    other = SimulatedVenue(clock, balances={(Exchange.MEXC, "main"): {}}, markets={MARKET: MarketSpec(price=60000.0)})
-    router = VenueRouter({Exchange.KRAKEN: live.venue}, default=other, tickers={MARKET: Exchange.KRAKEN})
-    return Harness(router, Exchange.KRAKEN, "main", live.destination, clock, rate_limit=live.rate_limit,
+    other = SimulatedVenue(clock, balances={(Exchanges.MEXC, "main"): {}}, markets={MARKET: MarketSpec(price=60000.0)})
+    router = VenueRouter({Exchanges.KRAKEN: live.venue}, default=other, tickers={MARKET: Exchanges.KRAKEN})
+    return Harness(router, Exchanges.KRAKEN, "main", live.destination, clock, rate_limit=live.rate_limit,
                    outage=live.outage, hang_after=live.hang_after, pump=live.pump, real=True,
                    closers=[router.close, *live.closers[1:]])
 

@@ -15,7 +15,7 @@ from actors.hedge.job_book import JobBook
 from actors.hedge.opener_book import OpenerBook
 from actors.stores.journal import Journal
 from actors.venues.base import FillSubscription, TradingVenue, VenueError
-from messages.common import AccountRef, Exchange
+from messages.common import AccountRef, Exchange, exchange_name
 from messages.hedge import JournalFlush
 from messages.trading import Fill
 from supervisor.clock import Timer
@@ -38,7 +38,7 @@ class HedgeAccount(Actor):
                  journal: Journal | None) -> None:
         super().__init__()
         self.venue = venue
-        self.exchange = Exchange(exchange)
+        self.exchange = exchange_name(exchange)
         self.account = account
         self.where = str(AccountRef(self.exchange, account))
         self.gateway = gateway

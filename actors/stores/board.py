@@ -122,10 +122,10 @@ class StrategyBalanceManager:
 
     ::
 
-        manager = StrategyBalanceManager(Exchange.KRAKEN, strategy_count=8)
-        total = manager.get_balance(Currency.USDC, index=0)      # the account's real balance
-        available = manager.get_balance(Currency.USDC, index=1)  # the pool (main strategy)
-        strategy_a = manager.get_balance(Currency.USDC, index=2) # sub-strategy A's quota
+        manager = StrategyBalanceManager(Exchanges.KRAKEN, strategy_count=8)
+        total = manager.get_balance(Currencies.USDC, index=0)      # the account's real balance
+        available = manager.get_balance(Currencies.USDC, index=1)  # the pool (main strategy)
+        strategy_a = manager.get_balance(Currencies.USDC, index=2) # sub-strategy A's quota
 
     ``account=None`` reads the exchange's default account (as the gateway names it);
     ``board=None`` reads the board installed in this process, else the running system's
@@ -171,6 +171,6 @@ class StrategyBalanceManager:
         if index >= len(view.slots):
             raise IndexError(
                 f"index {index} out of range: the gateway keeps {len(view.slots)} slots for "
-                f"{self.exchange.value}.{view.account} {currency} (this manager was built with {self.strategy_count})"
+                f"{self.exchange}.{view.account} {currency} (this manager was built with {self.strategy_count})"
             )
         return view.slots[index]

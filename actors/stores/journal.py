@@ -20,7 +20,6 @@ from typing import Any
 
 import msgspec
 
-from messages.common import Currency, Exchange
 from messages.tasks import TransferTaskKey, TransferTaskValue
 
 __all__ = [
@@ -156,23 +155,12 @@ class TransferIntent(msgspec.Struct, frozen=True):
 
 
 def _key_row(key: TransferTaskKey) -> tuple[str, str, str, str, str]:
-    """The key as stored: enum values, so it reads back as the same enums."""
-    return (
-        Exchange(key.from_exchange).value,
-        key.from_account,
-        Exchange(key.to_exchange).value,
-        key.to_account,
-        Currency(key.currency).value,
-    )
-
-
-_EXCHANGES = {exchange.value: exchange for exchange in Exchange}
-_CURRENCIES = {currency.value: currency for currency in Currency}
+    """The key as stored: the names as they are."""
+    return (key.from_exchange, key.from_account, key.to_exchange, key.to_account, key.currency)
 
 
 def _key_from_row(row: Sequence[Any]) -> TransferTaskKey:
-    # Dict lookups rather than Exchange(value): loading 100k tasks is ~3x faster this way.
-    return TransferTaskKey(_EXCHANGES[row[0]], row[1], _EXCHANGES[row[2]], row[3], _CURRENCIES[row[4]])
+    return TransferTaskKey(row[0], row[1], row[2], row[3], row[4])
 
 
 def _key_text(key: TransferTaskKey) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from actors.venues.base import VenueRejected
 from actors.venues.sent import SentTransfer
-from messages.common import Currency, Exchange
+from messages.common import Currency, Exchange, currency_code
 from messages.trading import Fill, Order, OrderStatus, OrderType, Side
 from messages.venue import TransferResult, TransferStatus
 
@@ -22,7 +22,7 @@ _TRANSFER_STATUS = {"pending": TransferStatus.PENDING, "ok": TransferStatus.OK, 
 def desk_currency(code: str | None) -> Currency | None:
     """ccxt's currency code (``"BTC"``) as the desk's currency, None if the desk does not know it."""
     try:
-        return Currency(code.lower()) if code else None
+        return currency_code(code.lower()) if code else None
     except ValueError:
         return None
 

@@ -25,7 +25,7 @@ from actors.venues.base import MarketRules, Subscription, VenueError, VenueRejec
 from actors.venues.ccxt_errors import Redactor
 from actors.venues.fill_poller import FillPoller
 from actors.venues.lighter_sdk import sdk
-from messages.common import Currency, Exchange
+from messages.common import Currencies, Currency, Exchange, Exchanges
 from messages.trading import Fill, Order, OrderStatus, OrderType, Side, Ticker, split_market
 from messages.venue import Deposit, TransferResult, TransferStatus
 from supervisor.clock import Clock
@@ -63,7 +63,7 @@ class LighterVenue:
     Fills are polled every ``poll_every`` seconds of ``clock``. `close` stops the loop."""
 
     def __init__(self, url: str, accounts: Mapping[str, LighterAccount], *, markets: Mapping[str, int], clock: Clock,
-                 exchange: Exchange = Exchange.LIGHTER, timeout: float = 10.0, poll_every: float = 2.0,
+                 exchange: Exchange = Exchanges.LIGHTER, timeout: float = 10.0, poll_every: float = 2.0,
                  slippage: float = 0.01) -> None:
         if not accounts:
             raise ValueError("a Lighter venue needs at least one account")
@@ -100,8 +100,8 @@ class LighterVenue:
 
         async def shut() -> None:
             for signer in self._signers.values():
-                await signer.close()  # type: ignore[no-untyped-call]
-            await self._api.close()  # type: ignore[no-untyped-call]
+                await signer.close()
+            await self._api.close()
 
         try:
             self._run(shut(), "close")
@@ -182,7 +182,7 @@ class LighterVenue:
         if not answer.accounts:
             raise VenueRejected(f"lighter has no account {index}")
         found = answer.accounts[0]
-        balances = {Currency.USDC: float(found.collateral)}
+        balances = {Currencies.USDC: float(found.collateral)}
         for position in found.positions:
             market = next((m for m, i in self.markets.items() if i == position.market_id), None)
             if market is not None:

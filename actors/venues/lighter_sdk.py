@@ -30,4 +30,4 @@ def sdk() -> Any:
     finally:
         sys.setrecursionlimit(limit)
     return SimpleNamespace(AccountApi=AccountApi, OrderApi=OrderApi, ApiClient=ApiClient, Configuration=Configuration,
-                           ApiException=ApiException, SignerClient=SignerClient, create_api_key=lighter.create_api_key)
+                           ApiException=ApiException, SignerClient=SignerClient, create_api_key=lighter.create_api_key)  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 import msgspec
 
 from actors.venues.base import FillSubscription, TradingVenue, VenueError, VenueRejected
-from messages.common import Currency, Exchange
+from messages.common import Currency, Exchange, exchange_name
 from messages.trading import Fill, Order, OrderType, Side, Ticker
 from messages.venue import Deposit, TransferResult
 
@@ -67,7 +67,7 @@ class VenueRouter:
         if not sep:
             raise VenueRejected(f"unknown order {order_id}")
         try:
-            return self.venue(Exchange(exchange)), inner
+            return self.venue(exchange_name(exchange)), inner
         except ValueError:
             raise VenueRejected(f"unknown order {order_id}") from None
 

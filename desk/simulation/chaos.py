@@ -17,7 +17,7 @@ from desk.simulation.gate import Gate, GatedMailbox
 from desk.simulation.world import MONEY_ACCOUNTS, FaultClass, SimOptions
 from desk.system import System
 from messages.balances import Adjust, Reconcile
-from messages.common import Currency, Exchange
+from messages.common import Currencies, Exchange
 from messages.demo import DemoTick
 from messages.hedge import HedgeTick
 from messages.tasks import AddTransferTask
@@ -63,11 +63,11 @@ class Chaos:
             amount = float(rng.choice([50, 200, 750, 2_000, 4_000]))
             self._do(f"task {amount} {source} -> {destination}", lambda: self._tell("tasks", AddTransferTask(
                 from_exchange=source.exchange, from_account=source.account, to_exchange=destination.exchange,
-                to_account=destination.account, currency=Currency.USDC, amount=amount)))
+                to_account=destination.account, currency=Currencies.USDC, amount=amount)))
         elif kind == "chain":
             hops = rng.sample(MONEY_ACCOUNTS, rng.choice([3, 4]))
             self.chains += 1
-            chain = StartChain(hops=hops, currency=Currency.USDC, amount=float(rng.choice([100, 500, 1_500])),
+            chain = StartChain(hops=hops, currency=Currencies.USDC, amount=float(rng.choice([100, 500, 1_500])),
                                chain_id=f"chain-{self.chains}")
             self._do(f"chain {chain.chain_id} {chain.amount} {' -> '.join(map(str, hops))}",
                      lambda: self._tell("chains", chain))
@@ -167,6 +167,8 @@ class Chaos:
     def _lost_with_crash(self, message: Any) -> None:
         """A crash dead-letters the message being handled: a fill or an adjust in it may never reach the
         gateway, whose ledger is then the venue's again only after a reconcile."""
-        if isinstance(message, Fill) or isinstance(message, Adjust) and message.exchange is not None and message.account is not None:
+        if isinstance(message, Fill):
+            self.tainted.add((message.exchange, message.account))
+        elif isinstance(message, Adjust) and message.exchange is not None and message.account is not None:
             self.tainted.add((message.exchange, message.account))
 

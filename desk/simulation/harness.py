@@ -47,7 +47,7 @@ from desk.status import unsettled_accounts
 from desk.system import System
 from messages.alerts import Alert
 from messages.balances import Reconcile
-from messages.common import Currency, Exchange
+from messages.common import Currencies, exchange_name
 from messages.hedge import HedgeTick, ResumeTrading
 from messages.transfers import AdvanceChains, RunTransfers
 from supervisor.clock import ManualClock
@@ -286,7 +286,7 @@ class Simulation(Chaos):
         for key in self.alerts.open:
             if key.startswith(UNINITIALISED_ALERT):
                 exchange, _, account = key.removeprefix(UNINITIALISED_ALERT).partition(".")
-                found.add((Exchange(exchange), account))
+                found.add((exchange_name(exchange), account))
         return found
 
     def _restarts(self, name: str) -> int:
@@ -312,7 +312,7 @@ class Simulation(Chaos):
                                unsettled_accounts(open_intents) | self.tainted | self._uninitialised())
         wrong += check_tasks(intents, audit, pending, self.instances, final)
         wrong += check_chains(journal.chains.load_all(), intents, audit, pending, final)
-        figures = hedge_figures(audit, HEDGE_A, HEDGE_B, Currency.BTC)
+        figures = hedge_figures(audit, HEDGE_A, HEDGE_B, Currencies.BTC)
         now = self.clock.now()
         if abs(figures.net) > 1e-8:
             self.exposed_since = self.exposed_since if self.exposed_since is not None else now
@@ -336,7 +336,7 @@ class Simulation(Chaos):
         for key in pending:
             view = self.system.board.read(key.from_exchange, key.from_account, key.currency)
             if view is not None and view.pool >= amounts[key] + 0.01:
-                stuck.append(f"task {key.from_exchange.value}.{key.from_account} -> {key.to_exchange.value}."
+                stuck.append(f"task {key.from_exchange}.{key.from_account} -> {key.to_exchange}."
                              f"{key.to_account} {amounts[key]} still pending with {view.pool} free at its source")
         return stuck
 

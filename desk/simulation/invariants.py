@@ -76,7 +76,7 @@ def check_ledgers(views: Iterable[BalanceView], venue: Mapping[tuple[Any, str], 
     views = list(views)
     for view in views:
         if abs(view.slots[0] - sum(view.slots[1:])) > 1e-6 * max(1.0, abs(view.slots[0])):
-            where = f"{view.exchange.value}.{view.account} {view.currency.value}"
+            where = f"{view.exchange}.{view.account} {view.currency}"
             wrong.append(f"ledger {where} does not add up: {view.slots}")
     return wrong + [f"ledger differs from the venue: {m}" for m in ledger_mismatches(views, venue, skip)]
 
@@ -129,7 +129,7 @@ def check_chains(chains: Mapping[str, Mapping[str, Any]], intents: Iterable[Tran
         hop = chain["hop"]
         (source_ex, source_acct), (dest_ex, dest_acct) = chain["hops"][hop], chain["hops"][hop + 1]
         if chain["status"] == "submitted":
-            keys = [k for k in pending if (k.from_exchange.value, k.from_account, k.to_exchange.value, k.to_account)
+            keys = [k for k in pending if (k.from_exchange, k.from_account, k.to_exchange, k.to_account)
                     == (source_ex, source_acct, dest_ex, dest_acct)]
             if not keys:
                 wrong.append(f"chain {chain_id} is on hop {hop} ({source_ex}.{source_acct} -> {dest_ex}.{dest_acct}) "
@@ -202,5 +202,5 @@ def check_hedge(figures: HedgeFigures, quantity: float, paused: bool, alerts: Al
 
 
 def _describe(key: Any) -> str:
-    source, destination = f"{key.from_exchange.value}.{key.from_account}", f"{key.to_exchange.value}.{key.to_account}"
-    return f"{key.currency.value} {source} -> {destination}"
+    source, destination = f"{key.from_exchange}.{key.from_account}", f"{key.to_exchange}.{key.to_account}"
+    return f"{key.currency} {source} -> {destination}"

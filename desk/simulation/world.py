@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import msgspec
 
 from desk.config import Deployment, parse_config
-from messages.common import AccountRef, Currency, Exchange
+from messages.common import AccountRef, Currencies, Exchanges
 
 __all__ = ["HEDGE_QUANTITY", "KNOWN_BUGS", "MONEY_ACCOUNTS", "FaultClass", "SimOptions", "desk_deployment"]
 
@@ -69,13 +69,13 @@ class SimOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 # usdc accounts money moves between; the hedge pair trades btc/usd on its own two accounts.
 MONEY_ACCOUNTS = (
-    AccountRef(Exchange.KRAKEN, "trade"),
-    AccountRef(Exchange.KRAKEN, "main"),
-    AccountRef(Exchange.MEXC, "main"),
-    AccountRef(Exchange.MEXC, "trade"),
+    AccountRef(Exchanges.KRAKEN, "trade"),
+    AccountRef(Exchanges.KRAKEN, "main"),
+    AccountRef(Exchanges.MEXC, "main"),
+    AccountRef(Exchanges.MEXC, "trade"),
 )
-HEDGE_A = AccountRef(Exchange.KRAKEN, "hedge")
-HEDGE_B = AccountRef(Exchange.MEXC, "hedge")
+HEDGE_A = AccountRef(Exchanges.KRAKEN, "hedge")
+HEDGE_B = AccountRef(Exchanges.MEXC, "hedge")
 HEDGE_QUANTITY = 0.01
 STRATEGY_SLOTS = {2: "strategy_a", 3: "strategy_b"}
 
@@ -86,17 +86,17 @@ def _job(name: str, target: str, message: str, every: float) -> dict[str, Any]:
 
 def desk_deployment(folder: Path, rng: random.Random, options: SimOptions) -> Deployment:
     """The whole desk for one seed, with its runtime folder (journal) in ``folder``."""
-    usdc = Currency.USDC.value
+    usdc = Currencies.USDC
     opening = [20_000.0, 5_000.0, 3_000.0, 1_000.0]
     accounts: list[dict[str, Any]] = [
-        {"exchange": a.exchange.value, "account": a.account, "balances": {usdc: amount}, "currencies": [usdc]}
+        {"exchange": a.exchange, "account": a.account, "balances": {usdc: amount}, "currencies": [usdc]}
         for a, amount in zip(MONEY_ACCOUNTS, opening, strict=True)
     ]
     accounts[0]["balances"]["usd"] = 50_000.0
     accounts[0]["credit_limits"] = {"usd": 1_000.0}
-    accounts.append({"exchange": HEDGE_A.exchange.value, "account": HEDGE_A.account,
+    accounts.append({"exchange": HEDGE_A.exchange, "account": HEDGE_A.account,
                      "balances": {"usd": 100_000.0, "btc": 0.0}})
-    accounts.append({"exchange": HEDGE_B.exchange.value, "account": HEDGE_B.account,
+    accounts.append({"exchange": HEDGE_B.exchange, "account": HEDGE_B.account,
                      "balances": {"usd": 100_000.0, "btc": 1.0}})
     jobs = [
         _job("update_prices", "prices", "UpdatePrices", 10.0),

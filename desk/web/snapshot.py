@@ -37,7 +37,7 @@ class Snapshots:
         self.source = source
         self.deployment = deployment
         self.strategies = {int(i): n for i, n in deployment.gateway.strategies.items()}
-        self.routes = {(r.from_exchange.value, r.to_exchange.value): r.delay for r in deployment.venue.routes}
+        self.routes = {(r.from_exchange, r.to_exchange): r.delay for r in deployment.venue.routes}
         self._hop_seen: dict[tuple[str, int], float] = {}
 
     def take(self, now: float) -> dict[str, Any]:
@@ -48,11 +48,11 @@ class Snapshots:
         tasks = _try(source, "tasks", GetTasks())
         expire = self.deployment.tasks.default_expire_seconds
         status["tasks"] = [
-            {"from": f"{k.from_exchange.value}.{k.from_account}", "to": f"{k.to_exchange.value}.{k.to_account}",
-             "currency": k.currency.value, "amount": v.amount, "extra": v.extra,
+            {"from": f"{k.from_exchange}.{k.from_account}", "to": f"{k.to_exchange}.{k.to_account}",
+             "currency": k.currency, "amount": v.amount, "extra": v.extra,
              "created_at": v.timestamp / 1e6, "age": max(0.0, now - v.timestamp / 1e6),
              "expires_in": v.timestamp / 1e6 + expire - now,
-             "key": [k.from_exchange.value, k.from_account, k.to_exchange.value, k.to_account, k.currency.value]}
+             "key": [k.from_exchange, k.from_account, k.to_exchange, k.to_account, k.currency]}
             for k, v in tasks.tasks
         ] if isinstance(tasks, PendingTasks) else []
         status["chains"] = [self._chain(c, now) for c in status["chains"]]
@@ -63,7 +63,7 @@ class Snapshots:
         alerts = _try(source, ALERTS_ACTOR, GetAlerts())
         status["alerts"] = msgspec.to_builtins(alerts) if isinstance(alerts, Alerts) else {"open": [], "recent": []}
         prices = _try(source, "prices", GetPrices())
-        status["prices"] = {c.value: p for c, p in prices.usd.items()} if isinstance(prices, Prices) else {}
+        status["prices"] = {c: p for c, p in prices.usd.items()} if isinstance(prices, Prices) else {}
         schedule = _try(source, "scheduler", GetSchedule())
         status["schedule"] = msgspec.to_builtins(schedule.jobs) if isinstance(schedule, Schedule) else []
         return status

@@ -25,7 +25,7 @@ import msgspec
 
 from actors.venues.base import TradingVenue, VenueError
 from actors.venues.simulated import SimulatedVenue
-from messages.common import AccountRef, Exchange
+from messages.common import AccountRef, Exchange, exchange_name
 from messages.trading import Fill
 
 __all__ = ["OPERATOR_HELPERS", "WIRE", "WireMethod", "protocol_methods"]
@@ -60,7 +60,7 @@ feed_decoder = msgspec.msgpack.Decoder(Fill | FillsReady)
 
 
 def topic(exchange: Exchange, account: str) -> bytes:
-    return str(AccountRef(Exchange(exchange), account)).encode()
+    return str(AccountRef(exchange_name(exchange), account)).encode()
 
 
 def ipc_path(endpoint: str) -> str | None:

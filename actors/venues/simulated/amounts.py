@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from messages.common import AccountRef, Exchange
+from messages.common import AccountRef, Exchange, exchange_name
 
 __all__ = ["DECIMALS", "EPSILON", "account_name", "rounded"]
 
@@ -15,4 +15,4 @@ def rounded(amount: float) -> float:
 
 
 def account_name(exchange: Exchange, account: str) -> str:
-    return str(AccountRef(Exchange(exchange), account))
+    return str(AccountRef(exchange_name(exchange), account))

@@ -15,7 +15,7 @@ from loguru import logger
 
 from actors.venues.simulated.amounts import EPSILON, account_name, rounded
 from actors.venues.simulated.audit import Books, MovementKind
-from messages.common import Currency, Exchange
+from messages.common import Currency, Exchange, exchange_name
 from messages.venue import Deposit, TransferResult, TransferStatus
 from supervisor.clock import Clock
 
@@ -57,7 +57,7 @@ class Transfers:
         self._books = books
         self._clock = clock
         self._rng = rng
-        self._routes = {(Exchange(a), Exchange(b)): route for (a, b), route in routes.items()}
+        self._routes = {(exchange_name(a), exchange_name(b)): route for (a, b), route in routes.items()}
         self._default_route = default_route
         self._available = available
         self.results: dict[str, TransferResult] = {}

@@ -19,7 +19,7 @@ from actors.venues.simulated.faults import Faults
 from actors.venues.simulated.market import Market, MarketSpec
 from actors.venues.simulated.orders import Orders
 from actors.venues.simulated.transfers import Route, Transfers
-from messages.common import Currency, Exchange
+from messages.common import Currency, Exchange, currency_code, exchange_name
 from messages.trading import Fill, Order, OrderStatus, OrderType, Side, Ticker
 from messages.venue import Deposit, TransferResult
 from supervisor.clock import Clock, Repeating, call_every
@@ -75,7 +75,7 @@ class SimulatedVenue:
                     raise ValueError(f"opening balance of {currency} on {exchange}.{account} must be >= 0, got {amount!r}")
                 if amount > 0:
                     with self._lock:
-                        self._books.move(MovementKind.OPENING, (Exchange(exchange), account), Currency(currency), amount,
+                        self._books.move(MovementKind.OPENING, (exchange_name(exchange), account), currency_code(currency), amount,
                                          clock.now(), note="opening balance")
         self._tickers: list[Repeating] = [
             call_every(clock, market.spec.tick, lambda now, name=name: self._on_tick(name, now))  # type: ignore[misc]
@@ -91,7 +91,7 @@ class SimulatedVenue:
 
     def add_account(self, exchange: Exchange, account: str) -> None:
         """Open an empty account (nothing happens if it exists)."""
-        key = (Exchange(exchange), account)
+        key = (exchange_name(exchange), account)
         with self._lock:
             self._books.open(key)
             self._transfers.open(key)
@@ -103,8 +103,8 @@ class SimulatedVenue:
         with self._call("fetch_balance"):
             balances = self._books.account(exchange, account)
             if self.faults._take_racing_snapshot():
-                self._transfers.arrive_early((Exchange(exchange), account))
-                self._race_fill((Exchange(exchange), account))
+                self._transfers.arrive_early((exchange_name(exchange), account))
+                self._race_fill((exchange_name(exchange), account))
             return dict(balances)
 
     def transfer(
@@ -121,8 +121,8 @@ class SimulatedVenue:
         with self._call("transfer"):
             result = self._transfers.results.get(client_id)
             if result is None:
-                source, destination = (Exchange(from_exchange), from_account), (Exchange(to_exchange), to_account)
-                result = self._transfers.new(client_id, source, destination, Currency(currency), amount)
+                source, destination = (exchange_name(from_exchange), from_account), (exchange_name(to_exchange), to_account)
+                result = self._transfers.new(client_id, source, destination, currency_code(currency), amount)
                 self._transfers.results[client_id] = result
             if self.faults._take_timeout("transfer"):
                 raise VenueTimeout(f"simulated timeout after transfer {client_id} ({result.status})")
@@ -169,7 +169,7 @@ class SimulatedVenue:
                 limit = OrderType(order_type) is OrderType.LIMIT and price is not None and math.isfinite(price)
                 order = Order(
                     order_id=f"O{next(self._orders.order_ids)}",
-                    exchange=Exchange(exchange),
+                    exchange=exchange_name(exchange),
                     account=account,
                     market=market.lower(),
                     side=Side(side),
@@ -228,7 +228,7 @@ class SimulatedVenue:
     def subscribe_fills(self, exchange: Exchange, account: str, callback: Callable[[Fill], None]) -> Subscription[tuple[Exchange, str]]:
         """Push every later fill of the account to ``callback`` (each `Fill` has a unique ``trade_id``)."""
         with self._call("subscribe_fills"):
-            key = (Exchange(exchange), account)
+            key = (exchange_name(exchange), account)
             self._books.account(*key)
             return self._orders.subscribe(key, callback)
 
@@ -238,25 +238,25 @@ class SimulatedVenue:
         """Money entering the world: credit ``amount`` to the account and record a `Deposit`."""
         if not (math.isfinite(amount) and rounded(amount) > 0):
             raise ValueError(f"a deposit must be a positive amount, got {amount!r}")
-        key = (Exchange(exchange), account)
+        key = (exchange_name(exchange), account)
         with self._lock:
             self._transfers.settle_due()
             self._books.account(*key)
-            self._books.move(MovementKind.DEPOSIT, key, Currency(currency), amount, self._clock.now(), note=note)
-            return self._transfers.record_deposit(key, Currency(currency), rounded(amount), self._clock.now())
+            self._books.move(MovementKind.DEPOSIT, key, currency_code(currency), amount, self._clock.now(), note=note)
+            return self._transfers.record_deposit(key, currency_code(currency), rounded(amount), self._clock.now())
 
     def external_adjust(self, exchange: Exchange, account: str, currency: Currency, delta: float, note: str) -> None:
         """Money appearing (``delta`` > 0) or vanishing without the desk's knowledge, such as an
         unseen fee. No `Deposit` is recorded. It cannot take a balance below zero."""
         if not math.isfinite(delta):
             raise ValueError(f"an adjustment must be finite, got {delta!r}")
-        key = (Exchange(exchange), account)
+        key = (exchange_name(exchange), account)
         with self._lock:
             self._transfers.settle_due()
-            balance = self._books.account(*key).get(Currency(currency), 0.0)
+            balance = self._books.account(*key).get(currency_code(currency), 0.0)
             if balance + rounded(delta) < -EPSILON:
                 raise ValueError(f"adjusting {account_name(*key)} {currency} by {delta} would leave {balance + delta}")
-            self._books.move(MovementKind.EXTERNAL, key, Currency(currency), delta, self._clock.now(), note=note)
+            self._books.move(MovementKind.EXTERNAL, key, currency_code(currency), delta, self._clock.now(), note=note)
 
     def all_balances(self) -> dict[tuple[Exchange, str], dict[Currency, float]]:
         """Every account's balances now, keyed by (exchange, account)."""
@@ -284,13 +284,13 @@ class SimulatedVenue:
         """Money debited by pending withdrawals and not yet credited (net of fees)."""
         with self._lock:
             self._transfers.settle_due()
-            return self._transfers.in_flight(Currency(currency))
+            return self._transfers.in_flight(currency_code(currency))
 
     def fees_collected(self, currency: Currency) -> float:
         """Transfer and trading fees the venue has taken in ``currency``."""
         with self._lock:
             self._transfers.settle_due()
-            return self._books.fees.get(Currency(currency), 0.0)
+            return self._books.fees.get(currency_code(currency), 0.0)
 
     def conservation_error(self) -> dict[Currency, float]:
         """Per currency: balances + in flight + fees - money that entered from outside
