@@ -6,18 +6,9 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("messages", "supervisor", "actors", "desk")
 """Bottom first: a module may import its own layer and those before it, never one after it."""
-
-PENDING = pytest.mark.xfail(
-    reason="supervisor/ still holds the deployment (config, system, cli, status, processes' deployment code) "
-    "until the coordinator's moves to desk/ land",
-    strict=False,
-)
-
 
 def modules() -> Iterator[tuple[str, Path]]:
     for layer in LAYERS:
@@ -63,13 +54,11 @@ def test_the_checker_sees_an_upward_import_and_one_inside_a_function() -> None:
     assert [p for n in ast.walk(tree) for p in imported(n)] == ["os", "actors", "desk"]
 
 
-@PENDING
 def test_no_module_imports_a_layer_above_its_own() -> None:
     edges = upward_edges()
     assert not edges, "imports against messages <- supervisor <- actors <- desk:\n" + "\n".join(edges)
 
 
-@PENDING
 def test_no_project_import_is_hidden_inside_a_function() -> None:
     hidden = imports_in_functions()
     assert not hidden, "imports inside functions (a cycle dodged?):\n" + "\n".join(hidden)

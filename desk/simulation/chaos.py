@@ -167,8 +167,7 @@ class Chaos:
     def _lost_with_crash(self, message: Any) -> None:
         """A crash dead-letters the message being handled: a fill or an adjust in it may never reach the
         gateway, whose ledger is then the venue's again only after a reconcile."""
-        if isinstance(message, Fill):
-            self.tainted.add((message.exchange, message.account))
-        elif isinstance(message, Adjust) and message.exchange is not None and message.account is not None:
-            self.tainted.add((message.exchange, message.account))
+        exchange, account = (message.exchange, message.account) if isinstance(message, Fill | Adjust) else (None, None)
+        if exchange is not None and account is not None:
+            self.tainted.add((exchange, account))
 
