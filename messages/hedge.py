@@ -98,6 +98,14 @@ class BHedgeFailed(Message, frozen=True):
     request: int = 1
 
 
+class PauseTrading(Message, frozen=True):
+    """Operator -> A: open no new order until `ResumeTrading`. A cancels its resting order (and keeps
+    trying until the venue confirms); fills already made are still hedged. Answer: the `HedgeReport`."""
+
+    operator: str = ""
+    reason: str = ""
+
+
 class ResumeTrading(Message, frozen=True):
     """Operator -> A: trading may go on. Answer (to an ask): the `HedgeReport`.
 

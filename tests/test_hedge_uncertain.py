@@ -17,7 +17,7 @@ from actors.stores.journal import Journal
 from actors.venues.base import VenueUnavailable
 from actors.venues.simulated import SimulatedVenue
 from messages import Currencies, Exchange, Exchanges
-from messages.hedge import BookManualHedge, HedgeReport, ResumeTrading
+from messages.hedge import BookManualHedge, HedgeReport, PauseTrading, ResumeTrading
 from messages.system import Rejected
 from messages.trading import Order, OrderType, Side
 from tests.test_hedge import (  # noqa: F401 - fixtures
@@ -299,3 +299,25 @@ def test_a_pair_started_on_an_older_journal_keeps_its_position_and_hedges_the_op
     report = pair.wait(lambda r: r.hedges_done == 4 and not r.unanswered)  # 3 done before the upgrade
     assert (report.a.position, report.b.position, report.net_exposure) == (1.0, -1.0, 0.0)
     assert pair.journal.state.get("hedge_a", "state") is None and len(pair.b_fills) == 1
+
+
+def test_an_operator_pause_cancels_the_resting_order_and_opens_nothing_until_resume(start_pair: PairFactory) -> None:
+    pair = start_pair(quantity=20.0)  # 2 fill at once, the rest rests
+    pair.gate.set()
+    pair.tick()
+    pair.wait(lambda r: r.open_order is not None and not r.unanswered)
+    paused = pair.rt.ask("hedge_a", PauseTrading(operator="ops", reason="venue maintenance"))
+    assert paused.paused and "ops" in paused.pause_reason and "venue maintenance" in paused.pause_reason
+    assert pair.wait(lambda r: r.open_order is None) and pair.venue.fetch_open_orders(K, "hedge_a") == []
+    def a_orders() -> int:
+        return sum(o.account == "hedge_a" for o in pair.venue._orders.orders.values())
+
+    orders = a_orders()
+    pair.clock.advance(10.0)
+    pair.tick()  # a round while paused opens nothing
+    assert pair.status().paused and a_orders() == orders
+    resumed = pair.rt.ask("hedge_a", ResumeTrading(operator="ops"))
+    assert not resumed.paused
+    pair.wait(lambda r: r.hedges_done == 1 and not r.unanswered)  # the fill made before the pause is hedged
+    pair.tick()
+    assert pair.wait(lambda r: r.open_order is not None or r.hedges_done == 2)  # trading goes on

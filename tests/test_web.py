@@ -199,8 +199,13 @@ def test_a_bind_other_than_localhost_without_a_token_is_refused_at_config_time()
 
 
 def test_resume_from_the_api_reaches_hedge_a_and_cancel_task_needs_a_well_formed_key(api: httpx.Client) -> None:
+    paused = api.post("/api/actions/pause_hedge", json={"confirm": True, "operator": "alice",
+                                                         "params": {"reason": "checking the venue"}}).json()
+    assert paused["target"] == "hedge_a" and paused["answer"]["paused"] is True
+    assert "alice" in paused["answer"]["pause_reason"] and "checking the venue" in paused["answer"]["pause_reason"]
     resumed = api.post("/api/actions/resume_hedge", json={"confirm": True, "params": {"retry_failed": True}}).json()
     assert resumed["target"] == "hedge_a" and resumed["answer"]["type"] == "HedgeReport"
+    assert resumed["answer"]["paused"] is False
     bad = api.post("/api/actions/cancel_task", json={"confirm": True, "params": {"key": ["kraken"]}})
     assert bad.status_code == 400 and "key must be" in bad.json()["detail"]
     key = ["mexc", "trade", "kraken", "main", "usdc"]  # no such task: removing it changes nothing

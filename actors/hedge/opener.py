@@ -31,6 +31,7 @@ from messages.hedge import (
     HedgeStatus,
     HedgeTick,
     HedgeWaitTimer,
+    PauseTrading,
     ResumeTrading,
 )
 from messages.system import Rejected
@@ -401,6 +402,16 @@ class HedgeAccountA(HedgeAccount):
         self._alert_remainders()
         self._cancel_while_paused()  # no more fills that B may fail to hedge
         self._arm()
+
+    def on_pause_trading(self, message: PauseTrading) -> HedgeReport:
+        """The operator's pause: no new order; the resting one is cancelled; hedging goes on."""
+        who = message.operator or "an operator"
+        if not self.book.paused:
+            self.book.pause(f"paused by {who}" + (f": {message.reason}" if message.reason else ""))
+            self._save([])
+            self.log.warning("trading PAUSED by {}{}", who, f" ({message.reason})" if message.reason else "")
+        self._cancel_while_paused()
+        return self._report()
 
     def on_resume_trading(self, message: ResumeTrading) -> HedgeReport:
         again = self.book.resume(message.retry_failed, self.clock.now())
