@@ -84,9 +84,7 @@ def _handlers_of(cls: type) -> dict[type, Handler]:
             message_type = _message_type(klass, attr, function)
             other = names.get(message_type)
             if other is not None and other != attr:
-                raise HandlerError(
-                    f"{cls.__name__}: {other} and {attr} both handle {message_type.__name__}; keep one"
-                )
+                raise HandlerError(f"{cls.__name__}: {other} and {attr} both handle {message_type.__name__}; keep one")
             table[message_type], names[message_type] = function, attr
     return table
 

@@ -164,8 +164,10 @@ class ChainBook:
             where = f"{chain.delivered} at {chain.final}"
         elif in_doubt is not None:
             status = UNKNOWN
-            where = (f"unknown: {chain.hop_amount} sent {chain.source} -> {chain.destination} as {in_doubt}, "
-                     "the venue has not said what happened")
+            where = (
+                f"unknown: {chain.hop_amount} sent {chain.source} -> {chain.destination} as {in_doubt}, "
+                "the venue has not said what happened"
+            )
         elif chain.status == IN_FLIGHT:
             where = f"{chain.hop_amount} in flight {chain.source} -> {chain.destination} ({chain.client_id})"
         else:
@@ -269,8 +271,13 @@ class ChainExecutor(Actor):
         hop = (chain.chain_id, chain.hop)
         if attempt == 1 and any(r.context == hop for r in self.requests.waiting("hop_task")):
             return  # already submitted and waiting: its deadline asks again
-        correlation_id = self.requests.open(self.tasks_actor, "hop_task", self.clock.now() + self.reply_timeout,
-                                            attempt=attempt, context=(chain.chain_id, chain.hop))
+        correlation_id = self.requests.open(
+            self.tasks_actor,
+            "hop_task",
+            self.clock.now() + self.reply_timeout,
+            attempt=attempt,
+            context=(chain.chain_id, chain.hop),
+        )
         task = msgspec.structs.replace(self.book.hop_task(chain), reply_to=self.name, correlation_id=correlation_id)
         self.tell(self.tasks_actor, task)
         self._deadlines.arm(self.requests.next_deadline(), self.clock.now())
@@ -292,16 +299,19 @@ class ChainExecutor(Actor):
             if chain is None or chain.hop != hop or chain.status != SUBMITTED:
                 continue  # the hop moved on meanwhile: the task did its job
             if request.attempt >= self.max_asks:
-                self.alert(f"{self.name}.{chain_id}.task",
-                           f"chain {chain_id}: {self.tasks_actor} did not acknowledge hop {hop}'s task after "
-                           f"{request.attempt} submissions; the money is still at {chain.source}, and the next "
-                           "AdvanceChains submits it again")
+                self.alert(
+                    f"{self.name}.{chain_id}.task",
+                    f"chain {chain_id}: {self.tasks_actor} did not acknowledge hop {hop}'s task after "
+                    f"{request.attempt} submissions; the money is still at {chain.source}, and the next "
+                    "AdvanceChains submits it again",
+                )
                 continue
-            self.log.warning("chain {}: no answer from {} for hop {}'s task; submitting again",
-                             chain_id, self.tasks_actor, hop)
+            self.log.warning(
+                "chain {}: no answer from {} for hop {}'s task; submitting again", chain_id, self.tasks_actor, hop
+            )
             self._submit(chain, request.attempt + 1)
 
-    # ---- progress ----------------------------------------------------------------------------
+        # ---- progress ----------------------------------------------------------------------------
         self._deadlines.arm(self.requests.next_deadline(), self.clock.now())
 
     def on_transfer_sent(self, message: TransferSent) -> None:
@@ -331,8 +341,12 @@ class ChainExecutor(Actor):
             return
         intent = self.journal.intents.get(chain.client_id)
         if intent is not None and intent.status == "failed":
-            self.log.warning("chain {}: hop {} transfer {} was refused after all; waiting for its next attempt",
-                             chain_id, chain.hop, chain.client_id)
+            self.log.warning(
+                "chain {}: hop {} transfer {} was refused after all; waiting for its next attempt",
+                chain_id,
+                chain.hop,
+                chain.client_id,
+            )
             if self.book.hop_not_sent(chain_id, chain.hop, self.clock.now()):
                 self._save(chain)
 
@@ -366,15 +380,22 @@ class ChainExecutor(Actor):
         self.book.hop_arrived(chain.chain_id, hop, arrived.amount, self.clock.now())
         self._save(chain)
         if chain.status == COMPLETED:
-            self.log.info("chain {} completed: {} {} at {}", chain.chain_id, chain.delivered, chain.currency,
-                          chain.final)
+            self.log.info(
+                "chain {} completed: {} {} at {}", chain.chain_id, chain.delivered, chain.currency, chain.final
+            )
             self.follow_ups.run(
                 chain.extra,
                 ChainCompleted(chain.chain_id, chain.final, chain.currency, arrived.amount, chain.extra),
             )
         else:
-            self.log.info("chain {}: hop {} arrived ({}), next {} -> {}", chain.chain_id, hop, arrived.amount,
-                          chain.source, chain.destination)
+            self.log.info(
+                "chain {}: hop {} arrived ({}), next {} -> {}",
+                chain.chain_id,
+                hop,
+                arrived.amount,
+                chain.source,
+                chain.destination,
+            )
             self._submit(chain)
 
     def _save(self, chain: Chain) -> None:

@@ -25,8 +25,9 @@ class DemoStrategy(Actor):
     asks again (an answer lost with a restarted gateway never stalls it).
     """
 
-    def __init__(self, slot: int, exchange: str, account: str, currency: str, amount: float,
-                 reply_timeout: float = 10.0) -> None:
+    def __init__(
+        self, slot: int, exchange: str, account: str, currency: str, amount: float, reply_timeout: float = 10.0
+    ) -> None:
         super().__init__()
         self.slot = slot
         self.exchange = exchange_name(exchange)
@@ -45,8 +46,17 @@ class DemoStrategy(Actor):
             return
         kind = Release if self.holding >= self.amount else Allocate
         self.requests.open("gateway", "command", now + self.reply_timeout)
-        self.tell("gateway", kind(currency=self.currency, index=self.slot, amount=self.amount, strategy=self.name,
-                                  exchange=self.exchange, account=self.account))
+        self.tell(
+            "gateway",
+            kind(
+                currency=self.currency,
+                index=self.slot,
+                amount=self.amount,
+                strategy=self.name,
+                exchange=self.exchange,
+                account=self.account,
+            ),
+        )
 
     def on_balance_view(self, message: BalanceView) -> None:
         if self.requests.accept_from(self.sender, "command") is not None:
@@ -66,8 +76,9 @@ class DemoStrategy(Actor):
 class DemoTreasurer(Actor):
     """Submits a sweep between two accounts on every tick, and starts one chain on the first."""
 
-    def __init__(self, sweep: list[list[str]], amount: float, currency: str, chain: list[list[str]],
-                 chain_amount: float) -> None:
+    def __init__(
+        self, sweep: list[list[str]], amount: float, currency: str, chain: list[list[str]], chain_amount: float
+    ) -> None:
         super().__init__()
         self.sweep = [AccountRef(exchange_name(e), a) for e, a in sweep]
         self.amount = amount
@@ -78,14 +89,35 @@ class DemoTreasurer(Actor):
 
     def on_demo_tick(self, message: DemoTick) -> None:
         if self.ticks == 0 and self.chain:
-            self.tell("chains", StartChain(hops=self.chain, currency=self.currency, amount=self.chain_amount,
-                                           extra=f"actor:{self.name}", chain_id="demo-chain"))
+            self.tell(
+                "chains",
+                StartChain(
+                    hops=self.chain,
+                    currency=self.currency,
+                    amount=self.chain_amount,
+                    extra=f"actor:{self.name}",
+                    chain_id="demo-chain",
+                ),
+            )
         source, destination = (self.sweep[0], self.sweep[1]) if self.ticks % 2 == 0 else (self.sweep[1], self.sweep[0])
         self.ticks += 1
-        self.tell("tasks", AddTransferTask(from_exchange=source.exchange, from_account=source.account,
-                                           to_exchange=destination.exchange, to_account=destination.account,
-                                           currency=self.currency, amount=self.amount))
+        self.tell(
+            "tasks",
+            AddTransferTask(
+                from_exchange=source.exchange,
+                from_account=source.account,
+                to_exchange=destination.exchange,
+                to_account=destination.account,
+                currency=self.currency,
+                amount=self.amount,
+            ),
+        )
 
     def on_chain_completed(self, message: ChainCompleted) -> None:
-        self.log.info("chain {} delivered {} {} to {}", message.chain_id, message.amount_delivered,
-                      message.currency, message.final)
+        self.log.info(
+            "chain {} delivered {} {} to {}",
+            message.chain_id,
+            message.amount_delivered,
+            message.currency,
+            message.final,
+        )

@@ -234,12 +234,19 @@ class Gateway(Actor):
                 if message.ref is not None:
                     self._refs.add(applied)
                 if placement is Placement.COUNTED:
-                    self.log.info("adjust {} happened before the last venue snapshot of {}: already counted",
-                                  message.ref or message.delta, _name(key))
+                    self.log.info(
+                        "adjust {} happened before the last venue snapshot of {}: already counted",
+                        message.ref or message.delta,
+                        _name(key),
+                    )
                 else:
                     ref = message.ref or f"{message.delta:+} {message.currency}"
-                    self._hold(key, HeldChange(("adjust", ref), message.occurred_at or 0.0,
-                                               {message.currency: message.delta}, message))
+                    self._hold(
+                        key,
+                        HeldChange(
+                            ("adjust", ref), message.occurred_at or 0.0, {message.currency: message.delta}, message
+                        ),
+                    )
                 return None
             record = ledger.adjust(message.currency, message.delta, message.index)
             if message.ref is not None:
@@ -248,7 +255,11 @@ class Gateway(Actor):
                 self.log.warning(
                     "{}.{} {}: pool + credit is {} after adjust {}; the next reconcile resets it unless the venue "
                     "differs",
-                    ledger.exchange, ledger.account, message.currency, record.available, message.delta,
+                    ledger.exchange,
+                    ledger.account,
+                    message.currency,
+                    record.available,
+                    message.delta,
                 )
             return record
 
@@ -272,8 +283,15 @@ class Gateway(Actor):
             view = self._views[(ledger.exchange, ledger.account, message.currency)]
         else:
             view = self._publish(ledger, message.currency)
-            self.log.info("{} by {}: {}.{} {} slots {}", kind, message.strategy or "?", ledger.exchange,
-                          ledger.account, message.currency, list(view.slots))
+            self.log.info(
+                "{} by {}: {}.{} {} slots {}",
+                kind,
+                message.strategy or "?",
+                ledger.exchange,
+                ledger.account,
+                message.currency,
+                list(view.slots),
+            )
         return self.reply(view)  # told back to a strategy that told us
 
     def on_venue_movement(self, message: VenueMovement) -> MovementBooked:
@@ -295,15 +313,26 @@ class Gateway(Actor):
         self._refs.add(booked)
         if placement is Placement.NEW:
             view = self._publish(ledger, message.currency)
-            self.log.info("movement {}: {} {} {:+} -> total {}", message.ref, _name(key), message.currency,
-                          message.delta, view.total)
+            self.log.info(
+                "movement {}: {} {} {:+} -> total {}",
+                message.ref,
+                _name(key),
+                message.currency,
+                message.delta,
+                view.total,
+            )
             return self._booked(message, Booking.APPLIED)
         if placement is Placement.COUNTED:
-            self.log.info("movement {} happened before the last venue snapshot of {}: already counted",
-                          message.ref, _name(key))
+            self.log.info(
+                "movement {} happened before the last venue snapshot of {}: already counted", message.ref, _name(key)
+            )
             return self._booked(message, Booking.COUNTED)
-        self._hold(key, HeldChange(("movement", message.ref), message.occurred_at or 0.0,
-                                   {message.currency: message.delta}, message))
+        self._hold(
+            key,
+            HeldChange(
+                ("movement", message.ref), message.occurred_at or 0.0, {message.currency: message.delta}, message
+            ),
+        )
         return self._booked(message, Booking.HELD)
 
     def _booked(self, message: VenueMovement, outcome: Booking, reason: str = "") -> MovementBooked:
@@ -375,7 +404,11 @@ class Gateway(Actor):
         if result.corrected:
             self.log.warning(
                 "reconcile: {} total {} -> {} (venue); pool {} -> {}; sub-strategies kept {}",
-                where, before.total, result.venue_total, before.pool, before.set(result.venue_total).pool,
+                where,
+                before.total,
+                result.venue_total,
+                before.pool,
+                before.set(result.venue_total).pool,
                 list(before.slots[2:]),
             )
         if result.reset:
@@ -383,8 +416,12 @@ class Gateway(Actor):
                 f"{where} cannot be repaired: with the venue's total {result.venue_total} the pool would be "
                 f"{before.set(result.venue_total).pool} with credit {before.credit_limit}; the ledger was reset"
             )
-            self.log.critical("ALERT {}: slots before {}, after {}; every strategy must request its capital again",
-                              reason, list(before.slots), list(after.slots))
+            self.log.critical(
+                "ALERT {}: slots before {}, after {}; every strategy must request its capital again",
+                reason,
+                list(before.slots),
+                list(after.slots),
+            )
             self._tell_strategies(ledger, [result.currency], reason)
 
     # ---- queries -----------------------------------------------------------------------------
@@ -402,7 +439,7 @@ class Gateway(Actor):
                 if message.exchange in (None, exchange)
                 and message.account in (None, account)
                 and message.currency in (None, currency)
-            ]
+            ],
         )
 
     # ---- internals ---------------------------------------------------------------------------
@@ -435,9 +472,11 @@ class Gateway(Actor):
             balances, window = self._fetch(key)
         except VenueError as error:
             self._unavailable[key] = f"{type(error).__name__}: {error}"
-            self.alert(f"{UNINITIALISED_ALERT}{_name(key)}",
-                       f"cannot initialise {_name(key)} from the venue ({error}): its ledger is not kept and "
-                       "commands for it are refused until it is (retried every reconcile)")
+            self.alert(
+                f"{UNINITIALISED_ALERT}{_name(key)}",
+                f"cannot initialise {_name(key)} from the venue ({error}): its ledger is not kept and "
+                "commands for it are refused until it is (retried every reconcile)",
+            )
             return False
         ledger = StrategyLedger(spec.exchange, spec.account, spec.strategy_count, spec.credit_limits)
         currencies = list(dict.fromkeys([*spec.currencies, *balances]))
@@ -448,8 +487,7 @@ class Gateway(Actor):
         self._adopt(key, window)
         if self._unavailable.pop(key, None) is not None:
             self.resolve_alert(f"{UNINITIALISED_ALERT}{_name(key)}", f"{_name(key)} initialised from the venue")
-        self.log.info("{} initialised from the venue: {}", _name(key),
-                      {c: ledger.get_balance(c) for c in currencies})
+        self.log.info("{} initialised from the venue: {}", _name(key), {c: ledger.get_balance(c) for c in currencies})
         self._tell_strategies(ledger, currencies, f"{_name(key)} was reset from the venue's balances")
         return True
 
@@ -471,8 +509,12 @@ class Gateway(Actor):
         held = self._held.pop(key, [])
         counted = [change for change in held if window.place(change.occurred_at) is Placement.COUNTED]
         if counted:
-            self.log.info("{} held change(s) on {} are counted in the new snapshot: {}", len(counted), _name(key),
-                          [change.ref for change in counted])
+            self.log.info(
+                "{} held change(s) on {} are counted in the new snapshot: {}",
+                len(counted),
+                _name(key),
+                [change.ref for change in counted],
+            )
         still = [change for change in held if change not in counted]
         if still:
             self._held[key] = still
@@ -482,8 +524,12 @@ class Gateway(Actor):
 
     def _hold(self, key: _AccountKey, change: HeldChange) -> None:
         """A change during the last snapshot's fetch: hold it and fetch again to see whether it is counted."""
-        self.log.info("{} {} happened while the snapshot of {} was fetched: held until the venue says",
-                      change.ref[0], change.ref[1], _name(key))  # type: ignore[index]
+        self.log.info(
+            "{} {} happened while the snapshot of {} was fetched: held until the venue says",
+            change.ref[0],
+            change.ref[1],
+            _name(key),
+        )  # type: ignore[index]
         self._held.setdefault(key, []).append(change)
         self._settle_held(key)
 
@@ -512,8 +558,12 @@ class Gateway(Actor):
             return
         for change in missing:
             self._apply_held(ledger, change)
-        self.log.info("held changes on {} resolved: {} applied (not in the snapshot), {} counted in it",
-                      _name(key), [c.ref for c in missing], [c.ref for c in held if c not in missing])
+        self.log.info(
+            "held changes on {} resolved: {} applied (not in the snapshot), {} counted in it",
+            _name(key),
+            [c.ref for c in missing],
+            [c.ref for c in held if c not in missing],
+        )
         del self._held[key]
         self._settled(key)
 
@@ -532,9 +582,11 @@ class Gateway(Actor):
         held = [change.ref for change in self._held.get(key, [])]
         self.log.warning("cannot tell yet whether {} on {} are counted: {} (try {})", held, _name(key), why, tries)
         if tries == self.resolve_alert_after:
-            self.alert(f"gateway.unresolved.{_name(key)}",
-                       f"{_name(key)}: {held} happened during a balance snapshot and {tries} re-fetches could not "
-                       f"tell whether it counts them ({why}); they are held, not applied, until one can")
+            self.alert(
+                f"gateway.unresolved.{_name(key)}",
+                f"{_name(key)}: {held} happened during a balance snapshot and {tries} re-fetches could not "
+                f"tell whether it counts them ({why}); they are held, not applied, until one can",
+            )
         if key not in self._resolve_timers:
             self._resolve_timers[key] = self.send_later(self.resolve_delay, self.name, ResolveHeld(*key))
 

@@ -49,7 +49,9 @@ class HealthMonitor(Actor):
                 self._silent(request.to)
             silent = [name for name in self.watched if name not in self.answered]
             if silent:
-                self.log.warning("health: {} of {} did not answer: {}", len(silent), len(self.watched), ", ".join(silent))
+                self.log.warning(
+                    "health: {} of {} did not answer: {}", len(silent), len(self.watched), ", ".join(silent)
+                )
             else:
                 self.log.info("health: all {} actors answered", len(self.watched))
         self.round += 1
@@ -68,9 +70,10 @@ class HealthMonitor(Actor):
 
     def on_pong(self, message: Pong) -> None:
         sender = self.sender
-        if message.actor != sender or self.requests.accept_from(
-            sender, "ping", lambda request: request.context == message.nonce
-        ) is None:
+        if (
+            message.actor != sender
+            or self.requests.accept_from(sender, "ping", lambda request: request.context == message.nonce) is None
+        ):
             return  # late (its ping's deadline passed), or not an answer to our ping
         self.answered.add(message.actor)
         self.last_pong[message.actor] = self.clock.now()
@@ -87,8 +90,11 @@ class HealthMonitor(Actor):
     def _silent(self, name: str) -> None:
         self.missed[name] += 1
         self.log.error("health: {} did not answer its ping ({} check(s) in a row)", name, self.missed[name])
-        self.alert(f"health.{name}", f"{name} did not answer a ping within {self.timeout} s "
-                   f"({self.missed[name]} check(s) in a row)", AlertSeverity.WARNING)
+        self.alert(
+            f"health.{name}",
+            f"{name} did not answer a ping within {self.timeout} s ({self.missed[name]} check(s) in a row)",
+            AlertSeverity.WARNING,
+        )
 
     def on_get_health(self, message: GetHealth) -> HealthReport:
         return self.reply(self.report())

@@ -77,7 +77,9 @@ class StrategyBalance:
     credit_limit: float = 0.0
 
     @classmethod
-    def opened(cls, currency: Currency, balance: float, strategy_count: int, credit_limit: float = 0.0) -> StrategyBalance:
+    def opened(
+        cls, currency: Currency, balance: float, strategy_count: int, credit_limit: float = 0.0
+    ) -> StrategyBalance:
         """A fresh record: total = pool = ``balance``, every sub-strategy slot 0 (the seed's ``reset``)."""
         balance = _finite(balance, "balance")
         return cls(currency, (balance, balance) + (0.0,) * (strategy_count - 2), credit_limit)
@@ -214,7 +216,9 @@ class StrategyLedger:
         if isinstance(strategy_count, bool) or not isinstance(strategy_count, int):
             raise LedgerError(f"strategy_count must be an integer, got {strategy_count!r}")
         if not 2 <= strategy_count <= MAX_SLOTS:
-            raise LedgerError(f"strategy_count must be 2..{MAX_SLOTS} (total, pool, sub-strategies), got {strategy_count}")
+            raise LedgerError(
+                f"strategy_count must be 2..{MAX_SLOTS} (total, pool, sub-strategies), got {strategy_count}"
+            )
         limits = dict(credit_limits or {})
         for currency, limit in limits.items():
             if _finite(limit, f"credit limit of {currency}") < 0:
@@ -257,9 +261,7 @@ class StrategyLedger:
         record = self._balances.get(currency)
         if record is None:
             known = ", ".join(sorted(self._balances)) or "none"
-            raise LedgerError(
-                f"unknown currency '{currency}' on {self.exchange}.{self.account} (known: {known})"
-            )
+            raise LedgerError(f"unknown currency '{currency}' on {self.exchange}.{self.account} (known: {known})")
         return record
 
     def get_balance(self, currency: Currency, index: int = TOTAL) -> float:
@@ -297,7 +299,9 @@ class StrategyLedger:
         before = self._balances.get(currency)
         if before is None:
             return Reconciliation(currency, venue_total, None, self.reset(currency, venue_total), False, False)
-        corrected = not math.isclose(before.total, venue_total, rel_tol=INVARIANT_TOLERANCE, abs_tol=INVARIANT_TOLERANCE)
+        corrected = not math.isclose(
+            before.total, venue_total, rel_tol=INVARIANT_TOLERANCE, abs_tol=INVARIANT_TOLERANCE
+        )
         after = before.set(venue_total, TOTAL)
         tolerance = INVARIANT_TOLERANCE * max(1.0, abs(venue_total))
         unrepairable = after.available < -tolerance

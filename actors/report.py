@@ -98,8 +98,11 @@ class Reporter(Actor):
         if not late or not self.expected - set(self.parts):
             return
         missing = ", ".join(f"{r.kind} (from {r.to})" for r in late)
-        self.alert("report.missing", f"daily report {self.round}: no answer within {self.deadline} s for {missing}; "
-                   "written without them", AlertSeverity.WARNING)
+        self.alert(
+            "report.missing",
+            f"daily report {self.round}: no answer within {self.deadline} s for {missing}; written without them",
+            AlertSeverity.WARNING,
+        )
         self._write()
 
     def on_get_report(self, message: GetReport) -> Report | None:
@@ -147,8 +150,18 @@ class Reporter(Actor):
         self.log.info(
             "daily report: {} transfers ({}), {} in flight; hedges {} done, {} failed{}; PnL realised {:.2f}, "
             "unrealised {:.2f}, net exposure {:g}; restarts {}; balances {:,.2f} USD; {}/{} actors alive{}",
-            report.transfers_done, volume, report.transfers_in_flight, report.hedges_done, report.hedges_failed,
-            " (PAUSED)" if report.hedge_paused else "", report.realised_pnl, report.unrealised_pnl,
-            report.net_exposure, report.restarts or "none", report.balances_usd, report.actors_alive,
-            report.actors_watched, f"; missing: {', '.join(report.missing)}" if report.missing else "",
+            report.transfers_done,
+            volume,
+            report.transfers_in_flight,
+            report.hedges_done,
+            report.hedges_failed,
+            " (PAUSED)" if report.hedge_paused else "",
+            report.realised_pnl,
+            report.unrealised_pnl,
+            report.net_exposure,
+            report.restarts or "none",
+            report.balances_usd,
+            report.actors_alive,
+            report.actors_watched,
+            f"; missing: {', '.join(report.missing)}" if report.missing else "",
         )

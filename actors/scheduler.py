@@ -109,7 +109,9 @@ class Scheduler(Actor):
     def on_start(self) -> None:
         for job in self.plan.jobs:
             self.timers[job.name] = _JobTimer(self.clock, job, self.plan, self._due)
-        self.log.info("{} jobs scheduled: {}", len(self.jobs), ", ".join(f"{j.name} ({j.trigger})" for j in self.jobs.values()))
+        self.log.info(
+            "{} jobs scheduled: {}", len(self.jobs), ", ".join(f"{j.name} ({j.trigger})" for j in self.jobs.values())
+        )
 
     def _due(self, job: str, due: float) -> None:
         if self.actor_stopped.is_set():  # an abandoned incarnation's timers fall silent

@@ -71,7 +71,9 @@ class TransferTaskManager:
             for key, (at, instance) in self._store.load_success_records().items():
                 self._successes[key] = at
                 self._succeeded_instance[key] = instance
-            instances = [value.timestamp for _, value in self._tasks.values()] + [t for t in self._succeeded_instance.values() if t]
+            instances = [value.timestamp for _, value in self._tasks.values()] + [
+                t for t in self._succeeded_instance.values() if t
+            ]
             self._last_created_us = max(instances, default=0)
 
     def _now_us(self) -> int:
@@ -95,7 +97,9 @@ class TransferTaskManager:
         """
         if isinstance(amount, bool) or not (isinstance(amount, int | float) and math.isfinite(amount) and amount > 0):
             raise ValueError(f"a transfer amount must be a finite number > 0, got {amount!r}")
-        key = TransferTaskKey(exchange_name(from_exchange), from_account, exchange_name(to_exchange), to_account, currency_code(currency))
+        key = TransferTaskKey(
+            exchange_name(from_exchange), from_account, exchange_name(to_exchange), to_account, currency_code(currency)
+        )
         with self._lock:
             now = self._now_us()
             if key in self._tasks:
@@ -167,7 +171,11 @@ class TransferTaskManager:
         repeat for an instance already recorded changes nothing. Returns whether a task was removed.
         """
         with self._lock:
-            if task_timestamp is not None and key in self._successes and self._succeeded_instance.get(key) == task_timestamp:
+            if (
+                task_timestamp is not None
+                and key in self._successes
+                and self._succeeded_instance.get(key) == task_timestamp
+            ):
                 return False  # this instance's success is already recorded
             pair = self._tasks.get(key)
             removed = False
@@ -233,7 +241,9 @@ class TaskManagerActor(Actor):
                 self.tell(message.reply_to, refused)
             return refused
         if added:
-            self.log.info("task added: {} {} ({})", message.amount, _describe(message.key), message.extra or "no follow-up")
+            self.log.info(
+                "task added: {} {} ({})", message.amount, _describe(message.key), message.extra or "no follow-up"
+            )
         answer = TaskAdded(key=message.key, added=added, correlation_id=message.correlation_id)
         if message.reply_to:
             self.tell(message.reply_to, answer)

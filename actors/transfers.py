@@ -67,9 +67,15 @@ class _Run:
 
     def summary(self) -> TransfersRun:
         done = self.outcomes.get
-        return TransfersRun(reason=",".join(sorted({r.reason for r in self.requests})), considered=self.considered,
-                            sent=done("sent", 0), skipped=done("skipped", 0), failed=done("failed", 0),
-                            resolved=self.resolved, unknown=done("unknown", 0))
+        return TransfersRun(
+            reason=",".join(sorted({r.reason for r in self.requests})),
+            considered=self.considered,
+            sent=done("sent", 0),
+            skipped=done("skipped", 0),
+            failed=done("failed", 0),
+            resolved=self.resolved,
+            unknown=done("unknown", 0),
+        )
 
 
 def client_id_for(key: TransferTaskKey, task_timestamp: int, attempt: int) -> str:
@@ -137,8 +143,9 @@ class TransferExecutor(Actor):
 
     def _open(self, to: str, kind: str, attempt: int, context: Any = None) -> str:
         """Open a request with a deadline on our clock (the timer tells us `RequestsDue`)."""
-        correlation_id = self.requests.open(to, kind, self.clock.now() + self.reply_timeout, attempt=attempt,
-                                            context=context)
+        correlation_id = self.requests.open(
+            to, kind, self.clock.now() + self.reply_timeout, attempt=attempt, context=context
+        )
         self._deadlines.arm(self.requests.next_deadline(), self.clock.now())
         return correlation_id
 
@@ -186,9 +193,17 @@ class TransferExecutor(Actor):
         correlation_id = self._open(self.gateway, _RESERVING, attempt, context=reservation)
         if attempt == 1:
             self._run.reserving += 1
-        self.tell(self.gateway, ReserveFunds(exchange=key.from_exchange, account=key.from_account,
-                                             currency=key.currency, amount=reservation.value.amount,
-                                             ref=reservation.client_id, correlation_id=correlation_id))
+        self.tell(
+            self.gateway,
+            ReserveFunds(
+                exchange=key.from_exchange,
+                account=key.from_account,
+                currency=key.currency,
+                amount=reservation.value.amount,
+                ref=reservation.client_id,
+                correlation_id=correlation_id,
+            ),
+        )
 
     def on_funds_reserved(self, message: FundsReserved) -> None:
         request = self.requests.accept(message.correlation_id, self.sender)
@@ -201,8 +216,9 @@ class TransferExecutor(Actor):
             if outcome == "failed":
                 self.tell(self.gateway, ReleaseFunds(ref=reservation.client_id))
         else:
-            self.log.info("transfer {} not sent: the gateway holds no money for it ({})", reservation.client_id,
-                          message.reason)
+            self.log.info(
+                "transfer {} not sent: the gateway holds no money for it ({})", reservation.client_id, message.reason
+            )
             outcome = "skipped"
         self._run.count(outcome)
         self._run.reserving -= 1
@@ -216,9 +232,16 @@ class TransferExecutor(Actor):
         self._run = None
         summary = run.summary()
         if summary.sent or summary.failed or summary.resolved or summary.unknown:
-            self.log.info("run ({}): {} tasks, {} sent, {} skipped, {} failed, {} unknown, {} settled", summary.reason,
-                          summary.considered, summary.sent, summary.skipped, summary.failed, summary.unknown,
-                          summary.resolved)
+            self.log.info(
+                "run ({}): {} tasks, {} sent, {} skipped, {} failed, {} unknown, {} settled",
+                summary.reason,
+                summary.considered,
+                summary.sent,
+                summary.skipped,
+                summary.failed,
+                summary.unknown,
+                summary.resolved,
+            )
         for request in run.requests:
             if request.reply_to:
                 self.tell(request.reply_to, summary)
@@ -254,9 +277,12 @@ class TransferExecutor(Actor):
             )
         except VenueTimeout as error:
             self._update(intent, status="in_doubt", reason=str(error))
-            self.alert(f"{self.name}.unknown.{intent.client_id}",
-                       f"transfer {intent.client_id} timed out: outcome unknown until the venue is asked (next run); "
-                       "it is not sent again before", AlertSeverity.WARNING)
+            self.alert(
+                f"{self.name}.unknown.{intent.client_id}",
+                f"transfer {intent.client_id} timed out: outcome unknown until the venue is asked (next run); "
+                "it is not sent again before",
+                AlertSeverity.WARNING,
+            )
             return "unknown"
         except VenueError as error:
             self._update(intent, status="failed", reason=f"{type(error).__name__}: {error}")
@@ -270,8 +296,11 @@ class TransferExecutor(Actor):
             return  # answered after we asked again (the repeat is answered too), or not ours
         self._resolve_silence(_BOOKING, f"{self.gateway} answers again")
         if message.outcome is Booking.REFUSED:
-            self.log.error("the gateway refused to book {} ({}); the next reconcile corrects the ledger",
-                           message.ref, message.reason)
+            self.log.error(
+                "the gateway refused to book {} ({}); the next reconcile corrects the ledger",
+                message.ref,
+                message.reason,
+            )
 
     def on_requests_due(self, message: RequestsDue) -> None:
         """Deadlines: ask again, or after ``max_asks`` give up loudly."""
@@ -279,8 +308,14 @@ class TransferExecutor(Actor):
         self._deadlines.cancel()
         for request in self.requests.expired(now):
             if request.attempt < self.max_asks:
-                self.log.warning("{} did not answer our {} request in {} s (ask {} of {}); asking again",
-                                 request.to, request.kind, self.reply_timeout, request.attempt, self.max_asks)
+                self.log.warning(
+                    "{} did not answer our {} request in {} s (ask {} of {}); asking again",
+                    request.to,
+                    request.kind,
+                    self.reply_timeout,
+                    request.attempt,
+                    self.max_asks,
+                )
                 self._ask_again(request)
             else:
                 self._give_up(request)
@@ -297,26 +332,32 @@ class TransferExecutor(Actor):
     def _give_up(self, request: PendingRequest[Any]) -> None:
         self._alerted.add(request.kind)
         if request.kind == _RESERVING:
-            self.alert(f"{self.name}.{request.kind}.unanswered",
-                       f"{request.to} did not answer {self.max_asks} reservation requests for transfer "
-                       f"{request.context and request.context.client_id}; not sent this run")
+            self.alert(
+                f"{self.name}.{request.kind}.unanswered",
+                f"{request.to} did not answer {self.max_asks} reservation requests for transfer "
+                f"{request.context and request.context.client_id}; not sent this run",
+            )
             if self._run is not None:
                 self._run.count("skipped")
                 self._run.reserving -= 1
                 self._maybe_finish()
         elif request.kind == _SNAPSHOT:
             runs, self._pending_runs = self._pending_runs, []
-            text = (f"{request.to} did not answer {self.max_asks} task-snapshot requests "
-                    f"({self.reply_timeout} s each); {len(runs)} run(s) dropped, the next RunTransfers asks again")
+            text = (
+                f"{request.to} did not answer {self.max_asks} task-snapshot requests "
+                f"({self.reply_timeout} s each); {len(runs)} run(s) dropped, the next RunTransfers asks again"
+            )
             self.alert(f"{self.name}.{request.kind}.unanswered", text)
             for run in runs:
                 if run.reply_to:
                     self.tell(run.reply_to, Rejected(reason=text, message_type="RunTransfers"))
         else:
             movement = request.context
-            self.alert(f"{self.name}.{request.kind}.unanswered",
-                       f"{request.to} did not acknowledge the ledger movement {movement and movement.ref} after "
-                       f"{self.max_asks} asks; the next reconcile sets the ledger from the venue")
+            self.alert(
+                f"{self.name}.{request.kind}.unanswered",
+                f"{request.to} did not acknowledge the ledger movement {movement and movement.ref} after "
+                f"{self.max_asks} asks; the next reconcile sets the ledger from the venue",
+            )
 
     def _resolve_silence(self, kind: str, text: str) -> None:
         if kind in self._alerted:
@@ -334,14 +375,25 @@ class TransferExecutor(Actor):
         # Both legs are stamped with the moment the transfer was journaled, the earliest it can have
         # moved: a snapshot taken since then counts them already (the next reconcile repairs the rest).
         result = TransferResult(
-            client_id=intent.client_id, status=TransferStatus.OK if message.moved else TransferStatus.FAILED,
-            from_exchange=key.from_exchange, from_account=key.from_account, to_exchange=key.to_exchange,
-            to_account=key.to_account, currency=key.currency, amount=intent.amount, fee=message.fee,
-            reason=f"resolved by the operator: {message.note or 'no note'}", created_at=intent.created_at,
+            client_id=intent.client_id,
+            status=TransferStatus.OK if message.moved else TransferStatus.FAILED,
+            from_exchange=key.from_exchange,
+            from_account=key.from_account,
+            to_exchange=key.to_exchange,
+            to_account=key.to_account,
+            currency=key.currency,
+            amount=intent.amount,
+            fee=message.fee,
+            reason=f"resolved by the operator: {message.note or 'no note'}",
+            created_at=intent.created_at,
             completed_at=intent.created_at,
         )
-        self.log.warning("transfer {} resolved by the operator as {} ({})", intent.client_id,
-                         "moved" if message.moved else "not moved", message.note or "no note")
+        self.log.warning(
+            "transfer {} resolved by the operator as {} ({})",
+            intent.client_id,
+            "moved" if message.moved else "not moved",
+            message.note or "no note",
+        )
         settled = self._apply(intent, result)
         self.resolve_alert(f"{self.name}.unknown.{intent.client_id}", f"resolved by the operator: {settled.status}")
         answer = TransferResolved(client_id=intent.client_id, status=settled.status)
@@ -373,8 +425,14 @@ class TransferExecutor(Actor):
             return self._update(intent, status="failed", reason=result.reason or result.status.value)
         key = intent.key
         if not intent.source_adjusted:
-            self._adjust(key.from_exchange, key.from_account, key, -intent.amount, f"{intent.client_id}:out",
-                         result.created_at or None)
+            self._adjust(
+                key.from_exchange,
+                key.from_account,
+                key,
+                -intent.amount,
+                f"{intent.client_id}:out",
+                result.created_at or None,
+            )
             intent = self._update(intent, source_adjusted=True, fee=result.fee)
             self.tell(self.tasks_actor, TaskSucceeded(key, intent.task_timestamp))
             self.follow_ups.run(
@@ -421,8 +479,10 @@ class TransferExecutor(Actor):
             if self._apply(intent, result).status != intent.status:
                 settled += 1
                 if intent.status in UNSETTLED:
-                    self.resolve_alert(f"{self.name}.unknown.{intent.client_id}",
-                                       f"transfer {intent.client_id} resolved at the venue: {result.status.value}")
+                    self.resolve_alert(
+                        f"{self.name}.unknown.{intent.client_id}",
+                        f"transfer {intent.client_id} resolved at the venue: {result.status.value}",
+                    )
         return settled
 
     def _send_again_under_its_id(self, intent: TransferIntent) -> TransferResult | None:
@@ -434,30 +494,55 @@ class TransferExecutor(Actor):
         """
         key = intent.key
         try:
-            result = self.venue.transfer(intent.client_id, key.from_exchange, key.from_account, key.to_exchange,
-                                         key.to_account, key.currency, intent.amount)
+            result = self.venue.transfer(
+                intent.client_id,
+                key.from_exchange,
+                key.from_account,
+                key.to_exchange,
+                key.to_account,
+                key.currency,
+                intent.amount,
+            )
         except VenueError as error:
-            self.log.warning("transfer {} unknown to the venue, and sending it again under its id failed: {}",
-                             intent.client_id, error)
+            self.log.warning(
+                "transfer {} unknown to the venue, and sending it again under its id failed: {}",
+                intent.client_id,
+                error,
+            )
             return None
-        self.log.info("transfer {} was unknown to the venue; sent again under its id: {}", intent.client_id,
-                      result.status.value)
+        self.log.info(
+            "transfer {} was unknown to the venue; sent again under its id: {}", intent.client_id, result.status.value
+        )
         return result
 
     def _from_history(self, intent: TransferIntent) -> TransferResult | None:
         """The transfer as the destination's deposits show it (credited under our client id), or None."""
         key = intent.key
-        deposit = next((d for d in self.venue.fetch_deposits(key.to_exchange, key.to_account)
-                        if d.client_id == intent.client_id), None)
+        deposit = next(
+            (d for d in self.venue.fetch_deposits(key.to_exchange, key.to_account) if d.client_id == intent.client_id),
+            None,
+        )
         if deposit is None:
             return None
-        self.log.info("transfer {} found in the history of {}.{}: {} arrived", intent.client_id,
-                      key.to_exchange, key.to_account, deposit.amount)
+        self.log.info(
+            "transfer {} found in the history of {}.{}: {} arrived",
+            intent.client_id,
+            key.to_exchange,
+            key.to_account,
+            deposit.amount,
+        )
         return TransferResult(
-            client_id=intent.client_id, status=TransferStatus.OK, from_exchange=key.from_exchange,
-            from_account=key.from_account, to_exchange=key.to_exchange, to_account=key.to_account,
-            currency=key.currency, amount=intent.amount, fee=round(intent.amount - deposit.amount, 8),
-            created_at=intent.created_at, completed_at=deposit.credited_at,
+            client_id=intent.client_id,
+            status=TransferStatus.OK,
+            from_exchange=key.from_exchange,
+            from_account=key.from_account,
+            to_exchange=key.to_exchange,
+            to_account=key.to_account,
+            currency=key.currency,
+            amount=intent.amount,
+            fee=round(intent.amount - deposit.amount, 8),
+            created_at=intent.created_at,
+            completed_at=deposit.credited_at,
         )
 
     def _unknown(self, intent: TransferIntent) -> None:
@@ -479,8 +564,12 @@ class TransferExecutor(Actor):
         self, exchange: Any, account: str, key: TransferTaskKey, delta: float, ref: str, occurred_at: float | None
     ) -> None:
         """Tell the gateway about a venue movement; ``occurred_at`` places it against the ledger's snapshots."""
-        self._book(VenueMovement(exchange=exchange, account=account, currency=key.currency, delta=delta, ref=ref,
-                                 occurred_at=occurred_at), 1)
+        self._book(
+            VenueMovement(
+                exchange=exchange, account=account, currency=key.currency, delta=delta, ref=ref, occurred_at=occurred_at
+            ),
+            1,
+        )
 
     def _book(self, movement: VenueMovement, attempt: int) -> None:
         """Send ``movement`` under a fresh correlation id and wait for `MovementBooked` (idempotent by ref)."""

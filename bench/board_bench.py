@@ -44,8 +44,14 @@ EXCHANGE, ACCOUNT, CURRENCY = Exchanges.KRAKEN, "main", Currencies.USDC
 def view(n: int) -> BalanceView:
     """Row number ``n``: slot 0 is always the sum of the others, so a torn read would show."""
     subs = [float(n % 1000 + k) for k in range(SLOTS - 1)]
-    return BalanceView(exchange=EXCHANGE, account=ACCOUNT, currency=CURRENCY, slots=(sum(subs), *subs),
-                       credit_limit=0.0, updated_at=float(n))
+    return BalanceView(
+        exchange=EXCHANGE,
+        account=ACCOUNT,
+        currency=CURRENCY,
+        slots=(sum(subs), *subs),
+        credit_limit=0.0,
+        updated_at=float(n),
+    )
 
 
 # ---- the reader process ---------------------------------------------------------------------------
@@ -133,10 +139,14 @@ def run_reader(segment: str, reads: int, rounds: int) -> dict[str, Any]:
     return {
         "timer_ns": percentiles(timer)["p50"],
         "read_ns": figures,
-        "ratio_board_read": {"p50": round(figures["board_read"]["p50"] / raw_p50, 2),
-                             "p99": round(figures["board_read"]["p99"] / raw_p99, 2)},
-        "ratio_manager_get_balance": {"p50": round(figures["manager_get_balance"]["p50"] / raw_p50, 2),
-                                      "p99": round(figures["manager_get_balance"]["p99"] / raw_p99, 2)},
+        "ratio_board_read": {
+            "p50": round(figures["board_read"]["p50"] / raw_p50, 2),
+            "p99": round(figures["board_read"]["p99"] / raw_p99, 2),
+        },
+        "ratio_manager_get_balance": {
+            "p50": round(figures["manager_get_balance"]["p50"] / raw_p50, 2),
+            "p99": round(figures["manager_get_balance"]["p99"] / raw_p99, 2),
+        },
         "board_reads_that_found_a_new_row_fraction": round(changed / (rounds * reads), 4),  # untimed pass
         "board_read_retries": board.read_retries,
         "torn_reads": torn,
@@ -150,7 +160,8 @@ def run_scenario(board: SharedMemoryBoard, runtime: str, rate: float, reads: int
     """Publish (at ``rate`` per second, 0: as fast as possible) until the reader process has its figures."""
     reader = subprocess.Popen(
         [sys.executable, __file__, "--reader", board.name, "--reads", str(reads), "--rounds", str(rounds)],
-        stdout=subprocess.PIPE, env={**os.environ, "TREASURY_RUNTIME": runtime},
+        stdout=subprocess.PIPE,
+        env={**os.environ, "TREASURY_RUNTIME": runtime},
     )
     views = [view(n) for n in range(1000)]
     published = 0
@@ -175,8 +186,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reads", type=int, default=20_000, help="reads per method per round")
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--rates", type=float, nargs="*", default=[100_000.0, 1000.0],
-                        help="publishes/s of the paced scenarios")
+    parser.add_argument(
+        "--rates", type=float, nargs="*", default=[100_000.0, 1000.0], help="publishes/s of the paced scenarios"
+    )
     parser.add_argument("--reader", metavar="SEGMENT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     logger.remove()
@@ -189,19 +201,25 @@ def main() -> None:
             board.set_default_account(EXCHANGE, ACCOUNT)
             board.publish(view(0))
             scenarios = {
-                "writer_full_speed" if not rate else f"writer_{rate:g}_per_s":
-                    run_scenario(board, runtime, rate, args.reads, args.rounds)
+                "writer_full_speed" if not rate else f"writer_{rate:g}_per_s": run_scenario(
+                    board, runtime, rate, args.reads, args.rounds
+                )
                 for rate in [0.0, *args.rates]
             }
-    print(json.dumps({
-        "benchmark": "board_read_from_another_process",
-        "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
-        "slots_per_row": SLOTS,
-        "reads_per_method": args.reads * args.rounds,
-        "goal": "board read p50 <= 3x raw seqlock read",
-        "scenarios": scenarios,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "board_read_from_another_process",
+                "python": platform.python_version(),
+                "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
+                "slots_per_row": SLOTS,
+                "reads_per_method": args.reads * args.rounds,
+                "goal": "board read p50 <= 3x raw seqlock read",
+                "scenarios": scenarios,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

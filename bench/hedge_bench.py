@@ -126,8 +126,9 @@ class RememberingB(HedgeAccountB):
         old = [BHedged(f"old-{n}", QUANTITY, 100.0, f"OLD{n}", request=1) for n in range(self.prefill)]
         self.book.answers.update((answer.trade_id, answer) for answer in old)
         if self.journal is not None and old:
-            self.journal.hedge.write(self.name, [("answer", a.trade_id, msgspec.msgpack.encode(a)) for a in old],
-                                     synced=True)
+            self.journal.hedge.write(
+                self.name, [("answer", a.trade_id, msgspec.msgpack.encode(a)) for a in old], synced=True
+            )
 
 
 class StoringB(HedgeAccountB):
@@ -141,12 +142,14 @@ class StoringB(HedgeAccountB):
         self.store[answer.trade_id] = answer
 
 
-def measure(samples: int, warmup: int, polling: bool = False, journal: Journal | None = None,
-            remembered: int = 0) -> dict[str, Any]:
+def measure(
+    samples: int, warmup: int, polling: bool = False, journal: Journal | None = None, remembered: int = 0
+) -> dict[str, Any]:
     """Run ``warmup + samples`` rounds (one fill and its hedge each) and return latency figures."""
     clock = SystemClock()
-    venue = SimulatedVenue(clock, seed=1, markets={"btc/usd": MARKET},
-                           balances={(K, "a"): {USD: 1e9}, (M, "b"): {USD: 1e9, BTC: 1e6}})
+    venue = SimulatedVenue(
+        clock, seed=1, markets={"btc/usd": MARKET}, balances={(K, "a"): {USD: 1e9}, (M, "b"): {USD: 1e9, BTC: 1e6}}
+    )
     watch, store = Stopwatch(), {}  # type: ignore[var-annotated]
     venue.subscribe_fills(K, "a", watch.on_push)  # before A subscribes: called first for every push
     a_options: dict[str, Any] = {"market": "btc/usd", "quantity": QUANTITY, "journal": journal}
@@ -160,11 +163,13 @@ def measure(samples: int, warmup: int, polling: bool = False, journal: Journal |
         make_a = lambda: TimedA(watch, venue, K, "a", **a_options)
         make_b = lambda: RememberingB(remembered, venue, M, "b", **b_options)
     accounts = [GatewayAccount(K, "a", currencies=(USD, BTC)), GatewayAccount(M, "b", currencies=(USD, BTC))]
-    root = Supervisor([
-        ChildSpec("gateway", lambda: Gateway(venue, InMemoryBoard(), accounts)),
-        ChildSpec("hedge_b", make_b),
-        ChildSpec("hedge_a", make_a),
-    ])
+    root = Supervisor(
+        [
+            ChildSpec("gateway", lambda: Gateway(venue, InMemoryBoard(), accounts)),
+            ChildSpec("hedge_b", make_b),
+            ChildSpec("hedge_a", make_a),
+        ]
+    )
     trade_ids: list[str] = []
     synced = 0
     try:
@@ -227,8 +232,11 @@ def main() -> None:
     args = parser.parse_args()
     logger.remove()
 
-    configurations = {f"{where}_{memory}": (where == "journaled", 0 if memory == "fresh" else args.remembered)
-                      for memory in ("fresh", f"remembering_{args.remembered}") for where in ("in_memory", "journaled")}
+    configurations = {
+        f"{where}_{memory}": (where == "journaled", 0 if memory == "fresh" else args.remembered)
+        for memory in ("fresh", f"remembering_{args.remembered}")
+        for where in ("in_memory", "journaled")
+    }
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in configurations}
     commit_costs: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(dir=args.folder) as folder:
@@ -256,12 +264,17 @@ def main() -> None:
         "sqlite": sqlite3.sqlite_version,
         "measured": "A's fill pushed by the venue -> A has handled BHedged (B's market order placed and filled)",
         **figures,
-        "synced_commits_on_critical_path": figures[f"journaled_remembering_{args.remembered}"]["synced_commits_per_hedge"],
+        "synced_commits_on_critical_path": figures[f"journaled_remembering_{args.remembered}"][
+            "synced_commits_per_hedge"
+        ],
         "synced_commit_us": commit,
         "journaled_vs_in_memory": ratios,
         "polling_every_0_5_s": polling,
-        "goals": {"journaled_p50_vs_in_memory": "<= 4", "journaled_p99_vs_in_memory": "<= 5",
-                  "synced_commits_on_critical_path": 2},
+        "goals": {
+            "journaled_p50_vs_in_memory": "<= 4",
+            "journaled_p99_vs_in_memory": "<= 5",
+            "synced_commits_on_critical_path": 2,
+        },
         "goals_met": all(r["p50"] <= 4 and r["p99"] <= 5 for r in ratios.values()),
     }
     print(json.dumps(document, indent=2))

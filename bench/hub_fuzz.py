@@ -32,7 +32,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--tcp", action="store_true", help="a tcp hub with CurveZMQ keys; the fuzzers hold a client key")
+    parser.add_argument(
+        "--tcp", action="store_true", help="a tcp hub with CurveZMQ keys; the fuzzers hold a client key"
+    )
     args = parser.parse_args()
     configure_logging("CRITICAL")  # a hostile run logs every refusal; the counts are the output
     with tempfile.TemporaryDirectory() as scratch:

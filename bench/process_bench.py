@@ -37,8 +37,10 @@ PYTHON = sys.executable
 
 def percentiles(samples_ns: list[int]) -> dict[str, float]:
     samples_ns.sort()
-    return {"p50_us": round(samples_ns[len(samples_ns) // 2] / 1000, 1),
-            "p99_us": round(samples_ns[int(len(samples_ns) * 0.99)] / 1000, 1)}
+    return {
+        "p50_us": round(samples_ns[len(samples_ns) // 2] / 1000, 1),
+        "p99_us": round(samples_ns[int(len(samples_ns) * 0.99)] / 1000, 1),
+    }
 
 
 def run_json(script: str, *args: str, timeout: float = 600) -> dict[str, Any]:
@@ -155,8 +157,11 @@ def redis(round_trips: int) -> dict[str, Any]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([server_binary, "--port", str(port), "--save", "", "--appendonly", "no"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [server_binary, "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(200):
             try:
@@ -164,11 +169,13 @@ def redis(round_trips: int) -> dict[str, Any]:
                 break
             except OSError:
                 time.sleep(0.02)  # a benchmark waiting for a server process to listen
-        responder = subprocess.Popen([PYTHON, "-c", REDIS_RESPONDER, str(port), str(round_trips)],
-                                     stdout=subprocess.PIPE, text=True)
+        responder = subprocess.Popen(
+            [PYTHON, "-c", REDIS_RESPONDER, str(port), str(round_trips)], stdout=subprocess.PIPE, text=True
+        )
         assert responder.stdout is not None and responder.stdout.readline().strip() == "ready"
-        done = subprocess.run([PYTHON, "-c", REDIS_REQUESTER, str(port), str(round_trips)], capture_output=True,
-                              text=True, timeout=600)
+        done = subprocess.run(
+            [PYTHON, "-c", REDIS_REQUESTER, str(port), str(round_trips)], capture_output=True, text=True, timeout=600
+        )
         responder.wait(30)
         samples = json.loads(done.stdout)
     finally:
@@ -236,13 +243,21 @@ def through_hub(folder: Path, round_trips: int, messages: int) -> dict[str, Any]
         alone = run_json(HUB_PEER, system.endpoint, str(round_trips), "1", "runtime")
     finally:
         system.stop()
-    return {"round_trip": percentiles(figures["samples"]), "throughput_per_s": figures["throughput_per_s"],
-            "hub_alone_round_trip": percentiles(alone["samples"])}
+    return {
+        "round_trip": percentiles(figures["samples"]),
+        "throughput_per_s": figures["throughput_per_s"],
+        "hub_alone_round_trip": percentiles(alone["samples"]),
+    }
 
 
 def board(reads: int) -> dict[str, Any]:
-    done = subprocess.run([PYTHON, str(REPO / "bench" / "board_bench.py"), "--reads", str(reads)], capture_output=True,
-                          text=True, timeout=900, cwd=REPO)
+    done = subprocess.run(
+        [PYTHON, str(REPO / "bench" / "board_bench.py"), "--reads", str(reads)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=REPO,
+    )
     if done.returncode != 0:
         return {"error": done.stderr[-500:]}
     return json.loads(done.stdout)  # type: ignore[no-any-return]
@@ -277,8 +292,11 @@ def main() -> None:
         "redis_pubsub": red,
         "ratios": ratios,
         "board": board_figures if full_speed is None else board_figures,
-        "goals": {"round_trip_vs_redis_pubsub": "<= 0.7", "throughput_vs_raw_zmq": ">= 0.4",
-                  "board_read_vs_raw": "<= 3"},
+        "goals": {
+            "round_trip_vs_redis_pubsub": "<= 0.7",
+            "throughput_vs_raw_zmq": ">= 0.4",
+            "board_read_vs_raw": "<= 3",
+        },
     }
     print(json.dumps(figures, indent=2))
 

@@ -62,12 +62,18 @@ class AlertBook:
             self._replace_recent(entry, repeated)
             return None
         else:
-            entry = AlertEntry(key=alert.key, text=alert.text, source=alert.source, severity=alert.severity,
-                               raised_at=alert.at)
+            entry = AlertEntry(
+                key=alert.key, text=alert.text, source=alert.source, severity=alert.severity, raised_at=alert.at
+            )
             self.open[alert.key] = entry
             self.recent.appendleft(entry)
-            notice = Notice(alert.key, f"{alert.severity.value.upper()} {alert.key}",
-                            f"{alert.text} (from {alert.source or 'the desk'})", alert.severity, resolved=False)
+            notice = Notice(
+                alert.key,
+                f"{alert.severity.value.upper()} {alert.key}",
+                f"{alert.text} (from {alert.source or 'the desk'})",
+                alert.severity,
+                resolved=False,
+            )
         self._outbox.append(notice)
         return notice
 
@@ -115,8 +121,11 @@ class AppriseSink:
         """Deliver ``notice``; True when it was taken (or is below this sink's threshold)."""
         if _RANK[notice.severity] < self.min_rank:
             return True
-        kind = self._types[True] if notice.resolved else (
-            self._types[False] if notice.severity is AlertSeverity.CRITICAL else self._warning)
+        kind = (
+            self._types[True]
+            if notice.resolved
+            else (self._types[False] if notice.severity is AlertSeverity.CRITICAL else self._warning)
+        )
         return bool(self._apprise.notify(title=notice.title, body=notice.body, notify_type=kind))
 
 
@@ -129,7 +138,9 @@ def check_sinks(sinks: Sequence[AlertSinkConfig]) -> None:
         try:
             AppriseSink(sink)
         except ValueError:
-            raise ConfigError(f"config error at alerts.sinks[{i}].url: apprise does not understand {sink.url!r}") from None
+            raise ConfigError(
+                f"config error at alerts.sinks[{i}].url: apprise does not understand {sink.url!r}"
+            ) from None
 
 
 class AlertsActor(Actor):
@@ -139,8 +150,13 @@ class AlertsActor(Actor):
     in order; nothing is dropped. `GetAlerts` answers the open and recent incidents.
     """
 
-    def __init__(self, sinks: Sequence[AlertSinkConfig] = (), keep: int = 200, retry_every: float = 10.0,
-                 extra_sinks: Sequence[Sink] = ()) -> None:
+    def __init__(
+        self,
+        sinks: Sequence[AlertSinkConfig] = (),
+        keep: int = 200,
+        retry_every: float = 10.0,
+        extra_sinks: Sequence[Sink] = (),
+    ) -> None:
         super().__init__()
         self.book = AlertBook(keep)
         self.sinks: list[Sink] = [AppriseSink(s).send for s in sinks] + list(extra_sinks)
@@ -166,8 +182,9 @@ class AlertsActor(Actor):
             self._taken |= {i for i, sink in enumerate(self.sinks) if i not in self._taken and self._try(sink, notice)}
             failed = [i for i in range(len(self.sinks)) if i not in self._taken]
             if failed:
-                self.log.warning("alert {} not delivered to sink(s) {}; retrying in {}s", notice.key, failed,
-                                 self.retry_every)
+                self.log.warning(
+                    "alert {} not delivered to sink(s) {}; retrying in {}s", notice.key, failed, self.retry_every
+                )
                 break
             self._taken = set()
             done += 1

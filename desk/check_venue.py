@@ -61,8 +61,10 @@ def preflight(venue: TradingVenue, deployment: Deployment) -> None:
             try:
                 venue.fetch_balance(exchange, account)
             except VenueError as error:
-                raise StartRefused(f"refusing to start: the balances of {exchange}.{account} cannot be read "
-                                   f"({type(error).__name__}: {error})") from None
+                raise StartRefused(
+                    f"refusing to start: the balances of {exchange}.{account} cannot be read "
+                    f"({type(error).__name__}: {error})"
+                ) from None
     for exchange, markets in _hedge_markets(deployment).items():
         if exchange not in deployment.venues:
             continue
@@ -70,8 +72,10 @@ def preflight(venue: TradingVenue, deployment: Deployment) -> None:
             try:
                 venue.fetch_ticker(market)
             except VenueError as error:
-                raise StartRefused(f"refusing to start: the hedge market {market} does not answer on {exchange} "
-                                   f"({type(error).__name__}: {error})") from None
+                raise StartRefused(
+                    f"refusing to start: the hedge market {market} does not answer on {exchange} "
+                    f"({type(error).__name__}: {error})"
+                ) from None
 
 
 def _probe(checks: list[Check], what: str, call: Callable[[], Any], describe: Callable[[Any], str]) -> Any:
@@ -103,34 +107,69 @@ def check_venues(deployment: Deployment, clock: Clock | None = None) -> list[Che
     hedge = _hedge_markets(deployment)
     for exchange, config in deployment.venues.items():
         where = config.url or "the exchange's own API"
-        venue = _probe(checks, f"{exchange}: connect ({config.adapter})",
-                       partial(live_venue, exchange, config, clock, base=Path(deployment.base_folder)),
-                       partial(_same, where))
+        venue = _probe(
+            checks,
+            f"{exchange}: connect ({config.adapter})",
+            partial(live_venue, exchange, config, clock, base=Path(deployment.base_folder)),
+            partial(_same, where),
+        )
         if venue is None:
             continue
         try:
             for account in _accounts(deployment, exchange):
                 where = f"{exchange}.{account}"
-                _probe(checks, f"{where} balances", partial(venue.fetch_balance, exchange, account),
-                       lambda b: ", ".join(f"{c} {v:g}" for c, v in sorted(b.items())) or "empty")
-                _probe(checks, f"{where} open orders", partial(venue.fetch_open_orders, exchange, account),
-                       lambda orders: f"{len(orders)} open" + "".join(f"; {o.order_id} {o.side} {o.quantity} {o.market}"
-                                                                       for o in orders[:5]))
-                _probe(checks, f"{where} deposits", partial(venue.fetch_deposits, exchange, account),
-                       lambda deposits: f"{len(deposits)} credited")
-                _probe(checks, f"{where} withdrawals in flight", partial(venue.withdrawals_in_flight, account),
-                       lambda pending: f"{len(pending)} pending" + "".join(f"; {p}" for p in pending[:5]))
+                _probe(
+                    checks,
+                    f"{where} balances",
+                    partial(venue.fetch_balance, exchange, account),
+                    lambda b: ", ".join(f"{c} {v:g}" for c, v in sorted(b.items())) or "empty",
+                )
+                _probe(
+                    checks,
+                    f"{where} open orders",
+                    partial(venue.fetch_open_orders, exchange, account),
+                    lambda orders: (
+                        f"{len(orders)} open"
+                        + "".join(f"; {o.order_id} {o.side} {o.quantity} {o.market}" for o in orders[:5])
+                    ),
+                )
+                _probe(
+                    checks,
+                    f"{where} deposits",
+                    partial(venue.fetch_deposits, exchange, account),
+                    lambda deposits: f"{len(deposits)} credited",
+                )
+                _probe(
+                    checks,
+                    f"{where} withdrawals in flight",
+                    partial(venue.withdrawals_in_flight, account),
+                    lambda pending: f"{len(pending)} pending" + "".join(f"; {p}" for p in pending[:5]),
+                )
             for market, _account in hedge.get(exchange, []):
-                _probe(checks, f"{exchange} hedge market {market}", partial(venue.fetch_ticker, market),
-                       lambda t: f"bid {t.bid:g} ask {t.ask:g}")
-                rules = _probe(checks, f"{exchange} {market} precision and minimums",
-                               partial(venue.market_rules, market),
-                               lambda r: f"min quantity {r.min_quantity}, step {r.quantity_step}, "
-                                         f"price step {r.price_step}, min value {r.min_cost}")
+                _probe(
+                    checks,
+                    f"{exchange} hedge market {market}",
+                    partial(venue.fetch_ticker, market),
+                    lambda t: f"bid {t.bid:g} ask {t.ask:g}",
+                )
+                rules = _probe(
+                    checks,
+                    f"{exchange} {market} precision and minimums",
+                    partial(venue.market_rules, market),
+                    lambda r: (
+                        f"min quantity {r.min_quantity}, step {r.quantity_step}, "
+                        f"price step {r.price_step}, min value {r.min_cost}"
+                    ),
+                )
                 if rules is not None and deployment.hedge is not None:
                     problem = _rules_problem(rules, deployment.hedge.quantity)
-                    checks.append(Check(f"{exchange} {market} hedge quantity", not problem,
-                                        problem or f"{deployment.hedge.quantity} fits"))
+                    checks.append(
+                        Check(
+                            f"{exchange} {market} hedge quantity",
+                            not problem,
+                            problem or f"{deployment.hedge.quantity} fits",
+                        )
+                    )
         finally:
             venue.close()
     if not deployment.venues:

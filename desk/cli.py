@@ -1,15 +1,15 @@
 """The `bin/run` command line: run the system, look at it, send it commands.
 
-    bin/run [--config FILE] [--for SECONDS]          the built-in demo (or FILE), in-process
-    bin/run --processes [--config FILE]              the same, one OS process per actor
-    bin/run status [--json]                          the running system (either mode)
-    bin/run send ACTOR 'JSON'                        send a command, print the answer
-    bin/run node --connect ENDPOINT --name NAME      join a running system as one node
-    bin/run keys DIR [--config FILE]                 make CurveZMQ keys for tcp:// endpoints (secrets 0600)
-    bin/run simulate [--seeds N | --seed S]          the whole-desk deterministic simulation
-    bin/run children [--supervisor NAME]             the supervision tree's children (process mode)
-    bin/run restart NAME                             restart one child (process mode)
-    bin/run check-venue --config FILE                read-only check of the real venues (desk.check_venue)
+bin/run [--config FILE] [--for SECONDS]          the built-in demo (or FILE), in-process
+bin/run --processes [--config FILE]              the same, one OS process per actor
+bin/run status [--json]                          the running system (either mode)
+bin/run send ACTOR 'JSON'                        send a command, print the answer
+bin/run node --connect ENDPOINT --name NAME      join a running system as one node
+bin/run keys DIR [--config FILE]                 make CurveZMQ keys for tcp:// endpoints (secrets 0600)
+bin/run simulate [--seeds N | --seed S]          the whole-desk deterministic simulation
+bin/run children [--supervisor NAME]             the supervision tree's children (process mode)
+bin/run restart NAME                             restart one child (process mode)
+bin/run check-venue --config FILE                read-only check of the real venues (desk.check_venue)
 """
 
 from __future__ import annotations
@@ -62,8 +62,13 @@ def _stop_event() -> threading.Event:
     return stop
 
 
-def _loop(stop: threading.Event, seconds: float | None, every: float, stopped: Callable[[], bool],
-          status: Callable[[], dict[str, Any]]) -> float:
+def _loop(
+    stop: threading.Event,
+    seconds: float | None,
+    every: float,
+    stopped: Callable[[], bool],
+    status: Callable[[], dict[str, Any]],
+) -> float:
     """Show status every ``every`` seconds until Ctrl-C, ``seconds``, or the system stops; returns elapsed."""
 
     view = StatusView()
@@ -73,8 +78,14 @@ def _loop(stop: threading.Event, seconds: float | None, every: float, stopped: C
         view.close()
 
 
-def _show_until(stop: threading.Event, seconds: float | None, every: float, stopped: Callable[[], bool],
-                status: Callable[[], dict[str, Any]], show: Callable[[dict[str, Any], float], None]) -> float:
+def _show_until(
+    stop: threading.Event,
+    seconds: float | None,
+    every: float,
+    stopped: Callable[[], bool],
+    status: Callable[[], dict[str, Any]],
+    show: Callable[[dict[str, Any], float], None],
+) -> float:
     started = time.monotonic()
     deadline = None if seconds is None else started + seconds
     while not stop.is_set() and not stopped():
@@ -92,8 +103,15 @@ def _wipe_journal(deployment: Deployment) -> None:
         deployment.journal_path.with_name(deployment.journal_path.name + suffix).unlink(missing_ok=True)
 
 
-def audit_after_stop(status: dict[str, Any], stop_market: Callable[[], None], stop_actors: Callable[[], object],
-                     views: Callable[[], list[Any]], venue: Any, journal_path: Path, elapsed: float) -> tuple[str, bool]:
+def audit_after_stop(
+    status: dict[str, Any],
+    stop_market: Callable[[], None],
+    stop_actors: Callable[[], object],
+    views: Callable[[], list[Any]],
+    venue: Any,
+    journal_path: Path,
+    elapsed: float,
+) -> tuple[str, bool]:
     """Stop the world, then audit: the market stops (no more fills), the actors drain their mail and
     stop (the gateway, first started, stops last), then every ledger is compared with the venue."""
 
@@ -124,8 +142,15 @@ def run_in_process(deployment: Deployment, seconds: float | None, every: float) 
         status = system.status()
         failed = system.runtime.stopped and system.runtime.stop_reason != "stopped by request"
         reason = system.runtime.stop_reason
-        line, ok = audit_after_stop(status, system.venue.close, system.runtime.stop, system.board.views,
-                                    system.venue, deployment.journal_path, elapsed)
+        line, ok = audit_after_stop(
+            status,
+            system.venue.close,
+            system.runtime.stop,
+            system.board.views,
+            system.venue,
+            deployment.journal_path,
+            elapsed,
+        )
     finally:
         _stop_dashboard(dashboard)
         system.stop()
@@ -150,8 +175,9 @@ def _stop_dashboard(dashboard: Any) -> None:
         dashboard.stop()
 
 
-def run_processes(deployment: Deployment, seconds: float | None, every: float, endpoint: str | None,
-                  keys: Path | None) -> int:
+def run_processes(
+    deployment: Deployment, seconds: float | None, every: float, endpoint: str | None, keys: Path | None
+) -> int:
     """Run ``deployment`` with one OS process per actor; this process supervises them.
 
     0 if all went well; 2 for a setup refused before anything started (tcp without keys); 1 if
@@ -176,14 +202,14 @@ def run_processes(deployment: Deployment, seconds: float | None, every: float, e
     names = actor_names(deployment)
 
     def status() -> dict[str, Any]:
-        return collect_status(client.ask, system.actor_statuses(), len(system.hub.dead_letters) if system.hub else 0,
-                              names)
+        return collect_status(
+            client.ask, system.actor_statuses(), len(system.hub.dead_letters) if system.hub else 0, names
+        )
 
     line, ok = "", False
     dashboard = None
     try:
-        print(f"process mode: {len(names)} nodes, hub at {system.endpoint}, runtime folder {system.folder}",
-              flush=True)
+        print(f"process mode: {len(names)} nodes, hub at {system.endpoint}, runtime folder {system.folder}", flush=True)
         dashboard = _start_dashboard(deployment, lambda: ProcessSource(system, Client(system.endpoint, keys=keys)))
         elapsed = _loop(stop, seconds, every, lambda: runtime.stopped, status)
         _stop_dashboard(dashboard)
@@ -193,8 +219,13 @@ def run_processes(deployment: Deployment, seconds: float | None, every: float, e
             final = status()
             # Everyone but the gateway stops (their last fills drain into it); then the gateway's ledgers.
             line, ok = audit_after_stop(
-                final, system.venue.close, lambda: runtime.stop_nodes(set(names) - {"gateway"}),
-                lambda: client.ask("gateway", GetBalances()).views, system.venue, deployment.journal_path, elapsed,
+                final,
+                system.venue.close,
+                lambda: runtime.stop_nodes(set(names) - {"gateway"}),
+                lambda: client.ask("gateway", GetBalances()).views,
+                system.venue,
+                deployment.journal_path,
+                elapsed,
             )
     finally:
         _stop_dashboard(dashboard)
@@ -248,8 +279,10 @@ def command_status(args: argparse.Namespace) -> int:
     print("actors:")
     for actor in status["actors"]:
         last = f"  last error: {actor['last_error']}" if actor["last_error"] else ""
-        print(f"  {actor['name']:<12} pid {actor.get('pid') or '-':<8} {actor['state']:<10} restarts "
-              f"{actor['restarts']:<3} mailbox {actor['mailbox']:<5}{last}")
+        print(
+            f"  {actor['name']:<12} pid {actor.get('pid') or '-':<8} {actor['state']:<10} restarts "
+            f"{actor['restarts']:<3} mailbox {actor['mailbox']:<5}{last}"
+        )
     for line in status_lines(status)[1:]:
         print(line)
     return 0
@@ -311,8 +344,10 @@ def command_keys(args: argparse.Namespace) -> int:
     except (KeysError, OSError) as error:
         print(f"bin/run keys: {error}", file=sys.stderr)
         return 2
-    print(f"CurveZMQ keys in {folder} (secrets 0600): server.key(_secret); nodes/NAME.key(_secret) for "
-          f"{', '.join(nodes)}; clients/NAME.key(_secret) for {', '.join(args.client or ['client'])}")
+    print(
+        f"CurveZMQ keys in {folder} (secrets 0600): server.key(_secret); nodes/NAME.key(_secret) for "
+        f"{', '.join(nodes)}; clients/NAME.key(_secret) for {', '.join(args.client or ['client'])}"
+    )
     return 0
 
 
@@ -338,20 +373,25 @@ def _client_options(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "simulate":
-
         return simulate(argv[1:])
     if argv and argv[0] in COMMANDS:
         return _subcommand(argv)
     if argv and argv[0] == "check-venue":
         return check_venue_main(argv[1:])
-    parser = argparse.ArgumentParser(prog="bin/run", description="Run treasury-actors (the built-in demo by default). "
-                                     f"Other commands: {', '.join(COMMANDS)}, simulate (bin/run COMMAND --help).")
+    parser = argparse.ArgumentParser(
+        prog="bin/run",
+        description="Run treasury-actors (the built-in demo by default). "
+        f"Other commands: {', '.join(COMMANDS)}, simulate (bin/run COMMAND --help).",
+    )
     parser.add_argument("--config", help="a deployment TOML file (default: the built-in demo)")
     parser.add_argument("--processes", action="store_true", help="run one OS process per actor")
     parser.add_argument("--for", dest="seconds", type=float, default=None, help="stop after SECONDS (default: Ctrl-C)")
     parser.add_argument("--every", type=float, default=3.0, help="print status every SECONDS (default 3)")
-    parser.add_argument("--fresh", action="store_true",
-                        help="start with an empty journal (always so for the built-in demo, whose world is new each run)")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start with an empty journal (always so for the built-in demo, whose world is new each run)",
+    )
     parser.add_argument("--endpoint", help="process mode: the hub endpoint (default ipc:// in the runtime folder)")
     parser.add_argument("--keys", type=Path, help="process mode: CurveZMQ keys folder (required for tcp://)")
     parser.add_argument("--log-level", default="WARNING", help="log level on stderr (default WARNING)")
@@ -385,7 +425,11 @@ def _subcommand(argv: list[str]) -> int:
     _client_options(status)
     send = commands.add_parser("send", help="send a JSON command to an actor and print its answer")
     send.add_argument("actor")
-    send.add_argument("json_command", metavar="JSON", help="""e.g. '{"strategy":"a","cmd":"allocate",...}' or '{"type":"Reconcile"}'""")
+    send.add_argument(
+        "json_command",
+        metavar="JSON",
+        help="""e.g. '{"strategy":"a","cmd":"allocate",...}' or '{"type":"Reconcile"}'""",
+    )
     _client_options(send)
     node = commands.add_parser("node", help="run one actor as a node of a running system (another host: tcp + keys)")
     node.add_argument("--connect", required=True)
@@ -400,13 +444,23 @@ def _subcommand(argv: list[str]) -> int:
     restart = commands.add_parser("restart", help="restart one child of the running system")
     restart.add_argument("name")
     _client_options(restart)
-    keys = commands.add_parser("keys", help="make a CurveZMQ keys folder: the hub's pair, a pair per node and per client")
+    keys = commands.add_parser(
+        "keys", help="make a CurveZMQ keys folder: the hub's pair, a pair per node and per client"
+    )
     keys.add_argument("folder")
     keys.add_argument("--config", help="the deployment whose actors get node keys (default: the built-in demo)")
-    keys.add_argument("--node", action="append", default=[], help="a node key for this actor (repeatable; "
-                      "default: every actor of the deployment)")
-    keys.add_argument("--client", action="append", default=[], help="a client key of this name (repeatable; "
-                      "default: one named 'client')")
+    keys.add_argument(
+        "--node",
+        action="append",
+        default=[],
+        help="a node key for this actor (repeatable; default: every actor of the deployment)",
+    )
+    keys.add_argument(
+        "--client",
+        action="append",
+        default=[],
+        help="a client key of this name (repeatable; default: one named 'client')",
+    )
     args = parser.parse_args(argv)
     configure_logging("WARNING" if args.command != "node" else args.log_level)
     if args.command == "status":

@@ -423,7 +423,9 @@ def actor_names(deployment: Deployment) -> list[str]:
 
 def _positive(value: float, key: str, allow_zero: bool = False) -> None:
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"config error at {key}: must be a {'non-negative' if allow_zero else 'positive'} number, got {value!r}")
+        raise ConfigError(
+            f"config error at {key}: must be a {'non-negative' if allow_zero else 'positive'} number, got {value!r}"
+        )
 
 
 def _check(d: Deployment) -> None:
@@ -437,14 +439,15 @@ def _check(d: Deployment) -> None:
             raise ConfigError(f"config error at accounts[{i}]: {account.exchange}.{account.account} is listed twice")
         seen.add(key)
         if not 2 <= account.strategy_count <= 64:
-            raise ConfigError(f"config error at accounts[{i}].strategy_count: must be 2..64, got {account.strategy_count}")
+            raise ConfigError(
+                f"config error at accounts[{i}].strategy_count: must be 2..64, got {account.strategy_count}"
+            )
         for currency, amount in {**account.balances, **account.credit_limits}.items():
             _positive(amount, f"accounts[{i}] {currency}", allow_zero=True)
     for i, route in enumerate(d.venue.routes):
         _positive(route.delay, f"venue.routes[{i}].delay", allow_zero=True)
         _positive(route.fee, f"venue.routes[{i}].fee", allow_zero=True)
     for name, market in d.venue.markets.items():
-
         try:
             split_market(name)
         except ValueError as error:
@@ -452,7 +455,9 @@ def _check(d: Deployment) -> None:
         _positive(market.price, f"venue.markets.{name}.price")
     low, high = d.supervisor.backoff
     if not 0 <= low <= high:
-        raise ConfigError(f"config error at supervisor.backoff: must be [min, max] with 0 <= min <= max, got {[low, high]}")
+        raise ConfigError(
+            f"config error at supervisor.backoff: must be [min, max] with 0 <= min <= max, got {[low, high]}"
+        )
     _positive(d.supervisor.period, "supervisor.period")
     _positive(d.runtime.heartbeat_interval, "runtime.heartbeat_interval")
     _positive(d.runtime.hang_timeout, "runtime.hang_timeout")
@@ -473,7 +478,9 @@ def _check(d: Deployment) -> None:
         h = d.hedge
         live_markets = {m for v in d.venues.values() for m in [*v.markets, *v.market_indexes]}
         if h.market not in d.venue.markets and h.market not in live_markets:
-            raise ConfigError(f"config error at hedge.market: {h.market!r} is not one of venue.markets or venues.*.markets")
+            raise ConfigError(
+                f"config error at hedge.market: {h.market!r} is not one of venue.markets or venues.*.markets"
+            )
         _positive(h.quantity, "hedge.quantity")
         _positive(h.timeout, "hedge.timeout")
         for side in ("a", "b"):
@@ -519,10 +526,14 @@ def _check_live_venues(d: Deployment, accounts: set[tuple[Exchange, str]]) -> No
             if venue.adapter != "lighter" and has_env and account.key_env is None:
                 raise ConfigError(f"config error at {where}.accounts.{name}.key_env: required with secret_env")
             if venue.adapter == "lighter" and (account.account_index is None or account.api_key_index is None):
-                raise ConfigError(f"config error at {where}.accounts.{name}: Lighter needs account_index and api_key_index")
+                raise ConfigError(
+                    f"config error at {where}.accounts.{name}: Lighter needs account_index and api_key_index"
+                )
         for key_exchange, key_account in sorted(accounts):
             if key_exchange == exchange and key_account not in venue.accounts:
-                raise ConfigError(f"config error at {where}.accounts: no API key mapped for the account {key_account!r}")
+                raise ConfigError(
+                    f"config error at {where}.accounts: no API key mapped for the account {key_account!r}"
+                )
         if venue.adapter == "lighter":
             missing = [m for m in venue.markets if m not in venue.market_indexes]
             if missing:
@@ -530,7 +541,9 @@ def _check_live_venues(d: Deployment, accounts: set[tuple[Exchange, str]]) -> No
         for i, route in enumerate(venue.withdrawals):
             to_exchange, _, to_account = route.to.partition(".")
             if (to_exchange, to_account) not in {(e, a) for e, a in accounts}:
-                raise ConfigError(f"config error at {where}.withdrawals[{i}].to: {route.to!r} is not one of the accounts")
+                raise ConfigError(
+                    f"config error at {where}.withdrawals[{i}].to: {route.to!r} is not one of the accounts"
+                )
             _positive(route.fee, f"{where}.withdrawals[{i}].fee", allow_zero=True)
         _positive(venue.timeout, f"{where}.timeout")
         _positive(venue.poll_every, f"{where}.poll_every")

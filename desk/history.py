@@ -105,9 +105,10 @@ class HistoryStore:
     def record_balances(self, at: float, rows: Sequence[dict[str, Any]]) -> None:
         """``rows`` as in the status document: ``{"account", "currency", "slots"}``."""
         with self._transaction() as db:
-            db.executemany("INSERT INTO history_balances VALUES (?, ?, ?, ?, ?, ?)", [
-                (at, r["account"], r["currency"], r["slots"][0], r["slots"][1], json.dumps(r["slots"])) for r in rows
-            ])
+            db.executemany(
+                "INSERT INTO history_balances VALUES (?, ?, ?, ?, ?, ?)",
+                [(at, r["account"], r["currency"], r["slots"][0], r["slots"][1], json.dumps(r["slots"])) for r in rows],
+            )
 
     def record_fill(self, at: float, leg: str, account: str, quantity: float, price: float | None) -> None:
         with self._transaction() as db:
@@ -122,31 +123,53 @@ class HistoryStore:
                 "INSERT INTO history_transfers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (client_id) DO "
                 "UPDATE SET updated_at = excluded.updated_at, status = excluded.status, attempt = excluded.attempt, "
                 "fee = excluded.fee, reason = excluded.reason",
-                (intent.client_id, intent.created_at, intent.updated_at, route, k.currency, intent.amount,
-                 intent.status, intent.attempt, intent.extra, intent.fee, intent.reason),
+                (
+                    intent.client_id,
+                    intent.created_at,
+                    intent.updated_at,
+                    route,
+                    k.currency,
+                    intent.amount,
+                    intent.status,
+                    intent.attempt,
+                    intent.extra,
+                    intent.fee,
+                    intent.reason,
+                ),
             )
 
     def record_hedge(self, at: float, report: dict[str, Any], latency: float | None = None) -> None:
         """A sample of the hedge pair (a `HedgeReport` as plain data); ``latency`` when a hedge just finished."""
         with self._transaction() as db:
-            db.execute("INSERT INTO history_hedges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (
-                at, report["net_exposure"], report["realised_pnl"], report["unrealised_pnl"],
-                report["a"]["position"], report["b"]["position"], report["hedges_done"], report["hedges_failed"],
-                latency,
-            ))
+            db.execute(
+                "INSERT INTO history_hedges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    at,
+                    report["net_exposure"],
+                    report["realised_pnl"],
+                    report["unrealised_pnl"],
+                    report["a"]["position"],
+                    report["b"]["position"],
+                    report["hedges_done"],
+                    report["hedges_failed"],
+                    latency,
+                ),
+            )
 
     def record_audit(self, at: float, operator: str, action: str, target: str, detail: str, outcome: str) -> None:
         with self._transaction() as db:
-            db.execute("INSERT INTO history_audit VALUES (?, ?, ?, ?, ?, ?)",
-                       (at, operator, action, target, detail, outcome))
+            db.execute(
+                "INSERT INTO history_audit VALUES (?, ?, ?, ?, ?, ?)", (at, operator, action, target, detail, outcome)
+            )
 
     # ---- reading ------------------------------------------------------------------------------
 
     def balances(self, since: float = 0.0) -> dict[str, list[tuple[float, float]]]:
         """Total per ``"exchange.account currency"`` over time: ``{series: [(at, total), ...]}``."""
         series: dict[str, list[tuple[float, float]]] = {}
-        for row in self._rows("SELECT at, account, currency, total FROM history_balances WHERE at >= ? ORDER BY at",
-                              (since,)):
+        for row in self._rows(
+            "SELECT at, account, currency, total FROM history_balances WHERE at >= ? ORDER BY at", (since,)
+        ):
             series.setdefault(f"{row['account']} {row['currency']}", []).append((row["at"], row["total"]))
         return series
 
@@ -159,7 +182,9 @@ class HistoryStore:
     def prices(self, since: float = 0.0) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM history_prices WHERE at >= ? ORDER BY at", (since,))
 
-    def transfers(self, page: int = 1, size: int = 20, text: str = "", status: str = "") -> tuple[list[dict[str, Any]], int]:
+    def transfers(
+        self, page: int = 1, size: int = 20, text: str = "", status: str = ""
+    ) -> tuple[list[dict[str, Any]], int]:
         """One page of transfers, newest first, whose route, currency, client id or follow-up contains
         ``text`` and whose status is ``status`` (any when empty); and how many match in all."""
         where, parameters = "WHERE 1 = 1", []  # type: tuple[str, list[Any]]
@@ -170,25 +195,40 @@ class HistoryStore:
             where += " AND status = ?"
             parameters.append(status)
         total = self._rows(f"SELECT COUNT(*) AS n FROM history_transfers {where}", parameters)[0]["n"]
-        rows = self._rows(f"SELECT * FROM history_transfers {where} ORDER BY at DESC, client_id LIMIT ? OFFSET ?",
-                          [*parameters, size, (max(page, 1) - 1) * size])
+        rows = self._rows(
+            f"SELECT * FROM history_transfers {where} ORDER BY at DESC, client_id LIMIT ? OFFSET ?",
+            [*parameters, size, (max(page, 1) - 1) * size],
+        )
         return rows, int(total)
 
     def latencies(self, since: float = 0.0) -> dict[str, list[tuple[float, float]]]:
         """Transfer latency (settled minus created, done ones) and hedge latency, as ``[(at, seconds)]``."""
-        transfers = self._rows("SELECT updated_at AS at, updated_at - at AS seconds FROM history_transfers "
-                               "WHERE status = 'done' AND updated_at >= ? ORDER BY updated_at", (since,))
-        hedges = self._rows("SELECT at, latency AS seconds FROM history_hedges WHERE latency IS NOT NULL AND at >= ? "
-                            "ORDER BY at", (since,))
-        return {"transfer": [(r["at"], r["seconds"]) for r in transfers],
-                "hedge": [(r["at"], r["seconds"]) for r in hedges]}
+        transfers = self._rows(
+            "SELECT updated_at AS at, updated_at - at AS seconds FROM history_transfers "
+            "WHERE status = 'done' AND updated_at >= ? ORDER BY updated_at",
+            (since,),
+        )
+        hedges = self._rows(
+            "SELECT at, latency AS seconds FROM history_hedges WHERE latency IS NOT NULL AND at >= ? ORDER BY at",
+            (since,),
+        )
+        return {
+            "transfer": [(r["at"], r["seconds"]) for r in transfers],
+            "hedge": [(r["at"], r["seconds"]) for r in hedges],
+        }
 
     def summary(self, since: float) -> dict[str, Any]:
         """What happened since ``since``, for a daily report: transfers by status and volume, fills, hedge PnL."""
-        transfers = self._rows("SELECT status, currency, COUNT(*) AS n, SUM(amount) AS volume FROM history_transfers "
-                               "WHERE at >= ? GROUP BY status, currency ORDER BY status, currency", (since,))
-        fills = self._rows("SELECT leg, COUNT(*) AS n, SUM(ABS(quantity)) AS quantity FROM history_fills "
-                           "WHERE at >= ? GROUP BY leg ORDER BY leg", (since,))
+        transfers = self._rows(
+            "SELECT status, currency, COUNT(*) AS n, SUM(amount) AS volume FROM history_transfers "
+            "WHERE at >= ? GROUP BY status, currency ORDER BY status, currency",
+            (since,),
+        )
+        fills = self._rows(
+            "SELECT leg, COUNT(*) AS n, SUM(ABS(quantity)) AS quantity FROM history_fills "
+            "WHERE at >= ? GROUP BY leg ORDER BY leg",
+            (since,),
+        )
         hedge = self._rows("SELECT * FROM history_hedges WHERE at >= ? ORDER BY at", (since,))
         first, last = (hedge[0], hedge[-1]) if hedge else (None, None)
         return {
@@ -213,8 +253,11 @@ class HistoryStore:
 
     def prune(self, now: float) -> dict[str, int]:
         """Delete what is older than its retention (prices 30 days, trades 90 days by default); rows deleted per table."""
-        days = {"prices": self.config.prices_days, "trades": self.config.trades_days,
-                "balances": self.config.balances_days}
+        days = {
+            "prices": self.config.prices_days,
+            "trades": self.config.trades_days,
+            "balances": self.config.balances_days,
+        }
         deleted = {}
         with self._transaction() as db:
             for table, kind in _RETENTION.items():

@@ -52,17 +52,28 @@ def read_secrets(account: LiveAccountConfig, base: Path, where: str) -> tuple[st
     return values[0], values[1]
 
 
-def live_venue(exchange: Exchange, config: LiveVenueConfig, clock: Clock, *, base: Path,
-               state: StateStore | None = None) -> CcxtVenue | LighterVenue:
+def live_venue(
+    exchange: Exchange, config: LiveVenueConfig, clock: Clock, *, base: Path, state: StateStore | None = None
+) -> CcxtVenue | LighterVenue:
     """The adapter ``config`` describes for ``exchange``."""
     where = f"venues.{exchange}"
     secrets = {name: read_secrets(a, base, f"{where}.accounts.{name}") for name, a in config.accounts.items()}
     if config.adapter == "lighter":
-        accounts = {name: LighterAccount(a.account_index or 0, a.api_key_index or 0, secrets[name][1])
-                    for name, a in config.accounts.items()}
+        accounts = {
+            name: LighterAccount(a.account_index or 0, a.api_key_index or 0, secrets[name][1])
+            for name, a in config.accounts.items()
+        }
         url = config.url or "https://mainnet.zklighter.elliot.ai"
-        return LighterVenue(url, accounts, markets=config.market_indexes, clock=clock, exchange=exchange,
-                            timeout=config.timeout, poll_every=config.poll_every, slippage=config.slippage)
+        return LighterVenue(
+            url,
+            accounts,
+            markets=config.market_indexes,
+            clock=clock,
+            exchange=exchange,
+            timeout=config.timeout,
+            poll_every=config.poll_every,
+            slippage=config.slippage,
+        )
     make_client = kraken_client if config.adapter == "kraken" else mexc_client
     cls: type[CcxtVenue] = KrakenVenue if config.adapter == "kraken" else MexcVenue
     clients: dict[tuple[str, str], Any] = {}  # one client per API key: accounts sharing a key share it
@@ -74,23 +85,52 @@ def live_venue(exchange: Exchange, config: LiveVenueConfig, clock: Clock, *, bas
             if config.rate_limit_ms is not None:
                 clients[key].rateLimit = config.rate_limit_ms
         accounts_[name] = CcxtAccount(clients[key], account.wallet)
-    streams = {name: kraken_stream_client(*secrets[name], url=config.url, ws_url=config.ws_url)
-               for name in config.accounts} if config.stream and config.adapter == "kraken" else None
-    routes = [WithdrawRoute(r.currency, exchange_name(r.to.partition(".")[0]), r.to.partition(".")[2], r.address,
-                            network=r.network, tag=r.tag, key=r.key, fee=r.fee) for r in config.withdrawals]
-    return cls(exchange, accounts_, clock=clock, markets=config.markets, withdrawals=routes, state=state,
-               resolve_within=config.resolve_within, poll_every=config.poll_every, streams=streams)
+    streams = (
+        {name: kraken_stream_client(*secrets[name], url=config.url, ws_url=config.ws_url) for name in config.accounts}
+        if config.stream and config.adapter == "kraken"
+        else None
+    )
+    routes = [
+        WithdrawRoute(
+            r.currency,
+            exchange_name(r.to.partition(".")[0]),
+            r.to.partition(".")[2],
+            r.address,
+            network=r.network,
+            tag=r.tag,
+            key=r.key,
+            fee=r.fee,
+        )
+        for r in config.withdrawals
+    ]
+    return cls(
+        exchange,
+        accounts_,
+        clock=clock,
+        markets=config.markets,
+        withdrawals=routes,
+        state=state,
+        resolve_within=config.resolve_within,
+        poll_every=config.poll_every,
+        streams=streams,
+    )
 
 
-def build_live_venues(deployment: Deployment, clock: Clock, simulated: TradingVenue | None,
-                      state: StateStore | None = None) -> TradingVenue:
+def build_live_venues(
+    deployment: Deployment, clock: Clock, simulated: TradingVenue | None, state: StateStore | None = None
+) -> TradingVenue:
     """One venue for the actors: the real adapters by exchange, ``simulated`` for the rest, all
     under paper trading when the deployment is a ``dry_run``."""
     base = Path(deployment.base_folder)
-    venues = {exchange: live_venue(exchange, config, clock, base=base, state=state)
-              for exchange, config in deployment.venues.items()}
-    tickers = {market: exchange for exchange, config in deployment.venues.items()
-               for market in [*config.markets, *config.market_indexes]}
+    venues = {
+        exchange: live_venue(exchange, config, clock, base=base, state=state)
+        for exchange, config in deployment.venues.items()
+    }
+    tickers = {
+        market: exchange
+        for exchange, config in deployment.venues.items()
+        for market in [*config.markets, *config.market_indexes]
+    }
     router = VenueRouter(venues, default=simulated, tickers=tickers)
     if not deployment.dry_run:
         return router

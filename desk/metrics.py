@@ -34,8 +34,9 @@ class _StatusCollector(Collector):
             mailbox.add_metric([actor["name"]], actor["mailbox"])
             up.add_metric([actor["name"], actor["state"]], 1.0 if actor["state"] == "running" else 0.0)
         yield from (restarts, mailbox, up)
-        yield CounterMetricFamily("treasury_dead_letters", "Messages that could not be delivered or handled",
-                                  value=status["dead_letters"])
+        yield CounterMetricFamily(
+            "treasury_dead_letters", "Messages that could not be delivered or handled", value=status["dead_letters"]
+        )
         transfers = GaugeMetricFamily("treasury_transfers", "Transfers by status", labels=["status"])
         stats = status.get("transfers") or {}
         for key in ("done", "in_flight", "in_doubt", "failed_attempts"):
@@ -44,19 +45,23 @@ class _StatusCollector(Collector):
         balance = GaugeMetricFamily("treasury_balance", "Ledger slot amounts", labels=["account", "currency", "slot"])
         for row in status.get("slots", []):
             for slot in row["slots"]:
-                balance.add_metric([f"{row['exchange']}.{row['account']}", row["currency"], slot["name"]],
-                                   slot["amount"])
+                balance.add_metric(
+                    [f"{row['exchange']}.{row['account']}", row["currency"], slot["name"]], slot["amount"]
+                )
         yield balance
         yield GaugeMetricFamily("treasury_tasks_pending", "Pending transfer tasks", value=len(status["tasks"]))
         hedge = status.get("hedge")
         if hedge:
-            yield GaugeMetricFamily("treasury_hedge_net_exposure", "A's position plus B's (base currency)",
-                                    value=hedge["net_exposure"])
+            yield GaugeMetricFamily(
+                "treasury_hedge_net_exposure", "A's position plus B's (base currency)", value=hedge["net_exposure"]
+            )
             unhedged = len(hedge["unanswered"]) + len(hedge["failed"])
-            yield GaugeMetricFamily("treasury_hedge_unhedged_fills", "Fills B has not answered or failed to hedge",
-                                    value=unhedged)
-            yield GaugeMetricFamily("treasury_hedge_paused", "1 while the hedge pair is paused",
-                                    value=1.0 if hedge["paused"] else 0.0)
+            yield GaugeMetricFamily(
+                "treasury_hedge_unhedged_fills", "Fills B has not answered or failed to hedge", value=unhedged
+            )
+            yield GaugeMetricFamily(
+                "treasury_hedge_paused", "1 while the hedge pair is paused", value=1.0 if hedge["paused"] else 0.0
+            )
             pnl = GaugeMetricFamily("treasury_hedge_pnl", "Hedge pair PnL in the quote currency", labels=["kind"])
             pnl.add_metric(["realised"], hedge["realised_pnl"])
             pnl.add_metric(["unrealised"], hedge["unrealised_pnl"])
@@ -84,12 +89,21 @@ class DeskMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.status: Mapping[str, Any] | None = None
-        self.transfer_latency = Histogram("treasury_transfer_latency_seconds", "Transfer created -> settled",
-                                          buckets=_LATENCY_BUCKETS, registry=self.registry)
-        self.chain_hop_latency = Histogram("treasury_chain_hop_latency_seconds", "Time a chain spent on one hop",
-                                           buckets=_LATENCY_BUCKETS, registry=self.registry)
-        self.hedge_latency = Histogram("treasury_hedge_latency_seconds", "A's fill -> B's answer",
-                                       buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.transfer_latency = Histogram(
+            "treasury_transfer_latency_seconds",
+            "Transfer created -> settled",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.chain_hop_latency = Histogram(
+            "treasury_chain_hop_latency_seconds",
+            "Time a chain spent on one hop",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.hedge_latency = Histogram(
+            "treasury_hedge_latency_seconds", "A's fill -> B's answer", buckets=_LATENCY_BUCKETS, registry=self.registry
+        )
         self.registry.register(_StatusCollector(self))
 
     def update(self, status: Mapping[str, Any]) -> None:

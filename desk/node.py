@@ -61,13 +61,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         deployment = load_demo_config()
     services = node_services(deployment, args.name, args.runtime, args.connect, args.keys, info)
     factory = ActorFactory(deployment, services)
-    link = NodeLink(args.name, args.connect, [*factory.names, "runtime"], curve=_load_curve(args.keys, args.name),
-                    secret=node_secret(args.name, args.runtime),
-                    orphan_timeout=max(deployment.runtime.hang_timeout, 5 * deployment.runtime.heartbeat_interval))
+    link = NodeLink(
+        args.name,
+        args.connect,
+        [*factory.names, "runtime"],
+        curve=_load_curve(args.keys, args.name),
+        secret=node_secret(args.name, args.runtime),
+        orphan_timeout=max(deployment.runtime.hang_timeout, 5 * deployment.runtime.heartbeat_interval),
+    )
     s = deployment.supervisor
     runtime = Runtime(
-        Supervisor([factory.child_spec(args.name)], strategy="one_for_one", intensity=s.intensity, period=s.period,
-                   backoff=s.backoff),
+        Supervisor(
+            [factory.child_spec(args.name)],
+            strategy="one_for_one",
+            intensity=s.intensity,
+            period=s.period,
+            backoff=s.backoff,
+        ),
         clock=services.clock,
         heartbeat_interval=deployment.runtime.heartbeat_interval,
         hang_timeout=deployment.runtime.hang_timeout,

@@ -104,8 +104,14 @@ def ask_system_info(connect: str, keys: str | None) -> SystemInfo:
     return info
 
 
-def node_services(deployment: Deployment, name: str, runtime_folder: str | None = None,
-                  connect: str | None = None, keys: str | None = None, info: SystemInfo | None = None) -> Services:
+def node_services(
+    deployment: Deployment,
+    name: str,
+    runtime_folder: str | None = None,
+    connect: str | None = None,
+    keys: str | None = None,
+    info: SystemInfo | None = None,
+) -> Services:
     """The services of one node process: the supervisor's venue, the balance board (the gateway
     node writes it; every other node reads it), the journal file and the real clock.
 
@@ -125,7 +131,7 @@ def node_services(deployment: Deployment, name: str, runtime_folder: str | None 
         info = info or ask_system_info(connect, keys)
         if info.venue_rpc_port is None or info.venue_fills_port is None:
             raise RuntimeError(f"the system at {connect} serves no venue over tcp")
-        host = connect[len("tcp://"):].rsplit(":", 1)[0]
+        host = connect[len("tcp://") :].rsplit(":", 1)[0]
         venue = RemoteVenue(f"tcp://{host}:{info.venue_rpc_port}", f"tcp://{host}:{info.venue_fills_port}", keys=keys)
         folder = Path.cwd() / "run" / f"node-{name}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -168,15 +174,19 @@ class ProcessSystem:
         """Refuse a setup that cannot work, before anything is created: `ValueError` saying why."""
         if self.endpoint.startswith("tcp://"):
             if self.keys is None:
-                raise ValueError("a tcp:// endpoint needs CurveZMQ keys: make them with `bin/run keys DIR` "
-                                 "and pass --keys DIR (or use the default ipc:// endpoint on one host)")
+                raise ValueError(
+                    "a tcp:// endpoint needs CurveZMQ keys: make them with `bin/run keys DIR` "
+                    "and pass --keys DIR (or use the default ipc:// endpoint on one host)"
+                )
             if not (Path(self.keys) / "server.key_secret").exists():
                 raise ValueError(f"{self.keys} is not a keys folder (no server.key_secret; see `bin/run keys`)")
             started = [n for n in self.names if n not in self.external]
             missing = missing_node_keys(self.keys, started)
             if missing:
-                raise ValueError(f"{self.keys} has no node key for {', '.join(missing)}: each node proves "
-                                 f"which actor it is with its own key (`bin/run keys {self.keys}` makes them)")
+                raise ValueError(
+                    f"{self.keys} has no node key for {', '.join(missing)}: each node proves "
+                    f"which actor it is with its own key (`bin/run keys {self.keys}` makes them)"
+                )
         elif not self.endpoint.startswith("ipc://"):
             raise ValueError(f"not a hub endpoint: {self.endpoint!r} (expected ipc://PATH or tcp://HOST:PORT)")
 
@@ -195,10 +205,14 @@ class ProcessSystem:
             self.venue_server = VenueServer(self.venue, self._ipc("venue.sock"), self._ipc("fills.sock"))
             self.venue_server.start()
             if self.endpoint.startswith("tcp://"):  # nodes on other hosts reach the venue over tcp, with the keys
-                host, port = self.endpoint[len("tcp://"):].rsplit(":", 1)
+                host, port = self.endpoint[len("tcp://") :].rsplit(":", 1)
                 self._venue_ports = (int(port) + 1, int(port) + 2)
-                self.remote_venue_server = VenueServer(self.venue, f"tcp://{host}:{self._venue_ports[0]}",
-                                                       f"tcp://{host}:{self._venue_ports[1]}", keys=self.keys)
+                self.remote_venue_server = VenueServer(
+                    self.venue,
+                    f"tcp://{host}:{self._venue_ports[0]}",
+                    f"tcp://{host}:{self._venue_ports[1]}",
+                    keys=self.keys,
+                )
                 self.remote_venue_server.start()
             self.board = FoundBoard(self.folder)  # the gateway node creates it; this process reads it
             record = {
@@ -210,17 +224,27 @@ class ProcessSystem:
             }
             save_deployment(self.deployment, self.folder)  # what every node runs
             write_system_record(self.folder, record)
-            self.hub = Hub(self.endpoint, self.names, served={"runtime"}, system_handler=self._answer,
-                           heartbeat_interval=self.deployment.runtime.heartbeat_interval,
-                           heartbeat_timeout=self.deployment.runtime.hang_timeout,
-                           on_silent=lambda name: self.runtime.on_silent(name) if self.runtime else None,
-                           keys=self.keys if self.endpoint.startswith("tcp://") else None)
+            self.hub = Hub(
+                self.endpoint,
+                self.names,
+                served={"runtime"},
+                system_handler=self._answer,
+                heartbeat_interval=self.deployment.runtime.heartbeat_interval,
+                heartbeat_timeout=self.deployment.runtime.hang_timeout,
+                on_silent=lambda name: self.runtime.on_silent(name) if self.runtime else None,
+                keys=self.keys if self.endpoint.startswith("tcp://") else None,
+            )
             self.hub.start()
             self._admit_external()
             s = self.deployment.supervisor
             started = [n for n in self.names if n not in self.external]  # external nodes join by themselves
-            policy = Supervisor([ChildSpec(n, _unused_factory) for n in started], strategy=s.strategy,
-                                intensity=s.intensity, period=s.period, backoff=s.backoff)
+            policy = Supervisor(
+                [ChildSpec(n, _unused_factory) for n in started],
+                strategy=s.strategy,
+                intensity=s.intensity,
+                period=s.period,
+                backoff=s.backoff,
+            )
             self.runtime = ProcessRuntime(policy, self._command, self.hub, log_folder=self.folder / "logs")
             self.runtime.start()
         except BaseException:
@@ -242,8 +266,17 @@ class ProcessSystem:
 
     def _command(self, name: str) -> list[str]:
         # No --config: the node reads the deployment this process saved in the runtime folder.
-        argv = [sys.executable, "-m", "desk.node", "--name", name, "--connect", self.endpoint,
-                "--runtime", str(self.folder)]
+        argv = [
+            sys.executable,
+            "-m",
+            "desk.node",
+            "--name",
+            name,
+            "--connect",
+            self.endpoint,
+            "--runtime",
+            str(self.folder),
+        ]
         if self.keys is not None and self.endpoint.startswith("tcp://"):
             argv += ["--keys", str(self.keys)]
         return argv
@@ -260,15 +293,20 @@ class ProcessSystem:
                 answer = RuntimeStatus(actors=self.actor_statuses(), dead_letters=hub_dead)
             elif isinstance(message, GetSystemInfo):
                 rpc, fills = self._venue_ports or (None, None)
-                answer = SystemInfo(names=self.names, deployment_json=msgspec.json.encode(self.deployment).decode(),
-                                    venue_rpc_port=rpc, venue_fills_port=fills)
+                answer = SystemInfo(
+                    names=self.names,
+                    deployment_json=msgspec.json.encode(self.deployment).decode(),
+                    venue_rpc_port=rpc,
+                    venue_fills_port=fills,
+                )
             elif isinstance(message, Ping):
                 answer = Pong(actor="runtime", nonce=message.nonce)
             elif isinstance(message, CHILD_COMMANDS) and self.runtime is not None:
                 answer = answer_child_command(self.runtime, message)
             else:
-                answer = Rejected(reason=f"the runtime does not handle {type(message).__name__}",
-                                  message_type=type(message).__name__)
+                answer = Rejected(
+                    reason=f"the runtime does not handle {type(message).__name__}", message_type=type(message).__name__
+                )
         return [encode_header(Header(kind="reply", to=header.sender, id=header.id)), encode(answer)]
 
     def actor_statuses(self) -> list[ActorStatus]:
@@ -276,10 +314,16 @@ class ProcessSystem:
         supervised = self.runtime.status() if self.runtime is not None else []
         hub = {s.name: s for s in self.hub.status()} if self.hub is not None else {}
         external = [
-            ActorStatus(name=name, state="external, " + ("connected" if hub[name].connected else "not connected"),
-                        restarts=0, mailbox=hub[name].queued + hub[name].inflight, supervisor="",
-                        pid=hub[name].incarnation or None)
-            for name in self.external if name in hub
+            ActorStatus(
+                name=name,
+                state="external, " + ("connected" if hub[name].connected else "not connected"),
+                restarts=0,
+                mailbox=hub[name].queued + hub[name].inflight,
+                supervisor="",
+                pid=hub[name].incarnation or None,
+            )
+            for name in self.external
+            if name in hub
         ]
         order = {name: i for i, name in enumerate(self.names)}
         return sorted([*supervised, *external], key=lambda a: order[a.name])

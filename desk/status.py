@@ -45,21 +45,28 @@ def collect_status(ask: Ask, actors: Sequence[ActorStatus], dead_letters: int, n
         "balances": [
             {"account": f"{v.exchange}.{v.account}", "currency": v.currency, "slots": list(v.slots)}
             for v in sorted(balances.views, key=lambda v: (v.exchange, v.account, v.currency))
-        ] if isinstance(balances, Balances) else [],
+        ]
+        if isinstance(balances, Balances)
+        else [],
         "tasks": [
-            {"from": f"{k.from_exchange}.{k.from_account}", "to": f"{k.to_exchange}.{k.to_account}",
-             "currency": k.currency, "amount": v.amount, "extra": v.extra}
+            {
+                "from": f"{k.from_exchange}.{k.from_account}",
+                "to": f"{k.to_exchange}.{k.to_account}",
+                "currency": k.currency,
+                "amount": v.amount,
+                "extra": v.extra,
+            }
             for k, v in tasks.tasks
-        ] if isinstance(tasks, PendingTasks) else [],
+        ]
+        if isinstance(tasks, PendingTasks)
+        else [],
         "transfers": msgspec.to_builtins(stats) if isinstance(stats, TransferStats) else {},
         "chains": [msgspec.to_builtins(c) for c in chains.chains] if isinstance(chains, Chains) else [],
     }
     if "health" in names:
-
         health = _try(ask, "health", GetHealth())
         status["health"] = msgspec.to_builtins(health) if isinstance(health, HealthReport) else None
     if "hedge_a" in names:
-
         hedge = _try(ask, "hedge_a", HedgeStatus())
         status["hedge"] = msgspec.to_builtins(hedge) if isinstance(hedge, HedgeReport) else None
     return status
@@ -75,30 +82,40 @@ def status_lines(status: Mapping[str, Any], elapsed: float | None = None) -> lis
     running = sum(a["state"] == "running" for a in actors)
     restarts = {a["name"]: a["restarts"] for a in actors if a["restarts"]}
     when = f"[{elapsed:6.1f}s] " if elapsed is not None else ""
-    lines = [f"{when}actors {running}/{len(actors)} running, restarts: {restarts or 'none'}, "
-             f"dead letters: {status['dead_letters']}"]
+    lines = [
+        f"{when}actors {running}/{len(actors)} running, restarts: {restarts or 'none'}, "
+        f"dead letters: {status['dead_letters']}"
+    ]
     rows = []
     for row in status["balances"]:
         slots = row["slots"]
         subs = ", ".join(f"s{i} {_money(v)}" for i, v in enumerate(slots) if i >= 2 and v)
-        rows.append(f"{row['account']} {row['currency']} {_money(slots[0])} (pool {_money(slots[1])}"
-                    f"{', ' + subs if subs else ''})")
+        rows.append(
+            f"{row['account']} {row['currency']} {_money(slots[0])} (pool {_money(slots[1])}"
+            f"{', ' + subs if subs else ''})"
+        )
     lines.append("  balances: " + (" | ".join(rows) or "none"))
     transfers = status.get("transfers") or {}
     chains = ", ".join(f"{c['chain_id']} hop {c['hop']} {c['status']}" for c in status["chains"]) or "none"
-    lines.append(f"  tasks: {len(status['tasks'])} pending | transfers: {transfers.get('done', 0)} done, "
-                 f"{transfers.get('in_flight', 0)} in flight | chains: {chains}")
+    lines.append(
+        f"  tasks: {len(status['tasks'])} pending | transfers: {transfers.get('done', 0)} done, "
+        f"{transfers.get('in_flight', 0)} in flight | chains: {chains}"
+    )
     health = status.get("health")
     if health and health["checked_at"] is not None:
         silent = [a["name"] for a in health["actors"] if not a["alive"]]
-        lines.append(f"  health: {len(health['actors']) - len(silent)}/{len(health['actors'])} alive at the last check"
-                     + (f"; not answering: {', '.join(silent)}" if silent else ""))
+        lines.append(
+            f"  health: {len(health['actors']) - len(silent)}/{len(health['actors'])} alive at the last check"
+            + (f"; not answering: {', '.join(silent)}" if silent else "")
+        )
     hedge = status.get("hedge")
     if hedge:
         waiting = f"waiting for B ({len(hedge['unanswered'])} fills)" if hedge["unanswered"] else "idle"
-        lines.append(f"  hedge {hedge['market']}: A {hedge['a']['position']:+.4f} B {hedge['b']['position']:+.4f} "
-                     f"net {hedge['net_exposure']:+.4f} | done {hedge['hedges_done']} failed {hedge['hedges_failed']}"
-                     f" | {'PAUSED: ' + hedge['pause_reason'] if hedge['paused'] else waiting}")
+        lines.append(
+            f"  hedge {hedge['market']}: A {hedge['a']['position']:+.4f} B {hedge['b']['position']:+.4f} "
+            f"net {hedge['net_exposure']:+.4f} | done {hedge['hedges_done']} failed {hedge['hedges_failed']}"
+            f" | {'PAUSED: ' + hedge['pause_reason'] if hedge['paused'] else waiting}"
+        )
     return lines
 
 
@@ -114,8 +131,11 @@ def unsettled_accounts(intents: Iterable[Any]) -> set[tuple[Any, str]]:
     return accounts
 
 
-def ledger_mismatches(views: Iterable[Any], venue_balances: Mapping[tuple[Any, str], Mapping[Any, float]],
-                      skip: set[tuple[Any, str]] = frozenset()) -> list[str]:  # type: ignore[assignment]
+def ledger_mismatches(
+    views: Iterable[Any],
+    venue_balances: Mapping[tuple[Any, str], Mapping[Any, float]],
+    skip: set[tuple[Any, str]] = frozenset(),
+) -> list[str]:  # type: ignore[assignment]
     """Ledgers whose total differs from the venue's balance by a cent or more (``skip``: accounts in motion)."""
     wrong = []
     for view in views:
@@ -128,8 +148,9 @@ def ledger_mismatches(views: Iterable[Any], venue_balances: Mapping[tuple[Any, s
     return wrong
 
 
-def summary_line(status: Mapping[str, Any], conservation: Mapping[Any, float], mismatches: list[str],
-                 elapsed: float) -> tuple[str, bool]:
+def summary_line(
+    status: Mapping[str, Any], conservation: Mapping[Any, float], mismatches: list[str], elapsed: float
+) -> tuple[str, bool]:
     """The exit summary and whether every money check held."""
     worst = max((abs(e) for e in conservation.values()), default=0.0)
     chains = status["chains"]

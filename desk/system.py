@@ -105,51 +105,56 @@ class ActorFactory:
         """How to build and supervise the actor called ``name``."""
         for actor in self.deployment.actors:
             if actor.name == name:
-                return ChildSpec(name, _extra_actor_factory(resolve_import(actor.class_path, f"actors.{name}.class"),
-                                                            dict(actor.params)), actor.restart, actor.shutdown_timeout)
+                return ChildSpec(
+                    name,
+                    _extra_actor_factory(resolve_import(actor.class_path, f"actors.{name}.class"), dict(actor.params)),
+                    actor.restart,
+                    actor.shutdown_timeout,
+                )
         return ChildSpec(name, self._builtin(name))
 
     def _builtin(self, name: str) -> Callable[[], Any]:
         d = self.deployment
         venue, board, journal = self.services.venue, self.services.board, self.services.journal
         if name == "gateway":
-
             accounts = [
-                GatewayAccount(a.exchange, a.account, a.strategy_count, dict(a.credit_limits),
-                               tuple(dict.fromkeys([*a.currencies, *a.balances])))
+                GatewayAccount(
+                    a.exchange,
+                    a.account,
+                    a.strategy_count,
+                    dict(a.credit_limits),
+                    tuple(dict.fromkeys([*a.currencies, *a.balances])),
+                )
                 for a in d.accounts
             ]
-            return lambda: Gateway(venue, board, accounts, dict(d.gateway.strategies), retry_delay=d.gateway.retry_delay)
+            return lambda: Gateway(
+                venue, board, accounts, dict(d.gateway.strategies), retry_delay=d.gateway.retry_delay
+            )
         if name == "alerts":
-
             check_sinks(d.alerts.sinks)  # a sink URL apprise does not understand fails here, before anything runs
             return lambda: AlertsActor(d.alerts.sinks, keep=d.alerts.keep)
         if name == "tasks":
-
             return lambda: TaskManagerActor(d.tasks.default_expire_seconds, journal=journal)
         if name == "transfers":
-
             follow_ups = {k: resolve_import(v, f"transfers.follow_ups.{k}") for k, v in d.transfers.follow_ups.items()}
             return lambda: TransferExecutor(venue, board, journal, follow_ups=follow_ups)
         if name == "chains":
-
             return lambda: ChainExecutor(venue, journal)
         if name == "prices":
-
             return lambda: PriceBook(venue, list(d.venue.markets))
         if name == "health":
-
             watched = d.scheduler.health_watch or [n for n in self.names if n != "health"]
             return lambda: HealthMonitor(watched)
         if name == "report":
-
             hedge = "hedge_a" if d.hedge is not None and d.hedge.enabled else None
             return lambda: Reporter(board, hedge=hedge)
         if name == "scheduler":
-
             configured = d.scheduler.jobs if d.scheduler.jobs is not None else default_jobs()
             if d.hedge is not None and d.hedge.enabled and d.scheduler.jobs is None:
-                configured = [*configured, JobConfig(name="hedge_round", target="hedge_a", message="HedgeTick", every=5.0)]
+                configured = [
+                    *configured,
+                    JobConfig(name="hedge_round", target="hedge_a", message="HedgeTick", every=5.0),
+                ]
             jobs = [
                 ScheduledJob(j.name, j.target, job_message(j), every=j.every, cron=j.cron)
                 for j in [*configured, *d.scheduler.extra_jobs]
@@ -165,13 +170,24 @@ class ActorFactory:
         assert h is not None
         if name == "hedge_a":
             return lambda: HedgeAccountA(
-                venue, h.a.exchange, h.a.account, market=h.market, quantity=h.quantity, offset_bps=h.offset_bps,
-                hedger="hedge_b", hedger_account=h.b.account, timeout=h.timeout, remind_every=h.remind_every,
-                continue_after_hedge=h.continue_after_hedge, journal=journal, exposure_limit=h.exposure_limit,
+                venue,
+                h.a.exchange,
+                h.a.account,
+                market=h.market,
+                quantity=h.quantity,
+                offset_bps=h.offset_bps,
+                hedger="hedge_b",
+                hedger_account=h.b.account,
+                timeout=h.timeout,
+                remind_every=h.remind_every,
+                continue_after_hedge=h.continue_after_hedge,
+                journal=journal,
+                exposure_limit=h.exposure_limit,
                 cancel_on_stop=h.cancel_on_stop,
             )
-        return lambda: HedgeAccountB(venue, h.b.exchange, h.b.account, market=h.market, retries=h.retries,
-                                     journal=journal)
+        return lambda: HedgeAccountB(
+            venue, h.b.exchange, h.b.account, market=h.market, retries=h.retries, journal=journal
+        )
 
 
 def _extra_actor_factory(cls: Callable[..., Any], params: dict[str, Any]) -> Callable[[], Any]:

@@ -21,8 +21,11 @@ def _money(value: float) -> str:
 
 def status_tables(status: Mapping[str, Any], elapsed: float | None = None) -> Group:
     """The status document as rich tables: actors, balances per slot, tasks and chains, the hedge pair."""
-    actors = Table(title=f"actors{f'  ({elapsed:.0f}s)' if elapsed is not None else ''}  dead letters "
-                         f"{status['dead_letters']}", title_justify="left", expand=False)
+    actors = Table(
+        title=f"actors{f'  ({elapsed:.0f}s)' if elapsed is not None else ''}  dead letters {status['dead_letters']}",
+        title_justify="left",
+        expand=False,
+    )
     for column in ("actor", "state", "restarts", "mailbox", "last error"):
         actors.add_column(column, justify="right" if column in ("restarts", "mailbox") else "left")
     for a in status["actors"]:
@@ -38,8 +41,11 @@ def status_tables(status: Mapping[str, Any], elapsed: float | None = None) -> Gr
     work = Table(title="tasks, transfers, chains", title_justify="left", show_header=False)
     transfers = status.get("transfers") or {}
     work.add_row("tasks pending", str(len(status["tasks"])))
-    work.add_row("transfers", f"{transfers.get('done', 0)} done, {transfers.get('in_flight', 0)} in flight, "
-                              f"{transfers.get('in_doubt', 0)} in doubt")
+    work.add_row(
+        "transfers",
+        f"{transfers.get('done', 0)} done, {transfers.get('in_flight', 0)} in flight, "
+        f"{transfers.get('in_doubt', 0)} in doubt",
+    )
     for chain in status["chains"]:
         work.add_row(f"chain {chain['chain_id']}", f"hop {chain['hop']} {chain['status']}")
     parts: list[Any] = [actors, balances, work]
@@ -49,8 +55,12 @@ def status_tables(status: Mapping[str, Any], elapsed: float | None = None) -> Gr
         pair.add_row("positions", f"A {hedge['a']['position']:+.4f}  B {hedge['b']['position']:+.4f}")
         pair.add_row("net exposure", f"{hedge['net_exposure']:+.6f}")
         pair.add_row("hedges", f"{hedge['hedges_done']} done, {hedge['hedges_failed']} failed")
-        pair.add_row("state", f"[red]PAUSED: {hedge['pause_reason']}[/red]" if hedge["paused"] else
-                     (f"waiting for B ({len(hedge['unanswered'])} fills)" if hedge["unanswered"] else "idle"))
+        pair.add_row(
+            "state",
+            f"[red]PAUSED: {hedge['pause_reason']}[/red]"
+            if hedge["paused"]
+            else (f"waiting for B ({len(hedge['unanswered'])} fills)" if hedge["unanswered"] else "idle"),
+        )
         pair.add_row("PnL", f"realised {_money(hedge['realised_pnl'])}, unrealised {_money(hedge['unrealised_pnl'])}")
         parts.append(pair)
     return Group(*parts)

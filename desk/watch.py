@@ -37,18 +37,24 @@ class StatusWatch:
         for chain in status.get("chains", []):
             limit = max(self.config.stuck_after, 3 * (chain.get("usual_delay") or 0.0))
             if chain["status"] in ("submitted", "in_flight") and chain.get("hop_elapsed", 0.0) > limit:
-                text = (f"chain {chain['chain_id']} has been on hop {chain['hop']} ({chain.get('where', '')}) for "
-                        f"{chain['hop_elapsed']:.0f}s, past {limit:.0f}s")
+                text = (
+                    f"chain {chain['chain_id']} has been on hop {chain['hop']} ({chain.get('where', '')}) for "
+                    f"{chain['hop_elapsed']:.0f}s, past {limit:.0f}s"
+                )
                 wanted[f"chain:{chain['chain_id']}:stuck"] = (text, CRITICAL)
         for task in status.get("tasks", []):
             if task.get("age", 0.0) > self.config.stuck_after:
-                text = (f"transfer task {task['amount']} {task['currency']} {task['from']} -> {task['to']} pending "
-                        f"for {task['age']:.0f}s")
+                text = (
+                    f"transfer task {task['amount']} {task['currency']} {task['from']} -> {task['to']} pending "
+                    f"for {task['age']:.0f}s"
+                )
                 wanted[f"task:{task['from']}->{task['to']}:{task['currency']}:stuck"] = (text, WARNING)
         in_doubt = (status.get("transfers") or {}).get("in_doubt", 0)
         if in_doubt:
-            wanted["transfers:in_doubt"] = (f"{in_doubt} transfer(s) in doubt: the outcome is being asked at the venue",
-                                            WARNING)
+            wanted["transfers:in_doubt"] = (
+                f"{in_doubt} transfer(s) in doubt: the outcome is being asked at the venue",
+                WARNING,
+            )
         return self._diff(wanted, now)
 
     def _actors(self, status: dict[str, Any], wanted: dict[str, tuple[str, AlertSeverity]]) -> None:
@@ -62,14 +68,18 @@ class StatusWatch:
         for actor in health.get("actors", []):
             if not actor["alive"] and actor.get("missed", 0) >= 2:
                 wanted[f"health:{actor['name']}"] = (
-                    f"{actor['name']} did not answer {actor['missed']} health checks in a row", CRITICAL)
+                    f"{actor['name']} did not answer {actor['missed']} health checks in a row",
+                    CRITICAL,
+                )
 
     def _hedge(self, hedge: dict[str, Any] | None, now: float, wanted: dict[str, tuple[str, AlertSeverity]]) -> None:
         if not hedge:
             return
         if hedge["paused"]:
-            text = (f"hedge pair {hedge['market']} paused: {hedge['pause_reason']}; failed fills "
-                    f"{hedge['failed'] or 'none'}; net exposure {hedge['net_exposure']:+.6f}")
+            text = (
+                f"hedge pair {hedge['market']} paused: {hedge['pause_reason']}; failed fills "
+                f"{hedge['failed'] or 'none'}; net exposure {hedge['net_exposure']:+.6f}"
+            )
             wanted["hedge:paused"] = (text, CRITICAL)
         exposed = abs(hedge["net_exposure"]) > 1e-12 or bool(hedge["unanswered"])
         if not exposed:
@@ -78,16 +88,23 @@ class StatusWatch:
         self._exposed_since = self._exposed_since if self._exposed_since is not None else now
         waited = now - self._exposed_since
         if waited > self.config.exposure_after:
-            text = (f"hedge pair {hedge['market']}: net exposure {hedge['net_exposure']:+.6f}, "
-                    f"{len(hedge['unanswered'])} fill(s) unconfirmed by B, for {waited:.0f}s")
+            text = (
+                f"hedge pair {hedge['market']}: net exposure {hedge['net_exposure']:+.6f}, "
+                f"{len(hedge['unanswered'])} fill(s) unconfirmed by B, for {waited:.0f}s"
+            )
             wanted["hedge:unhedged"] = (text, CRITICAL)
 
     def _diff(self, wanted: dict[str, tuple[str, AlertSeverity]], now: float) -> list[Alert]:
-        alerts = [Alert(key=key, text=text, source=self.source, severity=severity, at=now)
-                  for key, (text, severity) in wanted.items() if key not in self.open]
+        alerts = [
+            Alert(key=key, text=text, source=self.source, severity=severity, at=now)
+            for key, (text, severity) in wanted.items()
+            if key not in self.open
+        ]
         ended: Iterable[str] = [key for key in self.open if key not in wanted]
-        alerts += [Alert(key=key, text=f"back to normal (was: {self.open[key]})", source=self.source, resolved=True,
-                         at=now) for key in ended]
+        alerts += [
+            Alert(key=key, text=f"back to normal (was: {self.open[key]})", source=self.source, resolved=True, at=now)
+            for key in ended
+        ]
         for key in ended:
             del self.open[key]
         self.open.update({key: text for key, (text, _) in wanted.items() if key not in self.open})

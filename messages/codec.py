@@ -18,7 +18,16 @@ import msgspec
 
 from messages.base import Message, message_types
 
-__all__ = ["MAX_MESSAGE_BYTES", "DecodeError", "EncodeError", "decode", "decode_json", "encode", "encode_json", "to_builtins"]
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "DecodeError",
+    "EncodeError",
+    "decode",
+    "decode_json",
+    "encode",
+    "encode_json",
+    "to_builtins",
+]
 
 
 class DecodeError(ValueError):

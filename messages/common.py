@@ -7,8 +7,17 @@ from typing import Annotated, Final
 
 import msgspec
 
-__all__ = ["Account", "AccountRef", "Amount", "Currencies", "Currency", "Exchange", "Exchanges",
-           "currency_code", "exchange_name"]
+__all__ = [
+    "Account",
+    "AccountRef",
+    "Amount",
+    "Currencies",
+    "Currency",
+    "Exchange",
+    "Exchanges",
+    "currency_code",
+    "exchange_name",
+]
 
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"

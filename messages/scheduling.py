@@ -52,7 +52,6 @@ class ActorHealth(Message, frozen=True):
 
 
 class HealthReport(Message, frozen=True):
-
     actor_only: ClassVar[bool] = True
     checked_at: float | None
     actors: list[ActorHealth]

@@ -33,5 +33,12 @@ FILE_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {extra[actor]: <10} {m
 def log_to_file(path: Path, level: str = "INFO", rotation: str = "20 MB", retention: int = 5) -> None:
     """Also write the log to ``path``, rotated by loguru when it reaches ``rotation`` (``retention`` old files kept)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    logger.add(path, level=level.upper(), format=FILE_FORMAT, rotation=rotation, retention=retention,
-               backtrace=False, diagnose=False)
+    logger.add(
+        path,
+        level=level.upper(),
+        format=FILE_FORMAT,
+        rotation=rotation,
+        retention=retention,
+        backtrace=False,
+        diagnose=False,
+    )

@@ -123,8 +123,9 @@ class _Frames:
     def __init__(self, rng: random.Random, nodes: list[str], victim: str) -> None:
         self.rng, self.nodes, self.victim = rng, nodes, victim
         self.targets = [*nodes, "runtime"]
-        self.tags = [tag for tag, cls in message_types().items()
-                     if any(f.required for f in msgspec.structs.fields(cls))]
+        self.tags = [
+            tag for tag, cls in message_types().items() if any(f.required for f in msgspec.structs.fields(cls))
+        ]
 
     def _bytes(self, n: int) -> bytes:
         return self.rng.randbytes(n)
@@ -142,14 +143,27 @@ class _Frames:
             elif action < 0.7:
                 data[position:position] = self._bytes(self.rng.randint(1, 4))
             else:
-                del data[position:position + self.rng.randint(1, 4)]
+                del data[position : position + self.rng.randint(1, 4)]
         return bytes(data)
 
     def make(self, i: int) -> tuple[str, list[bytes]]:
         r = self.rng
-        kind = r.choices(["random", "mutated_header", "mutated_body", "junk_fields", "deep", "odd_to",
-                          "forged_reply", "impersonate", "control", "spoofed_sender", "bad_tell"],
-                         [10, 10, 20, 10, 8, 6, 10, 8, 8, 10, 6])[0]
+        kind = r.choices(
+            [
+                "random",
+                "mutated_header",
+                "mutated_body",
+                "junk_fields",
+                "deep",
+                "odd_to",
+                "forged_reply",
+                "impersonate",
+                "control",
+                "spoofed_sender",
+                "bad_tell",
+            ],
+            [10, 10, 20, 10, 8, 6, 10, 8, 8, 10, 6],
+        )[0]
         to = r.choice(self.targets)
         body = msgpack.packb(r.choice(READ_ONLY))
         if kind == "random":
@@ -159,31 +173,60 @@ class _Frames:
         if kind == "mutated_body":
             return kind, [self._header(kind="ask", to=to, id=i), self._mutate(body)]
         if kind == "junk_fields":
-            fields = {"".join(r.choices("abcdefghijklmnop_", k=r.randint(1, 8))): r.choice(
-                [None, -1, 2**63, 1.5e308, "x" * r.randint(0, 300), [1, 2], {"a": float("nan")}, float("inf")])
-                for _ in range(r.randint(0, 4))}
+            fields = {
+                "".join(r.choices("abcdefghijklmnop_", k=r.randint(1, 8))): r.choice(
+                    [None, -1, 2**63, 1.5e308, "x" * r.randint(0, 300), [1, 2], {"a": float("nan")}, float("inf")]
+                )
+                for _ in range(r.randint(0, 4))
+            }
             return kind, [self._header(kind="ask", to=to, id=i), msgpack.packb({**fields, "type": r.choice(self.tags)})]
         if kind == "deep":
             depth = r.choice([200, 1_000, 5_000, 50_000])
             if r.random() < 0.5:
                 return kind, [b"\x82\xa4kind\xa3ask\xa1x" + b"\x91" * depth + b"\x00", body]
-            return kind, [self._header(kind="ask", to=to, id=i), b"\x82\xa4type\xa4Ping\xa1x" + b"\x91" * depth + b"\x00"]
+            return kind, [
+                self._header(kind="ask", to=to, id=i),
+                b"\x82\xa4type\xa4Ping\xa1x" + b"\x91" * depth + b"\x00",
+            ]
         if kind == "odd_to":
-            odd = r.choice(["☃", "\udcff".encode("utf-8", "surrogatepass").decode("latin-1"), "x" * 700, "", "client/zz",
-                            "client/" + "00" * 5, "runtime/..", "gateway\x00"])
+            odd = r.choice(
+                [
+                    "☃",
+                    "\udcff".encode("utf-8", "surrogatepass").decode("latin-1"),
+                    "x" * 700,
+                    "",
+                    "client/zz",
+                    "client/" + "00" * 5,
+                    "runtime/..",
+                    "gateway\x00",
+                ]
+            )
             return kind, [self._header(kind=r.choice(["ask", "tell", "reply"]), to=odd, id=i), body]
         if kind == "forged_reply":
             victim = r.choice([self.victim, *self.nodes])
-            forged = msgpack.packb({"type": "PendingTasks", "tasks": [], "correlation_id": f"transfers-{r.randint(0, 99)}"})
-            return kind, [self._header(kind=r.choice(["reply", "error"]), to=victim, id=r.randint(0, 50), sender=r.choice(self.nodes)),
-                          forged]
+            forged = msgpack.packb(
+                {"type": "PendingTasks", "tasks": [], "correlation_id": f"transfers-{r.randint(0, 99)}"}
+            )
+            return kind, [
+                self._header(
+                    kind=r.choice(["reply", "error"]), to=victim, id=r.randint(0, 50), sender=r.choice(self.nodes)
+                ),
+                forged,
+            ]
         if kind == "impersonate":
-            return kind, [self._header(kind="hello", to=r.choice(self.nodes), id=r.randint(1, 2**22)),
-                          self._bytes(r.choice([0, 16, 32]))]
+            return kind, [
+                self._header(kind="hello", to=r.choice(self.nodes), id=r.randint(1, 2**22)),
+                self._bytes(r.choice([0, 16, 32])),
+            ]
         if kind == "control":
-            return kind, [self._header(kind=r.choice(["ack", "pong", "ping", "bye", "hello"]), seq=r.randint(0, 2**31)), b""]
+            return kind, [
+                self._header(kind=r.choice(["ack", "pong", "ping", "bye", "hello"]), seq=r.randint(0, 2**31)),
+                b"",
+            ]
         if kind == "bad_tell":  # no answer to a tell: the node dead-letters it (a dozen used to stop the desk)
-            bad = r.choice([self._mutate(body), b"\x82\xa4type\xa4Ping\xa1x" + b"\x91" * 50_000 + b"\x00", self._bytes(100)])
+            bad = r.choice(
+                [self._mutate(body), b"\x82\xa4type\xa4Ping\xa1x" + b"\x91" * 50_000 + b"\x00", self._bytes(100)]
+            )
             return kind, [self._header(kind="tell", to=r.choice(self.nodes)), bad]
         return kind, [self._header(kind="ask", to=r.choice(self.nodes), id=i, sender=r.choice(self.nodes)), body]
 
@@ -231,8 +274,9 @@ def fuzz_hub(system: ProcessSystem, frames: int, seed: int = 1, peers: int = 4, 
         for i in range(1, frames + 1):
             peer = hostile[i % len(hostile)]
             if i % 997 == 0:  # oversize: the socket drops the connection; nothing reaches the hub
-                oversize.send([msgpack.packb({"kind": "tell", "to": rng.choice(nodes)}), b"\xc1" * (MAX_FRAME_BYTES + 1)],
-                              False)
+                oversize.send(
+                    [msgpack.packb({"kind": "tell", "to": rng.choice(nodes)}), b"\xc1" * (MAX_FRAME_BYTES + 1)], False
+                )
                 report.oversize += 1
                 report.kinds["oversize"] += 1
                 continue
@@ -274,19 +318,28 @@ def fuzz_hub(system: ProcessSystem, frames: int, seed: int = 1, peers: int = 4, 
         report.state_changes = int(after_state != before_state)
         after = {n.name: (n.pid, n.restarts) for n in runtime.nodes}
         report.restarts = sum(after[n][1] - before_pids[n][1] for n in nodes)
-        report.crashes = sum(1 for n in runtime.nodes if n.state != "running" or after[n.name][0] != before_pids[n.name][0])
+        report.crashes = sum(
+            1 for n in runtime.nodes if n.state != "running" or after[n.name][0] != before_pids[n.name][0]
+        )
         report.crashes += 0 if hub.alive else 1
         report.supervisor_rss_growth_mb = round(_rss_mb() - rss_before, 1)
-        report.node_rss_growth_mb = round(max((_rss_mb(n.pid) - node_rss_before.get(n.name, 0.0)
-                                               for n in runtime.nodes if n.pid), default=0.0), 1)
+        report.node_rss_growth_mb = round(
+            max((_rss_mb(n.pid) - node_rss_before.get(n.name, 0.0) for n in runtime.nodes if n.pid), default=0.0), 1
+        )
         for peer in [*hostile, oversize]:
             peer.close()
     checks = {
-        "crashes": report.crashes == 0, "restarts": report.restarts == 0, "state changed": report.state_changes == 0,
-        "impersonation": report.impersonations_succeeded == 0, "forged replies": report.forged_replies_delivered == 0,
-        "spoofed senders": report.spoofed_senders_honoured == 0, "unanswered frames": report.unanswered == 0,
-        "hub bugs": report.hub_internal_errors == 0, "supervisor memory": report.supervisor_rss_growth_mb < 200,
-        "node memory": report.node_rss_growth_mb < 200, "pending asks": len(hub._pending) == 0,
+        "crashes": report.crashes == 0,
+        "restarts": report.restarts == 0,
+        "state changed": report.state_changes == 0,
+        "impersonation": report.impersonations_succeeded == 0,
+        "forged replies": report.forged_replies_delivered == 0,
+        "spoofed senders": report.spoofed_senders_honoured == 0,
+        "unanswered frames": report.unanswered == 0,
+        "hub bugs": report.hub_internal_errors == 0,
+        "supervisor memory": report.supervisor_rss_growth_mb < 200,
+        "node memory": report.node_rss_growth_mb < 200,
+        "pending asks": len(hub._pending) == 0,
         "dead letters bounded": len(hub.dead_letters) <= 10_000,
     }
     report.failures = [name for name, ok in checks.items() if not ok]

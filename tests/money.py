@@ -113,8 +113,9 @@ class MoneySystem:
         extra_children: Sequence[ChildSpec] = (),
     ) -> None:
         self.clock = clock
-        self.venue = venue or SimulatedVenue(clock, seed=7, balances=balances, routes=routes,
-                                             default_route=Route(600.0, 1.0))
+        self.venue = venue or SimulatedVenue(
+            clock, seed=7, balances=balances, routes=routes, default_route=Route(600.0, 1.0)
+        )
         self.board = InMemoryBoard()
         self.journal_path = journal_path or tmp_path / "journal.sqlite"
         self.journal = Journal(self.journal_path)
@@ -182,7 +183,9 @@ class MoneySystem:
             for currency, amount in balance.items():
                 view = self.board.read(exchange, account, currency)
                 if view is not None:
-                    assert abs(view.total - amount) < 0.005, f"{exchange}.{account} {currency}: {view.total} != {amount}"
+                    assert abs(view.total - amount) < 0.005, (
+                        f"{exchange}.{account} {currency}: {view.total} != {amount}"
+                    )
 
     def conserved(self) -> None:
         assert all(abs(error) < 0.005 for error in self.venue.conservation_error().values())

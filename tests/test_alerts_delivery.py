@@ -83,8 +83,7 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def desk(make_runtime: Callable[..., Runtime], receiver: Receiver) -> Runtime:
     sinks = [AlertSinkConfig(url=receiver.url)]
-    return make_runtime([ChildSpec("alerts", lambda: AlertsActor(sinks, retry_every=5.0)),
-                         ChildSpec("raiser", Raiser)])
+    return make_runtime([ChildSpec("alerts", lambda: AlertsActor(sinks, retry_every=5.0)), ChildSpec("raiser", Raiser)])
 
 
 def test_an_incident_is_delivered_once_then_once_more_when_resolved(desk: Runtime, receiver: Receiver) -> None:
@@ -112,8 +111,9 @@ def test_a_refused_notice_is_kept_and_delivered_when_the_sink_is_back(
     assert desk.wait_until(lambda: desk.ask("alerts", GetAlerts()).undelivered == 0, timeout=20.0)
 
 
-def test_a_sink_takes_only_alerts_at_or_above_its_severity(make_runtime: Callable[..., Runtime],
-                                                           receiver: Receiver) -> None:
+def test_a_sink_takes_only_alerts_at_or_above_its_severity(
+    make_runtime: Callable[..., Runtime], receiver: Receiver
+) -> None:
     sinks = [AlertSinkConfig(url=receiver.url, min_severity="critical")]
     rt = make_runtime([ChildSpec("alerts", lambda: AlertsActor(sinks))])
     rt.tell("alerts", Alert(key="a:warn", text="only a warning", severity=AlertSeverity.WARNING))
@@ -125,9 +125,13 @@ def test_a_sink_takes_only_alerts_at_or_above_its_severity(make_runtime: Callabl
 def test_a_sink_url_apprise_does_not_understand_is_refused_before_the_desk_starts(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="apprise does not understand"):
         AppriseSink(AlertSinkConfig(url="nonsense-scheme://x"))
-    deployment = parse_config({"accounts": [{"exchange": "kraken", "account": "main"}],
-                               "runtime": {"folder": str(tmp_path)},
-                               "alerts": {"sinks": [{"url": "json://127.0.0.1:9/ok"}, {"url": "nonsense-scheme://x"}]}})
+    deployment = parse_config(
+        {
+            "accounts": [{"exchange": "kraken", "account": "main"}],
+            "runtime": {"folder": str(tmp_path)},
+            "alerts": {"sinks": [{"url": "json://127.0.0.1:9/ok"}, {"url": "nonsense-scheme://x"}]},
+        }
+    )
     with pytest.raises(ConfigError, match=r"alerts.sinks\[1\].url"):
         System(deployment)
 

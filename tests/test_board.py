@@ -16,11 +16,18 @@ KRAKEN, MEXC = Exchanges.KRAKEN, Exchanges.MEXC
 USDC, BTC = Currencies.USDC, Currencies.BTC
 
 
-def row(total: float, *subs: float, exchange: Exchange = KRAKEN, account: str = "main",
-        currency: Currency = USDC, slots: int = 8) -> BalanceView:
+def row(
+    total: float,
+    *subs: float,
+    exchange: Exchange = KRAKEN,
+    account: str = "main",
+    currency: Currency = USDC,
+    slots: int = 8,
+) -> BalanceView:
     padded = list(subs) + [0.0] * (slots - 2 - len(subs))
-    return BalanceView(exchange=exchange, account=account, currency=currency,
-                       slots=(total, total - sum(padded), *padded))
+    return BalanceView(
+        exchange=exchange, account=account, currency=currency, slots=(total, total - sum(padded), *padded)
+    )
 
 
 @pytest.fixture

@@ -30,8 +30,9 @@ class Streamed:
     arrived: threading.Semaphore
 
     def order(self, side: Side, client_order_id: str) -> str:
-        return self.venue.create_order(Exchanges.KRAKEN, "main", "btc/usd", side, OrderType.MARKET, 0.01, None,
-                                       client_order_id).order_id
+        return self.venue.create_order(
+            Exchanges.KRAKEN, "main", "btc/usd", side, OrderType.MARKET, 0.01, None, client_order_id
+        ).order_id
 
 
 @pytest.fixture
@@ -41,9 +42,14 @@ def streamed(clock: ManualClock) -> Iterator[Streamed]:
     secret = rest.add_key("kraken-key", {"ZUSD": 100000.0, "XXBT": 1.0})
     client = kraken_client("kraken-key", secret, url=rest.url, timeout=5.0)
     client.enableRateLimit = False
-    venue = KrakenVenue(Exchanges.KRAKEN, {"main": CcxtAccount(client)}, clock=clock, markets=["btc/usd"],
-                        poll_every=86_400.0,  # the clock never gets there: what arrives came by the stream
-                        streams={"main": kraken_stream_client("kraken-key", secret, url=rest.url, ws_url=ws.url)})
+    venue = KrakenVenue(
+        Exchanges.KRAKEN,
+        {"main": CcxtAccount(client)},
+        clock=clock,
+        markets=["btc/usd"],
+        poll_every=86_400.0,  # the clock never gets there: what arrives came by the stream
+        streams={"main": kraken_stream_client("kraken-key", secret, url=rest.url, ws_url=ws.url)},
+    )
     fills: list[Fill] = []
     arrived = threading.Semaphore(0)
 
@@ -79,16 +85,23 @@ def test_after_a_dropped_stream_the_fills_of_the_gap_and_later_ones_arrive_once_
     assert len({f.trade_id for f in streamed.fills}) == 3
 
 
-def test_a_deployment_with_stream_true_gets_its_fills_from_the_websocket(clock: ManualClock,
-                                                                         monkeypatch: pytest.MonkeyPatch,
-                                                                         tmp_path: Path) -> None:
+def test_a_deployment_with_stream_true_gets_its_fills_from_the_websocket(
+    clock: ManualClock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     rest = FakeKraken(clock.now).start()
     ws = FakeKrakenStream(rest).start()
     monkeypatch.setenv("K_KEY", "desk-key")
     monkeypatch.setenv("K_SECRET", rest.add_key("desk-key", {"ZUSD": 1000.0}))
-    config = LiveVenueConfig(adapter="kraken", accounts={"main": LiveAccountConfig(key_env="K_KEY", secret_env="K_SECRET")},
-                             markets=["btc/usd"], url=rest.url, stream=True, ws_url=ws.url, rate_limit_ms=1,
-                             poll_every=86_400.0)
+    config = LiveVenueConfig(
+        adapter="kraken",
+        accounts={"main": LiveAccountConfig(key_env="K_KEY", secret_env="K_SECRET")},
+        markets=["btc/usd"],
+        url=rest.url,
+        stream=True,
+        ws_url=ws.url,
+        rate_limit_ms=1,
+        poll_every=86_400.0,
+    )
     venue = live_venue(Exchanges.KRAKEN, config, clock, base=tmp_path)
     arrived = threading.Event()
     try:

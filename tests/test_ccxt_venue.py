@@ -41,7 +41,9 @@ def fake_of(h: Harness) -> FakeKraken | FakeMexc:
 
 
 def test_a_quantity_is_rounded_to_the_market_step_before_sending(m: Harness) -> None:
-    order = m.venue.create_order(Exchanges.MEXC, "main", "btc/usd", Side.BUY, OrderType.MARKET, 0.0123456789, None, "r1")
+    order = m.venue.create_order(
+        Exchanges.MEXC, "main", "btc/usd", Side.BUY, OrderType.MARKET, 0.0123456789, None, "r1"
+    )
     assert order.quantity == pytest.approx(0.012345)
     sent = [r for r in fake_of(m).requests if r.method == "POST" and r.path.endswith("/api/v3/order")]
     assert sent[0].query["quantity"] == "0.012345"
@@ -132,15 +134,18 @@ def test_errors_never_carry_the_api_key_secret_or_signature(m: Harness) -> None:
     assert client.secret not in text and client.apiKey not in text
 
 
-@pytest.mark.parametrize(("error", "write", "expected"), [
-    (ccxt.RateLimitExceeded("slow down"), True, VenueRejected),
-    (ccxt.DDoSProtection("slow down"), False, VenueRejected),
-    (ccxt.RequestTimeout("late"), False, VenueTimeout),
-    (ccxt.ExchangeNotAvailable("down"), False, VenueUnavailable),
-    (ccxt.ExchangeNotAvailable("down"), True, VenueTimeout),
-    (ccxt.NetworkError("reset"), True, VenueTimeout),
-    (ccxt.AuthenticationError("bad key"), False, VenueRejected),
-])
+@pytest.mark.parametrize(
+    ("error", "write", "expected"),
+    [
+        (ccxt.RateLimitExceeded("slow down"), True, VenueRejected),
+        (ccxt.DDoSProtection("slow down"), False, VenueRejected),
+        (ccxt.RequestTimeout("late"), False, VenueTimeout),
+        (ccxt.ExchangeNotAvailable("down"), False, VenueUnavailable),
+        (ccxt.ExchangeNotAvailable("down"), True, VenueTimeout),
+        (ccxt.NetworkError("reset"), True, VenueTimeout),
+        (ccxt.AuthenticationError("bad key"), False, VenueRejected),
+    ],
+)
 def test_ccxt_errors_map_to_the_venue_errors(error: Exception, write: bool, expected: type[Exception]) -> None:
     mapped = venue_error(error, "kraken call", write=write, redact=Redactor([]))
     assert type(mapped) is expected

@@ -16,7 +16,12 @@ from supervisor import ManualClock
 from tests.money import USDC, Forgetful, K, M, MoneySystem
 
 HOPS = [AccountRef(K, "trade"), AccountRef(K, "main"), AccountRef(M, "main"), AccountRef(M, "trade")]
-BALANCES = {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}, (M, "main"): {USDC: 0.0}, (M, "trade"): {USDC: 0.0}}
+BALANCES = {
+    (K, "trade"): {USDC: 5_000.0},
+    (K, "main"): {USDC: 0.0},
+    (M, "main"): {USDC: 0.0},
+    (M, "trade"): {USDC: 0.0},
+}
 
 
 @pytest.fixture
@@ -33,8 +38,9 @@ def chain_status(money: MoneySystem, chain_id: str) -> str:
 
 
 def start(money: MoneySystem, amount: float = 1_000.0, chain_id: str | None = None) -> str:
-    answer = money.runtime.ask("chains", StartChain(hops=HOPS, currency=USDC, amount=amount,
-                                                     extra="actor:collector", chain_id=chain_id))
+    answer = money.runtime.ask(
+        "chains", StartChain(hops=HOPS, currency=USDC, amount=amount, extra="actor:collector", chain_id=chain_id)
+    )
     assert isinstance(answer, ChainStarted)
     return answer.chain_id
 

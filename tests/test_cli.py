@@ -82,17 +82,33 @@ ALLOCATE = '{"strategy": "a", "cmd": "allocate", "currency": "usd", "amount": 10
     [
         (["gateway", "[" * 100_000], "nested too deeply"),
         (["gateway", '{"type": "Ping", "x": ' + "[" * 5_000 + "]" * 5_000 + "}"], "nested too deeply"),
-        (["gateway", '{"type": "Rejected", "reason": "\udcff"}'], "not UTF-8"),  # how Python hands over a non-UTF-8 argv
+        (
+            ["gateway", '{"type": "Rejected", "reason": "\udcff"}'],
+            "not UTF-8",
+        ),  # how Python hands over a non-UTF-8 argv
         (["gate\udcffway", '{"type": "Ping"}'], "not an actor name"),
         (["gateway", ALLOCATE % 2**64], "beyond 64 bits"),
         (["gateway", '{"type": "Ping"}', "--timeout", "nan"], "--timeout"),
         (["gateway", '{"type": "Ping"}', "--timeout", "-1"], "--timeout"),
         (["gateway", '{"type": "Ping"}', "--endpoint", "tcp://::::"], "cannot connect"),
         (["gateway", '{"type": "Ping"}', "--endpoint", "nonsense"], "not an endpoint"),
-        (["gateway", '{"type": "Ping"}', "--endpoint", "tcp://127.0.0.1:1", "--keys", "/nonexistent"], "cannot read the key"),
+        (
+            ["gateway", '{"type": "Ping"}', "--endpoint", "tcp://127.0.0.1:1", "--keys", "/nonexistent"],
+            "cannot read the key",
+        ),
     ],
-    ids=["deep json", "deep field", "non-utf8 json", "non-utf8 actor", "index 2**64", "timeout nan", "timeout -1",
-         "bad tcp endpoint", "not an endpoint", "missing keys"],
+    ids=[
+        "deep json",
+        "deep field",
+        "non-utf8 json",
+        "non-utf8 actor",
+        "index 2**64",
+        "timeout nan",
+        "timeout -1",
+        "bad tcp endpoint",
+        "not an endpoint",
+        "missing keys",
+    ],
 )
 def test_bin_run_send_refuses_hostile_input_with_one_line_and_exit_2(
     args: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -113,13 +129,27 @@ def test_bin_run_send_with_a_non_utf8_argv_from_the_shell_exits_2(tmp_path: Path
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "desk.cli", "send", "gateway", b'{"type": "Rejected", "reason": "\xff"}',
-                           "--endpoint", f"ipc://{tmp_path / 'nobody.sock'}"], capture_output=True, timeout=60,
-                          cwd=Path(__file__).resolve().parent.parent)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "desk.cli",
+            "send",
+            "gateway",
+            b'{"type": "Rejected", "reason": "\xff"}',
+            "--endpoint",
+            f"ipc://{tmp_path / 'nobody.sock'}",
+        ],
+        capture_output=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert done.returncode == 2 and b"not UTF-8" in done.stderr and done.stderr.strip().count(b"\n") == 0
 
 
-def test_bin_run_keys_writes_secret_keys_0600_and_a_key_per_node(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bin_run_keys_writes_secret_keys_0600_and_a_key_per_node(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import os
 
     previous = os.umask(0o022)  # the usual umask, under which zmq.auth wrote secrets world-readable
@@ -129,8 +159,13 @@ def test_bin_run_keys_writes_secret_keys_0600_and_a_key_per_node(tmp_path: Path,
     finally:
         os.umask(previous)
     secrets = sorted(folder.rglob("*.key_secret"))
-    assert {p.name for p in secrets} >= {"server.key_secret", "gateway.key_secret", "tasks.key_secret",
-                                          "ops.key_secret", "strategy.key_secret"}
+    assert {p.name for p in secrets} >= {
+        "server.key_secret",
+        "gateway.key_secret",
+        "tasks.key_secret",
+        "ops.key_secret",
+        "strategy.key_secret",
+    }
     assert all((p.stat().st_mode & 0o777) == 0o600 for p in secrets)
     assert (folder.stat().st_mode & 0o777) == 0o700
     assert (folder / "nodes" / "gateway.key").exists() and (folder / "clients" / "ops.key").exists()

@@ -188,8 +188,14 @@ def test_non_finite_floats_inside_containers_are_refused_like_direct_fields() ->
     for document in (
         {"type": "BalanceView", "exchange": "kraken", "account": "main", "currency": "usdc", "slots": [1.0, math.inf]},
         {"type": "Prices", "usd": {"btc": math.nan}},
-        {"type": "TransferStats", "done": 1, "volume": {"usd": math.nan}, "in_flight": 0, "in_doubt": 0,
-         "failed_attempts": 0},
+        {
+            "type": "TransferStats",
+            "done": 1,
+            "volume": {"usd": math.nan},
+            "in_flight": 0,
+            "in_doubt": 0,
+            "failed_attempts": 0,
+        },
     ):
         with pytest.raises(DecodeError, match="finite"):
             decode(msgpack.packb(document))

@@ -39,8 +39,11 @@ def built(draw: st.DrawFn, cls: type[Message]) -> Message | Exception:
     try:
         message = draw(st.from_type(cls))
         # hypothesis takes a field's default_factory from the signature as the value itself
-        made = {f.name: f.default_factory() for f in msgspec.structs.fields(cls)
-                if type(getattr(message, f.name)).__name__ == "Factory"}
+        made = {
+            f.name: f.default_factory()
+            for f in msgspec.structs.fields(cls)
+            if type(getattr(message, f.name)).__name__ == "Factory"
+        }
         return msgspec.structs.replace(message, **made) if made else message
     except (ValueError, TypeError) as error:  # non-finite floats, failed checks: refused at construction
         return error
@@ -94,26 +97,36 @@ def test_every_message_type_round_trips_and_its_mutations_decode_or_are_refused(
     byte = data.draw(st.integers(0, 255))
     mutants = [
         encoded[:position],  # truncated
-        encoded[:position] + bytes([byte]) + encoded[position + 1:],  # one byte changed
+        encoded[:position] + bytes([byte]) + encoded[position + 1 :],  # one byte changed
         encoded[:position] + bytes([byte]) + encoded[position:],  # one byte inserted
         encoded[:position] + b"\x91" * 5_000 + encoded[position:],  # a deep nest inserted
     ]
     for mutant in mutants:
         _decodes_or_refuses(mutant)
     text = encode_json(message)
-    _decodes_or_refuses(text[:position] + bytes([byte]) + text[position + 1:], json=True)
+    _decodes_or_refuses(text[:position] + bytes([byte]) + text[position + 1 :], json=True)
 
 
 leaves = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.floats(),  # NaN and infinities included
-    st.text(max_size=50), st.binary(max_size=50), st.sampled_from([tag for tag, _ in TYPES]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**64 - 1),
+    st.floats(),  # NaN and infinities included
+    st.text(max_size=50),
+    st.binary(max_size=50),
+    st.sampled_from([tag for tag, _ in TYPES]),
 )
-documents = st.recursive(leaves, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
-                         max_leaves=40)
+documents = st.recursive(
+    leaves,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
+    max_leaves=40,
+)
 
 
 @FUZZ
-@given(tag=st.sampled_from([tag for tag, _ in TYPES]), fields=st.dictionaries(st.text(max_size=12), documents, max_size=6))
+@given(
+    tag=st.sampled_from([tag for tag, _ in TYPES]), fields=st.dictionaries(st.text(max_size=12), documents, max_size=6)
+)
 def test_any_messagepack_map_with_a_known_type_decodes_or_is_refused(tag: str, fields: dict[str, Any]) -> None:
     _decodes_or_refuses(msgpack.packb({**fields, "type": tag}))
 
@@ -148,8 +161,13 @@ def test_huge_strings_are_decoded_up_to_the_limit_and_refused_beyond(size: int) 
 
 
 @FUZZ
-@given(st.one_of(st.binary(max_size=500), documents.map(msgpack.packb),
-                 st.integers(1, 100_000).map(lambda depth: b"\x81\xa4kind" + b"\x91" * depth + b"\x00")))
+@given(
+    st.one_of(
+        st.binary(max_size=500),
+        documents.map(msgpack.packb),
+        st.integers(1, 100_000).map(lambda depth: b"\x81\xa4kind" + b"\x91" * depth + b"\x00"),
+    )
+)
 def test_any_bytes_are_a_frame_header_or_a_wire_error(data: bytes) -> None:
     from supervisor.transport.wire import MAX_NAME, Header, WireError, decode_header
 

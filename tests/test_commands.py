@@ -111,10 +111,18 @@ def test_command_json_is_the_inverse_of_parse_command(message: Any) -> None:
 
 def test_command_json_writes_the_seed_shape() -> None:
     assert command_json(Allocate(currency=USD, index=2, amount=100.0, strategy="a")) == {
-        "strategy": "a", "cmd": "allocate", "currency": "usd", "amount": 100.0, "index": 2,
+        "strategy": "a",
+        "cmd": "allocate",
+        "currency": "usd",
+        "amount": 100.0,
+        "index": 2,
     }
     assert command_json(Adjust(currency=USD, delta=-1000.0, strategy="a")) == {
-        "strategy": "a", "cmd": "adjust", "currency": "usd", "amount": -1000.0, "index": 0,
+        "strategy": "a",
+        "cmd": "adjust",
+        "currency": "usd",
+        "amount": -1000.0,
+        "index": 0,
     }
 
 
@@ -130,10 +138,19 @@ def test_command_json_writes_the_seed_shape() -> None:
         ('{"cmd": "allocate", "currency": "usd", "amount": 1}', "missing field `index`"),
         ('{"cmd": "release", "amount": 1, "index": 2}', "missing field `currency`"),
         ('{"cmd": "allocate", "currency": "e ur", "amount": 1, "index": 2}', "invalid currency 'e ur'"),
-        ('{"cmd": "allocate", "currency": "usd", "amount": 1, "index": 2, "exchange": "f-tx"}', "invalid exchange 'f-tx'"),
-        ('{"cmd": "allocate", "currency": "usd", "amount": "100", "index": 2}', "Expected `float`, got `str` - at `$.amount`"),
+        (
+            '{"cmd": "allocate", "currency": "usd", "amount": 1, "index": 2, "exchange": "f-tx"}',
+            "invalid exchange 'f-tx'",
+        ),
+        (
+            '{"cmd": "allocate", "currency": "usd", "amount": "100", "index": 2}',
+            "Expected `float`, got `str` - at `$.amount`",
+        ),
         ('{"cmd": "allocate", "currency": "usd", "amount": true, "index": 2}', "got `bool` - at `$.amount`"),
-        ('{"cmd": "allocate", "currency": "usd", "amount": 1, "index": 2.5}', "Expected `int`, got `float` - at `$.index`"),
+        (
+            '{"cmd": "allocate", "currency": "usd", "amount": 1, "index": 2.5}',
+            "Expected `int`, got `float` - at `$.index`",
+        ),
         ('{"cmd": "allocate", "currency": "usd", "amount": 1, "index": 2, "account": ""}', "at `$.account`"),
         ('{"cmd": "allocate", "currency": "usd", "amount": 1e999, "index": 2}', "out of range"),
         ('{"cmd": "adjust", "currency": "usd", "amount": 1, "delta": 2}', "both `amount` (1.0) and `delta` (2.0)"),

@@ -38,20 +38,28 @@ def test_a_minimal_deployment_gets_the_default_jobs_and_paths(tmp_path: Path) ->
 
 
 def test_extra_actors_are_loaded_by_import_path() -> None:
-    deployment = parse_config(config(MINIMAL + """
+    deployment = parse_config(
+        config(
+            MINIMAL
+            + """
 [[actors]]
 name = "mine"
 class = "actors.demo:DemoStrategy"
 params = { slot = 2, exchange = "kraken", account = "main", currency = "usdc", amount = 1.0 }
-"""))
+"""
+        )
+    )
     assert deployment.actors[0].class_path == "actors.demo:DemoStrategy"
 
 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ('[hedge]\nmarket = "btc/usd"\nquantity = "lots"\na = { exchange = "kraken", account = "main" }\n'
-         'b = { exchange = "kraken", account = "main" }', "config error at hedge.quantity: Expected `float`, got `str`"),
+        (
+            '[hedge]\nmarket = "btc/usd"\nquantity = "lots"\na = { exchange = "kraken", account = "main" }\n'
+            'b = { exchange = "kraken", account = "main" }',
+            "config error at hedge.quantity: Expected `float`, got `str`",
+        ),
         ("[runtime]\nhang_timout = 3", "config error at runtime.hang_timout: unknown key"),
         ('[[accounts]]\nexchange = "Nasdaq!"\naccount = "x"', "config error at accounts[1].exchange"),
         ('[[accounts]]\nexchange = "kraken"\naccount = "main"', "accounts[1]: kraken.main is listed twice"),
@@ -59,19 +67,33 @@ params = { slot = 2, exchange = "kraken", account = "main", currency = "usdc", a
         ('[supervisor]\nstrategy = "all_for_none"', "config error at supervisor.strategy"),
         ('[[actors]]\nname = "x"\nclass = "nowhere.module:Thing"', "config error at actors[0].class: cannot import"),
         ('[[actors]]\nname = "x"\nclass = "actors.demo:NoSuchThing"', "config error at actors[0].class: module"),
-        ('[[actors]]\nname = "gateway"\nclass = "actors.demo:DemoStrategy"', "actors[0].name: 'gateway' is already used"),
+        (
+            '[[actors]]\nname = "gateway"\nclass = "actors.demo:DemoStrategy"',
+            "actors[0].name: 'gateway' is already used",
+        ),
         ('[gateway]\nstrategies = { 2 = "ghost" }', "config error at gateway.strategies.2: no actor named 'ghost'"),
-        ('[hedge]\nmarket = "btc/usd"\nquantity = 1.0\na = { exchange = "kraken", account = "main" }\n'
-         'b = { exchange = "kraken", account = "main" }', "config error at hedge.market"),
-        ('[venue.markets."btc/usd"]\nprice = 1.0\n[hedge]\nmarket = "btc/usd"\nquantity = 1.0\n'
-         'a = { exchange = "kraken", account = "main" }\nb = { exchange = "mexc", account = "hedge" }',
-         "config error at hedge.b: mexc.hedge is not one of the accounts"),
-        ('[scheduler]\njobs = [{ name = "r", target = "nobody", message = "Reconcile", every = 1.0 }]',
-         "scheduler.jobs[r].target: no actor named 'nobody'"),
-        ('[scheduler]\njobs = [{ name = "r", target = "gateway", message = "Reconcile" }]',
-         "scheduler.jobs[r]: give exactly one of every or cron"),
-        ('[scheduler]\njobs = [{ name = "r", target = "gateway", message = "Reconsile", every = 1.0 }]',
-         "scheduler.jobs[r].message: unknown message type 'Reconsile'"),
+        (
+            '[hedge]\nmarket = "btc/usd"\nquantity = 1.0\na = { exchange = "kraken", account = "main" }\n'
+            'b = { exchange = "kraken", account = "main" }',
+            "config error at hedge.market",
+        ),
+        (
+            '[venue.markets."btc/usd"]\nprice = 1.0\n[hedge]\nmarket = "btc/usd"\nquantity = 1.0\n'
+            'a = { exchange = "kraken", account = "main" }\nb = { exchange = "mexc", account = "hedge" }',
+            "config error at hedge.b: mexc.hedge is not one of the accounts",
+        ),
+        (
+            '[scheduler]\njobs = [{ name = "r", target = "nobody", message = "Reconcile", every = 1.0 }]',
+            "scheduler.jobs[r].target: no actor named 'nobody'",
+        ),
+        (
+            '[scheduler]\njobs = [{ name = "r", target = "gateway", message = "Reconcile" }]',
+            "scheduler.jobs[r]: give exactly one of every or cron",
+        ),
+        (
+            '[scheduler]\njobs = [{ name = "r", target = "gateway", message = "Reconsile", every = 1.0 }]',
+            "scheduler.jobs[r].message: unknown message type 'Reconsile'",
+        ),
         ("[tasks]\ndefault_expire_seconds = -1", "config error at tasks.default_expire_seconds"),
     ],
 )

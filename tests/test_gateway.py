@@ -72,7 +72,9 @@ class Desk:
 
     def state(self) -> tuple[list[BalanceView], list[BalanceView]]:
         """What the gateway answers and what the board shows, to compare before and after."""
-        return self.ask(GetBalances()).views, sorted(self.board.views(), key=lambda v: (v.exchange, v.account, v.currency))
+        return self.ask(GetBalances()).views, sorted(
+            self.board.views(), key=lambda v: (v.exchange, v.account, v.currency)
+        )
 
     def resets(self, strategy: str) -> list[str]:
         return [e[2] for e in self.probe.of("reset", strategy)]
@@ -224,8 +226,10 @@ def test_a_non_finite_amount_cannot_even_be_sent() -> None:
 
 
 def test_an_adjust_whose_ref_was_applied_changes_nothing_and_answers_the_current_view(start_desk: DeskFactory) -> None:
-    desk = start_desk(balances={(KRAKEN, "main"): {USDC: 1000.0}, (KRAKEN, "trade"): {}},
-                      accounts=[GatewayAccount(KRAKEN, "main"), GatewayAccount(KRAKEN, "trade", currencies=(USDC,))])
+    desk = start_desk(
+        balances={(KRAKEN, "main"): {USDC: 1000.0}, (KRAKEN, "trade"): {}},
+        accounts=[GatewayAccount(KRAKEN, "main"), GatewayAccount(KRAKEN, "trade", currencies=(USDC,))],
+    )
     first = desk.ask(Adjust(currency=USDC, delta=-100.0, ref="tx-1"))
     again = desk.ask(Adjust(currency=USDC, delta=-100.0, ref="tx-1"))
     assert first.total == 900.0 and again == first and desk.slots() == first.slots
@@ -237,10 +241,20 @@ def test_an_adjust_whose_ref_was_applied_changes_nothing_and_answers_the_current
 # ---- fills ----------------------------------------------------------------------------------------------------
 
 
-def fill(side: Side, trade_id: str, quantity: float = 0.1, price: float = 50_000.0, fee: float = 5.0,
-         account: str = "main") -> Fill:
-    return Fill(exchange=KRAKEN, account=account, market="btc/usdc", side=side, quantity=quantity, price=price,
-                trade_id=trade_id, order_id="o-1", fee=fee)
+def fill(
+    side: Side, trade_id: str, quantity: float = 0.1, price: float = 50_000.0, fee: float = 5.0, account: str = "main"
+) -> Fill:
+    return Fill(
+        exchange=KRAKEN,
+        account=account,
+        market="btc/usdc",
+        side=side,
+        quantity=quantity,
+        price=price,
+        trade_id=trade_id,
+        order_id="o-1",
+        fee=fee,
+    )
 
 
 def test_a_buy_fill_adds_base_and_costs_quote_plus_fee_without_asking_the_venue(start_desk: DeskFactory) -> None:
@@ -341,8 +355,10 @@ def test_a_venue_outage_during_reconcile_is_logged_and_the_gateway_keeps_serving
 
 
 def test_a_rejected_fetch_skips_only_that_account(start_desk: DeskFactory) -> None:
-    desk = start_desk(balances={(KRAKEN, "main"): {USDC: 100.0}, (MEXC, "spot"): {USDC: 50.0}},
-                      accounts=[GatewayAccount(KRAKEN, "main"), GatewayAccount(MEXC, "spot")])
+    desk = start_desk(
+        balances={(KRAKEN, "main"): {USDC: 100.0}, (MEXC, "spot"): {USDC: 50.0}},
+        accounts=[GatewayAccount(KRAKEN, "main"), GatewayAccount(MEXC, "spot")],
+    )
     desk.venue.external_adjust(KRAKEN, "main", USDC, -10.0, note="fee")
     desk.venue.external_adjust(MEXC, "spot", USDC, -10.0, note="fee")
     desk.venue.faults.reject_next(1, "fetch_balance")
@@ -358,8 +374,9 @@ def test_a_restarted_gateway_reinitialises_from_the_venue_and_tells_the_strategi
     desk.ask(Allocate(currency=USDC, index=2, amount=4000.0))
     desk.venue.deposit(KRAKEN, "main", USDC, 1000.0)
     desk.rt.tell("canary", Crash("restart everyone"))  # one_for_all: the gateway restarts with it
-    assert desk.rt.wait_until(lambda: desk.rt.status_of("gateway").restarts == 1
-                              and desk.rt.status_of("gateway").state == "running")
+    assert desk.rt.wait_until(
+        lambda: desk.rt.status_of("gateway").restarts == 1 and desk.rt.status_of("gateway").state == "running"
+    )
     assert desk.slots() == (11_000.0, 11_000.0, *EMPTY_SUBS)
     assert [v.slots for v in desk.ask(GetBalances()).views] == [(11_000.0, 11_000.0, *EMPTY_SUBS)]
     assert desk.probe.wait_for(lambda: len(desk.resets("strat_a")) >= 2)
@@ -404,8 +421,10 @@ def test_a_strategy_name_that_does_not_exist_does_not_crash_the_gateway(
 
 
 def test_get_balances_filters_by_exchange_account_and_currency(start_desk: DeskFactory) -> None:
-    desk = start_desk(balances={(KRAKEN, "main"): {USDC: 1.0, BTC: 2.0}, (MEXC, "spot"): {USDC: 3.0}},
-                      accounts=[GatewayAccount(KRAKEN, "main"), GatewayAccount(MEXC, "spot")])
+    desk = start_desk(
+        balances={(KRAKEN, "main"): {USDC: 1.0, BTC: 2.0}, (MEXC, "spot"): {USDC: 3.0}},
+        accounts=[GatewayAccount(KRAKEN, "main"), GatewayAccount(MEXC, "spot")],
+    )
     assert [v.total for v in desk.ask(GetBalances(exchange=MEXC)).views] == [3.0]
     assert sorted(v.total for v in desk.ask(GetBalances(currency=USDC)).views) == [1.0, 3.0]
     assert [v.total for v in desk.ask(GetBalances(account="main", currency=BTC)).views] == [2.0]
@@ -456,9 +475,19 @@ def test_a_fill_from_before_a_restart_snapshot_is_not_applied_again(start_desk: 
     desk.venue.external_adjust(KRAKEN, "main", BTC, 0.1, "the trade, seen by the venue")
     desk.clock.advance(1.0)
     desk.rt.tell("canary", Crash())  # one_for_all: the gateway restarts and resets from the venue
-    assert desk.rt.wait_until(lambda: desk.rt.status_of("gateway").restarts == 1
-                              and desk.rt.status_of("gateway").state == "running")
-    late_fill = Fill(exchange=KRAKEN, account="main", market="btc/usdc", side=Side.BUY, quantity=0.1, price=50_000.0,
-                     trade_id="t-late", order_id="o-1", timestamp=traded_at)
+    assert desk.rt.wait_until(
+        lambda: desk.rt.status_of("gateway").restarts == 1 and desk.rt.status_of("gateway").state == "running"
+    )
+    late_fill = Fill(
+        exchange=KRAKEN,
+        account="main",
+        market="btc/usdc",
+        side=Side.BUY,
+        quantity=0.1,
+        price=50_000.0,
+        trade_id="t-late",
+        order_id="o-1",
+        timestamp=traded_at,
+    )
     desk.from_actor(late_fill)
     assert desk.slots(BTC)[0] == pytest.approx(1.1)  # counted once, by the snapshot

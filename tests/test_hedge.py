@@ -187,7 +187,10 @@ def start_pair(make_runtime: Callable[..., Runtime], clock: ManualClock, tmp_pat
         venue = venue_class(clock, seed=3, balances=balances, markets={"btc/usd": FLAT})
         journal = Journal(tmp_path / "journal.sqlite")
         board, watch, gate, operator = InMemoryBoard(), Watch(), threading.Event(), Inbox()
-        accounts = [GatewayAccount(K, "hedge_a", currencies=(USD, BTC)), GatewayAccount(M, "hedge_b", currencies=(USD, BTC))]
+        accounts = [
+            GatewayAccount(K, "hedge_a", currencies=(USD, BTC)),
+            GatewayAccount(M, "hedge_b", currencies=(USD, BTC)),
+        ]
         a_options.setdefault("quantity", 1.0)
         make_b = b or (lambda venue, journal: GatedB(gate, venue, M, "hedge_b", journal=journal))
         pair = Pair(None, venue, board, clock, watch, gate, journal, operator)  # type: ignore[arg-type]
@@ -199,9 +202,19 @@ def start_pair(make_runtime: Callable[..., Runtime], clock: ManualClock, tmp_pat
                 [
                     ChildSpec("gateway", lambda: Gateway(venue, board, accounts)),
                     ChildSpec("hedge_b", lambda: make_b(venue, journal)),
-                    ChildSpec("hedge_a", lambda: a_class(watch, venue, K, "hedge_a", market="btc/usd",
-                                                         hedger_account="mexc.hedge_b", journal=journal,
-                                                         **a_options)),
+                    ChildSpec(
+                        "hedge_a",
+                        lambda: a_class(
+                            watch,
+                            venue,
+                            K,
+                            "hedge_a",
+                            market="btc/usd",
+                            hedger_account="mexc.hedge_b",
+                            journal=journal,
+                            **a_options,
+                        ),
+                    ),
                     ChildSpec("operator", lambda: Collector(operator)),
                 ],
                 backoff=(0.0, 0.0),
@@ -220,17 +233,43 @@ def start_pair(make_runtime: Callable[..., Runtime], clock: ManualClock, tmp_pat
 
 
 def test_hedge_messages_cross_the_wire_unchanged() -> None:
-    leg = LegReport(name="hedge_a", account="kraken.a", position=1.0, average_price=101.0, realised_pnl=0.0,
-                    unrealised_pnl=-1.0, fees=0.1)
-    report = HedgeReport(market="btc/usd", a=leg, b=leg, net_exposure=0.0, paused=False, pause_reason="",
-                         unanswered=["T1"], waiting_since=1.0, failed=[], open_order=None, hedges_done=1,
-                         hedges_failed=0, timeouts=0, realised_pnl=0.0, unrealised_pnl=0.0, mark_price=None)
+    leg = LegReport(
+        name="hedge_a",
+        account="kraken.a",
+        position=1.0,
+        average_price=101.0,
+        realised_pnl=0.0,
+        unrealised_pnl=-1.0,
+        fees=0.1,
+    )
+    report = HedgeReport(
+        market="btc/usd",
+        a=leg,
+        b=leg,
+        net_exposure=0.0,
+        paused=False,
+        pause_reason="",
+        unanswered=["T1"],
+        waiting_since=1.0,
+        failed=[],
+        open_order=None,
+        hedges_done=1,
+        hedges_failed=0,
+        timeouts=0,
+        realised_pnl=0.0,
+        unrealised_pnl=0.0,
+        mark_price=None,
+    )
     for message in (
         AFilled("T1", "O1", "btc/usd", Side.BUY, 1.0, 101.0, request=2),
         BHedged("T1", 1.0, 99.0, "O2", 0.1),
         BHedgeFailed("T1", "no funds", 3, 0.5, 99.0),
-        HedgeTick(), HedgeStatus(reply_to="ops"), ResumeTrading(operator="ops", retry_failed=False),
-        HedgeWaitTimer("x-1"), RetryHedge("T1"), report,
+        HedgeTick(),
+        HedgeStatus(reply_to="ops"),
+        ResumeTrading(operator="ops", retry_failed=False),
+        HedgeWaitTimer("x-1"),
+        RetryHedge("T1"),
+        report,
     ):
         assert decode(encode(message)) == message
 
@@ -238,7 +277,9 @@ def test_hedge_messages_cross_the_wire_unchanged() -> None:
 # ---- the cycle ----------------------------------------------------------------------------------
 
 
-def test_a_full_open_close_cycle_leaves_both_legs_flat_and_the_gateway_matching_the_venue(start_pair: PairFactory) -> None:
+def test_a_full_open_close_cycle_leaves_both_legs_flat_and_the_gateway_matching_the_venue(
+    start_pair: PairFactory,
+) -> None:
     pair = start_pair()
     pair.gate.set()
     pair.tick()  # open long: buy 1 at the ask (offset 0 crosses)
@@ -305,7 +346,9 @@ def test_hedge_status_reports_both_positions_the_net_exposure_and_pnl(start_pair
 def test_b_failing_its_attempt_and_three_retries_pauses_a_until_an_operator_resumes_trading(
     start_pair: PairFactory, logged: list[Any]
 ) -> None:
-    pair = start_pair(balances={(K, "hedge_a"): {USD: 10_000.0}, (M, "hedge_b"): {USD: 10_000.0}})  # B has no BTC to sell
+    pair = start_pair(
+        balances={(K, "hedge_a"): {USD: 10_000.0}, (M, "hedge_b"): {USD: 10_000.0}}
+    )  # B has no BTC to sell
     pair.gate.set()
     pair.tick()
     paused = pair.wait(lambda r: r.paused)
@@ -361,8 +404,12 @@ def test_with_continue_after_hedge_a_starts_the_next_round_itself(start_pair: Pa
     pair.hedged(2)
     pair.clock.advance(1.0)  # the open order completes; its hedge starts the close round at once
     report = pair.hedged(4)
-    assert [(f.side, f.quantity) for f in pair.a_fills] == [(Side.BUY, 2.0), (Side.BUY, 2.0), (Side.BUY, 1.0),
-                                                            (Side.SELL, 2.0)]
+    assert [(f.side, f.quantity) for f in pair.a_fills] == [
+        (Side.BUY, 2.0),
+        (Side.BUY, 2.0),
+        (Side.BUY, 1.0),
+        (Side.SELL, 2.0),
+    ]
     assert (report.a.position, report.net_exposure) == (3.0, 0.0)
 
 
@@ -451,8 +498,9 @@ def test_a_fill_pushed_twice_is_hedged_once(start_pair: PairFactory) -> None:
 def test_b_answers_a_repeated_request_from_memory_without_hedging_again(start_pair: PairFactory) -> None:
     pair = start_pair()
     pair.gate.set()
-    request = AFilled(trade_id="X1", order_id="O0", market="btc/usd", side=Side.BUY, quantity=0.5, price=101.0,
-                      reply_to="operator")
+    request = AFilled(
+        trade_id="X1", order_id="O0", market="btc/usd", side=Side.BUY, quantity=0.5, price=101.0, reply_to="operator"
+    )
     pair.rt.tell("hedge_b", request, "hedge_a")  # AFilled is actor-only: A is who sends it
     pair.rt.tell("hedge_b", request, "hedge_a")
     [first, second] = pair.operator.wait_for(BHedged, 2)
@@ -536,8 +584,9 @@ def test_a_restarted_while_waiting_keeps_waiting_and_opens_nothing_until_b_answe
     pair = start_pair()
     pair.fill_a_while_b_is_silent()
     pair.rt.tell("hedge_a", Crash(why="A dies while waiting"))
-    assert pair.rt.wait_until(lambda: pair.rt.status_of("hedge_a").restarts == 1
-                              and pair.rt.status_of("hedge_a").state == "running")
+    assert pair.rt.wait_until(
+        lambda: pair.rt.status_of("hedge_a").restarts == 1 and pair.rt.status_of("hedge_a").state == "running"
+    )
     after = pair.tick()
     assert after.unanswered == ["T1"] and after.a.position == 1.0 and len(pair.a_fills) == 1
     pair.clock.advance(60.0)

@@ -26,17 +26,45 @@ BUY, SELL = Side.BUY, Side.SELL
 NOW = 1_000.0
 
 
-def fill(trade_id: str, order_id: str = "O1", side: Side = BUY, quantity: float = 1.0, price: float = 100.0,
-         fee: float = 0.1) -> Fill:
-    return Fill(exchange=Exchanges.KRAKEN, account="a", market="btc/usd", side=side, quantity=quantity, price=price,
-                trade_id=trade_id, order_id=order_id, fee=fee)
+def fill(
+    trade_id: str, order_id: str = "O1", side: Side = BUY, quantity: float = 1.0, price: float = 100.0, fee: float = 0.1
+) -> Fill:
+    return Fill(
+        exchange=Exchanges.KRAKEN,
+        account="a",
+        market="btc/usd",
+        side=side,
+        quantity=quantity,
+        price=price,
+        trade_id=trade_id,
+        order_id=order_id,
+        fee=fee,
+    )
 
 
-def order(order_id: str = "O1", side: Side = BUY, quantity: float = 1.0, filled: float = 0.0,
-          status: OrderStatus = OrderStatus.OPEN, average_price: float | None = None, **extra: Any) -> Order:
-    return Order(order_id=order_id, exchange=Exchanges.KRAKEN, account="a", market="btc/usd", side=side,
-                 order_type=OrderType.LIMIT, quantity=quantity, status=status, price=100.0, filled=filled,
-                 average_price=average_price, **extra)
+def order(
+    order_id: str = "O1",
+    side: Side = BUY,
+    quantity: float = 1.0,
+    filled: float = 0.0,
+    status: OrderStatus = OrderStatus.OPEN,
+    average_price: float | None = None,
+    **extra: Any,
+) -> Order:
+    return Order(
+        order_id=order_id,
+        exchange=Exchanges.KRAKEN,
+        account="a",
+        market="btc/usd",
+        side=side,
+        order_type=OrderType.LIMIT,
+        quantity=quantity,
+        status=status,
+        price=100.0,
+        filled=filled,
+        average_price=average_price,
+        **extra,
+    )
 
 
 def book_with_order(quantity: float = 1.0, side: Side = BUY) -> OpenerBook:
@@ -204,15 +232,34 @@ def test_a_book_survives_the_journal_round_trip_as_its_record_and_one_row_per_op
 
 
 def request(trade_id: str = "T1", quantity: float = 1.0, request_no: int = 1) -> AFilled:
-    return AFilled(trade_id=trade_id, order_id="O1", market="btc/usd", side=BUY, quantity=quantity, price=100.0,
-                   request=request_no)
+    return AFilled(
+        trade_id=trade_id, order_id="O1", market="btc/usd", side=BUY, quantity=quantity, price=100.0, request=request_no
+    )
 
 
-def market_order(order_id: str, quantity: float, filled: float, status: OrderStatus, price: float = 99.0,
-                 fee: float = 0.0, reason: str = "") -> Order:
-    return Order(order_id=order_id, exchange=Exchanges.MEXC, account="b", market="btc/usd", side=SELL,
-                 order_type=OrderType.MARKET, quantity=quantity, status=status, filled=filled,
-                 average_price=price if filled else None, fee=fee, reason=reason)
+def market_order(
+    order_id: str,
+    quantity: float,
+    filled: float,
+    status: OrderStatus,
+    price: float = 99.0,
+    fee: float = 0.0,
+    reason: str = "",
+) -> Order:
+    return Order(
+        order_id=order_id,
+        exchange=Exchanges.MEXC,
+        account="b",
+        market="btc/usd",
+        side=SELL,
+        order_type=OrderType.MARKET,
+        quantity=quantity,
+        status=status,
+        filled=filled,
+        average_price=price if filled else None,
+        fee=fee,
+        reason=reason,
+    )
 
 
 def test_a_job_hedges_the_opposite_side_and_seeing_the_same_order_again_books_it_once() -> None:
@@ -336,21 +383,25 @@ def test_a_manual_hedge_covers_failed_remainders_and_a_resume_without_retry_keep
 
 # ---- an older journal ---------------------------------------------------------------------------
 
-OLD_A = json.loads('{"market": "btc/usd", "session": "hedge_a-abc", "a": {"position": 1.0, "average_price": 100.0, '
-                   '"realised": 0.0, "fees": 0.1, "last_price": 100.0}, "b": {"position": 0.0, "average_price": null, '
-                   '"realised": 0.0, "fees": 0.0, "last_price": null}, "direction": "open", "round": 1, "paused": false, '
-                   '"pause_reason": "", "pending": [{"trade_id": "T1", "order_id": "O1", "market": "btc/usd", "side": '
-                   '"buy", "quantity": 1.0, "price": 100.0, "sent_at": 6.0, "request": 1, "timed_out": false}], '
-                   '"failed": [], "orders": [{"order_id": "O1", "side": "buy", "quantity": 1.0, "price": 100.0, '
-                   '"placed_at": 5.0, "seen": 1.0, "covered": 1.0, "venue_filled": 0.0, "average_price": null, '
-                   '"finished": true, "unseen_fills": 0, "trade_ids": ["T1"]}], "current": "O1", "counts": [3, 1, 2], '
-                   '"last_price": 100.0}')
-OLD_B = json.loads('{"retry_times": 3, "remember": 10000, "leg": {"position": -0.5, "average_price": 99.0, '
-                   '"realised": 0.0, "fees": 0.0, "last_price": 99.0}, "jobs": [{"trade_id": "T1", "request": 1, '
-                   '"reply_to": "hedge_a", "market": "btc/usd", "side": "sell", "quantity": 1.0, "opened_at": 6.0, '
-                   '"attempt": 1, "failures": 0, "reason": "", "orders": {}}], "answers": [{"type": "BHedged", '
-                   '"trade_id": "T0", "quantity": 0.5, "average_price": 99.0, "order_id": "O9", "fee": 0.0, '
-                   '"request": 1}], "counts": [1, 0]}')
+OLD_A = json.loads(
+    '{"market": "btc/usd", "session": "hedge_a-abc", "a": {"position": 1.0, "average_price": 100.0, '
+    '"realised": 0.0, "fees": 0.1, "last_price": 100.0}, "b": {"position": 0.0, "average_price": null, '
+    '"realised": 0.0, "fees": 0.0, "last_price": null}, "direction": "open", "round": 1, "paused": false, '
+    '"pause_reason": "", "pending": [{"trade_id": "T1", "order_id": "O1", "market": "btc/usd", "side": '
+    '"buy", "quantity": 1.0, "price": 100.0, "sent_at": 6.0, "request": 1, "timed_out": false}], '
+    '"failed": [], "orders": [{"order_id": "O1", "side": "buy", "quantity": 1.0, "price": 100.0, '
+    '"placed_at": 5.0, "seen": 1.0, "covered": 1.0, "venue_filled": 0.0, "average_price": null, '
+    '"finished": true, "unseen_fills": 0, "trade_ids": ["T1"]}], "current": "O1", "counts": [3, 1, 2], '
+    '"last_price": 100.0}'
+)
+OLD_B = json.loads(
+    '{"retry_times": 3, "remember": 10000, "leg": {"position": -0.5, "average_price": 99.0, '
+    '"realised": 0.0, "fees": 0.0, "last_price": 99.0}, "jobs": [{"trade_id": "T1", "request": 1, '
+    '"reply_to": "hedge_a", "market": "btc/usd", "side": "sell", "quantity": 1.0, "opened_at": 6.0, '
+    '"attempt": 1, "failures": 0, "reason": "", "orders": {}}], "answers": [{"type": "BHedged", '
+    '"trade_id": "T0", "quantity": 0.5, "average_price": 99.0, "order_id": "O9", "fee": 0.0, '
+    '"request": 1}], "counts": [1, 0]}'
+)
 """Whole-book documents as the previous version journaled them (its to_dict)."""
 
 

@@ -43,14 +43,20 @@ def test_zero_retries_is_accepted_by_config_and_the_hedger_makes_one_attempt(
 ) -> None:
     hedge = parse_config(tomllib.loads(HEDGE + "retries = 0\n")).hedge
     assert hedge is not None and hedge.retries == 0
-    venue = SimulatedVenue(clock, balances={(Exchanges.MEXC, "hedge"): {}}, markets={"btc/usd": MarketSpec(price=100.0)})
+    venue = SimulatedVenue(
+        clock, balances={(Exchanges.MEXC, "hedge"): {}}, markets={"btc/usd": MarketSpec(price=100.0)}
+    )
     inbox = Inbox()
     try:
-        rt = make_runtime([
-            ChildSpec("hedge_b", lambda: HedgeAccountB(venue, Exchanges.MEXC, "hedge", retries=hedge.retries,
-                                                       gateway=None)),
-            ChildSpec("operator", lambda: Collector(inbox)),
-        ])
+        rt = make_runtime(
+            [
+                ChildSpec(
+                    "hedge_b",
+                    lambda: HedgeAccountB(venue, Exchanges.MEXC, "hedge", retries=hedge.retries, gateway=None),
+                ),
+                ChildSpec("operator", lambda: Collector(inbox)),
+            ]
+        )
         rt.tell("hedge_b", AFilled("T1", "O1", "btc/usd", Side.BUY, 1.0, 100.0, reply_to="operator"), sender="operator")
         [failed] = inbox.wait_for(BHedgeFailed, 1)
         assert failed.retries == 1 and "insufficient funds" in failed.reason  # one attempt, no retry

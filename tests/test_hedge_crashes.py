@@ -102,13 +102,16 @@ def settle(pair: Pair) -> HedgeReport:
                 pair.watch.changed.wait(0.1)  # woken by A's next message
         pair.clock.advance(61.0)  # past A's timeout: the next round asks B again
         pair.tick()
-        pair.rt.wait_until(lambda: pair.rt.status_of("hedge_a").state == "running"
-                           and pair.rt.status_of("hedge_b").state == "running")
+        pair.rt.wait_until(
+            lambda: pair.rt.status_of("hedge_a").state == "running" and pair.rt.status_of("hedge_b").state == "running"
+        )
     return pair.status()
 
 
 @pytest.mark.parametrize("point", POINTS)
-def test_a_kill_at_each_journal_write_boundary_hedges_the_fill_exactly_once(start_pair: PairFactory, point: str) -> None:
+def test_a_kill_at_each_journal_write_boundary_hedges_the_fill_exactly_once(
+    start_pair: PairFactory, point: str
+) -> None:
     kill = Kill(point)
     KilledA.kill = KilledB.kill = kill
 

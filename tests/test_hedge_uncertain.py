@@ -50,8 +50,17 @@ class LyingVenue(SimulatedVenue):
 
     lie_next = 0
 
-    def create_order(self, exchange: Exchange, account: str, market: str, side: Side, order_type: OrderType,
-                     quantity: float, price: float | None = None, client_order_id: str | None = None) -> Order:
+    def create_order(
+        self,
+        exchange: Exchange,
+        account: str,
+        market: str,
+        side: Side,
+        order_type: OrderType,
+        quantity: float,
+        price: float | None = None,
+        client_order_id: str | None = None,
+    ) -> Order:
         order = super().create_order(exchange, account, market, side, order_type, quantity, price, client_order_id)
         if account == "hedge_b" and self.lie_next:
             self.lie_next -= 1
@@ -147,8 +156,9 @@ def test_a_paused_a_keeps_cancelling_its_resting_order_until_the_venue_confirms_
     pair.clock.advance(3.0)
     assert pair.venue.fetch_open_orders(K, "hedge_a") != []
     pair.clock.advance(2.0)  # the cancel timer: the venue is back and confirms
-    report = pair.wait(lambda r: r.open_order is None and not r.unanswered
-                       and r.unhedged == sum(f.quantity for f in pair.a_fills))
+    report = pair.wait(
+        lambda r: r.open_order is None and not r.unanswered and r.unhedged == sum(f.quantity for f in pair.a_fills)
+    )
     assert pair.venue.fetch_open_orders(K, "hedge_a") == []
     filled = sum(f.quantity for f in pair.a_fills)
     assert len(pair.a_fills) > 1 and report.a.position == filled  # fills landed while paused...
@@ -285,7 +295,6 @@ def test_a_resume_that_neither_retries_nor_books_keeps_the_residual_visible_and_
     assert alerts(logged, "hedge_a:unhedged_remainder", resolved=True)
 
 
-
 # ---- an older journal -------------------------------------------------------------------------------
 
 
@@ -309,6 +318,7 @@ def test_an_operator_pause_cancels_the_resting_order_and_opens_nothing_until_res
     paused = pair.rt.ask("hedge_a", PauseTrading(operator="ops", reason="venue maintenance"))
     assert paused.paused and "ops" in paused.pause_reason and "venue maintenance" in paused.pause_reason
     assert pair.wait(lambda r: r.open_order is None) and pair.venue.fetch_open_orders(K, "hedge_a") == []
+
     def a_orders() -> int:
         return sum(o.account == "hedge_a" for o in pair.venue._orders.orders.values())
 

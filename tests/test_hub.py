@@ -40,7 +40,9 @@ class Relay(Actor):
 class Node:
     """A node's link and local runtime, running in a thread of this test process."""
 
-    def __init__(self, name: str, endpoint: str, names: list[str], factory: Callable[[], Actor], secret: str = "") -> None:
+    def __init__(
+        self, name: str, endpoint: str, names: list[str], factory: Callable[[], Actor], secret: str = ""
+    ) -> None:
         self.link = NodeLink(name, endpoint, names, incarnation=next(_incarnations), secret=secret)
         self.runtime = Runtime(Supervisor([ChildSpec(name, factory)], backoff=(0.0, 0.0)), remote=self.link)
         self.link.runtime = self.runtime
@@ -141,8 +143,10 @@ def test_a_client_with_only_msgpack_and_pyzmq_asks_an_actor(hub_and_nodes: Any, 
         ((b"\xc1", b""), "frame header is not MessagePack"),
         ((msgpack.packb({"kind": "launch"}), b""), "bad frame header"),
         ((msgpack.packb({"kind": "ack", "seq": 1}), b"", b"extra"), "a frame must be [header, body]"),
-        ((msgpack.packb({"kind": "ask", "to": "nobody", "id": 3}), msgpack.packb({"type": "Ping"})),
-         "no actor named 'nobody'"),
+        (
+            (msgpack.packb({"kind": "ask", "to": "nobody", "id": 3}), msgpack.packb({"type": "Ping"})),
+            "no actor named 'nobody'",
+        ),
         ((msgpack.packb({"kind": "bye"}), b""), "a peer may not send 'bye' frames"),
     ],
 )
@@ -325,7 +329,11 @@ def test_frames_that_killed_the_hub_thread_are_answered_and_it_carries_on(
         client.send(*frames)
         header, body = client.receive()
         assert header["kind"] == "error" and body["type"] == "DeliveryFailed" and reason in body["reason"]
-        assert client.ask("runtime", {"type": "Ping", "nonce": 3})[1] == {"type": "Pong", "actor": "runtime", "nonce": 3}
+        assert client.ask("runtime", {"type": "Ping", "nonce": 3})[1] == {
+            "type": "Pong",
+            "actor": "runtime",
+            "nonce": 3,
+        }
         assert hub.alive and hub.counts["internal_errors"] == 0
     finally:
         client.close()
@@ -337,7 +345,9 @@ def test_an_ask_to_runtime_with_a_deeply_nested_body_is_rejected_and_the_hub_car
     hub.start()
     client = Client(endpoint)
     try:
-        client.send(msgpack.packb({"kind": "ask", "to": "runtime", "id": 7}), b"\x82\xa4type\xa4Ping\xa1x" + _deep(100_000))
+        client.send(
+            msgpack.packb({"kind": "ask", "to": "runtime", "id": 7}), b"\x82\xa4type\xa4Ping\xa1x" + _deep(100_000)
+        )
         header, body = client.receive()
         assert header["id"] == 7 and body["type"] == "Rejected" and "nested too deeply" in body["reason"]
         assert hub.alive and client.ask("runtime", {"type": "Ping"})[1]["type"] == "Pong"
@@ -346,7 +356,9 @@ def test_an_ask_to_runtime_with_a_deeply_nested_body_is_rejected_and_the_hub_car
         hub.stop()
 
 
-def test_deeply_nested_tells_do_not_crash_a_node_and_are_dead_lettered_as_a_digest(hub_and_nodes: Any, endpoint: str) -> None:
+def test_deeply_nested_tells_do_not_crash_a_node_and_are_dead_lettered_as_a_digest(
+    hub_and_nodes: Any, endpoint: str
+) -> None:
     from supervisor.transport.link import Undecodable
 
     _, start = hub_and_nodes
@@ -400,7 +412,9 @@ def test_the_hub_stamps_the_sender_whatever_the_frame_says_and_the_actor_can_ans
     start("b", lambda: Witness(probe))
     client = Client(endpoint)
     try:
-        client.send(msgpack.packb({"kind": "tell", "to": "b", "sender": "a"}), msgpack.packb({"type": "Note", "text": "1"}))
+        client.send(
+            msgpack.packb({"kind": "tell", "to": "b", "sender": "a"}), msgpack.packb({"type": "Note", "text": "1"})
+        )
         header, body = client.receive()  # Witness told its answer back to the sender it saw
         assert header["kind"] == "tell" and header["sender"] == "b" and body == {"type": "Note", "text": "seen 1"}
         [(_, _, sender)] = probe.of("from", "b")
@@ -417,8 +431,10 @@ def test_a_reply_to_no_ask_is_refused_and_never_forwarded(hub_and_nodes: Any, en
         header, _ = asker.ask("b", {"type": "Ping"}, id=5)
         asker_name = header["to"]
         for to, kind in ((asker_name, "reply"), (asker_name, "error"), ("b", "reply")):
-            forger.send(msgpack.packb({"kind": kind, "to": to, "id": 5, "sender": "b"}),
-                        msgpack.packb({"type": "Pong", "actor": "b", "nonce": 666}))
+            forger.send(
+                msgpack.packb({"kind": kind, "to": to, "id": 5, "sender": "b"}),
+                msgpack.packb({"type": "Pong", "actor": "b", "nonce": 666}),
+            )
             header, body = forger.receive()
             assert header["kind"] == "error" and "is waiting for an answer" in body["reason"]
         assert not asker.socket.poll(300)  # the asker saw no forged answer
@@ -428,7 +444,9 @@ def test_a_reply_to_no_ask_is_refused_and_never_forwarded(hub_and_nodes: Any, en
         forger.close()
 
 
-def test_a_frame_over_the_size_limit_is_dropped_by_the_socket_and_nothing_is_kept(hub_and_nodes: Any, endpoint: str) -> None:
+def test_a_frame_over_the_size_limit_is_dropped_by_the_socket_and_nothing_is_kept(
+    hub_and_nodes: Any, endpoint: str
+) -> None:
     from supervisor.transport.wire import MAX_FRAME_BYTES
 
     hub, start = hub_and_nodes

@@ -52,7 +52,10 @@ def test_tasks_and_successes_survive_reopening_with_their_enums(path: Path) -> N
     with Journal(path) as journal:
         tasks = journal.tasks.load_tasks()
         successes = journal.tasks.load_successes()
-    assert tasks == [(KEY, TransferTaskValue(1000.0, 111, "then-hedge"), 222), (OTHER, TransferTaskValue(500.0, 333, None), 333)]
+    assert tasks == [
+        (KEY, TransferTaskValue(1000.0, 111, "then-hedge"), 222),
+        (OTHER, TransferTaskValue(500.0, 333, None), 333),
+    ]
     loaded_key = tasks[0][0]
     assert type(loaded_key) is TransferTaskKey
     assert type(loaded_key.from_exchange) is str and type(loaded_key.currency) is str
@@ -88,8 +91,15 @@ def test_account_names_with_any_characters_round_trip(path: Path) -> None:
 
 def test_an_intent_round_trips_every_field(path: Path) -> None:
     full = intent(
-        "c1", "in_flight", attempt=2, created_at=10.5, updated_at=11.25, extra="chain:x:0", fee=1.5,
-        reason="slow", source_adjusted=True,
+        "c1",
+        "in_flight",
+        attempt=2,
+        created_at=10.5,
+        updated_at=11.25,
+        extra="chain:x:0",
+        fee=1.5,
+        reason="slow",
+        source_adjusted=True,
     )
     with Journal(path) as journal:
         journal.intents.record(full)
@@ -142,7 +152,13 @@ def test_an_intent_with_an_unknown_status_is_refused() -> None:
 
 
 def test_chains_are_saved_loaded_and_deleted_as_json(path: Path) -> None:
-    chain = {"chain_id": "c", "hops": [["kraken", "main"], ["binance", "main"]], "hop": 1, "amount": 12.5, "extra": None}
+    chain = {
+        "chain_id": "c",
+        "hops": [["kraken", "main"], ["binance", "main"]],
+        "hop": 1,
+        "amount": 12.5,
+        "extra": None,
+    }
     with Journal(path) as journal:
         journal.chains.save("c", chain)
         journal.chains.save("d", {"hop": 0})

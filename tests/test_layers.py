@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("messages", "supervisor", "actors", "desk")
 """Bottom first: a module may import its own layer and those before it, never one after it."""
 
+
 def modules() -> Iterator[tuple[str, Path]]:
     for layer in LAYERS:
         for path in sorted((ROOT / layer).rglob("*.py")):

@@ -132,8 +132,16 @@ def test_get_returns_a_snapshot_that_later_operations_do_not_change() -> None:
 
 def fill(side: Side, quantity: float, price: float, fee: float = 0.0, fee_currency: Currency | None = None) -> Fill:
     return Fill(
-        exchange=Exchanges.KRAKEN, account="main", market="btc/usd", side=side, quantity=quantity, price=price,
-        trade_id="t1", order_id="o1", fee=fee, fee_currency=fee_currency,
+        exchange=Exchanges.KRAKEN,
+        account="main",
+        market="btc/usd",
+        side=side,
+        quantity=quantity,
+        price=price,
+        trade_id="t1",
+        order_id="o1",
+        fee=fee,
+        fee_currency=fee_currency,
     )
 
 

@@ -35,7 +35,11 @@ class Fakes:
 
 @pytest.fixture
 def fakes(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fakes]:
-    kraken, mexc, lighter_fake = FakeKraken(clock.now).start(), FakeMexc(clock.now).start(), FakeLighter(clock.now).start()
+    kraken, mexc, lighter_fake = (
+        FakeKraken(clock.now).start(),
+        FakeMexc(clock.now).start(),
+        FakeLighter(clock.now).start(),
+    )
     env = {"KRAKEN_MAIN_KEY": "kraken-main-key", "MEXC_MAIN_KEY": "mexc-main-key"}
     env["KRAKEN_MAIN_SECRET"] = kraken.add_key(env["KRAKEN_MAIN_KEY"], {"ZUSD": 1000.0, "USDT": 300.0})
     env["MEXC_MAIN_SECRET"] = mexc.add_key(env["MEXC_MAIN_KEY"], {"USDT": 50.0})
@@ -51,30 +55,60 @@ def fakes(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fakes
         fake.stop()
 
 
-def live_config(f: Fakes, *, dry_run: bool = False, hedge_market: str = "btc/usdc", **venue_overrides: Any) -> dict[str, Any]:
+def live_config(
+    f: Fakes, *, dry_run: bool = False, hedge_market: str = "btc/usdc", **venue_overrides: Any
+) -> dict[str, Any]:
     venues: dict[str, Any] = {
-        "kraken": {"adapter": "kraken", "url": f.kraken.url, "markets": ["btc/usd"], "timeout": 3.0, "rate_limit_ms": 1,
-                   "accounts": {"main": {"key_env": "KRAKEN_MAIN_KEY", "secret_env": "KRAKEN_MAIN_SECRET"}}},
-        "mexc": {"adapter": "mexc", "url": f.mexc.url, "markets": ["btc/usd"], "timeout": 3.0, "rate_limit_ms": 1,
-                 "accounts": {"main": {"key_env": "MEXC_MAIN_KEY", "secret_env": "MEXC_MAIN_SECRET"}}},
-        "lighter": {"adapter": "lighter", "url": f.lighter.url, "markets": ["btc/usdc"], "timeout": 3.0,
-                    "market_indexes": {"btc/usdc": 1},
-                    "accounts": {"hedge_a": {"secret_env": "LIGHTER_A_PRIVATE_KEY", "account_index": 281, "api_key_index": 3},
-                                 "hedge_b": {"secret_env": "LIGHTER_B_PRIVATE_KEY", "account_index": 282, "api_key_index": 3}}},
+        "kraken": {
+            "adapter": "kraken",
+            "url": f.kraken.url,
+            "markets": ["btc/usd"],
+            "timeout": 3.0,
+            "rate_limit_ms": 1,
+            "accounts": {"main": {"key_env": "KRAKEN_MAIN_KEY", "secret_env": "KRAKEN_MAIN_SECRET"}},
+        },
+        "mexc": {
+            "adapter": "mexc",
+            "url": f.mexc.url,
+            "markets": ["btc/usd"],
+            "timeout": 3.0,
+            "rate_limit_ms": 1,
+            "accounts": {"main": {"key_env": "MEXC_MAIN_KEY", "secret_env": "MEXC_MAIN_SECRET"}},
+        },
+        "lighter": {
+            "adapter": "lighter",
+            "url": f.lighter.url,
+            "markets": ["btc/usdc"],
+            "timeout": 3.0,
+            "market_indexes": {"btc/usdc": 1},
+            "accounts": {
+                "hedge_a": {"secret_env": "LIGHTER_A_PRIVATE_KEY", "account_index": 281, "api_key_index": 3},
+                "hedge_b": {"secret_env": "LIGHTER_B_PRIVATE_KEY", "account_index": 282, "api_key_index": 3},
+            },
+        },
     }
     venues.update(venue_overrides)
     return {
         "dry_run": dry_run,
-        "accounts": [{"exchange": "kraken", "account": "main"}, {"exchange": "mexc", "account": "main"},
-                     {"exchange": "lighter", "account": "hedge_a"}, {"exchange": "lighter", "account": "hedge_b"}],
+        "accounts": [
+            {"exchange": "kraken", "account": "main"},
+            {"exchange": "mexc", "account": "main"},
+            {"exchange": "lighter", "account": "hedge_a"},
+            {"exchange": "lighter", "account": "hedge_b"},
+        ],
         "venues": venues,
-        "hedge": {"market": hedge_market, "quantity": 0.001, "a": {"exchange": "lighter", "account": "hedge_a"},
-                  "b": {"exchange": "lighter", "account": "hedge_b"}},
+        "hedge": {
+            "market": hedge_market,
+            "quantity": 0.001,
+            "a": {"exchange": "lighter", "account": "hedge_a"},
+            "b": {"exchange": "lighter", "account": "hedge_b"},
+        },
     }
 
 
 def write_toml(path: Path, data: dict[str, Any]) -> Path:
     """Just enough TOML for these configs (tables, arrays of tables, inline values)."""
+
     def value(v: Any) -> str:
         if isinstance(v, bool):
             return "true" if v else "false"
@@ -85,12 +119,14 @@ def write_toml(path: Path, data: dict[str, Any]) -> Path:
         if isinstance(v, dict):
             return "{ " + ", ".join(f'"{k}" = {value(x)}' for k, x in v.items()) + " }"
         return repr(v)
+
     path.write_text("\n".join(f"{k} = {value(v)}" for k, v in data.items()) + "\n")
     return path
 
 
-def test_check_venue_passes_against_the_fakes_and_lists_what_it_read(fakes: Fakes, tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_venue_passes_against_the_fakes_and_lists_what_it_read(
+    fakes: Fakes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = write_toml(tmp_path / "live.toml", live_config(fakes))
     assert main(["--config", str(config)]) == 0
     out = capsys.readouterr().out
@@ -100,21 +136,24 @@ def test_check_venue_passes_against_the_fakes_and_lists_what_it_read(fakes: Fake
     assert out.rstrip().endswith(": ready")
 
 
-def test_check_venue_fails_naming_an_unreadable_account_and_a_missing_market(fakes: Fakes, tmp_path: Path,
-                                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_venue_fails_naming_an_unreadable_account_and_a_missing_market(
+    fakes: Fakes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     fakes.mexc.fail_next(10_000, 503)
     config = write_toml(tmp_path / "live.toml", live_config(fakes))
     assert main(["--config", str(config)]) == 1
     out = capsys.readouterr().out
     assert "FAIL mexc.main balances: VenueUnavailable" in out
     assert "NOT READY" in out
-    checks = check_venues(parse_config({**live_config(fakes), "hedge": {**live_config(fakes)["hedge"], "quantity": 0.00001}}))
+    checks = check_venues(
+        parse_config({**live_config(fakes), "hedge": {**live_config(fakes)["hedge"], "quantity": 0.00001}})
+    )
     assert any(not c.ok and "below the minimum" in c.detail for c in checks)
 
 
-def test_a_missing_secret_is_a_config_error_naming_the_variable_not_a_value(fakes: Fakes, tmp_path: Path,
-                                                                           monkeypatch: pytest.MonkeyPatch,
-                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_secret_is_a_config_error_naming_the_variable_not_a_value(
+    fakes: Fakes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("KRAKEN_MAIN_SECRET")
     checks = check_venues(parse_config(live_config(fakes)))
     failed = [c for c in checks if not c.ok]
@@ -122,8 +161,9 @@ def test_a_missing_secret_is_a_config_error_naming_the_variable_not_a_value(fake
     assert "KRAKEN_MAIN_SECRET is not set" in failed[0].detail
 
 
-def test_secrets_never_appear_in_the_report_even_when_the_exchange_fails(fakes: Fakes, tmp_path: Path,
-                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_secrets_never_appear_in_the_report_even_when_the_exchange_fails(
+    fakes: Fakes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     fakes.mexc.fail_next(10_000, 503)  # ccxt's error text carries the signed URL
     fakes.kraken.rate_limit_next(10_000)
     main(["--config", str(write_toml(tmp_path / "live.toml", live_config(fakes)))])
@@ -138,7 +178,13 @@ def test_a_key_file_others_can_read_is_refused_and_a_private_one_is_used(fakes: 
     key_file = tmp_path / "mexc.toml"
     key_file.write_text(f'api_key = "{fakes.env["MEXC_MAIN_KEY"]}"\nsecret = "{fakes.env["MEXC_MAIN_SECRET"]}"\n')
     os.chmod(key_file, 0o644)
-    mexc = {"adapter": "mexc", "url": fakes.mexc.url, "markets": ["btc/usd"], "rate_limit_ms": 1, "accounts": {"main": {"key_file": "mexc.toml"}}}
+    mexc = {
+        "adapter": "mexc",
+        "url": fakes.mexc.url,
+        "markets": ["btc/usd"],
+        "rate_limit_ms": 1,
+        "accounts": {"main": {"key_file": "mexc.toml"}},
+    }
     deployment = parse_config(live_config(fakes, mexc=mexc), tmp_path)
     assert any("readable by others" in c.detail for c in check_venues(deployment))
     os.chmod(key_file, 0o600)
@@ -174,7 +220,9 @@ def test_dry_run_reads_live_balances_and_prices_and_sends_nothing(fakes: Fakes, 
     venue = build_venue(parse_config(live_config(fakes, dry_run=True)), clock)
     try:
         assert isinstance(venue, PaperVenue)
-        order = venue.create_order(Exchanges.LIGHTER, "hedge_a", "btc/usdc", Side.BUY, OrderType.MARKET, 0.01, None, "p1")
+        order = venue.create_order(
+            Exchanges.LIGHTER, "hedge_a", "btc/usdc", Side.BUY, OrderType.MARKET, 0.01, None, "p1"
+        )
         assert order.status is OrderStatus.FILLED and order.average_price == pytest.approx(60010.0)
         balances = venue.fetch_balance(Exchanges.LIGHTER, "hedge_a")
         assert balances[Currencies.BTC] == pytest.approx(0.01)
@@ -192,7 +240,9 @@ def test_dry_run_reads_live_balances_and_prices_and_sends_nothing(fakes: Fakes, 
 def test_live_routes_orders_to_the_exchange_and_ids_find_their_way_back(fakes: Fakes, clock: ManualClock) -> None:
     venue = build_venue(parse_config(live_config(fakes)), clock)
     try:
-        order = venue.create_order(Exchanges.LIGHTER, "hedge_b", "btc/usdc", Side.BUY, OrderType.LIMIT, 0.01, 50000.0, "r1")
+        order = venue.create_order(
+            Exchanges.LIGHTER, "hedge_b", "btc/usdc", Side.BUY, OrderType.LIMIT, 0.01, 50000.0, "r1"
+        )
         assert order.order_id.startswith("lighter:") and order.status is OrderStatus.OPEN
         assert venue.cancel_order(order.order_id).status is OrderStatus.CANCELED
         assert [r for r in fakes.lighter.requests if r.path.endswith("/sendTx")]

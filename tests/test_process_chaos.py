@@ -56,8 +56,9 @@ def private_xdg(tmp_path: Path) -> Iterator[None]:
             os.environ["XDG_RUNTIME_DIR"] = previous
 
 
-def test_killing_random_nodes_under_load_keeps_every_cent_and_pays_nothing_twice(tmp_path: Path,
-                                                                                 private_xdg: None) -> None:
+def test_killing_random_nodes_under_load_keeps_every_cent_and_pays_nothing_twice(
+    tmp_path: Path, private_xdg: None
+) -> None:
     rng = random.Random(SEED)
     system = ProcessSystem(_demo(tmp_path / "run"))
     system.start()
@@ -68,9 +69,17 @@ def test_killing_random_nodes_under_load_keeps_every_cent_and_pays_nothing_twice
         with Client(system.endpoint, timeout=10.0) as client:
             for _ in range(KILLS):
                 # load: a sweep the treasurer does not make, then a kill of a random node mid-traffic
-                client.tell("tasks", AddTransferTask(from_exchange=Exchanges.KRAKEN, from_account="main",
-                                                     to_exchange=Exchanges.KRAKEN, to_account="trade",
-                                                     currency=Currencies.USDC, amount=float(rng.choice([10, 50, 100]))))
+                client.tell(
+                    "tasks",
+                    AddTransferTask(
+                        from_exchange=Exchanges.KRAKEN,
+                        from_account="main",
+                        to_exchange=Exchanges.KRAKEN,
+                        to_account="trade",
+                        currency=Currencies.USDC,
+                        amount=float(rng.choice([10, 50, 100])),
+                    ),
+                )
                 time.sleep(rng.uniform(0.5, 2.5))  # real time: the demo trades meanwhile
                 node = rng.choice(runtime.nodes)
                 before, pid = node.restarts, node.pid

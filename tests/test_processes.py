@@ -61,8 +61,14 @@ def demo_in(folder: Path, **overrides: Any) -> Deployment:
 
 
 def cli(*args: str, folder: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PYTHON, "-m", "desk.cli", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=60, env={**os.environ, "TREASURY_RUNTIME": str(folder), **(env or {})})
+    return subprocess.run(
+        [PYTHON, "-m", "desk.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TREASURY_RUNTIME": str(folder), **(env or {})},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -100,16 +106,27 @@ def test_every_actor_runs_in_its_own_process(running: ProcessSystem, client: Cli
 
 
 def test_bin_run_send_allocates_and_a_rejection_exits_non_zero(running: ProcessSystem) -> None:
-    command = {"strategy": "ops", "cmd": "allocate", "currency": "usdc", "amount": 100, "index": 4,
-               "exchange": "kraken", "account": "main"}
+    command = {
+        "strategy": "ops",
+        "cmd": "allocate",
+        "currency": "usdc",
+        "amount": 100,
+        "index": 4,
+        "exchange": "kraken",
+        "account": "main",
+    }
     done = cli("send", "gateway", json.dumps(command), folder=running.folder)
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert answer["type"] == "BalanceView" and answer["slots"][4] == 100.0
     refused = cli("send", "gateway", json.dumps({**command, "amount": 10_000_000}), folder=running.folder)
     assert refused.returncode == 1 and json.loads(refused.stdout)["type"] == "Rejected"
-    typed = cli("send", "tasks", '{"type": "GetLastSuccess", "key": ["kraken", "x", "kraken", "y", "usdc"]}',
-                folder=running.folder)
+    typed = cli(
+        "send",
+        "tasks",
+        '{"type": "GetLastSuccess", "key": ["kraken", "x", "kraken", "y", "usdc"]}',
+        folder=running.folder,
+    )
     assert typed.returncode == 0 and json.loads(typed.stdout)["timestamp"] is None
     unknown = cli("send", "nobody", '{"type": "Ping"}', folder=running.folder)
     assert unknown.returncode == 1 and "no actor named 'nobody'" in unknown.stderr
@@ -122,8 +139,14 @@ def test_another_process_reads_the_board_as_the_desk_library_did(running: Proces
         manager = StrategyBalanceManager(Exchanges.KRAKEN, strategy_count=8, account="main")
         print(manager.get_balance(Currencies.USDC, index=4), manager.get_balance(Currencies.USDC, index=0))
     """)
-    done = subprocess.run([PYTHON, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=30,
-                          env={**os.environ, "TREASURY_RUNTIME": str(running.folder)})
+    done = subprocess.run(
+        [PYTHON, "-c", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "TREASURY_RUNTIME": str(running.folder)},
+    )
     assert done.returncode == 0, done.stderr
     slot4, total = map(float, done.stdout.split())
     assert slot4 == 100.0 and total > 0
@@ -183,12 +206,20 @@ def test_a_second_system_in_the_same_folder_is_refused_and_leaves_the_first_unto
     assert client.ask("gateway", Ping()).actor == "gateway"
 
 
-def test_killing_each_node_kind_loses_no_task_and_pays_no_transfer_twice(running: ProcessSystem, client: Client) -> None:
+def test_killing_each_node_kind_loses_no_task_and_pays_no_transfer_twice(
+    running: ProcessSystem, client: Client
+) -> None:
     runtime = running.runtime
     assert runtime is not None
     # a task that cannot run (its source is empty): it must still be pending after every kill
-    stuck = AddTransferTask(from_exchange=Exchanges.MEXC, from_account="trade", to_exchange=Exchanges.MEXC,
-                            to_account="main", currency=Currencies.USDT, amount=1.0)
+    stuck = AddTransferTask(
+        from_exchange=Exchanges.MEXC,
+        from_account="trade",
+        to_exchange=Exchanges.MEXC,
+        to_account="main",
+        currency=Currencies.USDT,
+        amount=1.0,
+    )
     assert client.ask("tasks", stuck).added
     for kind in ["tasks", "transfers", "chains", "gateway", "hedge_b", "hedge_a", "scheduler"]:
         node = next(n for n in runtime.nodes if n.name == kind)
@@ -203,7 +234,8 @@ def test_killing_each_node_kind_loses_no_task_and_pays_no_transfer_twice(running
         assert any(k == stuck.key for k, _ in pending.tasks), f"task lost after killing {kind}"
     status = client.status()
     assert {a.name: a.restarts for a in status.actors if a.restarts} == {
-        k: 1 for k in ["tasks", "transfers", "chains", "gateway", "hedge_b", "hedge_a", "scheduler"]}
+        k: 1 for k in ["tasks", "transfers", "chains", "gateway", "hedge_b", "hedge_a", "scheduler"]
+    }
     # stop the world and audit: every transfer paid once, every cent accounted for
     running.venue.close()
     runtime.stop_nodes(set(running.names) - {"gateway"})
@@ -241,9 +273,13 @@ def test_stopping_leaves_no_process_socket_or_shared_memory_behind(tmp_path: Pat
 def test_a_tcp_hub_admits_only_peers_with_an_allowed_key(tmp_path: Path) -> None:
     from supervisor.transport.keys import generate_keys
 
-    small = demo_in(tmp_path / "run", hedge=None, actors=[], gateway={},
-                    scheduler={"jobs": [{"name": "reconcile", "target": "gateway", "message": "Reconcile",
-                                         "every": 5.0}]})
+    small = demo_in(
+        tmp_path / "run",
+        hedge=None,
+        actors=[],
+        gateway={},
+        scheduler={"jobs": [{"name": "reconcile", "target": "gateway", "message": "Reconcile", "every": 5.0}]},
+    )
     keys = generate_keys(tmp_path / "keys", nodes=actor_names(small))
     system = ProcessSystem(small, endpoint=free_tcp_endpoint(), keys=keys)
     system.start()
@@ -257,10 +293,14 @@ def test_a_tcp_hub_admits_only_peers_with_an_allowed_key(tmp_path: Path) -> None
 
 
 def test_a_frozen_node_that_misses_heartbeats_is_killed_and_restarted(tmp_path: Path) -> None:
-    small = demo_in(tmp_path / "run", hedge=None, actors=[], gateway={},
-                    runtime={"folder": str(tmp_path / "run"), "heartbeat_interval": 0.2, "hang_timeout": 1.5},
-                    scheduler={"jobs": [{"name": "reconcile", "target": "gateway", "message": "Reconcile",
-                                         "every": 5.0}]})
+    small = demo_in(
+        tmp_path / "run",
+        hedge=None,
+        actors=[],
+        gateway={},
+        runtime={"folder": str(tmp_path / "run"), "heartbeat_interval": 0.2, "hang_timeout": 1.5},
+        scheduler={"jobs": [{"name": "reconcile", "target": "gateway", "message": "Reconcile", "every": 5.0}]},
+    )
     with ProcessSystem(small) as system:
         runtime = system.runtime
         assert runtime is not None
@@ -269,7 +309,9 @@ def test_a_frozen_node_that_misses_heartbeats_is_killed_and_restarted(tmp_path: 
         assert frozen is not None
         os.kill(frozen, signal.SIGSTOP)  # alive but silent: no heartbeat answers
         assert runtime.wait_until(lambda: node.restarts == 1 and node.state == "running", 30)
-        assert node.pid != frozen and node.last_error == f"prices (pid {frozen}) killed by SIGKILL (it missed heartbeats)"
+        assert (
+            node.pid != frozen and node.last_error == f"prices (pid {frozen}) killed by SIGKILL (it missed heartbeats)"
+        )
         with pytest.raises(ProcessLookupError):
             os.kill(frozen, 0)
         with Client(system.endpoint, timeout=10.0) as client:
@@ -282,11 +324,19 @@ def test_a_node_from_another_host_joins_over_tcp_with_only_its_keys(tmp_path: Pa
     from messages.demo import DemoTick
     from supervisor.transport.keys import generate_keys
 
-    far = {"name": "far_strategy", "class": "actors.demo:DemoStrategy", "external": True,
-           "params": {"slot": 2, "exchange": "kraken", "account": "main", "currency": "usdc", "amount": 50.0}}
-    small = demo_in(tmp_path / "run", hedge=None, actors=[far], gateway={},
-                    scheduler={"jobs": [{"name": "reconcile", "target": "gateway", "message": "Reconcile",
-                                         "every": 5.0}]})
+    far = {
+        "name": "far_strategy",
+        "class": "actors.demo:DemoStrategy",
+        "external": True,
+        "params": {"slot": 2, "exchange": "kraken", "account": "main", "currency": "usdc", "amount": 50.0},
+    }
+    small = demo_in(
+        tmp_path / "run",
+        hedge=None,
+        actors=[far],
+        gateway={},
+        scheduler={"jobs": [{"name": "reconcile", "target": "gateway", "message": "Reconcile", "every": 5.0}]},
+    )
     keys = generate_keys(tmp_path / "keys", nodes=actor_names(small))
     system = ProcessSystem(small, endpoint=free_tcp_endpoint(), keys=keys)
     system.start()
@@ -299,9 +349,24 @@ def test_a_node_from_another_host_joins_over_tcp_with_only_its_keys(tmp_path: Pa
             assert waiting.state == "external, not connected"
             client.tell("far_strategy", DemoTick())  # waits at the hub for the node
             # what the desk runs on the other host: no config, no runtime folder, only the keys
-            node = subprocess.Popen([PYTHON, "-m", "desk.cli", "node", "--connect", system.endpoint,
-                                     "--name", "far_strategy", "--keys", str(keys)], cwd=elsewhere, env=env,
-                                    stdout=subprocess.DEVNULL, stderr=open(tmp_path / "node.log", "wb"))
+            node = subprocess.Popen(
+                [
+                    PYTHON,
+                    "-m",
+                    "desk.cli",
+                    "node",
+                    "--connect",
+                    system.endpoint,
+                    "--name",
+                    "far_strategy",
+                    "--keys",
+                    str(keys),
+                ],
+                cwd=elsewhere,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=open(tmp_path / "node.log", "wb"),
+            )
             assert system.hub is not None and system.hub.wait_connected("far_strategy", node.pid, 30)
             allocated = 0.0
             for _ in range(2000):  # the waiting DemoTick makes it allocate through the gateway
@@ -323,7 +388,8 @@ def test_nodes_of_a_supervisor_killed_with_sigkill_stop_by_themselves(tmp_path: 
 
     folder = tmp_path / "run"
     desk = tmp_path / "desk.toml"
-    desk.write_text(textwrap.dedent(f"""
+    desk.write_text(
+        textwrap.dedent(f"""
         [runtime]
         folder = "{folder}"
         heartbeat_interval = 0.2
@@ -334,9 +400,15 @@ def test_nodes_of_a_supervisor_killed_with_sigkill_stop_by_themselves(tmp_path: 
         balances = {{ usdc = 100.0 }}
         [scheduler]
         jobs = [{{ name = "reconcile", target = "gateway", message = "Reconcile", every = 5.0 }}]
-    """))
-    supervisor = subprocess.Popen([PYTHON, "-m", "desk.cli", "--processes", "--config", str(desk),
-                                   "--for", "600"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    """)
+    )
+    supervisor = subprocess.Popen(
+        [PYTHON, "-m", "desk.cli", "--processes", "--config", str(desk), "--for", "600"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert supervisor.stdout is not None
         ready, _, _ = select.select([supervisor.stdout], [], [], 60)  # printed once every node is up
@@ -362,8 +434,14 @@ def test_nodes_of_a_supervisor_killed_with_sigkill_stop_by_themselves(tmp_path: 
 
 
 def small_desk(folder: Path, **runtime: Any) -> Deployment:
-    return demo_in(folder, hedge=None, actors=[], gateway={}, runtime={"folder": str(folder), **runtime},
-                   scheduler={"jobs": [{"name": "reconcile", "target": "gateway", "message": "Reconcile", "every": 5.0}]})
+    return demo_in(
+        folder,
+        hedge=None,
+        actors=[],
+        gateway={},
+        runtime={"folder": str(folder), **runtime},
+        scheduler={"jobs": [{"name": "reconcile", "target": "gateway", "message": "Reconcile", "every": 5.0}]},
+    )
 
 
 def _hello(endpoint: str, name: str, curve: tuple[bytes, bytes, bytes] | None, proof: bytes = b"") -> str:
@@ -419,10 +497,28 @@ def test_tcp_without_keys_is_refused_before_anything_is_created(tmp_path: Path) 
         ProcessSystem(small_desk(folder), endpoint=free_tcp_endpoint(), keys=keys).start()
     assert not folder.exists() or list(folder.iterdir()) == []
     desk = tmp_path / "desk.toml"
-    desk.write_text(f'[runtime]\nfolder = "{folder}"\n[[accounts]]\nexchange = "kraken"\naccount = "main"\n'
-                    'balances = { usdc = 100.0 }\n')
-    done = subprocess.run([PYTHON, "-m", "desk.cli", "--processes", "--config", str(desk), "--endpoint",
-                           free_tcp_endpoint(), "--for", "1"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    desk.write_text(
+        f'[runtime]\nfolder = "{folder}"\n[[accounts]]\nexchange = "kraken"\naccount = "main"\n'
+        "balances = { usdc = 100.0 }\n"
+    )
+    done = subprocess.run(
+        [
+            PYTHON,
+            "-m",
+            "desk.cli",
+            "--processes",
+            "--config",
+            str(desk),
+            "--endpoint",
+            free_tcp_endpoint(),
+            "--for",
+            "1",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "needs CurveZMQ keys" in done.stderr
     assert not folder.exists() or list(folder.iterdir()) == []
@@ -435,7 +531,8 @@ def test_bin_run_processes_exits_non_zero_with_the_reason_and_cleans_up_when_the
 
     folder = tmp_path / "run"
     desk = tmp_path / "desk.toml"
-    desk.write_text(textwrap.dedent(f"""
+    desk.write_text(
+        textwrap.dedent(f"""
         [runtime]
         folder = "{folder}"
         [supervisor]
@@ -446,9 +543,15 @@ def test_bin_run_processes_exits_non_zero_with_the_reason_and_cleans_up_when_the
         balances = {{ usdc = 100.0 }}
         [scheduler]
         jobs = [{{ name = "reconcile", target = "gateway", message = "Reconcile", every = 5.0 }}]
-    """))
-    supervisor = subprocess.Popen([PYTHON, "-m", "desk.cli", "--processes", "--config", str(desk),
-                                   "--for", "600"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """)
+    )
+    supervisor = subprocess.Popen(
+        [PYTHON, "-m", "desk.cli", "--processes", "--config", str(desk), "--for", "600"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert supervisor.stdout is not None
         ready, _, _ = select.select([supervisor.stdout], [], [], 60)
@@ -473,22 +576,46 @@ def test_bin_run_processes_exits_non_zero_with_the_reason_and_cleans_up_when_the
 
 
 def test_an_external_node_on_the_same_host_proves_itself_with_the_secret_in_the_runtime_folder(tmp_path: Path) -> None:
-    far = {"name": "far_strategy", "class": "actors.demo:DemoStrategy", "external": True,
-           "params": {"slot": 2, "exchange": "kraken", "account": "main", "currency": "usdc", "amount": 50.0}}
+    far = {
+        "name": "far_strategy",
+        "class": "actors.demo:DemoStrategy",
+        "external": True,
+        "params": {"slot": 2, "exchange": "kraken", "account": "main", "currency": "usdc", "amount": 50.0},
+    }
     folder = tmp_path / "run"
-    small = demo_in(folder, hedge=None, actors=[far], gateway={},
-                    scheduler={"jobs": [{"name": "reconcile", "target": "gateway", "message": "Reconcile", "every": 5.0}]})
+    small = demo_in(
+        folder,
+        hedge=None,
+        actors=[far],
+        gateway={},
+        scheduler={"jobs": [{"name": "reconcile", "target": "gateway", "message": "Reconcile", "every": 5.0}]},
+    )
     system = ProcessSystem(small)
     system.start()
     try:
         secret = folder / "secrets" / "far_strategy"
         assert (secret.stat().st_mode & 0o777) == 0o600 and (secret.parent.stat().st_mode & 0o777) == 0o700
         assert "not admitted" in _hello(system.endpoint, "far_strategy", None, b"guess")
-        node = subprocess.Popen([PYTHON, "-m", "desk.cli", "node", "--connect", system.endpoint,
-                                 "--name", "far_strategy", "--runtime", str(folder)], cwd=REPO,
-                                stdout=subprocess.DEVNULL, stderr=open(tmp_path / "node.log", "wb"))  # noqa: SIM115
-        assert system.hub is not None and system.hub.wait_connected("far_strategy", node.pid, 30), \
-            (tmp_path / "node.log").read_text()
+        node = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "desk.cli",
+                "node",
+                "--connect",
+                system.endpoint,
+                "--name",
+                "far_strategy",
+                "--runtime",
+                str(folder),
+            ],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=open(tmp_path / "node.log", "wb"),
+        )  # noqa: SIM115
+        assert system.hub is not None and system.hub.wait_connected("far_strategy", node.pid, 30), (
+            tmp_path / "node.log"
+        ).read_text()
     finally:
         system.stop()
     assert node.wait(30) == 0

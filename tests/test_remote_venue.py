@@ -135,13 +135,26 @@ def test_balances_transfers_and_deposits_answer_as_the_venue_does(
     assert venue.fetch_balance(KRAKEN, "b") == {USD: 100.0, BTC: 0.5}  # the served venue moved the money
 
 
-def test_tickers_and_orders_answer_as_the_venue_does(clock: ManualClock, twin: SimulatedVenue, remote: RemoteVenue) -> None:
+def test_tickers_and_orders_answer_as_the_venue_does(
+    clock: ManualClock, twin: SimulatedVenue, remote: RemoteVenue
+) -> None:
     assert same(twin, remote, lambda v: v.fetch_ticker("BTC/USD")).ask == 101.0
     market = same(twin, remote, lambda v: v.create_order(KRAKEN, "a", "btc/usd", BUY, MARKET, 3.0))
     assert market.status is OrderStatus.FILLED and market.filled == 3.0
-    resting = same(twin, remote, lambda v: v.create_order(KRAKEN, "a", "btc/usd", SELL, LIMIT, 1.0, price=150.0, client_order_id="c1"))
+    resting = same(
+        twin,
+        remote,
+        lambda v: v.create_order(KRAKEN, "a", "btc/usd", SELL, LIMIT, 1.0, price=150.0, client_order_id="c1"),
+    )
     assert resting.status is OrderStatus.OPEN and resting.price == 150.0
-    assert same(twin, remote, lambda v: v.create_order(KRAKEN, "a", "btc/usd", SELL, LIMIT, 1.0, price=150.0, client_order_id="c1")) == resting
+    assert (
+        same(
+            twin,
+            remote,
+            lambda v: v.create_order(KRAKEN, "a", "btc/usd", SELL, LIMIT, 1.0, price=150.0, client_order_id="c1"),
+        )
+        == resting
+    )
     assert same(twin, remote, lambda v: v.fetch_open_orders(KRAKEN, "a")) == [resting]
     clock.advance(1.0)
     canceled = same(twin, remote, lambda v: v.cancel_order(resting.order_id))
@@ -170,7 +183,9 @@ def test_venue_errors_are_raised_again_as_the_same_class(
     assert type(raised.value) is error and "simulated" in str(raised.value)
 
 
-def test_a_transfer_that_timed_out_after_moving_is_found_by_its_client_id(venue: SimulatedVenue, remote: RemoteVenue) -> None:
+def test_a_transfer_that_timed_out_after_moving_is_found_by_its_client_id(
+    venue: SimulatedVenue, remote: RemoteVenue
+) -> None:
     venue.faults.timeout_after_move_next()
     with pytest.raises(VenueTimeout):
         remote.transfer("t1", KRAKEN, "a", KRAKEN, "b", USD, 10.0)
@@ -228,7 +243,9 @@ def test_many_threads_calling_at_once_each_get_their_own_answers(venue: Simulate
     assert venue.fetch_balance(KRAKEN, "b")[USD] == calls * sum(range(1, threads + 1))
 
 
-def test_fills_pushed_by_the_venue_reach_a_subscriber_in_the_client(clock: ManualClock, venue: SimulatedVenue, remote: RemoteVenue) -> None:
+def test_fills_pushed_by_the_venue_reach_a_subscriber_in_the_client(
+    clock: ManualClock, venue: SimulatedVenue, remote: RemoteVenue
+) -> None:
     served: list[Fill] = []
     venue.subscribe_fills(KRAKEN, "a", served.append)
     received: list[Fill] = []
@@ -240,7 +257,9 @@ def test_fills_pushed_by_the_venue_reach_a_subscriber_in_the_client(clock: Manua
             arrived.set()
 
     remote.subscribe_fills(KRAKEN, "a", on_fill)
-    remote.create_order(KRAKEN, "a", "btc/usd", BUY, MARKET, 3.0)  # two levels of depth 2: pushed on the server's thread
+    remote.create_order(
+        KRAKEN, "a", "btc/usd", BUY, MARKET, 3.0
+    )  # two levels of depth 2: pushed on the server's thread
     venue.create_order(KRAKEN, "a", "btc/usd", BUY, LIMIT, 3.0, price=101.0)  # 2 at once on this thread, the rest...
     clock.advance(1.0)  # ...on the market's next tick
     assert arrived.wait(timeout=5)
@@ -319,7 +338,9 @@ def other_threads() -> set[threading.Thread]:
     return set(threading.enumerate()) - {threading.current_thread()}
 
 
-def test_closing_the_client_and_stopping_the_server_leave_nothing_behind(venue: SimulatedVenue, endpoints: Endpoints) -> None:
+def test_closing_the_client_and_stopping_the_server_leave_nothing_behind(
+    venue: SimulatedVenue, endpoints: Endpoints
+) -> None:
     before = other_threads()
     server = VenueServer(venue, endpoints.rpc, endpoints.fills)
     server.start()
@@ -351,7 +372,9 @@ with RemoteVenue(sys.argv[1], sys.argv[2]) as remote:
 """
 
 
-def test_a_client_in_another_process_transfers_on_the_served_venue(venue: SimulatedVenue, server: VenueServer, endpoints: Endpoints) -> None:
+def test_a_client_in_another_process_transfers_on_the_served_venue(
+    venue: SimulatedVenue, server: VenueServer, endpoints: Endpoints
+) -> None:
     child = subprocess.run(
         [sys.executable, "-c", CLIENT_PROCESS, endpoints.rpc, endpoints.fills],
         cwd=REPO,
@@ -379,11 +402,16 @@ def test_the_wire_serves_every_method_of_the_venue_protocol_with_its_signature()
 
 
 def test_new_protocol_methods_cross_the_wire(clock: ManualClock) -> None:
-    venue = SimulatedVenue(clock, balances={(Exchanges.KRAKEN, "a"): {Currencies.USD: 1000.0}},
-                           markets={"btc/usd": MarketSpec(price=100.0, volatility=0.0)})
+    venue = SimulatedVenue(
+        clock,
+        balances={(Exchanges.KRAKEN, "a"): {Currencies.USD: 1000.0}},
+        markets={"btc/usd": MarketSpec(price=100.0, volatility=0.0)},
+    )
     endpoints = (f"inproc://rpc-{id(venue)}", f"inproc://fills-{id(venue)}")
     with VenueServer(venue, *endpoints), RemoteVenue(*endpoints) as remote:
-        order = remote.create_order(Exchanges.KRAKEN, "a", "btc/usd", Side.BUY, OrderType.MARKET, 1.0, client_order_id="x")
+        order = remote.create_order(
+            Exchanges.KRAKEN, "a", "btc/usd", Side.BUY, OrderType.MARKET, 1.0, client_order_id="x"
+        )
         assert remote.fetch_order_by_client_id(Exchanges.KRAKEN, "a", "x") == order
         assert [f.order_id for f in remote.fetch_fills(Exchanges.KRAKEN, "a", 0.0)] == [order.order_id]
     venue.close()

@@ -181,7 +181,9 @@ class DropsFirstMovement(Gateway):
     def on_venue_movement(self, message: VenueMovement) -> MovementBooked:
         if DropsFirstMovement.dropped == 0:
             DropsFirstMovement.dropped += 1
-            return MovementBooked(ref=message.ref, correlation_id="", outcome=Booking.REFUSED)  # never seen: the correlation id is wrong
+            return MovementBooked(
+                ref=message.ref, correlation_id="", outcome=Booking.REFUSED
+            )  # never seen: the correlation id is wrong
         return super().on_venue_movement(message)
 
 
@@ -214,7 +216,9 @@ def test_a_forged_task_snapshot_from_a_client_or_a_wrong_actor_pays_nothing(
     money = silent_tasks(1)
     money.runtime.tell("transfers", RunTransfers(reason="test", reply_to="collector"))
     asked = swallowed(1)  # the forger even knows the real correlation id
-    forged = PendingTasks(tasks=[(TRADE_TO_MAIN, TransferTaskValue(1_234.5, 1, None))], correlation_id=asked.correlation_id)
+    forged = PendingTasks(
+        tasks=[(TRADE_TO_MAIN, TransferTaskValue(1_234.5, 1, None))], correlation_id=asked.correlation_id
+    )
     refused = ask_as(money.runtime, "client/evil", "transfers", forged)
     assert isinstance(refused, Rejected) and "sent only by the desk's actors" in refused.reason
     money.runtime.tell("transfers", forged, None)  # from outside any actor: refused the same way
@@ -287,10 +291,16 @@ class Silent(Actor):
 def test_a_report_part_that_never_comes_is_named_and_alerted_at_the_deadline(
     make_runtime: Callable[..., Runtime], clock: ManualClock, alerts: list[str]
 ) -> None:
-    rt = make_runtime(Supervisor([
-        ChildSpec("report", lambda: Reporter(InMemoryBoard(), hedge=None, deadline=10.0)),
-        ChildSpec("transfers", Stats), ChildSpec("prices", Silent), ChildSpec("health", Silent),
-    ]))
+    rt = make_runtime(
+        Supervisor(
+            [
+                ChildSpec("report", lambda: Reporter(InMemoryBoard(), hedge=None, deadline=10.0)),
+                ChildSpec("transfers", Stats),
+                ChildSpec("prices", Silent),
+                ChildSpec("health", Silent),
+            ]
+        )
+    )
     rt.tell("report", DailyReport())
     rt.ask("transfers", GetTransferStats())
     assert rt.ask("report", GetReport()) is None  # still waiting
@@ -304,10 +314,16 @@ def test_a_report_part_that_never_comes_is_named_and_alerted_at_the_deadline(
 def test_a_transfer_stats_part_from_a_wrong_actor_is_ignored(
     make_runtime: Callable[..., Runtime], clock: ManualClock
 ) -> None:
-    rt = make_runtime(Supervisor([
-        ChildSpec("report", lambda: Reporter(InMemoryBoard(), hedge=None, deadline=10.0)),
-        ChildSpec("transfers", Silent), ChildSpec("prices", Silent), ChildSpec("health", Silent),
-    ]))
+    rt = make_runtime(
+        Supervisor(
+            [
+                ChildSpec("report", lambda: Reporter(InMemoryBoard(), hedge=None, deadline=10.0)),
+                ChildSpec("transfers", Silent),
+                ChildSpec("prices", Silent),
+                ChildSpec("health", Silent),
+            ]
+        )
+    )
     rt.tell("report", DailyReport())
     rt.tell("report", TransferStats(done=99, volume={}, in_flight=0, in_doubt=0, failed_attempts=0), "prices")
     assert rt.ask("report", GetReport()) is None  # both handled: the forged part did not complete the report
@@ -322,8 +338,13 @@ def test_an_actor_silent_past_its_ping_deadline_is_missed_and_alerted_before_the
 ) -> None:
     probe = Probe()
     rt = make_runtime(
-        Supervisor([ChildSpec("a", recorder(probe)), ChildSpec("b", recorder(probe)),
-                    ChildSpec("health", lambda: HealthMonitor(["a", "b"], timeout=5.0))]),
+        Supervisor(
+            [
+                ChildSpec("a", recorder(probe)),
+                ChildSpec("b", recorder(probe)),
+                ChildSpec("health", lambda: HealthMonitor(["a", "b"], timeout=5.0)),
+            ]
+        ),
         hang_timeout=3600.0,
     )
     rt.tell("b", Block("stuck"))
@@ -359,10 +380,14 @@ def test_a_demo_strategy_whose_command_was_lost_asks_again_after_the_deadline(
     make_runtime: Callable[..., Runtime], clock: ManualClock
 ) -> None:
     seen: list[Allocate] = []
-    rt = make_runtime(Supervisor([
-        ChildSpec("gateway", lambda: ForgetfulGateway(seen)),
-        ChildSpec("strat", lambda: DemoStrategy(2, "kraken", "main", "usdc", 100.0, reply_timeout=10.0)),
-    ]))
+    rt = make_runtime(
+        Supervisor(
+            [
+                ChildSpec("gateway", lambda: ForgetfulGateway(seen)),
+                ChildSpec("strat", lambda: DemoStrategy(2, "kraken", "main", "usdc", 100.0, reply_timeout=10.0)),
+            ]
+        )
+    )
     rt.tell("strat", DemoTick())
     rt.tell("strat", DemoTick())  # still waiting for the first answer: no second command
     rt.ask("strat", Ping())

@@ -16,7 +16,9 @@ from tests.probe import Block, Note, Probe, recorder
 MIDNIGHT = datetime(2026, 3, 2, 0, 0, tzinfo=UTC).timestamp()
 
 
-def test_interval_jobs_fire_every_period_in_time_order(make_runtime: Callable[..., Runtime], clock: ManualClock) -> None:
+def test_interval_jobs_fire_every_period_in_time_order(
+    make_runtime: Callable[..., Runtime], clock: ManualClock
+) -> None:
     probe = Probe()
     jobs = [
         ScheduledJob("fast", "rec", Note("fast"), every=5.0),
@@ -57,7 +59,9 @@ def test_cron_follows_the_configured_timezone() -> None:
     assert fires - MIDNIGHT == 24 * 3600
 
 
-def test_a_job_whose_target_is_unknown_is_logged_not_fatal(make_runtime: Callable[..., Runtime], clock: ManualClock) -> None:
+def test_a_job_whose_target_is_unknown_is_logged_not_fatal(
+    make_runtime: Callable[..., Runtime], clock: ManualClock
+) -> None:
     probe = Probe()
     jobs = [ScheduledJob("lost", "nobody", Note("x"), every=1.0), ScheduledJob("ok", "rec", Note("ok"), every=1.0)]
     rt = make_runtime(Supervisor([ChildSpec("rec", recorder(probe)), ChildSpec("s", lambda: Scheduler(jobs))]))
@@ -75,8 +79,10 @@ def test_a_job_whose_target_is_down_is_dead_lettered_and_scheduling_goes_on(
     probe = Probe()
     jobs = [ScheduledJob("t", "tmp", Note("tick"), every=1.0)]
     rt = make_runtime(
-        Supervisor([ChildSpec("tmp", recorder(probe), restart="temporary"), ChildSpec("s", lambda: Scheduler(jobs))],
-                   backoff=(0, 0))
+        Supervisor(
+            [ChildSpec("tmp", recorder(probe), restart="temporary"), ChildSpec("s", lambda: Scheduler(jobs))],
+            backoff=(0, 0),
+        )
     )
     from tests.probe import Crash
 
@@ -98,7 +104,9 @@ def test_bad_jobs_are_refused_with_the_job_named() -> None:
         JobPlan([ScheduledJob("a", "t", Note("n"), every=1), ScheduledJob("a", "t", Note("n"), every=2)])
 
 
-def test_a_restarted_scheduler_does_not_double_its_timers(make_runtime: Callable[..., Runtime], clock: ManualClock) -> None:
+def test_a_restarted_scheduler_does_not_double_its_timers(
+    make_runtime: Callable[..., Runtime], clock: ManualClock
+) -> None:
     probe = Probe()
     jobs = [ScheduledJob("t", "rec", Note("tick"), every=10.0)]
     rt = make_runtime(
@@ -116,8 +124,11 @@ def test_health_monitor_reports_who_answered(make_runtime: Callable[..., Runtime
     probe = Probe()
     rt = make_runtime(
         Supervisor(
-            [ChildSpec("a", recorder(probe)), ChildSpec("b", recorder(probe)),
-             ChildSpec("health", lambda: HealthMonitor(["a", "b"]))]
+            [
+                ChildSpec("a", recorder(probe)),
+                ChildSpec("b", recorder(probe)),
+                ChildSpec("health", lambda: HealthMonitor(["a", "b"])),
+            ]
         ),
         hang_timeout=3600.0,
     )

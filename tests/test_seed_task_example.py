@@ -105,7 +105,7 @@ cleaned = manager.clean_expired_tasks()
 
 # The two typos, and their only fixes.
 TYPO_FIXES = [
-    ("    amount=1000.0\n    extra=\"\"\n", "    amount=1000.0,\n    extra=\"\"\n"),
+    ('    amount=1000.0\n    extra=""\n', '    amount=1000.0,\n    extra=""\n'),
     ('        if value.extra = "..."\n', '        if value.extra == "...":\n'),
 ]
 
@@ -202,7 +202,9 @@ def test_the_example_as_written_has_exactly_the_two_known_typos() -> None:
     with pytest.raises(SyntaxError):
         compile(SEED_EXAMPLE_AS_WRITTEN, "<as written>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     compile(seed_example(), "<fixed>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-    changed = [(a, b) for a, b in zip(SEED_EXAMPLE_AS_WRITTEN.splitlines(), seed_example().splitlines(), strict=True) if a != b]
+    changed = [
+        (a, b) for a, b in zip(SEED_EXAMPLE_AS_WRITTEN.splitlines(), seed_example().splitlines(), strict=True) if a != b
+    ]
     assert len(changed) == 2
 
 
@@ -241,7 +243,11 @@ def test_running_the_example_again_within_120s_skips_strategy_b(desk: Desk) -> N
         asyncio.run(outcome)
 
     assert namespace["manager"] is manager
-    assert [(r.to_account, r.amount) for r in desk.transfers] == [("main", 1000.0), ("close_position", 500.0), ("main", 1000.0)]
+    assert [(r.to_account, r.amount) for r in desk.transfers] == [
+        ("main", 1000.0),
+        ("close_position", 500.0),
+        ("main", 1000.0),
+    ]
     assert desk.balance(Exchanges.KRAKEN, "close_position", Currencies.USD) == 500.0  # B paid once
     assert desk.balance(Exchanges.KRAKEN, "main", Currencies.USDC) == 2000.0  # A has no recency check
 

@@ -38,8 +38,19 @@ from supervisor import ChildSpec, ManualClock, Runtime, Supervisor
 # and crash every actor (see test_the_ci_seeds_exercise_every_fault_and_crash_every_actor).
 QUICK_SEEDS = [3, 5]
 CI_SEEDS = [0, 2, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]
-FAULT_KINDS = {"reject", "timeout", "timeout_after_move", "outage", "latency", "dropped_push", "duplicated_push",
-               "fill_races_cancel", "crash_before", "crash_after", "crash_after_write"}
+FAULT_KINDS = {
+    "reject",
+    "timeout",
+    "timeout_after_move",
+    "outage",
+    "latency",
+    "dropped_push",
+    "duplicated_push",
+    "fill_races_cancel",
+    "crash_before",
+    "crash_after",
+    "crash_after_write",
+}
 
 
 def _explain(result: SimResult) -> str:
@@ -72,16 +83,32 @@ def test_the_ci_seeds_exercise_every_fault_and_crash_every_actor(ci_results: lis
         fired.update(result.faults)
         crashed.update(result.crashes)
     assert set(fired) >= FAULT_KINDS, f"never fired: {FAULT_KINDS - set(fired)}"
-    actors = {"gateway", "tasks", "transfers", "chains", "prices", "health", "report", "scheduler", "hedge_a",
-              "hedge_b", "strategy_a", "strategy_b"}
+    actors = {
+        "gateway",
+        "tasks",
+        "transfers",
+        "chains",
+        "prices",
+        "health",
+        "report",
+        "scheduler",
+        "hedge_a",
+        "hedge_b",
+        "strategy_a",
+        "strategy_b",
+    }
     assert actors <= set(crashed), f"never crashed: {actors - set(crashed)}"
 
 
 def test_the_same_seed_replays_exactly() -> None:
     first, second = run_seed(3), run_seed(3)
     assert first.digest == second.digest
-    assert (first.turns, first.faults, first.crashes, first.sim_seconds) == \
-        (second.turns, second.faults, second.crashes, second.sim_seconds)
+    assert (first.turns, first.faults, first.crashes, first.sim_seconds) == (
+        second.turns,
+        second.faults,
+        second.crashes,
+        second.sim_seconds,
+    )
     assert run_seed(4).digest != first.digest
 
 
@@ -145,8 +172,9 @@ def test_the_gate_lets_one_actor_handle_one_message_per_turn(clock: ManualClock)
 
 def test_a_crash_on_the_head_message_dead_letters_it_and_restarts_the_actor(clock: ManualClock) -> None:
     seen: list[str] = []
-    runtime = Runtime(Supervisor([ChildSpec("a", lambda: Recorder(seen, threading.Lock()))], backoff=(0.0, 0.0)),
-                      clock=clock)
+    runtime = Runtime(
+        Supervisor([ChildSpec("a", lambda: Recorder(seen, threading.Lock()))], backoff=(0.0, 0.0)), clock=clock
+    )
     gate = Gate(timeout=10)
     gate.install(runtime)
     runtime.start()
@@ -171,13 +199,30 @@ KEY = TransferTaskKey(K, "trade", M, "main", Currencies.USDC)
 
 
 def _debit(seq: int, client_id: str) -> Movement:
-    return Movement(seq=seq, at=0.0, kind=MovementKind.DEBIT, exchange=K, account="trade", currency=Currencies.USDC,
-                    delta=-10.0, client_id=client_id)
+    return Movement(
+        seq=seq,
+        at=0.0,
+        kind=MovementKind.DEBIT,
+        exchange=K,
+        account="trade",
+        currency=Currencies.USDC,
+        delta=-10.0,
+        client_id=client_id,
+    )
 
 
 def _intent(client_id: str, attempt: int, extra: str | None = None) -> TransferIntent:
-    return TransferIntent(client_id=client_id, key=KEY, task_timestamp=7, amount=10.0, status="done", attempt=attempt,
-                          created_at=0.0, updated_at=0.0, extra=extra)
+    return TransferIntent(
+        client_id=client_id,
+        key=KEY,
+        task_timestamp=7,
+        amount=10.0,
+        status="done",
+        attempt=attempt,
+        created_at=0.0,
+        updated_at=0.0,
+        extra=extra,
+    )
 
 
 def test_two_paid_attempts_of_one_task_instance_are_a_violation() -> None:
@@ -189,38 +234,50 @@ def test_two_paid_attempts_of_one_task_instance_are_a_violation() -> None:
 
 def test_a_task_instance_neither_paid_nor_pending_is_lost() -> None:
     assert check_tasks([], [], {}, {(KEY, 7)}, final=True) == [
-        "task usdc kraken.trade -> mexc.main (instance 7) was neither paid nor kept pending: lost"]
+        "task usdc kraken.trade -> mexc.main (instance 7) was neither paid nor kept pending: lost"
+    ]
     assert check_tasks([], [], {KEY: 7}, {(KEY, 7)}, final=True) == []
 
 
 def test_a_chain_hop_paid_twice_and_a_chain_without_whereabouts_are_violations() -> None:
     intents = [_intent("t-1", 1, "chain:c:0"), _intent("t-2", 2, "chain:c:0")]
     assert check_chains({}, intents, [_debit(1, "t-1"), _debit(2, "t-2")], {}, final=False) == [
-        "chain hop chain:c:0 paid 2 times: ['t-1', 't-2']"]
+        "chain hop chain:c:0 paid 2 times: ['t-1', 't-2']"
+    ]
     chain = {"status": "submitted", "hop": 0, "hops": [["kraken", "trade"], ["mexc", "main"]]}
     assert check_chains({"c": chain}, [], [], {KEY: 7}, final=True) == []
     assert "whereabouts are unknown" in check_chains({"c": chain}, [], [], {}, final=True)[0]
 
 
 def test_a_ledger_off_the_venue_is_a_violation_unless_its_account_is_in_motion() -> None:
-    view = BalanceView(exchange=K, account="trade", currency=Currencies.USDC, slots=(100.0, 100.0), credit_limit=0.0,
-                       updated_at=0.0)
+    view = BalanceView(
+        exchange=K, account="trade", currency=Currencies.USDC, slots=(100.0, 100.0), credit_limit=0.0, updated_at=0.0
+    )
     venue = {(K, "trade"): {Currencies.USDC: 90.0}}
     assert check_ledgers([view], venue, set()) == [
-        "ledger differs from the venue: kraken.trade usdc: ledger 100.0 venue 90.0"]
+        "ledger differs from the venue: kraken.trade usdc: ledger 100.0 venue 90.0"
+    ]
     assert check_ledgers([view], venue, {(K, "trade")}) == []
     assert check_conservation({Currencies.USDC: 0.01}) == ["funds not conserved: usdc off by 0.01000000"]
 
 
 def _trade(seq: int, exchange: Exchange, account: str, delta: float) -> Movement:
-    return Movement(seq=seq, at=0.0, kind=MovementKind.TRADE, exchange=exchange, account=account, currency=Currencies.BTC,
-                    delta=delta)
+    return Movement(
+        seq=seq,
+        at=0.0,
+        kind=MovementKind.TRADE,
+        exchange=exchange,
+        account=account,
+        currency=Currencies.BTC,
+        delta=delta,
+    )
 
 
 def test_a_second_hedge_for_one_fill_and_an_unalerted_pause_are_violations() -> None:
     a, b = AccountRef(K, "hedge"), AccountRef(M, "hedge")
-    twice = hedge_figures([_trade(1, K, "hedge", 0.01), _trade(2, M, "hedge", -0.01), _trade(3, M, "hedge", -0.01)],
-                          a, b, Currencies.BTC)
+    twice = hedge_figures(
+        [_trade(1, K, "hedge", 0.01), _trade(2, M, "hedge", -0.01), _trade(3, M, "hedge", -0.01)], a, b, Currencies.BTC
+    )
     assert twice.net == -0.01
     wrong = check_hedge(twice, 0.01, False, AlertLog(), 0.0, 90.0, final=False)
     assert wrong == ["B sold 0.02000000 against A's buys of 0.01000000: a second order for one fill"]
@@ -230,7 +287,8 @@ def test_a_second_hedge_for_one_fill_and_an_unalerted_pause_are_violations() -> 
     alerts.add(Alert(key="hedge_a:unhedged", text="unhedged +0.0100 btc/usd", source="hedge_a"))
     assert check_hedge(naked, 0.01, True, alerts, 500.0, 90.0, final=True) == []
     assert check_hedge(naked, 0.01, False, AlertLog(), 120.0, 90.0, final=False) == [
-        "net exposure +0.01000000 unhedged for 120 s with no alert (A not paused)"]
+        "net exposure +0.01000000 unhedged for 120 s with no alert (A not paused)"
+    ]
     assert check_hedge(naked, 0.01, True, None, 500.0, 90.0, final=True) == []  # hedge alerts switched off
 
 

@@ -64,10 +64,13 @@ def test_explain_says_none_when_something_else_moved_too() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.lists(st.tuples(st.sampled_from([BTC, USDC]), st.integers(-10_000, 10_000), st.booleans()),
-             min_size=1, max_size=6),
+    st.lists(
+        st.tuples(st.sampled_from([BTC, USDC]), st.integers(-10_000, 10_000), st.booleans()), min_size=1, max_size=6
+    ),
 )
-def test_explain_applies_exactly_what_the_snapshot_missed_whatever_it_had(changes: list[tuple[Currency, int, bool]]) -> None:
+def test_explain_applies_exactly_what_the_snapshot_missed_whatever_it_had(
+    changes: list[tuple[Currency, int, bool]],
+) -> None:
     ledger = {BTC: 5.0, USDC: 50_000.0}  # the snapshot plus what was applied since; the held changes are not in it
     held_changes = [HeldChange(f"c{i}", 1.0, {c: d / 100}, message=None) for i, (c, d, _) in enumerate(changes)]
     in_snapshot = [change for change, (_, _, had) in zip(held_changes, changes, strict=True) if had]
@@ -135,9 +138,12 @@ class Race:
         inner = self.venue.inner
         result = inner.transfer("x-1", K, "main", K, "other", USDC, 100.0)
         self.adjusts += [
-            Adjust(currency=USDC, delta=-100.0, exchange=K, account="main", ref="x-1:out", occurred_at=result.created_at),
-            Adjust(currency=USDC, delta=100.0, exchange=K, account="other", ref="x-1:in",
-                   occurred_at=result.completed_at),
+            Adjust(
+                currency=USDC, delta=-100.0, exchange=K, account="main", ref="x-1:out", occurred_at=result.created_at
+            ),
+            Adjust(
+                currency=USDC, delta=100.0, exchange=K, account="other", ref="x-1:in", occurred_at=result.completed_at
+            ),
         ]
         inner.create_order(K, "main", "btc/usdc", Side.BUY, OrderType.MARKET, 0.01)
 
@@ -160,8 +166,12 @@ class Race:
 @pytest.fixture
 def race(make_runtime: Callable[..., Runtime], clock: ManualClock) -> Callable[..., Race]:
     def start(before_first_fetch: bool = False, after_read: bool = False) -> Race:
-        inner = SimulatedVenue(clock, seed=3, balances={(K, "main"): {USDC: 10_000.0, BTC: 1.0}, (K, "other"): {USDC: 0.0}},
-                               markets={"btc/usdc": MarketSpec(price=50_000.0, volatility=0.0)})
+        inner = SimulatedVenue(
+            clock,
+            seed=3,
+            balances={(K, "main"): {USDC: 10_000.0, BTC: 1.0}, (K, "other"): {USDC: 0.0}},
+            markets={"btc/usdc": MarketSpec(price=50_000.0, volatility=0.0)},
+        )
         venue, board, probe = RacingVenue(inner), InMemoryBoard(), Probe()
         fills: list[Fill] = []
         inner.subscribe_fills(K, "main", fills.append)
@@ -169,10 +179,17 @@ def race(make_runtime: Callable[..., Runtime], clock: ManualClock) -> Callable[.
         if before_first_fetch:
             arm(state, after_read)
         accounts = [GatewayAccount(K, "main", currencies=(USDC, BTC)), GatewayAccount(K, "other", currencies=(USDC,))]
-        state.rt = make_runtime(Supervisor(
-            [ChildSpec("gateway", lambda: Gateway(venue, board, accounts)),  # type: ignore[arg-type]
-             ChildSpec("sender", Sender), ChildSpec("canary", recorder(probe))],
-            strategy="one_for_all", backoff=(0.0, 0.0)))
+        state.rt = make_runtime(
+            Supervisor(
+                [
+                    ChildSpec("gateway", lambda: Gateway(venue, board, accounts)),  # type: ignore[arg-type]
+                    ChildSpec("sender", Sender),
+                    ChildSpec("canary", recorder(probe)),
+                ],
+                strategy="one_for_all",
+                backoff=(0.0, 0.0),
+            )
+        )
         return state
 
     return start
@@ -202,8 +219,9 @@ def test_a_transfer_and_a_fill_completing_inside_the_restart_snapshot_are_counte
     state = race()
     arm(state, after_read)
     state.rt.tell("canary", Crash())  # one_for_all: the gateway restarts and resets from the venue
-    assert state.rt.wait_until(lambda: state.rt.status_of("gateway").restarts == 1
-                               and state.rt.status_of("gateway").state == "running")
+    assert state.rt.wait_until(
+        lambda: state.rt.status_of("gateway").restarts == 1 and state.rt.status_of("gateway").state == "running"
+    )
     state.rt.ask("gateway", GetBalances())
     assert state.fills and state.adjusts
     state.deliver_events()

@@ -36,7 +36,9 @@ KEY_B = TransferTaskKey(Exchanges.KRAKEN, "trade", Exchanges.KRAKEN, "close_posi
 US = 1_000_000
 
 
-def add(manager: TransferTaskManager, key: TransferTaskKey = KEY, amount: float = 1000.0, extra: str | None = None) -> bool:
+def add(
+    manager: TransferTaskManager, key: TransferTaskKey = KEY, amount: float = 1000.0, extra: str | None = None
+) -> bool:
     return manager.add_task(*key[:4], currency=key.currency, amount=amount, extra=extra)
 
 
@@ -378,7 +380,9 @@ def test_task_succeeded_removes_the_task_and_records_the_time(
     assert done == LastSuccess(key=KEY, timestamp=int(clock.now() * US))
     assert pending(rt) == []
     clock.advance(3)
-    assert ask_as(rt, "transfers", "tasks", TaskSucceeded(key=KEY, timestamp=value.timestamp)) == done  # a repeat changes nothing
+    assert (
+        ask_as(rt, "transfers", "tasks", TaskSucceeded(key=KEY, timestamp=value.timestamp)) == done
+    )  # a repeat changes nothing
     assert rt.ask("tasks", GetLastSuccess(key=KEY)) == done
 
 

@@ -27,15 +27,18 @@ TRADE_TO_MAIN = TransferTaskKey(K, "trade", K, "main", USDC)
 
 def add_task(money: MoneySystem, key: TransferTaskKey, amount: float, extra: str | None = None) -> TaskAdded:
     return money.runtime.ask(  # type: ignore[no-any-return]
-        "tasks", AddTransferTask(key.from_exchange, key.from_account, key.to_exchange, key.to_account, key.currency,
-                                 amount, extra)
+        "tasks",
+        AddTransferTask(
+            key.from_exchange, key.from_account, key.to_exchange, key.to_account, key.currency, amount, extra
+        ),
     )
 
 
 @pytest.fixture
 def money(tmp_path: Path, clock: ManualClock) -> Iterator[MoneySystem]:
-    system = MoneySystem(tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0},
-                                           (M, "main"): {USDC: 0.0}})
+    system = MoneySystem(
+        tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}, (M, "main"): {USDC: 0.0}}
+    )
     yield system
     system.stop()
 
@@ -135,8 +138,9 @@ class CrashAfterSending(TransferExecutor):
 
 def test_an_executor_crash_between_sent_and_recorded_pays_once(tmp_path: Path, clock: ManualClock) -> None:
     CrashAfterSending.crashes = 0
-    money = MoneySystem(tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}},
-                        executor=CrashAfterSending)
+    money = MoneySystem(
+        tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}}, executor=CrashAfterSending
+    )
     try:
         add_task(money, TRADE_TO_MAIN, 1_200.0)
         money.runtime.tell("transfers", RunTransfers(reply_to="collector"))
@@ -184,9 +188,12 @@ def test_a_restarted_desk_on_the_same_journal_settles_the_transfer_in_doubt_with
 
 def test_the_follow_up_named_by_extra_is_told_or_called(tmp_path: Path, clock: ManualClock) -> None:
     called: list[Any] = []
-    money = MoneySystem(tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0},
-                                          (K, "close_position"): {USDC: 0.0}},
-                        follow_ups={"rebalance_done": called.append})
+    money = MoneySystem(
+        tmp_path,
+        clock,
+        {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}, (K, "close_position"): {USDC: 0.0}},
+        follow_ups={"rebalance_done": called.append},
+    )
     try:
         add_task(money, TRADE_TO_MAIN, 10.0, extra="actor:collector")
         add_task(money, TransferTaskKey(K, "trade", K, "close_position", USDC), 20.0, extra="rebalance_done")
@@ -221,8 +228,7 @@ def test_a_transfer_the_venue_has_no_record_of_is_unknown_alerted_never_failed_a
 ) -> None:
     inner = SimulatedVenue(clock, seed=7, balances={(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}})
     venue = Forgetful(inner)
-    money = MoneySystem(tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}},
-                        venue=venue)  # type: ignore[arg-type]
+    money = MoneySystem(tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}}, venue=venue)  # type: ignore[arg-type]
     alerts: list[str] = []
     sink = logger.add(lambda m: alerts.append(m.record["message"]), level="CRITICAL", format="{message}")
     try:
@@ -276,8 +282,7 @@ def test_a_transfer_found_only_in_the_destination_history_is_settled_from_it(
 ) -> None:
     inner = SimulatedVenue(clock, seed=7, balances={(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}})
     venue = Forgetful(inner)
-    money = MoneySystem(tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}},
-                        venue=venue)  # type: ignore[arg-type]
+    money = MoneySystem(tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}}, venue=venue)  # type: ignore[arg-type]
     try:
         inner.faults.timeout_after_move_next(1)
         add_task(money, TRADE_TO_MAIN, 700.0)
@@ -340,14 +345,20 @@ def test_a_strategy_allocates_after_the_executor_read_the_board_is_not_sent_and_
 def test_an_allocate_cannot_take_pool_money_reserved_for_a_transfer_being_sent(money: MoneySystem) -> None:
     hold = ReserveFunds(exchange=K, account="trade", currency=USDC, amount=700.0, ref="t-x-1", correlation_id="c")
     assert ask_as(money.runtime, "transfers", "gateway", hold).ok
-    refused = money.runtime.ask("gateway", Allocate(currency=USDC, index=2, amount=4_800.0, exchange=K, account="trade"))
+    refused = money.runtime.ask(
+        "gateway", Allocate(currency=USDC, index=2, amount=4_800.0, exchange=K, account="trade")
+    )
     assert isinstance(refused, Rejected) and "700.0 of the pool is reserved" in refused.reason
-    assert money.runtime.ask("gateway", Allocate(currency=USDC, index=2, amount=4_300.0, exchange=K,
-                                                 account="trade")).pool == 700.0
+    assert (
+        money.runtime.ask("gateway", Allocate(currency=USDC, index=2, amount=4_300.0, exchange=K, account="trade")).pool
+        == 700.0
+    )
     assert not ask_as(money.runtime, "transfers", "gateway", msgspec.structs.replace(hold, ref="t-x-2")).ok
     ask_as(money.runtime, "transfers", "gateway", ReleaseFunds(ref="t-x-1"))
-    assert money.runtime.ask("gateway", Allocate(currency=USDC, index=2, amount=700.0, exchange=K,
-                                                 account="trade")).pool == 0.0
+    assert (
+        money.runtime.ask("gateway", Allocate(currency=USDC, index=2, amount=700.0, exchange=K, account="trade")).pool
+        == 0.0
+    )
 
 
 def test_the_operator_resolves_an_unknown_transfer_as_moved_and_it_is_booked_once(
@@ -355,8 +366,7 @@ def test_the_operator_resolves_an_unknown_transfer_as_moved_and_it_is_booked_onc
 ) -> None:
     inner = SimulatedVenue(clock, seed=7, balances={(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}})
     venue = Forgetful(inner)
-    money = MoneySystem(tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}},
-                        venue=venue)  # type: ignore[arg-type]
+    money = MoneySystem(tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}}, venue=venue)  # type: ignore[arg-type]
     try:
         inner.faults.timeout_after_move_next(1)
         add_task(money, TRADE_TO_MAIN, 700.0)

@@ -27,16 +27,24 @@ def _imports(path: Path) -> list[tuple[str, bool]]:
 
 
 def test_the_supervisor_package_imports_no_actor_and_no_deployment() -> None:
-    offending = [f"{path.relative_to(REPO)} imports {module}"
-                 for path in sorted((REPO / "supervisor").rglob("*.py"))
-                 for module, _ in _imports(path) if module.split(".")[0] in ("actors", "desk")]
+    offending = [
+        f"{path.relative_to(REPO)} imports {module}"
+        for path in sorted((REPO / "supervisor").rglob("*.py"))
+        for module, _ in _imports(path)
+        if module.split(".")[0] in ("actors", "desk")
+    ]
     assert offending == []
 
 
 def test_the_transport_imports_at_module_level_only_and_its_client_does_not_import_process_supervision() -> None:
     transport = REPO / "supervisor" / "transport"
-    inside = [f"{path.name}: {module}" for path in sorted(transport.glob("*.py"))
-              for module, in_function in _imports(path) if in_function]
+    inside = [
+        f"{path.name}: {module}"
+        for path in sorted(transport.glob("*.py"))
+        for module, in_function in _imports(path)
+        if in_function
+    ]
     assert inside == []
-    assert all(not module.startswith("supervisor.transport.processes")
-               for module, _ in _imports(transport / "client.py"))
+    assert all(
+        not module.startswith("supervisor.transport.processes") for module, _ in _imports(transport / "client.py")
+    )

@@ -102,7 +102,12 @@ def test_a_cross_exchange_transfer_is_debited_at_once_and_credited_after_the_del
     assert arrived is not None and arrived.status is TransferStatus.OK and arrived.completed_at == start + 60.0
     assert venue.fetch_balance(MEXC, "main")[USDC] == 148.5
     [deposit] = venue.fetch_deposits(MEXC, "main")
-    assert (deposit.client_id, deposit.amount, deposit.credited_at, deposit.from_exchange) == ("w1", 98.5, start + 60.0, KRAKEN)
+    assert (deposit.client_id, deposit.amount, deposit.credited_at, deposit.from_exchange) == (
+        "w1",
+        98.5,
+        start + 60.0,
+        KRAKEN,
+    )
     assert venue.in_flight(USDC) == 0.0
     assert_conserved(venue)
 
@@ -123,7 +128,9 @@ def test_the_audit_records_debit_fee_and_credit_of_a_withdrawal_at_the_times_the
 
 
 def test_routes_are_chosen_per_direction_and_the_default_covers_the_rest(clock: ManualClock) -> None:
-    venue = make_venue(clock, routes={(KRAKEN, MEXC): Route(delay=10.0, fee=0.5)}, default_route=Route(delay=100.0, fee=3.0))
+    venue = make_venue(
+        clock, routes={(KRAKEN, MEXC): Route(delay=10.0, fee=0.5)}, default_route=Route(delay=100.0, fee=3.0)
+    )
     venue.transfer("fast", KRAKEN, "main", MEXC, "main", USDC, 20.0)
     venue.transfer("slow", MEXC, "main", KRAKEN, "trade", USDC, 20.0)
     clock.advance(10.0)
@@ -370,7 +377,10 @@ class ConservationMachine(RuleBasedStateMachine):
             seed=seed,
             markets=self.MARKETS,
             balances={(KRAKEN, "main"): {USDC: 1000.0, BTC: 3.0}, (MEXC, "main"): {USDC: 200.0}},
-            routes={(KRAKEN, MEXC): Route(delay=30.0, fee=0.7, jitter=0.5), (MEXC, KRAKEN): Route(delay=90.0, fee=0.01)},
+            routes={
+                (KRAKEN, MEXC): Route(delay=30.0, fee=0.7, jitter=0.5),
+                (MEXC, KRAKEN): Route(delay=90.0, fee=0.01),
+            },
             default_route=Route(delay=45.0, fee=0.33, jitter=1.0),
         )
         self.venue.add_account(KRAKEN, "trade")

@@ -54,7 +54,9 @@ def test_a_ticker_has_a_bid_below_its_ask(h: Harness) -> None:
 
 
 def test_a_market_buy_fills_and_moves_base_and_quote(h: Harness) -> None:
-    order = h.venue.create_order(h.exchange, h.account, h.market, Side.BUY, OrderType.MARKET, 0.01, client_order_id="m1")
+    order = h.venue.create_order(
+        h.exchange, h.account, h.market, Side.BUY, OrderType.MARKET, 0.01, client_order_id="m1"
+    )
     assert order.status is OrderStatus.FILLED
     assert order.filled == pytest.approx(0.01)
     assert order.average_price is not None and order.average_price > 0
@@ -63,21 +65,29 @@ def test_a_market_buy_fills_and_moves_base_and_quote(h: Harness) -> None:
 
 
 def test_a_repeated_client_order_id_returns_the_first_order_and_trades_once(h: Harness) -> None:
-    first = h.venue.create_order(h.exchange, h.account, h.market, Side.BUY, OrderType.MARKET, 0.01, client_order_id="once")
-    again = h.venue.create_order(h.exchange, h.account, h.market, Side.BUY, OrderType.MARKET, 0.01, client_order_id="once")
+    first = h.venue.create_order(
+        h.exchange, h.account, h.market, Side.BUY, OrderType.MARKET, 0.01, client_order_id="once"
+    )
+    again = h.venue.create_order(
+        h.exchange, h.account, h.market, Side.BUY, OrderType.MARKET, 0.01, client_order_id="once"
+    )
     assert again.order_id == first.order_id
     assert balance(h, Currencies.BTC) == pytest.approx(1.01)
 
 
 def test_an_order_is_found_by_its_client_id_and_an_unknown_one_is_none(h: Harness) -> None:
-    placed = h.venue.create_order(h.exchange, h.account, h.market, Side.SELL, OrderType.MARKET, 0.02, client_order_id="c7")
+    placed = h.venue.create_order(
+        h.exchange, h.account, h.market, Side.SELL, OrderType.MARKET, 0.02, client_order_id="c7"
+    )
     found = h.venue.fetch_order_by_client_id(h.exchange, h.account, "c7")
     assert found is not None and found.order_id == placed.order_id and found.status is OrderStatus.FILLED
     assert h.venue.fetch_order_by_client_id(h.exchange, h.account, "never-sent") is None
 
 
 def test_an_unaffordable_order_is_rejected_for_insufficient_funds_and_moves_nothing(h: Harness) -> None:
-    order = h.venue.create_order(h.exchange, h.account, h.market, Side.BUY, OrderType.MARKET, 50.0, client_order_id="big")
+    order = h.venue.create_order(
+        h.exchange, h.account, h.market, Side.BUY, OrderType.MARKET, 50.0, client_order_id="big"
+    )
     assert order.status is OrderStatus.REJECTED
     assert "insufficient funds" in order.reason.lower()
     assert balance(h, Currencies.BTC) == pytest.approx(1.0)
@@ -90,8 +100,9 @@ def test_an_order_on_an_unknown_market_is_rejected_naming_it(h: Harness) -> None
 
 
 def test_a_resting_limit_order_is_open_until_canceled_and_cancel_is_idempotent(h: Harness) -> None:
-    order = h.venue.create_order(h.exchange, h.account, h.market, Side.SELL, OrderType.LIMIT, 0.05, price=90000.0,
-                                 client_order_id="rest")
+    order = h.venue.create_order(
+        h.exchange, h.account, h.market, Side.SELL, OrderType.LIMIT, 0.05, price=90000.0, client_order_id="rest"
+    )
     assert order.status is OrderStatus.OPEN and order.filled == 0.0
     assert [o.order_id for o in h.venue.fetch_open_orders(h.exchange, h.account)] == [order.order_id]
     canceled = h.venue.cancel_order(order.order_id)
@@ -110,7 +121,9 @@ def test_fills_since_a_time_are_listed_oldest_first(h: Harness) -> None:
     start = h.clock.now()
     h.venue.create_order(h.exchange, h.account, h.market, Side.BUY, OrderType.MARKET, 0.01, client_order_id="f1")
     h.clock.advance(5.0)
-    second = h.venue.create_order(h.exchange, h.account, h.market, Side.SELL, OrderType.MARKET, 0.01, client_order_id="f2")
+    second = h.venue.create_order(
+        h.exchange, h.account, h.market, Side.SELL, OrderType.MARKET, 0.01, client_order_id="f2"
+    )
     fills = h.venue.fetch_fills(h.exchange, h.account, start)
     assert [f.side for f in fills] == [Side.BUY, Side.SELL]
     assert fills[0].timestamp <= fills[1].timestamp
@@ -121,7 +134,9 @@ def test_fills_since_a_time_are_listed_oldest_first(h: Harness) -> None:
 def test_a_subscriber_is_pushed_each_later_fill_once(h: Harness) -> None:
     pushed: list[Fill] = []
     subscription = h.venue.subscribe_fills(h.exchange, h.account, pushed.append)
-    order = h.venue.create_order(h.exchange, h.account, h.market, Side.BUY, OrderType.MARKET, 0.01, client_order_id="p1")
+    order = h.venue.create_order(
+        h.exchange, h.account, h.market, Side.BUY, OrderType.MARKET, 0.01, client_order_id="p1"
+    )
     h.pump()
     h.pump()
     assert [f.order_id for f in pushed] == [order.order_id]
@@ -154,7 +169,9 @@ def test_an_order_that_timed_out_after_placing_is_found_by_client_id_and_not_pla
         h.venue.create_order(h.exchange, h.account, h.market, Side.BUY, OrderType.MARKET, 0.01, client_order_id="lost")
     found = h.venue.fetch_order_by_client_id(h.exchange, h.account, "lost")
     assert found is not None and found.status is OrderStatus.FILLED
-    again = h.venue.create_order(h.exchange, h.account, h.market, Side.BUY, OrderType.MARKET, 0.01, client_order_id="lost")
+    again = h.venue.create_order(
+        h.exchange, h.account, h.market, Side.BUY, OrderType.MARKET, 0.01, client_order_id="lost"
+    )
     assert again.order_id == found.order_id
     assert balance(h, Currencies.BTC) == pytest.approx(1.01)
 

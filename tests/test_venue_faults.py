@@ -21,7 +21,9 @@ USDC, USD, BTC = Currencies.USDC, Currencies.USD, Currencies.BTC
 @pytest.fixture
 def venue(clock: ManualClock) -> Iterator[SimulatedVenue]:
     world = SimulatedVenue(
-        clock, seed=3, default_route=Route(60.0, 1.0),
+        clock,
+        seed=3,
+        default_route=Route(60.0, 1.0),
         balances={(K, "a"): {USDC: 1000.0, USD: 10_000.0, BTC: 1.0}, (K, "b"): {}, (M, "a"): {}},
         markets={"btc/usd": MarketSpec(price=100.0, spread=0.0, depth=0.5, volatility=0.0)},
     )

@@ -40,7 +40,13 @@ def fills_of(venue: SimulatedVenue, exchange: Exchange = KRAKEN, account: str = 
 
 def test_a_ticker_starts_at_the_configured_price_and_spread(clock: ManualClock) -> None:
     ticker = make_venue(clock).fetch_ticker("BTC/USD")
-    assert (ticker.market, ticker.bid, ticker.ask, ticker.last, ticker.timestamp) == ("btc/usd", 99.0, 101.0, 100.0, clock.now())
+    assert (ticker.market, ticker.bid, ticker.ask, ticker.last, ticker.timestamp) == (
+        "btc/usd",
+        99.0,
+        101.0,
+        100.0,
+        clock.now(),
+    )
 
 
 def test_orders_tickers_and_fills_cross_the_wire_unchanged(clock: ManualClock) -> None:
@@ -245,7 +251,9 @@ def test_an_order_whose_held_money_vanished_is_canceled_at_its_next_fill(clock: 
 
 
 def test_threads_trading_while_the_clock_ticks_get_every_fill_once_and_in_order(clock: ManualClock) -> None:
-    venue = make_venue(clock, MarketSpec(price=100.0, volatility=0.01, depth=0.5), balances={(KRAKEN, "a"): {USD: 1e9, BTC: 1e4}})
+    venue = make_venue(
+        clock, MarketSpec(price=100.0, volatility=0.01, depth=0.5), balances={(KRAKEN, "a"): {USD: 1e9, BTC: 1e4}}
+    )
     fills = fills_of(venue)
     start = threading.Barrier(5)
 
@@ -459,7 +467,9 @@ class TradingConservationMachine(ConservationMachine):
     def place_order(self, account, side, quantity, offset) -> None:  # type: ignore[no-untyped-def]
         price = None if offset is None else round(300.0 * (1 + offset), 2)
         try:
-            order = self.venue.create_order(*account, "btc/usdc", side, MARKET if price is None else LIMIT, quantity, price=price)
+            order = self.venue.create_order(
+                *account, "btc/usdc", side, MARKET if price is None else LIMIT, quantity, price=price
+            )
         except (VenueRejected, VenueTimeout, VenueUnavailable):
             return
         self.orders.append(order.order_id)
@@ -474,7 +484,11 @@ class TradingConservationMachine(ConservationMachine):
 
     @invariant()
     def every_fill_is_pushed_once(self) -> None:
-        trades = {m.note for m in self.venue.audit() if m.kind is MovementKind.TRADE and m.account == "main" and m.exchange == KRAKEN}
+        trades = {
+            m.note
+            for m in self.venue.audit()
+            if m.kind is MovementKind.TRADE and m.account == "main" and m.exchange == KRAKEN
+        }
         assert [fill.trade_id for fill in self.pushed] == sorted(trades, key=lambda trade_id: int(trade_id[1:]))
 
     def teardown(self) -> None:

@@ -86,8 +86,15 @@ def test_a_rejected_action_is_reported_and_audited_as_rejected(api: httpx.Client
 
 
 def test_send_takes_the_desk_json_command_and_any_message_by_type(api: httpx.Client) -> None:
-    seed = {"strategy": "ops", "cmd": "allocate", "currency": "usd", "amount": 1, "index": 7,
-            "exchange": "kraken", "account": "trade"}
+    seed = {
+        "strategy": "ops",
+        "cmd": "allocate",
+        "currency": "usd",
+        "amount": 1,
+        "index": 7,
+        "exchange": "kraken",
+        "account": "trade",
+    }
     answer = api.post("/api/send/gateway", json=seed).json()
     assert answer["answer"]["type"] == "BalanceView" and answer["answer"]["slots"][7] >= 1
     api.post("/api/send/gateway", json={**seed, "cmd": "release"})
@@ -123,7 +130,9 @@ def test_transfers_history_pages_and_filters(api: httpx.Client) -> None:
     assert {t["client_id"] for t in first["transfers"]}.isdisjoint(t["client_id"] for t in second["transfers"])
     assert eventually(lambda: api.get("/api/transfers", params={"q": "mexc.main"}).json()["total"] >= 1)
     mexc = api.get("/api/transfers", params={"q": "mexc.main"}).json()
-    assert mexc["total"] < api.get("/api/transfers").json()["total"] and all("mexc.main" in t["route"] for t in mexc["transfers"])
+    assert mexc["total"] < api.get("/api/transfers").json()["total"] and all(
+        "mexc.main" in t["route"] for t in mexc["transfers"]
+    )
     done = api.get("/api/transfers", params={"status": "done"}).json()
     assert all(t["status"] == "done" for t in done["transfers"])
 
@@ -138,15 +147,17 @@ def test_history_feeds_the_plots_balances_hedge_and_latency(api: httpx.Client) -
 def test_metrics_parse_with_prometheus_own_parser(api: httpx.Client) -> None:
     assert eventually(lambda: "treasury_transfer_latency_seconds_count" in api.get("/metrics").text)
     families = {f.name: f for f in text_string_to_metric_families(api.get("/metrics").text)}
-    restarts = {s.labels["actor"]: s.value for s in families["treasury_actor_restarts"].samples
-                if s.name.endswith("_total")}
+    restarts = {
+        s.labels["actor"]: s.value for s in families["treasury_actor_restarts"].samples if s.name.endswith("_total")
+    }
     assert restarts["gateway"] == 0 and "hedge_b" in restarts
     assert {s.labels["actor"] for s in families["treasury_actor_mailbox_depth"].samples} >= {"tasks", "chains"}
     assert "treasury_hedge_net_exposure" in families and "treasury_dead_letters" in families
     latency = families["treasury_transfer_latency_seconds"]
     assert next(s.value for s in latency.samples if s.name.endswith("_count")) >= 1
-    assert any(s.labels.get("job") == "run_transfers" and s.value > 0
-               for s in families["treasury_scheduler_job_runs"].samples)
+    assert any(
+        s.labels.get("job") == "run_transfers" and s.value > 0 for s in families["treasury_scheduler_job_runs"].samples
+    )
 
 
 def test_openapi_documents_the_api(api: httpx.Client) -> None:
@@ -170,8 +181,10 @@ def test_bin_run_status_and_send_reach_an_in_process_system_through_its_dashboar
         assert {a["name"] for a in status["actors"]} >= {"gateway", "alerts"}
         assert main(["send", "--runtime", folder, "gateway", '{"type": "Reconcile"}']) == 0
         assert json.loads(capsys.readouterr().out)["type"] == "Reconciled"
-        too_much = ('{"cmd": "release", "currency": "usd", "amount": 1e12, "index": 2, "exchange": "kraken", '
-                    '"account": "trade"}')
+        too_much = (
+            '{"cmd": "release", "currency": "usd", "amount": 1e12, "index": 2, "exchange": "kraken", '
+            '"account": "trade"}'
+        )
         assert main(["send", "--runtime", folder, "gateway", too_much]) == 1
     finally:
         configure_logging("DEBUG")
@@ -199,8 +212,10 @@ def test_a_bind_other_than_localhost_without_a_token_is_refused_at_config_time()
 
 
 def test_resume_from_the_api_reaches_hedge_a_and_cancel_task_needs_a_well_formed_key(api: httpx.Client) -> None:
-    paused = api.post("/api/actions/pause_hedge", json={"confirm": True, "operator": "alice",
-                                                         "params": {"reason": "checking the venue"}}).json()
+    paused = api.post(
+        "/api/actions/pause_hedge",
+        json={"confirm": True, "operator": "alice", "params": {"reason": "checking the venue"}},
+    ).json()
     assert paused["target"] == "hedge_a" and paused["answer"]["paused"] is True
     assert "alice" in paused["answer"]["pause_reason"] and "checking the venue" in paused["answer"]["pause_reason"]
     resumed = api.post("/api/actions/resume_hedge", json={"confirm": True, "params": {"retry_failed": True}}).json()
@@ -215,9 +230,13 @@ def test_resume_from_the_api_reaches_hedge_a_and_cancel_task_needs_a_well_formed
 
 def test_web_alerts_and_history_settings_are_checked_at_start() -> None:
     base = {"accounts": [{"exchange": "kraken", "account": "main"}]}
-    for section, bad, key in (("web", {"port": 70000}, "web.port"), ("web", {"token": "short"}, "web.token"),
-                              ("alerts", {"keep": 0}, "alerts.keep"), ("history", {"prices_days": 0}, "history.prices_days"),
-                              ("history", {"prune_cron": "every midnight"}, "history.prune_cron")):
+    for section, bad, key in (
+        ("web", {"port": 70000}, "web.port"),
+        ("web", {"token": "short"}, "web.token"),
+        ("alerts", {"keep": 0}, "alerts.keep"),
+        ("history", {"prices_days": 0}, "history.prices_days"),
+        ("history", {"prune_cron": "every midnight"}, "history.prune_cron"),
+    ):
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
             parse_config({**base, section: bad})
 

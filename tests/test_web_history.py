@@ -14,15 +14,30 @@ from messages.common import Currencies, Exchanges
 from messages.tasks import TransferTaskKey
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC).timestamp()
-HEDGE = {"net_exposure": 0.0, "realised_pnl": 1.0, "unrealised_pnl": 0.5, "a": {"position": 0.01},
-         "b": {"position": -0.01}, "hedges_done": 1, "hedges_failed": 0}
+HEDGE = {
+    "net_exposure": 0.0,
+    "realised_pnl": 1.0,
+    "unrealised_pnl": 0.5,
+    "a": {"position": 0.01},
+    "b": {"position": -0.01},
+    "hedges_done": 1,
+    "hedges_failed": 0,
+}
 
 
 def intent(n: int, at: float, status: str = "done", to: str = "main") -> TransferIntent:
-    key = TransferTaskKey(Exchanges.KRAKEN, "trade", Exchanges.MEXC if to == "mexc" else Exchanges.KRAKEN,
-                          "main", Currencies.USDC)
-    return TransferIntent(client_id=f"c{n}", key=key, task_timestamp=int(at * 1e6), amount=100.0 + n,
-                          status=status, created_at=at, updated_at=at + 2.0)
+    key = TransferTaskKey(
+        Exchanges.KRAKEN, "trade", Exchanges.MEXC if to == "mexc" else Exchanges.KRAKEN, "main", Currencies.USDC
+    )
+    return TransferIntent(
+        client_id=f"c{n}",
+        key=key,
+        task_timestamp=int(at * 1e6),
+        amount=100.0 + n,
+        status=status,
+        created_at=at,
+        updated_at=at + 2.0,
+    )
 
 
 def fill_every_table(store: HistoryStore, at: float) -> None:
@@ -64,7 +79,9 @@ def test_the_retention_job_is_due_once_at_midnight_in_the_desk_timezone() -> Non
 def test_transfers_page_newest_first_and_filter_by_text_and_status(tmp_path: Path) -> None:
     store = HistoryStore(tmp_path / "journal.sqlite")
     for n in range(7):
-        store.record_transfer(intent(n, NOW + n, status="done" if n % 2 else "in_flight", to="mexc" if n < 3 else "main"))
+        store.record_transfer(
+            intent(n, NOW + n, status="done" if n % 2 else "in_flight", to="mexc" if n < 3 else "main")
+        )
     store.record_transfer(intent(6, NOW + 6, status="done"))  # a transfer settles: updated, not added
     first, total = store.transfers(page=1, size=3)
     assert total == 7 and [t["client_id"] for t in first] == ["c6", "c5", "c4"]

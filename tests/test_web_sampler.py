@@ -27,15 +27,36 @@ DEPLOYMENT = parse_config({"accounts": [{"exchange": "kraken", "account": "trade
 
 
 def leg(name: str, position: float) -> LegReport:
-    return LegReport(name=name, account=f"kraken.{name}", position=position, average_price=None, realised_pnl=0.0,
-                     unrealised_pnl=0.0, fees=0.0)
+    return LegReport(
+        name=name,
+        account=f"kraken.{name}",
+        position=position,
+        average_price=None,
+        realised_pnl=0.0,
+        unrealised_pnl=0.0,
+        fees=0.0,
+    )
 
 
 def report(a: float, b: float, done: int, waiting_since: float | None) -> HedgeReport:
-    return HedgeReport(market="btc/usd", a=leg("hedge_a", a), b=leg("hedge_b", b), net_exposure=a + b, paused=False,
-                       pause_reason="", unanswered=["T1"] if waiting_since else [], waiting_since=waiting_since,
-                       failed=[], open_order=None, hedges_done=done, hedges_failed=0, timeouts=0, realised_pnl=0.0,
-                       unrealised_pnl=0.0, mark_price=100.0)
+    return HedgeReport(
+        market="btc/usd",
+        a=leg("hedge_a", a),
+        b=leg("hedge_b", b),
+        net_exposure=a + b,
+        paused=False,
+        pause_reason="",
+        unanswered=["T1"] if waiting_since else [],
+        waiting_since=waiting_since,
+        failed=[],
+        open_order=None,
+        hedges_done=done,
+        hedges_failed=0,
+        timeouts=0,
+        realised_pnl=0.0,
+        unrealised_pnl=0.0,
+        mark_price=100.0,
+    )
 
 
 class Scripted:
@@ -59,8 +80,10 @@ class Scripted:
         self.told.append((name, message))
 
     def actors(self) -> list[ActorStatus]:
-        return [ActorStatus(name=n, state=s, restarts=2 if s != "running" else 0, mailbox=0, last_error=None)
-                for n, s in self.states.items()]
+        return [
+            ActorStatus(name=n, state=s, restarts=2 if s != "running" else 0, mailbox=0, last_error=None)
+            for n, s in self.states.items()
+        ]
 
     def dead_letters(self) -> list[DeadLetter]:
         return [DeadLetter(recipient="tasks", reason="no handler", message_type="Ping")]
@@ -71,8 +94,15 @@ class Scripted:
 
 def make_sampler(tmp_path: Path, source: Scripted, clock: list[float]) -> Sampler:
     path = tmp_path / "journal.sqlite"
-    return Sampler(Snapshots(source, DEPLOYMENT), HistoryStore(path), DeskMetrics(), Journal(path),
-                   now=lambda: clock[0], refresh=60.0, watch=StatusWatch())
+    return Sampler(
+        Snapshots(source, DEPLOYMENT),
+        HistoryStore(path),
+        DeskMetrics(),
+        Journal(path),
+        now=lambda: clock[0],
+        refresh=60.0,
+        watch=StatusWatch(),
+    )
 
 
 def test_a_finished_hedge_records_its_latency_and_the_fills_of_both_legs(tmp_path: Path) -> None:
@@ -135,8 +165,14 @@ def test_the_terminal_view_is_plain_lines_off_a_terminal_and_tables_on_one(tmp_p
 def test_history_keeps_a_change_at_most_every_few_seconds_and_a_steady_value_rarely(tmp_path: Path) -> None:
     source, clock = Scripted(), [1000.0]
     sampler = make_sampler(tmp_path, source, clock)  # history every 5 s, unchanged every 300 s
-    for t, slots in ((1000, (100.0, 60.0, 40.0)), (1001, (100.0, 60.0, 40.0)), (1003, (100.0, 50.0, 50.0)),
-                     (1006, (100.0, 50.0, 50.0)), (1200, (100.0, 50.0, 50.0)), (1306, (100.0, 50.0, 50.0))):
+    for t, slots in (
+        (1000, (100.0, 60.0, 40.0)),
+        (1001, (100.0, 60.0, 40.0)),
+        (1003, (100.0, 50.0, 50.0)),
+        (1006, (100.0, 50.0, 50.0)),
+        (1200, (100.0, 50.0, 50.0)),
+        (1306, (100.0, 50.0, 50.0)),
+    ):
         clock[0], source.slots = float(t), slots
         sampler.sample()
     assert [at for at, _ in sampler.history.balances()["kraken.trade usd"]] == [1000.0, 1006.0, 1306.0]

@@ -9,8 +9,14 @@ from desk.watch import StatusWatch
 
 
 def hedge(paused: bool = False, net: float = 0.0, unanswered: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {"market": "btc/usd", "paused": paused, "pause_reason": "hedge of T3 failed" if paused else "",
-            "failed": ["T3"] if paused else [], "net_exposure": net, "unanswered": list(unanswered)}
+    return {
+        "market": "btc/usd",
+        "paused": paused,
+        "pause_reason": "hedge of T3 failed" if paused else "",
+        "failed": ["T3"] if paused else [],
+        "net_exposure": net,
+        "unanswered": list(unanswered),
+    }
 
 
 def status(**parts: Any) -> dict[str, Any]:
@@ -41,8 +47,14 @@ def test_exposure_is_alerted_only_when_it_lasts_past_the_limit() -> None:
 
 def test_a_chain_stuck_on_a_hop_past_the_limit_and_transfers_in_doubt_are_alerted() -> None:
     watch = StatusWatch(AlertsConfig(stuck_after=60.0))
-    chain = {"chain_id": "c1", "status": "in_flight", "hop": 1, "hop_elapsed": 61.0, "usual_delay": 2.0,
-             "where": "on its way kraken.main -> mexc.main"}
+    chain = {
+        "chain_id": "c1",
+        "status": "in_flight",
+        "hop": 1,
+        "hop_elapsed": 61.0,
+        "usual_delay": 2.0,
+        "where": "on its way kraken.main -> mexc.main",
+    }
     alerts = watch.check(status(chains=[chain], transfers={"in_doubt": 1}), 0.0)
     assert keys(alerts) == [("chain:c1:stuck", False), ("transfers:in_doubt", False)]
     done = {**chain, "status": "completed"}

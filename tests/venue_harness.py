@@ -55,21 +55,36 @@ class Harness:
 
 def simulated(clock: ManualClock) -> Harness:
     venue = SimulatedVenue(
-        clock, seed=7,
-        balances={(Exchanges.KRAKEN, "main"): {Currencies.USD: 100000.0, Currencies.BTC: 1.0, Currencies.USDT: 500.0},
-                  (Exchanges.MEXC, "main"): {}},
+        clock,
+        seed=7,
+        balances={
+            (Exchanges.KRAKEN, "main"): {Currencies.USD: 100000.0, Currencies.BTC: 1.0, Currencies.USDT: 500.0},
+            (Exchanges.MEXC, "main"): {},
+        },
         routes={(Exchanges.KRAKEN, Exchanges.MEXC): Route(delay=30.0, fee=WITHDRAW_FEE)},
         markets={MARKET: MarketSpec(price=60000.0, volatility=0.0)},
     )
-    return Harness(venue, Exchanges.KRAKEN, "main", (Exchanges.MEXC, "main"), clock,
-                   rate_limit=lambda method: venue.faults.reject_next(1, method),
-                   outage=lambda: venue.faults.outage(3600),
-                   hang_after=lambda method: venue.faults.timeout_after_move_next(1, method),
-                   pump=lambda: clock.advance(0.0), closers=[venue.close])
+    return Harness(
+        venue,
+        Exchanges.KRAKEN,
+        "main",
+        (Exchanges.MEXC, "main"),
+        clock,
+        rate_limit=lambda method: venue.faults.reject_next(1, method),
+        outage=lambda: venue.faults.outage(3600),
+        hang_after=lambda method: venue.faults.timeout_after_move_next(1, method),
+        pump=lambda: clock.advance(0.0),
+        closers=[venue.close],
+    )
 
 
-_KRAKEN_PATHS = {"create_order": "AddOrder", "transfer": "Withdraw", "fetch_balance": "BalanceEx",
-                 "fetch_order": "QueryOrders", "fetch_ticker": "Ticker"}
+_KRAKEN_PATHS = {
+    "create_order": "AddOrder",
+    "transfer": "Withdraw",
+    "fetch_balance": "BalanceEx",
+    "fetch_order": "QueryOrders",
+    "fetch_ticker": "Ticker",
+}
 
 
 def kraken(clock: ManualClock) -> Harness:
@@ -80,16 +95,37 @@ def kraken(clock: ManualClock) -> Harness:
     client = kraken_client("kraken-key-main", secret, url=fake.url, timeout=3.0)
     client.enableRateLimit = False  # the fake does not mind; the suite stays quick
     venue = KrakenVenue(
-        Exchanges.KRAKEN, {"main": CcxtAccount(client)}, clock=clock, markets=[MARKET], poll_every=1.0,
-        withdrawals=[WithdrawRoute(Currencies.USDT, Exchanges.MEXC, "main", "TMexcMainUsdtAddress", network="TRC20",
-                                   key="mexc-main-usdt", fee=WITHDRAW_FEE)],
+        Exchanges.KRAKEN,
+        {"main": CcxtAccount(client)},
+        clock=clock,
+        markets=[MARKET],
+        poll_every=1.0,
+        withdrawals=[
+            WithdrawRoute(
+                Currencies.USDT,
+                Exchanges.MEXC,
+                "main",
+                "TMexcMainUsdtAddress",
+                network="TRC20",
+                key="mexc-main-usdt",
+                fee=WITHDRAW_FEE,
+            )
+        ],
         resolve_within=120.0,
     )
-    return Harness(venue, Exchanges.KRAKEN, "main", (Exchanges.MEXC, "main"), clock,
-                   rate_limit=lambda method: fake.rate_limit_next(1, _KRAKEN_PATHS[method]),
-                   outage=lambda: fake.fail_next(10_000, 503),
-                   hang_after=lambda method: fake.hang_after_next(1, _KRAKEN_PATHS[method]),
-                   pump=lambda: clock.advance(1.5), real=True, closers=[venue.close, fake.stop])
+    return Harness(
+        venue,
+        Exchanges.KRAKEN,
+        "main",
+        (Exchanges.MEXC, "main"),
+        clock,
+        rate_limit=lambda method: fake.rate_limit_next(1, _KRAKEN_PATHS[method]),
+        outage=lambda: fake.fail_next(10_000, 503),
+        hang_after=lambda method: fake.hang_after_next(1, _KRAKEN_PATHS[method]),
+        pump=lambda: clock.advance(1.5),
+        real=True,
+        closers=[venue.close, fake.stop],
+    )
 
 
 _MEXC_PATHS = {"create_order": "/api/v3/order", "transfer": "/capital/withdraw", "fetch_balance": "/account"}
@@ -102,16 +138,31 @@ def mexc(clock: ManualClock) -> Harness:
     client = mexc_client("mexc-key-main", secret, url=fake.url, timeout=3.0)
     client.enableRateLimit = False
     venue = MexcVenue(
-        Exchanges.MEXC, {"main": CcxtAccount(client)}, clock=clock, markets=[MARKET], poll_every=1.0,
-        withdrawals=[WithdrawRoute(Currencies.USDT, Exchanges.KRAKEN, "main", "TKrakenMainUsdtAddress", network="TRC20",
-                                   fee=WITHDRAW_FEE)],
+        Exchanges.MEXC,
+        {"main": CcxtAccount(client)},
+        clock=clock,
+        markets=[MARKET],
+        poll_every=1.0,
+        withdrawals=[
+            WithdrawRoute(
+                Currencies.USDT, Exchanges.KRAKEN, "main", "TKrakenMainUsdtAddress", network="TRC20", fee=WITHDRAW_FEE
+            )
+        ],
         resolve_within=120.0,
     )
-    return Harness(venue, Exchanges.MEXC, "main", (Exchanges.KRAKEN, "main"), clock,
-                   rate_limit=lambda method: fake.rate_limit_next(1, _MEXC_PATHS[method]),
-                   outage=lambda: fake.fail_next(10_000, 503),
-                   hang_after=lambda method: fake.hang_after_next(1, _MEXC_PATHS[method]),
-                   pump=lambda: clock.advance(1.5), real=True, closers=[venue.close, fake.stop])
+    return Harness(
+        venue,
+        Exchanges.MEXC,
+        "main",
+        (Exchanges.KRAKEN, "main"),
+        clock,
+        rate_limit=lambda method: fake.rate_limit_next(1, _MEXC_PATHS[method]),
+        outage=lambda: fake.fail_next(10_000, 503),
+        hang_after=lambda method: fake.hang_after_next(1, _MEXC_PATHS[method]),
+        pump=lambda: clock.advance(1.5),
+        real=True,
+        closers=[venue.close, fake.stop],
+    )
 
 
 _LIGHTER_PATHS = {"create_order": "/sendTx", "fetch_balance": "/account"}
@@ -122,23 +173,50 @@ def lighter_venue(clock: ManualClock) -> Harness:
     fake.add_account(281, 3, {"USDC": 100000.0, "BTC": 1.0})
     private_key, _public_key, error = sdk().create_api_key()
     assert error is None
-    venue = LighterVenue(fake.url, {"main": LighterAccount(281, 3, private_key)}, markets={"btc/usdc": 1}, clock=clock,
-                         timeout=3.0, poll_every=1.0)
-    return Harness(venue, Exchanges.LIGHTER, "main", (Exchanges.KRAKEN, "main"), clock,
-                   rate_limit=lambda method: fake.rate_limit_next(1, _LIGHTER_PATHS[method]),
-                   outage=lambda: fake.fail_next(10_000, 503),
-                   hang_after=lambda method: fake.hang_after_next(1, _LIGHTER_PATHS[method]),
-                   pump=lambda: clock.advance(1.5), real=True, market="btc/usdc", quote=Currencies.USDC,
-                   moves_money=False, closers=[venue.close, fake.stop])
+    venue = LighterVenue(
+        fake.url,
+        {"main": LighterAccount(281, 3, private_key)},
+        markets={"btc/usdc": 1},
+        clock=clock,
+        timeout=3.0,
+        poll_every=1.0,
+    )
+    return Harness(
+        venue,
+        Exchanges.LIGHTER,
+        "main",
+        (Exchanges.KRAKEN, "main"),
+        clock,
+        rate_limit=lambda method: fake.rate_limit_next(1, _LIGHTER_PATHS[method]),
+        outage=lambda: fake.fail_next(10_000, 503),
+        hang_after=lambda method: fake.hang_after_next(1, _LIGHTER_PATHS[method]),
+        pump=lambda: clock.advance(1.5),
+        real=True,
+        market="btc/usdc",
+        quote=Currencies.USDC,
+        moves_money=False,
+        closers=[venue.close, fake.stop],
+    )
 
 
 def paper_on_kraken(clock: ManualClock) -> Harness:
     """Paper trading (dry_run) on the fake Kraken's live prices and balances."""
     live = kraken(clock)
     venue = PaperVenue(live.venue, clock, fee_bps=10.0, delay=30.0, fee=WITHDRAW_FEE)
-    return Harness(venue, Exchanges.KRAKEN, "main", live.destination, clock, rate_limit=live.rate_limit,
-                   outage=live.outage, hang_after=live.hang_after, pump=lambda: None, real=True, sends=False,
-                   closers=[venue.close, *live.closers])
+    return Harness(
+        venue,
+        Exchanges.KRAKEN,
+        "main",
+        live.destination,
+        clock,
+        rate_limit=live.rate_limit,
+        outage=live.outage,
+        hang_after=live.hang_after,
+        pump=lambda: None,
+        real=True,
+        sends=False,
+        closers=[venue.close, *live.closers],
+    )
 
 
 def routed_to_kraken(clock: ManualClock) -> Harness:
@@ -146,14 +224,29 @@ def routed_to_kraken(clock: ManualClock) -> Harness:
     live = kraken(clock)
     other = SimulatedVenue(clock, balances={(Exchanges.MEXC, "main"): {}}, markets={MARKET: MarketSpec(price=60000.0)})
     router = VenueRouter({Exchanges.KRAKEN: live.venue}, default=other, tickers={MARKET: Exchanges.KRAKEN})
-    return Harness(router, Exchanges.KRAKEN, "main", live.destination, clock, rate_limit=live.rate_limit,
-                   outage=live.outage, hang_after=live.hang_after, pump=live.pump, real=True,
-                   closers=[router.close, *live.closers[1:]])
+    return Harness(
+        router,
+        Exchanges.KRAKEN,
+        "main",
+        live.destination,
+        clock,
+        rate_limit=live.rate_limit,
+        outage=live.outage,
+        hang_after=live.hang_after,
+        pump=live.pump,
+        real=True,
+        closers=[router.close, *live.closers[1:]],
+    )
 
 
-HARNESSES: dict[str, Callable[[ManualClock], Harness]] = {"simulated": simulated, "kraken": kraken, "mexc": mexc,
-                                                             "lighter": lighter_venue, "paper": paper_on_kraken,
-                                                             "router": routed_to_kraken}
+HARNESSES: dict[str, Callable[[ManualClock], Harness]] = {
+    "simulated": simulated,
+    "kraken": kraken,
+    "mexc": mexc,
+    "lighter": lighter_venue,
+    "paper": paper_on_kraken,
+    "router": routed_to_kraken,
+}
 
 
 def harness(name: str, clock: ManualClock) -> Iterator[Harness]:
@@ -162,4 +255,3 @@ def harness(name: str, clock: ManualClock) -> Iterator[Harness]:
         yield built
     finally:
         built.close()
-

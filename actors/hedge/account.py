@@ -34,8 +34,9 @@ class HedgeAccount(Actor):
 
     book: OpenerBook | JobBook
 
-    def __init__(self, venue: TradingVenue, exchange: Exchange, account: str, gateway: str | None,
-                 journal: Journal | None) -> None:
+    def __init__(
+        self, venue: TradingVenue, exchange: Exchange, account: str, gateway: str | None, journal: Journal | None
+    ) -> None:
         super().__init__()
         self.venue = venue
         self.exchange = exchange_name(exchange)
@@ -77,8 +78,12 @@ class HedgeAccount(Actor):
         if self.gateway is not None:
             self.tell(self.gateway, fill)
 
-    def _write(self, rows: Iterable[tuple[str, str, msgspec.Struct]], delete: Iterable[tuple[str, str]] = (),
-               synced: bool = False) -> None:
+    def _write(
+        self,
+        rows: Iterable[tuple[str, str, msgspec.Struct]],
+        delete: Iterable[tuple[str, str]] = (),
+        synced: bool = False,
+    ) -> None:
         """Journal the book's record, plus ``rows`` (kind, key, value), minus ``delete``.
 
         ``synced``: committed now, synced to disk, with every change still unwritten: for a record

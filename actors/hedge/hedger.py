@@ -88,15 +88,22 @@ class HedgeAccountB(HedgeAccount):
             book.retries, book.remember = self.book.retries, self.book.remember
             book.restore(jobs, answers)
             self.book = book
-            self._write([*((JOB, job.trade_id, job) for job in jobs), *((ANSWER, a.trade_id, a) for a in answers)],
-                        synced=True)
+            self._write(
+                [*((JOB, job.trade_id, job) for job in jobs), *((ANSWER, a.trade_id, a) for a in answers)], synced=True
+            )
             self.journal.state.delete(self.name, LEGACY_KEY)
             self.log.warning("converted the journaled book of an older version ({} open hedges)", len(jobs))
         self._subscribe()
         for job in self.book.jobs.values():
-            self.log.warning("resuming the hedge of {} (attempt {}{}, {} failed so far, {} hedged of {})",
-                             job.trade_id, job.attempt, ", in doubt" if job.in_doubt else "", job.failures,
-                             job.hedged, job.target)
+            self.log.warning(
+                "resuming the hedge of {} (attempt {}{}, {} failed so far, {} hedged of {})",
+                job.trade_id,
+                job.attempt,
+                ", in doubt" if job.in_doubt else "",
+                job.failures,
+                job.hedged,
+                job.target,
+            )
             self.tell(self.name, RetryHedge(job.trade_id))
 
     def on_fill(self, fill: Fill) -> None:
@@ -130,28 +137,49 @@ class HedgeAccountB(HedgeAccount):
         job.alerted = bool(job.unknown)
         self._save(job, answer)
         if raise_alert:
-            self.alert(key, f"hedge of {job.trade_id}: outcome of attempt {job.client_order_id(self.name)} unknown "
-                       f"({job.unknown}); {job.remaining:g} of {job.target:g} possibly unhedged; asking the venue "
-                       f"again every {self.resolve_every} s")
+            self.alert(
+                key,
+                f"hedge of {job.trade_id}: outcome of attempt {job.client_order_id(self.name)} unknown "
+                f"({job.unknown}); {job.remaining:g} of {job.target:g} possibly unhedged; asking the venue "
+                f"again every {self.resolve_every} s",
+            )
         if resolved:
             self.resolve_alert(key, f"hedge of {job.trade_id}: the venue answered")
         if job.unknown:
-            self.log.warning("hedge of {}: {}; asking the venue again in {} s", job.trade_id, job.unknown,
-                             self.resolve_every)
+            self.log.warning(
+                "hedge of {}: {}; asking the venue again in {} s", job.trade_id, job.unknown, self.resolve_every
+            )
             self._later(self.resolve_every, RetryHedge(job.trade_id))
             return
         if answer is None:
             if not job.in_doubt and job.failures:
-                self.log.warning("hedge of {}: attempt {} of {} failed ({}); retrying", job.trade_id, job.failures,
-                                 self.retries + 1, job.reason)
+                self.log.warning(
+                    "hedge of {}: attempt {} of {} failed ({}); retrying",
+                    job.trade_id,
+                    job.failures,
+                    self.retries + 1,
+                    job.reason,
+                )
             self._later(self.retry_delay if job.failures else 0.0, RetryHedge(job.trade_id))
             return
         if isinstance(answer, BHedged):
-            self.log.info("hedged {}: {} {} {} @ {}", job.trade_id, job.side.value, answer.quantity, job.market,
-                          answer.average_price)
+            self.log.info(
+                "hedged {}: {} {} {} @ {}",
+                job.trade_id,
+                job.side.value,
+                answer.quantity,
+                job.market,
+                answer.average_price,
+            )
         else:
-            self.log.error("gave up hedging {} after {} attempts: {} ({} of {} hedged)", job.trade_id,
-                           answer.retries, answer.reason, answer.quantity, job.quantity)
+            self.log.error(
+                "gave up hedging {} after {} attempts: {} ({} of {} hedged)",
+                job.trade_id,
+                answer.retries,
+                answer.reason,
+                answer.quantity,
+                job.quantity,
+            )
 
     def _save(self, job: HedgeJob, answer: BHedged | BHedgeFailed | None = None, synced: bool = False) -> None:
         """Journal B's record with ``job``'s row (dropped once hedged) and ``answer``'s, and forget old answers."""
@@ -177,8 +205,12 @@ class HedgeAccountB(HedgeAccount):
         try:
             order = self._place(job)
         except VenueTimeout as error:
-            self.log.warning("hedge of {}: placing {} timed out ({}); asking the venue what it did", job.trade_id,
-                             client_order_id, error)
+            self.log.warning(
+                "hedge of {}: placing {} timed out ({}); asking the venue what it did",
+                job.trade_id,
+                client_order_id,
+                error,
+            )
             return self._resolve_attempt(job)
         except VenueError as error:  # refused or down: nothing was placed
             return self.book.absent(job, f"{type(error).__name__}: {error}")
@@ -186,8 +218,16 @@ class HedgeAccountB(HedgeAccount):
 
     def _place(self, job: HedgeJob) -> Order:
         """One attempt's venue call: a market order for what is left (a rest not filled at once is cancelled)."""
-        order = self.venue.create_order(self.exchange, self.account, job.market, job.side, OrderType.MARKET,
-                                        job.remaining, None, job.client_order_id(self.name))
+        order = self.venue.create_order(
+            self.exchange,
+            self.account,
+            job.market,
+            job.side,
+            OrderType.MARKET,
+            job.remaining,
+            None,
+            job.client_order_id(self.name),
+        )
         if order.status is OrderStatus.OPEN:
             order = self.venue.cancel_order(order.order_id)
         return order
@@ -213,20 +253,34 @@ class HedgeAccountB(HedgeAccount):
                 order = self.venue.cancel_order(order.order_id)
             if order is None and job.in_doubt:
                 known = self.book.known_orders()
-                strays = [f for f in self.venue.fetch_fills(self.exchange, self.account, job.sent_at)
-                          if f.market == job.market and f.side is job.side and f.order_id not in known]
+                strays = [
+                    f
+                    for f in self.venue.fetch_fills(self.exchange, self.account, job.sent_at)
+                    if f.market == job.market and f.side is job.side and f.order_id not in known
+                ]
                 if strays:
-                    self.book.outcome_unknown(job, f"the venue has no order {client_order_id}, but fills "
-                                              f"{[f.trade_id for f in strays]} since it was sent are not accounted for")
+                    self.book.outcome_unknown(
+                        job,
+                        f"the venue has no order {client_order_id}, but fills "
+                        f"{[f.trade_id for f in strays]} since it was sent are not accounted for",
+                    )
                     return None
         except VenueError as error:
-            self.book.outcome_unknown(job, f"cannot ask the venue about {client_order_id}: {type(error).__name__}: {error}")
+            self.book.outcome_unknown(
+                job, f"cannot ask the venue about {client_order_id}: {type(error).__name__}: {error}"
+            )
             return None
         job.unknown = ""
         rechecking, job.recheck = job.recheck, False
         if order is not None:
-            self.log.info("hedge of {}: {} is order {} ({}, {} filled)", job.trade_id, client_order_id,
-                          order.order_id, order.status.value, order.filled)
+            self.log.info(
+                "hedge of {}: {} is order {} ({}, {} filled)",
+                job.trade_id,
+                client_order_id,
+                order.order_id,
+                order.status.value,
+                order.filled,
+            )
             return self.book.order_seen(job, order)
         if rechecking:
             if job.remaining <= EPSILON:  # the earlier orders hedged it after all
@@ -238,8 +292,9 @@ class HedgeAccountB(HedgeAccount):
         try:
             self.tell(reply_to, answer)
         except UnknownActorError:
-            self.log.error("cannot answer {} about {}: no such actor (the answer is kept for a repeat)",
-                           reply_to, answer.trade_id)
+            self.log.error(
+                "cannot answer {} about {}: no such actor (the answer is kept for a repeat)", reply_to, answer.trade_id
+            )
 
     def on_hedge_status(self, message: HedgeStatus) -> HedgerReport:
         leg = self.book.leg

@@ -136,7 +136,7 @@ class JobBook(msgspec.Struct, dict=True):
         """Put back the jobs and answers saved beside the record (answers oldest first)."""
         for job in jobs:
             (self.jobs if job.state is JobState.OPEN else self.stalled)[job.trade_id] = job
-        for answer in answers[-self.remember:] if self.remember else []:
+        for answer in answers[-self.remember :] if self.remember else []:
             self.answers[answer.trade_id] = answer
 
     def answer_for(self, request: AFilled) -> BHedged | BHedgeFailed | None:
@@ -162,8 +162,15 @@ class JobBook(msgspec.Struct, dict=True):
             earlier.recheck = True
             job = earlier
         else:
-            job = HedgeJob(request.trade_id, request.request, request.reply_to, market, request.side.opposite,
-                           request.quantity, now)
+            job = HedgeJob(
+                request.trade_id,
+                request.request,
+                request.reply_to,
+                market,
+                request.side.opposite,
+                request.quantity,
+                now,
+            )
         self.jobs[job.trade_id] = job
         return job
 
@@ -195,12 +202,16 @@ class JobBook(msgspec.Struct, dict=True):
         self.book_order(job, order)
         if job.remaining <= EPSILON:
             return self.finish_hedged(job, order.order_id)
-        why = order.reason or f"order {order.order_id} {order.status.value} with {order.filled} of {order.quantity} filled"
+        why = (
+            order.reason
+            or f"order {order.order_id} {order.status.value} with {order.filled} of {order.quantity} filled"
+        )
         return self.attempt_failed(job, why, new_id=True)
 
     def finish_hedged(self, job: HedgeJob, order_id: str) -> BHedged:
-        return self._finish(job, BHedged(job.trade_id, job.new_quantity, job.average_price or 0.0, order_id,
-                                         job.fee, job.request))
+        return self._finish(
+            job, BHedged(job.trade_id, job.new_quantity, job.average_price or 0.0, order_id, job.fee, job.request)
+        )
 
     def absent(self, job: HedgeJob, reason: str) -> BHedgeFailed | None:
         """The venue has no order under the current attempt's id and no unexplained fill: the attempt did
@@ -223,8 +234,9 @@ class JobBook(msgspec.Struct, dict=True):
             job.attempt += 1
         if job.failures <= self.retries:
             return None
-        answer = BHedgeFailed(job.trade_id, reason, job.failures, job.new_quantity, job.average_price, job.fee,
-                              job.request)
+        answer = BHedgeFailed(
+            job.trade_id, reason, job.failures, job.new_quantity, job.average_price, job.fee, job.request
+        )
         self._finish(job, answer)
         job.state = JobState.STALLED
         self.stalled[job.trade_id] = job

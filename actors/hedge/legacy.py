@@ -25,10 +25,15 @@ def legacy_opener(data: dict[str, Any]) -> tuple[OpenerBook, list[PendingHedge]]
     fields = {**data, "orders": {order["order_id"]: order for order in data.get("orders", [])}}
     fields["hedges_done"], fields["hedges_failed"], fields["timeouts"] = data.get("counts", [0, 0, 0])
     book = msgspec.convert(fields, OpenerBook)
-    hedges = [msgspec.convert({**hedge, "state": state}, PendingHedge)
-              for key, state in (("pending", FillState.PENDING), ("failed", FillState.FAILED),
-                                 ("residual", FillState.RESIDUAL))
-              for hedge in data.get(key, [])]
+    hedges = [
+        msgspec.convert({**hedge, "state": state}, PendingHedge)
+        for key, state in (
+            ("pending", FillState.PENDING),
+            ("failed", FillState.FAILED),
+            ("residual", FillState.RESIDUAL),
+        )
+        for hedge in data.get(key, [])
+    ]
     return book, hedges
 
 
@@ -40,7 +45,9 @@ def legacy_hedger(data: dict[str, Any]) -> tuple[JobBook, list[HedgeJob], list[B
     """
     done, failed = data.get("counts", [0, 0])
     book = msgspec.convert({"leg": data.get("leg", {}), "hedges_done": done, "hedges_failed": failed}, JobBook)
-    jobs = [msgspec.convert({**job, "in_doubt": True, "sent_at": job.get("opened_at", 0.0)}, HedgeJob)
-            for job in data.get("jobs", [])]
+    jobs = [
+        msgspec.convert({**job, "in_doubt": True, "sent_at": job.get("opened_at", 0.0)}, HedgeJob)
+        for job in data.get("jobs", [])
+    ]
     answers = msgspec.convert(data.get("answers", []), list[BHedged | BHedgeFailed])
     return book, jobs, answers

@@ -36,7 +36,9 @@ class Leg(msgspec.Struct):
         before, average = self.position, self.average_price or 0.0
         after = rounded(before + signed)
         if abs(before) <= EPSILON or (before > 0) == (signed > 0):  # opening or adding
-            self.average_price = (abs(before) * average + quantity * price) / abs(after) if abs(after) > EPSILON else None
+            self.average_price = (
+                (abs(before) * average + quantity * price) / abs(after) if abs(after) > EPSILON else None
+            )
         else:  # reducing, closing, or flipping
             closed = min(abs(before), quantity)
             self.realised = rounded(self.realised + closed * (price - average) * (1 if before > 0 else -1))

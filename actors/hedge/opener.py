@@ -102,8 +102,13 @@ class HedgeAccountA(HedgeAccount):
     ) -> None:
         super().__init__(venue, exchange, account, gateway, journal)
         split_market(market)  # ValueError naming a malformed market
-        for name, value in (("quantity", quantity), ("timeout", timeout), ("remind_every", remind_every),
-                            ("exposure_limit", exposure_limit), ("cancel_retry_every", cancel_retry_every)):
+        for name, value in (
+            ("quantity", quantity),
+            ("timeout", timeout),
+            ("remind_every", remind_every),
+            ("exposure_limit", exposure_limit),
+            ("cancel_retry_every", cancel_retry_every),
+        ):
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be > 0, got {value!r}")
         if not (math.isfinite(offset_bps) and 0 <= offset_bps < 10_000):
@@ -160,22 +165,32 @@ class HedgeAccountA(HedgeAccount):
         if saved is not None:
             self.book = saved
             book = self.book
-            self.log.info("resumed from the journal: A {} B {}, unanswered {}, paused {}",
-                          book.a.position, book.b.position, list(book.pending), book.paused)
+            self.log.info(
+                "resumed from the journal: A {} B {}, unanswered {}, paused {}",
+                book.a.position,
+                book.b.position,
+                list(book.pending),
+                book.paused,
+            )
             if book.paused:
-                self.log.error("trading is PAUSED ({}); an operator must look, then send ResumeTrading",
-                               book.pause_reason)
+                self.log.error(
+                    "trading is PAUSED ({}); an operator must look, then send ResumeTrading", book.pause_reason
+                )
             if book.market != self.market:
-                self.log.warning("the journaled book trades {}, the configuration {}: positions are the journal's",
-                                 book.market, self.market)
+                self.log.warning(
+                    "the journaled book trades {}, the configuration {}: positions are the journal's",
+                    book.market,
+                    self.market,
+                )
         else:
             self.book = OpenerBook(self.market, session=f"{self.name}-{uuid.uuid4().hex[:8]}")
             self._save(synced=True)  # the session names every client order id from now on
         self._subscribe()
         again = self.book.recheck_all(self.clock.now())
         if again:  # no need to wait a timeout: B answers a repeated request from memory
-            self.log.warning("asking {} again at once about the journaled unanswered {}", self.hedger,
-                             [p.trade_id for p in again])
+            self.log.warning(
+                "asking {} again at once about the journaled unanswered {}", self.hedger, [p.trade_id for p in again]
+            )
             self._save(again)
         self._ask_hedge(again)
         self._alert_remainders()
@@ -190,11 +205,17 @@ class HedgeAccountA(HedgeAccount):
             # (its first round asks the venue about the order), not asked of a B on its way out.
             try:
                 cancelled = self.venue.cancel_order(order.order_id)
-                self.log.info("order {} cancelled with {} of {} filled: the desk is stopping", order.order_id,
-                              cancelled.filled, cancelled.quantity)
+                self.log.info(
+                    "order {} cancelled with {} of {} filled: the desk is stopping",
+                    order.order_id,
+                    cancelled.filled,
+                    cancelled.quantity,
+                )
             except VenueError as error:
-                self.alert(f"{self.name}:resting_order", f"stopping, and the venue did not cancel order "
-                           f"{order.order_id}: it may still fill ({error})")
+                self.alert(
+                    f"{self.name}:resting_order",
+                    f"stopping, and the venue did not cancel order {order.order_id}: it may still fill ({error})",
+                )
         super().on_stop()
 
     def on_failure(self, *exc_info: Any) -> None:
@@ -257,8 +278,12 @@ class HedgeAccountA(HedgeAccount):
             self._save()
         else:
             self._save([pending], synced=True)  # before B hears of it, as for a pushed fill
-            self.log.warning("order {} has {} filled that was never pushed to us; hedging it as {}",
-                             order.order_id, pending.quantity, pending.trade_id)
+            self.log.warning(
+                "order {} has {} filled that was never pushed to us; hedging it as {}",
+                order.order_id,
+                pending.quantity,
+                pending.trade_id,
+            )
             self._ask_hedge([pending])
 
     def _resolve_placement(self) -> None:
@@ -268,16 +293,25 @@ class HedgeAccountA(HedgeAccount):
         try:
             order = self.venue.fetch_order_by_client_id(self.exchange, self.account, placing.client_order_id)
         except VenueError as error:
-            self.log.warning("cannot resolve the placement of {} now ({}); {} stays unconfirmed",
-                             placing.client_order_id, error, placing.quantity)
+            self.log.warning(
+                "cannot resolve the placement of {} now ({}); {} stays unconfirmed",
+                placing.client_order_id,
+                error,
+                placing.quantity,
+            )
             return
         if order is None:
             self.log.warning("the venue has no order {}: the timed-out placement did nothing", placing.client_order_id)
             self.book.placement_absent()
             self._save()
             return
-        self.log.warning("the timed-out placement {} is order {} ({}, {} filled)", placing.client_order_id,
-                         order.order_id, order.status.value, order.filled)
+        self.log.warning(
+            "the timed-out placement {} is order {} ({}, {} filled)",
+            placing.client_order_id,
+            order.order_id,
+            order.status.value,
+            order.filled,
+        )
         self.book.order_placed(order, self.clock.now())
         self._save()
 
@@ -289,12 +323,16 @@ class HedgeAccountA(HedgeAccount):
         if self._cancel(order, "trading is paused"):
             self.resolve_alert(f"{self.name}:resting_order", f"order {order.order_id} cancelled while paused")
             return
-        self.alert(f"{self.name}:resting_order", f"paused, and the venue did not cancel order {order.order_id} "
-                   f"({order.quantity - order.covered:g} may still fill); retrying every {self.cancel_retry_every} s",
-                   AlertSeverity.WARNING)
+        self.alert(
+            f"{self.name}:resting_order",
+            f"paused, and the venue did not cancel order {order.order_id} "
+            f"({order.quantity - order.covered:g} may still fill); retrying every {self.cancel_retry_every} s",
+            AlertSeverity.WARNING,
+        )
         if self._cancel_timer is None:
-            self._cancel_timer = self.send_later(self.cancel_retry_every, self.name,
-                                                 CancelRestingOrder(self._incarnation))
+            self._cancel_timer = self.send_later(
+                self.cancel_retry_every, self.name, CancelRestingOrder(self._incarnation)
+            )
 
     def on_cancel_resting_order(self, message: CancelRestingOrder) -> None:
         if message.token != self._incarnation:
@@ -317,8 +355,9 @@ class HedgeAccountA(HedgeAccount):
         except VenueError as error:
             self.log.warning("cannot cancel order {} now: {}", order.order_id, error)
             return False
-        self.log.info("order {} cancelled with {} of {} filled: {}", order.order_id, cancelled.filled,
-                      cancelled.quantity, why)
+        self.log.info(
+            "order {} cancelled with {} of {} filled: {}", order.order_id, cancelled.filled, cancelled.quantity, why
+        )
         self._observe(cancelled)
         return True
 
@@ -330,28 +369,53 @@ class HedgeAccountA(HedgeAccount):
             ticker = self.venue.fetch_ticker(self.market)
             book.last_price = ticker.last
             price = self._limit_price(side, ticker)
-            order = self.venue.create_order(self.exchange, self.account, self.market, side, OrderType.LIMIT,
-                                            quantity, price, client_order_id)
+            order = self.venue.create_order(
+                self.exchange, self.account, self.market, side, OrderType.LIMIT, quantity, price, client_order_id
+            )
         except VenueTimeout as error:
             book.placement_in_doubt(client_order_id, side, quantity, self.clock.now())
             self._save()
-            self.log.warning("order {} placement timed out ({}): {} unconfirmed; the next round asks the venue "
-                             "by client id, then tries again with the same client id", client_order_id, error, quantity)
+            self.log.warning(
+                "order {} placement timed out ({}): {} unconfirmed; the next round asks the venue "
+                "by client id, then tries again with the same client id",
+                client_order_id,
+                error,
+                quantity,
+            )
             return
         except VenueError as error:
             self._save()
-            self.log.warning("order {} not placed ({}: {}); the next round tries again with the same client id",
-                             client_order_id, type(error).__name__, error)
+            self.log.warning(
+                "order {} not placed ({}: {}); the next round tries again with the same client id",
+                client_order_id,
+                type(error).__name__,
+                error,
+            )
             return
         book.order_placed(order, self.clock.now())
         # Not journaled here: a restarted A derives it again (the same client id returns this order), and
         # the record of the order's first fill carries it. Off the path from that fill to its hedge.
         if order.status is OrderStatus.REJECTED:
-            self.log.warning("order {} ({} {} {} @ {}) rejected: {}", order.order_id, side.value, quantity,
-                             self.market, price, order.reason)
+            self.log.warning(
+                "order {} ({} {} {} @ {}) rejected: {}",
+                order.order_id,
+                side.value,
+                quantity,
+                self.market,
+                price,
+                order.reason,
+            )
         else:
-            self.log.info("round {} ({}): {} {} {} @ {} as {}", book.round, book.direction, side.value, quantity,
-                          self.market, price, order.order_id)
+            self.log.info(
+                "round {} ({}): {} {} {} @ {} as {}",
+                book.round,
+                book.direction,
+                side.value,
+                quantity,
+                self.market,
+                price,
+                order.order_id,
+            )
 
     def _limit_price(self, side: Side, ticker: Ticker) -> float:
         offset = self.offset_bps / 10_000
@@ -364,10 +428,19 @@ class HedgeAccountA(HedgeAccount):
         if pending is None:
             self.log.debug("fill {} already booked or not one of our orders", fill.trade_id)
         else:
-            self._save([pending], synced=True)  # before B hears of it: a restarted A must know this fill is being hedged
+            self._save(
+                [pending], synced=True
+            )  # before B hears of it: a restarted A must know this fill is being hedged
             self._ask_hedge([pending])
-            self.log.info("fill {} of {}: {} {} @ {}; asked {} to hedge", fill.trade_id, fill.order_id,
-                          fill.side.value, pending.quantity, fill.price, self.hedger)
+            self.log.info(
+                "fill {} of {}: {} {} @ {}; asked {} to hedge",
+                fill.trade_id,
+                fill.order_id,
+                fill.side.value,
+                pending.quantity,
+                fill.price,
+                self.hedger,
+            )
         self._forward(fill)  # every fill, after B was asked: the hedge is the urgent part
 
     def _ask_hedge(self, hedges: list[PendingHedge]) -> None:
@@ -382,10 +455,21 @@ class HedgeAccountA(HedgeAccount):
             return
         self._save(gone=[pending.trade_id])  # after the fact: lost, A asks again and B answers from memory
         if abs(answer.quantity - pending.quantity) > EPSILON:
-            self.log.error("{} hedged {} of {} for {}: the pair is off by the difference",
-                           self.hedger, answer.quantity, pending.quantity, answer.trade_id)
-        self.log.info("{} hedged {} @ {} ({}); net exposure {}", answer.trade_id, answer.quantity,
-                      answer.average_price, answer.order_id, self.book.net_exposure)
+            self.log.error(
+                "{} hedged {} of {} for {}: the pair is off by the difference",
+                self.hedger,
+                answer.quantity,
+                pending.quantity,
+                answer.trade_id,
+            )
+        self.log.info(
+            "{} hedged {} @ {} ({}); net exposure {}",
+            answer.trade_id,
+            answer.quantity,
+            answer.average_price,
+            answer.order_id,
+            self.book.net_exposure,
+        )
         self._arm()
         if self.continue_after_hedge and self.book.can_open:
             self._round("after hedge")
@@ -397,8 +481,11 @@ class HedgeAccountA(HedgeAccount):
             return
         left = pending.trade_id in self.book.failed
         self._save([pending] if left else [], gone=[] if left else [pending.trade_id])
-        self.log.error("trading PAUSED: {}; net exposure {}; an operator must look, then send ResumeTrading",
-                       self.book.pause_reason, self.book.net_exposure)
+        self.log.error(
+            "trading PAUSED: {}; net exposure {}; an operator must look, then send ResumeTrading",
+            self.book.pause_reason,
+            self.book.net_exposure,
+        )
         self._alert_remainders()
         self._cancel_while_paused()  # no more fills that B may fail to hedge
         self._arm()
@@ -416,8 +503,11 @@ class HedgeAccountA(HedgeAccount):
     def on_resume_trading(self, message: ResumeTrading) -> HedgeReport:
         again = self.book.resume(message.retry_failed, self.clock.now())
         self._save(self.book.open_hedges())
-        self.log.warning("trading resumed by {}{}", message.operator or "an operator",
-                         f"; asking {self.hedger} again to hedge {[p.trade_id for p in again]}" if again else "")
+        self.log.warning(
+            "trading resumed by {}{}",
+            message.operator or "an operator",
+            f"; asking {self.hedger} again to hedge {[p.trade_id for p in again]}" if again else "",
+        )
         self._ask_hedge(again)
         self._alert_remainders()
         if self._exposure_timer is not None:  # the age limit counts again from the resume
@@ -427,16 +517,23 @@ class HedgeAccountA(HedgeAccount):
 
     def on_book_manual_hedge(self, message: BookManualHedge) -> HedgeReport | Rejected:
         try:
-            covered = self.book.book_manual_hedge(message.quantity, message.price, message.reference,
-                                                  message.trade_id, message.fee, self.clock.now())
+            covered = self.book.book_manual_hedge(
+                message.quantity, message.price, message.reference, message.trade_id, message.fee, self.clock.now()
+            )
         except ValueError as error:
             self.log.warning("manual hedge {} not booked: {}", message.reference, error)
             return Rejected(reason=str(error), message_type=type(message).__name__)
         still_open = self.book.open_hedges()
         self._save(still_open, gone=set(covered) - {p.trade_id for p in still_open})
-        self.log.warning("{} booked a hedge made by hand: {} @ {} ({}) against {}; net exposure {}",
-                         message.operator or "an operator", message.quantity, message.price, message.reference,
-                         covered, self.book.net_exposure)
+        self.log.warning(
+            "{} booked a hedge made by hand: {} @ {} ({}) against {}; net exposure {}",
+            message.operator or "an operator",
+            message.quantity,
+            message.price,
+            message.reference,
+            covered,
+            self.book.net_exposure,
+        )
         self._alert_remainders()
         return self._report()
 
@@ -447,8 +544,11 @@ class HedgeAccountA(HedgeAccount):
         if left:
             quantity = round(math.fsum(p.quantity for p in left.values()), 8)
             state = "waiting for an operator" if book.failed else "left by an operator's resume"
-            self.alert(key, f"{quantity:g} of A's fills unhedged ({sorted(left)}, {state}); retry with "
-                       "ResumeTrading or book the hand-made hedge with BookManualHedge")
+            self.alert(
+                key,
+                f"{quantity:g} of A's fills unhedged ({sorted(left)}, {state}); retry with "
+                "ResumeTrading or book the hand-made hedge with BookManualHedge",
+            )
         elif book.hedges_failed:
             self.resolve_alert(key, "no unhedged remainder left")
 
@@ -470,8 +570,10 @@ class HedgeAccountA(HedgeAccount):
         if age >= self.exposure_limit:
             if not (book.exposure_alerted and book.paused):
                 book.exposure_alerted = True
-                what = (f"{book.working_exposure:g} unhedged or unconfirmed for {age:.0f} s (unhedged "
-                        f"{book.unhedged:g}, unconfirmed {book.unconfirmed:g}; limit {self.exposure_limit:g} s)")
+                what = (
+                    f"{book.working_exposure:g} unhedged or unconfirmed for {age:.0f} s (unhedged "
+                    f"{book.unhedged:g}, unconfirmed {book.unconfirmed:g}; limit {self.exposure_limit:g} s)"
+                )
                 if not book.paused:
                     book.pause(what)
                 self._save()
@@ -480,8 +582,9 @@ class HedgeAccountA(HedgeAccount):
             return
         if self._exposure_timer is None:
             assert book.exposed_since is not None
-            self._exposure_timer = self._later(book.exposed_since + self.exposure_limit - now,
-                                               ExposureCheck(self._incarnation))
+            self._exposure_timer = self._later(
+                book.exposed_since + self.exposure_limit - now, ExposureCheck(self._incarnation)
+            )
 
     def on_exposure_check(self, message: ExposureCheck) -> None:
         if message.token == self._incarnation:
@@ -498,12 +601,22 @@ class HedgeAccountA(HedgeAccount):
         due = book.time_out(now, self.timeout)
         if due:
             self._save(due)
-            self.log.warning("{} has not answered {} within {} s; not opening; re-checking on the next round "
-                             "(A {} B {} net {})", self.hedger, [p.trade_id for p in due], self.timeout,
-                             book.a.position, book.b.position, book.net_exposure)
+            self.log.warning(
+                "{} has not answered {} within {} s; not opening; re-checking on the next round (A {} B {} net {})",
+                self.hedger,
+                [p.trade_id for p in due],
+                self.timeout,
+                book.a.position,
+                book.b.position,
+                book.net_exposure,
+            )
         if book.pending and self._remind_at is not None and now >= self._remind_at:
-            self.log.warning("still waiting for {} to answer {} ({:.0f} s)", self.hedger, list(book.pending),
-                             now - (book.waiting_since or now))
+            self.log.warning(
+                "still waiting for {} to answer {} ({:.0f} s)",
+                self.hedger,
+                list(book.pending),
+                now - (book.waiting_since or now),
+            )
             while self._remind_at <= now:
                 self._remind_at += self.remind_every
         self._arm()
@@ -516,8 +629,14 @@ class HedgeAccountA(HedgeAccount):
             return
         self._save(again)
         book = self.book
-        self.log.warning("re-check: A {} B {} net {}; asking {} again about {}", book.a.position, book.b.position,
-                         book.net_exposure, self.hedger, [p.trade_id for p in again])
+        self.log.warning(
+            "re-check: A {} B {} net {}; asking {} again about {}",
+            book.a.position,
+            book.b.position,
+            book.net_exposure,
+            self.hedger,
+            [p.trade_id for p in again],
+        )
         self._ask_hedge(again)
 
     def _arm(self) -> None:

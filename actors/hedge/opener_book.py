@@ -118,8 +118,13 @@ class OpenerBook(msgspec.Struct, dict=True):
     def can_open(self) -> bool:
         """No pause, no unanswered or failed hedge, no placement in doubt, and the last order is settled."""
         order = self.current_order
-        return not (self.paused or self.pending or self.failed or self.placing is not None
-                    or (order is not None and not order.settled))
+        return not (
+            self.paused
+            or self.pending
+            or self.failed
+            or self.placing is not None
+            or (order is not None and not order.settled)
+        )
 
     def _forget_settled(self) -> None:
         for order_id in [o for o, t in self.orders.items() if t.settled and o != self.current]:
@@ -235,8 +240,9 @@ class OpenerBook(msgspec.Struct, dict=True):
             self.pending[pending.trade_id] = pending
         return again
 
-    def book_manual_hedge(self, quantity: float, price: float, reference: str, trade_id: str, fee: float,
-                          now: float) -> list[str]:
+    def book_manual_hedge(
+        self, quantity: float, price: float, reference: str, trade_id: str, fee: float, now: float
+    ) -> list[str]:
         """An operator hedged by hand: book ``quantity`` on B's leg against the failed or residual remainders
         (``trade_id``'s only, when given; else oldest first). Returns the trade ids it covered.
 
@@ -246,7 +252,9 @@ class OpenerBook(msgspec.Struct, dict=True):
         targets = [waiting[trade_id]] if trade_id in waiting else [] if trade_id else list(waiting.values())
         open_quantity = rounded(math.fsum(p.quantity for p in targets))
         if not targets:
-            raise ValueError(f"no failed or residual hedge{' ' + trade_id if trade_id else ''} to book a manual hedge against")
+            raise ValueError(
+                f"no failed or residual hedge{' ' + trade_id if trade_id else ''} to book a manual hedge against"
+            )
         if quantity > open_quantity + EPSILON:
             raise ValueError(f"manual hedge of {quantity} exceeds the {open_quantity} left unhedged")
         self.b.trade(targets[0].side.opposite, quantity, price, fee)
@@ -268,8 +276,9 @@ class OpenerBook(msgspec.Struct, dict=True):
     @property
     def unhedged(self) -> float:
         """A's fills not (yet) hedged: unanswered, failed, or left as residual by an operator."""
-        return rounded(math.fsum(p.quantity for book in (self.pending, self.failed, self.residual)
-                                for p in book.values()))
+        return rounded(
+            math.fsum(p.quantity for book in (self.pending, self.failed, self.residual) for p in book.values())
+        )
 
     @property
     def unconfirmed(self) -> float:

@@ -170,9 +170,7 @@ def _key_text(key: TransferTaskKey) -> str:
 
 def connect(path: str | os.PathLike[str], synchronous: str = "FULL") -> sqlite3.Connection:
     """A connection to the journal file in WAL mode, autocommit, shareable between threads (guard it with a lock)."""
-    connection = sqlite3.connect(
-        path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
-    )
+    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute(f"PRAGMA synchronous={synchronous}")
     return connection
@@ -326,7 +324,9 @@ class IntentStore(_Store):
         """Every intent now in ``status`` whose last change was at or after ``since``, oldest first."""
         if status not in INTENT_STATUSES:
             raise ValueError(f"unknown intent status {status!r}; expected one of {INTENT_STATUSES}")
-        return [i for i in self._select("WHERE status = ? ORDER BY created_at, seq", (status,)) if i.updated_at >= since]
+        return [
+            i for i in self._select("WHERE status = ? ORDER BY created_at, seq", (status,)) if i.updated_at >= since
+        ]
 
     def with_extra(self, extra: str) -> list[TransferIntent]:
         """Every intent whose task carried this ``extra`` (follow-up tag), oldest first."""
@@ -406,8 +406,9 @@ class HedgeStore(_Store):
         self.synced_commits = 0
         self.relaxed_commits = 0
 
-    def write(self, owner: str, records: Sequence[Record] = (), *, synced: bool,
-              delete: Sequence[tuple[str, str]] = ()) -> None:
+    def write(
+        self, owner: str, records: Sequence[Record] = (), *, synced: bool, delete: Sequence[tuple[str, str]] = ()
+    ) -> None:
         """Insert or replace ``records`` and delete the ``delete`` (kind, key) rows, in one commit."""
         with self._lock:
             db = self._connection
@@ -420,8 +421,10 @@ class HedgeStore(_Store):
             try:
                 for kind, key, value in records:
                     self._seq += 1
-                    db.execute("INSERT OR REPLACE INTO hedge_records (owner, kind, key, seq, value) VALUES (?, ?, ?, ?, ?)",
-                               (owner, kind, key, self._seq, value))
+                    db.execute(
+                        "INSERT OR REPLACE INTO hedge_records (owner, kind, key, seq, value) VALUES (?, ?, ?, ?, ?)",
+                        (owner, kind, key, self._seq, value),
+                    )
                 for kind, key in delete:
                     db.execute("DELETE FROM hedge_records WHERE owner = ? AND kind = ? AND key = ?", (owner, kind, key))
             except BaseException:
@@ -436,8 +439,9 @@ class HedgeStore(_Store):
     def load(self, owner: str, kind: str) -> list[tuple[str, bytes]]:
         """(key, value) of every ``kind`` row of ``owner``, in the order they were last written."""
         with self._db() as db:
-            rows = db.execute("SELECT key, value FROM hedge_records WHERE owner = ? AND kind = ? ORDER BY seq",
-                              (owner, kind)).fetchall()
+            rows = db.execute(
+                "SELECT key, value FROM hedge_records WHERE owner = ? AND kind = ? ORDER BY seq", (owner, kind)
+            ).fetchall()
         return [(key, value) for key, value in rows]
 
 

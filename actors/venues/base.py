@@ -112,8 +112,9 @@ class Subscription(Generic[K]):
     only `cancel` them.
     """
 
-    def __init__(self, key: K, label: str, callback: Callable[[Fill], None],
-                 on_cancel: Callable[[Subscription[K]], None]) -> None:
+    def __init__(
+        self, key: K, label: str, callback: Callable[[Fill], None], on_cancel: Callable[[Subscription[K]], None]
+    ) -> None:
         self.key = key
         self.label = label
         self._callback = callback

@@ -11,12 +11,29 @@ from messages.common import Currency, Exchange, currency_code
 from messages.trading import Fill, Order, OrderStatus, OrderType, Side
 from messages.venue import TransferResult, TransferStatus
 
-__all__ = ["desk_currency", "desk_order_id", "fill_of", "order_of", "split_order_id", "transfer_result", "transfer_status"]
+__all__ = [
+    "desk_currency",
+    "desk_order_id",
+    "fill_of",
+    "order_of",
+    "split_order_id",
+    "transfer_result",
+    "transfer_status",
+]
 
-_ORDER_STATUS = {"open": OrderStatus.OPEN, "closed": OrderStatus.FILLED, "canceled": OrderStatus.CANCELED,
-                 "expired": OrderStatus.CANCELED, "rejected": OrderStatus.REJECTED}
-_TRANSFER_STATUS = {"pending": TransferStatus.PENDING, "ok": TransferStatus.OK, "failed": TransferStatus.FAILED,
-                    "canceled": TransferStatus.CANCELED}
+_ORDER_STATUS = {
+    "open": OrderStatus.OPEN,
+    "closed": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "expired": OrderStatus.CANCELED,
+    "rejected": OrderStatus.REJECTED,
+}
+_TRANSFER_STATUS = {
+    "pending": TransferStatus.PENDING,
+    "ok": TransferStatus.OK,
+    "failed": TransferStatus.FAILED,
+    "canceled": TransferStatus.CANCELED,
+}
 
 
 def desk_currency(code: str | None) -> Currency | None:
@@ -50,24 +67,42 @@ def order_of(exchange: Exchange, account: str, raw: dict[str, Any], market: str 
         status = OrderStatus.CANCELED
     fee = (raw.get("fee") or {}).get("cost") or 0.0
     stamp = (raw.get("timestamp") or 0) / 1000
-    return Order(order_id=desk_order_id(account, symbol, str(raw["id"])), exchange=exchange, account=account,
-                 market=(market or symbol).lower(), side=Side(raw.get("side") or "buy"),
-                 order_type=OrderType(str(raw["type"]) if raw.get("type") in ("limit", "market") else "limit"),
-                 quantity=quantity, status=status,
-                 price=float(raw["price"]) if raw.get("type") == "limit" and raw.get("price") else None,
-                 filled=filled, average_price=float(raw["average"]) if raw.get("average") else None,
-                 fee=float(fee), client_order_id=raw.get("clientOrderId") or None, created_at=stamp,
-                 updated_at=(raw.get("lastUpdateTimestamp") or raw.get("timestamp") or 0) / 1000)
+    return Order(
+        order_id=desk_order_id(account, symbol, str(raw["id"])),
+        exchange=exchange,
+        account=account,
+        market=(market or symbol).lower(),
+        side=Side(raw.get("side") or "buy"),
+        order_type=OrderType(str(raw["type"]) if raw.get("type") in ("limit", "market") else "limit"),
+        quantity=quantity,
+        status=status,
+        price=float(raw["price"]) if raw.get("type") == "limit" and raw.get("price") else None,
+        filled=filled,
+        average_price=float(raw["average"]) if raw.get("average") else None,
+        fee=float(fee),
+        client_order_id=raw.get("clientOrderId") or None,
+        created_at=stamp,
+        updated_at=(raw.get("lastUpdateTimestamp") or raw.get("timestamp") or 0) / 1000,
+    )
 
 
 def fill_of(exchange: Exchange, account: str, raw: dict[str, Any]) -> Fill:
     """ccxt's trade structure (from REST or a websocket) as a `Fill`."""
     fee = raw.get("fee") or {}
     symbol = str(raw["symbol"])
-    return Fill(exchange=exchange, account=account, market=symbol.lower(), side=Side(raw["side"]),
-                quantity=float(raw["amount"]), price=float(raw["price"]), trade_id=str(raw["id"]),
-                order_id=desk_order_id(account, symbol, str(raw.get("order"))), fee=float(fee.get("cost") or 0.0),
-                fee_currency=desk_currency(fee.get("currency")), timestamp=(raw.get("timestamp") or 0) / 1000)
+    return Fill(
+        exchange=exchange,
+        account=account,
+        market=symbol.lower(),
+        side=Side(raw["side"]),
+        quantity=float(raw["amount"]),
+        price=float(raw["price"]),
+        trade_id=str(raw["id"]),
+        order_id=desk_order_id(account, symbol, str(raw.get("order"))),
+        fee=float(fee.get("cost") or 0.0),
+        fee_currency=desk_currency(fee.get("currency")),
+        timestamp=(raw.get("timestamp") or 0) / 1000,
+    )
 
 
 def transfer_status(raw_status: object) -> TransferStatus:
@@ -75,14 +110,25 @@ def transfer_status(raw_status: object) -> TransferStatus:
     return _TRANSFER_STATUS.get(str(raw_status), TransferStatus.PENDING)
 
 
-def transfer_result(sent: SentTransfer, status: TransferStatus | None = None,
-                    completed_at: float | None = None) -> TransferResult:
+def transfer_result(
+    sent: SentTransfer, status: TransferStatus | None = None, completed_at: float | None = None
+) -> TransferResult:
     """The `TransferResult` of a sent record (``failed`` records fail; others are pending unless told)."""
     if status is None:
         status = TransferStatus.FAILED if sent.state == "failed" else TransferStatus.PENDING
     if completed_at is None and status is TransferStatus.OK:
         completed_at = sent.sent_at
-    return TransferResult(client_id=sent.client_id, status=status, from_exchange=sent.from_exchange,
-                          from_account=sent.from_account, to_exchange=sent.to_exchange, to_account=sent.to_account,
-                          currency=sent.currency, amount=sent.amount, fee=sent.fee, reason=sent.reason,
-                          created_at=sent.sent_at, completed_at=completed_at)
+    return TransferResult(
+        client_id=sent.client_id,
+        status=status,
+        from_exchange=sent.from_exchange,
+        from_account=sent.from_account,
+        to_exchange=sent.to_exchange,
+        to_account=sent.to_account,
+        currency=sent.currency,
+        amount=sent.amount,
+        fee=sent.fee,
+        reason=sent.reason,
+        created_at=sent.sent_at,
+        completed_at=completed_at,
+    )

@@ -24,9 +24,17 @@ class FillStream:
     ``to_fill(account, trade)`` converts one, ``push(account, fill)`` delivers it, ``catch_up()``
     asks REST for anything missed. Start watching an account with `watch`; `close` stops all."""
 
-    def __init__(self, label: str, clients: Mapping[str, Any], *, to_fill: Callable[[str, dict[str, Any]], Fill],
-                 push: Callable[[str, Fill], object], catch_up: Callable[[], object], retry: float = 0.2,
-                 max_retry: float = 30.0) -> None:
+    def __init__(
+        self,
+        label: str,
+        clients: Mapping[str, Any],
+        *,
+        to_fill: Callable[[str, dict[str, Any]], Fill],
+        push: Callable[[str, Fill], object],
+        catch_up: Callable[[], object],
+        retry: float = 0.2,
+        max_retry: float = 30.0,
+    ) -> None:
         self.clients = dict(clients)
         self._to_fill = to_fill
         self._push = push
@@ -70,8 +78,13 @@ class FillStream:
                     pending.cancel()
                 raise
             except Exception as error:  # noqa: BLE001 - a dropped stream: reconnect, then catch up
-                self.log.warning("fill stream of {} dropped ({}: {}); reconnecting in {:.1f} s", account,
-                                 type(error).__name__, error, pause)
+                self.log.warning(
+                    "fill stream of {} dropped ({}: {}); reconnecting in {:.1f} s",
+                    account,
+                    type(error).__name__,
+                    error,
+                    pause,
+                )
             if pending is not None and not pending.done():
                 pending.cancel()
             await asyncio.sleep(pause)

@@ -53,6 +53,7 @@ from supervisor.clock import Clock
 
 __all__ = ["CcxtAccount", "CcxtVenue", "WithdrawRoute"]
 
+
 @dataclass(frozen=True)
 class CcxtAccount:
     """A desk account on the exchange: the ccxt client holding its API key, and its wallet
@@ -90,10 +91,19 @@ class CcxtVenue:
 
     fills_need_symbol = False  # True where fetch_my_trades needs a symbol (MEXC)
 
-    def __init__(self, exchange: Exchange, accounts: Mapping[str, CcxtAccount], *, clock: Clock,
-                 markets: Sequence[str] = (), withdrawals: Sequence[WithdrawRoute] = (),
-                 state: StateStore | None = None, resolve_within: float = 600.0, poll_every: float = 2.0,
-                 streams: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        exchange: Exchange,
+        accounts: Mapping[str, CcxtAccount],
+        *,
+        clock: Clock,
+        markets: Sequence[str] = (),
+        withdrawals: Sequence[WithdrawRoute] = (),
+        state: StateStore | None = None,
+        resolve_within: float = 600.0,
+        poll_every: float = 2.0,
+        streams: Mapping[str, Any] | None = None,
+    ) -> None:
         if not accounts:
             raise ValueError(f"{exchange}: a venue needs at least one account")
         self.exchange = exchange
@@ -106,10 +116,20 @@ class CcxtVenue:
         self.sent = SentLog(state if state is not None else MemoryState(), exchange)
         self.redact = Redactor(s for a in accounts.values() for s in (a.client.apiKey, a.client.secret))
         self._lock = threading.RLock()
-        self._poller = FillPoller(f"venue.{exchange}", clock, poll_every,
-                                  lambda account, since: self.fetch_fills(exchange, account, since))
-        self._stream = FillStream(f"venue.{exchange}", streams, to_fill=partial(fill_of, exchange), push=self._poller.push,
-                                  catch_up=self._poller.poll) if streams else None
+        self._poller = FillPoller(
+            f"venue.{exchange}", clock, poll_every, lambda account, since: self.fetch_fills(exchange, account, since)
+        )
+        self._stream = (
+            FillStream(
+                f"venue.{exchange}",
+                streams,
+                to_fill=partial(fill_of, exchange),
+                push=self._poller.push,
+                catch_up=self._poller.poll,
+            )
+            if streams
+            else None
+        )
         self.log = logger.bind(actor=f"venue.{exchange}")
 
     def close(self) -> None:
@@ -156,16 +176,23 @@ class CcxtVenue:
         if spec is None:
             raise VenueRejected(f"{self.exchange} does not list {market}")
         limits, precision = spec.get("limits") or {}, spec.get("precision") or {}
-        return MarketRules(market=market.lower(), min_quantity=(limits.get("amount") or {}).get("min"),
-                           quantity_step=precision.get("amount"), price_step=precision.get("price"),
-                           min_cost=(limits.get("cost") or {}).get("min"))
+        return MarketRules(
+            market=market.lower(),
+            min_quantity=(limits.get("amount") or {}).get("min"),
+            quantity_step=precision.get("amount"),
+            price_step=precision.get("price"),
+            min_cost=(limits.get("cost") or {}).get("min"),
+        )
 
     def withdrawals_in_flight(self, account: str) -> list[str]:
         """The account's withdrawals the exchange has not finished, one line each."""
         client = self._client(account)
         entries = self._call("fetch_withdrawals", client.fetch_withdrawals)
-        return [f"{e.get('id')}: {e.get('amount')} {e.get('currency')} to {e.get('address')}"
-                for e in entries if e.get("status") == "pending"]
+        return [
+            f"{e.get('id')}: {e.get('amount')} {e.get('currency')} to {e.get('address')}"
+            for e in entries
+            if e.get("status") == "pending"
+        ]
 
     # --- balances, transfers, deposits ------------------------------------------------------------
 
@@ -175,18 +202,33 @@ class CcxtVenue:
         totals: dict[str, Any] = balance.get("total") or {}
         return {c: float(v or 0.0) for code, v in totals.items() if (c := desk_currency(code)) is not None}
 
-    def transfer(self, client_id: str, from_exchange: Exchange, from_account: str, to_exchange: Exchange,
-                 to_account: str, currency: Currency, amount: float) -> TransferResult:
+    def transfer(
+        self,
+        client_id: str,
+        from_exchange: Exchange,
+        from_account: str,
+        to_exchange: Exchange,
+        to_account: str,
+        currency: Currency,
+        amount: float,
+    ) -> TransferResult:
         """A wallet transfer under one API key, or a withdrawal to another exchange's address.
         A client id seen before is answered from the exchange, never sent again."""
         if self.sent.get(client_id) is not None:
             answer = self.fetch_transfer(client_id)
             assert answer is not None
             return answer
-        sent = SentTransfer(client_id=client_id, kind="withdraw" if to_exchange != self.exchange else "transfer",
-                            from_exchange=from_exchange, from_account=from_account, to_exchange=to_exchange,
-                            to_account=to_account, currency=currency, amount=amount if math.isfinite(amount) else 0.0,
-                            sent_at=self.clock.now())
+        sent = SentTransfer(
+            client_id=client_id,
+            kind="withdraw" if to_exchange != self.exchange else "transfer",
+            from_exchange=from_exchange,
+            from_account=from_account,
+            to_exchange=to_exchange,
+            to_account=to_account,
+            currency=currency,
+            amount=amount if math.isfinite(amount) else 0.0,
+            sent_at=self.clock.now(),
+        )
         refusal, sent = self._prepare(sent)
         if refusal:
             self.log.info("refused transfer {}: {}", client_id, refusal)
@@ -195,8 +237,15 @@ class CcxtVenue:
         client = self._client(from_account)
         try:
             if sent.kind == "transfer":
-                entry = self._call("transfer", client.transfer, self._code(currency), sent.amount,
-                                   self.accounts[from_account].wallet, self.accounts[to_account].wallet, write=True)
+                entry = self._call(
+                    "transfer",
+                    client.transfer,
+                    self._code(currency),
+                    sent.amount,
+                    self.accounts[from_account].wallet,
+                    self.accounts[to_account].wallet,
+                    write=True,
+                )
             else:
                 entry = self._call("withdraw", client.withdraw, *self._withdraw_args(sent), write=True)
         except VenueRejected:
@@ -229,7 +278,10 @@ class CcxtVenue:
         if sent.kind == "transfer":
             source, destination = self.accounts[sent.from_account], self.accounts[sent.to_account]
             if source.client is not destination.client:
-                return f"no transfer between {sent.from_account} and {sent.to_account}: they use different API keys", sent
+                return (
+                    f"no transfer between {sent.from_account} and {sent.to_account}: they use different API keys",
+                    sent,
+                )
             if source.wallet == destination.wallet:
                 return "source and destination are the same account", sent
             return "", msgspec.structs.replace(sent, amount=amount)
@@ -245,7 +297,11 @@ class CcxtVenue:
 
     def _route(self, sent: SentTransfer) -> WithdrawRoute | None:
         for route in self.withdrawals:
-            if (route.currency, route.to_exchange, route.to_account) == (sent.currency, sent.to_exchange, sent.to_account):
+            if (route.currency, route.to_exchange, route.to_account) == (
+                sent.currency,
+                sent.to_exchange,
+                sent.to_account,
+            ):
                 return route
         return None
 
@@ -274,11 +330,14 @@ class CcxtVenue:
         if sent.kind == "transfer":
             if sent.exchange_id is not None:
                 return transfer_result(sent, TransferStatus.OK)
-            raise VenueOutcomeUnknown(f"{self.exchange} wallet transfer {client_id} timed out and the exchange keeps no "
-                                      "history to match it: check the balances by hand")
+            raise VenueOutcomeUnknown(
+                f"{self.exchange} wallet transfer {client_id} timed out and the exchange keeps no "
+                "history to match it: check the balances by hand"
+            )
         client = self._client(sent.from_account)
-        history = self._call("fetch_withdrawals", client.fetch_withdrawals, self._code(sent.currency),
-                             int((sent.sent_at - 3600) * 1000))
+        history = self._call(
+            "fetch_withdrawals", client.fetch_withdrawals, self._code(sent.currency), int((sent.sent_at - 3600) * 1000)
+        )
         if sent.exchange_id is None:
             sent = self._match(sent, history)
         for entry in history:
@@ -295,18 +354,24 @@ class CcxtVenue:
             stamp = (entry.get("timestamp") or 0) / 1000
             net = float(entry.get("amount") or 0.0)
             gross = net + float((entry.get("fee") or {}).get("cost") or 0.0)
-            if (any(math.isclose(x, sent.amount, rel_tol=1e-9, abs_tol=1e-9) for x in (net, gross))
-                    and (sent.address is None or entry.get("address") in (None, sent.address))
-                    and sent.sent_at - 60 <= stamp <= sent.sent_at + self.resolve_within
-                    and self.sent.claimed_by(exchange_id) in (None, sent.client_id)):
+            if (
+                any(math.isclose(x, sent.amount, rel_tol=1e-9, abs_tol=1e-9) for x in (net, gross))
+                and (sent.address is None or entry.get("address") in (None, sent.address))
+                and sent.sent_at - 60 <= stamp <= sent.sent_at + self.resolve_within
+                and self.sent.claimed_by(exchange_id) in (None, sent.client_id)
+            ):
                 matched = msgspec.structs.replace(sent, state="sent", exchange_id=exchange_id)
                 self.sent.save(matched)
                 self.log.info("transfer {} found in the withdrawal history as {}", sent.client_id, exchange_id)
                 return matched
         if self.clock.now() < sent.sent_at + self.resolve_within:
-            raise VenueTimeout(f"transfer {sent.client_id} is not in {self.exchange}'s withdrawal history yet: still in doubt")
-        raise VenueOutcomeUnknown(f"transfer {sent.client_id} timed out and was not found in {self.exchange}'s withdrawal "
-                                  f"history within {self.resolve_within} s: outcome unknown, never resend it")
+            raise VenueTimeout(
+                f"transfer {sent.client_id} is not in {self.exchange}'s withdrawal history yet: still in doubt"
+            )
+        raise VenueOutcomeUnknown(
+            f"transfer {sent.client_id} timed out and was not found in {self.exchange}'s withdrawal "
+            f"history within {self.resolve_within} s: outcome unknown, never resend it"
+        )
 
     def fetch_deposits(self, exchange: Exchange, account: str) -> list[Deposit]:
         client = self._client(account)
@@ -316,9 +381,16 @@ class CcxtVenue:
             currency = desk_currency(entry.get("currency"))
             if currency is None or entry.get("status") != "ok" or not entry.get("amount"):
                 continue
-            deposits.append(Deposit(deposit_id=str(entry.get("id")), exchange=self.exchange, account=account,
-                                    currency=currency, amount=float(entry["amount"]),
-                                    credited_at=(entry.get("timestamp") or 0) / 1000))
+            deposits.append(
+                Deposit(
+                    deposit_id=str(entry.get("id")),
+                    exchange=self.exchange,
+                    account=account,
+                    currency=currency,
+                    amount=float(entry["amount"]),
+                    credited_at=(entry.get("timestamp") or 0) / 1000,
+                )
+            )
         return deposits
 
     # --- trading --------------------------------------------------------------------------------------
@@ -330,17 +402,40 @@ class CcxtVenue:
         last = raw.get("last") or raw.get("close") or ((bid + ask) / 2 if bid and ask else None)
         if not (bid and ask and last):
             raise VenueRejected(f"{self.exchange} has no two-sided quote for {market}")
-        return Ticker(market=market.lower(), bid=float(bid), ask=float(ask), last=float(last),
-                      timestamp=(raw.get("timestamp") or self.clock.now() * 1000) / 1000)
+        return Ticker(
+            market=market.lower(),
+            bid=float(bid),
+            ask=float(ask),
+            last=float(last),
+            timestamp=(raw.get("timestamp") or self.clock.now() * 1000) / 1000,
+        )
 
-    def create_order(self, exchange: Exchange, account: str, market: str, side: Side, order_type: OrderType,
-                     quantity: float, price: float | None = None, client_order_id: str | None = None) -> Order:
+    def create_order(
+        self,
+        exchange: Exchange,
+        account: str,
+        market: str,
+        side: Side,
+        order_type: OrderType,
+        quantity: float,
+        price: float | None = None,
+        client_order_id: str | None = None,
+    ) -> Order:
         """Place an order after checking the market's precision and minimums; a client order id
         seen before returns that order. Refusals come back with status ``rejected``."""
-        refused = Order(order_id=f"rejected-{client_order_id or uuid.uuid4().hex}", exchange=self.exchange,
-                        account=account, market=market.lower(), side=Side(side), order_type=OrderType(order_type),
-                        quantity=quantity if math.isfinite(quantity) else 0.0, status=OrderStatus.REJECTED,
-                        price=price, client_order_id=client_order_id, created_at=self.clock.now())
+        refused = Order(
+            order_id=f"rejected-{client_order_id or uuid.uuid4().hex}",
+            exchange=self.exchange,
+            account=account,
+            market=market.lower(),
+            side=Side(side),
+            order_type=OrderType(order_type),
+            quantity=quantity if math.isfinite(quantity) else 0.0,
+            status=OrderStatus.REJECTED,
+            price=price,
+            client_order_id=client_order_id,
+            created_at=self.clock.now(),
+        )
         if account not in self.accounts:
             return msgspec.structs.replace(refused, reason=f"unknown account {self.exchange}.{account}")
         client = self._client(account)
@@ -356,8 +451,17 @@ class CcxtVenue:
             return msgspec.structs.replace(refused, reason=reason)
         params = {"clientOrderId": client_order_id} if client_order_id else {}
         try:
-            placed = self._call("create_order", client.create_order, spec["symbol"], str(order_type), str(side), amount,
-                                limit, params, write=True)
+            placed = self._call(
+                "create_order",
+                client.create_order,
+                spec["symbol"],
+                str(order_type),
+                str(side),
+                amount,
+                limit,
+                params,
+                write=True,
+            )
         except ccxt.BaseError as error:
             return msgspec.structs.replace(refused, reason=self._reason(error))
         placed_id = desk_order_id(account, spec["symbol"], str(placed["id"]))
@@ -366,8 +470,9 @@ class CcxtVenue:
         except VenueRejected:  # not listed yet: what the placement answered
             return order_of(self.exchange, account, placed, market)
 
-    def _check_order(self, client: ccxt.Exchange, spec: dict[str, Any], order_type: OrderType, quantity: float,
-                     price: float | None) -> tuple[str, float, float | None]:
+    def _check_order(
+        self, client: ccxt.Exchange, spec: dict[str, Any], order_type: OrderType, quantity: float, price: float | None
+    ) -> tuple[str, float, float | None]:
         """Why the order cannot be sent ("" if it can), and its amount and price at the market's precision."""
         if not (math.isfinite(quantity) and quantity > 0):
             return f"quantity must be a positive number, got {quantity!r}", 0.0, None
@@ -428,7 +533,9 @@ class CcxtVenue:
     def fetch_fills(self, exchange: Exchange, account: str, since: float) -> list[Fill]:
         client = self._client(account)
         symbols = [self.symbol(m) for m in self.markets] if self.fills_need_symbol else [None]
-        trades = [t for s in symbols for t in self._call("fetch_my_trades", client.fetch_my_trades, s, int(since * 1000))]
+        trades = [
+            t for s in symbols for t in self._call("fetch_my_trades", client.fetch_my_trades, s, int(since * 1000))
+        ]
         fills = [fill_of(self.exchange, account, t) for t in trades if (t.get("timestamp") or 0) / 1000 >= since]
         return sorted(fills, key=lambda f: (f.timestamp, f.trade_id))
 

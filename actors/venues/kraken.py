@@ -19,8 +19,9 @@ def kraken_client(api_key: str, secret: str, *, url: str | None = None, timeout:
     return client
 
 
-def kraken_stream_client(api_key: str, secret: str, *, url: str | None = None,
-                         ws_url: str | None = None) -> ccxt.pro.kraken:
+def kraken_stream_client(
+    api_key: str, secret: str, *, url: str | None = None, ws_url: str | None = None
+) -> ccxt.pro.kraken:
     """A ccxt.pro Kraken client for the websocket v2 executions feed (its token comes by REST)."""
     client = ccxt.pro.kraken({"apiKey": api_key, "secret": secret, "enableRateLimit": True})
     if url is not None:

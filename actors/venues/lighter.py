@@ -34,8 +34,12 @@ __all__ = ["LighterAccount", "LighterVenue", "client_order_index"]
 
 T = TypeVar("T")
 _MAX_CLIENT_INDEX = 2**48 - 1
-_STATUS = {"open": OrderStatus.OPEN, "in-progress": OrderStatus.OPEN, "pending": OrderStatus.OPEN,
-           "filled": OrderStatus.FILLED}
+_STATUS = {
+    "open": OrderStatus.OPEN,
+    "in-progress": OrderStatus.OPEN,
+    "pending": OrderStatus.OPEN,
+    "filled": OrderStatus.FILLED,
+}
 
 
 @dataclass(frozen=True)
@@ -62,9 +66,18 @@ class LighterVenue:
     worst price ``slippage`` beyond the touch. Every call waits at most ``timeout`` seconds.
     Fills are polled every ``poll_every`` seconds of ``clock``. `close` stops the loop."""
 
-    def __init__(self, url: str, accounts: Mapping[str, LighterAccount], *, markets: Mapping[str, int], clock: Clock,
-                 exchange: Exchange = Exchanges.LIGHTER, timeout: float = 10.0, poll_every: float = 2.0,
-                 slippage: float = 0.01) -> None:
+    def __init__(
+        self,
+        url: str,
+        accounts: Mapping[str, LighterAccount],
+        *,
+        markets: Mapping[str, int],
+        clock: Clock,
+        exchange: Exchange = Exchanges.LIGHTER,
+        timeout: float = 10.0,
+        poll_every: float = 2.0,
+        slippage: float = 0.01,
+    ) -> None:
         if not accounts:
             raise ValueError("a Lighter venue needs at least one account")
         self.url = url
@@ -81,16 +94,19 @@ class LighterVenue:
         self._thread.start()
         self._signers: dict[str, Any] = self._run(self._connect(), "connect")
         self._details: dict[int, Any] = {}
-        self._poller = FillPoller(f"venue.{exchange}", clock, poll_every,
-                                  lambda account, since: self.fetch_fills(exchange, account, since))
+        self._poller = FillPoller(
+            f"venue.{exchange}", clock, poll_every, lambda account, since: self.fetch_fills(exchange, account, since)
+        )
 
     async def _connect(self) -> dict[str, Any]:
         """The signers, created inside the running loop as lighter-sdk requires; one REST client."""
         self._api = sdk().ApiClient(configuration=sdk().Configuration(host=self.url))
         self._orders = sdk().OrderApi(self._api)
         self._account_api = sdk().AccountApi(self._api)
-        return {name: sdk().SignerClient(self.url, a.account_index, api_private_keys={a.api_key_index: a.private_key})
-                for name, a in self.accounts.items()}
+        return {
+            name: sdk().SignerClient(self.url, a.account_index, api_private_keys={a.api_key_index: a.private_key})
+            for name, a in self.accounts.items()
+        }
 
     def close(self) -> None:
         """Stop polling, close the SDK's sessions and the loop."""
@@ -118,8 +134,9 @@ class LighterVenue:
             return future.result(self.timeout + 5)
         except TimeoutError:
             future.cancel()
-            raise VenueTimeout(f"lighter {what}: no answer within {self.timeout} s"
-                               + (" (it may have happened)" if write else "")) from None
+            raise VenueTimeout(
+                f"lighter {what}: no answer within {self.timeout} s" + (" (it may have happened)" if write else "")
+            ) from None
         except sdk().ApiException as error:
             raise self._error(error, what, write) from None
         except VenueError:
@@ -166,9 +183,13 @@ class LighterVenue:
         if index is None:
             raise VenueRejected(f"unknown market {market}")
         d = self._detail(index)
-        return MarketRules(market=market.lower(), min_quantity=float(d.min_base_amount),
-                           quantity_step=10.0**-d.size_decimals, price_step=10.0**-d.price_decimals,
-                           min_cost=float(d.min_quote_amount))
+        return MarketRules(
+            market=market.lower(),
+            min_quantity=float(d.min_base_amount),
+            quantity_step=10.0**-d.size_decimals,
+            price_step=10.0**-d.price_decimals,
+            min_cost=float(d.min_quote_amount),
+        )
 
     def withdrawals_in_flight(self, account: str) -> list[str]:
         self._account(account)
@@ -189,13 +210,28 @@ class LighterVenue:
                 balances[split_market(market)[0]] = float(position.position) * (1 if position.sign >= 0 else -1)
         return balances
 
-    def transfer(self, client_id: str, from_exchange: Exchange, from_account: str, to_exchange: Exchange,
-                 to_account: str, currency: Currency, amount: float) -> TransferResult:
-        return TransferResult(client_id=client_id, status=TransferStatus.FAILED, from_exchange=from_exchange,
-                              from_account=from_account, to_exchange=to_exchange, to_account=to_account,
-                              currency=currency, amount=amount if math.isfinite(amount) else 0.0,
-                              reason="the Lighter adapter does not move money: transfer collateral by hand",
-                              created_at=self.clock.now())
+    def transfer(
+        self,
+        client_id: str,
+        from_exchange: Exchange,
+        from_account: str,
+        to_exchange: Exchange,
+        to_account: str,
+        currency: Currency,
+        amount: float,
+    ) -> TransferResult:
+        return TransferResult(
+            client_id=client_id,
+            status=TransferStatus.FAILED,
+            from_exchange=from_exchange,
+            from_account=from_account,
+            to_exchange=to_exchange,
+            to_account=to_account,
+            currency=currency,
+            amount=amount if math.isfinite(amount) else 0.0,
+            reason="the Lighter adapter does not move money: transfer collateral by hand",
+            created_at=self.clock.now(),
+        )
 
     def fetch_transfer(self, client_id: str) -> TransferResult | None:
         return None
@@ -217,15 +253,33 @@ class LighterVenue:
         last = float(self._detail(index).last_trade_price or (bid + ask) / 2)
         return Ticker(market=market.lower(), bid=bid, ask=ask, last=last, timestamp=self.clock.now())
 
-    def create_order(self, exchange: Exchange, account: str, market: str, side: Side, order_type: OrderType,
-                     quantity: float, price: float | None = None, client_order_id: str | None = None) -> Order:
+    def create_order(
+        self,
+        exchange: Exchange,
+        account: str,
+        market: str,
+        side: Side,
+        order_type: OrderType,
+        quantity: float,
+        price: float | None = None,
+        client_order_id: str | None = None,
+    ) -> Order:
         """Send a signed order with the client order index of ``client_order_id`` (an order already
         sent with it is returned instead). Refusals come back with status ``rejected``."""
         cid = client_order_id or uuid.uuid4().hex
-        refused = Order(order_id=f"rejected-{cid}", exchange=self.exchange, account=account, market=market.lower(),
-                        side=Side(side), order_type=OrderType(order_type),
-                        quantity=quantity if math.isfinite(quantity) else 0.0, status=OrderStatus.REJECTED,
-                        price=price, client_order_id=client_order_id, created_at=self.clock.now())
+        refused = Order(
+            order_id=f"rejected-{cid}",
+            exchange=self.exchange,
+            account=account,
+            market=market.lower(),
+            side=Side(side),
+            order_type=OrderType(order_type),
+            quantity=quantity if math.isfinite(quantity) else 0.0,
+            status=OrderStatus.REJECTED,
+            price=price,
+            client_order_id=client_order_id,
+            created_at=self.clock.now(),
+        )
         index = self.markets.get(market.lower())
         if account not in self.accounts:
             return _refuse(refused, f"unknown account {self.exchange}.{account}")
@@ -251,11 +305,23 @@ class LighterVenue:
         ticks = round(worst * 10**detail.price_decimals)
         signer = self._signers[account]
         if OrderType(order_type) is OrderType.MARKET:
-            sent = signer.create_market_order(market_index=index, client_order_index=client_order_index(cid),
-                                              base_amount=base_amount, avg_execution_price=ticks, is_ask=is_ask)
+            sent = signer.create_market_order(
+                market_index=index,
+                client_order_index=client_order_index(cid),
+                base_amount=base_amount,
+                avg_execution_price=ticks,
+                is_ask=is_ask,
+            )
         else:
-            sent = signer.create_order(index, client_order_index(cid), base_amount, ticks, is_ask,
-                                       signer.ORDER_TYPE_LIMIT, signer.ORDER_TIME_IN_FORCE_GOOD_TILL_TIME)
+            sent = signer.create_order(
+                index,
+                client_order_index(cid),
+                base_amount,
+                ticks,
+                is_ask,
+                signer.ORDER_TYPE_LIMIT,
+                signer.ORDER_TIME_IN_FORCE_GOOD_TILL_TIME,
+            )
         _tx, answer, error = self._run(sent, "create_order", write=True)
         if error is not None or answer is None or answer.code != 200:
             reason = self.redact(str(error or getattr(answer, "message", "no answer")))
@@ -263,8 +329,16 @@ class LighterVenue:
                 reason = f"insufficient funds: {reason}"
             return _refuse(refused, f"lighter refused the order: {reason}")
         placed = self.fetch_order_by_client_id(exchange, account, cid)
-        return placed if placed is not None else msgspec.structs.replace(refused, order_id=f"{account}|{index}|pending-{cid}",
-                                                                 status=OrderStatus.OPEN, client_order_id=client_order_id)
+        return (
+            placed
+            if placed is not None
+            else msgspec.structs.replace(
+                refused,
+                order_id=f"{account}|{index}|pending-{cid}",
+                status=OrderStatus.OPEN,
+                client_order_id=client_order_id,
+            )
+        )
 
     def _orders_of(self, account: str, active: bool) -> list[Any]:
         index = self.accounts[account].account_index
@@ -272,11 +346,13 @@ class LighterVenue:
         for market_index in self.markets.values():
             call: Awaitable[Any]
             if active:
-                call = self._orders.account_active_orders(authorization=self._auth(account), account_index=index,
-                                                          market_id=market_index)
+                call = self._orders.account_active_orders(
+                    authorization=self._auth(account), account_index=index, market_id=market_index
+                )
             else:
-                call = self._orders.account_inactive_orders(authorization=self._auth(account), account_index=index,
-                                                            limit=100, market_id=market_index)
+                call = self._orders.account_inactive_orders(
+                    authorization=self._auth(account), account_index=index, limit=100, market_id=market_index
+                )
             found.extend(self._run(_awaited(call), "account_orders").orders)
         return found
 
@@ -286,12 +362,22 @@ class LighterVenue:
         status = _STATUS.get(raw.status, OrderStatus.CANCELED)
         quote = float(raw.filled_quote_amount)
         market = self._market_of(raw.market_index)
-        return Order(order_id=f"{account}|{raw.market_index}|{raw.order_index}", exchange=self.exchange, account=account,
-                     market=market, side=Side.SELL if raw.is_ask else Side.BUY,
-                     order_type=OrderType.MARKET if raw.type == "market" else OrderType.LIMIT, quantity=quantity,
-                     status=status, price=float(raw.price) if raw.type == "limit" else None, filled=filled,
-                     average_price=quote / filled if filled else None, client_order_id=client_order_id,
-                     created_at=raw.created_at / 1000, updated_at=raw.updated_at / 1000)
+        return Order(
+            order_id=f"{account}|{raw.market_index}|{raw.order_index}",
+            exchange=self.exchange,
+            account=account,
+            market=market,
+            side=Side.SELL if raw.is_ask else Side.BUY,
+            order_type=OrderType.MARKET if raw.type == "market" else OrderType.LIMIT,
+            quantity=quantity,
+            status=status,
+            price=float(raw.price) if raw.type == "limit" else None,
+            filled=filled,
+            average_price=quote / filled if filled else None,
+            client_order_id=client_order_id,
+            created_at=raw.created_at / 1000,
+            updated_at=raw.updated_at / 1000,
+        )
 
     def fetch_order(self, order_id: str) -> Order:
         account, _, rest = order_id.partition("|")
@@ -309,9 +395,11 @@ class LighterVenue:
         if current.status is not OrderStatus.OPEN:
             return current
         account, market_index, order_index = order_id.split("|")
-        _tx, answer, error = self._run(self._signers[account].cancel_order(market_index=int(market_index),
-                                                                           order_index=int(order_index)),
-                                       "cancel_order", write=True)
+        _tx, answer, error = self._run(
+            self._signers[account].cancel_order(market_index=int(market_index), order_index=int(order_index)),
+            "cancel_order",
+            write=True,
+        )
         if error is not None or answer is None or answer.code != 200:
             raise VenueRejected(f"lighter refused to cancel {order_id}: {self.redact(str(error))}")
         return self.fetch_order(order_id)
@@ -333,17 +421,36 @@ class LighterVenue:
         index = self._account(account).account_index
         fills = []
         for market, market_index in self.markets.items():
-            answer = self._run(_awaited(self._orders.trades(sort_by="timestamp", limit=100,
-                                                            authorization=self._auth(account), account_index=index,
-                                                            market_id=market_index)), "trades")
+            answer = self._run(
+                _awaited(
+                    self._orders.trades(
+                        sort_by="timestamp",
+                        limit=100,
+                        authorization=self._auth(account),
+                        account_index=index,
+                        market_id=market_index,
+                    )
+                ),
+                "trades",
+            )
             for t in answer.trades:
                 if t.timestamp / 1000 < since:
                     continue
                 buyer = t.bid_account_id == index
-                fills.append(Fill(exchange=self.exchange, account=account, market=market,
-                                  side=Side.BUY if buyer else Side.SELL, quantity=float(t.size), price=float(t.price),
-                                  trade_id=str(t.trade_id), order_id=f"{account}|{market_index}|{t.bid_id if buyer else t.ask_id}",
-                                  fee_currency=split_market(market)[1], timestamp=t.timestamp / 1000))
+                fills.append(
+                    Fill(
+                        exchange=self.exchange,
+                        account=account,
+                        market=market,
+                        side=Side.BUY if buyer else Side.SELL,
+                        quantity=float(t.size),
+                        price=float(t.price),
+                        trade_id=str(t.trade_id),
+                        order_id=f"{account}|{market_index}|{t.bid_id if buyer else t.ask_id}",
+                        fee_currency=split_market(market)[1],
+                        timestamp=t.timestamp / 1000,
+                    )
+                )
         return sorted(fills, key=lambda f: (f.timestamp, f.trade_id))
 
     def subscribe_fills(self, exchange: Exchange, account: str, callback: Callable[[Fill], None]) -> Subscription[str]:

@@ -29,5 +29,12 @@ def sdk() -> Any:
         from lighter.signer_client import SignerClient
     finally:
         sys.setrecursionlimit(limit)
-    return SimpleNamespace(AccountApi=AccountApi, OrderApi=OrderApi, ApiClient=ApiClient, Configuration=Configuration,
-                           ApiException=ApiException, SignerClient=SignerClient, create_api_key=lighter.create_api_key)  # type: ignore[attr-defined]
+    return SimpleNamespace(
+        AccountApi=AccountApi,
+        OrderApi=OrderApi,
+        ApiClient=ApiClient,
+        Configuration=Configuration,
+        ApiException=ApiException,
+        SignerClient=SignerClient,
+        create_api_key=lighter.create_api_key,
+    )  # type: ignore[attr-defined]

@@ -30,8 +30,16 @@ class PaperVenue:
     """Paper trading in front of ``live`` (any `TradingVenue`, usually the `VenueRouter` of real
     adapters). ``fee_bps`` is charged on each fill in the quote currency. Thread safe (one lock)."""
 
-    def __init__(self, live: TradingVenue, clock: Clock, *, fee_bps: float = 10.0, delay: float = 60.0,
-                 fee: float = 0.0, poll_every: float = 2.0) -> None:
+    def __init__(
+        self,
+        live: TradingVenue,
+        clock: Clock,
+        *,
+        fee_bps: float = 10.0,
+        delay: float = 60.0,
+        fee: float = 0.0,
+        poll_every: float = 2.0,
+    ) -> None:
         self.live = live
         self.clock = clock
         self.fee_bps = fee_bps
@@ -69,24 +77,41 @@ class PaperVenue:
                 balances[currency] = round(balances.get(currency, 0.0) + delta, 10)
         return balances
 
-    def transfer(self, client_id: str, from_exchange: Exchange, from_account: str, to_exchange: Exchange,
-                 to_account: str, currency: Currency, amount: float) -> TransferResult:
+    def transfer(
+        self,
+        client_id: str,
+        from_exchange: Exchange,
+        from_account: str,
+        to_exchange: Exchange,
+        to_account: str,
+        currency: Currency,
+        amount: float,
+    ) -> TransferResult:
         with self._lock:
             if client_id in self._transfers:
                 return self._transfers[client_id]
         now = self.clock.now()
         cross = from_exchange != to_exchange
         fee = self.fee if cross else 0.0
-        result = TransferResult(client_id=client_id, status=TransferStatus.FAILED, from_exchange=from_exchange,
-                                from_account=from_account, to_exchange=to_exchange, to_account=to_account,
-                                currency=currency, amount=amount if math.isfinite(amount) else 0.0, fee=fee,
-                                created_at=now)
+        result = TransferResult(
+            client_id=client_id,
+            status=TransferStatus.FAILED,
+            from_exchange=from_exchange,
+            from_account=from_account,
+            to_exchange=to_exchange,
+            to_account=to_account,
+            currency=currency,
+            amount=amount if math.isfinite(amount) else 0.0,
+            fee=fee,
+            created_at=now,
+        )
         available = self.fetch_balance(from_exchange, from_account).get(currency, 0.0)
         if not (math.isfinite(amount) and amount > fee):
             result = msgspec.structs.replace(result, reason=f"amount must exceed the fee {fee}, got {amount!r}")
         elif amount > available + 1e-9:
-            result = msgspec.structs.replace(result, reason=f"insufficient funds: {amount} {currency} wanted, "
-                                                            f"{available} available")
+            result = msgspec.structs.replace(
+                result, reason=f"insufficient funds: {amount} {currency} wanted, {available} available"
+            )
         else:
             with self._lock:
                 self._move((from_exchange, from_account), currency, -amount)
@@ -94,8 +119,16 @@ class PaperVenue:
                 result = msgspec.structs.replace(result, status=status, completed_at=None if cross else now)
                 if not cross:
                     self._credit(result, now)
-            self.log.info("paper transfer {}: {} {} {}.{} -> {}.{}", client_id, amount, currency, from_exchange,
-                          from_account, to_exchange, to_account)
+            self.log.info(
+                "paper transfer {}: {} {} {}.{} -> {}.{}",
+                client_id,
+                amount,
+                currency,
+                from_exchange,
+                from_account,
+                to_exchange,
+                to_account,
+            )
         with self._lock:
             self._transfers[client_id] = result
         return result
@@ -105,9 +138,18 @@ class PaperVenue:
         key = (result.to_exchange, result.to_account)
         self._move(key, result.currency, net)
         self._deposits.setdefault(key, []).append(
-            Deposit(deposit_id=f"paper-{result.client_id}", exchange=result.to_exchange, account=result.to_account,
-                    currency=result.currency, amount=net, credited_at=at, client_id=result.client_id,
-                    from_exchange=result.from_exchange, from_account=result.from_account))
+            Deposit(
+                deposit_id=f"paper-{result.client_id}",
+                exchange=result.to_exchange,
+                account=result.to_account,
+                currency=result.currency,
+                amount=net,
+                credited_at=at,
+                client_id=result.client_id,
+                from_exchange=result.from_exchange,
+                from_account=result.from_account,
+            )
+        )
 
     def _settle(self) -> None:
         now = self.clock.now()
@@ -134,18 +176,36 @@ class PaperVenue:
     def fetch_ticker(self, market: str) -> Ticker:
         return self.live.fetch_ticker(market)
 
-    def create_order(self, exchange: Exchange, account: str, market: str, side: Side, order_type: OrderType,
-                     quantity: float, price: float | None = None, client_order_id: str | None = None) -> Order:
+    def create_order(
+        self,
+        exchange: Exchange,
+        account: str,
+        market: str,
+        side: Side,
+        order_type: OrderType,
+        quantity: float,
+        price: float | None = None,
+        client_order_id: str | None = None,
+    ) -> Order:
         with self._lock:
             known = self._by_client.get((exchange, account, client_order_id)) if client_order_id else None
             if known is not None:
                 return self._orders[known]
         now = self.clock.now()
-        order = Order(order_id=f"paper-{next(self._ids)}", exchange=exchange, account=account, market=market.lower(),
-                      side=Side(side), order_type=OrderType(order_type),
-                      quantity=quantity if math.isfinite(quantity) else 0.0, status=OrderStatus.OPEN,
-                      price=price if OrderType(order_type) is OrderType.LIMIT else None,
-                      client_order_id=client_order_id, created_at=now, updated_at=now)
+        order = Order(
+            order_id=f"paper-{next(self._ids)}",
+            exchange=exchange,
+            account=account,
+            market=market.lower(),
+            side=Side(side),
+            order_type=OrderType(order_type),
+            quantity=quantity if math.isfinite(quantity) else 0.0,
+            status=OrderStatus.OPEN,
+            price=price if OrderType(order_type) is OrderType.LIMIT else None,
+            client_order_id=client_order_id,
+            created_at=now,
+            updated_at=now,
+        )
         reason = self._refusal(order)
         if reason:
             order = msgspec.structs.replace(order, status=OrderStatus.REJECTED, reason=reason)
@@ -181,7 +241,8 @@ class PaperVenue:
             order = self._orders[order_id]
             touch = ticker.ask if order.side is Side.BUY else ticker.bid
             reaches = order.order_type is OrderType.MARKET or (
-                order.price is not None and (touch <= order.price if order.side is Side.BUY else touch >= order.price))
+                order.price is not None and (touch <= order.price if order.side is Side.BUY else touch >= order.price)
+            )
             if order.status is not OrderStatus.OPEN or not reaches:
                 return
             price = touch if order.order_type is OrderType.MARKET else order.price
@@ -194,12 +255,23 @@ class PaperVenue:
             self._move(key, base, sign * order.quantity)
             self._move(key, quote, -sign * cost - fee)
             now = self.clock.now()
-            fill = Fill(exchange=order.exchange, account=order.account, market=order.market, side=order.side,
-                        quantity=order.quantity, price=price, trade_id=f"paper-T{next(self._ids)}",
-                        order_id=order.order_id, fee=fee, fee_currency=quote, timestamp=now)
+            fill = Fill(
+                exchange=order.exchange,
+                account=order.account,
+                market=order.market,
+                side=order.side,
+                quantity=order.quantity,
+                price=price,
+                trade_id=f"paper-T{next(self._ids)}",
+                order_id=order.order_id,
+                fee=fee,
+                fee_currency=quote,
+                timestamp=now,
+            )
             self._fills.append(fill)
-            self._orders[order_id] = msgspec.structs.replace(order, status=OrderStatus.FILLED, filled=order.quantity,
-                                                              average_price=price, fee=fee, updated_at=now)
+            self._orders[order_id] = msgspec.structs.replace(
+                order, status=OrderStatus.FILLED, filled=order.quantity, average_price=price, fee=fee, updated_at=now
+            )
             subscriptions = list(self._subscriptions.get(key, ()))
         for subscription in subscriptions:
             subscription.deliver(fill)
@@ -222,7 +294,8 @@ class PaperVenue:
         if order.status is OrderStatus.OPEN:
             with self._lock:
                 order = self._orders[order_id] = msgspec.structs.replace(
-                    order, status=OrderStatus.CANCELED, reason="canceled by the caller", updated_at=self.clock.now())
+                    order, status=OrderStatus.CANCELED, reason="canceled by the caller", updated_at=self.clock.now()
+                )
         return order
 
     def fetch_order(self, order_id: str) -> Order:
@@ -234,8 +307,11 @@ class PaperVenue:
 
     def fetch_open_orders(self, exchange: Exchange, account: str) -> list[Order]:
         with self._lock:
-            return [o for o in self._orders.values()
-                    if (o.exchange, o.account) == (exchange, account) and o.status is OrderStatus.OPEN]
+            return [
+                o
+                for o in self._orders.values()
+                if (o.exchange, o.account) == (exchange, account) and o.status is OrderStatus.OPEN
+            ]
 
     def fetch_order_by_client_id(self, exchange: Exchange, account: str, client_order_id: str) -> Order | None:
         with self._lock:
@@ -246,8 +322,9 @@ class PaperVenue:
         with self._lock:
             return [f for f in self._fills if (f.exchange, f.account) == (exchange, account) and f.timestamp >= since]
 
-    def subscribe_fills(self, exchange: Exchange, account: str,
-                        callback: Callable[[Fill], None]) -> Subscription[tuple[Exchange, str]]:
+    def subscribe_fills(
+        self, exchange: Exchange, account: str, callback: Callable[[Fill], None]
+    ) -> Subscription[tuple[Exchange, str]]:
         key = (exchange, account)
         subscription = Subscription(key, f"paper.{exchange}.{account}", callback, self._unsubscribe)
         with self._lock:
@@ -259,4 +336,3 @@ class PaperVenue:
             found = self._subscriptions.get(subscription.key, [])
             if subscription in found:
                 found.remove(subscription)
-

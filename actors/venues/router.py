@@ -24,8 +24,12 @@ class VenueRouter:
     to the venue of its source; a ticker to the venue named for its market in ``tickers`` (else
     the default venue, else the first). `close` closes every venue."""
 
-    def __init__(self, venues: Mapping[Exchange, TradingVenue], default: TradingVenue | None = None,
-                 tickers: Mapping[str, Exchange] | None = None) -> None:
+    def __init__(
+        self,
+        venues: Mapping[Exchange, TradingVenue],
+        default: TradingVenue | None = None,
+        tickers: Mapping[str, Exchange] | None = None,
+    ) -> None:
         if not venues and default is None:
             raise ValueError("a router needs at least one venue")
         self.venues = dict(venues)
@@ -76,10 +80,19 @@ class VenueRouter:
     def fetch_balance(self, exchange: Exchange, account: str) -> dict[Currency, float]:
         return self.venue(exchange).fetch_balance(exchange, account)
 
-    def transfer(self, client_id: str, from_exchange: Exchange, from_account: str, to_exchange: Exchange,
-                 to_account: str, currency: Currency, amount: float) -> TransferResult:
-        return self.venue(from_exchange).transfer(client_id, from_exchange, from_account, to_exchange, to_account,
-                                                  currency, amount)
+    def transfer(
+        self,
+        client_id: str,
+        from_exchange: Exchange,
+        from_account: str,
+        to_exchange: Exchange,
+        to_account: str,
+        currency: Currency,
+        amount: float,
+    ) -> TransferResult:
+        return self.venue(from_exchange).transfer(
+            client_id, from_exchange, from_account, to_exchange, to_account, currency, amount
+        )
 
     def fetch_transfer(self, client_id: str) -> TransferResult | None:
         """Asked of every venue: the one that sent it answers; an error from one that may know wins
@@ -107,10 +120,20 @@ class VenueRouter:
         venue = self.venue(exchange) if exchange is not None else (self.default or self._distinct()[0])
         return venue.fetch_ticker(market)
 
-    def create_order(self, exchange: Exchange, account: str, market: str, side: Side, order_type: OrderType,
-                     quantity: float, price: float | None = None, client_order_id: str | None = None) -> Order:
-        order = self.venue(exchange).create_order(exchange, account, market, side, order_type, quantity, price,
-                                                  client_order_id)
+    def create_order(
+        self,
+        exchange: Exchange,
+        account: str,
+        market: str,
+        side: Side,
+        order_type: OrderType,
+        quantity: float,
+        price: float | None = None,
+        client_order_id: str | None = None,
+    ) -> Order:
+        order = self.venue(exchange).create_order(
+            exchange, account, market, side, order_type, quantity, price, client_order_id
+        )
         return self._wrap(exchange, order)
 
     def cancel_order(self, order_id: str) -> Order:

@@ -56,21 +56,39 @@ class Chaos:
 
     def _load(self) -> None:
         rng = self.rng
-        kind = rng.choices(["task", "chain", "transfers", "chains", "hedge", "strategy", "reconcile"],
-                           weights=[5, 1, 2, 1, 2, 2, 1])[0]
+        kind = rng.choices(
+            ["task", "chain", "transfers", "chains", "hedge", "strategy", "reconcile"], weights=[5, 1, 2, 1, 2, 2, 1]
+        )[0]
         if kind == "task":
             source, destination = rng.sample(MONEY_ACCOUNTS, 2)
             amount = float(rng.choice([50, 200, 750, 2_000, 4_000]))
-            self._do(f"task {amount} {source} -> {destination}", lambda: self._tell("tasks", AddTransferTask(
-                from_exchange=source.exchange, from_account=source.account, to_exchange=destination.exchange,
-                to_account=destination.account, currency=Currencies.USDC, amount=amount)))
+            self._do(
+                f"task {amount} {source} -> {destination}",
+                lambda: self._tell(
+                    "tasks",
+                    AddTransferTask(
+                        from_exchange=source.exchange,
+                        from_account=source.account,
+                        to_exchange=destination.exchange,
+                        to_account=destination.account,
+                        currency=Currencies.USDC,
+                        amount=amount,
+                    ),
+                ),
+            )
         elif kind == "chain":
             hops = rng.sample(MONEY_ACCOUNTS, rng.choice([3, 4]))
             self.chains += 1
-            chain = StartChain(hops=hops, currency=Currencies.USDC, amount=float(rng.choice([100, 500, 1_500])),
-                               chain_id=f"chain-{self.chains}")
-            self._do(f"chain {chain.chain_id} {chain.amount} {' -> '.join(map(str, hops))}",
-                     lambda: self._tell("chains", chain))
+            chain = StartChain(
+                hops=hops,
+                currency=Currencies.USDC,
+                amount=float(rng.choice([100, 500, 1_500])),
+                chain_id=f"chain-{self.chains}",
+            )
+            self._do(
+                f"chain {chain.chain_id} {chain.amount} {' -> '.join(map(str, hops))}",
+                lambda: self._tell("chains", chain),
+            )
         elif kind == "transfers":
             self._do("run transfers", lambda: self._tell("transfers", RunTransfers(reason="window")))
         elif kind == "chains":
@@ -85,8 +103,11 @@ class Chaos:
 
     def _fault(self) -> None:
         rng, faults, options = self.rng, self.venue.faults, self.options
-        classes = [f for f in FaultClass if options.enabled(f) and f not in (
-            FaultClass.CRASHES_HOLDING, FaultClass.OPERATOR_RESUMES)]
+        classes = [
+            f
+            for f in FaultClass
+            if options.enabled(f) and f not in (FaultClass.CRASHES_HOLDING, FaultClass.OPERATOR_RESUMES)
+        ]
         if not classes:
             return
         fault = rng.choice(classes)
@@ -102,8 +123,11 @@ class Chaos:
             method = rng.choice([*reads, "create_order"])
             self._do(f"fault: lose a {method} request", lambda: faults.timeout_next(1, method))
         elif fault in (FaultClass.TRANSFER_TIMEOUTS, FaultClass.ORDER_TIMEOUTS, FaultClass.CANCEL_TIMEOUTS):
-            method = {FaultClass.TRANSFER_TIMEOUTS: "transfer", FaultClass.ORDER_TIMEOUTS: "create_order",
-                      FaultClass.CANCEL_TIMEOUTS: "cancel_order"}[fault]
+            method = {
+                FaultClass.TRANSFER_TIMEOUTS: "transfer",
+                FaultClass.ORDER_TIMEOUTS: "create_order",
+                FaultClass.CANCEL_TIMEOUTS: "cancel_order",
+            }[fault]
             n = rng.randint(1, 3)  # several in a row: every retry of one hedge may time out too
             self._do(f"fault: {n} {method} time out after moving", lambda: faults.timeout_after_move_next(n, method))
         elif fault is FaultClass.OUTAGES:
@@ -121,16 +145,23 @@ class Chaos:
         elif fault is FaultClass.SNAPSHOT_RACES:
             self._do("fault: events race the next balance fetch", lambda: faults.race_next_snapshot(1))
         elif fault is FaultClass.CRASHES:
-            method = rng.choice(["transfer", "create_order", "cancel_order", *READS,
-                                 *(["fetch_balance"] if races else [])])
+            method = rng.choice(
+                ["transfer", "create_order", "cancel_order", *READS, *(["fetch_balance"] if races else [])]
+            )
             after = rng.random() < 0.6
-            self._do(f"fault: the caller of {method} crashes {'after' if after else 'before'} it",
-                     lambda: faults.crash_next(1, method, after=after))
+            self._do(
+                f"fault: the caller of {method} crashes {'after' if after else 'before'} it",
+                lambda: faults.crash_next(1, method, after=after),
+            )
 
     def _watch_journal_writes(self) -> None:
         """Wrap the journal's writes so that an armed one crashes the actor that made it, just after it is durable."""
-        writes = {"tasks": ("save_task", "renew_task", "delete_task", "delete_tasks", "save_success"),
-                  "intents": ("record",), "chains": ("save",), "state": ("put",)}
+        writes = {
+            "tasks": ("save_task", "renew_task", "delete_task", "delete_tasks", "save_success"),
+            "intents": ("record",),
+            "chains": ("save",),
+            "state": ("put",),
+        }
         for store_name, methods in writes.items():
             store = getattr(self.journal, store_name)
             for method in methods:
@@ -150,6 +181,7 @@ class Chaos:
                     self._lost_with_crash(envelope.message)
                 raise SimulatedCrash(f"simulated crash of {actor.name} just after journal {store}.{method}")
             return result
+
         return written
 
     def _crash_idle(self, name: str) -> None:
@@ -158,8 +190,9 @@ class Chaos:
 
     def _crash_holding(self, box: GatedMailbox) -> None:
         runtime = self.system.runtime
-        message = box.crash_on_head(lambda envelope, reason: runtime.dead_letter(box.name, envelope.message, reason,
-                                                                                 envelope.sender))
+        message = box.crash_on_head(
+            lambda envelope, reason: runtime.dead_letter(box.name, envelope.message, reason, envelope.sender)
+        )
         self.crashes[box.name] += 1
         self._note(f"crash {box.name} holding {type(message).__name__}")
         self._lost_with_crash(message)
@@ -170,4 +203,3 @@ class Chaos:
         exchange, account = (message.exchange, message.account) if isinstance(message, Fill | Adjust) else (None, None)
         if exchange is not None and account is not None:
             self.tainted.add((exchange, account))
-

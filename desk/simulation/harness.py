@@ -108,8 +108,9 @@ def replay_command(seed: int, options: SimOptions) -> str:
 class Simulation(Chaos):
     """The whole desk under one seed. `run` returns a `SimResult`; nothing is left running."""
 
-    def __init__(self, seed: int, options: SimOptions | None = None, folder: Path | None = None,
-                 verbose: bool = False) -> None:
+    def __init__(
+        self, seed: int, options: SimOptions | None = None, folder: Path | None = None, verbose: bool = False
+    ) -> None:
         self.seed = seed
         self.verbose = verbose
         self.options = options or SimOptions()
@@ -167,11 +168,16 @@ class Simulation(Chaos):
             if self._own_folder:
                 shutil.rmtree(self.folder, ignore_errors=True)
         return SimResult(
-            seed=self.seed, ok=violation is None, violation=violation, step=self.step,
-            sim_seconds=round(self.clock.now() - ManualClock().now(), 3), turns=self.turns,
+            seed=self.seed,
+            ok=violation is None,
+            violation=violation,
+            step=self.step,
+            sim_seconds=round(self.clock.now() - ManualClock().now(), 3),
+            turns=self.turns,
             crashes=dict(sorted(self.crashes.items())),
             faults=dict(sorted((Counter(self.venue.faults.fired) + self.faults_fired).items())),
-            digest=self.trace.hexdigest()[:16], seconds=round(time.monotonic() - started, 3),
+            digest=self.trace.hexdigest()[:16],
+            seconds=round(time.monotonic() - started, 3),
             replay=replay_command(self.seed, self.options),
         )
 
@@ -184,8 +190,11 @@ class Simulation(Chaos):
                 self._fresh_instant()
                 self._do("reconcile", lambda: self._tell("gateway", Reconcile()))
                 self.settle()
-            if options.enabled(FaultClass.CRASHES) and rng.random() < options.crash_rate / 3 \
-                    and self.clock.now() >= self.outage_until:
+            if (
+                options.enabled(FaultClass.CRASHES)
+                and rng.random() < options.crash_rate / 3
+                and self.clock.now() >= self.outage_until
+            ):
                 self._fresh_instant()
                 self._do("crash gateway", lambda: self._crash_idle("gateway"))
                 self.settle()
@@ -303,13 +312,16 @@ class Simulation(Chaos):
         pending = {key: value.timestamp for key, value, _ in journal.tasks.load_tasks()}
         self.instances |= set(pending.items()) | {(i.key, i.task_timestamp) for i in intents}
         lost = venue.lost_pushes()
-        for fill in lost[self.lost_seen:]:
+        for fill in lost[self.lost_seen :]:
             self.tainted.add((fill.exchange, fill.account))
         self.lost_seen = len(lost)
         open_intents = [i for i in intents if i.status in ("sending", "in_doubt", "in_flight")]
         wrong = check_conservation(venue.conservation_error())
-        wrong += check_ledgers(self.system.board.views(), venue.all_balances(),
-                               unsettled_accounts(open_intents) | self.tainted | self._uninitialised())
+        wrong += check_ledgers(
+            self.system.board.views(),
+            venue.all_balances(),
+            unsettled_accounts(open_intents) | self.tainted | self._uninitialised(),
+        )
         wrong += check_tasks(intents, audit, pending, self.instances, final)
         wrong += check_chains(journal.chains.load_all(), intents, audit, pending, final)
         figures = hedge_figures(audit, HEDGE_A, HEDGE_B, Currencies.BTC)
@@ -320,9 +332,9 @@ class Simulation(Chaos):
             self.exposed_since = None
         exposed_for = now - self.exposed_since if self.exposed_since is not None else 0.0
         alerts = self.alerts if self.options.hedge_alerts else None
-        wrong += check_hedge(figures, HEDGE_QUANTITY, self._paused(), alerts,
-                             exposed_for,
-                             self.options.exposure_alert_after, final)
+        wrong += check_hedge(
+            figures, HEDGE_QUANTITY, self._paused(), alerts, exposed_for, self.options.exposure_alert_after, final
+        )
         if final:
             wrong += [f"transfer {i.client_id} still {i.status} after the quiet rounds" for i in open_intents]
             wrong += self._stuck_tasks(pending)
@@ -336,8 +348,10 @@ class Simulation(Chaos):
         for key in pending:
             view = self.system.board.read(key.from_exchange, key.from_account, key.currency)
             if view is not None and view.pool >= amounts[key] + 0.01:
-                stuck.append(f"task {key.from_exchange}.{key.from_account} -> {key.to_exchange}."
-                             f"{key.to_account} {amounts[key]} still pending with {view.pool} free at its source")
+                stuck.append(
+                    f"task {key.from_exchange}.{key.from_account} -> {key.to_exchange}."
+                    f"{key.to_account} {amounts[key]} still pending with {view.pool} free at its source"
+                )
         return stuck
 
     def _paused(self) -> bool:
@@ -364,8 +378,9 @@ class Simulation(Chaos):
         resolved = text.startswith("RESOLVED ")
         body = text.split(": ", 1)[1] if ": " in text else text
         source = str(record["extra"].get("actor", ""))
-        self.alerts.add(Alert(key=str(record["extra"]["alert"]), text=body, source=source,
-                              resolved=resolved, at=self.clock.now()))
+        self.alerts.add(
+            Alert(key=str(record["extra"]["alert"]), text=body, source=source, resolved=resolved, at=self.clock.now())
+        )
 
 
 def run_seed(seed: int, options: SimOptions | None = None) -> SimResult:

@@ -68,8 +68,9 @@ def check_conservation(errors: Mapping[Any, float]) -> list[str]:
     return [f"funds not conserved: {c} off by {e:.8f}" for c, e in errors.items() if abs(e) >= CENT]
 
 
-def check_ledgers(views: Iterable[BalanceView], venue: Mapping[tuple[Any, str], Mapping[Any, float]],
-                  skip: set[tuple[Any, str]]) -> list[str]:
+def check_ledgers(
+    views: Iterable[BalanceView], venue: Mapping[tuple[Any, str], Mapping[Any, float]], skip: set[tuple[Any, str]]
+) -> list[str]:
     """Every ledger adds up (slot 0 is the sum of the others) and, unless its account is in motion
     (``skip``), equals the venue to the cent."""
     wrong = []
@@ -85,8 +86,13 @@ def _paid(audit: Iterable[Movement]) -> Counter[str]:
     return Counter(m.client_id for m in audit if m.kind is MovementKind.DEBIT and m.client_id)
 
 
-def check_tasks(intents: Iterable[TransferIntent], audit: list[Movement], pending: Mapping[Any, int],
-                instances: set[tuple[Any, int]], final: bool) -> list[str]:
+def check_tasks(
+    intents: Iterable[TransferIntent],
+    audit: list[Movement],
+    pending: Mapping[Any, int],
+    instances: set[tuple[Any, int]],
+    final: bool,
+) -> list[str]:
     """No client id pays twice; no task instance pays twice; at the end each is paid once or still pending.
 
     ``pending``: task key -> the pending instance's timestamp; ``instances``: every (key, timestamp)
@@ -112,8 +118,13 @@ def check_tasks(intents: Iterable[TransferIntent], audit: list[Movement], pendin
     return wrong
 
 
-def check_chains(chains: Mapping[str, Mapping[str, Any]], intents: Iterable[TransferIntent], audit: list[Movement],
-                 pending: Mapping[Any, int], final: bool) -> list[str]:
+def check_chains(
+    chains: Mapping[str, Mapping[str, Any]],
+    intents: Iterable[TransferIntent],
+    audit: list[Movement],
+    pending: Mapping[Any, int],
+    final: bool,
+) -> list[str]:
     """No chain hop pays twice; at the end every chain is completed or says where its money is."""
     paid = _paid(audit)
     per_hop: dict[str, list[str]] = defaultdict(list)
@@ -129,16 +140,25 @@ def check_chains(chains: Mapping[str, Mapping[str, Any]], intents: Iterable[Tran
         hop = chain["hop"]
         (source_ex, source_acct), (dest_ex, dest_acct) = chain["hops"][hop], chain["hops"][hop + 1]
         if chain["status"] == "submitted":
-            keys = [k for k in pending if (k.from_exchange, k.from_account, k.to_exchange, k.to_account)
-                    == (source_ex, source_acct, dest_ex, dest_acct)]
+            keys = [
+                k
+                for k in pending
+                if (k.from_exchange, k.from_account, k.to_exchange, k.to_account)
+                == (source_ex, source_acct, dest_ex, dest_acct)
+            ]
             if not keys:
-                wrong.append(f"chain {chain_id} is on hop {hop} ({source_ex}.{source_acct} -> {dest_ex}.{dest_acct}) "
-                             "with no task pending for it: its money's whereabouts are unknown")
+                wrong.append(
+                    f"chain {chain_id} is on hop {hop} ({source_ex}.{source_acct} -> {dest_ex}.{dest_acct}) "
+                    "with no task pending for it: its money's whereabouts are unknown"
+                )
         else:
             watched = chain.get("client_id")
             paid_by = [i for i in per_hop.get(f"chain:{chain_id}:{hop}", []) if i != watched]
-            why = f"; it watches {watched}, never paid, while {paid_by[0]} paid the hop" if paid_by and not paid.get(
-                watched or "") else ""
+            why = (
+                f"; it watches {watched}, never paid, while {paid_by[0]} paid the hop"
+                if paid_by and not paid.get(watched or "")
+                else ""
+            )
             wrong.append(f"chain {chain_id} hop {hop} still {chain['status']} ({watched}) after the quiet rounds{why}")
     return wrong
 
@@ -168,8 +188,15 @@ def hedge_figures(audit: Iterable[Movement], a: AccountRef, b: AccountRef, base:
     return HedgeFigures(totals[(a, True)], totals[(a, False)], totals[(b, True)], totals[(b, False)])
 
 
-def check_hedge(figures: HedgeFigures, quantity: float, paused: bool, alerts: AlertLog | None, exposed_for: float,
-                alert_after: float, final: bool) -> list[str]:
+def check_hedge(
+    figures: HedgeFigures,
+    quantity: float,
+    paused: bool,
+    alerts: AlertLog | None,
+    exposed_for: float,
+    alert_after: float,
+    final: bool,
+) -> list[str]:
     """B never hedges one fill twice; exposure is 0 once settled, at most one order while a hedge is in
     flight, or A is paused with an alert naming the residual (or, after an operator resumed past it,
     running with that alert still open); no exposure lasts without an alert.
@@ -190,14 +217,20 @@ def check_hedge(figures: HedgeFigures, quantity: float, paused: bool, alerts: Al
     if named and final:  # an operator resumed past it without retrying or booking: open, alerted, visible
         return wrong
     if final:
-        wrong.append(f"net exposure {figures.net:+.8f} after the quiet rounds"
-                     + (" (A paused, but no alert names it)" if paused else " and A is not paused"))
+        wrong.append(
+            f"net exposure {figures.net:+.8f} after the quiet rounds"
+            + (" (A paused, but no alert names it)" if paused else " and A is not paused")
+        )
     elif net > quantity + QUANTITY:
-        wrong.append(f"net exposure {figures.net:+.8f} is more than one order ({quantity})"
-                     + (" (A paused, but no alert names it)" if paused else ""))
+        wrong.append(
+            f"net exposure {figures.net:+.8f} is more than one order ({quantity})"
+            + (" (A paused, but no alert names it)" if paused else "")
+        )
     elif exposed_for > alert_after and not any(a.source in _HEDGERS for a in (alerts or AlertLog()).open.values()):
-        wrong.append(f"net exposure {figures.net:+.8f} unhedged for {exposed_for:.0f} s with no alert"
-                     + (" (A paused)" if paused else " (A not paused)"))
+        wrong.append(
+            f"net exposure {figures.net:+.8f} unhedged for {exposed_for:.0f} s with no alert"
+            + (" (A paused)" if paused else " (A not paused)")
+        )
     return wrong
 
 

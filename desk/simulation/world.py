@@ -94,10 +94,12 @@ def desk_deployment(folder: Path, rng: random.Random, options: SimOptions) -> De
     ]
     accounts[0]["balances"]["usd"] = 50_000.0
     accounts[0]["credit_limits"] = {"usd": 1_000.0}
-    accounts.append({"exchange": HEDGE_A.exchange, "account": HEDGE_A.account,
-                     "balances": {"usd": 100_000.0, "btc": 0.0}})
-    accounts.append({"exchange": HEDGE_B.exchange, "account": HEDGE_B.account,
-                     "balances": {"usd": 100_000.0, "btc": 1.0}})
+    accounts.append(
+        {"exchange": HEDGE_A.exchange, "account": HEDGE_A.account, "balances": {"usd": 100_000.0, "btc": 0.0}}
+    )
+    accounts.append(
+        {"exchange": HEDGE_B.exchange, "account": HEDGE_B.account, "balances": {"usd": 100_000.0, "btc": 1.0}}
+    )
     jobs = [
         _job("update_prices", "prices", "UpdatePrices", 10.0),
         _job("run_transfers", "transfers", "RunTransfers", 5.0),
@@ -117,20 +119,43 @@ def desk_deployment(folder: Path, rng: random.Random, options: SimOptions) -> De
         "venue": {
             "seed": rng.getrandbits(32),
             "default_route": {"delay": rng.choice([15.0, 40.0, 90.0]), "fee": 1.0, "jitter": 0.5},
-            "markets": {"btc/usd": {"price": 60_000.0, "volatility": 0.001, "tick": 1.0, "spread": 0.0002,
-                                    "depth": rng.choice([0.05, 0.004])}},
+            "markets": {
+                "btc/usd": {
+                    "price": 60_000.0,
+                    "volatility": 0.001,
+                    "tick": 1.0,
+                    "spread": 0.0002,
+                    "depth": rng.choice([0.05, 0.004]),
+                }
+            },
         },
         "accounts": accounts,
         "gateway": {"strategies": {str(k): v for k, v in STRATEGY_SLOTS.items()}},
         "tasks": {"default_expire_seconds": 1e7},  # nothing expires: every task is paid or still pending
-        "hedge": {"market": "btc/usd", "quantity": HEDGE_QUANTITY, "a": {"exchange": "kraken", "account": "hedge"},
-                  "b": {"exchange": "mexc", "account": "hedge"}, "offset_bps": rng.choice([0.0, 1.0, 3.0]),
-                  "retries": 3, "timeout": 60.0, "remind_every": 10.0, "continue_after_hedge": False},
+        "hedge": {
+            "market": "btc/usd",
+            "quantity": HEDGE_QUANTITY,
+            "a": {"exchange": "kraken", "account": "hedge"},
+            "b": {"exchange": "mexc", "account": "hedge"},
+            "offset_bps": rng.choice([0.0, 1.0, 3.0]),
+            "retries": 3,
+            "timeout": 60.0,
+            "remind_every": 10.0,
+            "continue_after_hedge": False,
+        },
         "scheduler": {"jobs": jobs},
         "actors": [
-            {"name": name, "class": strategy,
-             "params": {"slot": slot, "exchange": "kraken", "account": "trade", "currency": usdc,
-                        "amount": rng.choice([500.0, 2_000.0, 5_000.0])}}
+            {
+                "name": name,
+                "class": strategy,
+                "params": {
+                    "slot": slot,
+                    "exchange": "kraken",
+                    "account": "trade",
+                    "currency": usdc,
+                    "amount": rng.choice([500.0, 2_000.0, 5_000.0]),
+                },
+            }
             for slot, name in STRATEGY_SLOTS.items()
         ],
     }

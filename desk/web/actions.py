@@ -56,7 +56,9 @@ def _task_key(params: Mapping[str, Any]) -> TransferTaskKey:
     try:
         return msgspec.convert(key, TransferTaskKey)
     except (msgspec.ValidationError, TypeError) as error:
-        raise ActionError(f"key must be [from_exchange, from_account, to_exchange, to_account, currency]: {error}") from None
+        raise ActionError(
+            f"key must be [from_exchange, from_account, to_exchange, to_account, currency]: {error}"
+        ) from None
 
 
 def _money(params: Mapping[str, Any]) -> str:
@@ -66,31 +68,47 @@ def _money(params: Mapping[str, Any]) -> str:
 
 ACTIONS: dict[str, Action] = {
     "pause_hedge": Action(
-        "hedge_a", "pause the hedge pair: params {reason}",
+        "hedge_a",
+        "pause the hedge pair: params {reason}",
         lambda p, op: _by_type("PauseTrading", {"operator": op, **p}),
-        lambda p: f"pause the hedge pair ({p.get('reason') or 'no reason given'})"),
+        lambda p: f"pause the hedge pair ({p.get('reason') or 'no reason given'})",
+    ),
     "resume_hedge": Action(
-        "hedge_a", "resume the hedge pair: params {retry_failed: true|false}",
+        "hedge_a",
+        "resume the hedge pair: params {retry_failed: true|false}",
         lambda p, op: ResumeTrading(operator=op, retry_failed=bool(p.get("retry_failed", True))),
-        lambda p: "resume the hedge pair" + ("" if p.get("retry_failed", True) else ", failed hedges handled by hand")),
+        lambda p: "resume the hedge pair" + ("" if p.get("retry_failed", True) else ", failed hedges handled by hand"),
+    ),
     "manual_hedge": Action(
-        "hedge_a", "book a manual hedge: the fields of BookManualHedge",
+        "hedge_a",
+        "book a manual hedge: the fields of BookManualHedge",
         lambda p, op: _by_type("BookManualHedge", {"operator": op, **p}),
-        lambda p: f"book a manual hedge {json_text(p)}"),
+        lambda p: f"book a manual hedge {json_text(p)}",
+    ),
     "retry_task": Action(
-        "transfers", "retry the pending tasks now (a transfer run): params {key} (for the audit line)",
+        "transfers",
+        "retry the pending tasks now (a transfer run): params {key} (for the audit line)",
         lambda p, op: RunTransfers(reason=f"operator retry by {op}"),
-        lambda p: f"retry task {p.get('key') or '(all pending)'} now"),
+        lambda p: f"retry task {p.get('key') or '(all pending)'} now",
+    ),
     "cancel_task": Action(
-        "tasks", "cancel a pending task: params {key: [from_exchange, from_account, to_exchange, to_account, currency]}",
+        "tasks",
+        "cancel a pending task: params {key: [from_exchange, from_account, to_exchange, to_account, currency]}",
         lambda p, op: RemoveTask(key=_task_key(p)),
-        lambda p: f"cancel task {p.get('key')}"),
+        lambda p: f"cancel task {p.get('key')}",
+    ),
     "allocate": Action(
-        "gateway", "pool -> slot: params {currency, amount, index, exchange?, account?}", _seed("allocate"),
-        lambda p: f"allocate {_money(p)}"),
+        "gateway",
+        "pool -> slot: params {currency, amount, index, exchange?, account?}",
+        _seed("allocate"),
+        lambda p: f"allocate {_money(p)}",
+    ),
     "release": Action(
-        "gateway", "slot -> pool: params {currency, amount, index, exchange?, account?}", _seed("release"),
-        lambda p: f"release {_money(p)}"),
+        "gateway",
+        "slot -> pool: params {currency, amount, index, exchange?, account?}",
+        _seed("release"),
+        lambda p: f"release {_money(p)}",
+    ),
 }
 
 

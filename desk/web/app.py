@@ -47,13 +47,22 @@ def _plain(answer: Any) -> Any:
     return msgspec.to_builtins(answer) if isinstance(answer, Message) else answer
 
 
-def create_app(snapshots: Snapshots, sampler: Sampler, history: HistoryStore, metrics: DeskMetrics,
-               now: Callable[[], float], token: str | None = None) -> FastAPI:
+def create_app(
+    snapshots: Snapshots,
+    sampler: Sampler,
+    history: HistoryStore,
+    metrics: DeskMetrics,
+    now: Callable[[], float],
+    token: str | None = None,
+) -> FastAPI:
     """The application for one running system; ``token`` (when set) is required on every request."""
-    app = FastAPI(title="treasury-actors", version="0.1.0",
-                  description="The operator's dashboard and API of a running treasury-actors desk: the same data as "
-                              "`bin/run status --json`, the same commands as `bin/run send`, operator actions with a "
-                              "confirmation and an audit line, live updates (SSE) and Prometheus metrics.")
+    app = FastAPI(
+        title="treasury-actors",
+        version="0.1.0",
+        description="The operator's dashboard and API of a running treasury-actors desk: the same data as "
+        "`bin/run status --json`, the same commands as `bin/run send`, operator actions with a "
+        "confirmation and an audit line, live updates (SSE) and Prometheus metrics.",
+    )
     source = snapshots.source
 
     @app.middleware("http")
@@ -64,8 +73,9 @@ def create_app(snapshots: Snapshots, sampler: Sampler, history: HistoryStore, me
             if header.lower().startswith("bearer "):
                 given = header[7:]
             if not hmac.compare_digest(given.encode(), token.encode()):
-                return JSONResponse({"detail": "a valid token is required (Authorization: Bearer TOKEN)"},
-                                    status_code=401)
+                return JSONResponse(
+                    {"detail": "a valid token is required (Authorization: Bearer TOKEN)"}, status_code=401
+                )
         return await call_next(request)
 
     def audit(operator: str, action: str, target: str, detail: Any, outcome: str) -> None:
@@ -106,16 +116,21 @@ def create_app(snapshots: Snapshots, sampler: Sampler, history: HistoryStore, me
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     @app.get("/api/transfers", summary="Transfers history, newest first, with paging and a filter")
-    def transfers(page: int = Query(1, ge=1), size: int = Query(20, ge=1, le=500), q: str = "",
-                  status: str = "") -> dict[str, Any]:
+    def transfers(
+        page: int = Query(1, ge=1), size: int = Query(20, ge=1, le=500), q: str = "", status: str = ""
+    ) -> dict[str, Any]:
         rows, total = history.transfers(page, size, q, status)
         return {"page": page, "size": size, "total": total, "transfers": rows}
 
     @app.get("/api/history", summary="Series for the plots: balances, hedge exposure and PnL, latencies")
     def series(minutes: float = Query(60.0, gt=0)) -> dict[str, Any]:
         since = now() - minutes * 60
-        return {"balances": history.balances(since), "hedge": history.hedges(since),
-                "latency": history.latencies(since), "fills": history.fills(since)}
+        return {
+            "balances": history.balances(since),
+            "hedge": history.hedges(since),
+            "latency": history.latencies(since),
+            "fills": history.fills(since),
+        }
 
     @app.get("/api/report", summary="What the history says about the last `hours` (the daily report's figures)")
     def report(hours: float = Query(24.0, gt=0)) -> dict[str, Any]:
@@ -125,10 +140,13 @@ def create_app(snapshots: Snapshots, sampler: Sampler, history: HistoryStore, me
     def audit_lines(limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
         return history.audit(limit)
 
-    @app.post("/api/send/{actor}", summary="Send a command to an actor (like `bin/run send`) and return its answer",
-              description="The body is the desk's JSON command (`{\"strategy\": \"a\", \"cmd\": \"allocate\", "
-                          "\"currency\": \"usd\", \"amount\": 100, \"index\": 2}`) or any message by type "
-                          "(`{\"type\": \"Reconcile\"}`).")
+    @app.post(
+        "/api/send/{actor}",
+        summary="Send a command to an actor (like `bin/run send`) and return its answer",
+        description='The body is the desk\'s JSON command (`{"strategy": "a", "cmd": "allocate", '
+        '"currency": "usd", "amount": 100, "index": 2}`) or any message by type '
+        '(`{"type": "Reconcile"}`).',
+    )
     def send(actor: str, command: Annotated[dict[str, Any], Body()], operator: str = "api") -> dict[str, Any]:
         try:
             message = parse_command(command)
@@ -142,8 +160,11 @@ def create_app(snapshots: Snapshots, sampler: Sampler, history: HistoryStore, me
     def actions() -> dict[str, str]:
         return {name: action.help for name, action in ACTIONS.items()}
 
-    @app.post("/api/actions/{action}", summary="An operator action, with a confirmation and an audit line",
-              responses={409: {"description": "not confirmed: the body says what would be done"}})
+    @app.post(
+        "/api/actions/{action}",
+        summary="An operator action, with a confirmation and an audit line",
+        responses={409: {"description": "not confirmed: the body says what would be done"}},
+    )
     def act(action: str, request: ActionRequest) -> dict[str, Any]:
         try:
             target, message, summary = build_action(action, request.params, request.operator)
@@ -154,8 +175,13 @@ def create_app(snapshots: Snapshots, sampler: Sampler, history: HistoryStore, me
         answer = ask(target, message)
         outcome = f"rejected: {answer.reason}" if isinstance(answer, Rejected) else "ok"
         audit(request.operator, action, target, request.params, outcome)
-        return {"action": action, "target": target, "summary": summary, "answer": _plain(answer),
-                "rejected": isinstance(answer, Rejected)}
+        return {
+            "action": action,
+            "target": target,
+            "summary": summary,
+            "answer": _plain(answer),
+            "rejected": isinstance(answer, Rejected),
+        }
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     def prometheus() -> Response:

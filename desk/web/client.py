@@ -1,7 +1,7 @@
 """A small HTTP client of the dashboard's API: how `bin/run status` and `send` reach an in-process system.
 
-    from desk.web.client import WebClient, find_dashboard
-    status = WebClient(find_dashboard("run/demo")).status()
+from desk.web.client import WebClient, find_dashboard
+status = WebClient(find_dashboard("run/demo")).status()
 """
 
 from __future__ import annotations

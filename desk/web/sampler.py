@@ -47,9 +47,17 @@ class _Thinning:
 class Sampler:
     """Samples a running system; `latest` is the last document, `wait_newer` blocks for the next one."""
 
-    def __init__(self, snapshots: Snapshots, history: HistoryStore, metrics: DeskMetrics, journal: Journal,
-                 now: Callable[[], float], refresh: float = 1.0, timezone: str = "UTC",
-                 watch: StatusWatch | None = None) -> None:
+    def __init__(
+        self,
+        snapshots: Snapshots,
+        history: HistoryStore,
+        metrics: DeskMetrics,
+        journal: Journal,
+        now: Callable[[], float],
+        refresh: float = 1.0,
+        timezone: str = "UTC",
+        watch: StatusWatch | None = None,
+    ) -> None:
         self.snapshots = snapshots
         self.history = history
         self.metrics = metrics
@@ -117,7 +125,9 @@ class Sampler:
 
     def _record(self, now: float, status: dict[str, Any]) -> None:
         thin = self._thinning
-        balances = [r for r in status["balances"] if thin.due(("balance", r["account"], r["currency"]), r["slots"], now)]
+        balances = [
+            r for r in status["balances"] if thin.due(("balance", r["account"], r["currency"]), r["slots"], now)
+        ]
         if balances:
             self.history.record_balances(now, balances)
         prices = {c: p for c, p in status["prices"].items() if thin.due(("price", c), p, now)}
@@ -160,17 +170,24 @@ class Sampler:
         previous = self._hedge
         if previous is not None:
             finished = (hedge["hedges_done"] + hedge["hedges_failed"]) - (
-                previous["hedges_done"] + previous["hedges_failed"])
+                previous["hedges_done"] + previous["hedges_failed"]
+            )
             if finished > 0 and previous["waiting_since"] is not None:
                 latency = max(0.0, now - previous["waiting_since"])
                 self.metrics.hedge_latency.observe(latency)
             for leg in ("a", "b"):
                 delta = hedge[leg]["position"] - previous[leg]["position"]
                 if abs(delta) > 1e-12:
-                    self.history.record_fill(now, hedge[leg]["name"], hedge[leg]["account"], delta,
-                                             hedge["mark_price"])
-        shape = (hedge["a"]["position"], hedge["b"]["position"], hedge["hedges_done"], hedge["hedges_failed"],
-                 hedge["paused"], hedge["realised_pnl"], latency)
+                    self.history.record_fill(now, hedge[leg]["name"], hedge[leg]["account"], delta, hedge["mark_price"])
+        shape = (
+            hedge["a"]["position"],
+            hedge["b"]["position"],
+            hedge["hedges_done"],
+            hedge["hedges_failed"],
+            hedge["paused"],
+            hedge["realised_pnl"],
+            latency,
+        )
         if latency is not None or self._thinning.due(("hedge",), shape, now):
             self.history.record_hedge(now, hedge, latency)
         self._hedge = hedge

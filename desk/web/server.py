@@ -58,8 +58,9 @@ def read_web_record(folder: Path) -> dict[str, Any] | None:
 class Dashboard:
     """The web dashboard and API of one running system (in-process or the supervisor of process mode)."""
 
-    def __init__(self, deployment: Deployment, source: Source, now: Callable[[], float] = time.time,
-                 port: int | None = None) -> None:
+    def __init__(
+        self, deployment: Deployment, source: Source, now: Callable[[], float] = time.time, port: int | None = None
+    ) -> None:
         web = deployment.web
         if web.host not in LOCAL_HOSTS and not web.token:
             raise ValueError(f"the dashboard on {web.host!r} needs web.token (only 127.0.0.1 may go without)")
@@ -72,8 +73,16 @@ class Dashboard:
         self.metrics = DeskMetrics()
         self.snapshots = Snapshots(source, deployment)
         watch = StatusWatch(deployment.alerts, source="dashboard") if deployment.alerts.watch else None
-        self.sampler = Sampler(self.snapshots, self.history, self.metrics, self.journal, now, web.refresh,
-                               deployment.scheduler.timezone, watch)
+        self.sampler = Sampler(
+            self.snapshots,
+            self.history,
+            self.metrics,
+            self.journal,
+            now,
+            web.refresh,
+            deployment.scheduler.timezone,
+            watch,
+        )
         self.app = create_app(self.snapshots, self.sampler, self.history, self.metrics, now, self.token)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -90,8 +99,15 @@ class Dashboard:
             log.warning("port {} is taken; the dashboard takes a free port instead", self.port)
             self.port = 0
         self.sampler.start()
-        config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning", lifespan="off",
-                                timeout_graceful_shutdown=2, access_log=False)
+        config = uvicorn.Config(
+            self.app,
+            host=self.host,
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+            access_log=False,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="dashboard", daemon=True)
         self._thread.start()

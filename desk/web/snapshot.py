@@ -47,14 +47,24 @@ class Snapshots:
         status["slots"] = [self._slots(row) for row in status["balances"]]
         tasks = _try(source, "tasks", GetTasks())
         expire = self.deployment.tasks.default_expire_seconds
-        status["tasks"] = [
-            {"from": f"{k.from_exchange}.{k.from_account}", "to": f"{k.to_exchange}.{k.to_account}",
-             "currency": k.currency, "amount": v.amount, "extra": v.extra,
-             "created_at": v.timestamp / 1e6, "age": max(0.0, now - v.timestamp / 1e6),
-             "expires_in": v.timestamp / 1e6 + expire - now,
-             "key": [k.from_exchange, k.from_account, k.to_exchange, k.to_account, k.currency]}
-            for k, v in tasks.tasks
-        ] if isinstance(tasks, PendingTasks) else []
+        status["tasks"] = (
+            [
+                {
+                    "from": f"{k.from_exchange}.{k.from_account}",
+                    "to": f"{k.to_exchange}.{k.to_account}",
+                    "currency": k.currency,
+                    "amount": v.amount,
+                    "extra": v.extra,
+                    "created_at": v.timestamp / 1e6,
+                    "age": max(0.0, now - v.timestamp / 1e6),
+                    "expires_in": v.timestamp / 1e6 + expire - now,
+                    "key": [k.from_exchange, k.from_account, k.to_exchange, k.to_account, k.currency],
+                }
+                for k, v in tasks.tasks
+            ]
+            if isinstance(tasks, PendingTasks)
+            else []
+        )
         status["chains"] = [self._chain(c, now) for c in status["chains"]]
         status["dead_letter_list"] = [
             {"recipient": d.recipient, "message_type": d.message_type, "reason": d.reason, "sender": d.sender}
@@ -72,8 +82,11 @@ class Snapshots:
         """A balance row with each slot named: total, pool, then the sub-strategies by name."""
         slots = row["slots"]
         named = [{"index": 0, "name": "total", "amount": slots[0]}, {"index": 1, "name": "pool", "amount": slots[1]}]
-        named += [{"index": i, "name": self.strategies.get(i, f"slot {i}"), "amount": v}
-                  for i, v in enumerate(slots) if i >= 2 and (v or i in self.strategies)]
+        named += [
+            {"index": i, "name": self.strategies.get(i, f"slot {i}"), "amount": v}
+            for i, v in enumerate(slots)
+            if i >= 2 and (v or i in self.strategies)
+        ]
         exchange, _, account = row["account"].partition(".")
         return {"exchange": exchange, "account": account, "currency": row["currency"], "slots": named}
 
@@ -94,5 +107,10 @@ class Snapshots:
         usual = None
         if source_exchange != target_exchange:
             usual = self.routes.get((source_exchange, target_exchange), self.deployment.venue.default_route.delay)
-        return {**chain, "route": " -> ".join(hops), "where": where, "hop_elapsed": now - first_seen,
-                "usual_delay": usual}
+        return {
+            **chain,
+            "route": " -> ".join(hops),
+            "where": where,
+            "hop_elapsed": now - first_seen,
+            "usual_delay": usual,
+        }

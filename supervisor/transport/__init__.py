@@ -8,4 +8,13 @@ from supervisor.transport.hub import Hub, HubNodeStatus
 from supervisor.transport.link import NodeLink
 from supervisor.transport.processes import ProcessRuntime
 
-__all__ = ["Client", "ClientError", "ClientUsageError", "Hub", "HubNodeStatus", "NodeLink", "ProcessRuntime", "find_hub"]
+__all__ = [
+    "Client",
+    "ClientError",
+    "ClientUsageError",
+    "Hub",
+    "HubNodeStatus",
+    "NodeLink",
+    "ProcessRuntime",
+    "find_hub",
+]

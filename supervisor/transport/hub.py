@@ -130,7 +130,9 @@ class Hub:
         context: zmq.Context[Any] | None = None,
     ) -> None:
         if endpoint.startswith("tcp://") and keys is None:
-            raise ValueError("a tcp:// hub needs CurveZMQ keys (see supervisor.transport.keys); use ipc:// for one host")
+            raise ValueError(
+                "a tcp:// hub needs CurveZMQ keys (see supervisor.transport.keys); use ipc:// for one host"
+            )
         self.endpoint = endpoint
         self.nodes = {name: _NodeSlot(name) for name in names}
         self.served = set(served)
@@ -207,8 +209,16 @@ class Hub:
         now = time.monotonic()
         with self._lock:
             return [
-                HubNodeStatus(s.name, s.connected, s.incarnation, len(s.queue), len(s.inflight), s.delivered,
-                              s.dead_letters, now - s.last_pong if s.connected else 0.0)
+                HubNodeStatus(
+                    s.name,
+                    s.connected,
+                    s.incarnation,
+                    len(s.queue),
+                    len(s.inflight),
+                    s.delivered,
+                    s.dead_letters,
+                    now - s.last_pong if s.connected else 0.0,
+                )
                 for s in self.nodes.values()
             ]
 
@@ -359,8 +369,11 @@ class Hub:
 
     def _log_drops(self) -> None:
         if self._drops_this_beat > 10:
-            log.warning("dropped {} more answers since the last heartbeat ({} in all)", self._drops_this_beat - 10,
-                        self.counts["dropped"])
+            log.warning(
+                "dropped {} more answers since the last heartbeat ({} in all)",
+                self._drops_this_beat - 10,
+                self.counts["dropped"],
+            )
         self._drops_this_beat = 0
 
     def _identity_of(self, name: str) -> bytes | None:
@@ -379,8 +392,11 @@ class Hub:
         if self._pending[key] <= 0:
             self.counts["forged"] += 1
             self._pending.pop(key, None)
-            self._answer_error(identity, header.id, f"no ask from {shown(header.to)} to {shown(who)} with id "
-                                                    f"{header.id} is waiting for an answer")
+            self._answer_error(
+                identity,
+                header.id,
+                f"no ask from {shown(header.to)} to {shown(who)} with id {header.id} is waiting for an answer",
+            )
             return
         self._settle_ask(key)
         self.counts["routed"] += 1
@@ -397,8 +413,11 @@ class Hub:
         to = header.to
         if to in self.served:
             self.counts["routed"] += 1
-            answer = self.system_handler(Header(kind=header.kind, to=to, sender=who, id=header.id), body) \
-                if self.system_handler else None
+            answer = (
+                self.system_handler(Header(kind=header.kind, to=to, sender=who, id=header.id), body)
+                if self.system_handler
+                else None
+            )
             if answer is not None and header.kind == "ask" and self._send(identity, answer) != SENT:
                 self._dropped(who, f"the answer from {to}")
             return
@@ -412,7 +431,9 @@ class Hub:
             self._answer_error(identity, header.id, f"no actor named {shown(to)!r} (known actors: {known})", to)
             return
         if header.kind == "ask" and len(self._pending) >= self.pending_limit:
-            self._answer_error(identity, header.id, f"{self.pending_limit} asks are waiting for answers; not queued", to)
+            self._answer_error(
+                identity, header.id, f"{self.pending_limit} asks are waiting for answers; not queued", to
+            )
             return
         with self._lock:
             full = len(slot.queue) >= self.queue_limit or slot.queued_bytes + len(body) > self.queue_bytes
@@ -444,8 +465,13 @@ class Hub:
         with self._lock:
             while slot.queue and len(slot.inflight) < self.window:
                 delivery = slot.queue[0]
-                header = Header(kind=delivery.kind, to=slot.name, sender=delivery.sender, id=delivery.id,  # type: ignore[arg-type]
-                                seq=delivery.seq)
+                header = Header(
+                    kind=delivery.kind,
+                    to=slot.name,
+                    sender=delivery.sender,
+                    id=delivery.id,  # type: ignore[arg-type]
+                    seq=delivery.seq,
+                )
                 sent = self._send(slot.route, [encode_header(header), delivery.body])
                 if sent == FULL:
                     return  # the node is busy: the rest waits for its acks (or the next heartbeat)
@@ -509,7 +535,9 @@ class Hub:
             self._dead_letter(slot.name, first.sender, f"{reason} while handling it")
             if first.kind == "ask":
                 self._settle_ask((slot.name, first.sender, first.id))
-                failed = error_frames(f"{slot.name} died while handling it ({reason})", id=first.id, recipient=slot.name)
+                failed = error_frames(
+                    f"{slot.name} died while handling it ({reason})", id=first.id, recipient=slot.name
+                )
                 if self._send(self._identity_of(first.sender), failed) != SENT:
                     self._dropped(first.sender, f"the error for its ask to {slot.name}")
 

@@ -48,9 +48,14 @@ class KeysError(ValueError):
 
 def _write_key(path: Path, public: bytes, secret: bytes | None) -> None:
     """One certificate file in zmq.auth's format; a secret one is created 0600 (never readable by others)."""
-    lines = [f"#   ****  Generated on {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M:%S} by treasury-actors  ****",
-             "#   ZeroMQ CURVE " + ("**Secret** Certificate" if secret else "Public Certificate"),
-             "", "metadata", "curve", f'    public-key = "{public.decode()}"']
+    lines = [
+        f"#   ****  Generated on {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M:%S} by treasury-actors  ****",
+        "#   ZeroMQ CURVE " + ("**Secret** Certificate" if secret else "Public Certificate"),
+        "",
+        "metadata",
+        "curve",
+        f'    public-key = "{public.decode()}"',
+    ]
     if secret is not None:
         lines.append(f'    secret-key = "{secret.decode()}"')
     path.unlink(missing_ok=True)
@@ -68,7 +73,9 @@ def _pair(folder: Path, name: str) -> None:
     _write_key(folder / f"{name}.key_secret", public, secret)
 
 
-def generate_keys(folder: str | os.PathLike[str], nodes: Iterable[str] = (), clients: Iterable[str] = ("client",)) -> Path:
+def generate_keys(
+    folder: str | os.PathLike[str], nodes: Iterable[str] = (), clients: Iterable[str] = ("client",)
+) -> Path:
     """Create (or complete) a keys folder: the server pair, a pair per node name and per client name."""
     folder = Path(folder)
     nodes, clients = list(nodes), list(clients)

@@ -47,6 +47,7 @@ from supervisor.transport.wire import (
 
 __all__ = ["NodeLink", "Undecodable", "encode_answer", "node_secret", "secret_path"]
 
+
 class Undecodable(msgspec.Struct, frozen=True):
     """What a dead letter keeps of a body that could not be decoded: its size and a digest, not the bytes."""
 
@@ -56,6 +57,7 @@ class Undecodable(msgspec.Struct, frozen=True):
     @classmethod
     def of(cls, body: bytes) -> Undecodable:
         return cls(len(body), hashlib.sha256(body).hexdigest()[:32])
+
 
 log = logger.bind(actor="node")
 _link_ids = count()
@@ -166,8 +168,9 @@ class NodeLink:
         then everything it sent meanwhile is flushed to the hub, then the last ack.
         """
         assert self.runtime is not None
-        self._dealer.send_multipart([encode_header(Header(kind="hello", to=self.name, id=self.incarnation)),
-                                     self.secret.encode()])
+        self._dealer.send_multipart(
+            [encode_header(Header(kind="hello", to=self.name, id=self.incarnation)), self.secret.encode()]
+        )
         poller = zmq.Poller()
         poller.register(self._dealer, zmq.POLLIN)
         poller.register(self._pull, zmq.POLLIN)
@@ -177,8 +180,11 @@ class NodeLink:
             if self._dealer in events:
                 heard = time.monotonic()
             elif self.orphan_timeout is not None and time.monotonic() - heard > self.orphan_timeout:
-                log.error("{}: no word from the hub for {:.0f}s - the supervisor is gone; stopping",
-                          self.name, self.orphan_timeout)
+                log.error(
+                    "{}: no word from the hub for {:.0f}s - the supervisor is gone; stopping",
+                    self.name,
+                    self.orphan_timeout,
+                )
                 self.request_stop("the hub went silent")
                 break
             if self._pull in events:
@@ -263,8 +269,7 @@ class NodeLink:
             reason = str(error)[:300]
             log.warning("undecodable message from {} to {}: {}", header.sender, self.name, reason)
             if header.kind == "ask":
-                self._dealer.send_multipart(error_frames(reason, id=header.id, to=header.sender,
-                                                         recipient=self.name))
+                self._dealer.send_multipart(error_frames(reason, id=header.id, to=header.sender, recipient=self.name))
             self.runtime.dead_letter(self.name, Undecodable.of(body), f"undecodable: {reason}", header.sender)
             if receipt is not None:
                 receipt()
@@ -278,16 +283,28 @@ class NodeLink:
                 kind = type(message).__name__
                 try:
                     if error is not None:
-                        frames = error_frames(f"{type(error).__name__}: {str(error)[:500]}", id=id, to=asker,
-                                              recipient=self.name, message_type=kind)
+                        frames = error_frames(
+                            f"{type(error).__name__}: {str(error)[:500]}",
+                            id=id,
+                            to=asker,
+                            recipient=self.name,
+                            message_type=kind,
+                        )
                     else:
                         frames = [encode_header(Header(kind="reply", to=asker, id=id)), encode_answer(value)]
                     self._hand_over(frames)
                 except Exception as failure:  # the answer cannot go (cannot be encoded): the asker hears why
                     log.exception("could not send the answer to {} back to {}", kind, asker)
                     try:
-                        self._hand_over(error_frames(f"{self.name} could not send its answer: {failure}"[:500],
-                                                     id=id, to=asker, recipient=self.name, message_type=kind))
+                        self._hand_over(
+                            error_frames(
+                                f"{self.name} could not send its answer: {failure}"[:500],
+                                id=id,
+                                to=asker,
+                                recipient=self.name,
+                                message_type=kind,
+                            )
+                        )
                     except Exception:
                         log.exception("could not tell {} that its answer was lost", asker)
 

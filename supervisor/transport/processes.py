@@ -36,7 +36,13 @@ __all__ = ["ProcessRuntime"]
 log = logger.bind(actor="supervisor")
 
 RUNNING, STARTING, STOPPING, DOWN, RESTARTING, STOPPED, TERMINATED = (
-    "running", "starting", "stopping", "down", "restarting", "stopped", "terminated"
+    "running",
+    "starting",
+    "stopping",
+    "down",
+    "restarting",
+    "stopped",
+    "terminated",
 )
 
 
@@ -171,8 +177,18 @@ class ProcessRuntime:
 
     def which_children(self, supervisor: str = "root") -> list[ChildInfo]:
         self._only_root(supervisor)
-        return [ChildInfo(name=n.name, kind=ChildType.WORKER, state=ChildState(n.state), restart=n.spec.restart,
-                          restarts=n.restarts, exit_reason=n.exit_reason, pid=n.pid) for n in self.nodes]
+        return [
+            ChildInfo(
+                name=n.name,
+                kind=ChildType.WORKER,
+                state=ChildState(n.state),
+                restart=n.spec.restart,
+                restarts=n.restarts,
+                exit_reason=n.exit_reason,
+                pid=n.pid,
+            )
+            for n in self.nodes
+        ]
 
     def count_children(self, supervisor: str = "root") -> ChildCount:
         self._only_root(supervisor)
@@ -243,8 +259,9 @@ class ProcessRuntime:
             self.log_folder.mkdir(parents=True, exist_ok=True)
             stdout = open(self.log_folder / f"{node.name}.log", "ab")
         try:
-            proc = subprocess.Popen(self.command(node.name), stdout=stdout, stderr=subprocess.STDOUT, env=env,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                self.command(node.name), stdout=stdout, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
         finally:
             if stdout is not subprocess.DEVNULL:
                 stdout.close()
@@ -373,5 +390,3 @@ class _ProcessGroup:
         if error is None:
             log.info("node {} restarted (restart #{})", member.name, member.restarts)
         return error
-
-

@@ -117,8 +117,9 @@ class FakeBook:
     def free(self, key: str, asset: str) -> float:
         return self.wallet(key).get(asset, 0.0) - self.held(key, asset)
 
-    def place(self, key: str, symbol: str, side: str, type_: str, amount: float, price: float | None,
-              client_id: str | None) -> FakeOrder:
+    def place(
+        self, key: str, symbol: str, side: str, type_: str, amount: float, price: float | None, client_id: str | None
+    ) -> FakeOrder:
         with self.lock:
             wallet = self.wallet(key)
             if symbol not in self.markets:
@@ -135,11 +136,23 @@ class FakeBook:
             if side == "sell" and self.free(key, m.base) < amount - 1e-12:
                 raise Refused("insufficient_funds", "insufficient funds")
             del wallet
-            order = FakeOrder(self.new_id("O"), key, symbol, side, type_, amount,
-                              price if type_ == "limit" else None, client_id, self.now())
+            order = FakeOrder(
+                self.new_id("O"),
+                key,
+                symbol,
+                side,
+                type_,
+                amount,
+                price if type_ == "limit" else None,
+                client_id,
+                self.now(),
+            )
             self.orders[order.id] = order
-            marketable = type_ == "market" or (side == "buy" and price is not None and price >= m.ask) or (
-                side == "sell" and price is not None and price <= m.bid)
+            marketable = (
+                type_ == "market"
+                or (side == "buy" and price is not None and price >= m.ask)
+                or (side == "sell" and price is not None and price <= m.bid)
+            )
             if marketable:
                 self._fill(order, amount, touch)
             return order
@@ -152,7 +165,9 @@ class FakeBook:
         sign = 1 if order.side == "buy" else -1
         wallet[m.base] = round(wallet.get(m.base, 0.0) + sign * amount, 10)
         wallet[m.quote] = round(wallet.get(m.quote, 0.0) - sign * cost - fee, 10)
-        trade = FakeTrade(self.new_id("T"), order.id, order.key, order.symbol, order.side, amount, price, fee, self.now())
+        trade = FakeTrade(
+            self.new_id("T"), order.id, order.key, order.symbol, order.side, amount, price, fee, self.now()
+        )
         self.trades.append(trade)
         order.filled = round(order.filled + amount, 10)
         order.cost += cost

@@ -149,8 +149,9 @@ class FakeHttpExchange:
         form = dict(parse_qsl(body)) if body and "json" not in content_type else {}
         if body and "json" in content_type:
             form = {k: str(v) for k, v in json.loads(body).items()}
-        request = Request(handler.command, parts.path, dict(parse_qsl(parts.query)), form, dict(handler.headers), body,
-                          parts.query)
+        request = Request(
+            handler.command, parts.path, dict(parse_qsl(parts.query)), form, dict(handler.headers), body, parts.query
+        )
         self.requests.append(request)
         fault = self._take_fault(parts.path)
         if fault is not None and fault.kind == "status":  # what a load balancer in front answers

@@ -12,8 +12,12 @@ from typing import Any
 from tests.fakes.book import FakeBook, FakeOrder, FakeTrade, FakeWithdrawal, Market, Refused
 from tests.fakes.http import FakeHttpExchange, Request
 
-_ERRORS = {"insufficient_funds": "EOrder:Insufficient funds", "unknown_order": "EOrder:Unknown order",
-           "invalid": "EGeneral:Invalid arguments", "unknown_key": "EAPI:Invalid key"}
+_ERRORS = {
+    "insufficient_funds": "EOrder:Insufficient funds",
+    "unknown_order": "EOrder:Unknown order",
+    "invalid": "EGeneral:Invalid arguments",
+    "unknown_key": "EAPI:Invalid key",
+}
 _ASSETS = {"XXBT": ("XBT", 10), "ZUSD": ("USD", 4), "USDC": ("USDC", 8), "USDT": ("USDT", 8), "XETH": ("ETH", 10)}
 
 
@@ -61,8 +65,9 @@ class FakeKraken(FakeHttpExchange):
             raise Refused("unknown_key")
         nonce = request.form.get("nonce", "")
         digest = hashlib.sha256((nonce + request.body).encode()).digest()
-        expected = base64.b64encode(hmac.new(base64.b64decode(secret), request.path.encode() + digest,
-                                             hashlib.sha512).digest()).decode()
+        expected = base64.b64encode(
+            hmac.new(base64.b64decode(secret), request.path.encode() + digest, hashlib.sha512).digest()
+        ).decode()
         if request.headers.get("API-Sign") != expected:
             raise Refused("unknown_key")
         return key
@@ -70,19 +75,43 @@ class FakeKraken(FakeHttpExchange):
     # --- public ------------------------------------------------------------------------------
 
     def public_Assets(self, query: dict[str, str]) -> dict[str, Any]:
-        return {asset: {"aclass": "currency", "altname": alt, "decimals": decimals, "display_decimals": 5,
-                        "status": "enabled"} for asset, (alt, decimals) in _ASSETS.items()}
+        return {
+            asset: {
+                "aclass": "currency",
+                "altname": alt,
+                "decimals": decimals,
+                "display_decimals": 5,
+                "status": "enabled",
+            }
+            for asset, (alt, decimals) in _ASSETS.items()
+        }
 
     def public_AssetPairs(self, query: dict[str, str]) -> dict[str, Any]:
         pairs = {}
         for pair, m in self.book.markets.items():
             alt = _ASSETS[m.base][0] + _ASSETS[m.quote][0]
-            pairs[pair] = {"altname": alt, "wsname": f"{_ASSETS[m.base][0]}/{_ASSETS[m.quote][0]}", "aclass_base": "currency",
-                           "base": m.base, "aclass_quote": "currency", "quote": m.quote, "lot": "unit",
-                           "pair_decimals": m.price_decimals, "lot_decimals": m.lot_decimals, "lot_multiplier": 1,
-                           "leverage_buy": [], "leverage_sell": [], "fees": [[0, m.fee_rate * 100]],
-                           "fees_maker": [[0, m.fee_rate * 100]], "fee_volume_currency": "ZUSD", "margin_call": 80,
-                           "margin_stop": 40, "ordermin": _s(m.min_amount), "costmin": "0.5", "status": "online"}
+            pairs[pair] = {
+                "altname": alt,
+                "wsname": f"{_ASSETS[m.base][0]}/{_ASSETS[m.quote][0]}",
+                "aclass_base": "currency",
+                "base": m.base,
+                "aclass_quote": "currency",
+                "quote": m.quote,
+                "lot": "unit",
+                "pair_decimals": m.price_decimals,
+                "lot_decimals": m.lot_decimals,
+                "lot_multiplier": 1,
+                "leverage_buy": [],
+                "leverage_sell": [],
+                "fees": [[0, m.fee_rate * 100]],
+                "fees_maker": [[0, m.fee_rate * 100]],
+                "fee_volume_currency": "ZUSD",
+                "margin_call": 80,
+                "margin_stop": 40,
+                "ordermin": _s(m.min_amount),
+                "costmin": "0.5",
+                "status": "online",
+            }
         return pairs
 
     def public_Ticker(self, query: dict[str, str]) -> dict[str, Any]:
@@ -90,9 +119,19 @@ class FakeKraken(FakeHttpExchange):
         if m is None:
             raise Refused("invalid")
         mid = _s((m.bid + m.ask) / 2)
-        return {query["pair"]: {"a": [_s(m.ask), "1", "1.000"], "b": [_s(m.bid), "1", "1.000"], "c": [mid, "0.1"],
-                                "v": ["10", "100"], "p": [mid, mid], "t": [5, 50], "l": [_s(m.bid), _s(m.bid)],
-                                "h": [_s(m.ask), _s(m.ask)], "o": mid}}
+        return {
+            query["pair"]: {
+                "a": [_s(m.ask), "1", "1.000"],
+                "b": [_s(m.bid), "1", "1.000"],
+                "c": [mid, "0.1"],
+                "v": ["10", "100"],
+                "p": [mid, mid],
+                "t": [5, 50],
+                "l": [_s(m.bid), _s(m.bid)],
+                "h": [_s(m.ask), _s(m.ask)],
+                "o": mid,
+            }
+        }
 
     def public_Time(self, query: dict[str, str]) -> dict[str, Any]:
         return {"unixtime": int(self.book.now()), "rfc1123": ""}
@@ -105,35 +144,62 @@ class FakeKraken(FakeHttpExchange):
         return {"token": token, "expires": 900}
 
     def private_BalanceEx(self, key: str, form: dict[str, str]) -> dict[str, Any]:
-        return {asset: {"balance": _s(amount), "hold_trade": _s(self.book.held(key, asset))}
-                for asset, amount in self.book.wallet(key).items()}
+        return {
+            asset: {"balance": _s(amount), "hold_trade": _s(self.book.held(key, asset))}
+            for asset, amount in self.book.wallet(key).items()
+        }
 
     def private_AddOrder(self, key: str, form: dict[str, str]) -> dict[str, Any]:
         price = float(form["price"]) if "price" in form else None
-        order = self.book.place(key, form["pair"], form["type"], form["ordertype"], float(form["volume"]), price,
-                                form.get("cl_ord_id"))
+        order = self.book.place(
+            key, form["pair"], form["type"], form["ordertype"], float(form["volume"]), price, form.get("cl_ord_id")
+        )
         return {"descr": {"order": f"{order.side} {form['volume']} {form['pair']} @ {order.type}"}, "txid": [order.id]}
 
     def _order(self, order: FakeOrder) -> dict[str, Any]:
         m = self.book.markets[order.symbol]
-        return {"refid": None, "userref": None, "cl_ord_id": order.client_id,
-                "status": order.status, "reason": None, "opentm": order.opened, "closetm": order.closed or 0,
-                "starttm": 0, "expiretm": 0,
-                "descr": {"pair": _ASSETS[m.base][0] + _ASSETS[m.quote][0], "type": order.side,
-                          "ordertype": order.type, "price": _s(order.price or 0), "price2": "0", "leverage": "none",
-                          "order": f"{order.side} {_s(order.amount)} {_ASSETS[m.base][0]}{_ASSETS[m.quote][0]} @ {order.type}"
-                          + (f" {_s(order.price)}" if order.price else ""), "close": ""},
-                "vol": _s(order.amount), "vol_exec": _s(order.filled), "cost": _s(order.cost), "fee": _s(order.fee),
-                "price": _s(order.cost / order.filled) if order.filled else "0", "stopprice": "0", "limitprice": "0",
-                "misc": "", "oflags": "fciq", "trades": list(order.trades)}
+        return {
+            "refid": None,
+            "userref": None,
+            "cl_ord_id": order.client_id,
+            "status": order.status,
+            "reason": None,
+            "opentm": order.opened,
+            "closetm": order.closed or 0,
+            "starttm": 0,
+            "expiretm": 0,
+            "descr": {
+                "pair": _ASSETS[m.base][0] + _ASSETS[m.quote][0],
+                "type": order.side,
+                "ordertype": order.type,
+                "price": _s(order.price or 0),
+                "price2": "0",
+                "leverage": "none",
+                "order": f"{order.side} {_s(order.amount)} {_ASSETS[m.base][0]}{_ASSETS[m.quote][0]} @ {order.type}"
+                + (f" {_s(order.price)}" if order.price else ""),
+                "close": "",
+            },
+            "vol": _s(order.amount),
+            "vol_exec": _s(order.filled),
+            "cost": _s(order.cost),
+            "fee": _s(order.fee),
+            "price": _s(order.cost / order.filled) if order.filled else "0",
+            "stopprice": "0",
+            "limitprice": "0",
+            "misc": "",
+            "oflags": "fciq",
+            "trades": list(order.trades),
+        }
 
     def private_QueryOrders(self, key: str, form: dict[str, str]) -> dict[str, Any]:
         return {txid: self._order(self.book.order(key, txid)) for txid in form["txid"].split(",")}
 
     def _orders(self, key: str, form: dict[str, str], open_: bool) -> dict[str, Any]:
-        return {o.id: self._order(o) for o in self.book.orders.values()
-                if o.key == key and (o.status == "open") == open_
-                and form.get("cl_ord_id") in (None, o.client_id)}
+        return {
+            o.id: self._order(o)
+            for o in self.book.orders.values()
+            if o.key == key and (o.status == "open") == open_ and form.get("cl_ord_id") in (None, o.client_id)
+        }
 
     def private_OpenOrders(self, key: str, form: dict[str, str]) -> dict[str, Any]:
         return {"open": self._orders(key, form, True)}
@@ -148,10 +214,23 @@ class FakeKraken(FakeHttpExchange):
 
     def _trade(self, trade: FakeTrade) -> dict[str, Any]:
         m = self.book.markets[trade.symbol]
-        return {"ordertxid": trade.order_id, "postxid": "", "pair": trade.symbol, "time": trade.time, "type": trade.side,
-                "ordertype": self.book.orders[trade.order_id].type, "price": _s(trade.price),
-                "cost": _s(trade.amount * trade.price), "fee": _s(trade.fee), "vol": _s(trade.amount), "margin": "0",
-                "misc": "", "trade_id": int(trade.id[1:]), "maker": False, "fee_currency": m.quote}
+        return {
+            "ordertxid": trade.order_id,
+            "postxid": "",
+            "pair": trade.symbol,
+            "time": trade.time,
+            "type": trade.side,
+            "ordertype": self.book.orders[trade.order_id].type,
+            "price": _s(trade.price),
+            "cost": _s(trade.amount * trade.price),
+            "fee": _s(trade.fee),
+            "vol": _s(trade.amount),
+            "margin": "0",
+            "misc": "",
+            "trade_id": int(trade.id[1:]),
+            "maker": False,
+            "fee_currency": m.quote,
+        }
 
     def private_TradesHistory(self, key: str, form: dict[str, str]) -> dict[str, Any]:
         start = float(form.get("start", 0))
@@ -166,18 +245,41 @@ class FakeKraken(FakeHttpExchange):
         return {"refid": entry.id}
 
     def _withdrawal(self, w: FakeWithdrawal) -> dict[str, Any]:
-        return {"method": "Tether USD (TRC20)", "aclass": "currency", "asset": w.asset, "refid": w.id, "txid": f"0x{w.id}",
-                "info": w.address, "amount": _s(w.amount), "fee": _s(w.fee), "time": int(w.time),
-                "status": {"pending": "Pending", "ok": "Success", "failed": "Failure"}[w.status], "network": "Tron"}
+        return {
+            "method": "Tether USD (TRC20)",
+            "aclass": "currency",
+            "asset": w.asset,
+            "refid": w.id,
+            "txid": f"0x{w.id}",
+            "info": w.address,
+            "amount": _s(w.amount),
+            "fee": _s(w.fee),
+            "time": int(w.time),
+            "status": {"pending": "Pending", "ok": "Success", "failed": "Failure"}[w.status],
+            "network": "Tron",
+        }
 
     def private_WithdrawStatus(self, key: str, form: dict[str, str]) -> list[dict[str, Any]]:
-        return [self._withdrawal(w) for w in self.book.withdrawals
-                if w.key == key and form.get("asset") in (None, w.asset)]
+        return [
+            self._withdrawal(w) for w in self.book.withdrawals if w.key == key and form.get("asset") in (None, w.asset)
+        ]
 
     def private_DepositStatus(self, key: str, form: dict[str, str]) -> list[dict[str, Any]]:
-        return [{"method": "Tether USD (TRC20)", "aclass": "currency", "asset": asset, "refid": ref, "txid": f"0x{ref}",
-                 "info": "", "amount": _s(amount), "fee": "0", "time": int(at), "status": "Success"}
-                for ref, asset, amount, at in self.book.deposits[key]]
+        return [
+            {
+                "method": "Tether USD (TRC20)",
+                "aclass": "currency",
+                "asset": asset,
+                "refid": ref,
+                "txid": f"0x{ref}",
+                "info": "",
+                "amount": _s(amount),
+                "fee": "0",
+                "time": int(at),
+                "status": "Success",
+            }
+            for ref, asset, amount, at in self.book.deposits[key]
+        ]
 
 
 def _raise_unknown_withdraw_key() -> Any:

@@ -37,6 +37,7 @@ class FakeKrakenStream:
 
     def start(self) -> FakeKrakenStream:
         self._thread.start()
+
         async def open_server() -> Server:
             return await serve(self._serve, "127.0.0.1", 0)
 
@@ -63,9 +64,11 @@ class FakeKrakenStream:
 
     def drop_streams(self) -> None:
         """Close every open stream, as a network drop would."""
+
         async def drop() -> None:
             for connection in list(self._streams):
                 await connection.close(code=1011, reason="dropped")
+
         asyncio.run_coroutine_threadsafe(drop(), self._loop).result(10)
 
     async def _serve(self, connection: ServerConnection) -> None:
@@ -73,16 +76,28 @@ class FakeKrakenStream:
             async for raw in connection:
                 message = json.loads(raw)
                 if "ping" in (message.get("method"), message.get("event")):
-                    await connection.send(json.dumps({"method": "pong", "req_id": message.get("req_id"),
-                                                      "time_in": _iso(self.rest.book.now())}))
+                    await connection.send(
+                        json.dumps(
+                            {"method": "pong", "req_id": message.get("req_id"), "time_in": _iso(self.rest.book.now())}
+                        )
+                    )
                     continue
                 params = message.get("params") or {}
                 key = self.rest.ws_tokens.get(params.get("token", ""))
                 ok = message.get("method") == "subscribe" and params.get("channel") == "executions" and key
-                await connection.send(json.dumps({"method": "subscribe", "req_id": message.get("req_id"), "success": bool(ok),
-                                                  "result": {"channel": "executions", "snapshot": False},
-                                                  **({} if ok else {"error": "EGeneral:Invalid arguments"}),
-                                                  "time_in": _iso(self.rest.book.now()), "time_out": _iso(self.rest.book.now())}))
+                await connection.send(
+                    json.dumps(
+                        {
+                            "method": "subscribe",
+                            "req_id": message.get("req_id"),
+                            "success": bool(ok),
+                            "result": {"channel": "executions", "snapshot": False},
+                            **({} if ok else {"error": "EGeneral:Invalid arguments"}),
+                            "time_in": _iso(self.rest.book.now()),
+                            "time_out": _iso(self.rest.book.now()),
+                        }
+                    )
+                )
                 if ok:
                     self._streams[connection] = str(key)
                     with self._subscribed:
@@ -96,14 +111,30 @@ class FakeKrakenStream:
     def _on_trade(self, trade: FakeTrade) -> None:
         """Called by the book (any thread) after each trade: push it to its key's streams."""
         m = self.rest.book.markets[trade.symbol]
-        update = {"channel": "executions", "type": "update", "data": [{
-            "exec_type": "trade", "exec_id": trade.id, "order_id": trade.order_id, "trade_id": int(trade.id[1:]),
-            "symbol": f"{_ASSETS[m.base][0].replace('XBT', 'BTC')}/{_ASSETS[m.quote][0]}", "side": trade.side,
-            "last_qty": float(_s(trade.amount)), "last_price": trade.price, "liquidity_ind": "t",
-            "cost": trade.amount * trade.price, "order_userref": 0, "order_status": "filled",
-            "order_type": self.rest.book.orders[trade.order_id].type, "timestamp": _iso(trade.time),
-            "fees": [{"asset": _ASSETS[m.quote][0], "qty": trade.fee}], "fee_usd_equiv": trade.fee,
-        }]}
+        update = {
+            "channel": "executions",
+            "type": "update",
+            "data": [
+                {
+                    "exec_type": "trade",
+                    "exec_id": trade.id,
+                    "order_id": trade.order_id,
+                    "trade_id": int(trade.id[1:]),
+                    "symbol": f"{_ASSETS[m.base][0].replace('XBT', 'BTC')}/{_ASSETS[m.quote][0]}",
+                    "side": trade.side,
+                    "last_qty": float(_s(trade.amount)),
+                    "last_price": trade.price,
+                    "liquidity_ind": "t",
+                    "cost": trade.amount * trade.price,
+                    "order_userref": 0,
+                    "order_status": "filled",
+                    "order_type": self.rest.book.orders[trade.order_id].type,
+                    "timestamp": _iso(trade.time),
+                    "fees": [{"asset": _ASSETS[m.quote][0], "qty": trade.fee}],
+                    "fee_usd_equiv": trade.fee,
+                }
+            ],
+        }
         for connection, key in list(self._streams.items()):
             if key == trade.key:
                 asyncio.run_coroutine_threadsafe(_send(connection, json.dumps(update)), self._loop)
@@ -118,5 +149,3 @@ async def _send(connection: ServerConnection, text: str) -> None:
 
 def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-

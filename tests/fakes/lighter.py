@@ -72,8 +72,18 @@ class FakeLighter(FakeHttpExchange):
 
     def __init__(self, now: Callable[[], float], markets: dict[int, Market] | None = None) -> None:
         super().__init__()
-        markets = markets or {1: Market("BTC", "USDC", bid=59990.0, ask=60010.0, fee_rate=0.0, lot_decimals=5,
-                                        price_decimals=1, min_amount=0.0001)}
+        markets = markets or {
+            1: Market(
+                "BTC",
+                "USDC",
+                bid=59990.0,
+                ask=60010.0,
+                fee_rate=0.0,
+                lot_decimals=5,
+                price_decimals=1,
+                min_amount=0.0001,
+            )
+        }
         self.market_ids = {str(i): m for i, m in markets.items()}
         self.book = FakeBook(now, dict(self.market_ids))
         self.api_keys: dict[int, int] = {}  # account index -> API key index
@@ -117,20 +127,42 @@ class FakeLighter(FakeHttpExchange):
     def api_orderBookDetails(self, request: Request) -> dict[str, Any]:
         from lighter.models.perps_order_book_detail import PerpsOrderBookDetail
 
-        details = [shape(PerpsOrderBookDetail, symbol=m.base, market_id=int(i), market_type="perp", status="active",
-                         taker_fee="0.0000", maker_fee="0.0000", min_base_amount=_s(m.min_amount), min_quote_amount="10",
-                         size_decimals=m.lot_decimals, price_decimals=m.price_decimals,
-                         supported_size_decimals=m.lot_decimals, supported_price_decimals=m.price_decimals,
-                         last_trade_price=(m.bid + m.ask) / 2)
-                   for i, m in self.market_ids.items() if request.query.get("market_id") in (None, i)]
+        details = [
+            shape(
+                PerpsOrderBookDetail,
+                symbol=m.base,
+                market_id=int(i),
+                market_type="perp",
+                status="active",
+                taker_fee="0.0000",
+                maker_fee="0.0000",
+                min_base_amount=_s(m.min_amount),
+                min_quote_amount="10",
+                size_decimals=m.lot_decimals,
+                price_decimals=m.price_decimals,
+                supported_size_decimals=m.lot_decimals,
+                supported_price_decimals=m.price_decimals,
+                last_trade_price=(m.bid + m.ask) / 2,
+            )
+            for i, m in self.market_ids.items()
+            if request.query.get("market_id") in (None, i)
+        ]
         return {"code": 200, "order_book_details": details, "spot_order_book_details": []}
 
     def api_orderBookOrders(self, request: Request) -> dict[str, Any]:
         m = self.market_ids[request.query["market_id"]]
 
         def level(price: float) -> dict[str, Any]:
-            return {"order_index": 0, "order_id": "0", "owner_account_index": 0, "initial_base_amount": "1",
-                    "remaining_base_amount": "1", "price": _s(price), "order_expiry": 0, "transaction_time": 0}
+            return {
+                "order_index": 0,
+                "order_id": "0",
+                "owner_account_index": 0,
+                "initial_base_amount": "1",
+                "remaining_base_amount": "1",
+                "price": _s(price),
+                "order_expiry": 0,
+                "transaction_time": 0,
+            }
 
         return {"code": 200, "total_asks": 1, "asks": [level(m.ask)], "total_bids": 1, "bids": [level(m.bid)]}
 
@@ -140,13 +172,28 @@ class FakeLighter(FakeHttpExchange):
 
         index = self._account(request, request.query.get("value"))
         wallet = self.book.wallet(str(index))
-        positions = [shape(AccountPosition, market_id=int(i), symbol=m.base, sign=1 if wallet.get(m.base, 0) >= 0 else -1,
-                           position=_s(abs(wallet.get(m.base, 0.0))), avg_entry_price="0")
-                     for i, m in self.market_ids.items()]
+        positions = [
+            shape(
+                AccountPosition,
+                market_id=int(i),
+                symbol=m.base,
+                sign=1 if wallet.get(m.base, 0) >= 0 else -1,
+                position=_s(abs(wallet.get(m.base, 0.0))),
+                avg_entry_price="0",
+            )
+            for i, m in self.market_ids.items()
+        ]
         collateral = _s(wallet.get("USDC", 0.0))
-        account = shape(DetailedAccount, code=0, account_index=index, index=index, l1_address="0x0",
-                        collateral=collateral, available_balance=_s(self.book.free(str(index), "USDC")),
-                        positions=positions)
+        account = shape(
+            DetailedAccount,
+            code=0,
+            account_index=index,
+            index=index,
+            l1_address="0x0",
+            collateral=collateral,
+            available_balance=_s(self.book.free(str(index), "USDC")),
+            positions=positions,
+        )
         return {"code": 200, "total": 1, "accounts": [account], "next_cursor": ""}
 
     # --- transactions ------------------------------------------------------------------------------
@@ -165,8 +212,12 @@ class FakeLighter(FakeHttpExchange):
             self.book.cancel(str(account), self._order_id(account, int(info["Index"])))
         else:
             raise Refused("invalid", f"tx type {tx_type} not supported by the fake")
-        return {"code": 200, "message": "{\"ratelimit\": \"didn't use volume quota\"}",
-                "tx_hash": f"{account:04x}{info['Nonce']:08x}", "predicted_execution_time_ms": 1}
+        return {
+            "code": 200,
+            "message": '{"ratelimit": "didn\'t use volume quota"}',
+            "tx_hash": f"{account:04x}{info['Nonce']:08x}",
+            "predicted_execution_time_ms": 1,
+        }
 
     def _create(self, account: int, info: dict[str, Any]) -> None:
         market_id = str(info["MarketIndex"])
@@ -180,8 +231,15 @@ class FakeLighter(FakeHttpExchange):
         market = int(info["Type"]) == 1
         if market and ((side == "buy" and price < m.ask) or (side == "sell" and price > m.bid)):
             raise Refused("invalid", "too much slippage")
-        order = self.book.place(str(account), market_id, side, "market" if market else "limit", amount,
-                                None if market else price, str(key[1]))
+        order = self.book.place(
+            str(account),
+            market_id,
+            side,
+            "market" if market else "limit",
+            amount,
+            None if market else price,
+            str(key[1]),
+        )
         self.client_orders[key] = order.id
 
     def _order_id(self, account: int, order_index: int) -> str:
@@ -195,21 +253,40 @@ class FakeLighter(FakeHttpExchange):
         m = self.market_ids[o.symbol]
         index = int(o.id[1:])
         status = {"open": "open", "closed": "filled", "canceled": "canceled"}[o.status]
-        return shape(Order, order_index=index, client_order_index=int(o.client_id or 0), order_id=str(index),
-                     client_order_id=o.client_id or "0", market_index=int(o.symbol), owner_account_index=int(o.key),
-                     initial_base_amount=_s(o.amount), price=_s(o.price or (o.cost / o.filled if o.filled else 0)),
-                     remaining_base_amount=_s(o.amount - o.filled), is_ask=o.side == "sell",
-                     filled_base_amount=_s(o.filled), filled_quote_amount=_s(o.cost),
-                     side="ask" if o.side == "sell" else "bid", type=o.type,
-                     time_in_force="immediate-or-cancel" if o.type == "market" else "good-till-time",
-                     status=status, trigger_status="na", timestamp=int(o.opened), created_at=int(o.opened * 1000),
-                     updated_at=int((o.closed or o.opened) * 1000), market_symbol=m.base, market_kind="perps")
+        return shape(
+            Order,
+            order_index=index,
+            client_order_index=int(o.client_id or 0),
+            order_id=str(index),
+            client_order_id=o.client_id or "0",
+            market_index=int(o.symbol),
+            owner_account_index=int(o.key),
+            initial_base_amount=_s(o.amount),
+            price=_s(o.price or (o.cost / o.filled if o.filled else 0)),
+            remaining_base_amount=_s(o.amount - o.filled),
+            is_ask=o.side == "sell",
+            filled_base_amount=_s(o.filled),
+            filled_quote_amount=_s(o.cost),
+            side="ask" if o.side == "sell" else "bid",
+            type=o.type,
+            time_in_force="immediate-or-cancel" if o.type == "market" else "good-till-time",
+            status=status,
+            trigger_status="na",
+            timestamp=int(o.opened),
+            created_at=int(o.opened * 1000),
+            updated_at=int((o.closed or o.opened) * 1000),
+            market_symbol=m.base,
+            market_kind="perps",
+        )
 
     def _orders(self, request: Request, active: bool) -> dict[str, Any]:
         account = self._account(request, request.query.get("account_index"))
         market = request.query.get("market_id")
-        orders = [self._order(o) for o in self.book.orders.values()
-                  if o.key == str(account) and (o.status == "open") == active and market in (None, o.symbol)]
+        orders = [
+            self._order(o)
+            for o in self.book.orders.values()
+            if o.key == str(account) and (o.status == "open") == active and market in (None, o.symbol)
+        ]
         return {"code": 200, "orders": orders, "next_cursor": ""}
 
     def api_accountActiveOrders(self, request: Request) -> dict[str, Any]:
@@ -225,11 +302,25 @@ class FakeLighter(FakeHttpExchange):
         order = int(t.order_id[1:])
         mine, other = int(t.key), 0
         ask, bid = (mine, other) if t.side == "sell" else (other, mine)
-        return shape(Trade, trade_id=int(t.id[1:]), trade_id_str=t.id[1:], tx_hash=t.id, type="trade",
-                     market_id=int(t.symbol), size=_s(t.amount), price=_s(t.price), usd_amount=_s(t.amount * t.price),
-                     ask_id=order if t.side == "sell" else 0, bid_id=order if t.side == "buy" else 0,
-                     ask_account_id=ask, bid_account_id=bid, is_maker_ask=t.side != "sell",
-                     timestamp=int(t.time * 1000), market_symbol=m.base, market_kind="perps")
+        return shape(
+            Trade,
+            trade_id=int(t.id[1:]),
+            trade_id_str=t.id[1:],
+            tx_hash=t.id,
+            type="trade",
+            market_id=int(t.symbol),
+            size=_s(t.amount),
+            price=_s(t.price),
+            usd_amount=_s(t.amount * t.price),
+            ask_id=order if t.side == "sell" else 0,
+            bid_id=order if t.side == "buy" else 0,
+            ask_account_id=ask,
+            bid_account_id=bid,
+            is_maker_ask=t.side != "sell",
+            timestamp=int(t.time * 1000),
+            market_symbol=m.base,
+            market_kind="perps",
+        )
 
     def api_trades(self, request: Request) -> dict[str, Any]:
         account = self._account(request, request.query.get("account_index"))

@@ -11,8 +11,12 @@ from typing import Any
 from tests.fakes.book import FakeBook, FakeOrder, FakeTrade, FakeWithdrawal, Market, Refused
 from tests.fakes.http import FakeHttpExchange, Request
 
-_ERRORS = {"insufficient_funds": (30004, "Insufficient position"), "unknown_order": (-2013, "Order does not exist."),
-           "invalid": (30002, "invalid order"), "unknown_key": (10072, "Api key info invalid")}
+_ERRORS = {
+    "insufficient_funds": (30004, "Insufficient position"),
+    "unknown_order": (-2013, "Order does not exist."),
+    "invalid": (30002, "invalid order"),
+    "unknown_key": (10072, "Api key info invalid"),
+}
 _STATUS = {"open": "NEW", "closed": "FILLED", "canceled": "CANCELED"}
 
 
@@ -26,8 +30,15 @@ class FakeMexc(FakeHttpExchange):
 
     def __init__(self, now: Callable[[], float], markets: dict[str, Market] | None = None) -> None:
         super().__init__()
-        self.book = FakeBook(now, markets or {"BTCUSD": Market("BTC", "USD", bid=59990.0, ask=60010.0, price_decimals=2,
-                                                               lot_decimals=6, min_amount=0.0001)})
+        self.book = FakeBook(
+            now,
+            markets
+            or {
+                "BTCUSD": Market(
+                    "BTC", "USD", bid=59990.0, ask=60010.0, price_decimals=2, lot_decimals=6, min_amount=0.0001
+                )
+            },
+        )
         self.secrets: dict[str, str] = {}
 
     def add_key(self, api_key: str, balances: dict[str, float] | None = None) -> str:
@@ -67,15 +78,37 @@ class FakeMexc(FakeHttpExchange):
     # --- public -------------------------------------------------------------------------------------
 
     def public_exchange_info(self, query: dict[str, str]) -> dict[str, Any]:
-        symbols = [{"symbol": sid, "status": "1", "baseAsset": m.base, "baseAssetPrecision": str(m.lot_decimals),
-                    "quoteAsset": m.quote, "quoteAssetPrecision": str(m.price_decimals), "orderTypes": ["LIMIT", "MARKET"],
-                    "baseCommissionPrecision": "2", "quoteCommissionPrecision": "4", "quoteOrderQtyMarketAllowed": True,
-                    "isSpotTradingAllowed": True, "isMarginTradingAllowed": False, "permissions": ["SPOT"],
-                    "filters": [], "baseSizePrecision": _s(m.min_amount), "maxQuoteAmount": "5000000",
-                    "makerCommission": _s(m.fee_rate), "takerCommission": _s(m.fee_rate), "quoteAmountPrecision": "1"}
-                   for sid, m in self.book.markets.items()]
-        return {"timezone": "CST", "serverTime": int(self.book.now() * 1000), "rateLimits": [], "exchangeFilters": [],
-                "symbols": symbols}
+        symbols = [
+            {
+                "symbol": sid,
+                "status": "1",
+                "baseAsset": m.base,
+                "baseAssetPrecision": str(m.lot_decimals),
+                "quoteAsset": m.quote,
+                "quoteAssetPrecision": str(m.price_decimals),
+                "orderTypes": ["LIMIT", "MARKET"],
+                "baseCommissionPrecision": "2",
+                "quoteCommissionPrecision": "4",
+                "quoteOrderQtyMarketAllowed": True,
+                "isSpotTradingAllowed": True,
+                "isMarginTradingAllowed": False,
+                "permissions": ["SPOT"],
+                "filters": [],
+                "baseSizePrecision": _s(m.min_amount),
+                "maxQuoteAmount": "5000000",
+                "makerCommission": _s(m.fee_rate),
+                "takerCommission": _s(m.fee_rate),
+                "quoteAmountPrecision": "1",
+            }
+            for sid, m in self.book.markets.items()
+        ]
+        return {
+            "timezone": "CST",
+            "serverTime": int(self.book.now() * 1000),
+            "rateLimits": [],
+            "exchangeFilters": [],
+            "symbols": symbols,
+        }
 
     def public_contract_detail(self, query: dict[str, str]) -> dict[str, Any]:
         return {"success": True, "code": 0, "data": []}
@@ -85,43 +118,115 @@ class FakeMexc(FakeHttpExchange):
         if m is None:
             raise Refused("invalid")
         mid = _s((m.bid + m.ask) / 2)
-        return {"symbol": query["symbol"], "priceChange": "0", "priceChangePercent": "0", "prevClosePrice": mid,
-                "lastPrice": mid, "bidPrice": _s(m.bid), "bidQty": "1", "askPrice": _s(m.ask), "askQty": "1",
-                "openPrice": mid, "highPrice": _s(m.ask), "lowPrice": _s(m.bid), "volume": "10", "quoteVolume": "600000",
-                "openTime": int(self.book.now() * 1000) - 86_400_000, "closeTime": int(self.book.now() * 1000)}
+        return {
+            "symbol": query["symbol"],
+            "priceChange": "0",
+            "priceChangePercent": "0",
+            "prevClosePrice": mid,
+            "lastPrice": mid,
+            "bidPrice": _s(m.bid),
+            "bidQty": "1",
+            "askPrice": _s(m.ask),
+            "askQty": "1",
+            "openPrice": mid,
+            "highPrice": _s(m.ask),
+            "lowPrice": _s(m.bid),
+            "volume": "10",
+            "quoteVolume": "600000",
+            "openTime": int(self.book.now() * 1000) - 86_400_000,
+            "closeTime": int(self.book.now() * 1000),
+        }
 
     # --- private ---------------------------------------------------------------------------------------
 
     def private_currencies(self, key: str, query: dict[str, str]) -> list[dict[str, Any]]:
         assets = sorted({a for m in self.book.markets.values() for a in (m.base, m.quote)} | {"USDT", "USDC"})
-        return [{"coin": a, "name": a, "networkList": [
-            {"coin": a, "depositEnable": True, "withdrawEnable": True, "name": a, "network": "TRC20", "netWork": "TRX",
-             "withdrawFee": _s(self.book.withdraw_fees.get(a, 0.0)), "withdrawMin": "10", "withdrawMax": "1000000",
-             "withdrawIntegerMultiple": None, "sameAddress": False, "contract": "", "withdrawTips": None,
-             "depositTips": None}]} for a in assets]
+        return [
+            {
+                "coin": a,
+                "name": a,
+                "networkList": [
+                    {
+                        "coin": a,
+                        "depositEnable": True,
+                        "withdrawEnable": True,
+                        "name": a,
+                        "network": "TRC20",
+                        "netWork": "TRX",
+                        "withdrawFee": _s(self.book.withdraw_fees.get(a, 0.0)),
+                        "withdrawMin": "10",
+                        "withdrawMax": "1000000",
+                        "withdrawIntegerMultiple": None,
+                        "sameAddress": False,
+                        "contract": "",
+                        "withdrawTips": None,
+                        "depositTips": None,
+                    }
+                ],
+            }
+            for a in assets
+        ]
 
     def private_account(self, key: str, query: dict[str, str]) -> dict[str, Any]:
-        balances = [{"asset": a, "free": _s(v - self.book.held(key, a)), "locked": _s(self.book.held(key, a))}
-                    for a, v in self.book.wallet(key).items()]
-        return {"makerCommission": None, "takerCommission": None, "canTrade": True, "canWithdraw": True,
-                "canDeposit": True, "updateTime": None, "accountType": "SPOT", "balances": balances,
-                "permissions": ["SPOT"]}
+        balances = [
+            {"asset": a, "free": _s(v - self.book.held(key, a)), "locked": _s(self.book.held(key, a))}
+            for a, v in self.book.wallet(key).items()
+        ]
+        return {
+            "makerCommission": None,
+            "takerCommission": None,
+            "canTrade": True,
+            "canWithdraw": True,
+            "canDeposit": True,
+            "updateTime": None,
+            "accountType": "SPOT",
+            "balances": balances,
+            "permissions": ["SPOT"],
+        }
 
     def _order(self, o: FakeOrder) -> dict[str, Any]:
-        return {"symbol": o.symbol, "orderId": o.id, "orderListId": -1, "clientOrderId": o.client_id,
-                "price": _s(o.price or 0), "origQty": _s(o.amount), "executedQty": _s(o.filled),
-                "cummulativeQuoteQty": _s(o.cost), "status": _STATUS[o.status], "timeInForce": None,
-                "type": o.type.upper(), "side": o.side.upper(), "stopPrice": None, "icebergQty": None,
-                "time": int(o.opened * 1000), "updateTime": int((o.closed or o.opened) * 1000), "isWorking": True,
-                "origQuoteOrderQty": "0"}
+        return {
+            "symbol": o.symbol,
+            "orderId": o.id,
+            "orderListId": -1,
+            "clientOrderId": o.client_id,
+            "price": _s(o.price or 0),
+            "origQty": _s(o.amount),
+            "executedQty": _s(o.filled),
+            "cummulativeQuoteQty": _s(o.cost),
+            "status": _STATUS[o.status],
+            "timeInForce": None,
+            "type": o.type.upper(),
+            "side": o.side.upper(),
+            "stopPrice": None,
+            "icebergQty": None,
+            "time": int(o.opened * 1000),
+            "updateTime": int((o.closed or o.opened) * 1000),
+            "isWorking": True,
+            "origQuoteOrderQty": "0",
+        }
 
     def private_new_order(self, key: str, query: dict[str, str]) -> dict[str, Any]:
         price = float(query["price"]) if "price" in query else None
-        order = self.book.place(key, query["symbol"], query["side"].lower(), query["type"].lower(),
-                                float(query["quantity"]), price, query.get("newClientOrderId"))
-        return {"symbol": order.symbol, "orderId": order.id, "orderListId": -1, "price": _s(order.price or 0),
-                "origQty": _s(order.amount), "type": order.type.upper(), "side": order.side.upper(),
-                "transactTime": int(order.opened * 1000)}
+        order = self.book.place(
+            key,
+            query["symbol"],
+            query["side"].lower(),
+            query["type"].lower(),
+            float(query["quantity"]),
+            price,
+            query.get("newClientOrderId"),
+        )
+        return {
+            "symbol": order.symbol,
+            "orderId": order.id,
+            "orderListId": -1,
+            "price": _s(order.price or 0),
+            "origQty": _s(order.amount),
+            "type": order.type.upper(),
+            "side": order.side.upper(),
+            "transactTime": int(order.opened * 1000),
+        }
 
     def private_get_order(self, key: str, query: dict[str, str]) -> dict[str, Any]:
         if "origClientOrderId" in query:
@@ -135,42 +240,85 @@ class FakeMexc(FakeHttpExchange):
         return self._order(self.book.cancel(key, query.get("orderId", "")))
 
     def private_open_orders(self, key: str, query: dict[str, str]) -> list[dict[str, Any]]:
-        return [self._order(o) for o in self.book.orders.values()
-                if o.key == key and o.status == "open" and o.symbol == query.get("symbol")]
+        return [
+            self._order(o)
+            for o in self.book.orders.values()
+            if o.key == key and o.status == "open" and o.symbol == query.get("symbol")
+        ]
 
     def private_all_orders(self, key: str, query: dict[str, str]) -> list[dict[str, Any]]:
         return [self._order(o) for o in self.book.orders.values() if o.key == key and o.symbol == query.get("symbol")]
 
     def _trade(self, t: FakeTrade) -> dict[str, Any]:
         m = self.book.markets[t.symbol]
-        return {"symbol": t.symbol, "id": t.id, "orderId": t.order_id, "orderListId": -1, "price": _s(t.price),
-                "qty": _s(t.amount), "quoteQty": _s(t.amount * t.price), "commission": _s(t.fee),
-                "commissionAsset": m.quote, "time": int(t.time * 1000), "isBuyer": t.side == "buy", "isMaker": False,
-                "isBestMatch": True, "isSelfTrade": False, "clientOrderId": None}
+        return {
+            "symbol": t.symbol,
+            "id": t.id,
+            "orderId": t.order_id,
+            "orderListId": -1,
+            "price": _s(t.price),
+            "qty": _s(t.amount),
+            "quoteQty": _s(t.amount * t.price),
+            "commission": _s(t.fee),
+            "commissionAsset": m.quote,
+            "time": int(t.time * 1000),
+            "isBuyer": t.side == "buy",
+            "isMaker": False,
+            "isBestMatch": True,
+            "isSelfTrade": False,
+            "clientOrderId": None,
+        }
 
     def private_my_trades(self, key: str, query: dict[str, str]) -> list[dict[str, Any]]:
         start = int(query.get("startTime", 0)) / 1000
-        return [self._trade(t) for t in self.book.trades
-                if t.key == key and t.symbol == query.get("symbol") and t.time >= start]
+        return [
+            self._trade(t)
+            for t in self.book.trades
+            if t.key == key and t.symbol == query.get("symbol") and t.time >= start
+        ]
 
     def private_withdraw(self, key: str, query: dict[str, str]) -> dict[str, Any]:
         entry = self.book.withdraw(key, query["coin"], float(query["amount"]), query["address"])
         return {"id": entry.id}
 
     def _withdrawal(self, w: FakeWithdrawal) -> dict[str, Any]:
-        return {"id": w.id, "txId": None, "coin": w.asset, "network": "TRX", "address": w.address,
-                "amount": _s(w.amount + w.fee), "transferType": 0,
-                "status": {"pending": 4, "ok": 7, "failed": 8}[w.status], "transactionFee": _s(w.fee),
-                "confirmNo": None, "applyTime": int(w.time * 1000), "remark": "", "memo": None}
+        return {
+            "id": w.id,
+            "txId": None,
+            "coin": w.asset,
+            "network": "TRX",
+            "address": w.address,
+            "amount": _s(w.amount + w.fee),
+            "transferType": 0,
+            "status": {"pending": 4, "ok": 7, "failed": 8}[w.status],
+            "transactionFee": _s(w.fee),
+            "confirmNo": None,
+            "applyTime": int(w.time * 1000),
+            "remark": "",
+            "memo": None,
+        }
 
     def private_withdraw_history(self, key: str, query: dict[str, str]) -> list[dict[str, Any]]:
-        return [self._withdrawal(w) for w in self.book.withdrawals
-                if w.key == key and query.get("coin") in (None, w.asset)]
+        return [
+            self._withdrawal(w) for w in self.book.withdrawals if w.key == key and query.get("coin") in (None, w.asset)
+        ]
 
     def private_deposit_history(self, key: str, query: dict[str, str]) -> list[dict[str, Any]]:
-        return [{"amount": _s(amount), "coin": asset, "network": "TRX", "status": 5, "address": "deposit-address",
-                 "txId": f"0x{ref}", "insertTime": int(at * 1000), "unlockConfirm": "1", "confirmTimes": "1",
-                 "memo": None} for ref, asset, amount, at in self.book.deposits[key]]
+        return [
+            {
+                "amount": _s(amount),
+                "coin": asset,
+                "network": "TRX",
+                "status": 5,
+                "address": "deposit-address",
+                "txId": f"0x{ref}",
+                "insertTime": int(at * 1000),
+                "unlockConfirm": "1",
+                "confirmTimes": "1",
+                "memo": None,
+            }
+            for ref, asset, amount, at in self.book.deposits[key]
+        ]
 
 
 _ROUTES: dict[str, Callable[..., Any]] = {

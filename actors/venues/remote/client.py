@@ -174,8 +174,15 @@ class RemoteVenue:
     Call `close` (or use it as a context manager) when no call is in flight; nothing is left open.
     """
 
-    def __init__(self, rpc_endpoint: str, fills_endpoint: str, *, timeout: float = 5.0,
-                 context: zmq.Context[Any] | None = None, keys: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        rpc_endpoint: str,
+        fills_endpoint: str,
+        *,
+        timeout: float = 5.0,
+        context: zmq.Context[Any] | None = None,
+        keys: str | os.PathLike[str] | None = None,
+    ) -> None:
         if not (math.isfinite(timeout) and timeout > 0):
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.rpc_endpoint = rpc_endpoint
@@ -247,14 +254,18 @@ class RemoteVenue:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not socket.poll(math.ceil(remaining * 1000)):
                 self._drop_socket(socket)
-                raise VenueTimeout(f"no answer to {method} from the venue at {self.rpc_endpoint} within {self.timeout} s")
+                raise VenueTimeout(
+                    f"no answer to {method} from the venue at {self.rpc_endpoint} within {self.timeout} s"
+                )
             try:
                 reply = reply_decoder.decode(socket.recv())
             except msgspec.DecodeError as error:
                 raise VenueError(f"malformed reply to {method}: {error}") from None
             if reply.id == call_id:
                 break
-            logger.warning("remote venue: dropped a reply to call {} while waiting for {} ({})", reply.id, call_id, method)
+            logger.warning(
+                "remote venue: dropped a reply to call {} while waiting for {} ({})", reply.id, call_id, method
+            )
         if reply.error is not None:
             raise venue_error(reply.error, reply.message)
         if isinstance(reply.result, msgspec.UnsetType):

@@ -43,8 +43,15 @@ class VenueServer:
     it leaves ``venue`` open (closing the venue is its owner's job).
     """
 
-    def __init__(self, venue: TradingVenue, rpc_endpoint: str, fills_endpoint: str, *,
-                 context: zmq.Context[Any] | None = None, keys: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        venue: TradingVenue,
+        rpc_endpoint: str,
+        fills_endpoint: str,
+        *,
+        context: zmq.Context[Any] | None = None,
+        keys: str | os.PathLike[str] | None = None,
+    ) -> None:
         if (rpc_endpoint.startswith("tcp://") or fills_endpoint.startswith("tcp://")) and keys is None:
             raise ValueError("a tcp:// venue server needs CurveZMQ keys (see supervisor.transport.keys)")
         self.venue = venue
@@ -59,7 +66,9 @@ class VenueServer:
         self._wake: zmq.Socket[bytes] | None = None  # stop() -> server thread
         self._publisher: zmq.Socket[bytes] | None = None  # used by any thread, always under _publisher_lock
         self._publisher_lock = threading.Lock()
-        self._feeds: dict[tuple[Exchange, str], FillSubscription] = {}  # touched by the server thread only while it runs
+        self._feeds: dict[
+            tuple[Exchange, str], FillSubscription
+        ] = {}  # touched by the server thread only while it runs
 
     def __enter__(self) -> VenueServer:
         return self.start()

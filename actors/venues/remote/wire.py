@@ -30,6 +30,7 @@ from messages.trading import Fill
 
 __all__ = ["OPERATOR_HELPERS", "WIRE", "WireMethod", "protocol_methods"]
 
+
 class Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One call: ``method`` with its ``args`` by name, answered by a `Reply` with the same ``id``."""
 
@@ -105,8 +106,16 @@ class WireMethod:
         return cls(args=args, result=msgspec.msgpack.Decoder(hints["return"]))
 
 
-OPERATOR_HELPERS = ("all_balances", "conservation_error", "audit", "settle", "in_flight", "fees_collected",
-                    "deposit", "external_adjust")
+OPERATOR_HELPERS = (
+    "all_balances",
+    "conservation_error",
+    "audit",
+    "settle",
+    "in_flight",
+    "fees_collected",
+    "deposit",
+    "external_adjust",
+)
 """The simulated venue's operator helpers a server also answers (typed by `SimulatedVenue` itself)."""
 
 
@@ -129,8 +138,11 @@ def _fills_ready(exchange: Exchange, account: str, nonce: str) -> None:
 
 
 WIRE: dict[str, WireMethod] = {
-    **{name: WireMethod.of(getattr(TradingVenue, name)) for name in protocol_methods(TradingVenue)
-       if name != "subscribe_fills"},
+    **{
+        name: WireMethod.of(getattr(TradingVenue, name))
+        for name in protocol_methods(TradingVenue)
+        if name != "subscribe_fills"
+    },
     **{name: WireMethod.of(getattr(SimulatedVenue, name)) for name in OPERATOR_HELPERS},
     "subscribe_fills": WireMethod.of(_subscribe_fills),
     "fills_ready": WireMethod.of(_fills_ready),

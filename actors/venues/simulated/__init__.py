@@ -14,4 +14,13 @@ from actors.venues.simulated.market import MarketSpec
 from actors.venues.simulated.transfers import Route
 from actors.venues.simulated.venue import SimulatedVenue
 
-__all__ = ["Faults", "MarketSpec", "Movement", "MovementKind", "Route", "SimulatedCrash", "SimulatedVenue", "Subscription"]
+__all__ = [
+    "Faults",
+    "MarketSpec",
+    "Movement",
+    "MovementKind",
+    "Route",
+    "SimulatedCrash",
+    "SimulatedVenue",
+    "Subscription",
+]

@@ -12,6 +12,7 @@ from messages.common import Currency, Exchange
 
 __all__ = ["Books", "Movement", "MovementKind"]
 
+
 class MovementKind(enum.StrEnum):
     """What caused a balance change. ``opening``, ``deposit``, ``external`` and ``trade`` bring money
     into (or take it out of) the world; ``fee`` and ``trade_fee`` go to the venue; the rest move
@@ -70,8 +71,17 @@ class Books:
             raise VenueRejected(f"unknown account {account_name(exchange, account)}")
         return balances
 
-    def move(self, kind: MovementKind, key: tuple[Exchange, str], currency: Currency, delta: float, at: float, *,
-             client_id: str | None = None, note: str = "") -> None:
+    def move(
+        self,
+        kind: MovementKind,
+        key: tuple[Exchange, str],
+        currency: Currency,
+        delta: float,
+        at: float,
+        *,
+        client_id: str | None = None,
+        note: str = "",
+    ) -> None:
         """Change a balance by ``delta`` (rounded) and audit it as taking effect ``at``."""
         delta = rounded(delta)
         balances = self.balances[key]
@@ -80,8 +90,19 @@ class Books:
             self.external[currency] = rounded(self.external.get(currency, 0.0) + delta)
         elif kind in FEE_KINDS:
             self.fees[currency] = rounded(self.fees.get(currency, 0.0) - delta)
-        self.audit.append(Movement(seq=len(self.audit) + 1, at=at, kind=kind, exchange=key[0], account=key[1],
-                                   currency=currency, delta=delta, client_id=client_id, note=note))
+        self.audit.append(
+            Movement(
+                seq=len(self.audit) + 1,
+                at=at,
+                kind=kind,
+                exchange=key[0],
+                account=key[1],
+                currency=currency,
+                delta=delta,
+                client_id=client_id,
+                note=note,
+            )
+        )
 
     def held(self) -> dict[Currency, float]:
         """Per currency, what every account holds together."""

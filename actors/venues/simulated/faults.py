@@ -86,7 +86,9 @@ class Faults:
         """The next ``n`` ``transfer`` (or ``create_order``, ``cancel_order``) calls do their work and record it under
         the caller's id, then raise `VenueTimeout` instead of answering."""
         if method not in _TIMES_OUT_AFTER_MOVING:
-            raise ValueError(f"cannot time out {method!r} after moving: choose one of {sorted(_TIMES_OUT_AFTER_MOVING)}")
+            raise ValueError(
+                f"cannot time out {method!r} after moving: choose one of {sorted(_TIMES_OUT_AFTER_MOVING)}"
+            )
         _check_count(n)
         with self._lock:
             self._timeouts[method] = self._timeouts.get(method, 0) + n

@@ -33,8 +33,9 @@ class Orders:
     lock) and `unsubscribe` (which takes it).
     """
 
-    def __init__(self, books: Books, markets: dict[str, Market], clock: Clock, faults: Faults,
-                 lock: threading.Lock) -> None:
+    def __init__(
+        self, books: Books, markets: dict[str, Market], clock: Clock, faults: Faults, lock: threading.Lock
+    ) -> None:
         self._books = books
         self.markets = markets
         self._clock = clock
@@ -101,8 +102,12 @@ class Orders:
         elif not reason:
             reason = self._unaffordable(order, [(order.quantity, order.price)])  # type: ignore[list-item]
         if reason:
-            logger.info("simulated venue rejected order {} on {}: {}", order.order_id,
-                        account_name(order.exchange, order.account), reason)
+            logger.info(
+                "simulated venue rejected order {} on {}: {}",
+                order.order_id,
+                account_name(order.exchange, order.account),
+                reason,
+            )
             return self.finish(order, OrderStatus.REJECTED, reason)
         if order.order_type is OrderType.MARKET:
             for size, level_price in levels:
@@ -147,20 +152,27 @@ class Orders:
         fee = market.fee(cost)
         base_delta, quote_delta = (size, -cost) if order.side is Side.BUY else (-size, cost)
         balances = self._books.balances[key]
-        if balances.get(market.base, 0.0) + base_delta < -EPSILON or \
-                balances.get(market.quote, 0.0) + quote_delta - fee < -EPSILON:
+        if (
+            balances.get(market.base, 0.0) + base_delta < -EPSILON
+            or balances.get(market.quote, 0.0) + quote_delta - fee < -EPSILON
+        ):
             return self.finish(order, OrderStatus.CANCELED, "insufficient funds at fill (money left the account)")
         now = self._clock.now()
         trade_id = f"T{next(self._trade_ids)}"
         self._books.move(MovementKind.TRADE, key, market.base, base_delta, now, client_id=order.order_id, note=trade_id)
-        self._books.move(MovementKind.TRADE, key, market.quote, quote_delta, now, client_id=order.order_id, note=trade_id)
+        self._books.move(
+            MovementKind.TRADE, key, market.quote, quote_delta, now, client_id=order.order_id, note=trade_id
+        )
         if fee > 0:
-            self._books.move(MovementKind.TRADE_FEE, key, market.quote, -fee, now, client_id=order.order_id, note=trade_id)
+            self._books.move(
+                MovementKind.TRADE_FEE, key, market.quote, -fee, now, client_id=order.order_id, note=trade_id
+            )
         market.last = price
         filled = rounded(order.filled + size)
         average = rounded(((order.average_price or 0.0) * order.filled + price * size) / filled)
-        order = msgspec.structs.replace(order, filled=filled, average_price=average, fee=rounded(order.fee + fee),
-                                        updated_at=now)
+        order = msgspec.structs.replace(
+            order, filled=filled, average_price=average, fee=rounded(order.fee + fee), updated_at=now
+        )
         self.orders[order.order_id] = order
         if order.remaining <= EPSILON:
             order = self.finish(order, OrderStatus.FILLED)
@@ -178,8 +190,15 @@ class Orders:
             timestamp=now,
         )
         self.fills.setdefault((order.exchange, order.account), []).append(fill)
-        logger.debug("simulated venue: fill {} of {}: {} {} {} @ {}", trade_id, order.order_id, order.side, size,
-                     order.market, price)
+        logger.debug(
+            "simulated venue: fill {} of {}: {} {} {} @ {}",
+            trade_id,
+            order.order_id,
+            order.side,
+            size,
+            order.market,
+            price,
+        )
         self._queue_push(fill)
         return order
 

@@ -52,8 +52,15 @@ class Transfers:
     ``available(key, currency)`` is what an account may spend (its balance less what open orders hold).
     """
 
-    def __init__(self, books: Books, clock: Clock, rng: random.Random, routes: Mapping[tuple[Exchange, Exchange], Route],
-                 default_route: Route, available: Callable[[_Key, Currency], float]) -> None:
+    def __init__(
+        self,
+        books: Books,
+        clock: Clock,
+        rng: random.Random,
+        routes: Mapping[tuple[Exchange, Exchange], Route],
+        default_route: Route,
+        available: Callable[[_Key, Currency], float],
+    ) -> None:
         self._books = books
         self._clock = clock
         self._rng = rng
@@ -73,7 +80,9 @@ class Transfers:
         """Make (or refuse) a transfer never seen before."""
         now = self._clock.now()
         cross = source[0] != destination[0]
-        route = self._routes.get((source[0], destination[0]), self._default_route) if cross else Route(delay=0.0, fee=0.0)
+        route = (
+            self._routes.get((source[0], destination[0]), self._default_route) if cross else Route(delay=0.0, fee=0.0)
+        )
         fee = rounded(route.fee)
         result = TransferResult(
             client_id=client_id,
@@ -103,8 +112,14 @@ class Transfers:
         if route.jitter:
             delay *= 1 + route.jitter * self._rng.uniform(-1.0, 1.0)
         heapq.heappush(self.arrivals, (now + delay, next(self._arrival_order), client_id))
-        logger.debug("simulated venue: {} {} {} -> {} in flight for {:.1f} s", client_id, net, currency,
-                     account_name(*destination), delay)
+        logger.debug(
+            "simulated venue: {} {} {} -> {} in flight for {:.1f} s",
+            client_id,
+            net,
+            currency,
+            account_name(*destination),
+            delay,
+        )
         return msgspec.structs.replace(result, status=TransferStatus.PENDING)
 
     def _refusal(self, result: TransferResult, requested: float) -> str:
@@ -162,8 +177,16 @@ class Transfers:
     def in_flight_currencies(self) -> set[Currency]:
         return {self.results[client_id].currency for _, _, client_id in self.arrivals}
 
-    def record_deposit(self, key: _Key, currency: Currency, amount: float, at: float, *, client_id: str | None = None,
-                       source: _Key | None = None) -> Deposit:
+    def record_deposit(
+        self,
+        key: _Key,
+        currency: Currency,
+        amount: float,
+        at: float,
+        *,
+        client_id: str | None = None,
+        source: _Key | None = None,
+    ) -> Deposit:
         deposit = Deposit(
             deposit_id=f"dep-{next(self._deposit_ids)}",
             exchange=key[0],

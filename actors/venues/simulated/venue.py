@@ -64,19 +64,30 @@ class SimulatedVenue:
         rng = random.Random(seed)
         transfer_rng = random.Random(rng.getrandbits(64))
         self._books = Books()
-        world = {name.lower(): Market(name.lower(), spec, rng, clock.now())
-                 for name, spec in sorted((markets or {}).items())}
+        world = {
+            name.lower(): Market(name.lower(), spec, rng, clock.now()) for name, spec in sorted((markets or {}).items())
+        }
         self._orders = Orders(self._books, world, clock, self.faults, self._lock)
-        self._transfers = Transfers(self._books, clock, transfer_rng, routes or {}, default_route, self._orders.available)
+        self._transfers = Transfers(
+            self._books, clock, transfer_rng, routes or {}, default_route, self._orders.available
+        )
         for (exchange, account), currencies in (balances or {}).items():
             self.add_account(exchange, account)
             for currency, amount in currencies.items():
                 if not (math.isfinite(amount) and amount >= 0):
-                    raise ValueError(f"opening balance of {currency} on {exchange}.{account} must be >= 0, got {amount!r}")
+                    raise ValueError(
+                        f"opening balance of {currency} on {exchange}.{account} must be >= 0, got {amount!r}"
+                    )
                 if amount > 0:
                     with self._lock:
-                        self._books.move(MovementKind.OPENING, (exchange_name(exchange), account), currency_code(currency), amount,
-                                         clock.now(), note="opening balance")
+                        self._books.move(
+                            MovementKind.OPENING,
+                            (exchange_name(exchange), account),
+                            currency_code(currency),
+                            amount,
+                            clock.now(),
+                            note="opening balance",
+                        )
         self._tickers: list[Repeating] = [
             call_every(clock, market.spec.tick, lambda now, name=name: self._on_tick(name, now))  # type: ignore[misc]
             for name, market in world.items()
@@ -121,7 +132,10 @@ class SimulatedVenue:
         with self._call("transfer"):
             result = self._transfers.results.get(client_id)
             if result is None:
-                source, destination = (exchange_name(from_exchange), from_account), (exchange_name(to_exchange), to_account)
+                source, destination = (
+                    (exchange_name(from_exchange), from_account),
+                    (exchange_name(to_exchange), to_account),
+                )
                 result = self._transfers.new(client_id, source, destination, currency_code(currency), amount)
                 self._transfers.results[client_id] = result
             if self.faults._take_timeout("transfer"):
@@ -225,7 +239,9 @@ class SimulatedVenue:
             self._books.account(exchange, account)
             return [fill for fill in self._orders.fills.get((exchange, account), []) if fill.timestamp >= since]
 
-    def subscribe_fills(self, exchange: Exchange, account: str, callback: Callable[[Fill], None]) -> Subscription[tuple[Exchange, str]]:
+    def subscribe_fills(
+        self, exchange: Exchange, account: str, callback: Callable[[Fill], None]
+    ) -> Subscription[tuple[Exchange, str]]:
         """Push every later fill of the account to ``callback`` (each `Fill` has a unique ``trade_id``)."""
         with self._call("subscribe_fills"):
             key = (exchange_name(exchange), account)
@@ -234,7 +250,9 @@ class SimulatedVenue:
 
     # --- operator and test helpers (never faulted) ----------------------------------------
 
-    def deposit(self, exchange: Exchange, account: str, currency: Currency, amount: float, note: str = "external") -> Deposit:
+    def deposit(
+        self, exchange: Exchange, account: str, currency: Currency, amount: float, note: str = "external"
+    ) -> Deposit:
         """Money entering the world: credit ``amount`` to the account and record a `Deposit`."""
         if not (math.isfinite(amount) and rounded(amount) > 0):
             raise ValueError(f"a deposit must be a positive amount, got {amount!r}")
