@@ -526,10 +526,10 @@ class Gateway(Actor):
         """A change during the last snapshot's fetch: hold it and fetch again to see whether it is counted."""
         self.log.info(
             "{} {} happened while the snapshot of {} was fetched: held until the venue says",
-            change.ref[0],
-            change.ref[1],
+            change.ref[0],  # type: ignore[index]
+            change.ref[1],  # type: ignore[index]
             _name(key),
-        )  # type: ignore[index]
+        )
         self._held.setdefault(key, []).append(change)
         self._settle_held(key)
 

@@ -134,8 +134,8 @@ def unsettled_accounts(intents: Iterable[Any]) -> set[tuple[Any, str]]:
 def ledger_mismatches(
     views: Iterable[Any],
     venue_balances: Mapping[tuple[Any, str], Mapping[Any, float]],
-    skip: set[tuple[Any, str]] = frozenset(),
-) -> list[str]:  # type: ignore[assignment]
+    skip: set[tuple[Any, str]] | frozenset[tuple[Any, str]] = frozenset(),
+) -> list[str]:
     """Ledgers whose total differs from the venue's balance by a cent or more (``skip``: accounts in motion)."""
     wrong = []
     for view in views:

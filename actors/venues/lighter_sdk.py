@@ -36,5 +36,5 @@ def sdk() -> Any:
         Configuration=Configuration,
         ApiException=ApiException,
         SignerClient=SignerClient,
-        create_api_key=lighter.create_api_key,
-    )  # type: ignore[attr-defined]
+        create_api_key=lighter.create_api_key,  # type: ignore[attr-defined]
+    )

@@ -466,10 +466,10 @@ class Hub:
             while slot.queue and len(slot.inflight) < self.window:
                 delivery = slot.queue[0]
                 header = Header(
-                    kind=delivery.kind,
+                    kind=delivery.kind,  # type: ignore[arg-type]
                     to=slot.name,
                     sender=delivery.sender,
-                    id=delivery.id,  # type: ignore[arg-type]
+                    id=delivery.id,
                     seq=delivery.seq,
                 )
                 sent = self._send(slot.route, [encode_header(header), delivery.body])
