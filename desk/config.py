@@ -8,6 +8,7 @@ Every problem raises `ConfigError` naming the key, at start, before anything run
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 import tomllib
 from collections.abc import Mapping
@@ -467,7 +468,13 @@ def _check(d: Deployment) -> None:
     for i, actor in enumerate(d.actors):
         if actor.name in (*BUILTIN_NAMES, *HEDGE_NAMES, ALERTS_NAME) or extra.count(actor.name) > 1:
             raise ConfigError(f"config error at actors[{i}].name: {actor.name!r} is already used")
-        resolve_import(actor.class_path, f"config error at actors[{i}].class")
+        factory = resolve_import(actor.class_path, f"config error at actors[{i}].class")
+        try:
+            inspect.signature(factory).bind(**actor.params)
+        except TypeError as error:
+            raise ConfigError(f"config error at actors[{i}].params: {actor.class_path}: {error}") from None
+        except ValueError:  # no signature to check (a builtin): the start will say
+            pass
     for index, name in d.gateway.strategies.items():
         if name not in names:
             raise ConfigError(f"config error at gateway.strategies.{index}: no actor named {name!r}")
@@ -499,6 +506,8 @@ def _check(d: Deployment) -> None:
             raise ConfigError(f"config error at {where}: give exactly one of every or cron")
         if job.every is not None:
             _positive(job.every, f"{where}.every")
+        if job.cron is not None and not croniter.is_valid(job.cron):
+            raise ConfigError(f"config error at {where}.cron: not a cron expression: {job.cron!r}")
         try:
             decode_json(msgspec.json.encode({**job.params, "type": job.message}))
         except DecodeError as error:

@@ -95,6 +95,15 @@ params = { slot = 2, exchange = "kraken", account = "main", currency = "usdc", a
             "scheduler.jobs[r].message: unknown message type 'Reconsile'",
         ),
         ("[tasks]\ndefault_expire_seconds = -1", "config error at tasks.default_expire_seconds"),
+        (
+            '[scheduler]\njobs = [{ name = "r", target = "gateway", message = "Reconcile", cron = "99 * * * *" }]',
+            "config error at scheduler.jobs[r].cron: not a cron expression: '99 * * * *'",
+        ),
+        (
+            '[[actors]]\nname = "x"\nclass = "actors.demo:DemoStrategy"\n'
+            'params = { slot = 2, exchange = "kraken", account = "main", currency = "usdc", amount = 1.0, nonsense = 1 }',
+            "config error at actors[0].params: actors.demo:DemoStrategy: got an unexpected keyword argument 'nonsense'",
+        ),
     ],
 )
 def test_bad_config_fails_at_start_naming_the_key(extra: str, message: str) -> None:
