@@ -12,10 +12,10 @@ money is, "unknown" while the hop's transfer is in doubt at the venue.
 
 from __future__ import annotations
 
+import enum
 import math
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import msgspec
@@ -23,9 +23,9 @@ import msgspec
 from actors.base import Actor
 from actors.followups import FollowUps, chain_extra, parse_chain_extra
 from actors.requests import DeadlineTimer, PendingRequests, RequestsDue
-from actors.stores.journal import Journal, TransferIntent
+from actors.stores.journal import IntentStatus, Journal, TransferIntent
 from actors.venues.base import Venue, VenueError
-from messages.common import AccountRef, Currency, currency_code, exchange_name
+from messages.common import AccountRef, Currency
 from messages.system import Rejected
 from messages.tasks import AddTransferTask, TaskAdded
 from messages.transfers import (
@@ -39,15 +39,35 @@ from messages.transfers import (
     TransferSent,
 )
 
-__all__ = ["Chain", "ChainBook", "ChainExecutor"]
-
-SUBMITTED, IN_FLIGHT, COMPLETED, UNKNOWN = "submitted", "in_flight", "completed", "unknown"
-_IN_DOUBT = ("sending", "in_doubt")  # intent states whose outcome the venue has not told
+__all__ = ["Chain", "ChainBook", "ChainExecutor", "ChainState", "HopRecord"]
 
 
-@dataclass
-class Chain:
-    """One chain's progress: the transfer in progress is ``hops[hop] -> hops[hop + 1]``."""
+class ChainState(enum.StrEnum):
+    """Where a chain is: its hop's task submitted, the hop's money in flight, or done. A view also
+    says ``unknown`` while the hop's transfer is in doubt at the venue."""
+
+    SUBMITTED = "submitted"
+    IN_FLIGHT = "in_flight"
+    COMPLETED = "completed"
+    UNKNOWN = "unknown"
+
+
+SUBMITTED, IN_FLIGHT, COMPLETED, UNKNOWN = ChainState
+_IN_DOUBT = (IntentStatus.SENDING, IntentStatus.IN_DOUBT)  # intent states whose outcome the venue has not told
+
+
+class HopRecord(msgspec.Struct, frozen=True):
+    """One hop done: its transfer, what it sent and what arrived at the hop's destination."""
+
+    hop: int
+    client_id: str | None
+    sent: float
+    arrived: float
+    at: float
+
+
+class Chain(msgspec.Struct, kw_only=True):
+    """One chain's progress (the saved record, as journaled): the transfer in progress is ``hops[hop] -> hops[hop + 1]``."""
 
     chain_id: str
     hops: list[AccountRef]
@@ -55,13 +75,13 @@ class Chain:
     amount: float
     extra: str | None
     hop: int = 0
-    status: str = SUBMITTED
+    status: ChainState = SUBMITTED
     hop_amount: float = 0.0  # what the current hop moves (what the previous one delivered)
     client_id: str | None = None  # the current hop's transfer, once sent
     started_at: float = 0.0
     updated_at: float = 0.0
     delivered: float | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[HopRecord] = msgspec.field(default_factory=list)
 
     @property
     def source(self) -> AccountRef:
@@ -105,7 +125,16 @@ class ChainBook:
                 raise ValueError(f"a chain cannot move money from {a} to itself")
         if not (math.isfinite(amount) and amount > 0):
             raise ValueError(f"a chain's amount must be positive, got {amount!r}")
-        chain = Chain(chain_id, list(hops), currency, amount, extra, hop_amount=amount, started_at=now, updated_at=now)
+        chain = Chain(
+            chain_id=chain_id,
+            hops=list(hops),
+            currency=currency,
+            amount=amount,
+            extra=extra,
+            hop_amount=amount,
+            started_at=now,
+            updated_at=now,
+        )
         self.chains[chain_id] = chain
         return chain
 
@@ -144,7 +173,7 @@ class ChainBook:
         if chain is None or chain.hop != hop or chain.status != IN_FLIGHT:
             return None
         chain.history.append(
-            {"hop": hop, "client_id": chain.client_id, "sent": chain.hop_amount, "arrived": amount, "at": now}
+            HopRecord(hop=hop, client_id=chain.client_id, sent=chain.hop_amount, arrived=amount, at=now)
         )
         chain.updated_at = now
         if hop == chain.last_hop:
@@ -186,16 +215,15 @@ class ChainBook:
 
     @staticmethod
     def to_record(chain: Chain) -> dict[str, Any]:
-        record = asdict(chain)
-        record["hops"] = [[h.exchange, h.account] for h in chain.hops]
-        record["currency"] = chain.currency
+        """The chain as the journal keeps it (plain data, decoded back by `load`)."""
+        record: dict[str, Any] = msgspec.to_builtins(chain)
         return record
 
     def load(self, record: Mapping[str, Any]) -> Chain:
+        """A journaled chain, checked by its type (an older record's hops, ``[exchange, account]`` pairs, too)."""
         data = dict(record)
-        data["hops"] = [AccountRef(exchange_name(e), a) for e, a in data["hops"]]
-        data["currency"] = currency_code(data["currency"])
-        chain = Chain(**data)
+        data["hops"] = [{"exchange": h[0], "account": h[1]} if isinstance(h, list) else h for h in data["hops"]]
+        chain = msgspec.convert(data, Chain)
         self.chains[chain.chain_id] = chain
         return chain
 
@@ -340,7 +368,7 @@ class ChainExecutor(Actor):
         if chain is None or chain.status != IN_FLIGHT or chain.client_id is None:
             return
         intent = self.journal.intents.get(chain.client_id)
-        if intent is not None and intent.status == "failed":
+        if intent is not None and intent.status == IntentStatus.FAILED:
             self.log.warning(
                 "chain {}: hop {} transfer {} was refused after all; waiting for its next attempt",
                 chain_id,
@@ -357,12 +385,12 @@ class ChainExecutor(Actor):
         doubt is the executor's to resolve, so the hop waits for it rather than recording it.
         """
         intents = self.journal.intents.with_extra(chain_extra(chain.chain_id, chain.hop))
-        sent = [i for i in intents if i.status in ("in_flight", "done")]
+        sent = [i for i in intents if i.status in (IntentStatus.IN_FLIGHT, IntentStatus.DONE)]
         if sent:
             if self.book.hop_sent(chain.chain_id, chain.hop, sent[-1].client_id, self.clock.now()):
                 self._save(chain)
             return
-        if any(i.status in ("sending", "in_doubt") for i in intents):
+        if any(i.status in _IN_DOUBT for i in intents):
             return  # the executor asks the venue about it on its next run
         self._submit(chain)  # re-adds or renews; never a second task
 

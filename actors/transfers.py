@@ -24,7 +24,7 @@ from actors.base import Actor
 from actors.followups import FollowUps
 from actors.requests import DeadlineTimer, PendingRequest, PendingRequests, RequestsDue
 from actors.stores.board import BalanceBoard
-from actors.stores.journal import Journal, TransferIntent
+from actors.stores.journal import IntentStatus, Journal, TransferIntent
 from actors.venues.base import Venue, VenueError, VenueTimeout
 from messages.alerts import AlertSeverity
 from messages.balances import Booking, FundsReserved, MovementBooked, ReleaseFunds, ReserveFunds, VenueMovement
@@ -39,7 +39,7 @@ __all__ = ["TransferExecutor", "client_id_for"]
 # Intent states: "sending" (written before the venue call), "in_doubt" (the call timed out, or the venue
 # could not find it: shown as "unknown"), "in_flight" (accepted, not arrived), "done" (arrived and both
 # ledgers adjusted), "failed" (the venue refused it: nothing moved).
-UNSETTLED = ("sending", "in_doubt")
+UNSETTLED = (IntentStatus.SENDING, IntentStatus.IN_DOUBT)
 _SNAPSHOT, _BOOKING, _RESERVING = "tasks", "booking", "reserve"  # the kinds of reply the executor waits for
 
 
@@ -175,7 +175,7 @@ class TransferExecutor(Actor):
         for intent in attempts:
             if intent.status in UNSETTLED:
                 return "skipped"  # still in doubt: never send again before the venue has answered
-            if intent.status in ("in_flight", "done"):
+            if intent.status in (IntentStatus.IN_FLIGHT, IntentStatus.DONE):
                 self.tell(self.tasks_actor, TaskSucceeded(key, value.timestamp))  # idempotent repeat
                 return "skipped"
         source = (key.from_exchange, key.from_account, key.currency)
@@ -258,7 +258,7 @@ class TransferExecutor(Actor):
             key=key,
             task_timestamp=value.timestamp,
             amount=value.amount,
-            status="sending",
+            status=IntentStatus.SENDING,
             attempt=attempt,
             created_at=now,
             updated_at=now,
@@ -276,7 +276,7 @@ class TransferExecutor(Actor):
                 value.amount,
             )
         except VenueTimeout as error:
-            self._update(intent, status="in_doubt", reason=str(error))
+            self._update(intent, status=IntentStatus.IN_DOUBT, reason=str(error))
             self.alert(
                 f"{self.name}.unknown.{intent.client_id}",
                 f"transfer {intent.client_id} timed out: outcome unknown until the venue is asked (next run); "
@@ -285,10 +285,10 @@ class TransferExecutor(Actor):
             )
             return "unknown"
         except VenueError as error:
-            self._update(intent, status="failed", reason=f"{type(error).__name__}: {error}")
+            self._update(intent, status=IntentStatus.FAILED, reason=f"{type(error).__name__}: {error}")
             self.log.warning("transfer {} refused by the venue: {}", intent.client_id, error)
             return "failed"
-        return "failed" if self._apply(intent, result).status == "failed" else "sent"
+        return "failed" if self._apply(intent, result).status == IntentStatus.FAILED else "sent"
 
     def on_movement_booked(self, message: MovementBooked) -> None:
         """The gateway's answer to one of our `VenueMovement`s."""
@@ -401,17 +401,17 @@ class TransferExecutor(Actor):
 
     def on_get_transfer_stats(self, message: GetTransferStats) -> TransferStats:
         """Transfers settled since ``message.since``, what is still moving, and refused attempts."""
-        done = self.intents.with_status("done", message.since)
-        unknown = self.intents.with_status("sending") + self.intents.with_status("in_doubt")
+        done = self.intents.with_status(IntentStatus.DONE, message.since)
+        unknown = self.intents.with_status(IntentStatus.SENDING) + self.intents.with_status(IntentStatus.IN_DOUBT)
         volume: dict[Any, float] = {}
         for intent in done:
             volume[intent.key.currency] = volume.get(intent.key.currency, 0.0) + intent.amount
         stats = TransferStats(
             done=len(done),
             volume=volume,
-            in_flight=len(self.intents.with_status("in_flight")),
+            in_flight=len(self.intents.with_status(IntentStatus.IN_FLIGHT)),
             in_doubt=len(unknown),
-            failed_attempts=len(self.intents.with_status("failed", message.since)),
+            failed_attempts=len(self.intents.with_status(IntentStatus.FAILED, message.since)),
             unknown=[intent.client_id for intent in unknown],
         )
         return self.reply(stats)
@@ -422,7 +422,7 @@ class TransferExecutor(Actor):
         """Book the venue's answer for ``intent``; returns the intent as journaled now."""
         if result.status in (TransferStatus.FAILED, TransferStatus.CANCELED):
             self.log.warning("transfer {} {}: {}", intent.client_id, result.status.value, result.reason)
-            return self._update(intent, status="failed", reason=result.reason or result.status.value)
+            return self._update(intent, status=IntentStatus.FAILED, reason=result.reason or result.status.value)
         key = intent.key
         if not intent.source_adjusted:
             self._adjust(
@@ -441,8 +441,8 @@ class TransferExecutor(Actor):
             )
         if result.status is TransferStatus.OK:
             return self._arrived(intent, result)
-        if intent.status != "in_flight":
-            intent = self._update(intent, status="in_flight")
+        if intent.status != IntentStatus.IN_FLIGHT:
+            intent = self._update(intent, status=IntentStatus.IN_FLIGHT)
         return intent
 
     def _arrived(self, intent: TransferIntent, result: TransferResult) -> TransferIntent:
@@ -451,7 +451,7 @@ class TransferExecutor(Actor):
             credited = intent.amount - result.fee
             arrived_at = result.completed_at or result.created_at or None
             self._adjust(key.to_exchange, key.to_account, key, credited, f"{intent.client_id}:in", arrived_at)
-        return self._update(intent, status="done", destination_adjusted=True, fee=result.fee)
+        return self._update(intent, status=IntentStatus.DONE, destination_adjusted=True, fee=result.fee)
 
     def _settle_open_intents(self) -> int:
         """Ask the venue about every transfer in doubt or in flight; returns how many settled.
@@ -547,8 +547,8 @@ class TransferExecutor(Actor):
 
     def _unknown(self, intent: TransferIntent) -> None:
         """The venue cannot tell what became of ``intent``: unknown, alerted, not sent again."""
-        if intent.status != "in_doubt":
-            intent = self._update(intent, status="in_doubt", reason="the venue has no record of it (yet)")
+        if intent.status != IntentStatus.IN_DOUBT:
+            intent = self._update(intent, status=IntentStatus.IN_DOUBT, reason="the venue has no record of it (yet)")
         if intent.client_id in self._unknown_alerted:
             return
         self._unknown_alerted.add(intent.client_id)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from actors.chains import COMPLETED, ChainBook, ChainExecutor
+from actors.chains import COMPLETED, ChainBook, ChainExecutor, ChainState, HopRecord
 from actors.venues.simulated import Route, SimulatedVenue
 from messages.common import AccountRef
 from messages.system import Rejected
@@ -186,3 +187,20 @@ def test_a_chain_whose_hop_transfer_is_in_doubt_reports_unknown_and_where_its_mo
 def _view(money: MoneySystem, chain_id: str) -> ChainView:
     chains = money.runtime.ask("chains", GetChains())
     return next(c for c in chains.chains if c.chain_id == chain_id)
+
+
+def test_a_chain_is_saved_as_its_typed_record_and_an_older_records_hop_pairs_still_load() -> None:
+    book = ChainBook()
+    hops = [AccountRef(K, "main"), AccountRef(M, "main"), AccountRef(M, "trade")]
+    chain = book.start("c1", hops, USDC, 100.0, None, 5.0)
+    book.hop_sent("c1", 0, "t-1", 6.0)
+    book.hop_arrived("c1", 0, 99.0, 7.0)
+    record = ChainBook.to_record(chain)
+    assert record["status"] == "submitted" and record["hops"][0] == {"exchange": K, "account": "main"}
+    again = ChainBook().load(record)
+    assert again == chain and again.status is ChainState.SUBMITTED
+    assert again.history == [HopRecord(hop=0, client_id="t-1", sent=100.0, arrived=99.0, at=7.0)]
+    older = {**record, "hops": [[h.exchange, h.account] for h in hops], "status": "in_flight"}
+    assert ChainBook().load(older).hops == hops
+    with pytest.raises(msgspec.ValidationError):
+        ChainBook().load({**record, "status": "lost"})

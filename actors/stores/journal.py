@@ -10,6 +10,7 @@ it in one transaction, step by step (`_MIGRATIONS`); a file from a newer version
 
 from __future__ import annotations
 
+import enum
 import os
 import sqlite3
 import threading
@@ -24,6 +25,7 @@ from messages.tasks import TransferTaskKey, TransferTaskValue
 
 __all__ = [
     "INTENT_STATUSES",
+    "IntentStatus",
     "SCHEMA_VERSION",
     "ChainStore",
     "HedgeStore",
@@ -38,10 +40,22 @@ __all__ = [
 BUSY_TIMEOUT_SECONDS = 10.0
 """How long a connection waits for another writer (another thread or process) before failing."""
 
-INTENT_STATUSES = ("sending", "in_doubt", "in_flight", "done", "failed")
-"""A transfer intent's life: written "sending" before the venue call, settled as "done" or "failed"."""
 
-_SETTLED = ("done", "failed")
+class IntentStatus(enum.StrEnum):
+    """A transfer intent's life: written "sending" before the venue call; "in_doubt" when the venue
+    could not say (shown as unknown); "in_flight" accepted, not arrived; settled "done" or "failed"."""
+
+    SENDING = "sending"
+    IN_DOUBT = "in_doubt"
+    IN_FLIGHT = "in_flight"
+    DONE = "done"
+    FAILED = "failed"
+
+
+INTENT_STATUSES = tuple(IntentStatus)
+"""Every intent status, in the order of an intent's life."""
+
+_SETTLED = (IntentStatus.DONE, IntentStatus.FAILED)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -139,7 +153,7 @@ class TransferIntent(msgspec.Struct, frozen=True):
     key: TransferTaskKey
     task_timestamp: int
     amount: float
-    status: str  # one of INTENT_STATUSES
+    status: IntentStatus
     attempt: int = 1
     created_at: float = 0.0
     updated_at: float = 0.0
