@@ -129,6 +129,7 @@ def run_in_process(deployment: Deployment, seconds: float | None, every: float) 
     """Run ``deployment`` in this process, printing status; 0 if all went well."""
 
     stop = _stop_event()
+    log_to_file(deployment.folder / "logs" / "desk.log")
     try:
         system = System(deployment)
     except ConfigError as error:  # a live venue refused the start (desk.check_venue.StartRefused)
@@ -196,6 +197,7 @@ def run_processes(
     except (StartError, RuntimeError, OSError) as error:
         print(f"bin/run: the system did not start: {error}", file=sys.stderr)
         return 1
+    log_to_file(deployment.folder / "logs" / "desk.log")  # only once the system owns its folder
     runtime = system.runtime
     assert runtime is not None
     client = Client(system.endpoint, keys=keys, timeout=2.0)
@@ -404,7 +406,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.fresh or not args.config:
         _wipe_journal(deployment)
-    log_to_file(deployment.folder / "logs" / "desk.log")
     if args.processes:
         return run_processes(deployment, args.seconds, args.every, args.endpoint, args.keys)
     return run_in_process(deployment, args.seconds, args.every)
