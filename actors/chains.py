@@ -8,6 +8,8 @@ hop with what arrived, until the final account holds the money. Chains are journ
 resume after a restart from where they were. Each hop's task is acknowledged by the task
 manager by a deadline (else submitted again, then alerted); `ChainView.where` says where the
 money is, "unknown" while the hop's transfer is in doubt at the venue.
+
+(About 430 lines: the pure `ChainBook` and the thin `ChainExecutor` around it.)
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ bin/run simulate [--seeds N | --seed S]          the whole-desk deterministic si
 bin/run children [--supervisor NAME]             the supervision tree's children (process mode)
 bin/run restart NAME                             restart one child (process mode)
 bin/run check-venue --config FILE                read-only check of the real venues (desk.check_venue)
+
+(About 480 lines, over the usual 400: argparse for every command, each command a short function;
+the operator's tree commands live in `desk.operator`.)
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ and the rest go to the next incarnation, in order. Every bad frame gets a typed
 (`Hub.counts`); nothing a peer sends can stop the hub's thread.
 
 (Over 400 lines: routing, admission and mail-keeping share the slots and the one socket thread.)
+
+(About 580 lines, over the usual 400: routing, identities, acknowledgement windows and the
+guarded receive loop share the ROUTER socket and its per-node state.)
 """
 
 from __future__ import annotations
