@@ -244,7 +244,11 @@ def test_a_chain_hop_paid_twice_and_a_chain_without_whereabouts_are_violations()
     assert check_chains({}, intents, [_debit(1, "t-1"), _debit(2, "t-2")], {}, final=False) == [
         "chain hop chain:c:0 paid 2 times: ['t-1', 't-2']"
     ]
-    chain = {"status": "submitted", "hop": 0, "hops": [["kraken", "trade"], ["mexc", "main"]]}
+    chain = {
+        "status": "submitted",
+        "hop": 0,
+        "hops": [{"exchange": "kraken", "account": "trade"}, {"exchange": "mexc", "account": "main"}],
+    }
     assert check_chains({"c": chain}, [], [], {KEY: 7}, final=True) == []
     assert "whereabouts are unknown" in check_chains({"c": chain}, [], [], {}, final=True)[0]
 

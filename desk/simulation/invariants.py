@@ -138,7 +138,10 @@ def check_chains(
         if chain["status"] == "completed":
             continue
         hop = chain["hop"]
-        (source_ex, source_acct), (dest_ex, dest_acct) = chain["hops"][hop], chain["hops"][hop + 1]
+        (source_ex, source_acct), (dest_ex, dest_acct) = (
+            (h["exchange"], h["account"])
+            for h in chain["hops"][hop : hop + 2]  # the chain's saved record
+        )
         if chain["status"] == "submitted":
             keys = [
                 k
