@@ -30,6 +30,7 @@ from messages.balances import (
     Booking,
     FundsReserved,
     GetBalances,
+    LedgerCorrection,
     LedgerReset,
     MovementBooked,
     Reconcile,
@@ -165,6 +166,7 @@ class Gateway(Actor):
         # before the window is counted in it, one during the window is held until a re-fetch says.
         self._windows: dict[_AccountKey, Window] = {}
         self._held: dict[_AccountKey, list[HeldChange]] = {}
+        self._corrections: dict[tuple[str, Currency], tuple[int, float]] = {}  # (count, total size) per ledger
         self._resolve_tries: dict[_AccountKey, int] = {}
         self._resolve_timers: dict[_AccountKey, Timer] = {}
         self._retry: Timer | None = None
@@ -402,6 +404,11 @@ class Gateway(Actor):
             self.log.info("reconcile: {} opened from the venue at {}", where, after.total)
             return
         if result.corrected:
+            count, amount = self._corrections.get((f"{ledger.exchange}.{ledger.account}", result.currency), (0, 0.0))
+            self._corrections[(f"{ledger.exchange}.{ledger.account}", result.currency)] = (
+                count + 1,
+                amount + abs(result.venue_total - before.total),
+            )
             self.log.warning(
                 "reconcile: {} total {} -> {} (venue); pool {} -> {}; sub-strategies kept {}",
                 where,
@@ -433,6 +440,10 @@ class Gateway(Actor):
                 for key, held in self._held.items()
                 for change in held
             ],
+            corrections=tuple(
+                LedgerCorrection(account=account, currency=currency, count=count, amount=round(amount, 8))
+                for (account, currency), (count, amount) in sorted(self._corrections.items())
+            ),
             views=[
                 view
                 for (exchange, account, currency), view in self._views.items()

@@ -70,6 +70,22 @@ class _StatusCollector(Collector):
             done.add_metric(["done"], hedge["hedges_done"])
             done.add_metric(["failed"], hedge["hedges_failed"])
             yield done
+        corrections = CounterMetricFamily(
+            "treasury_ledger_corrections", "Reconciles that corrected a ledger", labels=["account", "currency"]
+        )
+        corrected = CounterMetricFamily(
+            "treasury_ledger_correction_amount",
+            "Total size of the corrections (|venue - ledger|), in the ledger's currency",
+            labels=["account", "currency"],
+        )
+        for row in status.get("ledger_corrections", []):
+            corrections.add_metric([row["account"], row["currency"]], row["count"])
+            corrected.add_metric([row["account"], row["currency"]], row["amount"])
+        yield from (corrections, corrected)
+        errors = CounterMetricFamily("treasury_venue_errors", "Venue calls that raised, by kind", labels=["kind"])
+        for kind, count in sorted(status.get("venue_errors", {}).items()):
+            errors.add_metric([kind], count)
+        yield errors
         jobs = CounterMetricFamily("treasury_scheduler_job_runs", "Times each scheduled job fired", labels=["job"])
         for job in status.get("schedule", []):
             jobs.add_metric([job["name"]], job["fired"])

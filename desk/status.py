@@ -60,6 +60,7 @@ def collect_status(ask: Ask, actors: Sequence[ActorStatus], dead_letters: int, n
         ]
         if isinstance(tasks, PendingTasks)
         else [],
+        "ledger_corrections": msgspec.to_builtins(balances.corrections) if isinstance(balances, Balances) else [],
         "transfers": msgspec.to_builtins(stats) if isinstance(stats, TransferStats) else {},
         "chains": [msgspec.to_builtins(c) for c in chains.chains] if isinstance(chains, Chains) else [],
     }

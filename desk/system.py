@@ -25,6 +25,7 @@ from actors.stores.board import BalanceBoard, InMemoryBoard, install_board
 from actors.stores.journal import Journal
 from actors.tasks import TaskManagerActor
 from actors.transfers import TransferExecutor
+from actors.venues.counting import CountingVenue
 from actors.venues.sent import StateStore
 from actors.venues.simulated import MarketSpec, Route, SimulatedVenue
 from desk.alerts import AlertsActor, check_sinks
@@ -68,8 +69,8 @@ def build_venue(deployment: Deployment, clock: Clock, state: StateStore | None =
     if deployment.venues:
         live = build_live_venues(deployment, clock, venue, state)
         preflight(live, deployment)
-        return live
-    return venue
+        return CountingVenue(live)
+    return CountingVenue(venue)
 
 
 def job_message(job: JobConfig) -> Message:

@@ -21,6 +21,7 @@ __all__ = [
     "Allocate",
     "BalanceView",
     "Balances",
+    "LedgerCorrection",
     "Booking",
     "FundsReserved",
     "GetBalances",
@@ -186,14 +187,26 @@ class GetBalances(Message, frozen=True):
     currency: Currency | None = None
 
 
+class LedgerCorrection(msgspec.Struct, frozen=True):
+    """How often reconciles corrected one ledger (``account`` is ``exchange.account``) since the
+    gateway started, and by how much in all (the sum of each correction's size)."""
+
+    account: str
+    currency: Currency
+    count: int
+    amount: float
+
+
 class Balances(Message, frozen=True):
     """The ledgers asked for; ``unconfirmed``: venue changes held until a re-fetch says whether the
-    last snapshot counts them (account and ref, with their deltas): not yet in any total."""
+    last snapshot counts them (account and ref, with their deltas): not yet in any total;
+    ``corrections``: what reconciles corrected, per ledger."""
 
     actor_only: ClassVar[bool] = True
 
     views: list[BalanceView]
     unconfirmed: list[str] = msgspec.field(default_factory=list)
+    corrections: tuple[LedgerCorrection, ...] = ()
 
 
 class Reconcile(Message, frozen=True):

@@ -20,6 +20,7 @@ from messages.balances import (
     Balances,
     BalanceView,
     GetBalances,
+    LedgerCorrection,
     LedgerReset,
     Reconcile,
     Reconciled,
@@ -305,6 +306,11 @@ def test_reconcile_sets_the_total_to_the_venue_keeps_sub_strategies_and_logs_bef
     assert desk.slots()[:3] == (9500.0, 7500.0, 2000.0)
     [line] = logged(warnings_logged, "WARNING", "reconcile: kraken.main usdc")
     assert "total 10000.0 -> 9500.0" in line and "pool 8000.0 -> 7500.0" in line
+    desk.venue.external_adjust(KRAKEN, "main", USDC, 200.0, note="a rebate")
+    desk.ask(Reconcile())
+    assert desk.ask(GetBalances()).corrections == (
+        LedgerCorrection(account="kraken.main", currency=USDC, count=2, amount=700.0),
+    )  # what the operator's metrics show (treasury_ledger_corrections)
 
 
 def test_reconcile_of_agreeing_totals_corrects_nothing(start_desk: DeskFactory) -> None:

@@ -17,6 +17,7 @@ from desk.config import ConfigError, load_demo_config, parse_config
 from desk.system import System
 from desk.web import Dashboard
 from desk.web.client import WebClient, WebClientError
+from messages.common import Currencies, Exchanges
 from supervisor.logs import configure_logging
 from tests.webdemo import running_demo
 
@@ -158,6 +159,30 @@ def test_metrics_parse_with_prometheus_own_parser(api: httpx.Client) -> None:
     assert any(
         s.labels.get("job") == "run_transfers" and s.value > 0 for s in families["treasury_scheduler_job_runs"].samples
     )
+    assert "treasury_ledger_corrections" in families and "treasury_venue_errors" in families
+
+
+def test_venue_errors_by_kind_and_ledger_corrections_reach_the_metrics(demo: tuple[System, Dashboard]) -> None:
+    system, dashboard = demo
+    with httpx.Client(base_url=dashboard.url, timeout=10.0) as api:
+        system.venue.faults.reject_next(1, "fetch_balance")
+        system.venue.external_adjust(Exchanges.KRAKEN, "main", Currencies.USDC, 1.5, note="a rebate nobody reported")
+        api.post("/api/send/gateway", json={"type": "Reconcile"})  # refused once by the venue, then again
+        api.post("/api/send/gateway", json={"type": "Reconcile"})
+
+        def samples() -> dict[str, list[Any]]:
+            text = api.get("/metrics").text
+            return {f.name: f.samples for f in text_string_to_metric_families(text)}
+
+        def seen() -> bool:
+            found = samples()
+            errors = {s.labels["kind"]: s.value for s in found.get("treasury_venue_errors", []) if "kind" in s.labels}
+            fixed = [
+                s for s in found.get("treasury_ledger_corrections", []) if s.labels.get("account") == "kraken.main"
+            ]
+            return errors.get("VenueRejected", 0) >= 1 and any(s.value >= 1 for s in fixed)
+
+        assert eventually(seen)
 
 
 def test_openapi_documents_the_api(api: httpx.Client) -> None:

@@ -91,6 +91,9 @@ class Scripted:
     def dead_letter_count(self) -> int:
         return 1
 
+    def venue_errors(self) -> dict[str, int]:
+        return {"VenueTimeout": 2}
+
 
 def make_sampler(tmp_path: Path, source: Scripted, clock: list[float]) -> Sampler:
     path = tmp_path / "journal.sqlite"

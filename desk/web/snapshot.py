@@ -44,6 +44,7 @@ class Snapshots:
         source = self.source
         status = collect_status(source.ask, source.actors(), source.dead_letter_count(), source.names)
         status["at"] = now
+        status["venue_errors"] = source.venue_errors()
         status["slots"] = [self._slots(row) for row in status["balances"]]
         tasks = _try(source, "tasks", GetTasks())
         expire = self.deployment.tasks.default_expire_seconds

@@ -30,6 +30,8 @@ class Source(Protocol):
 
     def dead_letter_count(self) -> int: ...
 
+    def venue_errors(self) -> dict[str, int]: ...
+
 
 class InProcessSource:
     """A `System` in this process: asks go through its runtime like any outside client's."""
@@ -52,6 +54,11 @@ class InProcessSource:
 
     def dead_letter_count(self) -> int:
         return int(self.system.runtime.dead_letter_count)
+
+    def venue_errors(self) -> dict[str, int]:
+        """Venue errors by kind, counted where the venue is served (this process, in both modes)."""
+        errors: dict[str, int] = self.system.venue.errors()
+        return errors
 
 
 class ProcessSource:
@@ -82,3 +89,8 @@ class ProcessSource:
     def dead_letter_count(self) -> int:
         hub = self.system.hub
         return len(hub.dead_letters) if hub is not None else 0
+
+    def venue_errors(self) -> dict[str, int]:
+        """Venue errors by kind, counted where the venue is served (this process, in both modes)."""
+        errors: dict[str, int] = self.system.venue.errors()
+        return errors
