@@ -190,6 +190,15 @@ class HedgeReport(Message, frozen=True):
     placement_in_doubt: str | None = None
     manual_hedges: int = 0
     exposure_alert: bool = False
+    latencies: tuple[HedgeLatency, ...] = ()  # the last hedges B finished, newest last
+
+
+class HedgeLatency(msgspec.Struct, frozen=True):
+    """One finished hedge: A asked B at ``asked_at`` and had B's answer ``seconds`` later."""
+
+    trade_id: str
+    asked_at: float
+    seconds: float
 
 
 class HedgerReport(Message, frozen=True):

@@ -338,6 +338,9 @@ def test_hedge_status_reports_both_positions_the_net_exposure_and_pnl(start_pair
     assert hedged.net_exposure == 0.0 and hedged.unanswered == [] and hedged.waiting_since is None
     assert hedged.b.position == -1.0 and hedged.b.average_price == pair.b_fills[0].price
     assert pair.b_status().leg.position == -1.0 and pair.b_status().hedges_done == 1
+    [latency] = hedged.latencies  # asked at the fill, answered 1 s later on the manual clock
+    assert (latency.trade_id, latency.asked_at, latency.seconds) == ("T1", started, 1.0)
+    assert waiting.latencies == ()
 
 
 # ---- failures -----------------------------------------------------------------------------------

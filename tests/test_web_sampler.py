@@ -20,7 +20,7 @@ from messages.alerts import Alert
 from messages.balances import Balances, BalanceView, GetBalances
 from messages.base import Message
 from messages.common import Currencies, Exchanges
-from messages.hedge import HedgeReport, HedgeStatus, LegReport
+from messages.hedge import HedgeLatency, HedgeReport, HedgeStatus, LegReport
 from messages.system import ActorStatus, DeadLetter
 
 DEPLOYMENT = parse_config({"accounts": [{"exchange": "kraken", "account": "trade"}], "gateway": {"strategies": {}}})
@@ -125,6 +125,22 @@ def test_a_finished_hedge_records_its_latency_and_the_fills_of_both_legs(tmp_pat
     status = sampler.latest
     assert status is not None and status["slots"][0]["slots"][1] == {"index": 1, "name": "pool", "amount": 60.0}
     assert status["dead_letter_list"][0]["recipient"] == "tasks"
+
+
+def test_hedges_a_reports_are_each_observed_once_with_their_exact_latency(tmp_path: Path) -> None:
+    source, clock = Scripted(), [1000.0]
+    sampler = make_sampler(tmp_path, source, clock)
+    done_before = HedgeLatency("T0", 990.0, 9.0)  # finished before the dashboard started: not observed
+    source.hedge = msgspec.structs.replace(report(0.0, 0.0, 1, None), latencies=(done_before,))
+    sampler.sample()
+    clock[0] = 1060.0  # two hedges finished between two samples: both counted, each exactly
+    quick, slow = HedgeLatency("T1", 1001.0, 0.002), HedgeLatency("T2", 1030.0, 0.5)
+    source.hedge = msgspec.structs.replace(report(0.0, 0.0, 3, None), latencies=(done_before, quick, slow))
+    sampler.sample()
+    sampler.sample()  # the same report again: nothing new
+    samples = {s.name: s.value for s in next(iter(sampler.metrics.hedge_latency.collect())).samples}
+    assert samples["treasury_hedge_latency_seconds_count"] == 2
+    assert samples["treasury_hedge_latency_seconds_sum"] == 0.502
 
 
 def test_an_actor_stopped_for_good_is_alerted_once_and_resolved_when_it_runs_again(tmp_path: Path) -> None:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
+
+import msgspec
 
 from actors.hedge.account import BOOK, FILL, HedgeAccount
 from actors.hedge.legacy import LEGACY_KEY, legacy_opener
@@ -27,6 +30,7 @@ from messages.hedge import (
     BookManualHedge,
     CancelRestingOrder,
     ExposureCheck,
+    HedgeLatency,
     HedgeReport,
     HedgeStatus,
     HedgeTick,
@@ -47,6 +51,9 @@ from messages.trading import (
 from supervisor.clock import Timer
 
 __all__ = ["HedgeAccountA"]
+
+RECENT_LATENCIES = 100
+"""How many finished hedges A reports the latency of (the dashboard observes each once)."""
 
 
 class HedgeAccountA(HedgeAccount):
@@ -136,6 +143,7 @@ class HedgeAccountA(HedgeAccount):
         self._wake_at: float | None = None  # when it fires
         self._remind_at: float | None = None  # when the next "still waiting" is due
         self._cancel_timer: Timer | None = None  # while paused with a resting order the venue did not cancel
+        self._latencies: deque[HedgeLatency] = deque(maxlen=RECENT_LATENCIES)  # not journaled: for the metrics
         self._exposure_timer: Timer | None = None  # set for when the current exposure reaches its limit
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -454,6 +462,9 @@ class HedgeAccountA(HedgeAccount):
             self.log.info("answer for {} (request {}) already handled", answer.trade_id, answer.request)
             return
         self._save(gone=[pending.trade_id])  # after the fact: lost, A asks again and B answers from memory
+        self._latencies.append(
+            HedgeLatency(pending.trade_id, pending.sent_at, max(0.0, self.clock.now() - pending.sent_at))
+        )
         if abs(answer.quantity - pending.quantity) > EPSILON:
             self.log.error(
                 "{} hedged {} of {} for {}: the pair is off by the difference",
@@ -678,4 +689,5 @@ class HedgeAccountA(HedgeAccount):
             mark: float | None = self.venue.fetch_ticker(self.market).last
         except VenueError:
             mark = None  # the book falls back to the last price it saw
-        return self.book.report((self.name, self.where), (self.hedger, self.hedger_account), mark)
+        report = self.book.report((self.name, self.where), (self.hedger, self.hedger_account), mark)
+        return msgspec.structs.replace(report, latencies=tuple(self._latencies))

@@ -75,6 +75,7 @@ class Sampler:
         self._transfers_since = 0.0
         self._chains: dict[str, tuple[int, str, float]] = {}  # chain id -> (hop, status, since)
         self._hedge: dict[str, Any] | None = None
+        self._hedges_seen: dict[str, None] = {}  # trade ids whose hedge latency was observed (oldest first)
         self.watch = watch
 
     def start(self) -> None:
@@ -172,13 +173,21 @@ class Sampler:
             finished = (hedge["hedges_done"] + hedge["hedges_failed"]) - (
                 previous["hedges_done"] + previous["hedges_failed"]
             )
-            if finished > 0 and previous["waiting_since"] is not None:
-                latency = max(0.0, now - previous["waiting_since"])
+            if finished > 0 and previous["waiting_since"] is not None and not hedge.get("latencies"):
+                latency = max(0.0, now - previous["waiting_since"])  # an A that does not report them: sampled
                 self.metrics.hedge_latency.observe(latency)
             for leg in ("a", "b"):
                 delta = hedge[leg]["position"] - previous[leg]["position"]
                 if abs(delta) > 1e-12:
                     self.history.record_fill(now, hedge[leg]["name"], hedge[leg]["account"], delta, hedge["mark_price"])
+        for entry in hedge.get("latencies", []):  # each finished hedge, exactly, once
+            if entry["trade_id"] not in self._hedges_seen:
+                self._hedges_seen[entry["trade_id"]] = None
+                if previous is not None:  # the first sample only learns what was done before it
+                    latency = entry["seconds"]
+                    self.metrics.hedge_latency.observe(latency)
+        while len(self._hedges_seen) > 1000:
+            self._hedges_seen.pop(next(iter(self._hedges_seen)))
         shape = (
             hedge["a"]["position"],
             hedge["b"]["position"],
