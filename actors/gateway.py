@@ -13,6 +13,7 @@ whether the snapshot had it (`actors.snapshots`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -544,6 +545,14 @@ class Gateway(Actor):
         self._held.setdefault(key, []).append(change)
         self._settle_held(key)
 
+    def holding(self) -> set[tuple[Exchange, str]]:
+        """Accounts with venue changes held until a re-fetch says whether the last snapshot counts them.
+
+        For in-process inspection (the whole-desk simulation reads it between turns); a client
+        reads the same in `Balances.unconfirmed`.
+        """
+        return {key for key, held in self._held.items() if held}
+
     def on_resolve_held(self, message: ResolveHeld) -> None:
         key = (message.exchange, message.account)
         self._resolve_timers.pop(key, None)
@@ -556,7 +565,7 @@ class Gateway(Actor):
         if not held or ledger is None:
             return
         try:
-            balances, _ = self._fetch(key)
+            balances, window = self._fetch(key)
         except VenueError as error:
             self._resolve_later(key, f"the venue did not answer ({error})")
             return
@@ -576,6 +585,15 @@ class Gateway(Actor):
             [c.ref for c in held if c not in missing],
         )
         del self._held[key]
+        if all(
+            math.isclose(ledger.get_balance(c), balances.get(c, 0.0), rel_tol=1e-9, abs_tol=1e-6)
+            for c in {*ledger.currencies(), *balances}
+            if c in known
+        ):
+            # The ledger is now exactly the re-fetch: it is the snapshot that later changes are placed
+            # against. (Kept on the old one, a change the re-fetch already held - its message still on
+            # its way - would be applied a second time when it arrives.)
+            self._windows[key] = window
         self._settled(key)
 
     def _apply_held(self, ledger: StrategyLedger, change: HeldChange) -> None:

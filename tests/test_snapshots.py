@@ -272,3 +272,42 @@ def test_a_change_no_re_fetch_can_explain_is_held_alerted_and_settled_by_the_nex
     state.rt.ask("gateway", Reconcile())  # a snapshot fetched after every held change counts them all
     state.assert_ledgers_match_venue()
     assert state.rt.ask("gateway", GetBalances()).unconfirmed == []
+
+
+def test_a_re_fetch_that_also_saw_an_unreported_change_of_the_same_size_counts_each_change_once(
+    race: Callable[..., Race],
+) -> None:
+    state = race()
+    inner = state.venue.inner
+
+    def transfer(client_id: str) -> None:
+        result = inner.transfer(client_id, K, "main", K, "other", USDC, 100.0)
+        state.adjusts += [
+            Adjust(
+                currency=USDC,
+                delta=-100.0,
+                exchange=K,
+                account="main",
+                ref=f"{client_id}:out",
+                occurred_at=result.created_at,
+            ),
+            Adjust(
+                currency=USDC,
+                delta=100.0,
+                exchange=K,
+                account="other",
+                ref=f"{client_id}:in",
+                occurred_at=result.completed_at,
+            ),
+        ]
+
+    state.venue.race_next_fetch(before=lambda: transfer("x-1"))  # x-1 completes inside the reconcile's fetch
+    state.rt.ask("gateway", Reconcile())
+    state.clock.advance(1.0)
+    first, state.adjusts = state.adjusts, []
+    state.venue.race_next_fetch(before=lambda: transfer("x-2"))  # the re-fetch for x-1 also sees x-2, unreported
+    for message in first:
+        state.rt.tell("gateway", message, "sender")
+    state.rt.ask("gateway", GetBalances())
+    state.deliver_events()  # x-2's legs arrive after the re-fetch that already counted them
+    state.assert_ledgers_match_venue()
