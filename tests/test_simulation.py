@@ -308,6 +308,8 @@ FOUND = [
     pytest.param(62, SimOptions(), id="chain-watches-a-transfer-the-venue-never-received"),
     pytest.param(4, SimOptions(), id="operator-resumed-past-a-residual-that-stays-alerted"),
     pytest.param(36, SimOptions(), id="gateway-restarted-during-an-outage-keeps-a-stale-board-row"),
+    pytest.param(436, SimOptions(), id="held-changes-while-the-venue-refuses-the-re-fetch"),
+    pytest.param(476, SimOptions(), id="a-re-fetch-that-also-saw-an-unreported-change-of-the-same-size"),
 ]
 
 
