@@ -8,6 +8,7 @@ writes the report; parts still missing are named in it, logged as an error and a
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from actors.base import Actor
@@ -36,9 +37,17 @@ __all__ = ["Reporter"]
 class Reporter(Actor):
     """Writes the daily report. Conventional name: "report"."""
 
-    def __init__(self, board: BalanceBoard, *, hedge: str | None = "hedge_a", deadline: float = 10.0) -> None:
+    def __init__(
+        self,
+        board: BalanceBoard,
+        *,
+        hedge: str | None = "hedge_a",
+        deadline: float = 10.0,
+        history: Callable[[float], Mapping[str, Any]] | None = None,
+    ) -> None:
         super().__init__()
         self.board = board
+        self.history = history  # the runtime's history since a time (prices, fills, transfers, hedges)
         self.hedge = hedge
         self.deadline = deadline
         self.round = 0
@@ -118,6 +127,16 @@ class Reporter(Actor):
         if set(self.parts) >= self.expected:
             self._write()
 
+    def _history(self, since: float) -> dict[str, Any]:
+        """The day as the runtime's history has it ({} without one, or when it cannot be read now)."""
+        if self.history is None:
+            return {}
+        try:
+            return dict(self.history(since))
+        except Exception as error:  # a report without its history beats no report: say why
+            self.log.error("the daily report goes without the history: {}", error)
+            return {"error": str(error)}
+
     def _write(self) -> None:
         now = self.clock.now()
         transfers: TransferStats | None = self.parts.get("transfers")
@@ -144,6 +163,7 @@ class Reporter(Actor):
             actors_alive=sum(a.alive for a in health.actors) if health else 0,
             actors_watched=len(health.actors) if health else 0,
             missing=sorted(self.expected - set(self.parts)),
+            history=self._history(self.since),
         )
         self.last, self.since, self.expected = report, now, set()
         volume = ", ".join(f"{v:,.2f} {c}" for c, v in report.transfer_volume.items()) or "none"

@@ -31,6 +31,7 @@ from actors.venues.simulated import MarketSpec, Route, SimulatedVenue
 from desk.alerts import AlertsActor, check_sinks
 from desk.check_venue import preflight
 from desk.config import Deployment, JobConfig, actor_names, default_jobs, resolve_import
+from desk.history import HistoryStore
 from desk.live_venues import build_live_venues
 from desk.status import collect_status
 from messages.base import Message
@@ -148,7 +149,8 @@ class ActorFactory:
             return lambda: HealthMonitor(watched)
         if name == "report":
             hedge = "hedge_a" if d.hedge is not None and d.hedge.enabled else None
-            return lambda: Reporter(board, hedge=hedge)
+            history = HistoryStore(journal.path, d.history)  # what the dashboard's sampler keeps
+            return lambda: Reporter(board, hedge=hedge, history=history.summary)
         if name == "scheduler":
             configured = d.scheduler.jobs if d.scheduler.jobs is not None else default_jobs()
             if d.hedge is not None and d.hedge.enabled and d.scheduler.jobs is None:

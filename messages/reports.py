@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -98,6 +98,7 @@ class Report(Message, frozen=True):
     actors_alive: int
     actors_watched: int
     missing: list[str]
+    history: dict[str, Any] = msgspec.field(default_factory=dict)  # the day in the runtime's history
 
 
 class GetSystemInfo(Message, frozen=True):

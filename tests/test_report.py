@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from desk.config import parse_config
+from desk.history import HistoryStore
 from desk.system import System
 from messages.demo import DemoTick
 from messages.reports import GetReport, GetTransferStats, Report
@@ -79,6 +80,9 @@ def test_the_daily_report_at_eight_gathers_transfers_hedging_health_restarts_and
             assert rt.ask("transfers", GetTransferStats()).done == done
             clock.advance(5.0)
         assert rt.ask("report", GetReport()) is None  # not 08:00 yet
+        sampled = HistoryStore(deployment.journal_path)  # as the dashboard's sampler records a fill
+        sampled.record_fill(clock.now(), "hedge_a", "kraken.hedge", 0.01, 50_000.0)
+        sampled.close()
         clock.advance(29.0)  # 07:59:59 - the 07:59:40 health round has pinged everyone
         for name in system.names:
             rt.ask(name, Ping())  # each has answered that ping (its Pong is queued at health)
@@ -99,3 +103,6 @@ def test_the_daily_report_at_eight_gathers_transfers_hedging_health_restarts_and
     assert report.actors_watched == len(system.names) - 1 and report.actors_alive == report.actors_watched
     # every account valued in USD: 11k usdc + 200k usd + 1 btc at about 50k
     assert 255_000 < report.balances_usd < 265_000
+    # the day as the runtime's history has it (what the dashboard's sampler wrote)
+    assert report.history["since"] == report.since
+    assert report.history["fills"] == [{"leg": "hedge_a", "n": 1, "quantity": 0.01}]
