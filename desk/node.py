@@ -20,7 +20,7 @@ from loguru import logger
 from desk.config import Deployment, load_config, load_demo_config, load_saved_deployment
 from desk.processes import ask_system_info, node_services
 from desk.system import ActorFactory
-from supervisor.logs import configure_logging
+from supervisor.logs import configure_logging, log_to_file
 from supervisor.runtime import Runtime
 from supervisor.spec import Supervisor
 from supervisor.transport.keys import client_curve
@@ -47,7 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keys", help="CurveZMQ keys folder (required for tcp://)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    configure_logging(args.log_level)
+    if args.runtime:  # started by the supervisor: a rotated log of its own; stderr (NAME.out) only for errors
+        configure_logging("ERROR")
+        log_to_file(Path(args.runtime) / "logs" / f"{args.name}.log", level=args.log_level)
+    else:  # started by hand: log to the terminal
+        configure_logging(args.log_level)
     saved = load_saved_deployment(Path(args.runtime)) if args.runtime else None
     info = None
     if args.config:

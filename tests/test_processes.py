@@ -105,6 +105,17 @@ def test_every_actor_runs_in_its_own_process(running: ProcessSystem, client: Cli
     assert (running.folder.stat().st_mode & 0o777) == 0o700
 
 
+def test_each_node_writes_a_rotated_log_of_its_own_and_keeps_stderr_for_what_escapes_it(
+    running: ProcessSystem, client: Client
+) -> None:
+    client.ask("gateway", Ping())
+    logs = running.folder / "logs"
+    for name in running.names:
+        assert (logs / f"{name}.log").exists() and (logs / f"{name}.out").exists(), name
+    assert "gateway" in (logs / "gateway.log").read_text()  # loguru's lines, tagged with the actor
+    assert "INFO" not in (logs / "gateway.out").read_text()  # only errors reach the raw output
+
+
 def test_bin_run_send_allocates_and_a_rejection_exits_non_zero(running: ProcessSystem) -> None:
     command = {
         "strategy": "ops",

@@ -257,7 +257,7 @@ class ProcessRuntime:
         env = {**(self.env if self.env is not None else os.environ), SECRET_ENV: secret}
         if self.log_folder is not None:
             self.log_folder.mkdir(parents=True, exist_ok=True)
-            stdout = open(self.log_folder / f"{node.name}.log", "ab")
+            stdout = open(self.log_folder / f"{node.name}.out", "ab")  # what escapes the node's own log
         try:
             proc = subprocess.Popen(
                 self.command(node.name), stdout=stdout, stderr=subprocess.STDOUT, env=env, start_new_session=True
