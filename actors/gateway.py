@@ -424,11 +424,10 @@ class Gateway(Actor):
                 f"{where} cannot be repaired: with the venue's total {result.venue_total} the pool would be "
                 f"{before.set(result.venue_total).pool} with credit {before.credit_limit}; the ledger was reset"
             )
-            self.log.critical(
-                "ALERT {}: slots before {}, after {}; every strategy must request its capital again",
-                reason,
-                list(before.slots),
-                list(after.slots),
+            self.alert(
+                f"gateway.unrepairable.{ledger.exchange}.{ledger.account}.{result.currency}",
+                f"{reason}: slots before {list(before.slots)}, after {list(after.slots)}; every strategy must "
+                "request its capital again",
             )
             self._tell_strategies(ledger, [result.currency], reason)
 

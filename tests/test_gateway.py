@@ -337,7 +337,9 @@ def test_reconcile_resets_alerts_and_tells_every_strategy_when_pool_plus_credit_
     desk.venue.external_adjust(KRAKEN, "main", USDC, -2000.0, note="liquidation")
     assert desk.ask(Reconcile()) == Reconciled(checked=1, corrected=1, reset=1)
     assert desk.slots() == (8000.0, 8000.0, *EMPTY_SUBS)
-    assert logged(warnings_logged, "CRITICAL", "ALERT kraken.main usdc cannot be repaired")
+    assert logged(
+        warnings_logged, "CRITICAL", "ALERT gateway.unrepairable.kraken.main.usdc: kraken.main usdc cannot be repaired"
+    )
     assert desk.probe.wait_for(lambda: len(desk.resets("strat_a")) == 2 and len(desk.resets("strat_b")) == 2)
 
 
