@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from actors.venues.base import VenueTimeout
+from actors.venues.counting import CountingVenue
 from actors.venues.lighter_sdk import sdk
 from actors.venues.paper import PaperVenue
 from desk.check_venue import StartRefused, check_venues, main
@@ -219,7 +220,7 @@ def test_start_refuses_when_the_hedge_market_does_not_exist_naming_it(fakes: Fak
 def test_dry_run_reads_live_balances_and_prices_and_sends_nothing(fakes: Fakes, clock: ManualClock) -> None:
     venue = build_venue(parse_config(live_config(fakes, dry_run=True)), clock)
     try:
-        assert isinstance(venue, PaperVenue)
+        assert isinstance(venue, CountingVenue) and isinstance(venue.venue, PaperVenue)  # paper, errors counted
         order = venue.create_order(
             Exchanges.LIGHTER, "hedge_a", "btc/usdc", Side.BUY, OrderType.MARKET, 0.01, None, "p1"
         )
