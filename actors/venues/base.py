@@ -8,6 +8,7 @@ status ``failed`` and a reason; infrastructure trouble raises a `VenueError`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
@@ -15,7 +16,7 @@ import msgspec
 from loguru import logger
 
 from messages.common import Currency, Exchange
-from messages.trading import Fill, Order, OrderType, Side, Ticker
+from messages.trading import Fill, Order, OrderStatus, OrderType, Side, Ticker
 from messages.venue import Deposit, TransferResult
 
 K = TypeVar("K")
@@ -23,6 +24,7 @@ K = TypeVar("K")
 __all__ = [
     "FillSubscription",
     "MarketRules",
+    "refused_order",
     "Subscription",
     "TradingVenue",
     "Venue",
@@ -175,3 +177,32 @@ class TradingVenue(Venue, Protocol):
     def subscribe_fills(self, exchange: Exchange, account: str, callback: Callable[[Fill], None]) -> FillSubscription:
         """Push every later fill of the account to ``callback`` (quickly: send a message)."""
         ...
+
+
+def refused_order(
+    order_id: str,
+    exchange: Exchange,
+    account: str,
+    market: str,
+    side: Side,
+    order_type: OrderType,
+    quantity: float,
+    price: float | None,
+    client_order_id: str | None,
+    now: float,
+) -> Order:
+    """The order an adapter answers with when it refuses a request before sending it (status
+    ``rejected``; give the reason with ``msgspec.structs.replace``), as the simulated venue does."""
+    return Order(
+        order_id=order_id,
+        exchange=exchange,
+        account=account,
+        market=market.lower(),
+        side=Side(side),
+        order_type=OrderType(order_type),
+        quantity=quantity if math.isfinite(quantity) else 0.0,
+        status=OrderStatus.REJECTED,
+        price=price,
+        client_order_id=client_order_id,
+        created_at=now,
+    )

@@ -32,6 +32,7 @@ from actors.venues.base import (
     VenueOutcomeUnknown,
     VenueRejected,
     VenueTimeout,
+    refused_order,
 )
 from actors.venues.ccxt_errors import Redactor, is_refusal, venue_error
 from actors.venues.ccxt_parse import (
@@ -423,18 +424,17 @@ class CcxtVenue:
     ) -> Order:
         """Place an order after checking the market's precision and minimums; a client order id
         seen before returns that order. Refusals come back with status ``rejected``."""
-        refused = Order(
-            order_id=f"rejected-{client_order_id or uuid.uuid4().hex}",
-            exchange=self.exchange,
-            account=account,
-            market=market.lower(),
-            side=Side(side),
-            order_type=OrderType(order_type),
-            quantity=quantity if math.isfinite(quantity) else 0.0,
-            status=OrderStatus.REJECTED,
-            price=price,
-            client_order_id=client_order_id,
-            created_at=self.clock.now(),
+        refused = refused_order(
+            f"rejected-{client_order_id or uuid.uuid4().hex}",
+            self.exchange,
+            account,
+            market,
+            side,
+            order_type,
+            quantity,
+            price,
+            client_order_id,
+            self.clock.now(),
         )
         if account not in self.accounts:
             return msgspec.structs.replace(refused, reason=f"unknown account {self.exchange}.{account}")

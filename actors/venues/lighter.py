@@ -24,7 +24,15 @@ from typing import Any, TypeVar
 import msgspec
 from loguru import logger
 
-from actors.venues.base import MarketRules, Subscription, VenueError, VenueRejected, VenueTimeout, VenueUnavailable
+from actors.venues.base import (
+    MarketRules,
+    Subscription,
+    VenueError,
+    VenueRejected,
+    VenueTimeout,
+    VenueUnavailable,
+    refused_order,
+)
 from actors.venues.ccxt_errors import Redactor
 from actors.venues.fill_poller import FillPoller
 from actors.venues.lighter_sdk import sdk
@@ -270,18 +278,17 @@ class LighterVenue:
         """Send a signed order with the client order index of ``client_order_id`` (an order already
         sent with it is returned instead). Refusals come back with status ``rejected``."""
         cid = client_order_id or uuid.uuid4().hex
-        refused = Order(
-            order_id=f"rejected-{cid}",
-            exchange=self.exchange,
-            account=account,
-            market=market.lower(),
-            side=Side(side),
-            order_type=OrderType(order_type),
-            quantity=quantity if math.isfinite(quantity) else 0.0,
-            status=OrderStatus.REJECTED,
-            price=price,
-            client_order_id=client_order_id,
-            created_at=self.clock.now(),
+        refused = refused_order(
+            f"rejected-{cid}",
+            self.exchange,
+            account,
+            market,
+            side,
+            order_type,
+            quantity,
+            price,
+            client_order_id,
+            self.clock.now(),
         )
         index = self.markets.get(market.lower())
         if account not in self.accounts:
