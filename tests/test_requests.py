@@ -302,8 +302,9 @@ def test_a_report_part_that_never_comes_is_named_and_alerted_at_the_deadline(
         )
     )
     rt.tell("report", DailyReport())
-    rt.ask("transfers", GetTransferStats())
-    assert rt.ask("report", GetReport()) is None  # still waiting
+    assert rt.ask("report", GetReport()) is None  # the report has asked its parts, and waits
+    rt.ask("transfers", GetTransferStats())  # behind the report's ask: its answer is on its way to the report
+    assert rt.ask("report", GetReport()) is None  # still waiting (the answer handled, two parts missing)
     clock.advance(10.0)
     assert rt.wait_until(lambda: rt.ask("report", GetReport()) is not None)
     report = rt.ask("report", GetReport())
