@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import math
+import sys
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,41 +44,46 @@ class ConfigError(ValueError):
     """A deployment file that cannot be run; the text names the key."""
 
 
+_FINITE = sys.float_info.max  # `le` the largest float: inf refused (msgspec's bounds must be finite)
+Positive = Annotated[float, msgspec.Meta(gt=0, le=_FINITE)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0, le=_FINITE)]
+
+
 class RouteConfig(msgspec.Struct, **_STRICT):
     """An on-chain route between two exchanges (one direction)."""
 
     from_exchange: Exchange = msgspec.field(name="from")
     to_exchange: Exchange = msgspec.field(name="to")
-    delay: float = 60.0
-    fee: float = 1.0
-    jitter: float = 0.0
+    delay: NonNegative = 60.0
+    fee: NonNegative = 1.0
+    jitter: NonNegative = 0.0
 
 
 class DefaultRouteConfig(msgspec.Struct, **_STRICT):
-    delay: float = 60.0
-    fee: float = 1.0
-    jitter: float = 0.0
+    delay: NonNegative = 60.0
+    fee: NonNegative = 1.0
+    jitter: NonNegative = 0.0
 
 
 class MarketConfig(msgspec.Struct, **_STRICT):
     """A simulated market's seeded price path (see `actors.venues.simulated.MarketSpec`)."""
 
-    price: float
-    volatility: float = 0.001
-    tick: float = 1.0
-    spread: float = 0.0005
-    depth: float = 1.0
-    slippage_bps: float = 5.0
-    fee_bps: float = 10.0
+    price: Positive
+    volatility: NonNegative = 0.001
+    tick: Positive = 1.0
+    spread: NonNegative = 0.0005
+    depth: Positive = 1.0
+    slippage_bps: NonNegative = 5.0
+    fee_bps: NonNegative = 10.0
 
 
 class FaultsConfig(msgspec.Struct, **_STRICT):
     """Faults injected into the simulated venue at start (for drills and demos)."""
 
-    reject_transfers: int = 0
-    timeout_after_move: int = 0
-    reject_orders: int = 0
-    latency: float = 0.0
+    reject_transfers: Annotated[int, msgspec.Meta(ge=0)] = 0
+    timeout_after_move: Annotated[int, msgspec.Meta(ge=0)] = 0
+    reject_orders: Annotated[int, msgspec.Meta(ge=0)] = 0
+    latency: NonNegative = 0.0
 
 
 class VenueConfig(msgspec.Struct, **_STRICT):
@@ -112,7 +117,7 @@ class WithdrawalConfig(msgspec.Struct, **_STRICT):
     network: str | None = None
     tag: str | None = None  # memo / destination tag
     key: str | None = None  # the exchange's name for a whitelisted address (Kraken)
-    fee: float = 0.0  # what the exchange charges, in ``currency``
+    fee: NonNegative = 0.0  # what the exchange charges, in ``currency``
 
 
 class LiveVenueConfig(msgspec.Struct, **_STRICT):
@@ -126,19 +131,21 @@ class LiveVenueConfig(msgspec.Struct, **_STRICT):
     url: str | None = None  # another API base URL (a testnet, or a local fake); None: the exchange's own
     stream: bool = False  # Kraken: fills pushed over its websocket (ccxt.pro), polling kept as the safety net
     ws_url: str | None = None  # another websocket URL (a local fake); None: the exchange's own
-    timeout: float = 10.0
-    rate_limit_ms: int | None = None  # least milliseconds between two calls; None: ccxt's figure for the exchange
-    poll_every: float = 2.0  # seconds between fill polls
-    resolve_within: float = 600.0  # seconds a timed-out withdrawal is searched in the history
-    slippage: float = 0.01  # Lighter: a market order's worst price beyond the touch
+    timeout: Positive = 10.0
+    rate_limit_ms: Annotated[int, msgspec.Meta(ge=0)] | None = (
+        None  # least milliseconds between two calls; None: ccxt's figure for the exchange
+    )
+    poll_every: Positive = 2.0  # seconds between fill polls
+    resolve_within: Positive = 600.0  # seconds a timed-out withdrawal is searched in the history
+    slippage: NonNegative = 0.01  # Lighter: a market order's worst price beyond the touch
 
 
 class DryRunConfig(msgspec.Struct, **_STRICT):
     """Paper trading on live data: orders fill locally at the live touch, transfers move locally."""
 
-    fee_bps: float = 10.0
-    transfer_delay: float = 60.0
-    transfer_fee: float = 0.0
+    fee_bps: NonNegative = 10.0
+    transfer_delay: NonNegative = 60.0
+    transfer_fee: NonNegative = 0.0
 
 
 class AccountConfig(msgspec.Struct, **_STRICT):
@@ -146,19 +153,19 @@ class AccountConfig(msgspec.Struct, **_STRICT):
 
     exchange: Exchange
     account: str
-    strategy_count: int = 8
-    balances: dict[Currency, float] = msgspec.field(default_factory=dict)
-    credit_limits: dict[Currency, float] = msgspec.field(default_factory=dict)
+    strategy_count: Annotated[int, msgspec.Meta(ge=2, le=64)] = 8
+    balances: dict[Currency, NonNegative] = msgspec.field(default_factory=dict)
+    credit_limits: dict[Currency, NonNegative] = msgspec.field(default_factory=dict)
     currencies: list[Currency] = msgspec.field(default_factory=list)
 
 
 class GatewayConfig(msgspec.Struct, **_STRICT):
     strategies: dict[int, str] = msgspec.field(default_factory=dict)  # slot index -> actor told LedgerReset
-    retry_delay: float = 5.0
+    retry_delay: Positive = 5.0
 
 
 class TasksConfig(msgspec.Struct, **_STRICT):
-    default_expire_seconds: float = 120.0
+    default_expire_seconds: Positive = 120.0
 
 
 class TransfersConfig(msgspec.Struct, **_STRICT):
@@ -174,13 +181,13 @@ class HedgeConfig(msgspec.Struct, **_STRICT):
     """The hedge pair: A trades ``quantity`` of ``market`` with limit orders, B hedges with market orders."""
 
     market: str
-    quantity: float
+    quantity: Positive
     a: HedgeSideConfig
     b: HedgeSideConfig
     offset_bps: float = 0.0  # how far from the touch A's limit price sits, in basis points
     retries: Annotated[int, msgspec.Meta(ge=0, le=100)] = 3  # B's retries after a failed first attempt
-    timeout: float = 60.0
-    remind_every: float = 10.0
+    timeout: Positive = 60.0
+    remind_every: Positive = 10.0
     continue_after_hedge: bool = True  # A opens the next round as soon as B answered
     exposure_limit: Annotated[float, msgspec.Meta(gt=0)] = 120.0  # seconds unhedged/unconfirmed before A pauses
     cancel_on_stop: bool = True  # stopping the desk cancels A's resting order
@@ -194,7 +201,7 @@ class JobConfig(msgspec.Struct, **_STRICT):
     target: str
     message: str
     params: dict[str, Any] = msgspec.field(default_factory=dict)
-    every: float | None = None
+    every: Positive | None = None
     cron: str | None = None
 
 
@@ -207,16 +214,16 @@ class SchedulerConfig(msgspec.Struct, **_STRICT):
 
 class SupervisorConfig(msgspec.Struct, **_STRICT):
     strategy: Literal["one_for_one", "one_for_all", "rest_for_one"] = "one_for_one"
-    intensity: int = 5
-    period: float = 10.0
-    backoff: tuple[float, float] = (0.1, 5.0)
+    intensity: Annotated[int, msgspec.Meta(ge=0)] = 5
+    period: Positive = 10.0
+    backoff: tuple[NonNegative, NonNegative] = (0.1, 5.0)
 
 
 class RuntimeConfig(msgspec.Struct, **_STRICT):
     folder: str = "run"  # journal and sockets live here (relative to the config file)
     journal: str = "journal.sqlite"
-    heartbeat_interval: float = 1.0
-    hang_timeout: float = 30.0
+    heartbeat_interval: Positive = 1.0
+    hang_timeout: Positive = 30.0
 
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")  # the binds that may go without a web token
@@ -271,7 +278,7 @@ class ActorConfig(msgspec.Struct, **_STRICT):
     class_path: str = msgspec.field(name="class")
     params: dict[str, Any] = msgspec.field(default_factory=dict)
     restart: Literal["permanent", "transient", "temporary"] = "permanent"
-    shutdown_timeout: float = 5.0
+    shutdown_timeout: NonNegative = 5.0  # 0: no wait for the stop
     external: bool = False  # process mode: runs on another host (bin/run node); the supervisor does not start it
 
 
@@ -356,6 +363,7 @@ def _explain(error: msgspec.ValidationError) -> ConfigError:
         field = message.split("`")[1]
         key = f"{key}.{field}" if key != "(top level)" else field
         return ConfigError(f"config error at {key}: required key is missing")
+    message = message.replace(f"Expected `float` <= {_FINITE!r}", "Expected a finite `float`")
     return ConfigError(f"config error at {key}: {message}")
 
 
@@ -425,13 +433,6 @@ def actor_names(deployment: Deployment) -> list[str]:
     return names
 
 
-def _positive(value: float, key: str, allow_zero: bool = False) -> None:
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(
-            f"config error at {key}: must be a {'non-negative' if allow_zero else 'positive'} number, got {value!r}"
-        )
-
-
 def _check(d: Deployment) -> None:
     """The meaning checks msgspec cannot do; each error names its key."""
     if not d.accounts:
@@ -442,30 +443,16 @@ def _check(d: Deployment) -> None:
         if key in seen:
             raise ConfigError(f"config error at accounts[{i}]: {account.exchange}.{account.account} is listed twice")
         seen.add(key)
-        if not 2 <= account.strategy_count <= 64:
-            raise ConfigError(
-                f"config error at accounts[{i}].strategy_count: must be 2..64, got {account.strategy_count}"
-            )
-        for currency, amount in {**account.balances, **account.credit_limits}.items():
-            _positive(amount, f"accounts[{i}] {currency}", allow_zero=True)
-    for i, route in enumerate(d.venue.routes):
-        _positive(route.delay, f"venue.routes[{i}].delay", allow_zero=True)
-        _positive(route.fee, f"venue.routes[{i}].fee", allow_zero=True)
-    for name, market in d.venue.markets.items():
+    for name in d.venue.markets:
         try:
             split_market(name)
         except ValueError as error:
             raise ConfigError(f"config error at venue.markets.{name}: {error}") from None
-        _positive(market.price, f"venue.markets.{name}.price")
     low, high = d.supervisor.backoff
-    if not 0 <= low <= high:
+    if not low <= high:
         raise ConfigError(
             f"config error at supervisor.backoff: must be [min, max] with 0 <= min <= max, got {[low, high]}"
         )
-    _positive(d.supervisor.period, "supervisor.period")
-    _positive(d.runtime.heartbeat_interval, "runtime.heartbeat_interval")
-    _positive(d.runtime.hang_timeout, "runtime.hang_timeout")
-    _positive(d.tasks.default_expire_seconds, "tasks.default_expire_seconds")
     names = actor_names(d)
     extra = [a.name for a in d.actors]
     for i, actor in enumerate(d.actors):
@@ -491,8 +478,6 @@ def _check(d: Deployment) -> None:
             raise ConfigError(
                 f"config error at hedge.market: {h.market!r} is not one of venue.markets or venues.*.markets"
             )
-        _positive(h.quantity, "hedge.quantity")
-        _positive(h.timeout, "hedge.timeout")
         for side in ("a", "b"):
             ref = getattr(h, side)
             if (ref.exchange, ref.account) not in seen:
@@ -507,8 +492,6 @@ def _check(d: Deployment) -> None:
             raise ConfigError(f"config error at {where}.target: no actor named {job.target!r}")
         if (job.every is None) == (job.cron is None):
             raise ConfigError(f"config error at {where}: give exactly one of every or cron")
-        if job.every is not None:
-            _positive(job.every, f"{where}.every")
         if job.cron is not None and not croniter.is_valid(job.cron):
             raise ConfigError(f"config error at {where}.cron: not a cron expression: {job.cron!r}")
         try:
@@ -556,6 +539,3 @@ def _check_live_venues(d: Deployment, accounts: set[tuple[Exchange, str]]) -> No
                 raise ConfigError(
                     f"config error at {where}.withdrawals[{i}].to: {route.to!r} is not one of the accounts"
                 )
-            _positive(route.fee, f"{where}.withdrawals[{i}].fee", allow_zero=True)
-        _positive(venue.timeout, f"{where}.timeout")
-        _positive(venue.poll_every, f"{where}.poll_every")

@@ -95,6 +95,21 @@ params = { slot = 2, exchange = "kraken", account = "main", currency = "usdc", a
             "scheduler.jobs[r].message: unknown message type 'Reconsile'",
         ),
         ("[tasks]\ndefault_expire_seconds = -1", "config error at tasks.default_expire_seconds"),
+        ("[tasks]\ndefault_expire_seconds = inf", "tasks.default_expire_seconds: Expected a finite `float`"),
+        ("[runtime]\nhang_timeout = nan", "config error at runtime.hang_timeout: Expected `float` > 0.0"),
+        ("[venue.default_route]\ndelay = -1.0", "config error at venue.default_route.delay: Expected `float` >= 0.0"),
+        (
+            '[[accounts]]\nexchange = "mexc"\naccount = "x"\nstrategy_count = 65',
+            "config error at accounts[1].strategy_count: Expected `int` <= 64",
+        ),
+        (
+            '[[accounts]]\nexchange = "mexc"\naccount = "x"\nbalances = { usdc = -5.0 }',
+            "config error at accounts[1].balances[...]: Expected `float` >= 0.0",
+        ),
+        (
+            '[scheduler]\njobs = [{ name = "r", target = "gateway", message = "Reconcile", every = 0.0 }]',
+            "config error at scheduler.jobs[0].every: Expected `float` > 0.0",
+        ),
         (
             '[scheduler]\njobs = [{ name = "r", target = "gateway", message = "Reconcile", cron = "99 * * * *" }]',
             "config error at scheduler.jobs[r].cron: not a cron expression: '99 * * * *'",
