@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -30,7 +30,7 @@ from actors.venues.sent import StateStore
 from actors.venues.simulated import MarketSpec, Route, SimulatedVenue
 from desk.alerts import AlertsActor, check_sinks
 from desk.check_venue import preflight
-from desk.config import Deployment, JobConfig, actor_names, default_jobs, resolve_import
+from desk.config import Deployment, HistoryConfig, JobConfig, actor_names, default_jobs, resolve_import
 from desk.history import HistoryStore
 from desk.live_venues import build_live_venues
 from desk.status import collect_status
@@ -86,9 +86,16 @@ class Services:
     board: BalanceBoard
     journal: Journal
     clock: Clock
+    _history: HistoryStore | None = field(default=None, init=False, repr=False)
+
+    def history(self, config: HistoryConfig) -> HistoryStore:
+        """The history kept beside the journal (what the dashboard's sampler writes), opened once, closed with the rest."""
+        if self._history is None:
+            self._history = HistoryStore(self.journal.path, config)
+        return self._history
 
     def close(self) -> None:
-        for service in (self.venue, self.board):
+        for service in (self.venue, self.board, self._history):
             close = getattr(service, "close", None)
             if close is not None:
                 close()
@@ -149,7 +156,7 @@ class ActorFactory:
             return lambda: HealthMonitor(watched)
         if name == "report":
             hedge = "hedge_a" if d.hedge is not None and d.hedge.enabled else None
-            history = HistoryStore(journal.path, d.history)  # what the dashboard's sampler keeps
+            history = self.services.history(d.history)
             return lambda: Reporter(board, hedge=hedge, history=history.summary)
         if name == "scheduler":
             configured = d.scheduler.jobs if d.scheduler.jobs is not None else default_jobs()

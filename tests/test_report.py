@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,3 +107,14 @@ def test_the_daily_report_at_eight_gathers_transfers_hedging_health_restarts_and
     # the day as the runtime's history has it (what the dashboard's sampler wrote)
     assert report.history["since"] == report.since
     assert report.history["fills"] == [{"leg": "hedge_a", "n": 1, "quantity": 0.01}]
+
+
+def test_the_reports_history_store_is_opened_once_and_closed_with_the_system(tmp_path: Path) -> None:
+    deployment = parse_config(tomllib.loads(DESK), tmp_path)
+    system = System(deployment, clock=ManualClock())
+    store = system.services.history(deployment.history)
+    assert system.services.history(deployment.history) is store  # the report's, not a second connection
+    with system:
+        assert store.summary(0.0) is not None
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        store.summary(0.0)
