@@ -125,10 +125,10 @@ class LiveVenueConfig(msgspec.Struct, **_STRICT):
     withdrawals: list[WithdrawalConfig] = msgspec.field(default_factory=list)
     url: str | None = None  # another API base URL (a testnet, or a local fake); None: the exchange's own
     stream: bool = False  # Kraken: fills pushed over its websocket (ccxt.pro), polling kept as the safety net
-    ws_url: str | None = None  # another websocket URL (a local fake); None: the exchange's own
+    ws_url: str | None = None  # another websocket URL (a local fake); None: the exchange's own (Lighter: url's /stream)
     timeout: float = 10.0
     rate_limit_ms: int | None = None  # least milliseconds between two calls; None: ccxt's figure for the exchange
-    poll_every: float = 2.0  # seconds between fill polls
+    poll_every: float = 2.0  # seconds between fill polls (Lighter: only while an account's stream is down)
     resolve_within: float = 600.0  # seconds a timed-out withdrawal is searched in the history
     slippage: float = 0.01  # Lighter: a market order's worst price beyond the touch
 

@@ -73,6 +73,7 @@ def live_venue(
             timeout=config.timeout,
             poll_every=config.poll_every,
             slippage=config.slippage,
+            ws_url=config.ws_url,
         )
     make_client = kraken_client if config.adapter == "kraken" else mexc_client
     cls: type[CcxtVenue] = KrakenVenue if config.adapter == "kraken" else MexcVenue

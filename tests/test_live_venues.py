@@ -23,6 +23,7 @@ from messages.trading import OrderStatus, OrderType, Side
 from supervisor.clock import ManualClock
 from tests.fakes.kraken import FakeKraken
 from tests.fakes.lighter import FakeLighter
+from tests.fakes.lighter_ws import FakeLighterStream
 from tests.fakes.mexc import FakeMexc
 
 
@@ -32,6 +33,7 @@ class Fakes:
     mexc: FakeMexc
     lighter: FakeLighter
     env: dict[str, str]
+    lighter_ws: FakeLighterStream
 
 
 @pytest.fixture
@@ -51,8 +53,9 @@ def fakes(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fakes
         env[f"LIGHTER_{name}_PRIVATE_KEY"] = private_key
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    yield Fakes(kraken, mexc, lighter_fake, env)
-    for fake in (kraken, mexc, lighter_fake):
+    lighter_ws = FakeLighterStream(lighter_fake).start()
+    yield Fakes(kraken, mexc, lighter_fake, env, lighter_ws)
+    for fake in (kraken, mexc, lighter_fake, lighter_ws):
         fake.stop()
 
 
@@ -79,6 +82,7 @@ def live_config(
         "lighter": {
             "adapter": "lighter",
             "url": f.lighter.url,
+            "ws_url": f.lighter_ws.url,
             "markets": ["btc/usdc"],
             "timeout": 3.0,
             "market_indexes": {"btc/usdc": 1},

@@ -19,6 +19,7 @@ from messages.common import Currencies, Currency, Exchange, Exchanges
 from supervisor.clock import ManualClock
 from tests.fakes.kraken import FakeKraken
 from tests.fakes.lighter import FakeLighter
+from tests.fakes.lighter_ws import FakeLighterStream
 from tests.fakes.mexc import FakeMexc
 
 MARKET = "btc/usd"
@@ -170,6 +171,7 @@ _LIGHTER_PATHS = {"create_order": "/sendTx", "fetch_balance": "/account"}
 
 def lighter_venue(clock: ManualClock) -> Harness:
     fake = FakeLighter(clock.now).start()
+    ws = FakeLighterStream(fake).start()
     fake.add_account(281, 3, {"USDC": 100000.0, "BTC": 1.0})
     private_key, _public_key, error = sdk().create_api_key()
     assert error is None
@@ -180,6 +182,7 @@ def lighter_venue(clock: ManualClock) -> Harness:
         clock=clock,
         timeout=3.0,
         poll_every=1.0,
+        ws_url=ws.url,
     )
     return Harness(
         venue,
@@ -190,13 +193,17 @@ def lighter_venue(clock: ManualClock) -> Harness:
         rate_limit=lambda method: fake.rate_limit_next(1, _LIGHTER_PATHS[method]),
         outage=lambda: fake.fail_next(10_000, 503),
         hang_after=lambda method: fake.hang_after_next(1, _LIGHTER_PATHS[method]),
-        pump=lambda: clock.advance(1.5),
+        pump=lambda: _settled(venue.stream.settle("main", ws.frames)),  # fills come by the websocket
         real=True,
         market="btc/usdc",
         quote=Currencies.USDC,
         moves_money=False,
-        closers=[venue.close, fake.stop],
+        closers=[venue.close, ws.stop, fake.stop],
     )
+
+
+def _settled(arrived: bool) -> None:
+    assert arrived, "the stream did not deliver in time"
 
 
 def paper_on_kraken(clock: ManualClock) -> Harness:
