@@ -265,3 +265,29 @@ def test_a_lighter_order_whose_answer_was_lost_is_found_by_its_client_id(fakes: 
         assert found is not None and found.status is OrderStatus.FILLED
     finally:
         venue.close()
+
+
+def test_a_simulated_only_system_never_imports_ccxt_or_the_lighter_sdk(tmp_path: Path) -> None:
+    """ccxt costs about half a second to import, lighter-sdk two: a node without a real venue pays neither."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+from desk.config import parse_config
+from desk.system import System
+from supervisor.clock import ManualClock
+deployment = parse_config({{"accounts": [{{"exchange": "kraken", "account": "main", "balances": {{"usdc": 1.0}}}}],
+                           "runtime": {{"folder": {str(tmp_path / "run")!r}}}}})
+System(deployment, ManualClock()).services.close()
+print(sorted(name for name in ("ccxt", "ccxt.pro", "lighter") if name in sys.modules))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import ccxt
 import msgspec
 from loguru import logger
 
@@ -35,6 +34,7 @@ from actors.venues.base import (
     refused_order,
 )
 from actors.venues.ccxt_errors import Redactor, is_refusal, venue_error
+from actors.venues.ccxt_lib import ccxt
 from actors.venues.ccxt_parse import (
     desk_currency,
     desk_order_id,
@@ -60,7 +60,7 @@ class CcxtAccount:
     """A desk account on the exchange: the ccxt client holding its API key, and its wallet
     (ccxt's account type, such as ``"spot"`` or ``"funding"``) for transfers under one key."""
 
-    client: ccxt.Exchange
+    client: Any  # a ccxt exchange client
     wallet: str = "spot"
 
 
@@ -141,7 +141,7 @@ class CcxtVenue:
 
     # --- plumbing -------------------------------------------------------------------------------
 
-    def _client(self, account: str) -> ccxt.Exchange:
+    def _client(self, account: str) -> Any:
         found = self.accounts.get(account)
         if found is None:
             raise VenueRejected(f"unknown account {self.exchange}.{account}")
@@ -152,20 +152,20 @@ class CcxtVenue:
         with self._lock:
             try:
                 return function(*args, **kwargs)
-            except ccxt.BaseError as error:
+            except ccxt().BaseError as error:
                 if write and is_refusal(error):
                     raise
                 raise venue_error(error, f"{self.exchange} {what}", write=write, redact=self.redact) from None
 
     def _reason(self, error: Exception) -> str:
-        prefix = "insufficient funds: " if isinstance(error, ccxt.InsufficientFunds) else ""
+        prefix = "insufficient funds: " if isinstance(error, ccxt().InsufficientFunds) else ""
         return f"{prefix}{type(error).__name__}: {self.redact(str(error))}"
 
     def symbol(self, market: str) -> str:
         """The desk's ``"btc/usd"`` as ccxt's ``"BTC/USD"``."""
         return market.upper()
 
-    def _market(self, client: ccxt.Exchange, market: str) -> dict[str, Any] | None:
+    def _market(self, client: Any, market: str) -> dict[str, Any] | None:
         markets = self._call("load_markets", client.load_markets)
         found: dict[str, Any] | None = markets.get(self.symbol(market))
         return found
@@ -255,7 +255,7 @@ class CcxtVenue:
         except VenueTimeout:
             self.log.warning("transfer {} has no certain answer; it will be looked up before anything else", client_id)
             raise
-        except ccxt.BaseError as error:
+        except ccxt().BaseError as error:
             failed = msgspec.structs.replace(sent, state="failed", reason=self._reason(error))
             self.sent.save(failed)
             return transfer_result(failed)
@@ -462,7 +462,7 @@ class CcxtVenue:
                 params,
                 write=True,
             )
-        except ccxt.BaseError as error:
+        except ccxt().BaseError as error:
             return msgspec.structs.replace(refused, reason=self._reason(error))
         placed_id = desk_order_id(account, spec["symbol"], str(placed["id"]))
         try:
@@ -471,7 +471,7 @@ class CcxtVenue:
             return order_of(self.exchange, account, placed, market)
 
     def _check_order(
-        self, client: ccxt.Exchange, spec: dict[str, Any], order_type: OrderType, quantity: float, price: float | None
+        self, client: Any, spec: dict[str, Any], order_type: OrderType, quantity: float, price: float | None
     ) -> tuple[str, float, float | None]:
         """Why the order cannot be sent ("" if it can), and its amount and price at the market's precision."""
         if not (math.isfinite(quantity) and quantity > 0):
@@ -481,7 +481,7 @@ class CcxtVenue:
         try:
             amount = float(client.amount_to_precision(spec["symbol"], quantity))
             limit = float(client.price_to_precision(spec["symbol"], price)) if order_type is OrderType.LIMIT else None
-        except ccxt.BaseError as error:
+        except ccxt().BaseError as error:
             return f"{type(error).__name__}: {error}", 0.0, None
         limits = spec.get("limits") or {}
         minimum = (limits.get("amount") or {}).get("min")
@@ -499,7 +499,7 @@ class CcxtVenue:
             return current
         try:
             self._call("cancel_order", self._client(account).cancel_order, exchange_id, symbol, write=True)
-        except ccxt.BaseError as error:
+        except ccxt().BaseError as error:
             raise VenueRejected(f"{self.exchange} refused to cancel {order_id}: {self._reason(error)}") from None
         return self.fetch_order(order_id)
 

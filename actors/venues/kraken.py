@@ -3,27 +3,27 @@ and `KrakenVenue`, a `CcxtVenue` whose withdrawals name a whitelisted address ke
 
 from __future__ import annotations
 
-import ccxt
-import ccxt.pro
+from typing import Any
 
+from actors.venues.ccxt_lib import ccxt, ccxt_pro
 from actors.venues.ccxt_venue import CcxtVenue
 
 __all__ = ["KrakenVenue", "kraken_client", "kraken_stream_client"]
 
 
-def kraken_client(api_key: str, secret: str, *, url: str | None = None, timeout: float = 10.0) -> ccxt.kraken:
+def kraken_client(api_key: str, secret: str, *, url: str | None = None, timeout: float = 10.0) -> Any:
     """A rate-limited ccxt Kraken client; ``url`` replaces ``https://api.kraken.com`` (a local fake)."""
-    client = ccxt.kraken({"apiKey": api_key, "secret": secret, "enableRateLimit": True, "timeout": int(timeout * 1000)})
+    client = ccxt().kraken(
+        {"apiKey": api_key, "secret": secret, "enableRateLimit": True, "timeout": int(timeout * 1000)}
+    )
     if url is not None:
         client.urls["api"] = {**client.urls["api"], "public": url, "private": url}
     return client
 
 
-def kraken_stream_client(
-    api_key: str, secret: str, *, url: str | None = None, ws_url: str | None = None
-) -> ccxt.pro.kraken:
+def kraken_stream_client(api_key: str, secret: str, *, url: str | None = None, ws_url: str | None = None) -> Any:
     """A ccxt.pro Kraken client for the websocket v2 executions feed (its token comes by REST)."""
-    client = ccxt.pro.kraken({"apiKey": api_key, "secret": secret, "enableRateLimit": True})
+    client = ccxt_pro().kraken({"apiKey": api_key, "secret": secret, "enableRateLimit": True})
     if url is not None:
         client.urls["api"] = {**client.urls["api"], "public": url, "private": url}
     if ws_url is not None:

@@ -3,19 +3,20 @@ and `MexcVenue`, a `CcxtVenue` that asks per market (MEXC's trade and order list
 
 from __future__ import annotations
 
-import ccxt
+from typing import Any
 
+from actors.venues.ccxt_lib import ccxt
 from actors.venues.ccxt_venue import CcxtVenue
 
 __all__ = ["MexcVenue", "mexc_client"]
 
 
-def mexc_client(api_key: str, secret: str, *, url: str | None = None, timeout: float = 10.0) -> ccxt.mexc:
+def mexc_client(api_key: str, secret: str, *, url: str | None = None, timeout: float = 10.0) -> Any:
     """A rate-limited ccxt MEXC spot client; ``url`` replaces ``https://api.mexc.com`` (a local fake)."""
-    client = ccxt.mexc({"apiKey": api_key, "secret": secret, "enableRateLimit": True, "timeout": int(timeout * 1000)})
+    client = ccxt().mexc({"apiKey": api_key, "secret": secret, "enableRateLimit": True, "timeout": int(timeout * 1000)})
     # MEXC answers a rate limit with HTTP 429 and {"code": 429, ...}; ccxt 4.5 reads that code as a plain
     # ExchangeError (an order refusal), so name it: a rate limit means nothing happened, retry later.
-    client.exceptions["exact"] = {**client.exceptions["exact"], "429": ccxt.RateLimitExceeded}
+    client.exceptions["exact"] = {**client.exceptions["exact"], "429": ccxt().RateLimitExceeded}
     if url is not None:
         api = dict(client.urls["api"])
         api["spot"] = {"public": url, "private": url}
