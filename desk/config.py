@@ -99,6 +99,7 @@ class LiveAccountConfig(msgspec.Struct, **_STRICT):
     secret_env: str | None = None
     key_file: str | None = None  # relative to the config file
     wallet: str = "spot"  # ccxt account type (transfers between wallets of one key)
+    sub_account: str | None = None  # its name in transfers between keys: Kraken its IIBAN, MEXC the sub-account name
     account_index: int | None = None  # Lighter
     api_key_index: int | None = None  # Lighter
 
@@ -131,6 +132,7 @@ class LiveVenueConfig(msgspec.Struct, **_STRICT):
     poll_every: float = 2.0  # seconds between fill polls (Lighter: only while an account's stream is down)
     resolve_within: float = 600.0  # seconds a timed-out withdrawal is searched in the history
     slippage: float = 0.01  # Lighter: a market order's worst price beyond the touch
+    master: str | None = None  # Kraken, MEXC: the account whose key is the master's (moves money between keys)
 
 
 class DryRunConfig(msgspec.Struct, **_STRICT):
@@ -541,6 +543,8 @@ def _check_live_venues(d: Deployment, accounts: set[tuple[Exchange, str]]) -> No
                 raise ConfigError(
                     f"config error at {where}.accounts.{name}: Lighter needs account_index and api_key_index"
                 )
+        if venue.master is not None and venue.master not in venue.accounts:
+            raise ConfigError(f"config error at {where}.master: {venue.master!r} is not one of its accounts")
         for key_exchange, key_account in sorted(accounts):
             if key_exchange == exchange and key_account not in venue.accounts:
                 raise ConfigError(

@@ -85,7 +85,7 @@ def live_venue(
             clients[key] = make_client(key[0], key[1], url=config.url, timeout=config.timeout)
             if config.rate_limit_ms is not None:
                 clients[key].rateLimit = config.rate_limit_ms
-        accounts_[name] = CcxtAccount(clients[key], account.wallet)
+        accounts_[name] = CcxtAccount(clients[key], account.wallet, account.sub_account)
     streams = (
         {name: kraken_stream_client(*secrets[name], url=config.url, ws_url=config.ws_url) for name in config.accounts}
         if config.stream and config.adapter == "kraken"
@@ -114,6 +114,7 @@ def live_venue(
         resolve_within=config.resolve_within,
         poll_every=config.poll_every,
         streams=streams,
+        master=config.master,
     )
 
 

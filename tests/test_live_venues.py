@@ -17,9 +17,11 @@ from actors.venues.lighter_sdk import sdk
 from actors.venues.paper import PaperVenue
 from desk.check_venue import StartRefused, check_venues, main
 from desk.config import ConfigError, parse_config
+from desk.live_venues import live_venue
 from desk.system import build_venue
 from messages.common import Currencies, Exchanges
 from messages.trading import OrderStatus, OrderType, Side
+from messages.venue import TransferStatus
 from supervisor.clock import ManualClock
 from tests.fakes.kraken import FakeKraken
 from tests.fakes.lighter import FakeLighter
@@ -265,6 +267,35 @@ def test_a_lighter_order_whose_answer_was_lost_is_found_by_its_client_id(fakes: 
         assert found is not None and found.status is OrderStatus.FILLED
     finally:
         venue.close()
+
+
+def test_a_deployment_moves_money_between_kraken_subaccounts_through_the_master_named_in_config(
+    fakes: Fakes, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KRAKEN_TRADE_KEY", "kraken-trade-key")
+    monkeypatch.setenv("KRAKEN_TRADE_SECRET", fakes.kraken.add_key("kraken-trade-key"))
+    fakes.kraken.master = "kraken-main-key"
+    fakes.kraken.iibans.update({"AA01": "kraken-main-key", "AA02": "kraken-trade-key"})
+    data = live_config(fakes)
+    data["accounts"].append({"exchange": "kraken", "account": "trade"})
+    kraken = data["venues"]["kraken"]
+    kraken["master"] = "main"
+    kraken["accounts"]["main"]["sub_account"] = "AA01"
+    kraken["accounts"]["trade"] = {
+        "key_env": "KRAKEN_TRADE_KEY",
+        "secret_env": "KRAKEN_TRADE_SECRET",
+        "sub_account": "AA02",
+    }
+    deployment = parse_config(data, tmp_path)
+    venue = live_venue(Exchanges.KRAKEN, deployment.venues[Exchanges.KRAKEN], ManualClock(), base=tmp_path)
+    try:
+        result = venue.transfer("cfg", Exchanges.KRAKEN, "main", Exchanges.KRAKEN, "trade", Currencies.USDT, 120.0)
+        assert result.status is TransferStatus.OK
+        assert venue.fetch_balance(Exchanges.KRAKEN, "trade")[Currencies.USDT] == pytest.approx(120.0)
+    finally:
+        venue.close()
+    with pytest.raises(ConfigError, match="venues.kraken.master: 'nobody' is not one of its accounts"):
+        parse_config({**data, "venues": {**data["venues"], "kraken": {**kraken, "master": "nobody"}}})
 
 
 def test_a_simulated_only_system_never_imports_ccxt_or_the_lighter_sdk(tmp_path: Path) -> None:

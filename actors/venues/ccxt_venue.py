@@ -2,14 +2,16 @@
 behind the `TradingVenue` interface, for every desk account mapped to an API key and wallet.
 
 Order ids are ``account|SYMBOL|exchange id`` (`ccxt_parse`), so a cancel or a fetch knows its key
-and market without any state. Withdrawals are recorded (`SentLog`) before they are sent; one that timed out
-is found again in the exchange's withdrawal history by amount, currency, address and time.
-Fill pushes come from ccxt.pro's websocket when given (`FillStream`) and from ``fetch_fills``
-polled on the injected clock (`FillPoller`).
+and market without any state. Withdrawals and transfers are recorded (`SentLog`) before they are
+sent; one that timed out is found again in the exchange's history (withdrawals by amount, currency,
+address and time; transfers between accounts in the history an exchange adapter gives,
+`_transfer_history`). Fill pushes come from ccxt.pro's websocket when given (`FillStream`) and from
+``fetch_fills`` polled on the injected clock (`FillPoller`).
 
-(About 440 lines, over the usual 400: it is one exchange's whole interface, and what could leave
-has left: conversions in `ccxt_parse`, errors in `ccxt_errors`, the sent log in `sent`, pushes in
-`fill_poller` and `ccxt_stream`.)
+(About 590 lines, over the usual 400: it is one exchange's whole interface, its transfers between
+accounts with their hooks for the exchanges (`KrakenVenue`, `MexcVenue`) included, and what could
+leave has left: conversions in `ccxt_parse`, errors in `ccxt_errors`, the sent log in `sent`,
+pushes in `fill_poller` and `ccxt_stream`, the library in `ccxt_lib`.)
 """
 
 from __future__ import annotations
@@ -57,11 +59,14 @@ __all__ = ["CcxtAccount", "CcxtVenue", "WithdrawRoute"]
 
 @dataclass(frozen=True)
 class CcxtAccount:
-    """A desk account on the exchange: the ccxt client holding its API key, and its wallet
-    (ccxt's account type, such as ``"spot"`` or ``"funding"``) for transfers under one key."""
+    """A desk account on the exchange: the ccxt client holding its API key, its wallet (ccxt's
+    account type, such as ``"spot"`` or ``"funding"``) for transfers under one key, and the name
+    the exchange gives it in transfers between its accounts (``sub_account``: Kraken's IIBAN, MEXC's
+    sub-account name; None for MEXC's master account) for transfers between keys."""
 
     client: Any  # a ccxt exchange client
     wallet: str = "spot"
+    sub_account: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,7 @@ class CcxtVenue:
         resolve_within: float = 600.0,
         poll_every: float = 2.0,
         streams: Mapping[str, Any] | None = None,
+        master: str | None = None,
     ) -> None:
         if not accounts:
             raise ValueError(f"{exchange}: a venue needs at least one account")
@@ -111,6 +117,7 @@ class CcxtVenue:
         self.accounts = dict(accounts)
         self.markets = [m.lower() for m in markets]
         self.withdrawals = list(withdrawals)
+        self.master = master
         self.clock = clock
         self.resolve_within = resolve_within
         self.poll_every = poll_every
@@ -237,7 +244,7 @@ class CcxtVenue:
         self.sent.save(sent)
         client = self._client(from_account)
         try:
-            if sent.kind == "transfer":
+            if sent.kind == "transfer" and self.accounts[to_account].client is client:
                 entry = self._call(
                     "transfer",
                     client.transfer,
@@ -247,6 +254,8 @@ class CcxtVenue:
                     self.accounts[to_account].wallet,
                     write=True,
                 )
+            elif sent.kind == "transfer":
+                entry = self._account_transfer(self.accounts[from_account], self.accounts[to_account], sent)
             else:
                 entry = self._call("withdraw", client.withdraw, *self._withdraw_args(sent), write=True)
         except VenueRejected:
@@ -279,10 +288,8 @@ class CcxtVenue:
         if sent.kind == "transfer":
             source, destination = self.accounts[sent.from_account], self.accounts[sent.to_account]
             if source.client is not destination.client:
-                return (
-                    f"no transfer between {sent.from_account} and {sent.to_account}: they use different API keys",
-                    sent,
-                )
+                reason = self._account_transfer_refusal(sent.from_account, sent.to_account)
+                return reason, msgspec.structs.replace(sent, amount=amount)
             if source.wallet == destination.wallet:
                 return "source and destination are the same account", sent
             return "", msgspec.structs.replace(sent, amount=amount)
@@ -329,12 +336,15 @@ class CcxtVenue:
         if sent.state == "failed":
             return transfer_result(sent)
         if sent.kind == "transfer":
-            if sent.exchange_id is not None:
-                return transfer_result(sent, TransferStatus.OK)
-            raise VenueOutcomeUnknown(
-                f"{self.exchange} wallet transfer {client_id} timed out and the exchange keeps no "
-                "history to match it: check the balances by hand"
-            )
+            if sent.exchange_id is None:
+                history = self._transfer_history(sent)
+                if history is None:
+                    raise VenueOutcomeUnknown(
+                        f"{self.exchange} wallet transfer {client_id} timed out and the exchange keeps no "
+                        "history to match it: check the balances by hand"
+                    )
+                sent = self._match(sent, history)
+            return transfer_result(sent, TransferStatus.OK)
         client = self._client(sent.from_account)
         history = self._call(
             "fetch_withdrawals", client.fetch_withdrawals, self._code(sent.currency), int((sent.sent_at - 3600) * 1000)
@@ -349,7 +359,8 @@ class CcxtVenue:
         return transfer_result(sent, TransferStatus.PENDING)
 
     def _match(self, sent: SentTransfer, history: list[dict[str, Any]]) -> SentTransfer:
-        """The sent record with the exchange id of the one unclaimed withdrawal that fits it."""
+        """The sent record with the exchange id of the one unclaimed withdrawal (or transfer) that fits it."""
+        what = "transfer" if sent.kind == "transfer" else "withdrawal"
         for entry in sorted(history, key=lambda e: e.get("timestamp") or 0):
             exchange_id = str(entry.get("id"))
             stamp = (entry.get("timestamp") or 0) / 1000
@@ -363,16 +374,47 @@ class CcxtVenue:
             ):
                 matched = msgspec.structs.replace(sent, state="sent", exchange_id=exchange_id)
                 self.sent.save(matched)
-                self.log.info("transfer {} found in the withdrawal history as {}", sent.client_id, exchange_id)
+                self.log.info("transfer {} found in the {} history as {}", sent.client_id, what, exchange_id)
                 return matched
         if self.clock.now() < sent.sent_at + self.resolve_within:
             raise VenueTimeout(
-                f"transfer {sent.client_id} is not in {self.exchange}'s withdrawal history yet: still in doubt"
+                f"transfer {sent.client_id} is not in {self.exchange}'s {what} history yet: still in doubt"
             )
         raise VenueOutcomeUnknown(
-            f"transfer {sent.client_id} timed out and was not found in {self.exchange}'s withdrawal "
+            f"transfer {sent.client_id} timed out and was not found in {self.exchange}'s {what} "
             f"history within {self.resolve_within} s: outcome unknown, never resend it"
         )
+
+    # --- transfers between the exchange's accounts (under different keys): what an exchange adds ---------
+
+    account_transfers = False  # True where the exchange moves money between its (sub-)accounts
+
+    def _account_transfer_refusal(self, from_account: str, to_account: str) -> str:
+        """Why money cannot move between two desk accounts under different API keys ("" if it can)."""
+        between = f"no transfer between {from_account} and {to_account}: they use different API keys"
+        if not self.account_transfers:
+            return f"{between} and {self.exchange} moves money between its accounts under one key only"
+        if self.master is None:
+            return f"{between} and no master account is configured ([venues.{self.exchange}] master)"
+        for account in (from_account, to_account):
+            if not self._addressable(account):
+                return f"{between} and {account} has no sub_account configured"
+        return ""
+
+    def _addressable(self, account: str) -> bool:
+        """Whether a transfer between accounts can name ``account`` (its ``sub_account`` is set)."""
+        return self.accounts[account].sub_account is not None
+
+    def _account_transfer(self, source: CcxtAccount, destination: CcxtAccount, sent: SentTransfer) -> dict[str, Any]:
+        """Send ``sent`` from ``source`` to ``destination`` with the master account's key; the
+        exchange's answer as a ccxt transfer entry (its ``id``). Given by the exchanges that have it."""
+        raise NotImplementedError(f"{self.exchange} has no transfers between its accounts")
+
+    def _transfer_history(self, sent: SentTransfer) -> list[dict[str, Any]] | None:
+        """The exchange's record of the transfers out of ``sent``'s source account, as ccxt-shaped
+        entries (``id``, ``amount``, ``timestamp`` in ms) to match a timed-out one against; None
+        where the exchange keeps none (the outcome is then unknown at once)."""
+        return None
 
     def fetch_deposits(self, exchange: Exchange, account: str) -> list[Deposit]:
         client = self._client(account)

@@ -1,12 +1,14 @@
 """MEXC spot through ccxt: the client for one API key (pointed at another base URL for a fake),
-and `MexcVenue`, a `CcxtVenue` that asks per market (MEXC's trade and order lists need a symbol)."""
+and `MexcVenue`, a `CcxtVenue` that asks per market (MEXC's trade and order lists need a symbol) and
+moves money between the master account and its sub-accounts by MEXC's universal transfer."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from actors.venues.ccxt_lib import ccxt
-from actors.venues.ccxt_venue import CcxtVenue
+from actors.venues.ccxt_venue import CcxtAccount, CcxtVenue
+from actors.venues.sent import SentTransfer
 
 __all__ = ["MexcVenue", "mexc_client"]
 
@@ -26,6 +28,50 @@ def mexc_client(api_key: str, secret: str, *, url: str | None = None, timeout: f
 
 
 class MexcVenue(CcxtVenue):
-    """MEXC: order, open-order and trade queries are made per configured market."""
+    """MEXC: order, open-order and trade queries are made per configured market. Money moves
+    between the master account and its sub-accounts (spot wallets) by the universal transfer,
+    called with the master's key, each side named by its sub-account name (none for the master);
+    a transfer whose answer was lost is found again in the master's universal transfer history."""
 
     fills_need_symbol = True
+    account_transfers = True
+
+    def _addressable(self, account: str) -> bool:
+        return account == self.master or self.accounts[account].sub_account is not None
+
+    def _sides(self, sent: SentTransfer) -> dict[str, str]:
+        """The universal transfer's parameters naming both sides (the master is named by omission)."""
+        sides = {"fromAccountType": "SPOT", "toAccountType": "SPOT"}
+        for side, account in (("fromAccount", sent.from_account), ("toAccount", sent.to_account)):
+            name = self.accounts[account].sub_account
+            if account != self.master and name is not None:
+                sides[side] = name
+        return sides
+
+    def _account_transfer(self, source: CcxtAccount, destination: CcxtAccount, sent: SentTransfer) -> dict[str, Any]:
+        assert self.master is not None
+        master = self.accounts[self.master].client
+        code = self._code(sent.currency)
+        request = {
+            **self._sides(sent),
+            "asset": master.currency(code)["id"],
+            "amount": master.currency_to_precision(code, sent.amount),
+        }
+        answer = self._call(
+            "universalTransfer", master.spotPrivatePostCapitalSubAccountUniversalTransfer, request, write=True
+        )
+        entry = answer[0] if isinstance(answer, list) and answer else answer
+        return {"id": entry.get("tranId") if isinstance(entry, dict) else None}
+
+    def _transfer_history(self, sent: SentTransfer) -> list[dict[str, Any]] | None:
+        if self.master is None or self.accounts[sent.from_account].client is self.accounts[sent.to_account].client:
+            return None  # a wallet transfer under one key: not matched here
+        master = self.accounts[self.master].client
+        request = {**self._sides(sent), "startTime": int((sent.sent_at - 3600) * 1000)}
+        rows = self._call("universalTransfer history", master.spotPrivateGetCapitalSubAccountUniversalTransfer, request)
+        asset = master.currency(self._code(sent.currency))["id"]
+        return [
+            {"id": r.get("tranId"), "amount": float(r.get("amount") or 0.0), "timestamp": int(r.get("timestamp") or 0)}
+            for r in (rows if isinstance(rows, list) else rows.get("rows") or [])
+            if r.get("asset") == asset and r.get("status") != "FAILED"
+        ]

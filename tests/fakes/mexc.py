@@ -1,5 +1,6 @@
 """A fake MEXC spot v3 REST API (mexcdevelop.github.io/apidocs/spot_v3_en): signed query strings
-(HMAC-SHA256 ``signature``, ``X-MEXC-APIKEY`` header), ``{"code": ..., "msg": ...}`` errors."""
+(HMAC-SHA256 ``signature``, ``X-MEXC-APIKEY`` header), ``{"code": ..., "msg": ...}`` errors, and the
+universal transfer between a master account and its sub-accounts (with its history)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ _ERRORS = {
     "unknown_order": (-2013, "Order does not exist."),
     "invalid": (30002, "invalid order"),
     "unknown_key": (10072, "Api key info invalid"),
+    "permission_denied": (700007, "No permission to access the endpoint"),
 }
 _STATUS = {"open": "NEW", "closed": "FILLED", "canceled": "CANCELED"}
 
@@ -40,6 +42,9 @@ class FakeMexc(FakeHttpExchange):
             },
         )
         self.secrets: dict[str, str] = {}
+        self.sub_accounts: dict[str, str] = {}  # sub-account name -> API key
+        self.master: str | None = None  # the master account's API key: the only one a universal transfer takes
+        self.universal_transfers: list[tuple[str, str, dict[str, Any]]] = []  # (from key, to key, record)
 
     def add_key(self, api_key: str, balances: dict[str, float] | None = None) -> str:
         secret = hashlib.sha256(api_key.encode()).hexdigest()
@@ -281,6 +286,49 @@ class FakeMexc(FakeHttpExchange):
         entry = self.book.withdraw(key, query["coin"], float(query["amount"]), query["address"])
         return {"id": entry.id}
 
+    def _side(self, name: str | None) -> str:
+        """The API key of a universal transfer's side: a sub-account by name, the master when unnamed."""
+        key = self.master if name is None else self.sub_accounts.get(name)
+        if key is None:
+            raise Refused("invalid", f"unknown account {name}")
+        return key
+
+    def private_universal_transfer(self, key: str, query: dict[str, str]) -> list[dict[str, Any]]:
+        """Between the master and its sub-accounts (spot wallets); only the master's key may ask."""
+        if key != self.master:
+            raise Refused("permission_denied")
+        source, destination = self._side(query.get("fromAccount")), self._side(query.get("toAccount"))
+        if source == destination or (query.get("fromAccountType"), query.get("toAccountType")) != ("SPOT", "SPOT"):
+            raise Refused("invalid")
+        transfer_id = self.book.transfer(source, destination, query["asset"], float(query["amount"]))
+        record = {
+            "tranId": transfer_id,
+            "fromAccount": query.get("fromAccount", "master"),
+            "toAccount": query.get("toAccount", "master"),
+            "clientTranId": None,
+            "asset": query["asset"],
+            "amount": query["amount"],
+            "fromAccountType": "SPOT",
+            "toAccountType": "SPOT",
+            "fromSymbol": None,
+            "toSymbol": None,
+            "status": "SUCCESS",
+            "timestamp": int(self.book.now() * 1000),
+        }
+        self.universal_transfers.append((source, destination, record))
+        return [{"tranId": transfer_id}]
+
+    def private_universal_transfer_history(self, key: str, query: dict[str, str]) -> list[dict[str, Any]]:
+        if key != self.master:
+            raise Refused("permission_denied")
+        source, destination = self._side(query.get("fromAccount")), self._side(query.get("toAccount"))
+        start = int(query.get("startTime", 0))
+        return [
+            record
+            for from_key, to_key, record in self.universal_transfers
+            if (from_key, to_key) == (source, destination) and record["timestamp"] >= start
+        ]
+
     def _withdrawal(self, w: FakeWithdrawal) -> dict[str, Any]:
         return {
             "id": w.id,
@@ -336,4 +384,6 @@ _ROUTES: dict[str, Callable[..., Any]] = {
     "POST /api/v3/capital/withdraw": FakeMexc.private_withdraw,
     "GET /api/v3/capital/withdraw/history": FakeMexc.private_withdraw_history,
     "GET /api/v3/capital/deposit/hisrec": FakeMexc.private_deposit_history,
+    "POST /api/v3/capital/sub-account/universalTransfer": FakeMexc.private_universal_transfer,
+    "GET /api/v3/capital/sub-account/universalTransfer": FakeMexc.private_universal_transfer_history,
 }
