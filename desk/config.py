@@ -539,6 +539,11 @@ def _check_live_venues(d: Deployment, accounts: set[tuple[Exchange, str]]) -> No
                 raise ConfigError(f"config error at {where}.accounts.{name}: give secret_env (and key_env) or key_file")
             if venue.adapter != "lighter" and has_env and account.key_env is None:
                 raise ConfigError(f"config error at {where}.accounts.{name}.key_env: required with secret_env")
+            if venue.adapter == "kraken" and account.wallet != "spot":
+                raise ConfigError(
+                    f"config error at {where}.accounts.{name}.wallet: Kraken's spot API reads the spot wallet only "
+                    "(its wallet transfer goes to Kraken Futures, another API): map desk accounts to subaccounts"
+                )
             if venue.adapter == "lighter" and (account.account_index is None or account.api_key_index is None):
                 raise ConfigError(
                     f"config error at {where}.accounts.{name}: Lighter needs account_index and api_key_index"

@@ -296,6 +296,17 @@ def test_a_deployment_moves_money_between_kraken_subaccounts_through_the_master_
         venue.close()
     with pytest.raises(ConfigError, match="venues.kraken.master: 'nobody' is not one of its accounts"):
         parse_config({**data, "venues": {**data["venues"], "kraken": {**kraken, "master": "nobody"}}})
+    futures = {**kraken["accounts"]["trade"], "wallet": "futures"}
+    with pytest.raises(ConfigError, match="accounts.trade.wallet: Kraken's spot API reads the spot wallet only"):
+        parse_config(
+            {
+                **data,
+                "venues": {
+                    **data["venues"],
+                    "kraken": {**kraken, "accounts": {**kraken["accounts"], "trade": futures}},
+                },
+            }
+        )
 
 
 def test_a_simulated_only_system_never_imports_ccxt_or_the_lighter_sdk(tmp_path: Path) -> None:
