@@ -133,6 +133,7 @@ class LiveVenueConfig(msgspec.Struct, **_STRICT):
     resolve_within: float = 600.0  # seconds a timed-out withdrawal is searched in the history
     slippage: float = 0.01  # Lighter: a market order's worst price beyond the touch
     master: str | None = None  # Kraken, MEXC: the account whose key is the master's (moves money between keys)
+    clock_skew: float = 1.0  # seconds the exchange's clock may be off the desk's (widens each snapshot's window)
 
 
 class DryRunConfig(msgspec.Struct, **_STRICT):
@@ -567,4 +568,5 @@ def _check_live_venues(d: Deployment, accounts: set[tuple[Exchange, str]]) -> No
                 )
             _positive(route.fee, f"{where}.withdrawals[{i}].fee", allow_zero=True)
         _positive(venue.timeout, f"{where}.timeout")
+        _positive(venue.clock_skew, f"{where}.clock_skew", allow_zero=True)
         _positive(venue.poll_every, f"{where}.poll_every")

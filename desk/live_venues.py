@@ -74,6 +74,7 @@ def live_venue(
             poll_every=config.poll_every,
             slippage=config.slippage,
             ws_url=config.ws_url,
+            clock_skew=config.clock_skew,
         )
     make_client = kraken_client if config.adapter == "kraken" else mexc_client
     cls: type[CcxtVenue] = KrakenVenue if config.adapter == "kraken" else MexcVenue
@@ -115,6 +116,7 @@ def live_venue(
         poll_every=config.poll_every,
         streams=streams,
         master=config.master,
+        clock_skew=config.clock_skew,
     )
 
 

@@ -91,8 +91,10 @@ class CcxtVenue:
 
     ``markets`` are the desk's markets traded here (``"btc/usd"``). ``state`` keeps what was sent
     (the journal's ``state`` store in a deployment). A withdrawal that timed out is searched in the
-    history for ``resolve_within`` seconds, then reported with `VenueOutcomeUnknown`. Calls are
-    serialised by one lock (ccxt's sync clients are not thread safe).
+    history for ``resolve_within`` seconds, then reported with `VenueOutcomeUnknown`. ``master``
+    names the account whose key moves money between accounts under different keys. The exchange's
+    clock is taken to be within ``clock_skew`` seconds of the desk's. Calls are serialised by one
+    lock (ccxt's sync clients are not thread safe).
     """
 
     fills_need_symbol = False  # True where fetch_my_trades needs a symbol (MEXC)
@@ -110,6 +112,7 @@ class CcxtVenue:
         poll_every: float = 2.0,
         streams: Mapping[str, Any] | None = None,
         master: str | None = None,
+        clock_skew: float = 1.0,
     ) -> None:
         if not accounts:
             raise ValueError(f"{exchange}: a venue needs at least one account")
@@ -118,6 +121,7 @@ class CcxtVenue:
         self.markets = [m.lower() for m in markets]
         self.withdrawals = list(withdrawals)
         self.master = master
+        self.skew = clock_skew
         self.clock = clock
         self.resolve_within = resolve_within
         self.poll_every = poll_every
@@ -415,6 +419,10 @@ class CcxtVenue:
         entries (``id``, ``amount``, ``timestamp`` in ms) to match a timed-out one against; None
         where the exchange keeps none (the outcome is then unknown at once)."""
         return None
+
+    def clock_skew(self, exchange: Exchange) -> float:
+        """The margin given at construction (``clock_skew``): the exchange's clock is not the desk's."""
+        return self.skew
 
     def fetch_deposits(self, exchange: Exchange, account: str) -> list[Deposit]:
         client = self._client(account)

@@ -75,7 +75,8 @@ class LighterVenue:
     (desk market such as ``"btc/usdc"`` -> Lighter market index). A market order is sent with a
     worst price ``slippage`` beyond the touch. Every call waits at most ``timeout`` seconds.
     Fills and orders are streamed from ``ws_url`` (None: the one beside ``url``); an account whose
-    stream is down has its fills polled every ``poll_every`` seconds of ``clock``. `close` stops it all."""
+    stream is down has its fills polled every ``poll_every`` seconds of ``clock``. Lighter's clock is
+    taken to be within ``clock_skew`` seconds of the desk's. `close` stops it all."""
 
     def __init__(
         self,
@@ -89,6 +90,7 @@ class LighterVenue:
         poll_every: float = 2.0,
         slippage: float = 0.01,
         ws_url: str | None = None,
+        clock_skew: float = 1.0,
     ) -> None:
         if not accounts:
             raise ValueError("a Lighter venue needs at least one account")
@@ -99,6 +101,7 @@ class LighterVenue:
         self.clock = clock
         self.timeout = timeout
         self.slippage = slippage
+        self.skew = clock_skew
         self.redact = Redactor(a.private_key for a in accounts.values())
         self.log = logger.bind(actor=f"venue.{exchange}")
         self._loop = asyncio.new_event_loop()
@@ -261,6 +264,10 @@ class LighterVenue:
 
     def fetch_transfer(self, client_id: str) -> TransferResult | None:
         return None
+
+    def clock_skew(self, exchange: Exchange) -> float:
+        """The margin given at construction (``clock_skew``): Lighter's clock is not the desk's."""
+        return self.skew
 
     def fetch_deposits(self, exchange: Exchange, account: str) -> list[Deposit]:
         self._account(account)
