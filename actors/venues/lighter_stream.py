@@ -23,6 +23,7 @@ __all__ = ["LighterStream", "ws_url_of"]
 
 CHANNELS = ("account_all_trades", "account_all_orders")
 _UNSETTLED = ("pending", "in-progress")  # an order not yet through Lighter's matching engine
+_KEPT = 1000  # order updates kept, the latest (create_order reads its own within seconds of sending)
 
 
 def ws_url_of(url: str) -> str:
@@ -147,7 +148,11 @@ class LighterStream:
         elif kind.endswith("/account_all_orders"):
             with self._changed:
                 for order in _listed(message.get("orders")):
-                    self._orders[(account, int(order.get("client_order_index") or 0))] = order
+                    key = (account, int(order.get("client_order_index") or 0))
+                    self._orders.pop(key, None)
+                    self._orders[key] = order
+                while len(self._orders) > _KEPT:
+                    del self._orders[next(iter(self._orders))]
                 self.frames += kind.startswith("update/")
                 self._changed.notify_all()
         elif "error" in message:
