@@ -14,6 +14,7 @@ from actors.venues.ccxt_errors import Redactor, venue_error
 from actors.venues.ccxt_venue import CcxtAccount, CcxtVenue
 from actors.venues.kraken import kraken_client
 from actors.venues.lighter import client_order_index
+from actors.venues.mexc import MexcVenue, mexc_client
 from messages.common import Currencies, Exchanges
 from messages.trading import Fill, OrderStatus, OrderType, Side
 from messages.venue import TransferStatus
@@ -159,6 +160,39 @@ def test_a_mexc_transfer_that_timed_out_is_found_in_the_universal_transfer_histo
     ]
     assert asked and asked[-1].query["fromAccount"] == "desk-trade" and "toAccount" not in asked[-1].query
     assert m.venue.fetch_balance(Exchanges.MEXC, "trade")[Currencies.USDT] == pytest.approx(50.0)
+
+
+def wallets(m: Harness) -> MexcVenue:
+    """MEXC with the harness key's spot wallet as ``main`` and its futures wallet as ``futures``."""
+    fake = fake_of(m)
+    client = mexc_client("mexc-key-main", fake.secrets["mexc-key-main"], url=fake.url, timeout=3.0)
+    client.enableRateLimit = False
+    accounts = {"main": CcxtAccount(client), "futures": CcxtAccount(client, wallet="swap")}
+    return MexcVenue(Exchanges.MEXC, accounts, clock=m.clock, markets=["btc/usd"], resolve_within=120.0)
+
+
+def test_a_mexc_transfer_from_spot_to_futures_is_done_at_once_and_the_futures_wallet_reads_it(m: Harness) -> None:
+    venue = wallets(m)
+    result = venue.transfer("to-futures", Exchanges.MEXC, "main", Exchanges.MEXC, "futures", Currencies.USDT, 100.0)
+    assert result.status is TransferStatus.OK
+    assert venue.fetch_balance(Exchanges.MEXC, "futures") == {Currencies.USDT: pytest.approx(100.0)}
+    assert venue.fetch_balance(Exchanges.MEXC, "main")[Currencies.USDT] == pytest.approx(400.0)
+    (sent,) = [r for r in fake_of(m).requests if r.method == "POST" and r.path.endswith("/capital/transfer")]
+    assert (sent.query["fromAccountType"], sent.query["toAccountType"]) == ("SPOT", "FUTURES")
+    venue.close()
+
+
+def test_a_mexc_wallet_transfer_that_timed_out_is_found_in_the_transfer_history(m: Harness) -> None:
+    venue = wallets(m)
+    fake_of(m).hang_after_next(1, "/capital/transfer")
+    with pytest.raises(VenueTimeout):
+        venue.transfer("lost-leg", Exchanges.MEXC, "main", Exchanges.MEXC, "futures", Currencies.USDT, 70.0)
+    found = venue.fetch_transfer("lost-leg")
+    assert found is not None and found.status is TransferStatus.OK
+    venue.transfer("lost-leg", Exchanges.MEXC, "main", Exchanges.MEXC, "futures", Currencies.USDT, 70.0)
+    assert venue.fetch_balance(Exchanges.MEXC, "futures")[Currencies.USDT] == pytest.approx(70.0)
+    assert [r.method for r in fake_of(m).requests if r.path.endswith("/capital/transfer")] == ["POST", "GET"]
+    venue.close()
 
 
 def test_a_transfer_between_keys_without_a_master_account_fails_naming_the_setting(clock: ManualClock) -> None:

@@ -210,7 +210,8 @@ class CcxtVenue:
 
     def fetch_balance(self, exchange: Exchange, account: str) -> dict[Currency, float]:
         client = self._client(account)
-        balance = self._call("fetch_balance", client.fetch_balance)
+        wallet = self.accounts[account].wallet
+        balance = self._call("fetch_balance", client.fetch_balance, {} if wallet == "spot" else {"type": wallet})
         totals: dict[str, Any] = balance.get("total") or {}
         return {c: float(v or 0.0) for code, v in totals.items() if (c := desk_currency(code)) is not None}
 

@@ -29,9 +29,11 @@ def mexc_client(api_key: str, secret: str, *, url: str | None = None, timeout: f
 
 class MexcVenue(CcxtVenue):
     """MEXC: order, open-order and trade queries are made per configured market. Money moves
-    between the master account and its sub-accounts (spot wallets) by the universal transfer,
-    called with the master's key, each side named by its sub-account name (none for the master);
-    a transfer whose answer was lost is found again in the master's universal transfer history."""
+    between the spot and futures (``swap``) wallets of one key by ccxt's ``transfer``, and between
+    the master account and its sub-accounts (spot wallets) by the universal transfer, called with
+    the master's key, each side named by its sub-account name (none for the master). A transfer
+    whose answer was lost is found again in the key's transfer history, or the master's universal
+    transfer history."""
 
     fills_need_symbol = True
     account_transfers = True
@@ -64,10 +66,17 @@ class MexcVenue(CcxtVenue):
         return {"id": entry.get("tranId") if isinstance(entry, dict) else None}
 
     def _transfer_history(self, sent: SentTransfer) -> list[dict[str, Any]] | None:
-        if self.master is None or self.accounts[sent.from_account].client is self.accounts[sent.to_account].client:
-            return None  # a wallet transfer under one key: not matched here
+        source, destination = self.accounts[sent.from_account], self.accounts[sent.to_account]
+        since = int((sent.sent_at - 3600) * 1000)
+        if source.client is destination.client:  # between the wallets of one key: its transfer history
+            wallets = {"fromAccountType": source.wallet, "toAccountType": destination.wallet}
+            entries = self._call(
+                "fetch_transfers", source.client.fetch_transfers, self._code(sent.currency), since, None, wallets
+            )
+            return [e for e in entries if e.get("status") != "failed"]
+        assert self.master is not None
         master = self.accounts[self.master].client
-        request = {**self._sides(sent), "startTime": int((sent.sent_at - 3600) * 1000)}
+        request = {**self._sides(sent), "startTime": since}
         rows = self._call("universalTransfer history", master.spotPrivateGetCapitalSubAccountUniversalTransfer, request)
         asset = master.currency(self._code(sent.currency))["id"]
         return [
