@@ -549,6 +549,15 @@ def _check_live_venues(d: Deployment, accounts: set[tuple[Exchange, str]]) -> No
                 raise ConfigError(
                     f"config error at {where}.accounts.{name}: Lighter needs account_index and api_key_index"
                 )
+        seen: dict[tuple[str | None, ...], str] = {}  # a ccxt account's key and wallet -> its name
+        for name, account in venue.accounts.items() if venue.adapter != "lighter" else ():
+            source = (account.key_file, account.key_env, account.secret_env, account.wallet)
+            if source in seen:
+                raise ConfigError(
+                    f"config error at {where}.accounts.{name}: same key and wallet as {seen[source]!r}, "
+                    "so both would read the same balances (give it another key, or another wallet)"
+                )
+            seen[source] = name
         if venue.master is not None and venue.master not in venue.accounts:
             raise ConfigError(f"config error at {where}.master: {venue.master!r} is not one of its accounts")
         for key_exchange, key_account in sorted(accounts):

@@ -296,6 +296,14 @@ def test_a_deployment_moves_money_between_kraken_subaccounts_through_the_master_
         venue.close()
     with pytest.raises(ConfigError, match="venues.kraken.master: 'nobody' is not one of its accounts"):
         parse_config({**data, "venues": {**data["venues"], "kraken": {**kraken, "master": "nobody"}}})
+    twin = {**kraken["accounts"]["main"]}
+    with pytest.raises(ConfigError, match="accounts.twin: same key and wallet as 'main'"):
+        parse_config(
+            {
+                **data,
+                "venues": {**data["venues"], "kraken": {**kraken, "accounts": {**kraken["accounts"], "twin": twin}}},
+            }
+        )
     futures = {**kraken["accounts"]["trade"], "wallet": "futures"}
     with pytest.raises(ConfigError, match="accounts.trade.wallet: Kraken's spot API reads the spot wallet only"):
         parse_config(
