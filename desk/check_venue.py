@@ -139,6 +139,7 @@ def check_venues(deployment: Deployment, clock: Clock | None = None) -> list[Che
                     partial(venue.fetch_deposits, exchange, account),
                     lambda deposits: f"{len(deposits)} credited",
                 )
+                _probe(checks, f"{where} fill feed", partial(venue.fill_feed, account), lambda feed: str(feed))
                 _probe(
                     checks,
                     f"{where} withdrawals in flight",

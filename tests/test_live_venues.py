@@ -139,6 +139,8 @@ def test_check_venue_passes_against_the_fakes_and_lists_what_it_read(
     out = capsys.readouterr().out
     assert "ok   kraken.main balances: usd 1000, usdt 300" in out
     assert "ok   lighter hedge market btc/usdc: bid 59990 ask 60010" in out
+    assert "ok   lighter.hedge_a fill feed: websocket ws://127.0.0.1:" in out
+    assert "ok   mexc.main fill feed: fetch_fills polled every 2 s" in out
     assert "ok   lighter btc/usdc hedge quantity: 0.001 fits" in out
     assert out.rstrip().endswith(": ready")
 
@@ -147,10 +149,12 @@ def test_check_venue_fails_naming_an_unreadable_account_and_a_missing_market(
     fakes: Fakes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fakes.mexc.fail_next(10_000, 503)
+    fakes.lighter_ws.refuse_streams()
     config = write_toml(tmp_path / "live.toml", live_config(fakes))
     assert main(["--config", str(config)]) == 1
     out = capsys.readouterr().out
     assert "FAIL mexc.main balances: VenueUnavailable" in out
+    assert "FAIL lighter.hedge_a fill feed: VenueUnavailable: lighter's websocket ws://127.0.0.1:" in out
     assert "NOT READY" in out
     checks = check_venues(
         parse_config({**live_config(fakes), "hedge": {**live_config(fakes)["hedge"], "quantity": 0.00001}})

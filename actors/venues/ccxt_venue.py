@@ -196,6 +196,12 @@ class CcxtVenue:
             min_cost=(limits.get("cost") or {}).get("min"),
         )
 
+    def fill_feed(self, account: str) -> str:
+        """How the account's fills arrive (nothing is asked of the exchange)."""
+        self._client(account)
+        polled = f"fetch_fills polled every {self.poll_every:g} s"
+        return f"websocket (ccxt.pro), and {polled}" if self._stream is not None else polled
+
     def withdrawals_in_flight(self, account: str) -> list[str]:
         """The account's withdrawals the exchange has not finished, one line each."""
         client = self._client(account)

@@ -224,6 +224,21 @@ class LighterVenue:
         self._account(account)
         return []  # this adapter never withdraws
 
+    def fill_feed(self, account: str) -> str:
+        """How the account's fills arrive: its websocket is opened and subscribed (within
+        ``timeout`` seconds, else `VenueUnavailable`: the fills would only be polled)."""
+        self._account(account)
+        subscription = self.subscribe_fills(self.exchange, account, lambda _fill: None)
+        try:
+            if not self.stream.settle(account, 0, self.timeout):
+                raise VenueUnavailable(
+                    f"lighter's websocket {self.stream.url} did not subscribe {account} within {self.timeout} s "
+                    f"(its fills would be polled every {self._poller.every:g} s)"
+                )
+        finally:
+            subscription.cancel()
+        return f"websocket {self.stream.url}: account_all_trades and account_all_orders subscribed"
+
     # --- balances (no transfers on this venue) -------------------------------------------------------
 
     def fetch_balance(self, exchange: Exchange, account: str) -> dict[Currency, float]:
