@@ -321,8 +321,8 @@ def test_a_deployment_moves_money_between_kraken_subaccounts_through_the_master_
         )
 
 
-def test_a_simulated_only_system_never_imports_ccxt_or_the_lighter_sdk(tmp_path: Path) -> None:
-    """ccxt costs about half a second to import, lighter-sdk two: a node without a real venue pays neither."""
+def test_a_simulated_only_system_never_imports_ccxt_the_lighter_sdk_or_websockets(tmp_path: Path) -> None:
+    """ccxt costs about half a second to import, lighter-sdk two, websockets 0.1: a node without a real venue pays none."""
     import subprocess
     import sys
 
@@ -334,7 +334,7 @@ from supervisor.clock import ManualClock
 deployment = parse_config({{"accounts": [{{"exchange": "kraken", "account": "main", "balances": {{"usdc": 1.0}}}}],
                            "runtime": {{"folder": {str(tmp_path / "run")!r}}}}})
 System(deployment, ManualClock()).services.close()
-print(sorted(name for name in ("ccxt", "ccxt.pro", "lighter") if name in sys.modules))
+print(sorted(name for name in ("ccxt", "ccxt.pro", "lighter", "websockets") if name in sys.modules))
 """
     done = subprocess.run(
         [sys.executable, "-c", script],

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from loguru import logger
-from websockets.asyncio.client import connect
+
+from actors.venues.lighter_sdk import sdk
 
 __all__ = ["LighterStream", "ws_url_of"]
 
@@ -107,7 +108,7 @@ class LighterStream:
         pause = self.retry
         while True:
             try:
-                async with connect(self.url) as stream:
+                async with sdk().connect(self.url) as stream:
                     self.connects += 1
                     async for raw in stream:
                         if await self._handle(account, stream, json.loads(raw)):
