@@ -115,6 +115,7 @@ def test_a_trade_frame_sent_twice_is_pushed_once(streamed: Streamed) -> None:
 def test_while_the_stream_is_down_the_fills_are_polled(streamed: Streamed) -> None:
     streamed.ws.refuse_streams()
     streamed.ws.drop_streams()
+    assert streamed.venue.stream.wait_down("main")
     order_id = streamed.order(Side.BUY, "polled")
     assert not streamed.arrived.acquire(timeout=0.5)
     streamed.clock.advance(POLL_EVERY)

@@ -115,14 +115,24 @@ class LighterStream:
                             pause = self.retry
                 reason = "closed by Lighter"
             except asyncio.CancelledError:
-                self._live.discard(account)
+                self._down(account)
                 raise
             except Exception as error:  # noqa: BLE001 - a dropped or refused stream: reconnect, then catch up
                 reason = f"{type(error).__name__}: {error}"
-            self._live.discard(account)
+            self._down(account)
             self.log.warning("order and fill stream of {} down ({}); reconnecting in {:.1f} s", account, reason, pause)
             await asyncio.sleep(pause)
             pause = min(self.max_retry, pause * 2)
+
+    def _down(self, account: str) -> None:
+        with self._changed:
+            self._live.discard(account)
+            self._changed.notify_all()
+
+    def wait_down(self, account: str, timeout: float = 30.0) -> bool:
+        """Wait until the account's stream is known to be down (True), or ``timeout`` seconds (False)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self.live(account), timeout)
 
     async def _handle(self, account: str, stream: Any, message: dict[str, Any]) -> bool:
         """Act on one frame; True once the account's trades are subscribed."""

@@ -70,6 +70,7 @@ class FakeStreamServer:
 
         async def drop() -> None:
             for connection in list(self._streams):
+                self._streams.pop(connection, None)  # no push reaches (or is counted for) it from now on
                 await connection.close(code=1011, reason="dropped")
 
         asyncio.run_coroutine_threadsafe(drop(), self._loop).result(10)
