@@ -8,7 +8,7 @@ address and time; transfers between accounts in the history an exchange adapter 
 `_transfer_history`). Fill pushes come from ccxt.pro's websocket when given (`FillStream`) and from
 ``fetch_fills`` polled on the injected clock (`FillPoller`).
 
-(About 590 lines, over the usual 400: it is one exchange's whole interface, its transfers between
+(About 610 lines, over the usual 400: it is one exchange's whole interface, its transfers between
 accounts with their hooks for the exchanges (`KrakenVenue`, `MexcVenue`) included, and what could
 leave has left: conversions in `ccxt_parse`, errors in `ccxt_errors`, the sent log in `sent`,
 pushes in `fill_poller` and `ccxt_stream`, the library in `ccxt_lib`.)

@@ -8,7 +8,7 @@ answer was lost is found again by it. Order and fill status come over Lighter's 
 (`LighterStream`), REST polling standing in while a stream is down. Transfers and withdrawals are
 not offered (refused).
 
-(About 470 lines, over the usual 400: the whole Lighter interface behind `TradingVenue`, with its
+(About 490 lines, over the usual 400: the whole Lighter interface behind `TradingVenue`, with its
 asyncio bridge; the SDK is loaded by `lighter_sdk`, the websocket is `lighter_stream`, the JSON
 conversions are `lighter_parse`.)
 """

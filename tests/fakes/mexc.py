@@ -1,7 +1,9 @@
 """A fake MEXC spot v3 REST API (mexcdevelop.github.io/apidocs/spot_v3_en): signed query strings
 (HMAC-SHA256 ``signature``, ``X-MEXC-APIKEY`` header), ``{"code": ..., "msg": ...}`` errors, transfers
 between a key's spot and futures wallets (the futures balances on the contract API) and the universal
-transfer between a master account and its sub-accounts, each with its history."""
+transfer between a master account and its sub-accounts, each with its history.
+
+(About 470 lines, over the usual 400: every MEXC endpoint the adapter calls, in MEXC's own shapes.)"""
 
 from __future__ import annotations
 
