@@ -506,9 +506,10 @@ class Gateway(Actor):
 
     def _fetch(self, key: _AccountKey) -> tuple[dict[Currency, float], Window]:
         """The venue's balances of ``key`` and the window they were fetched in (raises `VenueError`)."""
+        margin = self.venue.clock_skew(key[0])  # the venue's stamps are off the desk's clock by up to this
         started = self.clock.now()
         balances = self.venue.fetch_balance(*key)
-        return balances, Window(started, self.clock.now())
+        return balances, Window(started - margin, self.clock.now() + margin)
 
     def _place(self, key: _AccountKey, occurred_at: float | None) -> Placement:
         window = self._windows.get(key)

@@ -1,6 +1,6 @@
 """`bin/run check-venue --config live.toml`: a read-only round against each real venue of a
-deployment (balances, open orders, deposits and withdrawals in flight, the hedge markets with their
-precision and minimums), printed as a report, non-zero exit on any problem; and `preflight`, the
+deployment (balances, open orders, deposits and withdrawals in flight, each account's fill feed, the
+hedge markets with their precision and minimums), printed as a report, non-zero exit on any problem; and `preflight`, the
 part of it a live start insists on (balances readable, hedge markets present)."""
 
 from __future__ import annotations
@@ -139,6 +139,7 @@ def check_venues(deployment: Deployment, clock: Clock | None = None) -> list[Che
                     partial(venue.fetch_deposits, exchange, account),
                     lambda deposits: f"{len(deposits)} credited",
                 )
+                _probe(checks, f"{where} fill feed", partial(venue.fill_feed, account), lambda feed: str(feed))
                 _probe(
                     checks,
                     f"{where} withdrawals in flight",

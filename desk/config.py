@@ -104,6 +104,7 @@ class LiveAccountConfig(msgspec.Struct, **_STRICT):
     secret_env: str | None = None
     key_file: str | None = None  # relative to the config file
     wallet: str = "spot"  # ccxt account type (transfers between wallets of one key)
+    sub_account: str | None = None  # its name in transfers between keys: Kraken its IIBAN, MEXC the sub-account name
     account_index: int | None = None  # Lighter
     api_key_index: int | None = None  # Lighter
 
@@ -130,14 +131,14 @@ class LiveVenueConfig(msgspec.Struct, **_STRICT):
     withdrawals: list[WithdrawalConfig] = msgspec.field(default_factory=list)
     url: str | None = None  # another API base URL (a testnet, or a local fake); None: the exchange's own
     stream: bool = False  # Kraken: fills pushed over its websocket (ccxt.pro), polling kept as the safety net
-    ws_url: str | None = None  # another websocket URL (a local fake); None: the exchange's own
+    ws_url: str | None = None  # another websocket URL (a local fake); None: the exchange's own (Lighter: url's /stream)
     timeout: Positive = 10.0
-    rate_limit_ms: Annotated[int, msgspec.Meta(ge=0)] | None = (
-        None  # least milliseconds between two calls; None: ccxt's figure for the exchange
-    )
-    poll_every: Positive = 2.0  # seconds between fill polls
+    rate_limit_ms: Annotated[int, msgspec.Meta(ge=0)] | None = None  # least ms between two calls; None: ccxt's figure
+    poll_every: Positive = 2.0  # seconds between fill polls (Lighter: only while an account's stream is down)
     resolve_within: Positive = 600.0  # seconds a timed-out withdrawal is searched in the history
     slippage: NonNegative = 0.01  # Lighter: a market order's worst price beyond the touch
+    master: str | None = None  # Kraken, MEXC: the account whose key is the master's (moves money between keys)
+    clock_skew: NonNegative = 1.0  # seconds the exchange's clock may be off the desk's (widens each snapshot's window)
 
 
 class DryRunConfig(msgspec.Struct, **_STRICT):
@@ -520,10 +521,26 @@ def _check_live_venues(d: Deployment, accounts: set[tuple[Exchange, str]]) -> No
                 raise ConfigError(f"config error at {where}.accounts.{name}: give secret_env (and key_env) or key_file")
             if venue.adapter != "lighter" and has_env and account.key_env is None:
                 raise ConfigError(f"config error at {where}.accounts.{name}.key_env: required with secret_env")
+            if venue.adapter == "kraken" and account.wallet != "spot":
+                raise ConfigError(
+                    f"config error at {where}.accounts.{name}.wallet: Kraken's spot API reads the spot wallet only "
+                    "(its wallet transfer goes to Kraken Futures, another API): map desk accounts to subaccounts"
+                )
             if venue.adapter == "lighter" and (account.account_index is None or account.api_key_index is None):
                 raise ConfigError(
                     f"config error at {where}.accounts.{name}: Lighter needs account_index and api_key_index"
                 )
+        seen: dict[tuple[str | None, ...], str] = {}  # a ccxt account's key and wallet -> its name
+        for name, account in venue.accounts.items() if venue.adapter != "lighter" else ():
+            source = (account.key_file, account.key_env, account.secret_env, account.wallet)
+            if source in seen:
+                raise ConfigError(
+                    f"config error at {where}.accounts.{name}: same key and wallet as {seen[source]!r}, "
+                    "so both would read the same balances (give it another key, or another wallet)"
+                )
+            seen[source] = name
+        if venue.master is not None and venue.master not in venue.accounts:
+            raise ConfigError(f"config error at {where}.master: {venue.master!r} is not one of its accounts")
         for key_exchange, key_account in sorted(accounts):
             if key_exchange == exchange and key_account not in venue.accounts:
                 raise ConfigError(

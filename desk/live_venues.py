@@ -73,6 +73,8 @@ def live_venue(
             timeout=config.timeout,
             poll_every=config.poll_every,
             slippage=config.slippage,
+            ws_url=config.ws_url,
+            clock_skew=config.clock_skew,
         )
     make_client = kraken_client if config.adapter == "kraken" else mexc_client
     cls: type[CcxtVenue] = KrakenVenue if config.adapter == "kraken" else MexcVenue
@@ -84,7 +86,7 @@ def live_venue(
             clients[key] = make_client(key[0], key[1], url=config.url, timeout=config.timeout)
             if config.rate_limit_ms is not None:
                 clients[key].rateLimit = config.rate_limit_ms
-        accounts_[name] = CcxtAccount(clients[key], account.wallet)
+        accounts_[name] = CcxtAccount(clients[key], account.wallet, account.sub_account)
     streams = (
         {name: kraken_stream_client(*secrets[name], url=config.url, ws_url=config.ws_url) for name in config.accounts}
         if config.stream and config.adapter == "kraken"
@@ -113,6 +115,8 @@ def live_venue(
         resolve_within=config.resolve_within,
         poll_every=config.poll_every,
         streams=streams,
+        master=config.master,
+        clock_skew=config.clock_skew,
     )
 
 

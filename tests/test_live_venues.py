@@ -17,12 +17,15 @@ from actors.venues.lighter_sdk import sdk
 from actors.venues.paper import PaperVenue
 from desk.check_venue import StartRefused, check_venues, main
 from desk.config import ConfigError, parse_config
+from desk.live_venues import live_venue
 from desk.system import build_venue
 from messages.common import Currencies, Exchanges
 from messages.trading import OrderStatus, OrderType, Side
+from messages.venue import TransferStatus
 from supervisor.clock import ManualClock
 from tests.fakes.kraken import FakeKraken
 from tests.fakes.lighter import FakeLighter
+from tests.fakes.lighter_ws import FakeLighterStream
 from tests.fakes.mexc import FakeMexc
 
 
@@ -32,6 +35,7 @@ class Fakes:
     mexc: FakeMexc
     lighter: FakeLighter
     env: dict[str, str]
+    lighter_ws: FakeLighterStream
 
 
 @pytest.fixture
@@ -51,8 +55,9 @@ def fakes(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fakes
         env[f"LIGHTER_{name}_PRIVATE_KEY"] = private_key
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    yield Fakes(kraken, mexc, lighter_fake, env)
-    for fake in (kraken, mexc, lighter_fake):
+    lighter_ws = FakeLighterStream(lighter_fake).start()
+    yield Fakes(kraken, mexc, lighter_fake, env, lighter_ws)
+    for fake in (kraken, mexc, lighter_fake, lighter_ws):
         fake.stop()
 
 
@@ -79,6 +84,7 @@ def live_config(
         "lighter": {
             "adapter": "lighter",
             "url": f.lighter.url,
+            "ws_url": f.lighter_ws.url,
             "markets": ["btc/usdc"],
             "timeout": 3.0,
             "market_indexes": {"btc/usdc": 1},
@@ -133,6 +139,8 @@ def test_check_venue_passes_against_the_fakes_and_lists_what_it_read(
     out = capsys.readouterr().out
     assert "ok   kraken.main balances: usd 1000, usdt 300" in out
     assert "ok   lighter hedge market btc/usdc: bid 59990 ask 60010" in out
+    assert "ok   lighter.hedge_a fill feed: websocket ws://127.0.0.1:" in out
+    assert "ok   mexc.main fill feed: fetch_fills polled every 2 s" in out
     assert "ok   lighter btc/usdc hedge quantity: 0.001 fits" in out
     assert out.rstrip().endswith(": ready")
 
@@ -141,10 +149,12 @@ def test_check_venue_fails_naming_an_unreadable_account_and_a_missing_market(
     fakes: Fakes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fakes.mexc.fail_next(10_000, 503)
+    fakes.lighter_ws.refuse_streams()
     config = write_toml(tmp_path / "live.toml", live_config(fakes))
     assert main(["--config", str(config)]) == 1
     out = capsys.readouterr().out
     assert "FAIL mexc.main balances: VenueUnavailable" in out
+    assert "FAIL lighter.hedge_a fill feed: VenueUnavailable: lighter's websocket ws://127.0.0.1:" in out
     assert "NOT READY" in out
     checks = check_venues(
         parse_config({**live_config(fakes), "hedge": {**live_config(fakes)["hedge"], "quantity": 0.00001}})
@@ -261,3 +271,77 @@ def test_a_lighter_order_whose_answer_was_lost_is_found_by_its_client_id(fakes: 
         assert found is not None and found.status is OrderStatus.FILLED
     finally:
         venue.close()
+
+
+def test_a_deployment_moves_money_between_kraken_subaccounts_through_the_master_named_in_config(
+    fakes: Fakes, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KRAKEN_TRADE_KEY", "kraken-trade-key")
+    monkeypatch.setenv("KRAKEN_TRADE_SECRET", fakes.kraken.add_key("kraken-trade-key"))
+    fakes.kraken.master = "kraken-main-key"
+    fakes.kraken.iibans.update({"AA01": "kraken-main-key", "AA02": "kraken-trade-key"})
+    data = live_config(fakes)
+    data["accounts"].append({"exchange": "kraken", "account": "trade"})
+    kraken = data["venues"]["kraken"]
+    kraken["master"] = "main"
+    kraken["accounts"]["main"]["sub_account"] = "AA01"
+    kraken["accounts"]["trade"] = {
+        "key_env": "KRAKEN_TRADE_KEY",
+        "secret_env": "KRAKEN_TRADE_SECRET",
+        "sub_account": "AA02",
+    }
+    deployment = parse_config(data, tmp_path)
+    venue = live_venue(Exchanges.KRAKEN, deployment.venues[Exchanges.KRAKEN], ManualClock(), base=tmp_path)
+    try:
+        result = venue.transfer("cfg", Exchanges.KRAKEN, "main", Exchanges.KRAKEN, "trade", Currencies.USDT, 120.0)
+        assert result.status is TransferStatus.OK
+        assert venue.fetch_balance(Exchanges.KRAKEN, "trade")[Currencies.USDT] == pytest.approx(120.0)
+    finally:
+        venue.close()
+    with pytest.raises(ConfigError, match="venues.kraken.master: 'nobody' is not one of its accounts"):
+        parse_config({**data, "venues": {**data["venues"], "kraken": {**kraken, "master": "nobody"}}})
+    twin = {**kraken["accounts"]["main"]}
+    with pytest.raises(ConfigError, match="accounts.twin: same key and wallet as 'main'"):
+        parse_config(
+            {
+                **data,
+                "venues": {**data["venues"], "kraken": {**kraken, "accounts": {**kraken["accounts"], "twin": twin}}},
+            }
+        )
+    futures = {**kraken["accounts"]["trade"], "wallet": "futures"}
+    with pytest.raises(ConfigError, match="accounts.trade.wallet: Kraken's spot API reads the spot wallet only"):
+        parse_config(
+            {
+                **data,
+                "venues": {
+                    **data["venues"],
+                    "kraken": {**kraken, "accounts": {**kraken["accounts"], "trade": futures}},
+                },
+            }
+        )
+
+
+def test_a_simulated_only_system_never_imports_ccxt_the_lighter_sdk_or_websockets(tmp_path: Path) -> None:
+    """ccxt costs about half a second to import, lighter-sdk two, websockets 0.1: a node without a real venue pays none."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+from desk.config import parse_config
+from desk.system import System
+from supervisor.clock import ManualClock
+deployment = parse_config({{"accounts": [{{"exchange": "kraken", "account": "main", "balances": {{"usdc": 1.0}}}}],
+                           "runtime": {{"folder": {str(tmp_path / "run")!r}}}}})
+System(deployment, ManualClock()).services.close()
+print(sorted(name for name in ("ccxt", "ccxt.pro", "lighter", "websockets") if name in sys.modules))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

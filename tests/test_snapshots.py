@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -240,6 +241,23 @@ def test_a_transfer_and_a_fill_completing_inside_a_reconcile_snapshot_are_counte
     state.assert_ledgers_match_venue()
     state.clock.advance(60.0)
     assert state.rt.ask("gateway", Reconcile()).corrected == 0  # nothing left for the next reconcile to repair
+
+
+def test_changes_a_venue_stamps_early_within_its_declared_clock_skew_are_still_counted_once(
+    race: Callable[..., Race],
+) -> None:
+    """The venue's clock runs 2 s behind the desk's and it declares a 5 s skew: a transfer and a
+    fill made just after the snapshot was read carry stamps from before the fetch began, yet the
+    gateway holds them (the window is widened by the skew) instead of taking them as counted."""
+    state = race()
+    state.venue.inner.clock_skew = lambda exchange: 5.0  # type: ignore[method-assign]
+    state.venue.race_next_fetch(after=state.move_money_and_trade)
+    state.rt.ask("gateway", Reconcile())
+    assert state.fills and state.adjusts
+    state.adjusts = [msgspec.structs.replace(a, occurred_at=a.occurred_at - 2.0) for a in state.adjusts]
+    state.fills[:] = [msgspec.structs.replace(f, timestamp=f.timestamp - 2.0) for f in state.fills]
+    state.deliver_events()
+    state.assert_ledgers_match_venue()
 
 
 @pytest.fixture

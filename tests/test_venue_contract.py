@@ -216,3 +216,60 @@ def test_a_rate_limited_withdrawal_raises_rejected_and_can_be_sent_later(h: Harn
         h.venue.transfer("w4", h.exchange, h.account, to_exchange, to_account, Currencies.USDT, 20.0)
     assert balance(h, Currencies.USDT) == pytest.approx(500.0)
     assert h.venue.fetch_transfer("w4") is None
+
+
+def between_accounts(h: Harness) -> str:
+    if h.sibling is None:
+        pytest.skip(f"{h.exchange} does not move money between its accounts through this adapter")
+    return h.sibling
+
+
+def test_a_transfer_between_two_accounts_of_one_exchange_is_done_at_once_and_a_repeat_moves_nothing(
+    h: Harness,
+) -> None:
+    sibling = between_accounts(h)
+    result = h.venue.transfer("x1", h.exchange, h.account, h.exchange, sibling, Currencies.USDT, 100.0)
+    assert result.status is TransferStatus.OK
+    assert balance(h, Currencies.USDT) == pytest.approx(400.0)
+    assert h.venue.fetch_balance(h.exchange, sibling).get(Currencies.USDT, 0.0) == pytest.approx(100.0)
+    again = h.venue.transfer("x1", h.exchange, h.account, h.exchange, sibling, Currencies.USDT, 100.0)
+    assert again.client_id == "x1" and again.status is TransferStatus.OK
+    assert balance(h, Currencies.USDT) == pytest.approx(400.0)
+    found = h.venue.fetch_transfer("x1")
+    assert found is not None and found.status is TransferStatus.OK
+
+
+def test_a_transfer_between_accounts_beyond_the_balance_fails_for_insufficient_funds(h: Harness) -> None:
+    sibling = between_accounts(h)
+    result = h.venue.transfer("x2", h.exchange, h.account, h.exchange, sibling, Currencies.USDT, 10_000.0)
+    assert result.status is TransferStatus.FAILED
+    assert "insufficient funds" in result.reason.lower()
+    assert balance(h, Currencies.USDT) == pytest.approx(500.0)
+
+
+def test_a_transfer_between_accounts_that_timed_out_after_sending_is_found_again_and_never_sent_twice(
+    h: Harness,
+) -> None:
+    sibling = between_accounts(h)
+    sending(h)
+    h.hang_after("account_transfer")
+    with pytest.raises(VenueTimeout):
+        h.venue.transfer("x3", h.exchange, h.account, h.exchange, sibling, Currencies.USDT, 50.0)
+    found = h.venue.fetch_transfer("x3")
+    assert found is not None and found.status is TransferStatus.OK and found.amount == pytest.approx(50.0)
+    h.venue.transfer("x3", h.exchange, h.account, h.exchange, sibling, Currencies.USDT, 50.0)
+    assert balance(h, Currencies.USDT) == pytest.approx(450.0)
+    assert h.venue.fetch_balance(h.exchange, sibling).get(Currencies.USDT, 0.0) == pytest.approx(50.0)
+
+
+def test_a_rate_limited_transfer_between_accounts_raises_rejected_and_can_be_sent_later(h: Harness) -> None:
+    sibling = between_accounts(h)
+    sending(h)
+    h.rate_limit("account_transfer")
+    with pytest.raises(VenueRejected):
+        h.venue.transfer("x4", h.exchange, h.account, h.exchange, sibling, Currencies.USDT, 20.0)
+    assert balance(h, Currencies.USDT) == pytest.approx(500.0)
+    assert h.venue.fetch_transfer("x4") is None
+    assert h.venue.transfer("x4", h.exchange, h.account, h.exchange, sibling, Currencies.USDT, 20.0).status is (
+        TransferStatus.OK
+    )

@@ -19,6 +19,7 @@ from messages.common import Currencies, Currency, Exchange, Exchanges
 from supervisor.clock import ManualClock
 from tests.fakes.kraken import FakeKraken
 from tests.fakes.lighter import FakeLighter
+from tests.fakes.lighter_ws import FakeLighterStream
 from tests.fakes.mexc import FakeMexc
 
 MARKET = "btc/usd"
@@ -27,10 +28,12 @@ WITHDRAW_FEE = 1.0
 
 @dataclass
 class Harness:
-    """A venue with ``account`` on ``exchange`` holding 100000 ``quote``, 1 btc and 500 usdt, and a
-    withdrawal route for usdt to ``destination``. Faults: `rate_limit` (the next call of ``method``
-    is refused), `outage` (every call fails as unavailable), `hang_after` (the next ``method``
-    is done and never answered). `pump` lets pushed fills arrive."""
+    """A venue with ``account`` on ``exchange`` holding 100000 ``quote``, 1 btc and 500 usdt, a
+    withdrawal route for usdt to ``destination``, and ``sibling``, an empty second account on the
+    exchange to move money to (None where the adapter moves none). Faults: `rate_limit` (the next
+    call of ``method`` is refused), `outage` (every call fails as unavailable), `hang_after` (the
+    next ``method`` is done and never answered); ``method`` is a venue method, or
+    ``account_transfer`` for a transfer between the exchange's accounts. `pump` lets pushed fills arrive."""
 
     venue: TradingVenue
     exchange: Exchange
@@ -45,6 +48,7 @@ class Harness:
     market: str = MARKET
     quote: Currency = Currencies.USD
     moves_money: bool = True  # offers withdrawals to another exchange
+    sibling: str | None = "trade"
     sends: bool = True  # orders and transfers reach the exchange (False when paper trading)
     closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -59,6 +63,7 @@ def simulated(clock: ManualClock) -> Harness:
         seed=7,
         balances={
             (Exchanges.KRAKEN, "main"): {Currencies.USD: 100000.0, Currencies.BTC: 1.0, Currencies.USDT: 500.0},
+            (Exchanges.KRAKEN, "trade"): {},
             (Exchanges.MEXC, "main"): {},
         },
         routes={(Exchanges.KRAKEN, Exchanges.MEXC): Route(delay=30.0, fee=WITHDRAW_FEE)},
@@ -70,15 +75,17 @@ def simulated(clock: ManualClock) -> Harness:
         "main",
         (Exchanges.MEXC, "main"),
         clock,
-        rate_limit=lambda method: venue.faults.reject_next(1, method),
+        rate_limit=lambda method: venue.faults.reject_next(1, _SIMULATED.get(method, method)),
         outage=lambda: venue.faults.outage(3600),
-        hang_after=lambda method: venue.faults.timeout_after_move_next(1, method),
+        hang_after=lambda method: venue.faults.timeout_after_move_next(1, _SIMULATED.get(method, method)),
         pump=lambda: clock.advance(0.0),
         closers=[venue.close],
     )
 
 
+_SIMULATED = {"account_transfer": "transfer"}
 _KRAKEN_PATHS = {
+    "account_transfer": "AccountTransfer",
     "create_order": "AddOrder",
     "transfer": "Withdraw",
     "fetch_balance": "BalanceEx",
@@ -90,13 +97,21 @@ _KRAKEN_PATHS = {
 def kraken(clock: ManualClock) -> Harness:
     fake = FakeKraken(clock.now).start()
     secret = fake.add_key("kraken-key-main", {"ZUSD": 100000.0, "XXBT": 1.0, "USDT": 500.0})
+    trade_secret = fake.add_key("kraken-key-trade")
+    fake.master = "kraken-key-main"
+    fake.iibans.update({"AA00 0000 0000 0001": "kraken-key-main", "AA00 0000 0000 0002": "kraken-key-trade"})
     fake.withdraw_keys["mexc-main-usdt"] = "TMexcMainUsdtAddress"
     fake.book.withdraw_fees["USDT"] = WITHDRAW_FEE
     client = kraken_client("kraken-key-main", secret, url=fake.url, timeout=3.0)
-    client.enableRateLimit = False  # the fake does not mind; the suite stays quick
+    trade = kraken_client("kraken-key-trade", trade_secret, url=fake.url, timeout=3.0)
+    client.enableRateLimit = trade.enableRateLimit = False  # the fake does not mind; the suite stays quick
     venue = KrakenVenue(
         Exchanges.KRAKEN,
-        {"main": CcxtAccount(client)},
+        {
+            "main": CcxtAccount(client, sub_account="AA00 0000 0000 0001"),
+            "trade": CcxtAccount(trade, sub_account="AA00 0000 0000 0002"),
+        },
+        master="main",
         clock=clock,
         markets=[MARKET],
         poll_every=1.0,
@@ -128,18 +143,28 @@ def kraken(clock: ManualClock) -> Harness:
     )
 
 
-_MEXC_PATHS = {"create_order": "/api/v3/order", "transfer": "/capital/withdraw", "fetch_balance": "/account"}
+_MEXC_PATHS = {
+    "account_transfer": "/capital/sub-account/universalTransfer",
+    "create_order": "/api/v3/order",
+    "transfer": "/capital/withdraw",
+    "fetch_balance": "/account",
+}
 
 
 def mexc(clock: ManualClock) -> Harness:
     fake = FakeMexc(clock.now).start()
     secret = fake.add_key("mexc-key-main", {"USD": 100000.0, "BTC": 1.0, "USDT": 500.0})
+    trade_secret = fake.add_key("mexc-key-trade")
+    fake.master = "mexc-key-main"
+    fake.sub_accounts["desk-trade"] = "mexc-key-trade"
     fake.book.withdraw_fees["USDT"] = WITHDRAW_FEE
     client = mexc_client("mexc-key-main", secret, url=fake.url, timeout=3.0)
-    client.enableRateLimit = False
+    trade = mexc_client("mexc-key-trade", trade_secret, url=fake.url, timeout=3.0)
+    client.enableRateLimit = trade.enableRateLimit = False
     venue = MexcVenue(
         Exchanges.MEXC,
-        {"main": CcxtAccount(client)},
+        {"main": CcxtAccount(client), "trade": CcxtAccount(trade, sub_account="desk-trade")},
+        master="main",
         clock=clock,
         markets=[MARKET],
         poll_every=1.0,
@@ -170,6 +195,7 @@ _LIGHTER_PATHS = {"create_order": "/sendTx", "fetch_balance": "/account"}
 
 def lighter_venue(clock: ManualClock) -> Harness:
     fake = FakeLighter(clock.now).start()
+    ws = FakeLighterStream(fake).start()
     fake.add_account(281, 3, {"USDC": 100000.0, "BTC": 1.0})
     private_key, _public_key, error = sdk().create_api_key()
     assert error is None
@@ -180,6 +206,7 @@ def lighter_venue(clock: ManualClock) -> Harness:
         clock=clock,
         timeout=3.0,
         poll_every=1.0,
+        ws_url=ws.url,
     )
     return Harness(
         venue,
@@ -190,13 +217,18 @@ def lighter_venue(clock: ManualClock) -> Harness:
         rate_limit=lambda method: fake.rate_limit_next(1, _LIGHTER_PATHS[method]),
         outage=lambda: fake.fail_next(10_000, 503),
         hang_after=lambda method: fake.hang_after_next(1, _LIGHTER_PATHS[method]),
-        pump=lambda: clock.advance(1.5),
+        pump=lambda: _settled(venue.stream.settle("main", ws.frames)),  # fills come by the websocket
         real=True,
         market="btc/usdc",
         quote=Currencies.USDC,
         moves_money=False,
-        closers=[venue.close, fake.stop],
+        sibling=None,
+        closers=[venue.close, ws.stop, fake.stop],
     )
+
+
+def _settled(arrived: bool) -> None:
+    assert arrived, "the stream did not deliver in time"
 
 
 def paper_on_kraken(clock: ManualClock) -> Harness:

@@ -88,6 +88,11 @@ class Venue(Protocol):
         """Money credited to ``exchange``/``account`` so far, oldest first."""
         ...
 
+    def clock_skew(self, exchange: Exchange) -> float:
+        """How many seconds ``exchange``'s clock may be off the desk's: the times it stamps on
+        fills and transfers are trusted to within this margin only (0 where it keeps the desk's clock)."""
+        ...
+
 
 class MarketRules(msgspec.Struct, frozen=True):
     """What a real exchange accepts on a market: the smallest quantity and order value, and the

@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-import ccxt
-
 from actors.venues.base import VenueError, VenueRejected, VenueTimeout, VenueUnavailable
+from actors.venues.ccxt_lib import ccxt
 
 __all__ = ["Redactor", "is_refusal", "venue_error"]
 
@@ -34,20 +33,20 @@ class Redactor:
 def is_refusal(error: Exception) -> bool:
     """True when the exchange answered and refused the business of the call (nothing happened):
     too little money, an invalid order or address, an unknown symbol, a missing permission."""
-    return isinstance(error, ccxt.ExchangeError) and not isinstance(error, ccxt.OrderNotFound)
+    return isinstance(error, ccxt().ExchangeError) and not isinstance(error, ccxt().OrderNotFound)
 
 
 def venue_error(error: Exception, what: str, *, write: bool, redact: Redactor) -> VenueError:
     """The `VenueError` to raise for ccxt's ``error`` during ``what`` (its text redacted)."""
     text = f"{what}: {type(error).__name__}: {redact(str(error))}"
-    if isinstance(error, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
+    if isinstance(error, ccxt().RateLimitExceeded | ccxt().DDoSProtection):
         return VenueRejected(f"rate limited: {text}")
-    if isinstance(error, ccxt.NetworkError):
+    if isinstance(error, ccxt().NetworkError):
         if write:
             return VenueTimeout(f"no certain answer (it may have happened): {text}")
-        if isinstance(error, ccxt.RequestTimeout):
+        if isinstance(error, ccxt().RequestTimeout):
             return VenueTimeout(text)
         return VenueUnavailable(text)
-    if isinstance(error, ccxt.BaseError):
+    if isinstance(error, ccxt().BaseError):
         return VenueRejected(text)
     return VenueError(text)

@@ -2,14 +2,16 @@
 behind the `TradingVenue` interface, for every desk account mapped to an API key and wallet.
 
 Order ids are ``account|SYMBOL|exchange id`` (`ccxt_parse`), so a cancel or a fetch knows its key
-and market without any state. Withdrawals are recorded (`SentLog`) before they are sent; one that timed out
-is found again in the exchange's withdrawal history by amount, currency, address and time.
-Fill pushes come from ccxt.pro's websocket when given (`FillStream`) and from ``fetch_fills``
-polled on the injected clock (`FillPoller`).
+and market without any state. Withdrawals and transfers are recorded (`SentLog`) before they are
+sent; one that timed out is found again in the exchange's history (withdrawals by amount, currency,
+address and time; transfers between accounts in the history an exchange adapter gives,
+`_transfer_history`). Fill pushes come from ccxt.pro's websocket when given (`FillStream`) and from
+``fetch_fills`` polled on the injected clock (`FillPoller`).
 
-(About 440 lines, over the usual 400: it is one exchange's whole interface, and what could leave
-has left: conversions in `ccxt_parse`, errors in `ccxt_errors`, the sent log in `sent`, pushes in
-`fill_poller` and `ccxt_stream`.)
+(About 610 lines, over the usual 400: it is one exchange's whole interface, its transfers between
+accounts with their hooks for the exchanges (`KrakenVenue`, `MexcVenue`) included, and what could
+leave has left: conversions in `ccxt_parse`, errors in `ccxt_errors`, the sent log in `sent`,
+pushes in `fill_poller` and `ccxt_stream`, the library in `ccxt_lib`.)
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import ccxt
 import msgspec
 from loguru import logger
 
@@ -35,6 +36,7 @@ from actors.venues.base import (
     refused_order,
 )
 from actors.venues.ccxt_errors import Redactor, is_refusal, venue_error
+from actors.venues.ccxt_lib import ccxt
 from actors.venues.ccxt_parse import (
     desk_currency,
     desk_order_id,
@@ -57,11 +59,14 @@ __all__ = ["CcxtAccount", "CcxtVenue", "WithdrawRoute"]
 
 @dataclass(frozen=True)
 class CcxtAccount:
-    """A desk account on the exchange: the ccxt client holding its API key, and its wallet
-    (ccxt's account type, such as ``"spot"`` or ``"funding"``) for transfers under one key."""
+    """A desk account on the exchange: the ccxt client holding its API key, its wallet (ccxt's
+    account type, such as ``"spot"`` or ``"funding"``) for transfers under one key, and the name
+    the exchange gives it in transfers between its accounts (``sub_account``: Kraken's IIBAN, MEXC's
+    sub-account name; None for MEXC's master account) for transfers between keys."""
 
-    client: ccxt.Exchange
+    client: Any  # a ccxt exchange client
     wallet: str = "spot"
+    sub_account: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,8 +91,10 @@ class CcxtVenue:
 
     ``markets`` are the desk's markets traded here (``"btc/usd"``). ``state`` keeps what was sent
     (the journal's ``state`` store in a deployment). A withdrawal that timed out is searched in the
-    history for ``resolve_within`` seconds, then reported with `VenueOutcomeUnknown`. Calls are
-    serialised by one lock (ccxt's sync clients are not thread safe).
+    history for ``resolve_within`` seconds, then reported with `VenueOutcomeUnknown`. ``master``
+    names the account whose key moves money between accounts under different keys. The exchange's
+    clock is taken to be within ``clock_skew`` seconds of the desk's. Calls are serialised by one
+    lock (ccxt's sync clients are not thread safe).
     """
 
     fills_need_symbol = False  # True where fetch_my_trades needs a symbol (MEXC)
@@ -104,6 +111,8 @@ class CcxtVenue:
         resolve_within: float = 600.0,
         poll_every: float = 2.0,
         streams: Mapping[str, Any] | None = None,
+        master: str | None = None,
+        clock_skew: float = 1.0,
     ) -> None:
         if not accounts:
             raise ValueError(f"{exchange}: a venue needs at least one account")
@@ -111,6 +120,8 @@ class CcxtVenue:
         self.accounts = dict(accounts)
         self.markets = [m.lower() for m in markets]
         self.withdrawals = list(withdrawals)
+        self.master = master
+        self.skew = clock_skew
         self.clock = clock
         self.resolve_within = resolve_within
         self.poll_every = poll_every
@@ -141,7 +152,7 @@ class CcxtVenue:
 
     # --- plumbing -------------------------------------------------------------------------------
 
-    def _client(self, account: str) -> ccxt.Exchange:
+    def _client(self, account: str) -> Any:
         found = self.accounts.get(account)
         if found is None:
             raise VenueRejected(f"unknown account {self.exchange}.{account}")
@@ -152,20 +163,20 @@ class CcxtVenue:
         with self._lock:
             try:
                 return function(*args, **kwargs)
-            except ccxt.BaseError as error:
+            except ccxt().BaseError as error:
                 if write and is_refusal(error):
                     raise
                 raise venue_error(error, f"{self.exchange} {what}", write=write, redact=self.redact) from None
 
     def _reason(self, error: Exception) -> str:
-        prefix = "insufficient funds: " if isinstance(error, ccxt.InsufficientFunds) else ""
+        prefix = "insufficient funds: " if isinstance(error, ccxt().InsufficientFunds) else ""
         return f"{prefix}{type(error).__name__}: {self.redact(str(error))}"
 
     def symbol(self, market: str) -> str:
         """The desk's ``"btc/usd"`` as ccxt's ``"BTC/USD"``."""
         return market.upper()
 
-    def _market(self, client: ccxt.Exchange, market: str) -> dict[str, Any] | None:
+    def _market(self, client: Any, market: str) -> dict[str, Any] | None:
         markets = self._call("load_markets", client.load_markets)
         found: dict[str, Any] | None = markets.get(self.symbol(market))
         return found
@@ -185,6 +196,12 @@ class CcxtVenue:
             min_cost=(limits.get("cost") or {}).get("min"),
         )
 
+    def fill_feed(self, account: str) -> str:
+        """How the account's fills arrive (nothing is asked of the exchange)."""
+        self._client(account)
+        polled = f"fetch_fills polled every {self.poll_every:g} s"
+        return f"websocket (ccxt.pro), and {polled}" if self._stream is not None else polled
+
     def withdrawals_in_flight(self, account: str) -> list[str]:
         """The account's withdrawals the exchange has not finished, one line each."""
         client = self._client(account)
@@ -199,7 +216,8 @@ class CcxtVenue:
 
     def fetch_balance(self, exchange: Exchange, account: str) -> dict[Currency, float]:
         client = self._client(account)
-        balance = self._call("fetch_balance", client.fetch_balance)
+        wallet = self.accounts[account].wallet
+        balance = self._call("fetch_balance", client.fetch_balance, {} if wallet == "spot" else {"type": wallet})
         totals: dict[str, Any] = balance.get("total") or {}
         return {c: float(v or 0.0) for code, v in totals.items() if (c := desk_currency(code)) is not None}
 
@@ -237,7 +255,7 @@ class CcxtVenue:
         self.sent.save(sent)
         client = self._client(from_account)
         try:
-            if sent.kind == "transfer":
+            if sent.kind == "transfer" and self.accounts[to_account].client is client:
                 entry = self._call(
                     "transfer",
                     client.transfer,
@@ -247,6 +265,8 @@ class CcxtVenue:
                     self.accounts[to_account].wallet,
                     write=True,
                 )
+            elif sent.kind == "transfer":
+                entry = self._account_transfer(self.accounts[from_account], self.accounts[to_account], sent)
             else:
                 entry = self._call("withdraw", client.withdraw, *self._withdraw_args(sent), write=True)
         except VenueRejected:
@@ -255,7 +275,7 @@ class CcxtVenue:
         except VenueTimeout:
             self.log.warning("transfer {} has no certain answer; it will be looked up before anything else", client_id)
             raise
-        except ccxt.BaseError as error:
+        except ccxt().BaseError as error:
             failed = msgspec.structs.replace(sent, state="failed", reason=self._reason(error))
             self.sent.save(failed)
             return transfer_result(failed)
@@ -279,10 +299,8 @@ class CcxtVenue:
         if sent.kind == "transfer":
             source, destination = self.accounts[sent.from_account], self.accounts[sent.to_account]
             if source.client is not destination.client:
-                return (
-                    f"no transfer between {sent.from_account} and {sent.to_account}: they use different API keys",
-                    sent,
-                )
+                reason = self._account_transfer_refusal(sent.from_account, sent.to_account)
+                return reason, msgspec.structs.replace(sent, amount=amount)
             if source.wallet == destination.wallet:
                 return "source and destination are the same account", sent
             return "", msgspec.structs.replace(sent, amount=amount)
@@ -329,12 +347,15 @@ class CcxtVenue:
         if sent.state == "failed":
             return transfer_result(sent)
         if sent.kind == "transfer":
-            if sent.exchange_id is not None:
-                return transfer_result(sent, TransferStatus.OK)
-            raise VenueOutcomeUnknown(
-                f"{self.exchange} wallet transfer {client_id} timed out and the exchange keeps no "
-                "history to match it: check the balances by hand"
-            )
+            if sent.exchange_id is None:
+                history = self._transfer_history(sent)
+                if history is None:
+                    raise VenueOutcomeUnknown(
+                        f"{self.exchange} wallet transfer {client_id} timed out and the exchange keeps no "
+                        "history to match it: check the balances by hand"
+                    )
+                sent = self._match(sent, history)
+            return transfer_result(sent, TransferStatus.OK)
         client = self._client(sent.from_account)
         history = self._call(
             "fetch_withdrawals", client.fetch_withdrawals, self._code(sent.currency), int((sent.sent_at - 3600) * 1000)
@@ -349,7 +370,8 @@ class CcxtVenue:
         return transfer_result(sent, TransferStatus.PENDING)
 
     def _match(self, sent: SentTransfer, history: list[dict[str, Any]]) -> SentTransfer:
-        """The sent record with the exchange id of the one unclaimed withdrawal that fits it."""
+        """The sent record with the exchange id of the one unclaimed withdrawal (or transfer) that fits it."""
+        what = "transfer" if sent.kind == "transfer" else "withdrawal"
         for entry in sorted(history, key=lambda e: e.get("timestamp") or 0):
             exchange_id = str(entry.get("id"))
             stamp = (entry.get("timestamp") or 0) / 1000
@@ -363,16 +385,51 @@ class CcxtVenue:
             ):
                 matched = msgspec.structs.replace(sent, state="sent", exchange_id=exchange_id)
                 self.sent.save(matched)
-                self.log.info("transfer {} found in the withdrawal history as {}", sent.client_id, exchange_id)
+                self.log.info("transfer {} found in the {} history as {}", sent.client_id, what, exchange_id)
                 return matched
         if self.clock.now() < sent.sent_at + self.resolve_within:
             raise VenueTimeout(
-                f"transfer {sent.client_id} is not in {self.exchange}'s withdrawal history yet: still in doubt"
+                f"transfer {sent.client_id} is not in {self.exchange}'s {what} history yet: still in doubt"
             )
         raise VenueOutcomeUnknown(
-            f"transfer {sent.client_id} timed out and was not found in {self.exchange}'s withdrawal "
+            f"transfer {sent.client_id} timed out and was not found in {self.exchange}'s {what} "
             f"history within {self.resolve_within} s: outcome unknown, never resend it"
         )
+
+    # --- transfers between the exchange's accounts (under different keys): what an exchange adds ---------
+
+    account_transfers = False  # True where the exchange moves money between its (sub-)accounts
+
+    def _account_transfer_refusal(self, from_account: str, to_account: str) -> str:
+        """Why money cannot move between two desk accounts under different API keys ("" if it can)."""
+        between = f"no transfer between {from_account} and {to_account}: they use different API keys"
+        if not self.account_transfers:
+            return f"{between} and {self.exchange} moves money between its accounts under one key only"
+        if self.master is None:
+            return f"{between} and no master account is configured ([venues.{self.exchange}] master)"
+        for account in (from_account, to_account):
+            if not self._addressable(account):
+                return f"{between} and {account} has no sub_account configured"
+        return ""
+
+    def _addressable(self, account: str) -> bool:
+        """Whether a transfer between accounts can name ``account`` (its ``sub_account`` is set)."""
+        return self.accounts[account].sub_account is not None
+
+    def _account_transfer(self, source: CcxtAccount, destination: CcxtAccount, sent: SentTransfer) -> dict[str, Any]:
+        """Send ``sent`` from ``source`` to ``destination`` with the master account's key; the
+        exchange's answer as a ccxt transfer entry (its ``id``). Given by the exchanges that have it."""
+        raise NotImplementedError(f"{self.exchange} has no transfers between its accounts")
+
+    def _transfer_history(self, sent: SentTransfer) -> list[dict[str, Any]] | None:
+        """The exchange's record of the transfers out of ``sent``'s source account, as ccxt-shaped
+        entries (``id``, ``amount``, ``timestamp`` in ms) to match a timed-out one against; None
+        where the exchange keeps none (the outcome is then unknown at once)."""
+        return None
+
+    def clock_skew(self, exchange: Exchange) -> float:
+        """The margin given at construction (``clock_skew``): the exchange's clock is not the desk's."""
+        return self.skew
 
     def fetch_deposits(self, exchange: Exchange, account: str) -> list[Deposit]:
         client = self._client(account)
@@ -462,7 +519,7 @@ class CcxtVenue:
                 params,
                 write=True,
             )
-        except ccxt.BaseError as error:
+        except ccxt().BaseError as error:
             return msgspec.structs.replace(refused, reason=self._reason(error))
         placed_id = desk_order_id(account, spec["symbol"], str(placed["id"]))
         try:
@@ -471,7 +528,7 @@ class CcxtVenue:
             return order_of(self.exchange, account, placed, market)
 
     def _check_order(
-        self, client: ccxt.Exchange, spec: dict[str, Any], order_type: OrderType, quantity: float, price: float | None
+        self, client: Any, spec: dict[str, Any], order_type: OrderType, quantity: float, price: float | None
     ) -> tuple[str, float, float | None]:
         """Why the order cannot be sent ("" if it can), and its amount and price at the market's precision."""
         if not (math.isfinite(quantity) and quantity > 0):
@@ -481,7 +538,7 @@ class CcxtVenue:
         try:
             amount = float(client.amount_to_precision(spec["symbol"], quantity))
             limit = float(client.price_to_precision(spec["symbol"], price)) if order_type is OrderType.LIMIT else None
-        except ccxt.BaseError as error:
+        except ccxt().BaseError as error:
             return f"{type(error).__name__}: {error}", 0.0, None
         limits = spec.get("limits") or {}
         minimum = (limits.get("amount") or {}).get("min")
@@ -499,7 +556,7 @@ class CcxtVenue:
             return current
         try:
             self._call("cancel_order", self._client(account).cancel_order, exchange_id, symbol, write=True)
-        except ccxt.BaseError as error:
+        except ccxt().BaseError as error:
             raise VenueRejected(f"{self.exchange} refused to cancel {order_id}: {self._reason(error)}") from None
         return self.fetch_order(order_id)
 

@@ -1,6 +1,8 @@
 """Fill pushes for a venue that can only be asked: poll each subscribed account's fills on the
 injected clock and push the ones not seen before. A failed poll (a dropped feed) is retried from
-where the last good one ended, so what was missed meanwhile arrives late, never lost, never twice."""
+where the last good one ended, so what was missed meanwhile arrives late, never lost, never twice.
+A stream's fills come in by `push`, deduplicated the same way; an account the venue says is
+streaming (``live``) is left out of the timer's polls."""
 
 from __future__ import annotations
 
@@ -28,13 +30,22 @@ class _Feed:
 
 class FillPoller:
     """Polls ``fetch(account, since)`` every ``every`` seconds of ``clock`` for each account with a
-    subscriber. `poll` is public so a caller (or a test) can ask now. `close` stops the timer."""
+    subscriber and no ``live`` stream. `poll` asks for every account now (a caller catching up, or a
+    test). `close` stops the timer."""
 
-    def __init__(self, label: str, clock: Clock, every: float, fetch: Callable[[str, float], list[Fill]]) -> None:
+    def __init__(
+        self,
+        label: str,
+        clock: Clock,
+        every: float,
+        fetch: Callable[[str, float], list[Fill]],
+        live: Callable[[str], bool] = lambda _account: False,
+    ) -> None:
         self.label = label
         self.clock = clock
         self.every = every
         self._fetch = fetch
+        self._live = live
         self._lock = threading.Lock()
         self._delivering = threading.Lock()  # one delivery at a time (poll, push): each fill once
         self._feeds: dict[str, _Feed] = {}
@@ -64,21 +75,32 @@ class FillPoller:
                 feed.subscriptions.remove(subscription)
 
     def _tick(self, _now: float) -> None:
-        self.poll()
+        self._poll(lambda account: not self._live(account))
 
     def poll(self) -> int:
-        """Ask for each subscribed account's new fills and push them; returns how many were pushed."""
+        """Ask for each subscribed account's new fills (streamed or not) and push them; returns how
+        many were pushed."""
+        return self._poll(lambda _account: True)
+
+    def _poll(self, wanted: Callable[[str], bool]) -> int:
         pushed = 0
         with self._lock:
-            feeds = [(account, feed) for account, feed in self._feeds.items() if feed.subscriptions]
-        for account, feed in feeds:
+            accounts = [account for account, feed in self._feeds.items() if feed.subscriptions and wanted(account)]
+        for account in accounts:
             try:
-                fills = self._fetch(account, feed.since - _OVERLAP)
+                pushed += self.catch_up(account)
             except Exception as error:  # noqa: BLE001 - the feed is down: the next poll asks again from feed.since
                 self.log.warning("fill poll of {} failed ({}); the next poll catches up", account, error)
-                continue
-            pushed += sum(self._deliver(feed, fill) for fill in fills)
         return pushed
+
+    def catch_up(self, account: str) -> int:
+        """Ask for the account's fills from the last one seen and push the new ones; returns how
+        many. The venue's errors propagate (nothing is marked seen)."""
+        with self._lock:
+            feed = self._feeds.get(account)
+        if feed is None:
+            return 0
+        return sum(self._deliver(feed, fill) for fill in self._fetch(account, feed.since - _OVERLAP))
 
     def push(self, account: str, fill: Fill) -> bool:
         """Deliver one fill a stream brought (True), unless it was seen already (False)."""

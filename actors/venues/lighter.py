@@ -4,10 +4,13 @@ on the venue's own thread, where each account's `SignerClient` is created; calls
 
 Balances are the account's USDC collateral plus each market's position as its base currency.
 Orders carry a ``client_order_index`` derived from the desk's client order id, so an order whose
-answer was lost is found again by it. Transfers and withdrawals are not offered (refused).
+answer was lost is found again by it. Order and fill status come over Lighter's websocket
+(`LighterStream`), REST polling standing in while a stream is down. Transfers and withdrawals are
+not offered (refused).
 
-(About 470 lines, over the usual 400: the whole Lighter interface behind `TradingVenue`, with its
-asyncio bridge; the SDK is loaded by `lighter_sdk`.)
+(About 490 lines, over the usual 400: the whole Lighter interface behind `TradingVenue`, with its
+asyncio bridge; the SDK is loaded by `lighter_sdk`, the websocket is `lighter_stream`, the JSON
+conversions are `lighter_parse`.)
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ from actors.venues.base import (
 )
 from actors.venues.ccxt_errors import Redactor
 from actors.venues.fill_poller import FillPoller
+from actors.venues.lighter_parse import fill_of, order_of
 from actors.venues.lighter_sdk import sdk
+from actors.venues.lighter_stream import LighterStream, ws_url_of
 from messages.common import Currencies, Currency, Exchange, Exchanges
 from messages.trading import Fill, Order, OrderStatus, OrderType, Side, Ticker, split_market
 from messages.venue import Deposit, TransferResult, TransferStatus
@@ -45,12 +50,6 @@ __all__ = ["LighterAccount", "LighterVenue", "client_order_index"]
 
 T = TypeVar("T")
 _MAX_CLIENT_INDEX = 2**48 - 1
-_STATUS = {
-    "open": OrderStatus.OPEN,
-    "in-progress": OrderStatus.OPEN,
-    "pending": OrderStatus.OPEN,
-    "filled": OrderStatus.FILLED,
-}
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,9 @@ class LighterVenue:
     """Lighter at ``url`` for the desk ``accounts`` (name -> `LighterAccount`), trading ``markets``
     (desk market such as ``"btc/usdc"`` -> Lighter market index). A market order is sent with a
     worst price ``slippage`` beyond the touch. Every call waits at most ``timeout`` seconds.
-    Fills are polled every ``poll_every`` seconds of ``clock``. `close` stops the loop."""
+    Fills and orders are streamed from ``ws_url`` (None: the one beside ``url``); an account whose
+    stream is down has its fills polled every ``poll_every`` seconds of ``clock``. Lighter's clock is
+    taken to be within ``clock_skew`` seconds of the desk's. `close` stops it all."""
 
     def __init__(
         self,
@@ -88,6 +89,8 @@ class LighterVenue:
         timeout: float = 10.0,
         poll_every: float = 2.0,
         slippage: float = 0.01,
+        ws_url: str | None = None,
+        clock_skew: float = 1.0,
     ) -> None:
         if not accounts:
             raise ValueError("a Lighter venue needs at least one account")
@@ -98,6 +101,7 @@ class LighterVenue:
         self.clock = clock
         self.timeout = timeout
         self.slippage = slippage
+        self.skew = clock_skew
         self.redact = Redactor(a.private_key for a in accounts.values())
         self.log = logger.bind(actor=f"venue.{exchange}")
         self._loop = asyncio.new_event_loop()
@@ -105,8 +109,21 @@ class LighterVenue:
         self._thread.start()
         self._signers: dict[str, Any] = self._run(self._connect(), "connect")
         self._details: dict[int, Any] = {}
+        self.stream = LighterStream(
+            f"venue.{exchange}",
+            ws_url or ws_url_of(url),
+            self._loop,
+            index=lambda account: self.accounts[account].account_index,
+            auth=self._auth,
+            on_trade=self._streamed_trade,
+            catch_up=lambda account: self._poller.catch_up(account),
+        )
         self._poller = FillPoller(
-            f"venue.{exchange}", clock, poll_every, lambda account, since: self.fetch_fills(exchange, account, since)
+            f"venue.{exchange}",
+            clock,
+            poll_every,
+            lambda account, since: self.fetch_fills(exchange, account, since),
+            live=self.stream.live,
         )
 
     async def _connect(self) -> dict[str, Any]:
@@ -120,8 +137,9 @@ class LighterVenue:
         }
 
     def close(self) -> None:
-        """Stop polling, close the SDK's sessions and the loop."""
+        """Stop polling and streaming, close the SDK's sessions and the loop."""
         self._poller.close()
+        self.stream.close()
         if not self._loop.is_running():
             return
 
@@ -206,6 +224,21 @@ class LighterVenue:
         self._account(account)
         return []  # this adapter never withdraws
 
+    def fill_feed(self, account: str) -> str:
+        """How the account's fills arrive: its websocket is opened and subscribed (within
+        ``timeout`` seconds, else `VenueUnavailable`: the fills would only be polled)."""
+        self._account(account)
+        subscription = self.subscribe_fills(self.exchange, account, lambda _fill: None)
+        try:
+            if not self.stream.settle(account, 0, self.timeout):
+                raise VenueUnavailable(
+                    f"lighter's websocket {self.stream.url} did not subscribe {account} within {self.timeout} s "
+                    f"(its fills would be polled every {self._poller.every:g} s)"
+                )
+        finally:
+            subscription.cancel()
+        return f"websocket {self.stream.url}: account_all_trades and account_all_orders subscribed"
+
     # --- balances (no transfers on this venue) -------------------------------------------------------
 
     def fetch_balance(self, exchange: Exchange, account: str) -> dict[Currency, float]:
@@ -246,6 +279,10 @@ class LighterVenue:
 
     def fetch_transfer(self, client_id: str) -> TransferResult | None:
         return None
+
+    def clock_skew(self, exchange: Exchange) -> float:
+        """The margin given at construction (``clock_skew``): Lighter's clock is not the desk's."""
+        return self.skew
 
     def fetch_deposits(self, exchange: Exchange, account: str) -> list[Deposit]:
         self._account(account)
@@ -338,6 +375,9 @@ class LighterVenue:
             if "insufficient" in reason.lower() or "not enough" in reason.lower():
                 reason = f"insufficient funds: {reason}"
             return _refuse(refused, f"lighter refused the order: {reason}")
+        streamed = self.stream.live(account) and self.stream.wait_order(account, client_order_index(cid), self.timeout)
+        if streamed:  # what became of it, as the matching engine told the account's stream
+            return self._order(account, streamed, client_order_id)
         placed = self.fetch_order_by_client_id(exchange, account, cid)
         return (
             placed
@@ -350,7 +390,7 @@ class LighterVenue:
             )
         )
 
-    def _orders_of(self, account: str, active: bool) -> list[Any]:
+    def _orders_of(self, account: str, active: bool) -> list[dict[str, Any]]:
         index = self.accounts[account].account_index
         found: list[Any] = []
         for market_index in self.markets.values():
@@ -363,31 +403,11 @@ class LighterVenue:
                 call = self._orders.account_inactive_orders(
                     authorization=self._auth(account), account_index=index, limit=100, market_id=market_index
                 )
-            found.extend(self._run(_awaited(call), "account_orders").orders)
+            found.extend(o.to_dict() for o in self._run(_awaited(call), "account_orders").orders)
         return found
 
-    def _order(self, account: str, raw: Any, client_order_id: str | None = None) -> Order:
-        quantity = float(raw.initial_base_amount)
-        filled = float(raw.filled_base_amount)
-        status = _STATUS.get(raw.status, OrderStatus.CANCELED)
-        quote = float(raw.filled_quote_amount)
-        market = self._market_of(raw.market_index)
-        return Order(
-            order_id=f"{account}|{raw.market_index}|{raw.order_index}",
-            exchange=self.exchange,
-            account=account,
-            market=market,
-            side=Side.SELL if raw.is_ask else Side.BUY,
-            order_type=OrderType.MARKET if raw.type == "market" else OrderType.LIMIT,
-            quantity=quantity,
-            status=status,
-            price=float(raw.price) if raw.type == "limit" else None,
-            filled=filled,
-            average_price=quote / filled if filled else None,
-            client_order_id=client_order_id,
-            created_at=raw.created_at / 1000,
-            updated_at=raw.updated_at / 1000,
-        )
+    def _order(self, account: str, raw: Mapping[str, Any], client_order_id: str | None = None) -> Order:
+        return order_of(self.exchange, account, self._market_of(raw["market_index"]), raw, client_order_id)
 
     def fetch_order(self, order_id: str) -> Order:
         account, _, rest = order_id.partition("|")
@@ -396,7 +416,7 @@ class LighterVenue:
             raise VenueRejected(f"unknown order {order_id}")
         for active in (True, False):
             for raw in self._orders_of(account, active):
-                if str(raw.order_index) == order_index and str(raw.market_index) == market_index:
+                if str(raw["order_index"]) == order_index and str(raw["market_index"]) == market_index:
                     return self._order(account, raw)
         raise VenueRejected(f"unknown order {order_id}")
 
@@ -423,50 +443,43 @@ class LighterVenue:
         wanted = client_order_index(client_order_id)
         for active in (True, False):
             for raw in self._orders_of(account, active):
-                if raw.client_order_index == wanted:
+                if raw["client_order_index"] == wanted:
                     return self._order(account, raw, client_order_id)
         return None
 
     def fetch_fills(self, exchange: Exchange, account: str, since: float) -> list[Fill]:
         index = self._account(account).account_index
-        fills = []
-        for market, market_index in self.markets.items():
-            answer = self._run(
-                _awaited(
-                    self._orders.trades(
-                        sort_by="timestamp",
-                        limit=100,
-                        authorization=self._auth(account),
-                        account_index=index,
-                        market_id=market_index,
-                    )
-                ),
-                "trades",
+        fills: list[Fill] = []
+        for market_index in self.markets.values():
+            trades = self._orders.trades(
+                sort_by="timestamp",
+                limit=100,
+                authorization=self._auth(account),
+                account_index=index,
+                market_id=market_index,
             )
-            for t in answer.trades:
-                if t.timestamp / 1000 < since:
-                    continue
-                buyer = t.bid_account_id == index
-                fills.append(
-                    Fill(
-                        exchange=self.exchange,
-                        account=account,
-                        market=market,
-                        side=Side.BUY if buyer else Side.SELL,
-                        quantity=float(t.size),
-                        price=float(t.price),
-                        trade_id=str(t.trade_id),
-                        order_id=f"{account}|{market_index}|{t.bid_id if buyer else t.ask_id}",
-                        fee_currency=split_market(market)[1],
-                        timestamp=t.timestamp / 1000,
-                    )
-                )
+            answer = self._run(_awaited(trades), "trades")
+            fills.extend(f for t in answer.trades if (f := self._fill(account, t.to_dict())) and f.timestamp >= since)
         return sorted(fills, key=lambda f: (f.timestamp, f.trade_id))
 
+    def _fill(self, account: str, raw: Mapping[str, Any]) -> Fill | None:
+        market = next((m for m, i in self.markets.items() if i == raw["market_id"]), None)
+        index = self.accounts[account].account_index
+        return None if market is None else fill_of(self.exchange, account, index, market, raw)
+
+    def _streamed_trade(self, account: str, raw: dict[str, Any]) -> None:
+        fill = self._fill(account, raw)
+        if fill is not None:
+            self._poller.push(account, fill)
+
     def subscribe_fills(self, exchange: Exchange, account: str, callback: Callable[[Fill], None]) -> Subscription[str]:
-        """Push every later fill of the account to ``callback`` (polled: see `FillPoller`)."""
+        """Push every later fill of the account to ``callback``, each once: from the account's
+        websocket stream, with what a dropped stream missed fetched by REST on its return, and
+        polled every ``poll_every`` seconds while it is down (`LighterStream`, `FillPoller`)."""
         self._account(account)
-        return self._poller.subscribe(account, callback)
+        subscription = self._poller.subscribe(account, callback)
+        self.stream.watch(account)
+        return subscription
 
     def poll_fills(self) -> int:
         return self._poller.poll()

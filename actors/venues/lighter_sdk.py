@@ -1,4 +1,5 @@
-"""lighter-sdk, loaded on first use: importing it takes ~2 s, so only a desk with a Lighter venue pays.
+"""lighter-sdk, loaded on first use: importing it takes ~2 s, so only a desk with a Lighter venue pays
+(and with it the websocket client the SDK depends on, which the adapter's stream uses: 0.1 s more).
 
 It also pulls in py_ecc, which raises the interpreter's recursion limit to 100,000. With that limit
 a deeply nested frame overflows the C stack (a segfault) instead of raising the RecursionError the
@@ -27,6 +28,7 @@ def sdk() -> Any:
         from lighter.configuration import Configuration
         from lighter.exceptions import ApiException
         from lighter.signer_client import SignerClient
+        from websockets.asyncio.client import connect
     finally:
         sys.setrecursionlimit(limit)
     return SimpleNamespace(
@@ -37,4 +39,5 @@ def sdk() -> Any:
         ApiException=ApiException,
         SignerClient=SignerClient,
         create_api_key=lighter.create_api_key,  # type: ignore[attr-defined]
+        connect=connect,  # websockets' asyncio client
     )

@@ -165,6 +165,10 @@ class PaperVenue:
         with self._lock:
             return self._transfers.get(client_id)
 
+    def clock_skew(self, exchange: Exchange) -> float:
+        """The live venue's (its deposits and balances carry its stamps)."""
+        return self.live.clock_skew(exchange)
+
     def fetch_deposits(self, exchange: Exchange, account: str) -> list[Deposit]:
         live = self.live.fetch_deposits(exchange, account)
         self._settle()

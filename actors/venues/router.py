@@ -110,6 +110,9 @@ class VenueRouter:
             raise failure
         return None
 
+    def clock_skew(self, exchange: Exchange) -> float:
+        return self.venue(exchange).clock_skew(exchange)
+
     def fetch_deposits(self, exchange: Exchange, account: str) -> list[Deposit]:
         return self.venue(exchange).fetch_deposits(exchange, account)
 

@@ -87,6 +87,7 @@ class FakeBook:
         self.deposits: dict[str, list[tuple[str, str, float, float]]] = {}  # key -> (id, asset, amount, time)
         self.withdraw_fees: dict[str, float] = {}
         self.on_trade: list[Callable[[FakeTrade], None]] = []  # told after each trade (a stream pushes it)
+        self.on_order: list[Callable[[FakeOrder], None]] = []  # told after an order is placed, fills or ends
         self._ids = itertools.count(1)
 
     def new_id(self, prefix: str) -> str:
@@ -155,6 +156,7 @@ class FakeBook:
             )
             if marketable:
                 self._fill(order, amount, touch)
+            self._changed(order)
             return order
 
     def _fill(self, order: FakeOrder, amount: float, price: float) -> None:
@@ -185,6 +187,7 @@ class FakeBook:
             for order in open_orders:
                 assert order.price is not None
                 self._fill(order, order.amount - order.filled, order.price)
+                self._changed(order)
             return len(open_orders)
 
     def cancel(self, key: str, order_id: str) -> FakeOrder:
@@ -194,7 +197,12 @@ class FakeBook:
                 raise Refused("unknown_order", "unknown order")
             if order.status == "open":
                 order.status, order.closed = "canceled", self.now()
+                self._changed(order)
             return order
+
+    def _changed(self, order: FakeOrder) -> None:
+        for listener in self.on_order:
+            listener(order)
 
     def order(self, key: str, order_id: str) -> FakeOrder:
         order = self.orders.get(order_id)

@@ -1,5 +1,6 @@
 """A fake Kraken spot REST API (docs.kraken.com/api/docs/rest-api): the `{"error": [], "result": ...}`
-envelope, form-encoded private POSTs with API-Key / API-Sign headers, Kraken's asset names (XXBT, ZUSD)."""
+envelope, form-encoded private POSTs with API-Key / API-Sign headers, Kraken's asset names (XXBT, ZUSD),
+and transfers between a master account and its subaccounts (``AccountTransfer``, seen in ``Ledgers``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ _ERRORS = {
     "unknown_order": "EOrder:Unknown order",
     "invalid": "EGeneral:Invalid arguments",
     "unknown_key": "EAPI:Invalid key",
+    "permission_denied": "EGeneral:Permission denied",
 }
 _ASSETS = {"XXBT": ("XBT", 10), "ZUSD": ("USD", 4), "USDC": ("USDC", 8), "USDT": ("USDT", 8), "XETH": ("ETH", 10)}
 
@@ -35,6 +37,9 @@ class FakeKraken(FakeHttpExchange):
         self.secrets: dict[str, str] = {}
         self.withdraw_keys: dict[str, str] = {}  # whitelisted address name -> address
         self.ws_tokens: dict[str, str] = {}  # websocket token -> API key
+        self.iibans: dict[str, str] = {}  # IIBAN -> API key, of the master account and its subaccounts
+        self.master: str | None = None  # the master account's API key: the only one AccountTransfer takes
+        self.ledger: list[tuple[str, str, dict[str, Any]]] = []  # (API key, ledger id, entry)
 
     def add_key(self, api_key: str, balances: dict[str, float] | None = None) -> str:
         """Open an account under ``api_key``; returns its (base64) secret."""
@@ -243,6 +248,45 @@ class FakeKraken(FakeHttpExchange):
             return _raise_unknown_withdraw_key()
         entry = self.book.withdraw(key, form["asset"], float(form["amount"]), address)
         return {"refid": entry.id}
+
+    def private_AccountTransfer(self, key: str, form: dict[str, str]) -> dict[str, Any]:
+        """Between the master and its subaccounts, named by IIBAN; only the master's key may ask."""
+        if key != self.master:
+            raise Refused("permission_denied")
+        source, destination = self.iibans.get(form.get("from", "")), self.iibans.get(form.get("to", ""))
+        if source is None or destination is None or source == destination:
+            raise Refused("invalid")
+        amount = float(form["amount"])
+        transfer_id = self.book.transfer(source, destination, form["asset"], amount)
+        for owner, signed in ((source, -amount), (destination, amount)):
+            self.ledger.append(
+                (
+                    owner,
+                    self.book.new_id("L"),
+                    {
+                        "refid": transfer_id,
+                        "time": self.book.now(),
+                        "type": "transfer",
+                        "subtype": "",
+                        "aclass": "currency",
+                        "asset": form["asset"],
+                        "amount": _s(signed),
+                        "fee": "0",
+                        "balance": _s(self.book.wallet(owner).get(form["asset"], 0.0)),
+                    },
+                )
+            )
+        return {"transfer_id": transfer_id, "status": "complete"}
+
+    def private_Ledgers(self, key: str, form: dict[str, str]) -> dict[str, Any]:
+        assets = form["asset"].split(",") if form.get("asset") else None
+        start = float(form.get("start", 0))
+        entries = {
+            lid: entry
+            for owner, lid, entry in self.ledger
+            if owner == key and (assets is None or entry["asset"] in assets) and entry["time"] >= start
+        }
+        return {"ledger": entries, "count": len(entries)}
 
     def _withdrawal(self, w: FakeWithdrawal) -> dict[str, Any]:
         return {

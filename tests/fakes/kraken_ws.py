@@ -1,77 +1,36 @@
 """A fake Kraken websocket v2 (docs.kraken.com/api/docs/websocket-v2/executions): a client sends
 ``{"method": "subscribe", "params": {"channel": "executions", "token": ...}}`` with a token from
 REST ``GetWebSocketsToken``; every later trade of that key is pushed as an ``executions`` update.
-`drop_streams` closes every connection (a dropped stream)."""
+Faults as every fake stream has them (`FakeStreamServer`: `drop_streams`, ...)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from datetime import UTC, datetime
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from tests.fakes.book import FakeTrade
 from tests.fakes.kraken import _ASSETS, FakeKraken, _s
+from tests.fakes.ws import FakeStreamServer
 
 
-class FakeKrakenStream:
+class FakeKrakenStream(FakeStreamServer):
     """The websocket side of ``rest`` (a started `FakeKraken`), on 127.0.0.1:``port``."""
 
+    path = "/v2"
+
     def __init__(self, rest: FakeKraken) -> None:
+        super().__init__("fake-kraken-ws")
         self.rest = rest
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-kraken-ws", daemon=True)
-        self._server: Server | None = None
-        self._streams: dict[ServerConnection, str] = {}  # connection -> API key
-        self.subscriptions = 0
-        self._subscribed = threading.Condition()
         rest.book.on_trade.append(self._on_trade)
 
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/v2"
-
     def start(self) -> FakeKrakenStream:
-        self._thread.start()
-
-        async def open_server() -> Server:
-            return await serve(self._serve, "127.0.0.1", 0)
-
-        self._server = asyncio.run_coroutine_threadsafe(open_server(), self._loop).result(10)
-        self.port = next(iter(self._server.sockets)).getsockname()[1]
+        super().start()
         return self
 
-    def stop(self) -> None:
-        async def shut() -> None:
-            assert self._server is not None
-            self._server.close()
-            await self._server.wait_closed()
-
-        if self._server is not None:
-            asyncio.run_coroutine_threadsafe(shut(), self._loop).result(10)
-            self._server = None
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-
-    def wait_subscriptions(self, n: int, timeout: float = 30.0) -> bool:
-        """Wait until ``n`` subscriptions have been made in all (True), or ``timeout`` seconds (False)."""
-        with self._subscribed:
-            return self._subscribed.wait_for(lambda: self.subscriptions >= n, timeout)
-
-    def drop_streams(self) -> None:
-        """Close every open stream, as a network drop would."""
-
-        async def drop() -> None:
-            for connection in list(self._streams):
-                await connection.close(code=1011, reason="dropped")
-
-        asyncio.run_coroutine_threadsafe(drop(), self._loop).result(10)
-
-    async def _serve(self, connection: ServerConnection) -> None:
+    async def serve(self, connection: ServerConnection) -> None:
         try:
             async for raw in connection:
                 message = json.loads(raw)
@@ -99,14 +58,9 @@ class FakeKrakenStream:
                     )
                 )
                 if ok:
-                    self._streams[connection] = str(key)
-                    with self._subscribed:
-                        self.subscriptions += 1
-                        self._subscribed.notify_all()
+                    self.subscribed(connection, str(key))
         except ConnectionClosed:
             pass
-        finally:
-            self._streams.pop(connection, None)
 
     def _on_trade(self, trade: FakeTrade) -> None:
         """Called by the book (any thread) after each trade: push it to its key's streams."""
@@ -135,16 +89,7 @@ class FakeKrakenStream:
                 }
             ],
         }
-        for connection, key in list(self._streams.items()):
-            if key == trade.key:
-                asyncio.run_coroutine_threadsafe(_send(connection, json.dumps(update)), self._loop)
-
-
-async def _send(connection: ServerConnection, text: str) -> None:
-    try:
-        await connection.send(text)
-    except Exception:  # noqa: BLE001 - a closed stream: the client catches up by REST
-        pass
+        self.push(trade.key, json.dumps(update))
 
 
 def _iso(seconds: float) -> str:

@@ -147,6 +147,10 @@ class SimulatedVenue:
         with self._call("fetch_transfer"):
             return self._transfers.results.get(client_id)
 
+    def clock_skew(self, exchange: Exchange) -> float:
+        """Nil: the simulated venue stamps its events with the desk's own clock."""
+        return 0.0
+
     def fetch_deposits(self, exchange: Exchange, account: str) -> list[Deposit]:
         """Money credited to the account so far (deposits and arrived transfers), oldest first."""
         with self._call("fetch_deposits"):
