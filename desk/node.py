@@ -9,6 +9,7 @@ starts one by hand (an external actor, possibly on another host).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from desk.system import ActorFactory
 from supervisor.logs import configure_logging, log_to_file
 from supervisor.runtime import Runtime
 from supervisor.spec import Supervisor
+from supervisor.transport.handling import HANDLING_FOLDER, handling_path
 from supervisor.transport.keys import client_curve
 from supervisor.transport.link import NodeLink, node_secret
 
@@ -72,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         curve=_load_curve(args.keys, args.name),
         secret=node_secret(args.name, args.runtime),
         orphan_timeout=max(deployment.runtime.hang_timeout, 5 * deployment.runtime.heartbeat_interval),
+        handling=handling_path(Path(args.runtime) / HANDLING_FOLDER, args.name, os.getpid()) if args.runtime else None,
     )
     s = deployment.supervisor
     runtime = Runtime(

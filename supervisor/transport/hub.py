@@ -37,6 +37,7 @@ from typing import Any
 import zmq
 from loguru import logger
 
+from supervisor.transport.handling import handling_path, read_handling
 from supervisor.transport.keys import allow_clients, server_curve
 from supervisor.transport.wire import (
     MAX_FRAME_BYTES,
@@ -130,6 +131,7 @@ class Hub:
         heartbeat_timeout: float = 10.0,
         on_silent: Callable[[str], None] | None = None,
         keys: Path | None = None,
+        handling_folder: Path | None = None,
         context: zmq.Context[Any] | None = None,
     ) -> None:
         if endpoint.startswith("tcp://") and keys is None:
@@ -148,6 +150,7 @@ class Hub:
         self.heartbeat_timeout = heartbeat_timeout
         self.on_silent = on_silent
         self._keys = keys
+        self.handling_folder = handling_folder
         self._context = context or zmq.Context.instance()
         self._commands: SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]]] = SimpleQueue()
         self._lock = threading.Lock()  # guards the slots for status readers
@@ -527,14 +530,23 @@ class Hub:
         self._deliver(slot)
 
     def _settle_inflight(self, slot: _NodeSlot, reason: str) -> None:
-        """The node died: its first unacknowledged delivery was being handled (dead letter); requeue the rest."""
+        """The node died: what it had done is dropped, the one it was handling is a dead letter, the
+        rest is queued again, in order. Which is which its handling file says (`supervisor.transport.handling`);
+        without one, the first unacknowledged delivery is taken for the one it was handling."""
+        state = None
+        if self.handling_folder is not None and slot.incarnation:
+            slots = read_handling(handling_path(self.handling_folder, slot.name, slot.incarnation))
+            state = slots[0] if slots else None
         with self._lock:
             inflight, slot.inflight = list(slot.inflight), deque()
-            if inflight:
-                slot.queue.extendleft(reversed(inflight[1:]))
-                slot.queued_bytes += sum(len(d.body) for d in inflight[1:])
-        if inflight:
-            first = inflight[0]
+            if state is None:
+                dead, rest = inflight[:1], inflight[1:]
+            else:
+                dead = [d for d in inflight if state.was_handling(d.seq)]
+                rest = [d for d in inflight if d.seq > state.done and not state.was_handling(d.seq)]
+            slot.queue.extendleft(reversed(rest))
+            slot.queued_bytes += sum(len(d.body) for d in rest)
+        for first in dead:
             self._dead_letter(slot.name, first.sender, f"{reason} while handling it")
             if first.kind == "ask":
                 self._settle_ask((slot.name, first.sender, first.id))
