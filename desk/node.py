@@ -47,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", help="the deployment file (default: the one saved in the runtime folder)")
     parser.add_argument("--runtime", help="the runtime folder (default: the deployment's)")
     parser.add_argument("--keys", help="CurveZMQ keys folder (required for tcp://)")
+    parser.add_argument(
+        "--direct", action="store_true", help="take direct links from the other nodes (ipc; the supervisor passes it)"
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     if args.runtime:  # started by the supervisor: a rotated log of its own; stderr (NAME.out) only for errors
@@ -75,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         secret=node_secret(args.name, args.runtime),
         orphan_timeout=max(deployment.runtime.hang_timeout, 5 * deployment.runtime.heartbeat_interval),
         handling=handling_path(Path(args.runtime) / HANDLING_FOLDER, args.name, os.getpid()) if args.runtime else None,
+        direct=args.direct,
     )
     s = deployment.supervisor
     runtime = Runtime(

@@ -281,6 +281,8 @@ class ProcessSystem:
         ]
         if self.keys is not None and self.endpoint.startswith("tcp://"):
             argv += ["--keys", str(self.keys)]
+        else:
+            argv.append("--direct")  # ipc: the nodes it starts (and watches) link to each other directly
         return argv
 
     def _answer(self, header: Header, body: bytes) -> list[bytes] | None:

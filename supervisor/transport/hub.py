@@ -24,21 +24,22 @@ guarded receive loop share the ROUTER socket and its per-node state.)
 from __future__ import annotations
 
 import hmac
-import itertools
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import Any
 
+import msgspec
 import zmq
 from loguru import logger
 
-from supervisor.transport.handling import handling_path, read_handling
+from supervisor.transport.directory import Directory
+from supervisor.transport.handling import SlotState, handling_path, read_handling
 from supervisor.transport.keys import allow_clients, server_curve
+from supervisor.transport.slots import Delivery, HubNodeStatus, NodeSlot
 from supervisor.transport.wire import (
     MAX_FRAME_BYTES,
     Header,
@@ -53,57 +54,25 @@ from supervisor.transport.wire import (
 
 __all__ = ["Hub", "HubNodeStatus", "SystemHandler"]
 
+_depths_decoder = msgspec.msgpack.Decoder(dict[str, int])
+
+
+def _depths(body: bytes) -> dict[str, int]:
+    """What a node's pong says is on its way to each peer over direct links (nothing, if it says nothing valid)."""
+    if not body:
+        return {}
+    try:
+        return _depths_decoder.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return {}
+
+
 log = logger.bind(actor="hub")
 
 SystemHandler = Callable[[Header, bytes], "list[bytes] | None"]
 """Answers frames addressed to a name the hub itself serves (such as "runtime"): [header, body] or None."""
 
 SENT, FULL, GONE = "sent", "full", "gone"
-
-
-def readable(identity: str) -> str:
-    """A peer's identity for a log line: a node's name as is, a client's binary ZeroMQ identity as hex."""
-    if identity.isprintable() and identity.isascii():
-        return identity
-    return "client-" + identity.encode("latin-1").hex()
-
-
-@dataclass
-class _Delivery:
-    seq: int
-    kind: str
-    sender: str
-    id: int
-    body: bytes
-
-
-@dataclass
-class _NodeSlot:
-    """What the hub knows about one node name."""
-
-    name: str
-    connected: bool = False
-    incarnation: int = 0  # the pid its hello announced
-    route: bytes | None = None  # the identity of the connection that proved it is this node
-    queue: deque[_Delivery] = field(default_factory=deque)
-    queued_bytes: int = 0
-    inflight: deque[_Delivery] = field(default_factory=deque)
-    next_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    last_pong: float = 0.0
-    delivered: int = 0
-    dead_letters: int = 0
-
-
-@dataclass(frozen=True)
-class HubNodeStatus:
-    name: str
-    connected: bool
-    incarnation: int
-    queued: int
-    inflight: int
-    delivered: int
-    dead_letters: int
-    silent_for: float
 
 
 class Hub:
@@ -139,7 +108,7 @@ class Hub:
                 "a tcp:// hub needs CurveZMQ keys (see supervisor.transport.keys); use ipc:// for one host"
             )
         self.endpoint = endpoint
-        self.nodes = {name: _NodeSlot(name) for name in names}
+        self.nodes = {name: NodeSlot(name) for name in names}
         self.served = set(served)
         self.system_handler = system_handler
         self.window = window
@@ -164,6 +133,7 @@ class Hub:
         self._pending: Counter[tuple[str, str, int]] = Counter()  # (responder, asker, id) of asks routed
         self.dead_letters: deque[tuple[str, str, str]] = deque(maxlen=10_000)  # (recipient, sender, reason)
         self._drops_this_beat = 0
+        self._directory = Directory(self.nodes, self._send, self._secrets.get)
         self.counts: Counter[str] = Counter()
         """received, routed, answered (bad frames answered with an error), dropped (answers that could
         not be sent), impostors (hellos refused), forged (answers to no ask), internal_errors (bugs survived).
@@ -220,7 +190,7 @@ class Hub:
                     s.connected,
                     s.incarnation,
                     len(s.queue),
-                    len(s.inflight),
+                    len(s.inflight) + self._directory.in_transit(s.name),
                     s.delivered,
                     s.dead_letters,
                     now - s.last_pong if s.connected else 0.0,
@@ -354,7 +324,10 @@ class Hub:
         elif kind == "pong" and node is not None:
             with self._lock:
                 node.last_pong = time.monotonic()
-        elif kind in ("ack", "pong"):
+                node.direct_out = _depths(body)
+        elif kind == "drain" and node is not None:
+            self._directory.drain(who, header.to)
+        elif kind in ("ack", "pong", "drain"):
             self._answer_error(identity, header.id, f"only a node may send {kind!r} frames (say hello first)")
         else:
             self._answer_error(identity, header.id, f"a peer may not send {kind!r} frames")
@@ -444,7 +417,7 @@ class Hub:
         with self._lock:
             full = len(slot.queue) >= self.queue_limit or slot.queued_bytes + len(body) > self.queue_bytes
             if not full:
-                slot.queue.append(_Delivery(next(slot.next_seq), header.kind, who, header.id, body))
+                slot.queue.append(Delivery(next(slot.next_seq), header.kind, who, header.id, body))
                 slot.queued_bytes += len(body)
         if full:
             self._dead_letter(to, who, f"mailbox full ({len(slot.queue)} messages, {slot.queued_bytes} bytes waiting)")
@@ -465,7 +438,7 @@ class Hub:
         if self._send(self._identity_of(header.to), frames) != SENT:
             self._dropped(header.to, f"a tell from {who}")
 
-    def _deliver(self, slot: _NodeSlot) -> None:
+    def _deliver(self, slot: NodeSlot) -> None:
         if not slot.connected:
             return
         with self._lock:
@@ -490,10 +463,12 @@ class Hub:
                 slot.inflight.append(delivery)
                 slot.delivered += 1
 
-    def _acked(self, slot: _NodeSlot, seq: int) -> None:
+    def _acked(self, slot: NodeSlot, seq: int) -> None:
         with self._lock:
             while slot.inflight and slot.inflight[0].seq <= seq:
                 slot.inflight.popleft()
+        if slot.drains:
+            self._directory.check(slot)
         self._deliver(slot)
 
     def _hello(self, identity: bytes, who: str, header: Header, proof: bytes, user_id: str | None) -> None:
@@ -518,25 +493,34 @@ class Hub:
             return
         incarnation = header.id
         if slot.incarnation != incarnation:
-            self._settle_inflight(slot, f"{name} restarted (process {slot.incarnation} -> {incarnation})")
+            self._retire(slot, f"{name} restarted (process {slot.incarnation} -> {incarnation})")
         with self._connected:
             if slot.route is not None and slot.route != identity:
                 self._routes.pop(slot.route, None)
             self._routes[identity] = name
             slot.route = identity
             slot.connected, slot.incarnation, slot.last_pong = True, incarnation, time.monotonic()
+            slot.endpoint = header.endpoint if self._keys is None and header.endpoint.startswith("ipc://") else ""
             self._connected.notify_all()
         log.info("node {} connected (pid {}), {} messages waiting", name, incarnation, len(slot.queue))
+        self._directory.introduce(slot)
         self._deliver(slot)
 
-    def _settle_inflight(self, slot: _NodeSlot, reason: str) -> None:
-        """The node died: what it had done is dropped, the one it was handling is a dead letter, the
-        rest is queued again, in order. Which is which its handling file says (`supervisor.transport.handling`);
-        without one, the first unacknowledged delivery is taken for the one it was handling."""
-        state = None
+    def _retire(self, slot: NodeSlot, reason: str) -> None:
+        """Process ``slot.incarnation`` is gone: settle what the hub delivered to it and what its peers
+        sent it directly, from its handling file (`supervisor.transport.handling`)."""
+        states = None
         if self.handling_folder is not None and slot.incarnation:
-            slots = read_handling(handling_path(self.handling_folder, slot.name, slot.incarnation))
-            state = slots[0] if slots else None
+            states = read_handling(handling_path(self.handling_folder, slot.name, slot.incarnation))
+        self._settle_inflight(slot, reason, states[0] if states else None)
+        for sender in self._directory.down(slot, states):
+            self._dead_letter(slot.name, sender, f"{reason} while handling it")
+        slot.endpoint = ""
+
+    def _settle_inflight(self, slot: NodeSlot, reason: str, state: SlotState | None) -> None:
+        """What it had done is dropped, the one it was handling is a dead letter, the rest is queued
+        again, in order; without a handling file the first unacknowledged delivery is taken for the
+        one it was handling."""
         with self._lock:
             inflight, slot.inflight = list(slot.inflight), deque()
             if state is None:
@@ -565,7 +549,7 @@ class Hub:
             if slot.route is not None:
                 self._routes.pop(slot.route, None)
                 slot.route = None
-        self._settle_inflight(slot, reason)
+        self._retire(slot, reason)
         with self._lock:
             slot.incarnation = 0
 

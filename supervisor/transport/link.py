@@ -16,11 +16,10 @@ answered (if asked) and dead-lettered as a digest (its size and hash, not the by
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import Any
@@ -34,12 +33,15 @@ from messages.codec import DecodeError, decode, encode
 from messages.system import DeliveryFailed
 from supervisor.mailbox import Reply
 from supervisor.runtime import Runtime
+from supervisor.transport.direct import FULL, NONE, DirectLinks
 from supervisor.transport.handling import HandlingFile
-from supervisor.transport.pump import Delivery, LinkMailbox
+from supervisor.transport.pump import Delivery, LinkMailbox, Undecodable
 from supervisor.transport.wire import (
     MAX_FRAME_BYTES,
     SECRET_ENV,
     Header,
+    PeerDown,
+    PeerInfo,
     WireError,
     decode_header,
     encode_header,
@@ -50,16 +52,10 @@ from supervisor.transport.wire import (
 
 __all__ = ["NodeLink", "Undecodable", "encode_answer", "node_secret", "secret_path"]
 
-
-class Undecodable(msgspec.Struct, frozen=True):
-    """What a dead letter keeps of a body that could not be decoded: its size and a digest, not the bytes."""
-
-    size: int
-    sha256: str
-
-    @classmethod
-    def of(cls, body: bytes) -> Undecodable:
-        return cls(len(body), hashlib.sha256(body).hexdigest()[:32])
+ACK_EVERY = 64
+"""With a handling file, deliveries are acknowledged in batches: at most this many wait for it..."""
+ACK_DELAY_MS = 20
+"""...or for this long once the node has nothing more to do (the hub's window is 256)."""
 
 
 log = logger.bind(actor="node")
@@ -102,6 +98,7 @@ class NodeLink:
         orphan_timeout: float | None = None,
         secret: str = "",
         handling: Path | None = None,
+        direct: bool = False,
     ) -> None:
         self.name = name
         self.secret = secret
@@ -126,9 +123,24 @@ class NodeLink:
         self._poller.register(self._dealer, zmq.POLLIN)
         self._poller.register(self._wake_fd, zmq.POLLIN)
         self._io = threading.Lock()  # whoever holds it owns the sockets
-        self._queued: SimpleQueue[tuple[zmq.Socket[Any], list[bytes]]] = SimpleQueue()
+        self._queued: SimpleQueue[Callable[[], None]] = SimpleQueue()
         self._headers: dict[str, bytes] = {}
-        self._file = HandlingFile(handling, 1) if handling is not None else None
+        self._file = HandlingFile(handling, len(self.names) + 1) if handling is not None else None
+        self._direct: DirectLinks | None = None
+        if direct and handling is not None and endpoint.startswith("ipc://"):
+            self._direct = DirectLinks(
+                name,
+                self.incarnation,
+                secret.encode(),
+                f"ipc://{handling.parent / f'{self.incarnation}.sock'}",
+                self.names - {"runtime"},
+                context=self._context,
+                poller=self._poller,
+                to_hub=self._dealer.send_multipart,
+                deliver=lambda delivery: self._runtime.deliver(self.name, delivery) if self._runtime else None,
+                dead_letter=lambda *args: self._runtime.dead_letter(*args) if self._runtime else None,
+                file=self._file,  # type: ignore[arg-type]
+            )
         self._closed = False
         self._dead = False  # request_stop(graceful=False): the link does nothing more, like a killed process
         self._done_seq = 0
@@ -154,25 +166,41 @@ class NodeLink:
         return name in self.names or is_client(name)  # a client that told us something can be told back
 
     def tell(self, name: str, message: Any, sender: str | None) -> None:
+        body = encode(message)
+        self._locked(lambda: self._tell(name, body, message))
+
+    def _tell(self, name: str, body: bytes, message: Any) -> None:
+        if self._direct is not None:
+            sent = self._direct.tell(name, body)
+            if sent == FULL:
+                assert self._runtime is not None
+                self._runtime.dead_letter(name, message, "too much mail waiting for its direct link", self.name)
+            if sent != NONE:
+                return
         header = self._headers.get(name)
         if header is None:
             header = encode_header(Header(kind="tell", to=name))
             if len(self._headers) < 10_000:
                 self._headers[name] = header
-        self._send(self._dealer, [header, encode(message)])
+        self._dealer.send_multipart([header, body])
 
-    def _send(self, socket: zmq.Socket[Any], frames: list[bytes]) -> None:
-        """Send now if the sockets are free; else queue for their holder (woken). After `close`: dropped."""
+    def _send(self, frames: list[bytes]) -> None:
+        """Send ``frames`` to the hub (now, or by the sockets' holder)."""
+        self._locked(lambda: self._dealer.send_multipart(frames))
+
+    def _locked(self, action: Callable[[], None]) -> None:
+        """Run ``action`` on the sockets now if they are free; else queue it for their holder (woken).
+        After `close`: dropped (logged)."""
         if self._closed or self._dead:
-            log.warning("{}: the link is closed; a frame for the hub is dropped", self.name)
+            log.warning("{}: the link is closed; a frame is dropped", self.name)
             return
         if self._io.acquire(blocking=False):
             try:
-                socket.send_multipart(frames)
+                action()
             finally:
                 self._io.release()
             return
-        self._queued.put((socket, frames))
+        self._queued.put(action)
         self.wake()
 
     def wake(self) -> None:
@@ -192,23 +220,35 @@ class NodeLink:
             self._stop.wait(timeout_ms / 1000)
             return
         with self._io:
-            self._flush()
-            events = dict(self._poller.poll(timeout_ms))
+            self._flush(ACK_EVERY)
+            if self._acks_owed():  # acknowledge once the burst is over (or every ACK_EVERY), not per message
+                events = dict(self._poller.poll(min(ACK_DELAY_MS, timeout_ms)))
+                if not events:
+                    self._flush(1)
+                    events = dict(self._poller.poll(timeout_ms))
+            else:
+                events = dict(self._poller.poll(timeout_ms))
             self._drain(events)
-            self._flush()
+            self._flush(ACK_EVERY)
 
-    def _flush(self) -> None:
-        """Send the frames other threads queued, then the acknowledgement of what is done (sockets held)."""
+    def _acks_owed(self) -> bool:
+        return self._done_seq > self._acked_seq or (self._direct is not None and self._direct.acks_owed())
+
+    def _flush(self, ack_at: int = 1) -> None:
+        """Send the frames other threads queued, then acknowledge what is done if ``ack_at`` or more
+        deliveries wait for it on a path (sockets held)."""
         while True:
             try:
-                socket, frames = self._queued.get_nowait()
+                action = self._queued.get_nowait()
             except Empty:
                 break
-            socket.send_multipart(frames)
+            action()
         done = self._done_seq
-        if done > self._acked_seq:
+        if done - self._acked_seq >= ack_at:
             self._acked_seq = done
             self._dealer.send_multipart([encode_header(Header(kind="ack", seq=done)), b""])
+        if self._direct is not None:
+            self._direct.flush_acks(ack_at)
 
     def _drain(self, events: dict[Any, int]) -> None:
         if self._wake_fd in events:
@@ -227,10 +267,19 @@ class NodeLink:
                     self._receive(frames)
                 except Exception:  # a bug must not end the I/O (and with it the node)
                     log.exception("{}: could not handle a frame from the hub; carrying on", self.name)
+        direct = self._direct
+        if direct is not None:
+            if direct.router in events:
+                direct.from_router()
+            for socket in [s for s in events if s in direct.sockets]:
+                direct.from_peer(socket)
 
     def handling(self, delivery: Delivery) -> None:
-        if self._file is not None:
-            self._file.handling(delivery.slot, delivery.seq)
+        if delivery.slot == 0:
+            if self._file is not None:
+                self._file.handling(0, delivery.seq)
+        elif self._direct is not None:
+            self._direct.handling(delivery)
 
     # ---- the node's main thread --------------------------------------------------------------------
 
@@ -251,9 +300,13 @@ class NodeLink:
         then everything it sent meanwhile is flushed to the hub, then the last ack.
         """
         assert self._runtime is not None
+        endpoint = self._direct.endpoint if self._direct is not None else ""
         with self._io:
             self._dealer.send_multipart(
-                [encode_header(Header(kind="hello", to=self.name, id=self.incarnation)), self.secret.encode()]
+                [
+                    encode_header(Header(kind="hello", to=self.name, id=self.incarnation, endpoint=endpoint)),
+                    self.secret.encode(),
+                ]
             )
         while not self._stop.is_set() and not self._runtime.stopped:
             self._stop.wait(0.2)
@@ -291,8 +344,11 @@ class NodeLink:
         kind = header.kind
         if kind in ("tell", "ask"):
             self._deliver(header, frames[1])
-        elif kind == "ping":
-            self._dealer.send_multipart([encode_header(Header(kind="pong")), b""])
+        elif kind == "ping":  # with how much mail is on its way to each peer over direct links (for status)
+            depths = msgspec.msgpack.encode(self._direct.depths()) if self._direct is not None else b""
+            self._dealer.send_multipart([encode_header(Header(kind="pong")), depths])
+        elif kind in ("peer", "down", "clear") and self._direct is not None:
+            self._from_directory(header, frames[1])
         elif kind == "bye":
             self.request_stop("the supervisor asked this node to stop")
         elif kind == "error":
@@ -307,6 +363,18 @@ class NodeLink:
                 self.request_stop(f"the hub refused this node: {failure.reason}")
         else:
             log.warning("ignored a {!r} frame from the hub", kind)
+
+    def _from_directory(self, header: Header, body: bytes) -> None:
+        assert self._direct is not None
+        try:
+            if header.kind == "peer":
+                self._direct.introduce(msgspec.msgpack.decode(body, type=PeerInfo))
+            elif header.kind == "down":
+                self._direct.peer_down(msgspec.msgpack.decode(body, type=PeerDown))
+            else:
+                self._direct.cleared(header.sender)
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            log.warning("{}: ignored a {!r} frame from the hub: {}", self.name, header.kind, error)
 
     def _deliver(self, header: Header, body: bytes) -> None:
         """A delivery from the hub, into the mailbox (sockets held: answers that cannot wait are queued)."""
@@ -345,12 +413,11 @@ class NodeLink:
                     )
                 else:
                     frames = [encode_header(Header(kind="reply", to=asker, id=id)), encode_answer(value)]
-                self._send(self._dealer, frames)
+                self._send(frames)
             except Exception as failure:  # the answer cannot go (cannot be encoded): the asker hears why
                 log.exception("could not send the answer to {} back to {}", kind, asker)
                 try:
                     self._send(
-                        self._dealer,
                         error_frames(
                             f"{self.name} could not send its answer: {failure}"[:500],
                             id=id,
@@ -370,7 +437,8 @@ class NodeLink:
         if self._file is not None:
             self._file.done(0, seq)  # acknowledged in a batch, before the next poll
         elif not self._dead:
-            self._send(self._dealer, [encode_header(Header(kind="ack", seq=seq)), b""])
+            self._acked_seq = self._done_seq
+            self._send([encode_header(Header(kind="ack", seq=seq)), b""])
 
     def close(self) -> None:
         if self._closed:
@@ -378,6 +446,8 @@ class NodeLink:
         held = self._io.acquire(timeout=5)  # an abandoned (hung) incarnation may hold it no longer than a poll
         try:
             self._closed = True  # an actor thread still finishing a message sends nothing to closed sockets
+            if self._direct is not None:
+                self._direct.close()
             self._dealer.close()
             os.close(self._wake_fd)
         finally:

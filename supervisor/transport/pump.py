@@ -9,19 +9,23 @@ request, a timer's tell) wakes the poll. Each `Delivery` is marked as being hand
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 from typing import Protocol
 
+import msgspec
+
 from supervisor.mailbox import Envelope, Mailbox, Reply
 
-__all__ = ["Delivery", "LinkMailbox", "Pump"]
+__all__ = ["Delivery", "LinkMailbox", "Pump", "Undecodable"]
 
 
 class Delivery(Envelope):
-    """An envelope that came over a link: path ``slot`` of the handling file, sequence number ``seq``."""
+    """An envelope that came over a link: path ``slot`` of the handling file, sequence number ``seq``
+    (on that path)."""
 
-    __slots__ = ("seq", "slot")
+    __slots__ = ("epoch", "seq", "slot")
 
     def __init__(
         self,
@@ -31,10 +35,23 @@ class Delivery(Envelope):
         receipt: Callable[[], None] | None,
         slot: int,
         seq: int,
+        epoch: int = 0,
     ) -> None:
         super().__init__(message, sender, reply_to, receipt)
         self.slot = slot
         self.seq = seq
+        self.epoch = epoch  # the sender's process, on a direct link (0: the hub)
+
+
+class Undecodable(msgspec.Struct, frozen=True):
+    """What a dead letter keeps of a body that could not be decoded: its size and a digest, not the bytes."""
+
+    size: int
+    sha256: str
+
+    @classmethod
+    def of(cls, body: bytes) -> Undecodable:
+        return cls(len(body), hashlib.sha256(body).hexdigest()[:32])
 
 
 class Pump(Protocol):
