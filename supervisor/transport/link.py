@@ -301,13 +301,8 @@ class NodeLink:
         """
         assert self._runtime is not None
         endpoint = self._direct.endpoint if self._direct is not None else ""
-        with self._io:
-            self._dealer.send_multipart(
-                [
-                    encode_header(Header(kind="hello", to=self.name, id=self.incarnation, endpoint=endpoint)),
-                    self.secret.encode(),
-                ]
-            )
+        hello = encode_header(Header(kind="hello", to=self.name, id=self.incarnation, endpoint=endpoint))
+        self._send([hello, self.secret.encode()])  # by the actor's thread if it is polling already
         while not self._stop.is_set() and not self._runtime.stopped:
             self._stop.wait(0.2)
             if self._io.acquire(blocking=False):  # the actor is busy or restarting: keep the link alive
