@@ -15,10 +15,13 @@ and the rest go to the next incarnation, in order. Every bad frame gets a typed
 `DeliveryFailed` answer, or is counted as dropped when even that cannot be sent
 (`Hub.counts`); nothing a peer sends can stop the hub's thread.
 
-(Over 400 lines: routing, admission and mail-keeping share the slots and the one socket thread.)
+Direct node-to-node links (`supervisor.transport.direct`) are introduced, drained and settled
+by `supervisor.transport.directory`; a dead node's handling file (`supervisor.transport.handling`)
+says exactly what it had done and which delivery was in hand.
 
 (About 580 lines, over the usual 400: routing, identities, acknowledgement windows and the
-guarded receive loop share the ROUTER socket and its per-node state.)
+guarded receive loop share the ROUTER socket and its per-node state; the slots, the directory
+and the handling files live in their own modules.)
 """
 
 from __future__ import annotations

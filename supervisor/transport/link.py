@@ -33,7 +33,7 @@ from messages.codec import DecodeError, decode, encode
 from messages.system import DeliveryFailed
 from supervisor.mailbox import Reply
 from supervisor.runtime import Runtime
-from supervisor.transport.direct import FULL, NONE, DirectLinks
+from supervisor.transport.direct import FULL, NONE, DirectLinks, has_frames
 from supervisor.transport.handling import HandlingFile
 from supervisor.transport.pump import Delivery, LinkMailbox, Undecodable
 from supervisor.transport.wire import (
@@ -259,6 +259,8 @@ class NodeLink:
         if self._dealer in events:
             self._heard = time.monotonic()
             for _ in range(1000):
+                if not has_frames(self._dealer):
+                    break
                 try:
                     frames = self._dealer.recv_multipart(zmq.NOBLOCK)
                 except zmq.Again:
