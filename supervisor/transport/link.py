@@ -196,6 +196,8 @@ class NodeLink:
             return
         if self._io.acquire(blocking=False):
             try:
+                if not self._queued.empty():
+                    self._run_queued()  # what this thread (or another) queued earlier goes first: order kept
                 action()
             finally:
                 self._io.release()
@@ -231,18 +233,21 @@ class NodeLink:
             self._drain(events)
             self._flush(ACK_EVERY)
 
+    def _run_queued(self) -> None:
+        while True:
+            try:
+                action = self._queued.get_nowait()
+            except Empty:
+                return
+            action()
+
     def _acks_owed(self) -> bool:
         return self._done_seq > self._acked_seq or (self._direct is not None and self._direct.acks_owed())
 
     def _flush(self, ack_at: int = 1) -> None:
         """Send the frames other threads queued, then acknowledge what is done if ``ack_at`` or more
         deliveries wait for it on a path (sockets held)."""
-        while True:
-            try:
-                action = self._queued.get_nowait()
-            except Empty:
-                break
-            action()
+        self._run_queued()
         done = self._done_seq
         if done - self._acked_seq >= ack_at:
             self._acked_seq = done
