@@ -42,7 +42,7 @@ from loguru import logger
 from supervisor.transport.directory import Directory
 from supervisor.transport.handling import SlotState, handling_path, read_handling
 from supervisor.transport.keys import allow_clients, server_curve
-from supervisor.transport.slots import Delivery, HubNodeStatus, NodeSlot
+from supervisor.transport.slots import Delivery, HubNodeStatus, NodeSlot, readable
 from supervisor.transport.wire import (
     MAX_FRAME_BYTES,
     Header,
@@ -55,7 +55,7 @@ from supervisor.transport.wire import (
     shown,
 )
 
-__all__ = ["Hub", "HubNodeStatus", "SystemHandler"]
+__all__ = ["Hub", "HubNodeStatus", "SystemHandler", "readable"]
 
 _depths_decoder = msgspec.msgpack.Decoder(dict[str, int])
 
