@@ -109,10 +109,13 @@ class DirectLinks:
         file: HandlingFile,
         window: int = 256,
         wait_limit: int = 100_000,
+        ack_every: int = 64,
+        on_acks_owed: Callable[[], None] | None = None,
     ) -> None:
         self.name, self.incarnation, self.secret, self.endpoint = name, incarnation, secret, endpoint
         self.peers = peers
         self.window, self.wait_limit = window, wait_limit
+        self.ack_every, self._on_acks_owed = ack_every, on_acks_owed  # acks due in the middle of a burst
         self._context, self._poller = context, poller
         self._to_hub, self._deliver, self._dead_letter, self._file = to_hub, deliver, dead_letter, file
         self.router = context.socket(zmq.ROUTER)
@@ -361,6 +364,8 @@ class DirectLinks:
         if self.inbound.get(inbound.name) is inbound:  # not a link an earlier process of the peer had
             inbound.done = seq
             self._file.done(inbound.slot, seq)
+            if seq - inbound.acked >= self.ack_every and self._on_acks_owed is not None:
+                self._on_acks_owed()
 
     def handling(self, delivery: Delivery) -> None:
         inbound = self.inbound.get(delivery.sender or "")

@@ -140,6 +140,8 @@ class NodeLink:
                 deliver=lambda delivery: self._runtime.deliver(self.name, delivery) if self._runtime else None,
                 dead_letter=lambda *args: self._runtime.dead_letter(*args) if self._runtime else None,
                 file=self._file,  # type: ignore[arg-type]
+                ack_every=ACK_EVERY,
+                on_acks_owed=lambda: self._locked(lambda: self._flush(ACK_EVERY)),
             )
         self._closed = False
         self._dead = False  # request_stop(graceful=False): the link does nothing more, like a killed process
@@ -437,7 +439,9 @@ class NodeLink:
         if seq > self._done_seq:
             self._done_seq = seq
         if self._file is not None:
-            self._file.done(0, seq)  # acknowledged in a batch, before the next poll
+            self._file.done(0, seq)  # acknowledged in a batch: every ACK_EVERY, and before the next poll
+            if self._done_seq - self._acked_seq >= ACK_EVERY:
+                self._locked(lambda: self._flush(ACK_EVERY))
         elif not self._dead:
             self._acked_seq = self._done_seq
             self._send([encode_header(Header(kind="ack", seq=seq)), b""])
