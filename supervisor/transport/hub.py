@@ -10,8 +10,8 @@ responder, same id): a peer can neither speak for an actor nor forge a reply.
 Each node's undelivered mail is kept: while a node is down its mail waits (up to
 ``queue_limit`` messages and ``queue_bytes`` bytes; beyond that it becomes a dead letter and
 an asker gets an error). A node holds at most ``window`` unacknowledged deliveries; when its
-process dies, the first of those (the one it was handling) is dead-lettered, as in-process,
-and the rest go to the next incarnation, in order. Every bad frame gets a typed
+process dies, the one it was handling (its handling file says which; without one, the first
+unacknowledged) is dead-lettered, as in-process, and the rest go to the next incarnation, in order. Every bad frame gets a typed
 `DeliveryFailed` answer, or is counted as dropped when even that cannot be sent
 (`Hub.counts`); nothing a peer sends can stop the hub's thread.
 

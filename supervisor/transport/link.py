@@ -3,10 +3,12 @@
 `NodeLink` is the node's side of the wire. Its connection has a random identity; its hello
 names the actor and carries the proof (the incarnation's secret from the supervisor, in
 ``$TREASURY_NODE_SECRET``; over tcp the node's own CurveZMQ key is the proof). Mail for other
-actors leaves through the hub; mail from the hub goes into the local runtime (which restarts
-the actor in-process if it raises, keeping its mailbox); every delivery is acknowledged once
-the actor is done with it, so the hub knows what a dead process was handling. There is no
-I/O thread: the actor's thread polls the sockets while it is idle (see `NodeLink`).
+actors leaves through the hub, or over a direct link to the other node
+(`supervisor.transport.direct`); mail that arrives goes into the local runtime (which restarts
+the actor in-process if it raises, keeping its mailbox); deliveries are acknowledged once the
+actor is done with them, in batches, and the handling file tells the hub what a dead process
+had done and had in hand. There is no I/O thread: the actor's thread polls the sockets while
+it is idle (see `NodeLink`).
 
 A deployment runs a node with ``python -m desk.node --name NAME --connect ENDPOINT``.
 
