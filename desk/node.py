@@ -9,6 +9,7 @@ starts one by hand (an external actor, possibly on another host).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from desk.system import ActorFactory
 from supervisor.logs import configure_logging, log_to_file
 from supervisor.runtime import Runtime
 from supervisor.spec import Supervisor
+from supervisor.transport.handling import HANDLING_FOLDER, handling_path
 from supervisor.transport.keys import client_curve
 from supervisor.transport.link import NodeLink, node_secret
 
@@ -45,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", help="the deployment file (default: the one saved in the runtime folder)")
     parser.add_argument("--runtime", help="the runtime folder (default: the deployment's)")
     parser.add_argument("--keys", help="CurveZMQ keys folder (required for tcp://)")
+    parser.add_argument(
+        "--direct", action="store_true", help="take direct links from the other nodes (ipc; the supervisor passes it)"
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     if args.runtime:  # started by the supervisor: a rotated log of its own; stderr (NAME.out) only for errors
@@ -72,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         curve=_load_curve(args.keys, args.name),
         secret=node_secret(args.name, args.runtime),
         orphan_timeout=max(deployment.runtime.hang_timeout, 5 * deployment.runtime.heartbeat_interval),
+        handling=handling_path(Path(args.runtime) / HANDLING_FOLDER, args.name, os.getpid()) if args.runtime else None,
+        direct=args.direct,
     )
     s = deployment.supervisor
     runtime = Runtime(

@@ -36,6 +36,7 @@ from supervisor.child_commands import CHILD_COMMANDS, answer_child_command
 from supervisor.clock import SystemClock
 from supervisor.spec import ChildSpec, Supervisor
 from supervisor.transport.client import Client
+from supervisor.transport.handling import HANDLING_FOLDER
 from supervisor.transport.hub import Hub
 from supervisor.transport.keys import missing_node_keys
 from supervisor.transport.link import secret_path
@@ -233,6 +234,7 @@ class ProcessSystem:
                 heartbeat_timeout=self.deployment.runtime.hang_timeout,
                 on_silent=lambda name: self.runtime.on_silent(name) if self.runtime else None,
                 keys=self.keys if self.endpoint.startswith("tcp://") else None,
+                handling_folder=self.folder / HANDLING_FOLDER,
             )
             self.hub.start()
             self._admit_external()
@@ -279,6 +281,8 @@ class ProcessSystem:
         ]
         if self.keys is not None and self.endpoint.startswith("tcp://"):
             argv += ["--keys", str(self.keys)]
+        else:
+            argv.append("--direct")  # ipc: the nodes it starts (and watches) link to each other directly
         return argv
 
     def _answer(self, header: Header, body: bytes) -> list[bytes] | None:
@@ -353,6 +357,8 @@ class ProcessSystem:
             secret.unlink(missing_ok=True)
         for sock in self.folder.glob("*.sock"):
             sock.unlink(missing_ok=True)
+        for left in self.folder.glob(f"{HANDLING_FOLDER}/*"):
+            left.unlink(missing_ok=True)
 
 
 def _unused_factory() -> Any:

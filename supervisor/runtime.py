@@ -25,7 +25,7 @@ from supervisor.clock import Clock, Repeating, SystemClock, call_every
 from supervisor.control import ControlThread
 from supervisor.errors import StartError
 from supervisor.hosted import current_actor
-from supervisor.mailbox import Reply
+from supervisor.mailbox import Mailbox, Reply
 from supervisor.spec import ChildSpec, Supervisor
 from supervisor.tree import SYSTEM_NAME, describe, log
 
@@ -121,6 +121,13 @@ class Runtime(ChildManagement):
         if current_actor() is None:
             control.join(timeout)
         return self._stopped.is_set()
+
+    def use_mailbox(self, name: str, mailbox: Mailbox) -> None:
+        """Give actor ``name`` this mailbox instead of a plain one, before `start` (how a process-mode
+        node's actor polls its link while idle: `supervisor.transport.pump`)."""
+        if self._control.started:
+            raise RuntimeError("a mailbox can only be replaced before the runtime starts")
+        self._cells[name].mailbox = mailbox
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the runtime has stopped (by `stop` or by escalation); False on timeout."""

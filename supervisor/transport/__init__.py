@@ -1,4 +1,5 @@
-"""The process-mode transport: the hub, a node's link to it, clients, the wire, CurveZMQ keys, and process supervision.
+"""The process-mode transport: the hub, a node's link to it and its direct links to other nodes, clients, the wire,
+CurveZMQ keys, and process supervision.
 
 It knows no actor and no deployment: `desk.processes` assembles a desk from these parts.
 """

@@ -10,34 +10,39 @@ responder, same id): a peer can neither speak for an actor nor forge a reply.
 Each node's undelivered mail is kept: while a node is down its mail waits (up to
 ``queue_limit`` messages and ``queue_bytes`` bytes; beyond that it becomes a dead letter and
 an asker gets an error). A node holds at most ``window`` unacknowledged deliveries; when its
-process dies, the first of those (the one it was handling) is dead-lettered, as in-process,
-and the rest go to the next incarnation, in order. Every bad frame gets a typed
+process dies, the one it was handling (its handling file says which; without one, the first
+unacknowledged) is dead-lettered, as in-process, and the rest go to the next incarnation, in order. Every bad frame gets a typed
 `DeliveryFailed` answer, or is counted as dropped when even that cannot be sent
 (`Hub.counts`); nothing a peer sends can stop the hub's thread.
 
-(Over 400 lines: routing, admission and mail-keeping share the slots and the one socket thread.)
+Direct node-to-node links (`supervisor.transport.direct`) are introduced, drained and settled
+by `supervisor.transport.directory`; a dead node's handling file (`supervisor.transport.handling`)
+says exactly what it had done and which delivery was in hand.
 
 (About 580 lines, over the usual 400: routing, identities, acknowledgement windows and the
-guarded receive loop share the ROUTER socket and its per-node state.)
+guarded receive loop share the ROUTER socket and its per-node state; the slots, the directory
+and the handling files live in their own modules.)
 """
 
 from __future__ import annotations
 
 import hmac
-import itertools
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import Any
 
+import msgspec
 import zmq
 from loguru import logger
 
+from supervisor.transport.directory import Directory
+from supervisor.transport.handling import SlotState, handling_path, read_handling
 from supervisor.transport.keys import allow_clients, server_curve
+from supervisor.transport.slots import Delivery, HubNodeStatus, NodeSlot, readable
 from supervisor.transport.wire import (
     MAX_FRAME_BYTES,
     Header,
@@ -50,7 +55,20 @@ from supervisor.transport.wire import (
     shown,
 )
 
-__all__ = ["Hub", "HubNodeStatus", "SystemHandler"]
+__all__ = ["Hub", "HubNodeStatus", "SystemHandler", "readable"]
+
+_depths_decoder = msgspec.msgpack.Decoder(dict[str, int])
+
+
+def _depths(body: bytes) -> dict[str, int]:
+    """What a node's pong says is on its way to each peer over direct links (nothing, if it says nothing valid)."""
+    if not body:
+        return {}
+    try:
+        return _depths_decoder.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return {}
+
 
 log = logger.bind(actor="hub")
 
@@ -58,51 +76,6 @@ SystemHandler = Callable[[Header, bytes], "list[bytes] | None"]
 """Answers frames addressed to a name the hub itself serves (such as "runtime"): [header, body] or None."""
 
 SENT, FULL, GONE = "sent", "full", "gone"
-
-
-def readable(identity: str) -> str:
-    """A peer's identity for a log line: a node's name as is, a client's binary ZeroMQ identity as hex."""
-    if identity.isprintable() and identity.isascii():
-        return identity
-    return "client-" + identity.encode("latin-1").hex()
-
-
-@dataclass
-class _Delivery:
-    seq: int
-    kind: str
-    sender: str
-    id: int
-    body: bytes
-
-
-@dataclass
-class _NodeSlot:
-    """What the hub knows about one node name."""
-
-    name: str
-    connected: bool = False
-    incarnation: int = 0  # the pid its hello announced
-    route: bytes | None = None  # the identity of the connection that proved it is this node
-    queue: deque[_Delivery] = field(default_factory=deque)
-    queued_bytes: int = 0
-    inflight: deque[_Delivery] = field(default_factory=deque)
-    next_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    last_pong: float = 0.0
-    delivered: int = 0
-    dead_letters: int = 0
-
-
-@dataclass(frozen=True)
-class HubNodeStatus:
-    name: str
-    connected: bool
-    incarnation: int
-    queued: int
-    inflight: int
-    delivered: int
-    dead_letters: int
-    silent_for: float
 
 
 class Hub:
@@ -130,6 +103,7 @@ class Hub:
         heartbeat_timeout: float = 10.0,
         on_silent: Callable[[str], None] | None = None,
         keys: Path | None = None,
+        handling_folder: Path | None = None,
         context: zmq.Context[Any] | None = None,
     ) -> None:
         if endpoint.startswith("tcp://") and keys is None:
@@ -137,7 +111,7 @@ class Hub:
                 "a tcp:// hub needs CurveZMQ keys (see supervisor.transport.keys); use ipc:// for one host"
             )
         self.endpoint = endpoint
-        self.nodes = {name: _NodeSlot(name) for name in names}
+        self.nodes = {name: NodeSlot(name) for name in names}
         self.served = set(served)
         self.system_handler = system_handler
         self.window = window
@@ -148,6 +122,7 @@ class Hub:
         self.heartbeat_timeout = heartbeat_timeout
         self.on_silent = on_silent
         self._keys = keys
+        self.handling_folder = handling_folder
         self._context = context or zmq.Context.instance()
         self._commands: SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]]] = SimpleQueue()
         self._lock = threading.Lock()  # guards the slots for status readers
@@ -161,6 +136,7 @@ class Hub:
         self._pending: Counter[tuple[str, str, int]] = Counter()  # (responder, asker, id) of asks routed
         self.dead_letters: deque[tuple[str, str, str]] = deque(maxlen=10_000)  # (recipient, sender, reason)
         self._drops_this_beat = 0
+        self._directory = Directory(self.nodes, self._send, self._secrets.get)
         self.counts: Counter[str] = Counter()
         """received, routed, answered (bad frames answered with an error), dropped (answers that could
         not be sent), impostors (hellos refused), forged (answers to no ask), internal_errors (bugs survived).
@@ -217,7 +193,7 @@ class Hub:
                     s.connected,
                     s.incarnation,
                     len(s.queue),
-                    len(s.inflight),
+                    len(s.inflight) + self._directory.in_transit(s.name),
                     s.delivered,
                     s.dead_letters,
                     now - s.last_pong if s.connected else 0.0,
@@ -351,7 +327,10 @@ class Hub:
         elif kind == "pong" and node is not None:
             with self._lock:
                 node.last_pong = time.monotonic()
-        elif kind in ("ack", "pong"):
+                node.direct_out = _depths(body)
+        elif kind == "drain" and node is not None:
+            self._directory.drain(who, header.to)
+        elif kind in ("ack", "pong", "drain"):
             self._answer_error(identity, header.id, f"only a node may send {kind!r} frames (say hello first)")
         else:
             self._answer_error(identity, header.id, f"a peer may not send {kind!r} frames")
@@ -441,7 +420,7 @@ class Hub:
         with self._lock:
             full = len(slot.queue) >= self.queue_limit or slot.queued_bytes + len(body) > self.queue_bytes
             if not full:
-                slot.queue.append(_Delivery(next(slot.next_seq), header.kind, who, header.id, body))
+                slot.queue.append(Delivery(next(slot.next_seq), header.kind, who, header.id, body))
                 slot.queued_bytes += len(body)
         if full:
             self._dead_letter(to, who, f"mailbox full ({len(slot.queue)} messages, {slot.queued_bytes} bytes waiting)")
@@ -462,7 +441,7 @@ class Hub:
         if self._send(self._identity_of(header.to), frames) != SENT:
             self._dropped(header.to, f"a tell from {who}")
 
-    def _deliver(self, slot: _NodeSlot) -> None:
+    def _deliver(self, slot: NodeSlot) -> None:
         if not slot.connected:
             return
         with self._lock:
@@ -487,10 +466,12 @@ class Hub:
                 slot.inflight.append(delivery)
                 slot.delivered += 1
 
-    def _acked(self, slot: _NodeSlot, seq: int) -> None:
+    def _acked(self, slot: NodeSlot, seq: int) -> None:
         with self._lock:
             while slot.inflight and slot.inflight[0].seq <= seq:
                 slot.inflight.popleft()
+        if slot.drains:
+            self._directory.check(slot)
         self._deliver(slot)
 
     def _hello(self, identity: bytes, who: str, header: Header, proof: bytes, user_id: str | None) -> None:
@@ -515,26 +496,44 @@ class Hub:
             return
         incarnation = header.id
         if slot.incarnation != incarnation:
-            self._settle_inflight(slot, f"{name} restarted (process {slot.incarnation} -> {incarnation})")
+            self._retire(slot, f"{name} restarted (process {slot.incarnation} -> {incarnation})")
         with self._connected:
             if slot.route is not None and slot.route != identity:
                 self._routes.pop(slot.route, None)
             self._routes[identity] = name
             slot.route = identity
             slot.connected, slot.incarnation, slot.last_pong = True, incarnation, time.monotonic()
+            slot.endpoint = header.endpoint if self._keys is None and header.endpoint.startswith("ipc://") else ""
             self._connected.notify_all()
         log.info("node {} connected (pid {}), {} messages waiting", name, incarnation, len(slot.queue))
+        self._directory.introduce(slot)
         self._deliver(slot)
 
-    def _settle_inflight(self, slot: _NodeSlot, reason: str) -> None:
-        """The node died: its first unacknowledged delivery was being handled (dead letter); requeue the rest."""
+    def _retire(self, slot: NodeSlot, reason: str) -> None:
+        """Process ``slot.incarnation`` is gone: settle what the hub delivered to it and what its peers
+        sent it directly, from its handling file (`supervisor.transport.handling`)."""
+        states = None
+        if self.handling_folder is not None and slot.incarnation:
+            states = read_handling(handling_path(self.handling_folder, slot.name, slot.incarnation))
+        self._settle_inflight(slot, reason, states[0] if states else None)
+        for sender in self._directory.down(slot, states):
+            self._dead_letter(slot.name, sender, f"{reason} while handling it")
+        slot.endpoint = ""
+
+    def _settle_inflight(self, slot: NodeSlot, reason: str, state: SlotState | None) -> None:
+        """What it had done is dropped, the one it was handling is a dead letter, the rest is queued
+        again, in order; without a handling file the first unacknowledged delivery is taken for the
+        one it was handling."""
         with self._lock:
             inflight, slot.inflight = list(slot.inflight), deque()
-            if inflight:
-                slot.queue.extendleft(reversed(inflight[1:]))
-                slot.queued_bytes += sum(len(d.body) for d in inflight[1:])
-        if inflight:
-            first = inflight[0]
+            if state is None:
+                dead, rest = inflight[:1], inflight[1:]
+            else:
+                dead = [d for d in inflight if state.was_handling(d.seq)]
+                rest = [d for d in inflight if d.seq > state.done and not state.was_handling(d.seq)]
+            slot.queue.extendleft(reversed(rest))
+            slot.queued_bytes += sum(len(d.body) for d in rest)
+        for first in dead:
             self._dead_letter(slot.name, first.sender, f"{reason} while handling it")
             if first.kind == "ask":
                 self._settle_ask((slot.name, first.sender, first.id))
@@ -553,7 +552,7 @@ class Hub:
             if slot.route is not None:
                 self._routes.pop(slot.route, None)
                 slot.route = None
-        self._settle_inflight(slot, reason)
+        self._retire(slot, reason)
         with self._lock:
             slot.incarnation = 0
 

@@ -2,26 +2,31 @@
 
 `NodeLink` is the node's side of the wire. Its connection has a random identity; its hello
 names the actor and carries the proof (the incarnation's secret from the supervisor, in
-``$TREASURY_NODE_SECRET``; over tcp the node's own CurveZMQ key is the proof). Mail for other actors leaves through the hub; mail
-from the hub goes into the local runtime (which restarts the actor in-process if it raises,
-keeping its mailbox); every delivery is acknowledged once the actor is done with it, so the
-hub knows what a dead process was handling. Heartbeats are answered from the I/O thread.
+``$TREASURY_NODE_SECRET``; over tcp the node's own CurveZMQ key is the proof). Mail for other
+actors leaves through the hub, or over a direct link to the other node
+(`supervisor.transport.direct`); mail that arrives goes into the local runtime (which restarts
+the actor in-process if it raises, keeping its mailbox); deliveries are acknowledged once the
+actor is done with them, in batches, and the handling file tells the hub what a dead process
+had done and had in hand. There is no I/O thread: the actor's thread polls the sockets while
+it is idle (see `NodeLink`).
 
 A deployment runs a node with ``python -m desk.node --name NAME --connect ENDPOINT``.
 
 Every message from the hub is handled inside a guard: a frame that cannot be decoded is
 answered (if asked) and dead-lettered as a digest (its size and hash, not the bytes).
+
+(About 480 lines, over the usual 400: the sockets, their lock, the poll, the hub's protocol
+and the answers to asks all work on the one set of sockets the lock owns.)
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
-from collections.abc import Iterable
-from itertools import count
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from queue import Empty, SimpleQueue
 from typing import Any
 
 import msgspec
@@ -31,12 +36,17 @@ from loguru import logger
 from messages.base import Message
 from messages.codec import DecodeError, decode, encode
 from messages.system import DeliveryFailed
-from supervisor.mailbox import Envelope, Reply
+from supervisor.mailbox import Reply
 from supervisor.runtime import Runtime
+from supervisor.transport.direct import FULL, NONE, DirectLinks, has_frames
+from supervisor.transport.handling import HandlingFile
+from supervisor.transport.pump import Delivery, LinkMailbox, Undecodable
 from supervisor.transport.wire import (
     MAX_FRAME_BYTES,
     SECRET_ENV,
     Header,
+    PeerDown,
+    PeerInfo,
     WireError,
     decode_header,
     encode_header,
@@ -47,20 +57,13 @@ from supervisor.transport.wire import (
 
 __all__ = ["NodeLink", "Undecodable", "encode_answer", "node_secret", "secret_path"]
 
-
-class Undecodable(msgspec.Struct, frozen=True):
-    """What a dead letter keeps of a body that could not be decoded: its size and a digest, not the bytes."""
-
-    size: int
-    sha256: str
-
-    @classmethod
-    def of(cls, body: bytes) -> Undecodable:
-        return cls(len(body), hashlib.sha256(body).hexdigest()[:32])
+ACK_EVERY = 64
+"""With a handling file, deliveries are acknowledged in batches: at most this many wait for it..."""
+ACK_DELAY_MS = 20
+"""...or for this long once the node has nothing more to do (the hub's window is 256)."""
 
 
 log = logger.bind(actor="node")
-_link_ids = count()
 
 
 def encode_answer(value: Any) -> bytes:
@@ -71,10 +74,21 @@ def encode_answer(value: Any) -> bytes:
 
 
 class NodeLink:
-    """The node's link to the hub: a `supervisor.runtime.Remote` for the local runtime, and the I/O loop.
+    """The node's link to the hub: a `supervisor.runtime.Remote` for the local runtime, and its sockets.
 
-    Any thread may `tell`; only the I/O thread (`run`) touches the DEALER socket: other threads
-    hand frames over through an inproc PUSH socket of their own.
+    The actor's own thread does the I/O: its mailbox (`supervisor.transport.pump.LinkMailbox`,
+    installed when `runtime` is set, before the runtime starts) polls the sockets whenever the
+    actor is idle, and a tell goes straight onto the socket. The sockets are guarded by one lock;
+    a thread that finds it taken (a timer's tell while the actor polls) leaves its frames in a
+    queue and wakes the poll. `run`, on the node's main thread, does the I/O only while the
+    actor is not polling (busy in a handler, or restarting), a few times a second, so that
+    heartbeats are still answered and the hub's mail still flows into the mailbox.
+
+    With ``handling`` (a path in the runtime folder) the link keeps a
+    `supervisor.transport.handling` file and acknowledges deliveries in batches (before each
+    poll): the supervisor reads the file when the process dies. Without it every delivery is
+    acknowledged as soon as it is done, and the hub takes the first unacknowledged delivery for
+    the one being handled.
     """
 
     def __init__(
@@ -88,6 +102,8 @@ class NodeLink:
         incarnation: int | None = None,
         orphan_timeout: float | None = None,
         secret: str = "",
+        handling: Path | None = None,
+        direct: bool = False,
     ) -> None:
         self.name = name
         self.secret = secret
@@ -95,11 +111,8 @@ class NodeLink:
         self.incarnation = incarnation if incarnation is not None else os.getpid()
         self.endpoint = endpoint
         self.names = set(names) - {name}
-        self.runtime: Runtime | None = None
+        self._runtime: Runtime | None = None
         self._context = context or zmq.Context.instance()
-        self._outbox = f"inproc://node-out-{os.getpid()}-{next(_link_ids)}"
-        self._pull = self._context.socket(zmq.PULL)
-        self._pull.bind(self._outbox)
         self._dealer = self._context.socket(zmq.DEALER)
         self._dealer.setsockopt(zmq.IDENTITY, random_identity())  # the hello, not the identity, says who we are
         self._dealer.setsockopt(zmq.LINGER, 2000)
@@ -110,76 +123,210 @@ class NodeLink:
             self._dealer.curve_publickey = public
             self._dealer.curve_secretkey = key
         self._dealer.connect(endpoint)
-        self._local = threading.local()
-        self._pushes: list[zmq.Socket[Any]] = []
-        self._pushes_lock = threading.Lock()
+        self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._poller = zmq.Poller()
+        self._poller.register(self._dealer, zmq.POLLIN)
+        self._poller.register(self._wake_fd, zmq.POLLIN)
+        self._io = threading.Lock()  # whoever holds it owns the sockets
+        self._queued: SimpleQueue[Callable[[], None]] = SimpleQueue()
+        self._headers: dict[str, bytes] = {}
+        self._file = HandlingFile(handling, len(self.names) + 1) if handling is not None else None
+        self._direct: DirectLinks | None = None
+        if direct and handling is not None and endpoint.startswith("ipc://"):
+            self._direct = DirectLinks(
+                name,
+                self.incarnation,
+                secret.encode(),
+                f"ipc://{handling.parent / f'{self.incarnation}.sock'}",
+                self.names - {"runtime"},
+                context=self._context,
+                poller=self._poller,
+                to_hub=self._dealer.send_multipart,
+                deliver=lambda delivery: self._runtime.deliver(self.name, delivery) if self._runtime else None,
+                dead_letter=lambda *args: self._runtime.dead_letter(*args) if self._runtime else None,
+                file=self._file,  # type: ignore[arg-type]
+                ack_every=ACK_EVERY,
+                on_acks_owed=lambda: self._locked(lambda: self._flush(ACK_EVERY)),
+            )
         self._closed = False
+        self._dead = False  # request_stop(graceful=False): the link does nothing more, like a killed process
         self._done_seq = 0
         self._acked_seq = 0
-        self._ack_wake = False  # an actor thread has woken the I/O thread to send an ack
+        self._heard = time.monotonic()  # the hub pings every heartbeat interval once it knows us
         self._stop = threading.Event()
         self._graceful = True
         self.stop_reason = ""
 
-    # ---- Remote (called from actor threads) ----------------------------------------------------
+    @property
+    def runtime(self) -> Runtime | None:
+        return self._runtime
+
+    @runtime.setter
+    def runtime(self, runtime: Runtime) -> None:
+        """The local runtime (not started yet): its actor gets the mailbox that polls this link."""
+        self._runtime = runtime
+        runtime.use_mailbox(self.name, LinkMailbox(self.name, self))
+
+    # ---- Remote (called from any thread) ---------------------------------------------------------
 
     def knows(self, name: str) -> bool:
         return name in self.names or is_client(name)  # a client that told us something can be told back
 
     def tell(self, name: str, message: Any, sender: str | None) -> None:
-        self._hand_over([encode_header(Header(kind="tell", to=name)), encode(message)])
+        body = encode(message)
+        self._locked(lambda: self._tell(name, body, message))
 
-    def _hand_over(self, frames: list[bytes]) -> None:
-        """Give ``frames`` to the I/O thread; after `close` they are dropped (logged): the link is gone."""
-        if self._closed:
-            log.warning("{}: the link is closed; a frame for the hub is dropped", self.name)
+    def _tell(self, name: str, body: bytes, message: Any) -> None:
+        if self._direct is not None:
+            sent = self._direct.tell(name, body)
+            if sent == FULL:
+                assert self._runtime is not None
+                self._runtime.dead_letter(name, message, "too much mail waiting for its direct link", self.name)
+            if sent != NONE:
+                return
+        header = self._headers.get(name)
+        if header is None:
+            header = encode_header(Header(kind="tell", to=name))
+            if len(self._headers) < 10_000:
+                self._headers[name] = header
+        self._dealer.send_multipart([header, body])
+
+    def _send(self, frames: list[bytes]) -> None:
+        """Send ``frames`` to the hub (now, or by the sockets' holder)."""
+        self._locked(lambda: self._dealer.send_multipart(frames))
+
+    def _locked(self, action: Callable[[], None]) -> None:
+        """Run ``action`` on the sockets now if they are free; else queue it for their holder (woken).
+        After `close`: dropped (logged)."""
+        if self._closed or self._dead:
+            log.warning("{}: the link is closed; a frame is dropped", self.name)
             return
-        push = getattr(self._local, "push", None)
-        if push is None:
-            push = self._context.socket(zmq.PUSH)
-            push.setsockopt(zmq.LINGER, 1000)
-            push.connect(self._outbox)
-            self._local.push = push
-            with self._pushes_lock:
-                self._pushes.append(push)
-        try:
-            push.send_multipart(frames)
-        except zmq.ZMQError:
-            if not self._closed:
-                raise
-            log.warning("{}: the link closed while a frame for the hub was handed over; it is dropped", self.name)
+        if self._io.acquire(blocking=False):
+            try:
+                if not self._queued.empty():
+                    self._run_queued()  # what this thread (or another) queued earlier goes first: order kept
+                action()
+            finally:
+                self._io.release()
+            return
+        self._queued.put(action)
+        self.wake()
 
-    # ---- the I/O loop --------------------------------------------------------------------------
+    def wake(self) -> None:
+        """Make the thread in the poll (if any) return: new mail, or frames queued for the sockets."""
+        if self._closed:
+            return
+        try:
+            os.eventfd_write(self._wake_fd, 1)
+        except OSError:
+            pass  # closed
+
+    # ---- the I/O, on whichever thread holds the sockets ---------------------------------------------
+
+    def pump(self, timeout_ms: int) -> None:
+        """Poll the sockets for up to ``timeout_ms`` and handle what came (the actor's idle wait)."""
+        if self._dead or self._closed:
+            self._stop.wait(timeout_ms / 1000)
+            return
+        with self._io:
+            self._flush(ACK_EVERY)
+            if self._acks_owed():  # acknowledge once the burst is over (or every ACK_EVERY), not per message
+                events = dict(self._poller.poll(min(ACK_DELAY_MS, timeout_ms)))
+                if not events:
+                    self._flush(1)
+                    events = dict(self._poller.poll(timeout_ms))
+            else:
+                events = dict(self._poller.poll(timeout_ms))
+            self._drain(events)
+            self._flush(ACK_EVERY)
+
+    def _run_queued(self) -> None:
+        while True:
+            try:
+                action = self._queued.get_nowait()
+            except Empty:
+                return
+            action()
+
+    def _acks_owed(self) -> bool:
+        return self._done_seq > self._acked_seq or (self._direct is not None and self._direct.acks_owed())
+
+    def _flush(self, ack_at: int = 1) -> None:
+        """Send the frames other threads queued, then acknowledge what is done if ``ack_at`` or more
+        deliveries wait for it on a path (sockets held)."""
+        self._run_queued()
+        done = self._done_seq
+        if done - self._acked_seq >= ack_at:
+            self._acked_seq = done
+            self._dealer.send_multipart([encode_header(Header(kind="ack", seq=done)), b""])
+        if self._direct is not None:
+            self._direct.flush_acks(ack_at)
+
+    def _drain(self, events: dict[Any, int]) -> None:
+        if self._wake_fd in events:
+            try:
+                os.eventfd_read(self._wake_fd)
+            except BlockingIOError:
+                pass
+        if self._dealer in events:
+            self._heard = time.monotonic()
+            for _ in range(1000):
+                if not has_frames(self._dealer):
+                    break
+                try:
+                    frames = self._dealer.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                try:
+                    self._receive(frames)
+                except Exception:  # a bug must not end the I/O (and with it the node)
+                    log.exception("{}: could not handle a frame from the hub; carrying on", self.name)
+        direct = self._direct
+        if direct is not None:
+            if direct.router in events:
+                direct.from_router()
+            for socket in [s for s in events if s in direct.sockets]:
+                direct.from_peer(socket)
+
+    def handling(self, delivery: Delivery) -> None:
+        if delivery.slot == 0:
+            if self._file is not None:
+                self._file.handling(0, delivery.seq)
+        elif self._direct is not None:
+            self._direct.handling(delivery)
+
+    # ---- the node's main thread --------------------------------------------------------------------
 
     def request_stop(self, reason: str, graceful: bool = True) -> None:
-        """Leave the I/O loop; ``graceful``: let the actor finish its mail and flush what it sent."""
+        """Leave `run`; ``graceful``: let the actor finish its mail and flush what it sent.
+        Not graceful: the link goes silent at once (no acks, no goodbye), like a killed process."""
         self.stop_reason = reason
         self._graceful = graceful
+        if not graceful:
+            self._dead = True
         self._stop.set()
-        try:
-            self._hand_over([b"wake", b""])
-        except zmq.ZMQError:
-            pass
+        self.wake()
 
     def run(self) -> None:
-        """Say hello, then move frames both ways until `request_stop` or the runtime stops.
+        """Say hello, then do the I/O whenever the actor is not polling, until `request_stop` or the runtime stops.
 
         On a requested stop the actor first finishes its mail (the runtime stops gracefully),
         then everything it sent meanwhile is flushed to the hub, then the last ack.
         """
-        assert self.runtime is not None
-        self._dealer.send_multipart(
-            [encode_header(Header(kind="hello", to=self.name, id=self.incarnation)), self.secret.encode()]
-        )
-        poller = zmq.Poller()
-        poller.register(self._dealer, zmq.POLLIN)
-        poller.register(self._pull, zmq.POLLIN)
-        heard = time.monotonic()  # the hub pings every heartbeat interval once it knows us
-        while not self._stop.is_set() and not self.runtime.stopped:
-            events = dict(poller.poll(200))
-            if self._dealer in events:
-                heard = time.monotonic()
-            elif self.orphan_timeout is not None and time.monotonic() - heard > self.orphan_timeout:
+        assert self._runtime is not None
+        endpoint = self._direct.endpoint if self._direct is not None else ""
+        hello = encode_header(Header(kind="hello", to=self.name, id=self.incarnation, endpoint=endpoint))
+        self._send([hello, self.secret.encode()])  # by the actor's thread if it is polling already
+        while not self._stop.is_set() and not self._runtime.stopped:
+            self._stop.wait(0.2)
+            if self._io.acquire(blocking=False):  # the actor is busy or restarting: keep the link alive
+                try:
+                    self._flush()
+                    self._drain(dict(self._poller.poll(0)))
+                    self._flush()
+                finally:
+                    self._io.release()
+            if self.orphan_timeout is not None and time.monotonic() - self._heard > self.orphan_timeout:
                 log.error(
                     "{}: no word from the hub for {:.0f}s - the supervisor is gone; stopping",
                     self.name,
@@ -187,48 +334,12 @@ class NodeLink:
                 )
                 self.request_stop("the hub went silent")
                 break
-            if self._pull in events:
-                for _ in range(1000):
-                    try:
-                        frames = self._pull.recv_multipart(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    if frames[0] == b"wake":
-                        continue
-                    self._dealer.send_multipart(frames)
-            if self._dealer in events:
-                for _ in range(1000):
-                    try:
-                        frames = self._dealer.recv_multipart(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    try:
-                        self._receive(frames)
-                    except Exception:  # a bug must not end the I/O loop (and with it the node)
-                        log.exception("{}: could not handle a frame from the hub; carrying on", self.name)
-            self._send_ack()
         if not self._graceful:
             return
-        if not self.runtime.stopped:
-            self.runtime.stop()  # the actor drains its mailbox; what it tells is queued in the outbox
-        self._flush_outbox()
-        self._send_ack()
-
-    def _flush_outbox(self) -> None:
-        while True:
-            try:
-                frames = self._pull.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if frames[0] != b"wake":
-                self._dealer.send_multipart(frames)
-
-    def _send_ack(self) -> None:
-        self._ack_wake = False  # cleared before reading, so a later _done wakes us again
-        done = self._done_seq
-        if done > self._acked_seq:
-            self._acked_seq = done
-            self._dealer.send_multipart([encode_header(Header(kind="ack", seq=done)), b""])
+        if not self._runtime.stopped:
+            self._runtime.stop()  # the actor drains its mailbox; what it tells goes out meanwhile
+        with self._io:
+            self._flush()
 
     def _receive(self, frames: list[bytes]) -> None:
         if len(frames) != 2:
@@ -240,12 +351,15 @@ class NodeLink:
             log.warning("ignored a frame from the hub: {}", error)
             return
         kind = header.kind
-        if kind == "ping":
-            self._dealer.send_multipart([encode_header(Header(kind="pong")), b""])
+        if kind in ("tell", "ask"):
+            self._deliver(header, frames[1])
+        elif kind == "ping":  # with how much mail is on its way to each peer over direct links (for status)
+            depths = msgspec.msgpack.encode(self._direct.depths()) if self._direct is not None else b""
+            self._dealer.send_multipart([encode_header(Header(kind="pong")), depths])
+        elif kind in ("peer", "down", "clear") and self._direct is not None:
+            self._from_directory(header, frames[1])
         elif kind == "bye":
             self.request_stop("the supervisor asked this node to stop")
-        elif kind in ("tell", "ask"):
-            self._deliver(header, frames[1])
         elif kind == "error":
             failure: Any
             try:
@@ -259,8 +373,21 @@ class NodeLink:
         else:
             log.warning("ignored a {!r} frame from the hub", kind)
 
+    def _from_directory(self, header: Header, body: bytes) -> None:
+        assert self._direct is not None
+        try:
+            if header.kind == "peer":
+                self._direct.introduce(msgspec.msgpack.decode(body, type=PeerInfo))
+            elif header.kind == "down":
+                self._direct.peer_down(msgspec.msgpack.decode(body, type=PeerDown))
+            else:
+                self._direct.cleared(header.sender)
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            log.warning("{}: ignored a {!r} frame from the hub: {}", self.name, header.kind, error)
+
     def _deliver(self, header: Header, body: bytes) -> None:
-        assert self.runtime is not None
+        """A delivery from the hub, into the mailbox (sockets held: answers that cannot wait are queued)."""
+        assert self._runtime is not None
         seq = header.seq
         receipt = (lambda: self._done(seq)) if seq else None
         try:
@@ -270,63 +397,75 @@ class NodeLink:
             log.warning("undecodable message from {} to {}: {}", header.sender, self.name, reason)
             if header.kind == "ask":
                 self._dealer.send_multipart(error_frames(reason, id=header.id, to=header.sender, recipient=self.name))
-            self.runtime.dead_letter(self.name, Undecodable.of(body), f"undecodable: {reason}", header.sender)
+            self._runtime.dead_letter(self.name, Undecodable.of(body), f"undecodable: {reason}", header.sender)
             if receipt is not None:
                 receipt()
             return
-        reply = None
-        if header.kind == "ask":
-            asker, id = header.sender, header.id
+        reply = self._answerer(header, type(message).__name__) if header.kind == "ask" else None
+        # The sender the hub stamped (the authenticated peer: an actor, or a client/...), never one the peer chose.
+        self._runtime.deliver(self.name, Delivery(message, header.sender or None, reply, receipt, 0, seq))
 
-            def answer(value: Any, error: BaseException | None) -> None:
-                # Runs in the actor's thread after its handler: it must never raise there.
-                kind = type(message).__name__
+    def _answerer(self, header: Header, kind: str) -> Reply:
+        """Where the actor's answer to an ask goes: back to the asker through the hub."""
+        asker, id = header.sender, header.id
+
+        def answer(value: Any, error: BaseException | None) -> None:
+            # Runs in the actor's thread after its handler: it must never raise there.
+            try:
+                if error is not None:
+                    frames = error_frames(
+                        f"{type(error).__name__}: {str(error)[:500]}",
+                        id=id,
+                        to=asker,
+                        recipient=self.name,
+                        message_type=kind,
+                    )
+                else:
+                    frames = [encode_header(Header(kind="reply", to=asker, id=id)), encode_answer(value)]
+                self._send(frames)
+            except Exception as failure:  # the answer cannot go (cannot be encoded): the asker hears why
+                log.exception("could not send the answer to {} back to {}", kind, asker)
                 try:
-                    if error is not None:
-                        frames = error_frames(
-                            f"{type(error).__name__}: {str(error)[:500]}",
+                    self._send(
+                        error_frames(
+                            f"{self.name} could not send its answer: {failure}"[:500],
                             id=id,
                             to=asker,
                             recipient=self.name,
                             message_type=kind,
-                        )
-                    else:
-                        frames = [encode_header(Header(kind="reply", to=asker, id=id)), encode_answer(value)]
-                    self._hand_over(frames)
-                except Exception as failure:  # the answer cannot go (cannot be encoded): the asker hears why
-                    log.exception("could not send the answer to {} back to {}", kind, asker)
-                    try:
-                        self._hand_over(
-                            error_frames(
-                                f"{self.name} could not send its answer: {failure}"[:500],
-                                id=id,
-                                to=asker,
-                                recipient=self.name,
-                                message_type=kind,
-                            )
-                        )
-                    except Exception:
-                        log.exception("could not tell {} that its answer was lost", asker)
+                        ),
+                    )
+                except Exception:
+                    log.exception("could not tell {} that its answer was lost", asker)
 
-            reply = Reply(on_done=answer)
-        # The sender the hub stamped (the authenticated peer: an actor, or a client/...), never one the peer chose.
-        self.runtime.deliver(self.name, Envelope(message, header.sender or None, reply, receipt))
+        return Reply(on_done=answer)
 
     def _done(self, seq: int) -> None:
         if seq > self._done_seq:
             self._done_seq = seq
-        if not self._ack_wake:  # one wake-up per burst of finished messages
-            self._ack_wake = True
-            self._hand_over([b"wake", b""])
+        if self._file is not None:
+            self._file.done(0, seq)  # acknowledged in a batch: every ACK_EVERY, and before the next poll
+            if self._done_seq - self._acked_seq >= ACK_EVERY:
+                self._locked(lambda: self._flush(ACK_EVERY))
+        elif not self._dead:
+            self._acked_seq = self._done_seq
+            self._send([encode_header(Header(kind="ack", seq=seq)), b""])
 
     def close(self) -> None:
-        with self._pushes_lock:
-            self._closed = True  # an actor thread still finishing a message hands nothing to closed sockets
-            for push in self._pushes:
-                push.close(0)
-            self._pushes.clear()
-        self._pull.close(0)
-        self._dealer.close()
+        if self._closed:
+            return
+        held = self._io.acquire(timeout=5)  # an abandoned (hung) incarnation may hold it no longer than a poll
+        try:
+            self._closed = True  # an actor thread still finishing a message sends nothing to closed sockets
+            if self._direct is not None:
+                self._direct.close()
+            self._dealer.close()
+            os.close(self._wake_fd)
+        finally:
+            if held:
+                self._io.release()
+        if self._file is not None:
+            self._file.close(remove=False)  # the supervisor reads it (and removes it) when the process is gone
 
 
 def secret_path(runtime_folder: str | os.PathLike[str], name: str) -> Path:

@@ -12,12 +12,14 @@ actor's name, so a client can never be taken for an actor.
 Kinds: "tell", "ask" (``id`` is the asker's correlation id), "reply" / "error" (answers to an
 ask, same ``id``), "hello" (a node announcing itself; its body is the proof, see the hub),
 "ack" (a node is done with every delivery up to ``seq``), "ping" / "pong" (heartbeats), "bye"
-(the hub asks a node to stop). Every frame part is at most `MAX_FRAME_BYTES`: the sockets
+(the hub asks a node to stop), and the kinds of direct node-to-node links (`DIRECT_KINDS`). Every frame part is at most `MAX_FRAME_BYTES`: the sockets
 drop a peer that sends more.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from typing import Annotated, Literal
 
@@ -32,18 +34,27 @@ __all__ = [
     "MAX_FRAME_BYTES",
     "MAX_NAME",
     "SECRET_ENV",
+    "DIRECT_KINDS",
     "Header",
+    "PeerDown",
+    "PeerInfo",
     "WireError",
     "client_name",
     "decode_header",
     "encode_header",
     "error_frames",
     "is_client",
+    "link_token",
     "random_identity",
 ]
 
-Kind = Literal["tell", "ask", "reply", "error", "hello", "ack", "ping", "pong", "bye"]
+Kind = Literal[
+    "tell", "ask", "reply", "error", "hello", "ack", "ping", "pong", "bye", "peer", "down", "drain", "clear", "welcome"
+]
 KINDS = ("tell", "ask", "reply", "error", "hello", "ack", "ping", "pong", "bye")
+DIRECT_KINDS = ("peer", "down", "drain", "clear", "welcome")
+"""The kinds of direct links (`supervisor.transport.direct`): only the hub sends "peer", "down" and
+"clear", only a node "drain"; "welcome" goes from a node to a peer that proved who it is."""
 
 MAX_FRAME_BYTES = MAX_MESSAGE_BYTES + 4096
 """The largest frame part any socket of the transport accepts (ZMQ_MAXMSGSIZE): a message and room for its header."""
@@ -71,6 +82,26 @@ class Header(msgspec.Struct, frozen=True, omit_defaults=True):
     sender: Name = ""
     id: int = 0
     seq: int = 0
+    endpoint: Annotated[str, msgspec.Meta(max_length=MAX_NAME)] = ""  # in a hello: the node's direct endpoint
+
+
+class PeerInfo(msgspec.Struct, frozen=True):
+    """The hub introduces a peer that takes direct links: where it listens, which process it is, and
+    the token that proves to it who the holder is (see `supervisor.transport.direct`)."""
+
+    name: Name
+    endpoint: Name
+    incarnation: int
+    token: bytes
+
+
+class PeerDown(msgspec.Struct, frozen=True):
+    """The hub says process ``incarnation`` of ``name`` is gone, and what it had done of the holder's direct mail."""
+
+    name: Name
+    incarnation: int
+    done: int = 0
+    handling: int = 0
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -99,6 +130,12 @@ def error_frames(reason: str, *, id: int = 0, to: str = "", recipient: str = "",
     """The [header, body] of a typed `DeliveryFailed` answer."""
     body = encode(DeliveryFailed(reason=reason, recipient=recipient[:MAX_NAME], message_type=message_type[:200]))
     return [encode_header(Header(kind="error", to=to, id=id)), body]
+
+
+def link_token(secret: bytes, name: str, incarnation: int) -> bytes:
+    """What process ``incarnation`` of node ``name`` shows a peer whose incarnation secret is ``secret``
+    (minted by the hub, which knows every secret; checked by the peer, which knows its own)."""
+    return hmac.new(secret, f"{name}\0{incarnation}".encode(), hashlib.sha256).digest()
 
 
 def client_name(identity: bytes) -> str:
