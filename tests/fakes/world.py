@@ -1,0 +1,532 @@
+"""The whole-desk simulation against real adapters: Kraken and MEXC through ccxt (their real
+request signing and parsing, over HTTP) against the local fakes, the seed deciding the fakes'
+faults. Plugged into `desk.simulation` by import path: ``bin/run simulate --world
+tests.fakes.world:FakeExchanges --seed 7``.
+
+Where the money goes: every desk account (kraken trade/main/hedge, mexc main/trade/hedge) is its
+own API key on its exchange's fake, so money moves only by withdrawal from one exchange to a
+deposit address of the other. The world is the chain between them: a withdrawal the fake
+accepted is pending until its delay (drawn per withdrawal) has passed on the clock, then marked
+done at its source and credited, net of the fee, to the destination as a deposit. The fakes'
+books (balances, trades, withdrawals) plus what is on its way are the ground truth.
+"""
+
+from __future__ import annotations
+
+import random
+import stat
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from actors.stores.journal import TransferIntent
+from actors.venues.simulated import Movement, MovementKind, SimulatedCrash
+from desk.simulation.world import FaultClass
+from desk.system import System, build_venue
+from messages.common import AccountRef, Currency, Exchange, Exchanges, currency_code, exchange_name
+from messages.trading import Fill
+from supervisor.clock import ManualClock, Repeating, call_every
+from tests.fakes.book import FakeBook, FakeWithdrawal
+from tests.fakes.http import FakeHttpExchange
+from tests.fakes.kraken import FakeKraken
+from tests.fakes.mexc import FakeMexc
+
+__all__ = ["FakeExchanges"]
+
+KRAKEN_MONEY = (AccountRef(Exchanges.KRAKEN, "trade"), AccountRef(Exchanges.KRAKEN, "main"))
+MEXC_MONEY = (AccountRef(Exchanges.MEXC, "main"), AccountRef(Exchanges.MEXC, "trade"))
+WITHDRAW_FEE = 1.0
+CLIENT_TIMEOUT = 1.0  # seconds ccxt waits for an answer: what a hung request costs in wall-clock time
+DELAYS = (15.0, 40.0, 90.0)  # seconds a withdrawal travels, drawn per withdrawal
+ASSETS = {
+    Exchanges.KRAKEN: {"usdc": "USDC", "usd": "ZUSD", "btc": "XXBT"},
+    Exchanges.MEXC: {"usdc": "USDC", "usd": "USD", "btc": "BTC"},
+}
+SYMBOLS = {Exchanges.KRAKEN: "XXBTZUSD", Exchanges.MEXC: "BTCUSD"}
+PATHS = {  # the request a venue method becomes, per exchange (a fault matches the path's end)
+    Exchanges.KRAKEN: {
+        "transfer": "/Withdraw",
+        "create_order": "/AddOrder",
+        "cancel_order": "/CancelOrder",
+        "fetch_order": "/QueryOrders",
+        "fetch_transfer": "/WithdrawStatus",
+        "fetch_deposits": "/DepositStatus",
+        "fetch_ticker": "/Ticker",
+        "fetch_balance": "/BalanceEx",
+        "fills": "/TradesHistory",
+    },
+    Exchanges.MEXC: {
+        "transfer": "/capital/withdraw",
+        "create_order": "/api/v3/order",
+        "cancel_order": "/api/v3/order",
+        "fetch_order": "/api/v3/order",
+        "fetch_transfer": "/capital/withdraw/history",
+        "fetch_deposits": "/capital/deposit/hisrec",
+        "fetch_ticker": "/ticker/24hr",
+        "fetch_balance": "/api/v3/account",
+        "fills": "/api/v3/myTrades",
+    },
+}
+
+
+def _address(account: AccountRef) -> str:
+    return f"{account.exchange}-{account.account}-usdc-address"
+
+
+@dataclass
+class _Trip:
+    """A withdrawal on its way: from the fake that accepted it to the account it is addressed to."""
+
+    source: AccountRef
+    entry: FakeWithdrawal
+    destination: AccountRef
+    due: float
+
+
+class FakeExchanges:
+    """A `desk.simulation.venues.VenueWorld`: the desk's venue is the real `build_venue` of a
+    deployment whose ``[venues.kraken]`` and ``[venues.mexc]`` point at local fakes."""
+
+    path = "tests.fakes.world:FakeExchanges"
+    unsupported = frozenset(
+        {FaultClass.LATENCY, FaultClass.SNAPSHOT_RACES}  # no slow answers; no events inside a balance fetch
+    )
+    settles_every_transfer = False  # a withdrawal lost before the exchange got it stays unknown (never resent)
+    # ccxt reads the exchanges' times in whole milliseconds: the clock steps in 1/8 s (exact in binary
+    # and in ms), else a fill just after a balance fetch reads as just before it (truncated).
+    instant = 0.125
+
+    def __init__(self) -> None:
+        self.fakes: dict[Exchange, FakeKraken | FakeMexc] = {}
+        self.keys: dict[AccountRef, str] = {}  # desk account -> its API key at its fake
+        self.opening: Counter[Currency] = Counter()
+        self.trips: list[_Trip] = []
+        self.arrived: list[_Trip] = []
+        self.faults = FakeFaults(self)
+        self.proxy = WorldVenue(self)
+        self.system: System | None = None
+        self.adapters: list[Any] = []
+        self._ticker: Repeating | None = None
+        self.rng = random.Random(0)
+        self.clock = ManualClock()
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def configure(self, data: dict[str, Any], folder: Path, rng: random.Random, clock: ManualClock) -> None:
+        """Start the fakes, fund one API key per desk account with its opening balances, and point
+        the deployment's ``[venues.*]`` at them (secrets in key files)."""
+        self.rng, self.clock = rng, clock
+        self.fakes = {Exchanges.KRAKEN: FakeKraken(clock.now).start(), Exchanges.MEXC: FakeMexc(clock.now).start()}
+        keys = folder / "keys"
+        keys.mkdir(mode=0o700, exist_ok=True)
+        venues: dict[str, Any] = {}
+        for exchange, fake in self.fakes.items():
+            fake.book.withdraw_fees["USDC"] = WITHDRAW_FEE
+            venues[str(exchange)] = {
+                "adapter": str(exchange),
+                "url": fake.url,
+                "markets": ["btc/usd"],
+                "timeout": CLIENT_TIMEOUT,
+                "rate_limit_ms": 1,
+                "poll_every": 5.0,
+                "resolve_within": 120.0,
+                "accounts": {},
+                "withdrawals": [],
+            }
+        for account in data["accounts"]:
+            ref = AccountRef(account["exchange"], account["account"])
+            fake = self.fakes[ref.exchange]
+            api_key = f"{ref.exchange}-{ref.account}-key"
+            assets = {ASSETS[ref.exchange][str(c)]: float(v) for c, v in account.get("balances", {}).items()}
+            self.opening.update({currency_code(c): float(v) for c, v in account.get("balances", {}).items()})
+            secret = fake.add_key(api_key, assets)
+            self.keys[ref] = api_key
+            key_file = keys / f"{ref.exchange}-{ref.account}.toml"
+            key_file.write_text(f'api_key = "{api_key}"\nsecret = "{secret}"\n')
+            key_file.chmod(stat.S_IRUSR | stat.S_IWUSR)
+            venues[str(ref.exchange)]["accounts"][ref.account] = {"key_file": str(key_file)}
+        for source in (*KRAKEN_MONEY, *MEXC_MONEY):
+            for destination in (*KRAKEN_MONEY, *MEXC_MONEY):
+                if destination.exchange == source.exchange:
+                    continue
+                route = {
+                    "currency": "usdc",
+                    "to": f"{destination.exchange}.{destination.account}",
+                    "address": _address(destination),
+                    "network": "TRC20",
+                    "fee": WITHDRAW_FEE,
+                }
+                if source.exchange == Exchanges.KRAKEN:
+                    route["key"] = f"{destination.exchange}-{destination.account}-usdc"
+                    self.fakes[Exchanges.KRAKEN].withdraw_keys[route["key"]] = _address(destination)
+                venues[str(source.exchange)]["withdrawals"].append(route)
+        data["venues"] = venues
+
+    def venue(self) -> Any:
+        return self.proxy
+
+    def attach(self, system: System) -> None:
+        """Build the real venues (checked by the start-up preflight) behind the world's venue, and
+        start the world's clock: prices walk, resting orders fill, withdrawals arrive."""
+        self.system = system
+        self.proxy.target = build_venue(system.deployment, system.clock, system.journal.state)
+        self.adapters = list(self.proxy.target.venue.venues.values())  # CountingVenue(VenueRouter(...))
+        self._ticker = call_every(self.clock, 1.0, self._tick)
+
+    def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        for fake in self.fakes.values():
+            fake.stop()
+
+    # --- the world moving ---------------------------------------------------------------------------
+
+    def _tick(self, now: float) -> None:
+        self.faults.end_outages()
+        mid = None
+        for exchange, fake in self.fakes.items():
+            market = fake.book.markets[SYMBOLS[exchange]]
+            if mid is None:
+                mid = round(((market.bid + market.ask) / 2) * (1 + self.rng.gauss(0.0, 0.0005)), 1)
+            with fake.book.lock:
+                market.bid, market.ask = mid - 10.0, mid + 10.0
+            fake.book.cross_reached(SYMBOLS[exchange])
+        self._travel(now)
+
+    def _travel(self, now: float) -> None:
+        """Note the withdrawals the fakes accepted since the last look, and land those due."""
+        known = {id(t.entry) for t in (*self.trips, *self.arrived)}
+        addresses = {_address(a): a for a in (*KRAKEN_MONEY, *MEXC_MONEY)}
+        for exchange, fake in self.fakes.items():
+            for entry in fake.book.withdrawals:
+                if id(entry) in known:
+                    continue
+                source = next(a for a, k in self.keys.items() if k == entry.key and a.exchange == exchange)
+                due = entry.time + self.rng.choice(DELAYS)
+                self.trips.append(_Trip(source, entry, addresses[entry.address], due))
+        for trip in [t for t in self.trips if t.due <= now]:
+            self.trips.remove(trip)
+            with self.fakes[trip.source.exchange].book.lock:
+                trip.entry.status = "ok"
+            self.fakes[trip.destination.exchange].book.credit(self.keys[trip.destination], "USDC", trip.entry.amount)
+            self.arrived.append(trip)
+
+    def cross(self, exchange: Exchange) -> int:
+        """Fill every resting order on ``exchange`` at its price (the market traded through them)."""
+        return self.fakes[exchange].book.cross(SYMBOLS[exchange])
+
+    # --- load ---------------------------------------------------------------------------------------
+
+    def money_pair(self, rng: random.Random) -> tuple[AccountRef, AccountRef]:
+        """Money moves between exchanges only (each account is its own API key: no wallet transfer)."""
+        source, destination = rng.choice(KRAKEN_MONEY), rng.choice(MEXC_MONEY)
+        return (source, destination) if rng.random() < 0.5 else (destination, source)
+
+    def chain_hops(self, rng: random.Random) -> list[AccountRef]:
+        """3 or 4 accounts, alternating exchanges."""
+        kraken, mexc = rng.sample(KRAKEN_MONEY, 2), rng.sample(MEXC_MONEY, 2)
+        first, second = (kraken, mexc) if rng.random() < 0.5 else (mexc, kraken)
+        return [first[0], second[0], first[1], second[1]][: rng.choice([3, 4])]
+
+    # --- ground truth ---------------------------------------------------------------------------------
+
+    def _desk(self, exchange: Exchange, asset: str) -> Currency | None:
+        for currency, name in ASSETS[exchange].items():
+            if name == asset:
+                return currency_code(currency)
+        return None
+
+    def _account(self, exchange: Exchange, key: str) -> AccountRef:
+        return next(a for a, k in self.keys.items() if k == key and a.exchange == exchange)
+
+    def all_balances(self) -> dict[tuple[Exchange, str], dict[Currency, float]]:
+        balances: dict[tuple[Exchange, str], dict[Currency, float]] = {}
+        for account, key in self.keys.items():
+            book = self.fakes[account.exchange].book
+            with book.lock:
+                wallet = dict(book.balances[key])
+            balances[(account.exchange, account.account)] = {
+                c: amount for asset, amount in wallet.items() if (c := self._desk(account.exchange, asset)) is not None
+            }
+        return balances
+
+    def _claims(self) -> dict[tuple[Exchange, str], str]:
+        """Which desk client id each exchange withdrawal id is, as the adapters recorded it."""
+        assert self.system is not None
+        state = self.system.journal.state
+        return {
+            (exchange, key.removeprefix("claim:")): client_id
+            for exchange in self.fakes
+            for key, client_id in state.items(f"venue.{exchange}").items()
+            if key.startswith("claim:") and client_id
+        }
+
+    def audit(self) -> list[Movement]:
+        """The fakes' withdrawals (debits, named by the adapters' claims) and trades (the base leg)."""
+        claims = self._claims()
+        moves: list[Movement] = []
+        for exchange, fake in self.fakes.items():
+            book: FakeBook = fake.book
+            with book.lock:
+                withdrawals, trades = list(book.withdrawals), list(book.trades)
+            for w in withdrawals:
+                where = self._account(exchange, w.key)
+                moves.append(
+                    Movement(
+                        seq=0,
+                        at=w.time,
+                        kind=MovementKind.DEBIT,
+                        exchange=exchange,
+                        account=where.account,
+                        currency=currency_code("usdc"),
+                        delta=-w.amount,
+                        client_id=claims.get((exchange, w.id)),
+                        note=w.id,
+                    )
+                )
+            for t in trades:
+                where = self._account(exchange, t.key)
+                moves.append(
+                    Movement(
+                        seq=0,
+                        at=t.time,
+                        kind=MovementKind.TRADE,
+                        exchange=exchange,
+                        account=where.account,
+                        currency=currency_code("btc"),
+                        delta=t.amount if t.side == "buy" else -t.amount,
+                        note=t.id,
+                    )
+                )
+        return [msgspec.structs.replace(m, seq=i + 1) for i, m in enumerate(moves)]
+
+    def conservation_error(self) -> dict[Currency, float]:
+        """Per currency: every fake balance + on its way + fees the fakes took - opening - the
+        market's side of every trade; ~0 when the fakes and the world created and lost nothing."""
+        error: Counter[Currency] = Counter()
+        for (_exchange, _account), wallet in self.all_balances().items():
+            for currency, amount in wallet.items():
+                error[currency] += amount
+        for exchange, fake in self.fakes.items():
+            book = fake.book
+            with book.lock:
+                for w in book.withdrawals:  # the fee was taken; a pending one is on its way
+                    error[currency_code("usdc")] += w.fee + (w.amount if w.status == "pending" else 0.0)
+                for t in book.trades:
+                    market = book.markets[t.symbol]
+                    base, quote = self._desk(exchange, market.base), self._desk(exchange, market.quote)
+                    assert base is not None and quote is not None
+                    sign = 1 if t.side == "buy" else -1
+                    error[base] -= sign * t.amount
+                    error[quote] += sign * t.amount * t.price + t.fee
+        for currency, amount in self.opening.items():
+            error[currency] -= amount
+        return {c: round(v, 8) for c, v in sorted(error.items())}
+
+    def lost_pushes(self) -> list[Fill]:
+        return []  # a fill's push is never lost: the adapter's poll catches up after a dropped feed
+
+    def flush(self) -> int:
+        """Poll every adapter's fills now (a stream would have pushed them already)."""
+        return sum(adapter.poll_fills() for adapter in self.adapters)
+
+    def extra_checks(self, intents: list[TransferIntent], final: bool) -> list[str]:
+        return withdrawal_checks(intents, self.withdrawals(), self._claims(), final)
+
+    def withdrawals(self) -> list[tuple[AccountRef, AccountRef, float, tuple[Exchange, str]]]:
+        """Every withdrawal the fakes made: (source, destination, gross amount, (exchange, its id))."""
+        addresses = {_address(a): a for a in (*KRAKEN_MONEY, *MEXC_MONEY)}
+        made = []
+        for exchange, fake in self.fakes.items():
+            with fake.book.lock:
+                entries = list(fake.book.withdrawals)
+            for w in entries:
+                made.append(
+                    (self._account(exchange, w.key), addresses[w.address], round(w.amount + w.fee, 6), (exchange, w.id))
+                )
+        return made
+
+
+def withdrawal_checks(
+    intents: list[TransferIntent],
+    made: list[tuple[AccountRef, AccountRef, float, tuple[Exchange, str]]],
+    claims: dict[tuple[Exchange, str], str],
+    final: bool,
+) -> list[str]:
+    """Nothing paid twice, no payment reported failed, none lost, counted from the fakes' side:
+    per (source, destination, amount) the fakes made no more withdrawals than the desk has
+    transfers that may have left (sending, in doubt, in flight, done); once settled exactly as
+    many as left (in flight, done), each claimed by one client id."""
+    wrong = []
+    made_count: Counter[tuple[AccountRef, AccountRef, float]] = Counter(m[:3] for m in made)
+    may: Counter[tuple[AccountRef, AccountRef, float]] = Counter()
+    left: Counter[tuple[AccountRef, AccountRef, float]] = Counter()
+    for i in intents:
+        group = (
+            AccountRef(i.key.from_exchange, i.key.from_account),
+            AccountRef(i.key.to_exchange, i.key.to_account),
+            round(i.amount, 6),
+        )
+        if i.status != "failed":
+            may[group] += 1
+        if i.status in ("in_flight", "done"):
+            left[group] += 1
+    for group, n in sorted(made_count.items(), key=str):
+        source, destination, amount = group
+        what = f"{amount} usdc {source} -> {destination}"
+        if n > may[group]:
+            wrong.append(f"the exchange made {n} withdrawals of {what}, the desk sent {may[group]}: paid twice")
+        elif final and n != left[group]:
+            wrong.append(f"the exchange made {n} withdrawals of {what}, the desk counts {left[group]} as sent")
+    if final:
+        for source, destination, amount, ident in made:
+            if ident not in claims:
+                wrong.append(f"withdrawal {ident[1]} of {amount} usdc {source} -> {destination} is no transfer's")
+    return wrong
+
+
+class WorldVenue:
+    """The desk's venue in this world: the real venues (``target``, built once the journal exists),
+    with the faults only a caller's side can make: the caller crashing before or after a call,
+    a fill pushed twice, a fill landing just before a cancel."""
+
+    _METHODS = frozenset(
+        {
+            "transfer",
+            "create_order",
+            "cancel_order",
+            "fetch_order",
+            "fetch_transfer",
+            "fetch_deposits",
+            "fetch_ticker",
+            "fetch_balance",
+        }
+    )
+
+    def __init__(self, world: FakeExchanges) -> None:
+        self.world = world
+        self.target: Any = None
+        self.crash: list[tuple[str, bool]] = []  # (method, after) armed
+        self.duplicates = 0
+        self.racing_cancels = 0
+
+    def close(self) -> None:
+        if self.target is not None:
+            self.target.close()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.target, name)
+        if name == "subscribe_fills":
+            return self._subscribe_fills
+        if name not in self._METHODS:
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if name == "cancel_order" and self.racing_cancels:
+                self.racing_cancels -= 1
+                self.world.faults.own["cancel_race"] += self.world.cross(exchange_name(str(args[0]).partition(":")[0]))
+            self._maybe_crash(name, after=False)
+            result = attribute(*args, **kwargs)
+            self._maybe_crash(name, after=True)
+            return result
+
+        return call
+
+    def _maybe_crash(self, method: str, *, after: bool) -> None:
+        if (method, after) in self.crash:
+            self.crash.remove((method, after))
+            self.world.faults.own["crash_after" if after else "crash_before"] += 1
+            raise SimulatedCrash(f"simulated crash of the caller {'after' if after else 'before'} {method}")
+
+    def _subscribe_fills(self, exchange: Exchange, account: str, callback: Any) -> Any:
+        def push(fill: Fill) -> None:
+            callback(fill)
+            if self.duplicates:
+                self.duplicates -= 1
+                self.world.faults.own["duplicated_push"] += 1
+                callback(fill)
+
+        return self.target.subscribe_fills(exchange, account, push)
+
+
+class FakeFaults:
+    """The simulated venue's `Faults` interface made of the fakes' HTTP faults (5xx, rate-limit
+    answers, requests lost, carried out then unanswered or cut off, outages) and `WorldVenue`'s."""
+
+    def __init__(self, world: FakeExchanges) -> None:
+        self.world = world
+        self.own: Counter[str] = Counter()
+        self.outages: dict[Exchange, float] = {}
+
+    @property
+    def fired(self) -> Counter[str]:
+        total = Counter(self.own)
+        for fake in self.world.fakes.values():
+            total.update(fake.fired)
+        return total
+
+    def _pick(self, method: str) -> tuple[FakeHttpExchange, str]:
+        exchange = self.world.rng.choice(sorted(self.world.fakes))
+        return self.world.fakes[exchange], PATHS[exchange][method]
+
+    def reject_next(self, n: int = 1, method: str | None = None) -> None:
+        fake, path = self._pick(method or "transfer")
+        if self.world.rng.random() < 0.5:
+            fake.rate_limit_next(n, path)
+        else:
+            fake.fail_next(n, self.world.rng.choice([500, 502, 503]), path)
+
+    def timeout_next(self, n: int = 1, method: str = "transfer") -> None:
+        fake, path = self._pick(method)
+        fake.hang_before_next(n, path)
+
+    def timeout_after_move_next(self, n: int = 1, method: str = "transfer") -> None:
+        fake, path = self._pick(method)
+        if self.world.rng.random() < 0.3:
+            fake.hang_after_next(n, path)
+        else:
+            fake.drop_next(n, path)
+
+    def crash_next(self, n: int = 1, method: str = "transfer", *, after: bool = False) -> None:
+        self.world.proxy.crash.extend([(method, after)] * n)
+
+    def fill_next_cancel(self, n: int = 1) -> None:
+        self.world.proxy.racing_cancels += n
+
+    def duplicate_next_fill(self, n: int = 1) -> None:
+        self.world.proxy.duplicates += n
+
+    def drop_next_fill_push(self, n: int = 1) -> None:
+        """A dropped feed: the next fill poll fails; the one after catches up."""
+        fake, path = self._pick("fills")
+        fake.fail_next(n, 503, path)
+
+    def outage(self, seconds: float) -> None:
+        exchange = self.world.rng.choice(sorted(self.world.fakes))
+        self.world.fakes[exchange].fail_next(10**9, 503)
+        self.outages[exchange] = self.world.clock.now() + seconds
+        self.own["outage"] += 1
+
+    def end_outages(self) -> None:
+        now = self.world.clock.now()
+        for exchange, until in list(self.outages.items()):
+            if until <= now:
+                del self.outages[exchange]
+                self.world.fakes[exchange].clear_faults()
+
+    def latency(self, seconds: float) -> None:
+        pass  # unsupported: the fakes answer at once
+
+    def race_next_snapshot(self, n: int = 1) -> None:
+        raise NotImplementedError("snapshot races are not made against the fakes")
+
+    def clear(self) -> None:
+        for fake in self.world.fakes.values():
+            fake.clear_faults()
+        self.outages.clear()
+        proxy = self.world.proxy
+        proxy.crash.clear()
+        proxy.duplicates = proxy.racing_cancels = 0
