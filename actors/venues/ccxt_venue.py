@@ -104,6 +104,7 @@ class CcxtVenue:
         resolve_within: float = 600.0,
         poll_every: float = 2.0,
         streams: Mapping[str, Any] | None = None,
+        peers: Sequence[Exchange] = (),
     ) -> None:
         if not accounts:
             raise ValueError(f"{exchange}: a venue needs at least one account")
@@ -114,7 +115,9 @@ class CcxtVenue:
         self.clock = clock
         self.resolve_within = resolve_within
         self.poll_every = poll_every
-        self.sent = SentLog(state if state is not None else MemoryState(), exchange)
+        self.state: StateStore = state if state is not None else MemoryState()
+        self.sent = SentLog(self.state, exchange)
+        self.peers = [SentLog(self.state, peer) for peer in peers if peer != exchange]
         self.redact = Redactor(s for a in accounts.values() for s in (a.client.apiKey, a.client.secret))
         self._lock = threading.RLock()
         self._poller = FillPoller(
@@ -384,7 +387,7 @@ class CcxtVenue:
                 continue
             deposits.append(
                 Deposit(
-                    deposit_id=str(entry.get("id")),
+                    deposit_id=str(entry.get("id") or entry.get("txid")),  # MEXC lists deposits by txid only
                     exchange=self.exchange,
                     account=account,
                     currency=currency,
@@ -392,7 +395,29 @@ class CcxtVenue:
                     credited_at=(entry.get("timestamp") or 0) / 1000,
                 )
             )
-        return deposits
+        return self._attributed(account, deposits)
+
+    def _attributed(self, account: str, deposits: list[Deposit]) -> list[Deposit]:
+        """Each deposit named by the desk withdrawal it is (the exchange does not know): the oldest
+        unmatched one a peer venue sent toward this account, for this currency, arriving net of
+        its configured fee, sent no later than the deposit. Matches are kept: each for good. (A
+        fee other than configured matches nothing: the transfer stays in flight, visible.)"""
+        named = []
+        for deposit in deposits:
+            client_id = self.sent.deposit_of(deposit.deposit_id)
+            if client_id is None:
+                for sent in (s for peer in self.peers for s in peer.withdrawals_to(self.exchange, account)):
+                    if (
+                        sent.currency == deposit.currency
+                        and math.isclose(deposit.amount, sent.amount - sent.fee, rel_tol=1e-9, abs_tol=1e-6)
+                        and sent.sent_at - 60 <= deposit.credited_at
+                        and self.sent.arrival_of(sent.client_id) is None
+                    ):
+                        self.sent.claim_deposit(deposit.deposit_id, sent.client_id)
+                        client_id = sent.client_id
+                        break
+            named.append(deposit if client_id is None else msgspec.structs.replace(deposit, client_id=client_id))
+        return named
 
     # --- trading --------------------------------------------------------------------------------------
 

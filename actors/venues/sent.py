@@ -87,3 +87,29 @@ class SentLog:
     def claimed_by(self, exchange_id: str) -> str | None:
         owner: str | None = self._store.get(self._owner, f"claim:{exchange_id}")
         return owner
+
+    def withdrawals_to(self, exchange: Exchange, account: str) -> list[SentTransfer]:
+        """The withdrawals this venue sent (confirmed by the exchange) toward ``exchange``/``account``, oldest first."""
+        found = [
+            sent
+            for key, raw in self._store.items(self._owner).items()
+            if key.startswith("sent:") and raw is not None
+            for sent in [msgspec.convert(raw, SentTransfer)]
+            if sent.kind == "withdraw" and sent.exchange_id is not None
+            and (sent.to_exchange, sent.to_account) == (exchange, account)
+        ]
+        return sorted(found, key=lambda s: (s.sent_at, s.client_id))
+
+    def deposit_of(self, deposit_id: str) -> str | None:
+        """The client id of the desk withdrawal a deposit here was matched to, if any."""
+        client_id: str | None = self._store.get(self._owner, f"deposit:{deposit_id}")
+        return client_id
+
+    def claim_deposit(self, deposit_id: str, client_id: str) -> None:
+        """Match a deposit here to the desk withdrawal ``client_id`` (each to one, for good)."""
+        self._store.put(self._owner, f"deposit:{deposit_id}", client_id)
+        self._store.put(self._owner, f"arrival:{client_id}", deposit_id)
+
+    def arrival_of(self, client_id: str) -> str | None:
+        deposit_id: str | None = self._store.get(self._owner, f"arrival:{client_id}")
+        return deposit_id
