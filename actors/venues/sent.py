@@ -76,9 +76,12 @@ class SentLog:
         return None if raw is None else msgspec.convert(raw, SentTransfer)
 
     def save(self, sent: SentTransfer) -> None:
-        self._store.put(self._owner, f"sent:{sent.client_id}", msgspec.to_builtins(sent))
+        """Record ``sent``; its claim on its exchange id first, so that a crash between the two
+        writes leaves a claim whose record the history lookup completes (never a record without
+        its claim, which another request's lookup could take)."""
         if sent.exchange_id is not None:
             self._store.put(self._owner, f"claim:{sent.exchange_id}", sent.client_id)
+        self._store.put(self._owner, f"sent:{sent.client_id}", msgspec.to_builtins(sent))
 
     def forget(self, client_id: str) -> None:
         """The request never reached the exchange (a rate-limit answer): as if never sent."""
