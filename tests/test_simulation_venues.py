@@ -22,11 +22,14 @@ from messages.tasks import TransferTaskKey
 from tests.fakes.world import FakeExchanges, withdrawal_checks
 
 WORLD = "tests.fakes.world:FakeExchanges"
-CI_SEEDS = [1, 3, 8]  # about 10 s each on this machine
+CI_SEEDS = [1, 3]  # about 10 s each on this machine
 FOUND = [
     # A crash between the sent log's two writes left a withdrawal without its claim: the desk's
     # record of it could be taken by another request's history lookup (sent.py: the claim first).
     100,
+    # A withdrawal lost before Kraken got it: after the history window the adapter says unknown
+    # (VenueOutcomeUnknown); the executor logged "cannot check now" and left it sending, never alerted.
+    104,
 ]
 
 
@@ -46,6 +49,7 @@ def test_a_seed_against_the_fakes_holds_every_invariant(seed: int) -> None:
     assert sum(result.faults.values()) > 0  # the fakes' faults did fire
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", FOUND)
 def test_a_seed_that_found_a_bug_against_the_fakes_now_holds(seed: int) -> None:
     result = _run(seed)
