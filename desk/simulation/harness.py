@@ -351,7 +351,11 @@ class Simulation(Chaos):
         wrong += check_ledgers(
             self.system.board.views(),
             venue.all_balances(),
-            unsettled_accounts(open_intents) | self.tainted | self._uninitialised() | self._holding(),
+            unsettled_accounts(open_intents)
+            | self.tainted
+            | self._uninitialised()
+            | self._holding()
+            | self.world.in_motion(),
         )
         wrong += check_tasks(intents, audit, pending, self.instances, final)
         wrong += check_chains(journal.chains.load_all(), intents, audit, pending, final)

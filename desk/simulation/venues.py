@@ -32,7 +32,8 @@ class VenueWorld(Protocol):
     the built System, `close` stops what the world started. Every random choice a world makes
     comes from ``rng`` given to `configure` (the seed's own stream for the world). `flush` delivers
     what the venue knows and has not pushed yet (fills a poll would bring): the desk is settled
-    only when its mailboxes are empty and nothing is left to push."""
+    only when its mailboxes are empty and nothing is left to push; `in_motion` names the accounts
+    whose changes the venue has and could not push yet (its feed is down): their ledgers may lag."""
 
     path: str  # the import path that builds this world ("" for the default), for the replay command
     unsupported: frozenset[FaultClass]  # fault classes this world cannot make
@@ -59,6 +60,8 @@ class VenueWorld(Protocol):
     def lost_pushes(self) -> list[Fill]: ...
 
     def flush(self) -> int: ...
+
+    def in_motion(self) -> set[tuple[Exchange, str]]: ...
 
     def extra_checks(self, intents: list[TransferIntent], final: bool) -> list[str]: ...
 
@@ -115,6 +118,9 @@ class SimulatedWorld:
 
     def flush(self) -> int:
         return 0  # the simulated venue pushes every fill as it happens
+
+    def in_motion(self) -> set[tuple[Exchange, str]]:
+        return set()  # what it could not push it counts as lost (`lost_pushes`)
 
     def extra_checks(self, intents: list[TransferIntent], final: bool) -> list[str]:
         return []

@@ -333,8 +333,21 @@ class FakeExchanges:
         """Poll every adapter's fills now (a stream would have pushed them already)."""
         return sum(adapter.poll_fills() for adapter in self.adapters)
 
+    def in_motion(self) -> set[tuple[Exchange, str]]:
+        """Accounts with a trade at their fake that the adapter has not pushed yet (its poll failed)."""
+        moving = set()
+        for account, key in self.keys.items():
+            with self.fakes[account.exchange].book.lock:
+                trades = [t.id for t in self.fakes[account.exchange].book.trades if t.key == key]
+            if any((account.exchange, account.account, t) not in self.proxy.pushed for t in trades):
+                moving.add((account.exchange, account.account))
+        return moving
+
     def extra_checks(self, intents: list[TransferIntent], final: bool) -> list[str]:
-        return withdrawal_checks(intents, self.withdrawals(), self._claims(), final)
+        wrong = withdrawal_checks(intents, self.withdrawals(), self._claims(), final)
+        if final:
+            wrong += [f"fills at {e}.{a} were never pushed to the desk" for e, a in sorted(self.in_motion())]
+        return wrong
 
     def withdrawals(self) -> list[tuple[AccountRef, AccountRef, float, tuple[Exchange, str]]]:
         """Every withdrawal the fakes made: (source, destination, gross amount, (exchange, its id))."""
@@ -412,6 +425,7 @@ class WorldVenue:
         self.crash: list[tuple[str, bool]] = []  # (method, after) armed
         self.duplicates = 0
         self.racing_cancels = 0
+        self.pushed: set[tuple[Exchange, str, str]] = set()  # (exchange, account, trade id) of every fill pushed
 
     def close(self) -> None:
         if self.target is not None:
@@ -443,6 +457,7 @@ class WorldVenue:
 
     def _subscribe_fills(self, exchange: Exchange, account: str, callback: Any) -> Any:
         def push(fill: Fill) -> None:
+            self.pushed.add((fill.exchange, fill.account, fill.trade_id))
             callback(fill)
             if self.duplicates:
                 self.duplicates -= 1
