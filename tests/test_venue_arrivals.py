@@ -47,7 +47,13 @@ def pair(clock: ManualClock) -> Iterator[Pair]:
         peers=[Exchanges.MEXC],
         withdrawals=[
             WithdrawRoute(
-                Currencies.USDC, Exchanges.MEXC, "main", "mexc-main-address", network="TRC20", key="to-mexc-main", fee=1.0
+                Currencies.USDC,
+                Exchanges.MEXC,
+                "main",
+                "mexc-main-address",
+                network="TRC20",
+                key="to-mexc-main",
+                fee=1.0,
             )
         ],
     )

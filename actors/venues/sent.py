@@ -98,7 +98,8 @@ class SentLog:
             for key, raw in self._store.items(self._owner).items()
             if key.startswith("sent:") and raw is not None
             for sent in [msgspec.convert(raw, SentTransfer)]
-            if sent.kind == "withdraw" and sent.exchange_id is not None
+            if sent.kind == "withdraw"
+            and sent.exchange_id is not None
             and (sent.to_exchange, sent.to_account) == (exchange, account)
         ]
         return sorted(found, key=lambda s: (s.sent_at, s.client_id))

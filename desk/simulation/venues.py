@@ -12,8 +12,8 @@ import random
 from pathlib import Path
 from typing import Any, Protocol
 
-from actors.venues.simulated import Movement, SimulatedVenue
 from actors.stores.journal import TransferIntent
+from actors.venues.simulated import Movement, SimulatedVenue
 from desk.config import resolve_import
 from desk.simulation.world import MONEY_ACCOUNTS, FaultClass
 from desk.system import System
@@ -39,7 +39,10 @@ class VenueWorld(Protocol):
     unsupported: frozenset[FaultClass]  # fault classes this world cannot make
     settles_every_transfer: bool  # True: no transfer may stay unknown at the end (the venue dedupes a resend)
     instant: float  # the least step of the clock between two events the venue's timestamps tell apart
-    faults: Any  # reject_next, timeout_next, ..., clear, fired: the simulated venue's `Faults` interface
+
+    @property
+    def faults(self) -> Any:
+        """reject_next, timeout_next, ..., clear, fired: the simulated venue's `Faults` interface."""
 
     def configure(self, data: dict[str, Any], folder: Path, rng: random.Random, clock: ManualClock) -> None: ...
 
