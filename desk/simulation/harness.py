@@ -36,8 +36,6 @@ from desk.simulation.invariants import (
 )
 from desk.simulation.venues import SimulatedWorld, VenueWorld
 from desk.simulation.world import (
-    HEDGE_A,
-    HEDGE_B,
     HEDGE_QUANTITY,
     FaultClass,
     SimOptions,
@@ -359,7 +357,7 @@ class Simulation(Chaos):
         )
         wrong += check_tasks(intents, audit, pending, self.instances, final)
         wrong += check_chains(journal.chains.load_all(), intents, audit, pending, final)
-        figures = hedge_figures(audit, HEDGE_A, HEDGE_B, Currencies.BTC)
+        figures = hedge_figures(audit, *self.world.hedge, Currencies.BTC)
         now = self.clock.now()
         if abs(figures.net) > 1e-8:
             self.exposed_since = self.exposed_since if self.exposed_since is not None else now

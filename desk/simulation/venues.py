@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from actors.stores.journal import TransferIntent
 from actors.venues.simulated import Movement, SimulatedVenue
 from desk.config import resolve_import
-from desk.simulation.world import MONEY_ACCOUNTS, FaultClass
+from desk.simulation.world import HEDGE_A, HEDGE_B, MONEY_ACCOUNTS, FaultClass
 from desk.system import System
 from messages.common import AccountRef, Currency, Exchange
 from messages.trading import Fill
@@ -39,6 +39,7 @@ class VenueWorld(Protocol):
     unsupported: frozenset[FaultClass]  # fault classes this world cannot make
     settles_every_transfer: bool  # True: no transfer may stay unknown at the end (the venue dedupes a resend)
     instant: float  # the least step of the clock between two events the venue's timestamps tell apart
+    hedge: tuple[AccountRef, AccountRef]  # where hedge A and B trade
 
     @property
     def faults(self) -> Any:
@@ -78,6 +79,7 @@ class SimulatedWorld:
     unsupported: frozenset[FaultClass] = frozenset()
     settles_every_transfer = True
     instant = 0.0001
+    hedge = (HEDGE_A, HEDGE_B)
 
     def __init__(self) -> None:
         self._venue: SimulatedVenue | None = None

@@ -23,8 +23,9 @@ from typing import Any
 import msgspec
 
 from actors.stores.journal import TransferIntent
+from actors.venues.lighter_sdk import sdk
 from actors.venues.simulated import Movement, MovementKind, SimulatedCrash
-from desk.simulation.world import FaultClass
+from desk.simulation.world import HEDGE_A, HEDGE_B, FaultClass
 from desk.system import System, build_venue
 from messages.common import AccountRef, Currency, Exchange, Exchanges, currency_code, exchange_name
 from messages.trading import Fill
@@ -32,9 +33,10 @@ from supervisor.clock import ManualClock, Repeating, call_every
 from tests.fakes.book import FakeBook, FakeWithdrawal
 from tests.fakes.http import FakeHttpExchange
 from tests.fakes.kraken import FakeKraken
+from tests.fakes.lighter import FakeLighter
 from tests.fakes.mexc import FakeMexc
 
-__all__ = ["FakeExchanges"]
+__all__ = ["FakeExchanges", "FakeExchangesLighterHedge"]
 
 KRAKEN_MONEY = (AccountRef(Exchanges.KRAKEN, "trade"), AccountRef(Exchanges.KRAKEN, "main"))
 MEXC_MONEY = (AccountRef(Exchanges.MEXC, "main"), AccountRef(Exchanges.MEXC, "trade"))
@@ -44,8 +46,11 @@ DELAYS = (15.0, 40.0, 90.0)  # seconds a withdrawal travels, drawn per withdrawa
 ASSETS = {
     Exchanges.KRAKEN: {"usdc": "USDC", "usd": "ZUSD", "btc": "XXBT"},
     Exchanges.MEXC: {"usdc": "USDC", "usd": "USD", "btc": "BTC"},
+    Exchanges.LIGHTER: {"usdc": "USDC", "btc": "BTC"},
 }
-SYMBOLS = {Exchanges.KRAKEN: "XXBTZUSD", Exchanges.MEXC: "BTCUSD"}
+SYMBOLS = {Exchanges.KRAKEN: "XXBTZUSD", Exchanges.MEXC: "BTCUSD", Exchanges.LIGHTER: "1"}
+LIGHTER_HEDGE = (AccountRef(Exchanges.LIGHTER, "hedge_a"), AccountRef(Exchanges.LIGHTER, "hedge_b"))
+LIGHTER_INDEXES = {"hedge_a": 281, "hedge_b": 282}  # account index; API key index 3
 PATHS = {  # the request a venue method becomes, per exchange (a fault matches the path's end)
     Exchanges.KRAKEN: {
         "transfer": "/Withdraw",
@@ -69,7 +74,16 @@ PATHS = {  # the request a venue method becomes, per exchange (a fault matches t
         "fetch_balance": "/api/v3/account",
         "fills": "/api/v3/myTrades",
     },
+    Exchanges.LIGHTER: {
+        "create_order": "/sendTx",
+        "cancel_order": "/sendTx",
+        "fetch_order": "/accountInactiveOrders",
+        "fetch_ticker": "/orderBookOrders",
+        "fetch_balance": "/account",
+        "fills": "/trades",
+    },
 }
+TRADING = ("create_order", "cancel_order", "fetch_order", "fills")  # faults aimed where the hedge pair trades
 
 
 def _address(account: AccountRef) -> str:
@@ -98,9 +112,10 @@ class FakeExchanges:
     # ccxt reads the exchanges' times in whole milliseconds: the clock steps in 1/8 s (exact in binary
     # and in ms), else a fill just after a balance fetch reads as just before it (truncated).
     instant = 0.125
+    hedge = (HEDGE_A, HEDGE_B)  # on kraken.hedge and mexc.hedge through ccxt
 
     def __init__(self) -> None:
-        self.fakes: dict[Exchange, FakeKraken | FakeMexc] = {}
+        self.fakes: dict[Exchange, FakeKraken | FakeMexc | FakeLighter] = {}
         self.keys: dict[AccountRef, str] = {}  # desk account -> its API key at its fake
         self.opening: Counter[Currency] = Counter()
         self.trips: list[_Trip] = []
@@ -136,18 +151,29 @@ class FakeExchanges:
                 "accounts": {},
                 "withdrawals": [],
             }
+        self._move_hedge(data, venues)
         for account in data["accounts"]:
             ref = AccountRef(account["exchange"], account["account"])
-            fake = self.fakes[ref.exchange]
-            api_key = f"{ref.exchange}-{ref.account}-key"
             assets = {ASSETS[ref.exchange][str(c)]: float(v) for c, v in account.get("balances", {}).items()}
             self.opening.update({currency_code(c): float(v) for c, v in account.get("balances", {}).items()})
-            secret = fake.add_key(api_key, assets)
-            self.keys[ref] = api_key
+            fake = self.fakes[ref.exchange]
             key_file = keys / f"{ref.exchange}-{ref.account}.toml"
-            key_file.write_text(f'api_key = "{api_key}"\nsecret = "{secret}"\n')
+            entry: dict[str, Any] = {"key_file": str(key_file)}
+            if isinstance(fake, FakeLighter):
+                index = LIGHTER_INDEXES[ref.account]
+                fake.add_account(index, 3, assets)
+                private_key, _public, error = sdk().create_api_key()
+                assert error is None, error
+                self.keys[ref] = str(index)
+                key_file.write_text(f'private_key = "{private_key}"\n')
+                entry |= {"account_index": index, "api_key_index": 3}
+            else:
+                api_key = f"{ref.exchange}-{ref.account}-key"
+                secret = fake.add_key(api_key, assets)
+                self.keys[ref] = api_key
+                key_file.write_text(f'api_key = "{api_key}"\nsecret = "{secret}"\n')
             key_file.chmod(stat.S_IRUSR | stat.S_IWUSR)
-            venues[str(ref.exchange)]["accounts"][ref.account] = {"key_file": str(key_file)}
+            venues[str(ref.exchange)]["accounts"][ref.account] = entry
         for source in (*KRAKEN_MONEY, *MEXC_MONEY):
             for destination in (*KRAKEN_MONEY, *MEXC_MONEY):
                 if destination.exchange == source.exchange:
@@ -164,6 +190,9 @@ class FakeExchanges:
                     self.fakes[Exchanges.KRAKEN].withdraw_keys[route["key"]] = _address(destination)
                 venues[str(source.exchange)]["withdrawals"].append(route)
         data["venues"] = venues
+
+    def _move_hedge(self, data: dict[str, Any], venues: dict[str, Any]) -> None:
+        """Where the hedge pair trades: kraken.hedge and mexc.hedge, as the simulated desk has it."""
 
     def venue(self) -> Any:
         return self.proxy
@@ -339,7 +368,12 @@ class FakeExchanges:
         for account, key in self.keys.items():
             with self.fakes[account.exchange].book.lock:
                 trades = [t.id for t in self.fakes[account.exchange].book.trades if t.key == key]
-            if any((account.exchange, account.account, t) not in self.proxy.pushed for t in trades):
+            pushed = self.proxy.pushed
+            if any(
+                (account.exchange, account.account, t) not in pushed  # Kraken and MEXC keep the id
+                and (account.exchange, account.account, str(int(t[1:]))) not in pushed  # Lighter's is a number
+                for t in trades
+            ):
                 moving.add((account.exchange, account.account))
         return moving
 
@@ -484,7 +518,10 @@ class FakeFaults:
         return total
 
     def _pick(self, method: str) -> tuple[FakeHttpExchange, str]:
-        exchange = self.world.rng.choice(sorted(self.world.fakes))
+        """One fake, drawn among those the method reaches (order methods: where the hedge pair trades)."""
+        hedged = {a.exchange for a in self.world.hedge}
+        able = sorted(e for e in self.world.fakes if method in PATHS[e] and (method not in TRADING or e in hedged))
+        exchange = self.world.rng.choice(able)
         return self.world.fakes[exchange], PATHS[exchange][method]
 
     def reject_next(self, n: int = 1, method: str | None = None) -> None:
@@ -545,3 +582,36 @@ class FakeFaults:
         proxy = self.world.proxy
         proxy.crash.clear()
         proxy.duplicates = proxy.racing_cancels = 0
+
+
+class FakeExchangesLighterHedge(FakeExchanges):
+    """The same world with the hedge pair on two Lighter accounts through lighter-sdk (against
+    `FakeLighter`, market btc/usdc), as the desk runs it: A and B on lighter.hedge_a / hedge_b."""
+
+    path = "tests.fakes.world:FakeExchangesLighterHedge"
+    hedge = LIGHTER_HEDGE
+
+    def _move_hedge(self, data: dict[str, Any], venues: dict[str, Any]) -> None:
+        fake = FakeLighter(self.clock.now).start()
+        self.fakes[Exchanges.LIGHTER] = fake
+        venues["lighter"] = {
+            "adapter": "lighter",
+            "url": fake.url,
+            "markets": ["btc/usdc"],
+            "market_indexes": {"btc/usdc": 1},
+            "timeout": CLIENT_TIMEOUT,
+            "poll_every": 5.0,
+            "accounts": {},
+        }
+        moved = {HEDGE_A: LIGHTER_HEDGE[0], HEDGE_B: LIGHTER_HEDGE[1]}
+        for account in data["accounts"]:
+            to = moved.get(AccountRef(account["exchange"], account["account"]))
+            if to is not None:
+                account["exchange"], account["account"] = to.exchange, to.account
+                usd = account["balances"].pop("usd")
+                account["balances"]["usdc"] = usd
+        hedge = data["hedge"]
+        hedge["market"] = "btc/usdc"
+        hedge["a"] = {"exchange": "lighter", "account": "hedge_a"}
+        hedge["b"] = {"exchange": "lighter", "account": "hedge_b"}
+        data["venue"]["markets"] = {"btc/usdc": data["venue"]["markets"]["btc/usd"]}
