@@ -22,6 +22,7 @@ from messages.tasks import TransferTaskKey
 from tests.fakes.world import FakeExchanges, withdrawal_checks
 
 WORLD = "tests.fakes.world:FakeExchanges"
+LIGHTER_WORLD = "tests.fakes.world:FakeExchangesLighterHedge"
 CI_SEEDS = [1, 3]  # about 10 s each on this machine
 FOUND = [
     # A crash between the sent log's two writes left a withdrawal without its claim: the desk's
@@ -40,8 +41,8 @@ def _explain(result: SimResult) -> str:
     return f"seed {result.seed} at {result.step}: {result.violation}\n  replay: {result.replay}"
 
 
-def _run(seed: int, options: SimOptions | None = None) -> SimResult:
-    return Simulation(seed, options, world=load_world(WORLD)).run()
+def _run(seed: int, options: SimOptions | None = None, world: str = WORLD) -> SimResult:
+    return Simulation(seed, options, world=load_world(world)).run()
 
 
 @pytest.mark.parametrize("seed", CI_SEEDS)
@@ -50,6 +51,14 @@ def test_a_seed_against_the_fakes_holds_every_invariant(seed: int) -> None:
     assert result.ok, _explain(result)
     assert result.replay == f"bin/run simulate --seed {seed} --world {WORLD}"
     assert sum(result.faults.values()) > 0  # the fakes' faults did fire
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [3, 4])
+def test_a_seed_with_the_hedge_pair_on_lighter_holds_every_invariant(seed: int) -> None:
+    result = _run(seed, world=LIGHTER_WORLD)
+    assert result.ok, _explain(result)
+    assert result.replay == f"bin/run simulate --seed {seed} --world {LIGHTER_WORLD}"
 
 
 @pytest.mark.slow
