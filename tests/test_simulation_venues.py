@@ -16,10 +16,11 @@ from actors.stores.journal import IntentStatus, TransferIntent
 from actors.venues.sent import MemoryState, SentLog, SentTransfer
 from desk.simulation import SimOptions, SimResult, Simulation
 from desk.simulation.cli import main as simulate
+from desk.simulation.invariants import check_withdrawals
 from desk.simulation.venues import load_world
 from messages.common import AccountRef, Exchanges
 from messages.tasks import TransferTaskKey
-from tests.fakes.world import FakeExchanges, withdrawal_checks
+from tests.fakes.world import FakeExchanges
 
 WORLD = "tests.fakes.world:FakeExchanges"
 LIGHTER_WORLD = "tests.fakes.world:FakeExchangesLighterHedge"
@@ -54,7 +55,7 @@ def test_a_seed_against_the_fakes_holds_every_invariant(seed: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [3, 4])
+@pytest.mark.parametrize("seed", [3])
 def test_a_seed_with_the_hedge_pair_on_lighter_holds_every_invariant(seed: int) -> None:
     result = _run(seed, world=LIGHTER_WORLD)
     assert result.ok, _explain(result)
@@ -108,21 +109,21 @@ def _made(n: int, amount: float = 50.0) -> list[Any]:
 
 
 def test_two_withdrawals_for_one_transfer_are_paid_twice() -> None:
-    wrong = withdrawal_checks([_intent("t-1", "in_flight")], _made(2), {}, final=False)
+    wrong = check_withdrawals([_intent("t-1", "in_flight")], _made(2), {}, final=False)
     assert wrong and "paid twice" in wrong[0]
 
 
 def test_a_withdrawal_the_desk_reports_failed_is_a_violation() -> None:
-    wrong = withdrawal_checks([_intent("t-1", "failed")], _made(1), {}, final=False)
+    wrong = check_withdrawals([_intent("t-1", "failed")], _made(1), {}, final=False)
     assert wrong and "paid twice" in wrong[0]  # more made than the desk may have sent
 
 
 def test_once_settled_every_withdrawal_is_one_sent_transfer_and_claimed() -> None:
     claims = {(Exchanges.KRAKEN, "W0"): "t-1"}
-    assert withdrawal_checks([_intent("t-1", "done")], _made(1), claims, final=True) == []
-    lost = withdrawal_checks([_intent("t-1", "in_doubt")], _made(1), claims, final=True)
+    assert check_withdrawals([_intent("t-1", "done")], _made(1), claims, final=True) == []
+    lost = check_withdrawals([_intent("t-1", "in_doubt")], _made(1), claims, final=True)
     assert lost and "counts 0 as sent" in lost[0]
-    unclaimed = withdrawal_checks([_intent("t-1", "done")], _made(1), {}, final=True)
+    unclaimed = check_withdrawals([_intent("t-1", "done")], _made(1), {}, final=True)
     assert unclaimed and "is no transfer's" in unclaimed[0]
 
 

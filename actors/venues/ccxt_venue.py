@@ -46,7 +46,7 @@ from actors.venues.ccxt_parse import (
 )
 from actors.venues.ccxt_stream import FillStream
 from actors.venues.fill_poller import FillPoller
-from actors.venues.sent import MemoryState, SentLog, SentTransfer, StateStore
+from actors.venues.sent import MemoryState, SentLog, SentTransfer, StateStore, named_deposits
 from messages.common import Currency, Exchange
 from messages.trading import Fill, Order, OrderStatus, OrderType, Side, Ticker
 from messages.venue import Deposit, TransferResult, TransferStatus
@@ -395,29 +395,7 @@ class CcxtVenue:
                     credited_at=(entry.get("timestamp") or 0) / 1000,
                 )
             )
-        return self._attributed(account, deposits)
-
-    def _attributed(self, account: str, deposits: list[Deposit]) -> list[Deposit]:
-        """Each deposit named by the desk withdrawal it is (the exchange does not know): the oldest
-        unmatched one a peer venue sent toward this account, for this currency, arriving net of
-        its configured fee, sent no later than the deposit. Matches are kept: each for good. (A
-        fee other than configured matches nothing: the transfer stays in flight, visible.)"""
-        named = []
-        for deposit in deposits:
-            client_id = self.sent.deposit_of(deposit.deposit_id)
-            if client_id is None:
-                for sent in (s for peer in self.peers for s in peer.withdrawals_to(self.exchange, account)):
-                    if (
-                        sent.currency == deposit.currency
-                        and math.isclose(deposit.amount, sent.amount - sent.fee, rel_tol=1e-9, abs_tol=1e-6)
-                        and sent.sent_at - 60 <= deposit.credited_at
-                        and self.sent.arrival_of(sent.client_id) is None
-                    ):
-                        self.sent.claim_deposit(deposit.deposit_id, sent.client_id)
-                        client_id = sent.client_id
-                        break
-            named.append(deposit if client_id is None else msgspec.structs.replace(deposit, client_id=client_id))
-        return named
+        return named_deposits(self.sent, self.peers, self.exchange, account, deposits)
 
     # --- trading --------------------------------------------------------------------------------------
 

@@ -1,16 +1,20 @@
 """What a real adapter sent, saved before sending: the desk's client id with the request, so a
-withdrawal the exchange knows by its own id only can be found again after a timeout or a restart."""
+withdrawal the exchange knows by its own id only can be found again after a timeout or a restart,
+and its deposit at the other exchange named by that client id (`named_deposits`)."""
 
 from __future__ import annotations
 
+import math
 import threading
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import msgspec
 
 from messages.common import Currency, Exchange
+from messages.venue import Deposit
 
-__all__ = ["MemoryState", "SentLog", "SentTransfer", "StateStore"]
+__all__ = ["MemoryState", "SentLog", "SentTransfer", "StateStore", "named_deposits"]
 
 
 class StateStore(Protocol):
@@ -117,3 +121,29 @@ class SentLog:
     def arrival_of(self, client_id: str) -> str | None:
         deposit_id: str | None = self._store.get(self._owner, f"arrival:{client_id}")
         return deposit_id
+
+
+def named_deposits(
+    log: SentLog, peers: Sequence[SentLog], exchange: Exchange, account: str, deposits: list[Deposit]
+) -> list[Deposit]:
+    """Each deposit at ``exchange``/``account`` (``log``'s venue) named by the desk withdrawal it is,
+    which the exchange does not know: the oldest unmatched one a peer venue sent toward this
+    account, for this currency, arriving net of its configured fee, sent no later than the
+    deposit. Matches are kept in ``log``, each for good. (A fee other than configured matches
+    nothing: the transfer stays in flight, visible.)"""
+    named = []
+    for deposit in deposits:
+        client_id = log.deposit_of(deposit.deposit_id)
+        if client_id is None:
+            for sent in (s for peer in peers for s in peer.withdrawals_to(exchange, account)):
+                if (
+                    sent.currency == deposit.currency
+                    and math.isclose(deposit.amount, sent.amount - sent.fee, rel_tol=1e-9, abs_tol=1e-6)
+                    and sent.sent_at - 60 <= deposit.credited_at
+                    and log.arrival_of(sent.client_id) is None
+                ):
+                    log.claim_deposit(deposit.deposit_id, sent.client_id)
+                    client_id = sent.client_id
+                    break
+        named.append(deposit if client_id is None else msgspec.structs.replace(deposit, client_id=client_id))
+    return named
