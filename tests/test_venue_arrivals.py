@@ -15,9 +15,9 @@ from actors.venues.ccxt_venue import CcxtAccount, WithdrawRoute
 from actors.venues.kraken import KrakenVenue, kraken_client
 from actors.venues.mexc import MexcVenue, mexc_client
 from actors.venues.router import VenueRouter
-from actors.venues.sent import MemoryState
+from actors.venues.sent import MemoryState, SentLog, SentTransfer, named_deposits
 from messages.common import Currencies, Exchanges
-from messages.venue import TransferStatus
+from messages.venue import Deposit, TransferStatus
 from supervisor.clock import ManualClock
 from tests.fakes.kraken import FakeKraken
 from tests.fakes.mexc import FakeMexc
@@ -123,3 +123,37 @@ def test_a_deposit_no_desk_withdrawal_explains_stays_unnamed(pair: Pair, clock: 
     clock.advance(5.0)
     pair.mexc.book.credit("mexc-main", "USDC", 50.0)  # the whole amount: not this withdrawal net of its fee
     assert [d.client_id for d in pair.mexc_venue.fetch_deposits(Exchanges.MEXC, "main")] == [None]
+
+
+def test_a_claim_cut_short_by_a_crash_is_completed_for_its_own_withdrawal() -> None:
+    state = MemoryState()
+    sender, receiver = SentLog(state, Exchanges.KRAKEN), SentLog(state, Exchanges.MEXC)
+    for client_id, at in (("w-old", 0.0), ("w-new", 1.0)):
+        sender.save(
+            SentTransfer(
+                client_id=client_id,
+                kind="withdraw",
+                from_exchange=Exchanges.KRAKEN,
+                from_account="main",
+                to_exchange=Exchanges.MEXC,
+                to_account="main",
+                currency=Currencies.USDC,
+                amount=50.0,
+                fee=1.0,
+                sent_at=at,
+                state="sent",
+                exchange_id=f"W-{client_id}",
+            )
+        )
+    state.put("venue.mexc", "arrival:w-new", "D-new")  # the claim's first write; the process died after it
+    deposit = Deposit(
+        deposit_id="D-new",
+        exchange=Exchanges.MEXC,
+        account="main",
+        currency=Currencies.USDC,
+        amount=49.0,
+        credited_at=5.0,
+    )
+    [named] = named_deposits(receiver, [sender], Exchanges.MEXC, "main", [deposit])
+    assert named.client_id == "w-new"  # not the older, unmatched w-old: the half-made claim is completed
+    assert receiver.deposit_of("D-new") == "w-new"

@@ -114,9 +114,10 @@ class SentLog:
         return client_id
 
     def claim_deposit(self, deposit_id: str, client_id: str) -> None:
-        """Match a deposit here to the desk withdrawal ``client_id`` (each to one, for good)."""
-        self._store.put(self._owner, f"deposit:{deposit_id}", client_id)
+        """Match a deposit here to the desk withdrawal ``client_id`` (each to one, for good). The
+        withdrawal's side first: after a crash between the writes `named_deposits` completes it."""
         self._store.put(self._owner, f"arrival:{client_id}", deposit_id)
+        self._store.put(self._owner, f"deposit:{deposit_id}", client_id)
 
     def arrival_of(self, client_id: str) -> str | None:
         deposit_id: str | None = self._store.get(self._owner, f"arrival:{client_id}")
@@ -135,15 +136,20 @@ def named_deposits(
     for deposit in deposits:
         client_id = log.deposit_of(deposit.deposit_id)
         if client_id is None:
-            for sent in (s for peer in peers for s in peer.withdrawals_to(exchange, account)):
-                if (
-                    sent.currency == deposit.currency
-                    and math.isclose(deposit.amount, sent.amount - sent.fee, rel_tol=1e-9, abs_tol=1e-6)
-                    and sent.sent_at - 60 <= deposit.credited_at
-                    and log.arrival_of(sent.client_id) is None
-                ):
-                    log.claim_deposit(deposit.deposit_id, sent.client_id)
-                    client_id = sent.client_id
-                    break
+            candidates = [
+                sent
+                for peer in peers
+                for sent in peer.withdrawals_to(exchange, account)
+                if sent.currency == deposit.currency
+                and math.isclose(deposit.amount, sent.amount - sent.fee, rel_tol=1e-9, abs_tol=1e-6)
+                and sent.sent_at - 60 <= deposit.credited_at
+            ]
+            arrivals = [log.arrival_of(sent.client_id) for sent in candidates]
+            # one whose claim of this deposit a crash cut short, else the oldest unmatched
+            chosen = next((s for s, a in zip(candidates, arrivals, strict=True) if a == deposit.deposit_id), None)
+            chosen = chosen or next((s for s, a in zip(candidates, arrivals, strict=True) if a is None), None)
+            if chosen is not None:
+                log.claim_deposit(deposit.deposit_id, chosen.client_id)
+                client_id = chosen.client_id
         named.append(deposit if client_id is None else msgspec.structs.replace(deposit, client_id=client_id))
     return named
