@@ -95,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             hedge_alerts=args.hedge_alerts,
             exposure_alert_after=args.exposure_alert_after,
         )
-        load_world(args.world).close()  # a bad path fails here, before any seed runs
+        world = load_world(args.world)  # a bad path fails here, before any seed runs
+        world.close()
     except (msgspec.ValidationError, TypeError, ValueError) as error:  # ConfigError is a ValueError
         parser.error(str(error))
     if args.seed is not None:
@@ -127,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"simulated {args.seeds} seeds ({args.first}..{args.first + args.seeds - 1}) in {elapsed:.1f}s "
         f"({elapsed / max(1, args.seeds):.2f}s a seed): {len(failures)} with a violation; {turns} messages, "
         f"{crashes} crashes, faults fired {dict(sorted(faults.items()))}; switched off: "
-        f"{','.join(sorted(options.disabled)) or 'none'}{'' if options.hedge_alerts else ', hedge alerts'}"
-        + (f"; world {args.world}" if args.world else "")
+        f"{','.join(sorted(options.disabled | world.unsupported)) or 'none'}"
+        f"{'' if options.hedge_alerts else ', hedge alerts'}" + (f"; world {args.world}" if args.world else "")
     )
     return 1 if failures else 0
