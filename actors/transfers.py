@@ -25,7 +25,7 @@ from actors.followups import FollowUps
 from actors.requests import DeadlineTimer, PendingRequest, PendingRequests, RequestsDue
 from actors.stores.board import BalanceBoard
 from actors.stores.journal import IntentStatus, Journal, TransferIntent
-from actors.venues.base import Venue, VenueError, VenueTimeout
+from actors.venues.base import Venue, VenueError, VenueOutcomeUnknown, VenueTimeout
 from messages.alerts import AlertSeverity
 from messages.balances import Booking, FundsReserved, MovementBooked, ReleaseFunds, ReserveFunds, VenueMovement
 from messages.reports import GetTransferStats, TransferStats
@@ -467,6 +467,11 @@ class TransferExecutor(Actor):
                 result = self.venue.fetch_transfer(intent.client_id)
                 if result is None and intent.status in UNSETTLED:
                     result = self._from_history(intent)
+            except VenueOutcomeUnknown as error:  # the venue says it cannot tell: unknown, alerted
+                self.log.warning("transfer {} cannot be settled at the venue: {}", intent.client_id, error)
+                if intent.status in UNSETTLED:
+                    self._unknown(intent)
+                continue
             except VenueError as error:
                 self.log.warning("cannot check transfer {} now: {}", intent.client_id, error)
                 continue

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import stat
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +54,16 @@ def read_secrets(account: LiveAccountConfig, base: Path, where: str) -> tuple[st
 
 
 def live_venue(
-    exchange: Exchange, config: LiveVenueConfig, clock: Clock, *, base: Path, state: StateStore | None = None
+    exchange: Exchange,
+    config: LiveVenueConfig,
+    clock: Clock,
+    *,
+    base: Path,
+    state: StateStore | None = None,
+    peers: Sequence[Exchange] = (),
 ) -> CcxtVenue | LighterVenue:
-    """The adapter ``config`` describes for ``exchange``."""
+    """The adapter ``config`` describes for ``exchange``; ``peers``: the exchanges whose
+    withdrawals may arrive here (their sent records, in ``state``, name its deposits)."""
     where = f"venues.{exchange}"
     secrets = {name: read_secrets(a, base, f"{where}.accounts.{name}") for name, a in config.accounts.items()}
     if config.adapter == "lighter":
@@ -117,6 +125,7 @@ def live_venue(
         streams=streams,
         master=config.master,
         clock_skew=config.clock_skew,
+        peers=peers,
     )
 
 
@@ -127,7 +136,7 @@ def build_live_venues(
     under paper trading when the deployment is a ``dry_run``."""
     base = Path(deployment.base_folder)
     venues = {
-        exchange: live_venue(exchange, config, clock, base=base, state=state)
+        exchange: live_venue(exchange, config, clock, base=base, state=state, peers=list(deployment.venues))
         for exchange, config in deployment.venues.items()
     }
     tickers = {

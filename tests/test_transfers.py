@@ -12,6 +12,7 @@ from loguru import logger
 
 from actors.stores.journal import TransferIntent
 from actors.transfers import TransferExecutor, client_id_for
+from actors.venues.base import VenueOutcomeUnknown
 from actors.venues.simulated import SimulatedVenue
 from messages.balances import Allocate, Release, ReleaseFunds, ReserveFunds
 from messages.reports import GetTransferStats
@@ -249,6 +250,43 @@ def test_a_transfer_the_venue_has_no_record_of_is_unknown_alerted_never_failed_a
         assert money.runtime.ask("transfers", GetTransferStats()).unknown == []
         assert money.pending().tasks == [] and inner.fetch_balance(K, "main")[USDC] == 700.0
         money.ledgers_match_venue()
+    finally:
+        logger.remove(sink)
+        money.stop()
+
+
+class Unknowable(Forgetful):
+    """A venue whose history lookup gives up on the hidden ids (`VenueOutcomeUnknown`), as the ccxt
+    adapter does for a withdrawal not found in the exchange's history within its window."""
+
+    def fetch_transfer(self, client_id: str) -> TransferResult | None:
+        if client_id in self.hidden:
+            raise VenueOutcomeUnknown(f"{client_id} was not found in the history: outcome unknown, never resend it")
+        return self.inner.fetch_transfer(client_id)
+
+
+def test_a_transfer_the_venue_calls_unknowable_is_unknown_and_alerted_not_left_sending(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """Found by the simulation against the fakes (seed 104): the executor logged the venue's
+    `VenueOutcomeUnknown` as "cannot check now" and left the transfer "sending", never alerted."""
+    inner = SimulatedVenue(clock, seed=7, balances={(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}})
+    venue = Unknowable(inner)
+    money = MoneySystem(tmp_path, clock, {(K, "trade"): {USDC: 5_000.0}, (K, "main"): {USDC: 0.0}}, venue=venue)  # type: ignore[arg-type]
+    alerts: list[str] = []
+    sink = logger.add(lambda m: alerts.append(m.record["message"]), level="CRITICAL", format="{message}")
+    try:
+        inner.faults.timeout_next(1, "transfer")  # lost on its way: the venue never did it
+        add_task(money, TRADE_TO_MAIN, 700.0)
+        [(_, value)] = money.pending().tasks
+        client_id = client_id_for(TRADE_TO_MAIN, value.timestamp, 1)
+        venue.hidden.add(client_id)
+        money.run_transfers()
+        money.run_transfers()
+        stats = money.runtime.ask("transfers", GetTransferStats())
+        assert stats.in_doubt == 1 and stats.unknown == [client_id] and stats.failed_attempts == 0
+        assert sum(f"ALERT transfers.unknown.{client_id}" in line for line in alerts) == 1
+        assert inner.fetch_balance(K, "main").get(USDC, 0.0) == 0.0  # and it was never sent again
     finally:
         logger.remove(sink)
         money.stop()

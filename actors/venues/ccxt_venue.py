@@ -48,7 +48,7 @@ from actors.venues.ccxt_parse import (
 )
 from actors.venues.ccxt_stream import FillStream
 from actors.venues.fill_poller import FillPoller
-from actors.venues.sent import MemoryState, SentLog, SentTransfer, StateStore
+from actors.venues.sent import MemoryState, SentLog, SentTransfer, StateStore, named_deposits
 from messages.common import Currency, Exchange
 from messages.trading import Fill, Order, OrderStatus, OrderType, Side, Ticker
 from messages.venue import Deposit, TransferResult, TransferStatus
@@ -113,6 +113,7 @@ class CcxtVenue:
         streams: Mapping[str, Any] | None = None,
         master: str | None = None,
         clock_skew: float = 1.0,
+        peers: Sequence[Exchange] = (),
     ) -> None:
         if not accounts:
             raise ValueError(f"{exchange}: a venue needs at least one account")
@@ -125,7 +126,9 @@ class CcxtVenue:
         self.clock = clock
         self.resolve_within = resolve_within
         self.poll_every = poll_every
-        self.sent = SentLog(state if state is not None else MemoryState(), exchange)
+        self.state: StateStore = state if state is not None else MemoryState()
+        self.sent = SentLog(self.state, exchange)
+        self.peers = [SentLog(self.state, peer) for peer in peers if peer != exchange]
         self.redact = Redactor(s for a in accounts.values() for s in (a.client.apiKey, a.client.secret))
         self._lock = threading.RLock()
         self._poller = FillPoller(
@@ -441,7 +444,7 @@ class CcxtVenue:
                 continue
             deposits.append(
                 Deposit(
-                    deposit_id=str(entry.get("id")),
+                    deposit_id=str(entry.get("id") or entry.get("txid")),  # MEXC lists deposits by txid only
                     exchange=self.exchange,
                     account=account,
                     currency=currency,
@@ -449,7 +452,7 @@ class CcxtVenue:
                     credited_at=(entry.get("timestamp") or 0) / 1000,
                 )
             )
-        return deposits
+        return named_deposits(self.sent, self.peers, self.exchange, account, deposits)
 
     # --- trading --------------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import msgspec
 from actors.venues.base import FillSubscription, TradingVenue, VenueError, VenueRejected
 from messages.common import Currency, Exchange, exchange_name
 from messages.trading import Fill, Order, OrderType, Side, Ticker
-from messages.venue import Deposit, TransferResult
+from messages.venue import Deposit, TransferResult, TransferStatus
 
 __all__ = ["VenueRouter"]
 
@@ -96,7 +96,8 @@ class VenueRouter:
 
     def fetch_transfer(self, client_id: str) -> TransferResult | None:
         """Asked of every venue: the one that sent it answers; an error from one that may know wins
-        over "never seen" from the others (a transfer in doubt is never reported unknown to the caller)."""
+        over "never seen" from the others (a transfer in doubt is never reported unknown to the caller).
+        A withdrawal to another venue is done when its deposit is there (`_arrival`)."""
         failure: VenueError | None = None
         for venue in self._distinct():
             try:
@@ -105,13 +106,25 @@ class VenueRouter:
                 failure = failure or error
                 continue
             if found is not None:
-                return found
+                return self._arrival(venue, found)
         if failure is not None:
             raise failure
         return None
 
     def clock_skew(self, exchange: Exchange) -> float:
         return self.venue(exchange).clock_skew(exchange)
+    def _arrival(self, source: TradingVenue, result: TransferResult) -> TransferResult:
+        """A withdrawal the source exchange calls done has left it, not arrived: until the other
+        venue lists its deposit (named by its client id) it is still pending; once there, it
+        completed when the deposit was credited (the time the destination's balances know)."""
+        destination = self.venues.get(result.to_exchange, self.default)
+        if result.status is not TransferStatus.OK or destination is None or destination is source:
+            return result
+        deposits = destination.fetch_deposits(result.to_exchange, result.to_account)
+        arrived = next((d for d in deposits if d.client_id == result.client_id), None)
+        if arrived is None:
+            return msgspec.structs.replace(result, status=TransferStatus.PENDING, completed_at=None)
+        return msgspec.structs.replace(result, completed_at=arrived.credited_at)
 
     def fetch_deposits(self, exchange: Exchange, account: str) -> list[Deposit]:
         return self.venue(exchange).fetch_deposits(exchange, account)

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 from actors.stores.journal import Journal
-from actors.venues.simulated import SimulatedCrash, SimulatedVenue
+from actors.venues.simulated import SimulatedCrash
 from desk.simulation.gate import Gate, GatedMailbox
-from desk.simulation.world import MONEY_ACCOUNTS, FaultClass, SimOptions
+from desk.simulation.venues import VenueWorld
+from desk.simulation.world import FaultClass, SimOptions
 from desk.system import System
 from messages.balances import Adjust, Reconcile
 from messages.common import Currencies, Exchange
@@ -40,7 +41,8 @@ class Chaos:
     options: SimOptions
     clock: ManualClock
     system: System
-    venue: SimulatedVenue
+    venue: VenueWorld
+    world: VenueWorld
     journal: Journal
     gate: Gate
     crashes: Counter[str]
@@ -60,7 +62,7 @@ class Chaos:
             ["task", "chain", "transfers", "chains", "hedge", "strategy", "reconcile"], weights=[5, 1, 2, 1, 2, 2, 1]
         )[0]
         if kind == "task":
-            source, destination = rng.sample(MONEY_ACCOUNTS, 2)
+            source, destination = self.world.money_pair(rng)
             amount = float(rng.choice([50, 200, 750, 2_000, 4_000]))
             self._do(
                 f"task {amount} {source} -> {destination}",
@@ -77,7 +79,7 @@ class Chaos:
                 ),
             )
         elif kind == "chain":
-            hops = rng.sample(MONEY_ACCOUNTS, rng.choice([3, 4]))
+            hops = self.world.chain_hops(rng)
             self.chains += 1
             chain = StartChain(
                 hops=hops,

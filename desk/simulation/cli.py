@@ -2,6 +2,7 @@
 
 bin/run simulate --seed 7                  one seed; on a violation, what the seed did before it
 bin/run simulate --seeds 1000 [--first 0]  a soak: every violation with its replay command, then a summary
+bin/run simulate --world pkg.mod:Name ...  the same against another world of exchanges (real adapters and fakes)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 import msgspec
 
 from desk.simulation.harness import SimResult, Simulation
+from desk.simulation.venues import load_world
 from desk.simulation.world import FaultClass, SimOptions
 from supervisor.logs import configure_logging
 
@@ -64,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
         default=default.exposure_alert_after,
         help=f"seconds of unhedged exposure allowed without an alert (default {default.exposure_alert_after})",
     )
+    parser.add_argument(
+        "--world",
+        default="",
+        help="import path of the exchanges to run against (default: the simulated venue), "
+        "e.g. tests.fakes.world:FakeExchanges for the real adapters against local fakes",
+    )
     parser.add_argument("--story", type=int, default=40, help="with --seed: lines of the seed's story shown on failure")
     parser.add_argument("--log-level", default="CRITICAL", help="actor logs on stderr (default CRITICAL)")
     return parser
@@ -87,10 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             hedge_alerts=args.hedge_alerts,
             exposure_alert_after=args.exposure_alert_after,
         )
-    except (msgspec.ValidationError, TypeError, ValueError) as error:
+        world = load_world(args.world)  # a bad path fails here, before any seed runs
+        world.close()
+    except (msgspec.ValidationError, TypeError, ValueError) as error:  # ConfigError is a ValueError
         parser.error(str(error))
     if args.seed is not None:
-        simulation = Simulation(args.seed, options, verbose=True)
+        simulation = Simulation(args.seed, options, verbose=True, world=load_world(args.world))
         result = simulation.run()
         if not result.ok:
             print("\n".join(simulation.story[-args.story :]))
@@ -106,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     faults: Counter[str] = Counter()
     crashes = turns = 0
     for seed in range(args.first, args.first + args.seeds):
-        result = Simulation(seed, options).run()
+        result = Simulation(seed, options, world=load_world(args.world)).run()
         faults.update(result.faults)
         crashes += sum(result.crashes.values())
         turns += result.turns
@@ -118,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"simulated {args.seeds} seeds ({args.first}..{args.first + args.seeds - 1}) in {elapsed:.1f}s "
         f"({elapsed / max(1, args.seeds):.2f}s a seed): {len(failures)} with a violation; {turns} messages, "
         f"{crashes} crashes, faults fired {dict(sorted(faults.items()))}; switched off: "
-        f"{','.join(sorted(options.disabled)) or 'none'}{'' if options.hedge_alerts else ', hedge alerts'}"
+        f"{','.join(sorted(options.disabled | world.unsupported)) or 'none'}"
+        f"{'' if options.hedge_alerts else ', hedge alerts'}" + (f"; world {args.world}" if args.world else "")
     )
     return 1 if failures else 0

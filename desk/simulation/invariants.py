@@ -27,6 +27,7 @@ __all__ = [
     "check_hedge",
     "check_ledgers",
     "check_tasks",
+    "check_withdrawals",
     "hedge_figures",
 ]
 
@@ -234,6 +235,48 @@ def check_hedge(
             f"net exposure {figures.net:+.8f} unhedged for {exposed_for:.0f} s with no alert"
             + (" (A paused)" if paused else " (A not paused)")
         )
+    return wrong
+
+
+def check_withdrawals(
+    intents: list[TransferIntent],
+    made: list[tuple[AccountRef, AccountRef, float, tuple[Any, str]]],
+    claims: Mapping[tuple[Any, str], str],
+    final: bool,
+) -> list[str]:
+    """Nothing paid twice, no payment reported failed, none lost, counted from the fakes' side:
+    per (source, destination, amount) the fakes made no more withdrawals than the desk has
+    transfers that may have left (sending, in doubt, in flight, done); once settled exactly as
+    many as left (in flight, done), each claimed by one client id.
+
+    ``made``: every withdrawal the exchanges made, as (source, destination, gross amount, (exchange,
+    its id)); ``claims``: (exchange, its id) -> the client id the adapter matched it to.
+    """
+    wrong = []
+    made_count: Counter[tuple[AccountRef, AccountRef, float]] = Counter(m[:3] for m in made)
+    may: Counter[tuple[AccountRef, AccountRef, float]] = Counter()
+    left: Counter[tuple[AccountRef, AccountRef, float]] = Counter()
+    for i in intents:
+        group = (
+            AccountRef(i.key.from_exchange, i.key.from_account),
+            AccountRef(i.key.to_exchange, i.key.to_account),
+            round(i.amount, 6),
+        )
+        if i.status != "failed":
+            may[group] += 1
+        if i.status in ("in_flight", "done"):
+            left[group] += 1
+    for group, n in sorted(made_count.items(), key=str):
+        source, destination, amount = group
+        what = f"{amount} usdc {source} -> {destination}"
+        if n > may[group]:
+            wrong.append(f"the exchange made {n} withdrawals of {what}, the desk sent {may[group]}: paid twice")
+        elif final and n != left[group]:
+            wrong.append(f"the exchange made {n} withdrawals of {what}, the desk counts {left[group]} as sent")
+    if final:
+        for source, destination, amount, ident in made:
+            if ident not in claims:
+                wrong.append(f"withdrawal {ident[1]} of {amount} usdc {source} -> {destination} is no transfer's")
     return wrong
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -84,8 +85,14 @@ def _job(name: str, target: str, message: str, every: float) -> dict[str, Any]:
     return {"name": name, "target": target, "message": message, "every": every}
 
 
-def desk_deployment(folder: Path, rng: random.Random, options: SimOptions) -> Deployment:
-    """The whole desk for one seed, with its runtime folder (journal) in ``folder``."""
+def desk_deployment(
+    folder: Path,
+    rng: random.Random,
+    options: SimOptions,
+    extend: Callable[[dict[str, Any]], None] | None = None,
+) -> Deployment:
+    """The whole desk for one seed, with its runtime folder (journal) in ``folder``; ``extend``
+    edits the deployment's data before it is parsed (a world's ``[venues.*]``)."""
     usdc = Currencies.USDC
     opening = [20_000.0, 5_000.0, 3_000.0, 1_000.0]
     accounts: list[dict[str, Any]] = [
@@ -159,4 +166,6 @@ def desk_deployment(folder: Path, rng: random.Random, options: SimOptions) -> De
             for slot, name in STRATEGY_SLOTS.items()
         ],
     }
+    if extend is not None:
+        extend(data)
     return parse_config(data, folder)

@@ -190,6 +190,24 @@ class FakeBook:
                 self._changed(order)
             return len(open_orders)
 
+    def cross_reached(self, symbol: str) -> int:
+        """Fill every open limit order of ``symbol`` the touch has reached (a buy at or above the
+        ask, a sell at or below the bid), at its own price; returns how many."""
+        with self.lock:
+            m = self.markets[symbol]
+            reached = [
+                o
+                for o in self.orders.values()
+                if o.symbol == symbol
+                and o.status == "open"
+                and o.price is not None
+                and (o.price >= m.ask if o.side == "buy" else o.price <= m.bid)
+            ]
+            for order in reached:
+                assert order.price is not None
+                self._fill(order, order.amount - order.filled, order.price)
+            return len(reached)
+
     def cancel(self, key: str, order_id: str) -> FakeOrder:
         with self.lock:
             order = self.orders.get(order_id)

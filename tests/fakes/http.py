@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +43,7 @@ class FakeHttpExchange:
     def __init__(self) -> None:
         self.requests: list[Request] = []
         self._faults: list[_Fault] = []
+        self.fired: Counter[str] = Counter()  # faults that met their request, by kind
         self._lock = threading.Lock()
         self._release = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -83,6 +85,11 @@ class FakeHttpExchange:
         with self._lock:
             self._faults.append(_Fault("drop_after", path, n))
 
+    def clear_faults(self) -> None:
+        """Forget every fault not yet met (an outage ends, a quiet period begins)."""
+        with self._lock:
+            self._faults.clear()
+
     def _take_fault(self, path: str) -> _Fault | None:
         with self._lock:
             for fault in self._faults:
@@ -90,6 +97,7 @@ class FakeHttpExchange:
                     fault.remaining -= 1
                     if fault.remaining <= 0:
                         self._faults.remove(fault)
+                    self.fired[fault.kind] += 1
                     return fault
         return None
 
