@@ -113,6 +113,7 @@ class VenueRouter:
 
     def clock_skew(self, exchange: Exchange) -> float:
         return self.venue(exchange).clock_skew(exchange)
+
     def _arrival(self, source: TradingVenue, result: TransferResult) -> TransferResult:
         """A withdrawal the source exchange calls done has left it, not arrived: until the other
         venue lists its deposit (named by its client id) it is still pending; once there, it
