@@ -108,14 +108,10 @@ class Gate:
         self._changed = threading.Condition()
 
     def install(self, runtime: Runtime) -> None:
-        """Give every actor of ``runtime`` (not started yet) a gated mailbox.
-
-        The runtime has no public hook for its mailboxes; this replaces each cell's mailbox
-        before any mail exists, which is all a mailbox factory argument would do.
-        """
-        for name, cell in runtime._cells.items():  # noqa: SLF001 - see the docstring
+        """Give every actor of ``runtime`` (not started yet) a gated mailbox (`Runtime.use_mailbox`)."""
+        for name in runtime.names:
             mailbox = GatedMailbox(name, self)
-            cell.mailbox = mailbox
+            runtime.use_mailbox(name, mailbox)
             self.mailboxes[name] = mailbox
 
     def poke(self) -> None:
