@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hmac
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +49,7 @@ from supervisor.transport.wire import (
     shown,
 )
 
-__all__ = ["FULL", "NONE", "QUEUED", "SENT", "DirectLinks", "has_frames"]
+__all__ = ["FULL", "NONE", "QUEUED", "SENT", "DirectLinks", "waiting_frames"]
 
 log = logger.bind(actor="node")
 
@@ -60,6 +60,17 @@ SENT, QUEUED, FULL, NONE = "sent", "queued", "full", "none"
 def has_frames(socket: zmq.Socket[Any]) -> bool:
     """Whether a receive would get something (cheaper than the exception of an empty receive)."""
     return bool(int(socket.get(zmq.EVENTS)) & zmq.POLLIN)
+
+
+def waiting_frames(socket: zmq.Socket[Any], limit: int = 1000) -> Iterator[list[bytes]]:
+    """The messages waiting on ``socket`` now (at most ``limit``, then the loop looks at the rest), never blocking."""
+    for _ in range(limit):
+        if not has_frames(socket):
+            return
+        try:
+            yield socket.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return
 
 
 @dataclass
@@ -256,13 +267,7 @@ class DirectLinks:
     def from_peer(self, socket: zmq.Socket[Any]) -> None:
         """Frames a peer sends back on our link to it: its welcome, acks, or an error."""
         out = self.sockets.get(socket)
-        for _ in range(1000):
-            if not has_frames(socket):
-                return
-            try:
-                frames = socket.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        for frames in waiting_frames(socket):
             if out is None or len(frames) != 2:
                 continue
             try:
@@ -281,13 +286,7 @@ class DirectLinks:
                 log.error("{}: {} refused a frame on our direct link: {!r}", self.name, out.name, frames[1][:300])
 
     def from_router(self) -> None:
-        for _ in range(1000):
-            if not has_frames(self.router):
-                return
-            try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        for frames in waiting_frames(self.router):
             try:
                 self._inbound_frame(frames)
             except Exception:  # a bug must not end the node's I/O

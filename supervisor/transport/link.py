@@ -38,7 +38,7 @@ from messages.codec import DecodeError, decode, encode
 from messages.system import DeliveryFailed
 from supervisor.mailbox import Reply
 from supervisor.runtime import Runtime
-from supervisor.transport.direct import FULL, NONE, DirectLinks, has_frames
+from supervisor.transport.direct import FULL, NONE, DirectLinks, waiting_frames
 from supervisor.transport.handling import HandlingFile
 from supervisor.transport.pump import Delivery, LinkMailbox, Undecodable
 from supervisor.transport.wire import (
@@ -270,13 +270,7 @@ class NodeLink:
                 pass
         if self._dealer in events:
             self._heard = time.monotonic()
-            for _ in range(1000):
-                if not has_frames(self._dealer):
-                    break
-                try:
-                    frames = self._dealer.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
+            for frames in waiting_frames(self._dealer):
                 try:
                     self._receive(frames)
                 except Exception:  # a bug must not end the I/O (and with it the node)
