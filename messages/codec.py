@@ -24,6 +24,7 @@ __all__ = [
     "EncodeError",
     "decode",
     "decode_json",
+    "decode_many",
     "encode",
     "encode_json",
     "to_builtins",
@@ -54,6 +55,7 @@ def _decoders() -> tuple[msgspec.msgpack.Decoder[Any], msgspec.json.Decoder[Any]
         target: Any = Union[types] if types else Message  # noqa: UP007 - a union built from a tuple
         _cache["msgpack"] = msgspec.msgpack.Decoder(target)
         _cache["json"] = msgspec.json.Decoder(target)
+        _cache["many"] = msgspec.msgpack.Decoder(list[target])  # type: ignore[valid-type]
         _cache["version"] = Message._registry_version
     return _cache["msgpack"], _cache["json"]
 
@@ -86,14 +88,21 @@ def decode(data: bytes | bytearray | memoryview) -> Message:
     return _decode(decoder, data, "map", "MessagePack")  # type: ignore[no-any-return]
 
 
-def _decode(decoder: Any, data: Any, what: str, form: str) -> Any:
+def decode_many(data: bytes | memoryview, limit: int) -> list[Message]:
+    """The typed messages of a MessagePack array of at most ``limit`` bytes (a batch on a direct link),
+    in one call; `DecodeError` if any of them is not valid (decode them one by one to find which)."""
+    _decoders()
+    return _decode(_cache["many"], data, "array item", "MessagePack", limit)  # type: ignore[no-any-return]
+
+
+def _decode(decoder: Any, data: Any, what: str, form: str, limit: int = MAX_MESSAGE_BYTES) -> Any:
     """``decoder.decode(data)`` with every failure, whatever its kind, turned into `DecodeError`."""
     try:
         size = len(data)
     except TypeError:
         raise DecodeError(f"cannot decode a {type(data).__name__}: expected bytes or text") from None
-    if size > MAX_MESSAGE_BYTES:
-        raise DecodeError(f"message too large: {size} bytes (limit {MAX_MESSAGE_BYTES})")
+    if size > limit:
+        raise DecodeError(f"message too large: {size} bytes (limit {limit})")
     try:
         return decoder.decode(data)
     except msgspec.ValidationError as error:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from messages.base import Message
@@ -80,15 +81,20 @@ class Addressing(Tree):
     def deliver(self, name: str, envelope: Envelope) -> bool:
         """Queue an envelope that arrived from outside this process (process mode); False if ``name``
         is not here or is stopped for good (it is then dead-lettered and its receipt called)."""
+        return self.deliver_many(name, (envelope,))
+
+    def deliver_many(self, name: str, envelopes: Sequence[Envelope]) -> bool:
+        """`deliver` for a batch, in order, under one lock of the mailbox."""
         cell = self._cells.get(name)
-        if cell is not None and cell.mailbox.put(envelope):
+        if cell is not None and cell.mailbox.put_many(envelopes):
             return True
         reason = cell.closed_reason if cell is not None else "no actor has this name in this process"
-        self.dead_letter(name, envelope.message, reason, envelope.sender)
-        if envelope.reply_to is not None:
-            envelope.reply_to.fail(ActorStoppedError(f"{name}: {reason}"))
-        if envelope.receipt is not None:
-            envelope.receipt()
+        for envelope in envelopes:
+            self.dead_letter(name, envelope.message, reason, envelope.sender)
+            if envelope.reply_to is not None:
+                envelope.reply_to.fail(ActorStoppedError(f"{name}: {reason}"))
+            if envelope.receipt is not None:
+                envelope.receipt()
         return False
 
     def ask(self, name: str, message: Any, timeout: float | None = 5.0) -> Any:

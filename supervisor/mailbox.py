@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = ["STOP", "Envelope", "Mailbox", "Reply"]
@@ -139,10 +139,14 @@ class Mailbox:
 
     def put(self, envelope: Envelope) -> bool:
         """Queue ``envelope``; False if the mailbox is closed (the caller dead-letters it)."""
+        return self.put_many((envelope,))
+
+    def put_many(self, envelopes: Sequence[Envelope]) -> bool:
+        """Queue ``envelopes`` in order under one lock; False (none queued) if the mailbox is closed."""
         with self._lock:
             if self._closed:
                 return False
-            self._items.append(envelope)
+            self._items.extend(envelopes)
             if self._waiters:
                 self._nonempty.notify()
         return True

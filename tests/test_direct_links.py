@@ -26,6 +26,7 @@ from desk.config import parse_config
 from desk.processes import ProcessSystem
 from supervisor import ChildSpec, Runtime, Supervisor
 from supervisor.transport.client import Client
+from supervisor.transport.frames import FrameKind, hello_frame, parse_frame, tells_frame
 from supervisor.transport.handling import HANDLING_FOLDER, handling_path
 from supervisor.transport.hub import Hub
 from supervisor.transport.link import NodeLink
@@ -165,7 +166,8 @@ def test_mail_for_a_stopped_peer_waits_at_the_hub_and_arrives_in_order(linked: L
 
 def _answer(socket: zmq.Socket[Any]) -> str:
     assert socket.poll(10_000), "the node did not answer"
-    _, body = socket.recv_multipart()
+    kind, _, _, body = parse_frame(socket.recv())
+    assert kind == FrameKind.ERROR
     return str(msgpack.unpackb(body)["reason"])
 
 
@@ -177,15 +179,18 @@ def test_an_impostor_dialling_a_nodes_direct_endpoint_is_refused(linked: Linked)
     impostor = zmq.Context.instance().socket(zmq.DEALER)
     impostor.setsockopt(zmq.LINGER, 0)
     impostor.connect(endpoint)
-    forged = msgpack.packb({"type": "Note", "text": "forged"})
+    forged = tells_frame(1, [msgpack.packb({"type": "Note", "text": "forged"})])
     try:
-        impostor.send_multipart([msgpack.packb({"kind": "tell", "seq": 1}), forged])
+        impostor.send(forged)
         assert "has not proved who it is" in _answer(impostor)
-        hello = {"kind": "hello", "to": "keeper", "sender": "sender", "id": linked.node("sender").pid}
-        impostor.send_multipart([msgpack.packb(hello), secrets.token_bytes(32)])
+        impostor.send(hello_frame("keeper", "sender", linked.node("sender").pid, secrets.token_bytes(32)))
         assert "wrong token" in _answer(impostor)
-        impostor.send_multipart([msgpack.packb({"kind": "tell", "seq": 1, "sender": "sender"}), forged])
+        impostor.send(forged)
         assert "has not proved who it is" in _answer(impostor)
+        impostor.send(b"\x03short")
+        assert "13-byte head" in _answer(impostor)
+        impostor.send_multipart([forged, forged])
+        assert "one part, got 2" in _answer(impostor)
     finally:
         impostor.close(0)
     linked.client.tell("keeper", Note(text="through-the-hub"))  # a client's tell is stamped as the client's

@@ -27,12 +27,27 @@ import hmac
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import islice
 from typing import Any
 
 import zmq
 from loguru import logger
 
-from messages.codec import DecodeError, decode
+from messages.codec import DecodeError
+from supervisor.transport.frames import (
+    MAX_BATCH_BYTES,
+    BadTell,
+    FrameKind,
+    ack_frame,
+    error_frame,
+    hello_frame,
+    parse_frame,
+    parse_hello,
+    split_tells,
+    tells_frame,
+    welcome_frame,
+)
 from supervisor.transport.handling import HandlingFile
 from supervisor.transport.pump import Delivery, Undecodable
 from supervisor.transport.wire import (
@@ -41,9 +56,7 @@ from supervisor.transport.wire import (
     PeerDown,
     PeerInfo,
     WireError,
-    decode_header,
     encode_header,
-    error_frames,
     link_token,
     random_identity,
     shown,
@@ -99,6 +112,7 @@ class _In:
     received: int = 0
     done: int = 0
     acked: int = 0
+    skipped: set[int] = field(default_factory=set)  # undecodable tells, done before the tells ahead of them
 
 
 class DirectLinks:
@@ -115,7 +129,7 @@ class DirectLinks:
         context: zmq.Context[Any],
         poller: zmq.Poller,
         to_hub: Callable[[list[bytes]], None],
-        deliver: Callable[[Delivery], object],
+        deliver: Callable[[list[Delivery]], object],
         dead_letter: Callable[[str, Any, str, str | None], None],
         file: HandlingFile,
         window: int = 256,
@@ -155,30 +169,40 @@ class DirectLinks:
             self._dial(known)  # the first tell to a peer the hub introduced
             out = self.out[name]
         if out.state == DIRECT:
-            if len(out.unacked) >= self.window and out.socket is not None and len(out.waiting) % 32 == 0:
-                self.from_peer(out.socket)  # acks that came meanwhile, and what they let go (a tell never waits)
-            if not out.waiting and len(out.unacked) < self.window and self._push(out, body):
+            if not out.waiting and len(out.unacked) < self.window and self._push(out, [body]):
                 return SENT
+            if len(out.waiting) % 32 == 0 and out.socket is not None:
+                self.from_peer(out.socket)  # acks that came meanwhile, and what they let go (a tell never waits)
         if len(out.waiting) >= self.wait_limit:
             return FULL
         out.waiting.append(body)
         return QUEUED
 
-    def _push(self, out: _Out, body: bytes) -> bool:
+    def _push(self, out: _Out, bodies: list[bytes]) -> bool:
+        """Send ``bodies`` in one frame, numbered on from the link's last."""
         assert out.socket is not None
+        first = out.next_seq
         try:
-            out.socket.send_multipart([encode_header(Header(kind="tell", seq=out.next_seq)), body], zmq.NOBLOCK)
+            out.socket.send(tells_frame(first, bodies), zmq.NOBLOCK)
         except zmq.Again:
             return False  # the peer's pipe is full or it is gone: the mail waits (for an ack, or for "down")
-        out.unacked.append((out.next_seq, body))
-        out.next_seq += 1
+        out.unacked.extend(zip(range(first, first + len(bodies)), bodies, strict=True))
+        out.next_seq = first + len(bodies)
         return True
 
     def _fill(self, out: _Out) -> None:
+        """Send what waits, as far as the window lets, in frames of as many tells as fit."""
         while out.state == DIRECT and out.waiting and len(out.unacked) < self.window:
-            if not self._push(out, out.waiting[0]):
+            batch, size = [], 0
+            for body in islice(out.waiting, self.window - len(out.unacked)):
+                if batch and size + len(body) > MAX_BATCH_BYTES:
+                    break
+                batch.append(body)
+                size += len(body)
+            if not self._push(out, batch):
                 return
-            out.waiting.popleft()
+            for _ in batch:
+                out.waiting.popleft()
 
     def depths(self) -> dict[str, int]:
         """Mail on its way to each peer: sent and not yet acknowledged, or waiting here."""
@@ -212,9 +236,7 @@ class DirectLinks:
         socket.setsockopt(zmq.LINGER, 0)
         socket.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
         socket.connect(peer.endpoint)
-        socket.send_multipart(
-            [encode_header(Header(kind="hello", to=peer.name, sender=self.name, id=self.incarnation)), peer.token]
-        )
+        socket.send(hello_frame(peer.name, self.name, self.incarnation, peer.token))
         self._poller.register(socket, zmq.POLLIN)
         self.sockets[socket] = out
         out.socket, out.state, out.incarnation, out.next_seq = socket, SWITCHING, peer.incarnation, 1
@@ -268,22 +290,23 @@ class DirectLinks:
         """Frames a peer sends back on our link to it: its welcome, acks, or an error."""
         out = self.sockets.get(socket)
         for frames in waiting_frames(socket):
-            if out is None or len(frames) != 2:
+            if out is None or len(frames) != 1:
                 continue
             try:
-                header = decode_header(frames[0])
+                kind, seq, _, body = parse_frame(frames[0])
             except WireError as error:
                 log.warning("{}: ignored a frame from {}: {}", self.name, out.name, error)
                 continue
-            if header.kind == "welcome":
+            if kind == FrameKind.ACK:
+                unacked = out.unacked
+                while unacked and unacked[0][0] <= seq:
+                    unacked.popleft()
+                self._fill(out)
+            elif kind == FrameKind.WELCOME:
                 out.welcomed = True
                 self._switch(out)
-            elif header.kind == "ack":
-                while out.unacked and out.unacked[0][0] <= header.seq:
-                    out.unacked.popleft()
-                self._fill(out)
-            elif header.kind == "error":
-                log.error("{}: {} refused a frame on our direct link: {!r}", self.name, out.name, frames[1][:300])
+            elif kind == FrameKind.ERROR:
+                log.error("{}: {} refused a frame on our direct link: {!r}", self.name, out.name, bytes(body[:300]))
 
     def from_router(self) -> None:
         for frames in waiting_frames(self.router):
@@ -296,24 +319,24 @@ class DirectLinks:
         self.counts[counter] += 1
         log.warning("{}: refused a frame on the direct endpoint: {}", self.name, reason)
         try:
-            self.router.send_multipart([identity, *error_frames(reason, recipient=self.name)], zmq.NOBLOCK)
+            self.router.send_multipart([identity, error_frame(reason, self.name)], zmq.NOBLOCK)
         except zmq.ZMQError:
             pass  # gone, or not reading
 
     def _inbound_frame(self, frames: list[bytes]) -> None:
         identity = frames[0]
-        if len(frames) != 3:
-            self._refuse(identity, f"a frame must be [header, body], got {len(frames) - 1} parts", "refused")
+        if len(frames) != 2:
+            self._refuse(identity, f"a direct-link frame is one part, got {len(frames) - 1}", "refused")
             return
         try:
-            header = decode_header(frames[1])
+            kind, seq, count, body = parse_frame(frames[1])
         except WireError as error:
             self._refuse(identity, str(error), "refused")
             return
-        if header.kind == "hello":
-            self._hello(identity, header, frames[2])
-            return
         name = self._routes.get(identity)
+        if kind == FrameKind.HELLO:
+            self._hello(identity, seq, body)
+            return
         if name is None:
             self._refuse(
                 identity,
@@ -321,33 +344,49 @@ class DirectLinks:
                 "refused",
             )
             return
-        if header.kind != "tell":
-            self._refuse(identity, f"a direct link carries tells only, not {header.kind!r}", "refused")
+        if kind != FrameKind.TELLS:
+            self._refuse(identity, f"a peer sends tells and hellos on a direct link, not {kind.name}", "refused")
             return
         inbound = self.inbound[name]
-        if header.seq != inbound.received + 1:
-            self._refuse(identity, f"tell {header.seq} out of order (expected {inbound.received + 1})", "out_of_order")
+        if seq != inbound.received + 1 or not 0 < count <= self.window:
+            self._refuse(
+                identity,
+                f"tells {seq}..{seq + count - 1} out of order (expected {inbound.received + 1}, at most {self.window})",
+                "out_of_order",
+            )
             return
-        inbound.received = seq = header.seq
-
-        def receipt() -> None:
-            self._done(inbound, seq)
-
+        inbound.received = seq + count - 1
         try:
-            message = decode(frames[2])
-        except DecodeError as error:
-            reason = str(error)[:300]
-            self._dead_letter(self.name, Undecodable.of(frames[2]), f"undecodable: {reason}", name)
-            receipt()
-            return
-        self._deliver(Delivery(message, name, None, receipt, inbound.slot, seq, inbound.incarnation))
+            messages = split_tells(body, count)
+        except WireError as error:  # not even an array: each of its tells is a dead letter
+            self._refuse(identity, str(error), "refused")
+            messages = [BadTell(DecodeError(str(error)), frames[1])] * count
+        deliveries = []
+        for number, message in enumerate(messages, seq):
+            if type(message) is BadTell:
+                reason = str(message.error)[:300]
+                self._dead_letter(self.name, Undecodable.of(message.data), f"undecodable: {reason}", name)
+                self._skip(inbound, number)
+            else:
+                deliveries.append(
+                    Delivery(
+                        message, name, None, partial(self._done, inbound, number), partial(self._mark, inbound, number)
+                    )
+                )
+        if deliveries:
+            self._deliver(deliveries)
 
-    def _hello(self, identity: bytes, header: Header, token: bytes) -> None:
-        claimed, incarnation = header.sender, header.id
-        if claimed not in self.peers or header.to != self.name:
+    def _hello(self, identity: bytes, incarnation: int, body: memoryview) -> None:
+        try:
+            hello = parse_hello(body)
+        except WireError as error:
+            self._refuse(identity, str(error), "refused")
+            return
+        claimed = hello.sender
+        if claimed not in self.peers or hello.to != self.name:
             self._refuse(identity, f"{shown(claimed)!r} is not a peer of {self.name}", "impostors")
             return
-        if not hmac.compare_digest(token, link_token(self.secret, claimed, incarnation)):
+        if not hmac.compare_digest(hello.token, link_token(self.secret, claimed, incarnation)):
             self._refuse(identity, f"not admitted as {shown(claimed)}: wrong token", "impostors")
             return
         old = self.inbound.get(claimed)
@@ -357,19 +396,32 @@ class DirectLinks:
         self._file.reset(slot, incarnation)
         self.inbound[claimed] = _In(claimed, incarnation, identity, slot)
         self._routes[identity] = claimed
-        self.router.send_multipart([identity, encode_header(Header(kind="welcome")), b""], zmq.NOBLOCK)
+        self.router.send_multipart([identity, welcome_frame()], zmq.NOBLOCK)
 
     def _done(self, inbound: _In, seq: int) -> None:
-        if self.inbound.get(inbound.name) is inbound:  # not a link an earlier process of the peer had
-            inbound.done = seq
-            self._file.done(inbound.slot, seq)
-            if seq - inbound.acked >= self.ack_every and self._on_acks_owed is not None:
-                self._on_acks_owed()
+        """The actor is finished with tell ``seq`` (tells are done in order; skipped ones with them)."""
+        if self.inbound.get(inbound.name) is not inbound:
+            return  # a link an earlier process of the peer had
+        skipped = inbound.skipped
+        while skipped and seq + 1 in skipped:
+            skipped.discard(seq + 1)
+            seq += 1
+        inbound.done = seq
+        self._file.done(inbound.slot, seq)
+        if seq - inbound.acked >= self.ack_every and self._on_acks_owed is not None:
+            self._on_acks_owed()
 
-    def handling(self, delivery: Delivery) -> None:
-        inbound = self.inbound.get(delivery.sender or "")
-        if inbound is not None and inbound.slot == delivery.slot and inbound.incarnation == delivery.epoch:
-            self._file.handling(delivery.slot, delivery.seq)
+    def _skip(self, inbound: _In, seq: int) -> None:
+        """Tell ``seq`` was dead-lettered on arrival: done once every tell before it is."""
+        if inbound.done == seq - 1:
+            self._done(inbound, seq)
+        else:
+            inbound.skipped.add(seq)
+
+    def _mark(self, inbound: _In, seq: int) -> None:
+        """The actor takes tell ``seq`` now (written where the supervisor reads it after a kill)."""
+        if self.inbound.get(inbound.name) is inbound:
+            self._file.handling(inbound.slot, seq)
 
     def acks_owed(self) -> bool:
         return any(inbound.done > inbound.acked for inbound in self.inbound.values())
@@ -379,9 +431,7 @@ class DirectLinks:
             if inbound.done - inbound.acked >= ack_at:
                 inbound.acked = inbound.done
                 try:
-                    self.router.send_multipart(
-                        [inbound.identity, encode_header(Header(kind="ack", seq=inbound.done)), b""], zmq.NOBLOCK
-                    )
+                    self.router.send_multipart([inbound.identity, ack_frame(inbound.done)], zmq.NOBLOCK)
                 except zmq.ZMQError:
                     pass  # the peer is gone; the hub settles its link
 

@@ -25,6 +25,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import Any
@@ -142,11 +143,11 @@ class NodeLink:
                 context=self._context,
                 poller=self._poller,
                 to_hub=self._dealer.send_multipart,
-                deliver=lambda delivery: self._runtime.deliver(self.name, delivery) if self._runtime else None,
+                deliver=self._deliver_batch,
                 dead_letter=lambda *args: self._runtime.dead_letter(*args) if self._runtime else None,
                 file=self._file,  # type: ignore[arg-type]
                 ack_every=ACK_EVERY,
-                on_acks_owed=lambda: self._locked(lambda: self._flush(ACK_EVERY)),
+                on_acks_owed=partial(self._locked, self._flush, ACK_EVERY),
             )
         self._closed = False
         self._dead = False  # request_stop(graceful=False): the link does nothing more, like a killed process
@@ -173,8 +174,7 @@ class NodeLink:
         return name in self.names or is_client(name)  # a client that told us something can be told back
 
     def tell(self, name: str, message: Any, sender: str | None) -> None:
-        body = encode(message)
-        self._locked(lambda: self._tell(name, body, message))
+        self._locked(self._tell, name, encode(message), message)
 
     def _tell(self, name: str, body: bytes, message: Any) -> None:
         if self._direct is not None:
@@ -193,10 +193,10 @@ class NodeLink:
 
     def _send(self, frames: list[bytes]) -> None:
         """Send ``frames`` to the hub (now, or by the sockets' holder)."""
-        self._locked(lambda: self._dealer.send_multipart(frames))
+        self._locked(self._dealer.send_multipart, frames)
 
-    def _locked(self, action: Callable[[], None]) -> None:
-        """Run ``action`` on the sockets now if they are free; else queue it for their holder (woken).
+    def _locked(self, action: Callable[..., None], *args: Any) -> None:
+        """Run ``action(*args)`` on the sockets now if they are free; else queue it for their holder (woken).
         After `close`: dropped (logged)."""
         if self._closed or self._dead:
             log.warning("{}: the link is closed; a frame is dropped", self.name)
@@ -205,11 +205,11 @@ class NodeLink:
             try:
                 if not self._queued.empty():
                     self._run_queued()  # what this thread (or another) queued earlier goes first: order kept
-                action()
+                action(*args)
             finally:
                 self._io.release()
             return
-        self._queued.put(action)
+        self._queued.put(partial(action, *args))
         self.wake()
 
     def wake(self) -> None:
@@ -282,12 +282,10 @@ class NodeLink:
             for socket in [s for s in events if s in direct.sockets]:
                 direct.from_peer(socket)
 
-    def handling(self, delivery: Delivery) -> None:
-        if delivery.slot == 0:
-            if self._file is not None:
-                self._file.handling(0, delivery.seq)
-        elif self._direct is not None:
-            self._direct.handling(delivery)
+    def _deliver_batch(self, deliveries: list[Delivery]) -> None:
+        """Tells that came over a direct link, into the mailbox."""
+        if self._runtime is not None:
+            self._runtime.deliver_many(self.name, deliveries)
 
     # ---- the node's main thread --------------------------------------------------------------------
 
@@ -397,7 +395,8 @@ class NodeLink:
             return
         reply = self._answerer(header, type(message).__name__) if header.kind == "ask" else None
         # The sender the hub stamped (the authenticated peer: an actor, or a client/...), never one the peer chose.
-        self._runtime.deliver(self.name, Delivery(message, header.sender or None, reply, receipt, 0, seq))
+        mark = partial(self._file.handling, 0, seq) if self._file is not None and seq else None
+        self._runtime.deliver(self.name, Delivery(message, header.sender or None, reply, receipt, mark))
 
     def _answerer(self, header: Header, kind: str) -> Reply:
         """Where the actor's answer to an ask goes: back to the asker through the hub."""
@@ -440,7 +439,7 @@ class NodeLink:
         if self._file is not None:
             self._file.done(0, seq)  # acknowledged in a batch: every ACK_EVERY, and before the next poll
             if self._done_seq - self._acked_seq >= ACK_EVERY:
-                self._locked(lambda: self._flush(ACK_EVERY))
+                self._locked(self._flush, ACK_EVERY)
         elif not self._dead:
             self._acked_seq = self._done_seq
             self._send([encode_header(Header(kind="ack", seq=seq)), b""])

@@ -2,16 +2,16 @@
 
 When the actor has no mail, `LinkMailbox.take` does not sleep on a condition: it runs the link's
 `pump` (a blocking ``zmq`` poll with a timeout, never a busy loop), which receives frames straight
-into this mailbox on the actor's own thread. Anything another thread puts (the runtime's stop
-request, a timer's tell) wakes the poll. Each `Delivery` is marked as being handled in the link's
-`supervisor.transport.handling` file just before the actor gets it.
+into this mailbox on the actor's own thread (a batch at a time, `put_many`). Anything another
+thread puts (the runtime's stop request, a timer's tell) wakes the poll. Each `Delivery` is marked
+as being handled in the link's `supervisor.transport.handling` file just before the actor gets it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import msgspec
@@ -22,10 +22,10 @@ __all__ = ["Delivery", "LinkMailbox", "Pump", "Undecodable"]
 
 
 class Delivery(Envelope):
-    """An envelope that came over a link: path ``slot`` of the handling file, sequence number ``seq``
-    (on that path)."""
+    """An envelope that came over a link; ``mark`` (if any) writes it into the handling file as the
+    one in hand, called as the actor takes it."""
 
-    __slots__ = ("epoch", "seq", "slot")
+    __slots__ = ("mark",)
 
     def __init__(
         self,
@@ -33,14 +33,13 @@ class Delivery(Envelope):
         sender: str | None,
         reply_to: Reply | None,
         receipt: Callable[[], None] | None,
-        slot: int,
-        seq: int,
-        epoch: int = 0,
+        mark: Callable[[], None] | None,
     ) -> None:
-        super().__init__(message, sender, reply_to, receipt)
-        self.slot = slot
-        self.seq = seq
-        self.epoch = epoch  # the sender's process, on a direct link (0: the hub)
+        self.message = message
+        self.sender = sender
+        self.reply_to = reply_to
+        self.receipt = receipt
+        self.mark = mark
 
 
 class Undecodable(msgspec.Struct, frozen=True):
@@ -61,8 +60,6 @@ class Pump(Protocol):
 
     def wake(self) -> None: ...
 
-    def handling(self, delivery: Delivery) -> None: ...
-
 
 class LinkMailbox(Mailbox):
     """The mailbox of a node's actor (see the module docstring)."""
@@ -73,11 +70,12 @@ class LinkMailbox(Mailbox):
         self._poll_ms = poll_ms
         self._pumping: int | None = None  # the consumer thread, while it is in (or entering) the poll
 
-    def put(self, envelope: Envelope) -> bool:
+    def put_many(self, envelopes: Sequence[Envelope]) -> bool:
+        """Queue ``envelopes`` in order under one lock (a batch that came over a link); False if closed."""
         with self._lock:
             if self._closed:
                 return False
-            self._items.append(envelope)
+            self._items.extend(envelopes)
             pumping = self._pumping
             if self._waiters:
                 self._nonempty.notify()
@@ -104,8 +102,8 @@ class LinkMailbox(Mailbox):
                     self._pumping = None
                     self._waiters -= 1
                 self._answered = self._pinged
-        if type(envelope) is Delivery:
-            self._link.handling(envelope)
+        if type(envelope) is Delivery and envelope.mark is not None:
+            envelope.mark()
         return envelope
 
     def grant(self) -> int:
