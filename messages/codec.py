@@ -55,7 +55,7 @@ def _decoders() -> tuple[msgspec.msgpack.Decoder[Any], msgspec.json.Decoder[Any]
         target: Any = Union[types] if types else Message  # noqa: UP007 - a union built from a tuple
         _cache["msgpack"] = msgspec.msgpack.Decoder(target)
         _cache["json"] = msgspec.json.Decoder(target)
-        _cache["many"] = msgspec.msgpack.Decoder(list[target])  # type: ignore[valid-type]
+        _cache["many"] = msgspec.msgpack.Decoder(list[target])
         _cache["version"] = Message._registry_version
     return _cache["msgpack"], _cache["json"]
 

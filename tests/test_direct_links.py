@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
+import select
 import signal
 import threading
 import time
@@ -20,7 +21,6 @@ from typing import Any
 
 import msgpack
 import pytest
-import zmq
 
 from desk.config import parse_config
 from desk.processes import ProcessSystem
@@ -30,6 +30,8 @@ from supervisor.transport.frames import FrameKind, hello_frame, parse_frame, tel
 from supervisor.transport.handling import HANDLING_FOLDER, handling_path
 from supervisor.transport.hub import Hub
 from supervisor.transport.link import NodeLink
+from supervisor.transport.stream import FrameStream, StreamError, dial
+from supervisor.transport.wire import MAX_FRAME_BYTES
 from tests.linked import Sender
 from tests.probe import Block, Note, Probe, recorder
 
@@ -164,21 +166,23 @@ def test_mail_for_a_stopped_peer_waits_at_the_hub_and_arrives_in_order(linked: L
     assert list(linked.hub.dead_letters) == []
 
 
-def _answer(socket: zmq.Socket[Any]) -> str:
-    assert socket.poll(10_000), "the node did not answer"
-    kind, _, _, body = parse_frame(socket.recv())
-    assert kind == FrameKind.ERROR
-    return str(msgpack.unpackb(body)["reason"])
+def _answer(stream: FrameStream) -> str:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        assert select.select([stream], [], [], 10)[0], "the node did not answer"
+        frames = stream.receive()
+        if frames:
+            kind, _, _, body = parse_frame(frames[0])
+            assert kind == FrameKind.ERROR
+            return str(msgpack.unpackb(body)["reason"])
+    raise AssertionError("the node did not answer")
 
 
 def test_an_impostor_dialling_a_nodes_direct_endpoint_is_refused(linked: Linked) -> None:
     pid = linked.node("keeper").pid
     folder = linked.system.folder / HANDLING_FOLDER
-    endpoint = f"ipc://{folder / f'{pid}.sock'}"
     assert (folder / f"{pid}.sock").exists()
-    impostor = zmq.Context.instance().socket(zmq.DEALER)
-    impostor.setsockopt(zmq.LINGER, 0)
-    impostor.connect(endpoint)
+    impostor = dial(str(folder / f"{pid}.sock"), MAX_FRAME_BYTES)
     forged = tells_frame(1, [msgpack.packb({"type": "Note", "text": "forged"})])
     try:
         impostor.send(forged)
@@ -189,10 +193,12 @@ def test_an_impostor_dialling_a_nodes_direct_endpoint_is_refused(linked: Linked)
         assert "has not proved who it is" in _answer(impostor)
         impostor.send(b"\x03short")
         assert "13-byte head" in _answer(impostor)
-        impostor.send_multipart([forged, forged])
-        assert "one part, got 2" in _answer(impostor)
+        impostor.socket.sendall((MAX_FRAME_BYTES + 1).to_bytes(4, "little"))
+        assert select.select([impostor], [], [], 10)[0]
+        with pytest.raises(StreamError):  # a frame over the limit: the node hangs up
+            impostor.receive()
     finally:
-        impostor.close(0)
+        impostor.close()
     linked.client.tell("keeper", Note(text="through-the-hub"))  # a client's tell is stamped as the client's
     assert wait_for(lambda: [t for _, _, t in linked.lines()] == ["through-the-hub"])
     [(_, sender, _)] = linked.lines()

@@ -2,8 +2,9 @@
 
 The hub stays the directory, the authority on identities and the mailbox of last resort:
 
-- A node that takes direct links binds a ROUTER (its *direct endpoint*, in the runtime folder)
-  and names it in its hello. The hub introduces every two such nodes to each other ("peer"):
+- A node that takes direct links listens on a Unix socket (its *direct endpoint*,
+  ``unix://<runtime folder>/handling/<pid>.sock``; `supervisor.transport.stream` says why not
+  ZeroMQ) and names it in its hello. The hub introduces every two such nodes to each other ("peer"):
   the endpoint, the process, and a token only the hub can mint, ``HMAC(peer's incarnation
   secret, holder's name and process)`` (`supervisor.transport.wire.link_token`).
 - The holder dials the peer and says hello with that token; the peer checks it with its own
@@ -13,7 +14,8 @@ The hub stays the directory, the authority on identities and the mailbox of last
   sent that peer through the hub is done ("drain" / "clear"), waits for the peer's "welcome",
   then sends what it held back, directly.
 - Each link numbers its tells; at most ``window`` (256) are unacknowledged, the rest wait at the
-  sender. The receiver acknowledges in batches and keeps a slot of its handling file per link.
+  sender and go in frames of many (`supervisor.transport.frames`). The receiver acknowledges in
+  batches and keeps a slot of its handling file per link.
 - When a process dies the hub reads its handling file and tells each peer ("down") what of its
   direct mail was done and which one was in hand (a dead letter, counted by the hub); the peer
   hands the rest, then what it held back, to the hub, in order, for the next incarnation.
@@ -25,10 +27,11 @@ from __future__ import annotations
 
 import hmac
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 import zmq
@@ -50,7 +53,9 @@ from supervisor.transport.frames import (
 )
 from supervisor.transport.handling import HandlingFile
 from supervisor.transport.pump import Delivery, Undecodable
+from supervisor.transport.stream import FrameStream, StreamError, dial, listen
 from supervisor.transport.wire import (
+    DIRECT_SCHEME,
     MAX_FRAME_BYTES,
     Header,
     PeerDown,
@@ -58,11 +63,10 @@ from supervisor.transport.wire import (
     WireError,
     encode_header,
     link_token,
-    random_identity,
     shown,
 )
 
-__all__ = ["FULL", "NONE", "QUEUED", "SENT", "DirectLinks", "waiting_frames"]
+__all__ = ["FULL", "NONE", "QUEUED", "SENT", "DirectLinks"]
 
 log = logger.bind(actor="node")
 
@@ -70,20 +74,10 @@ HUB, SWITCHING, DIRECT = "hub", "switching", "direct"
 SENT, QUEUED, FULL, NONE = "sent", "queued", "full", "none"
 
 
-def has_frames(socket: zmq.Socket[Any]) -> bool:
-    """Whether a receive would get something (cheaper than the exception of an empty receive)."""
-    return bool(int(socket.get(zmq.EVENTS)) & zmq.POLLIN)
-
-
-def waiting_frames(socket: zmq.Socket[Any], limit: int = 1000) -> Iterator[list[bytes]]:
-    """The messages waiting on ``socket`` now (at most ``limit``, then the loop looks at the rest), never blocking."""
-    for _ in range(limit):
-        if not has_frames(socket):
-            return
-        try:
-            yield socket.recv_multipart(zmq.NOBLOCK)
-        except zmq.Again:
-            return
+UNPROVED_LIMIT = 64
+"""Connections that have not said hello yet: past this many, the oldest is closed."""
+_WATCH_READ, _WATCH_BOTH, _WRITABLE = int(zmq.POLLIN), int(zmq.POLLIN | zmq.POLLOUT), int(zmq.POLLOUT)
+_READABLE = int(zmq.POLLIN | zmq.POLLERR)  # an error or a hang-up: the read says which (plain ints: no enum per poll)
 
 
 @dataclass
@@ -93,7 +87,7 @@ class _Out:
     name: str
     state: str = HUB
     incarnation: int = 0
-    socket: zmq.Socket[Any] | None = None
+    stream: FrameStream | None = None
     next_seq: int = 1
     unacked: deque[tuple[int, bytes]] = field(default_factory=deque)
     waiting: deque[bytes] = field(default_factory=deque)
@@ -107,12 +101,13 @@ class _In:
 
     name: str
     incarnation: int
-    identity: bytes
+    stream: FrameStream
     slot: int
     received: int = 0
     done: int = 0
     acked: int = 0
     skipped: set[int] = field(default_factory=set)  # undecodable tells, done before the tells ahead of them
+    live: bool = True  # False once the peer's process is down or linked again (its deliveries mark nothing)
 
 
 class DirectLinks:
@@ -126,7 +121,6 @@ class DirectLinks:
         endpoint: str,
         peers: set[str],
         *,
-        context: zmq.Context[Any],
         poller: zmq.Poller,
         to_hub: Callable[[list[bytes]], None],
         deliver: Callable[[list[Delivery]], object],
@@ -141,18 +135,19 @@ class DirectLinks:
         self.peers = peers
         self.window, self.wait_limit = window, wait_limit
         self.ack_every, self._on_acks_owed = ack_every, on_acks_owed  # acks due in the middle of a burst
-        self._context, self._poller = context, poller
+        self._poller = poller
         self._to_hub, self._deliver, self._dead_letter, self._file = to_hub, deliver, dead_letter, file
-        self.router = context.socket(zmq.ROUTER)
-        self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self.router.setsockopt(zmq.LINGER, 0)
-        self.router.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
-        self.router.bind(endpoint)
-        poller.register(self.router, zmq.POLLIN)
+        assert endpoint.startswith(DIRECT_SCHEME), endpoint
+        self.listener = listen(Path(endpoint.removeprefix(DIRECT_SCHEME)))
+        self._listener_fd = self.listener.fileno()
+        poller.register(self._listener_fd, zmq.POLLIN)
+        self._fds: dict[int, FrameStream] = {}  # the poll names what it found by file descriptor
         self.out: dict[str, _Out] = {}
         self.inbound: dict[str, _In] = {}
-        self.sockets: dict[zmq.Socket[Any], _Out] = {}
-        self._routes: dict[bytes, str] = {}  # connection identity -> the peer it proved to be
+        self.streams: dict[FrameStream, _Out] = {}  # our links to peers
+        self._routes: dict[FrameStream, str | None] = {}  # connections to us -> the peer each proved to be
+        self._writing: set[FrameStream] = set()  # streams the poller also watches for room to write
+        self._owed = False  # some link has done tells not acknowledged yet
         self._slots: dict[str, int] = {}  # peer -> its slot of the handling file (0 is the hub's)
         self._known: dict[str, PeerInfo] = {}  # peers the hub introduced, not dialled yet
         self.counts: Counter[str] = Counter()  # impostors, refused (frames before a hello), out_of_order
@@ -171,8 +166,8 @@ class DirectLinks:
         if out.state == DIRECT:
             if not out.waiting and len(out.unacked) < self.window and self._push(out, [body]):
                 return SENT
-            if len(out.waiting) % 32 == 0 and out.socket is not None:
-                self.from_peer(out.socket)  # acks that came meanwhile, and what they let go (a tell never waits)
+            if len(out.waiting) % 32 == 0 and out.stream is not None:
+                self.from_peer(out.stream)  # acks that came meanwhile, and what they let go (a tell never waits)
         if len(out.waiting) >= self.wait_limit:
             return FULL
         out.waiting.append(body)
@@ -180,12 +175,12 @@ class DirectLinks:
 
     def _push(self, out: _Out, bodies: list[bytes]) -> bool:
         """Send ``bodies`` in one frame, numbered on from the link's last."""
-        assert out.socket is not None
+        stream = out.stream
+        if stream is None or stream.closed:
+            return False  # the peer is gone: the mail waits for "down"
         first = out.next_seq
-        try:
-            out.socket.send(tells_frame(first, bodies), zmq.NOBLOCK)
-        except zmq.Again:
-            return False  # the peer's pipe is full or it is gone: the mail waits (for an ack, or for "down")
+        if not self._send(stream, tells_frame(first, bodies)):
+            return False
         out.unacked.extend(zip(range(first, first + len(bodies)), bodies, strict=True))
         out.next_seq = first + len(bodies)
         return True
@@ -193,7 +188,8 @@ class DirectLinks:
     def _fill(self, out: _Out) -> None:
         """Send what waits, as far as the window lets, in frames of as many tells as fit."""
         while out.state == DIRECT and out.waiting and len(out.unacked) < self.window:
-            batch, size = [], 0
+            batch: list[bytes] = []
+            size = 0
             for body in islice(out.waiting, self.window - len(out.unacked)):
                 if batch and size + len(body) > MAX_BATCH_BYTES:
                     break
@@ -231,16 +227,16 @@ class DirectLinks:
         if out.state != HUB:  # a link to an earlier process the hub has not said is down: settle nothing twice
             log.warning("{}: {} was introduced again; its old link's mail goes through the hub", self.name, peer.name)
             self.peer_down(PeerDown(peer.name, out.incarnation))
-        socket = self._context.socket(zmq.DEALER)
-        socket.setsockopt(zmq.IDENTITY, random_identity())
-        socket.setsockopt(zmq.LINGER, 0)
-        socket.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
-        socket.connect(peer.endpoint)
-        socket.send(hello_frame(peer.name, self.name, self.incarnation, peer.token))
-        self._poller.register(socket, zmq.POLLIN)
-        self.sockets[socket] = out
-        out.socket, out.state, out.incarnation, out.next_seq = socket, SWITCHING, peer.incarnation, 1
+        try:
+            stream = dial(peer.endpoint.removeprefix(DIRECT_SCHEME), MAX_FRAME_BYTES)
+        except OSError as error:  # gone already, or not listening: the mail keeps going through the hub
+            log.warning("{}: could not dial {} at {}: {}", self.name, peer.name, peer.endpoint, error)
+            return
+        self._watch(stream)
+        self.streams[stream] = out
+        out.stream, out.state, out.incarnation, out.next_seq = stream, SWITCHING, peer.incarnation, 1
         out.welcomed = out.cleared = False
+        self._send(stream, hello_frame(peer.name, self.name, self.incarnation, peer.token))
         self._to_hub([encode_header(Header(kind="drain", to=peer.name)), b""])
 
     def cleared(self, name: str) -> None:
@@ -263,14 +259,12 @@ class DirectLinks:
             del self._known[down.name]
         out = self.out.get(down.name)
         if out is not None and out.incarnation == down.incarnation and out.state != HUB:
-            if out.socket is not None:
-                self._poller.unregister(out.socket)
-                self.sockets.pop(out.socket, None)
-                out.socket.close(0)
+            if out.stream is not None:
+                self._drop(out.stream)
             again = [body for seq, body in out.unacked if seq > down.done and seq != down.handling]
             lost = sum(1 for seq, _ in out.unacked if seq == down.handling > down.done)
             again += out.waiting
-            out.socket, out.state, out.incarnation = None, HUB, 0
+            out.stream, out.state, out.incarnation = None, HUB, 0
             out.unacked.clear()
             out.waiting.clear()
             if lost:
@@ -281,19 +275,83 @@ class DirectLinks:
             log.info("{}: {} is down; {} tells go through the hub", self.name, down.name, len(again))
         inbound = self.inbound.get(down.name)
         if inbound is not None and inbound.incarnation == down.incarnation:
-            self._routes.pop(inbound.identity, None)
+            inbound.live = False
+            self._drop(inbound.stream)
             del self.inbound[down.name]
 
     # ---- frames from peers -----------------------------------------------------------------------
 
-    def from_peer(self, socket: zmq.Socket[Any]) -> None:
-        """Frames a peer sends back on our link to it: its welcome, acks, or an error."""
-        out = self.sockets.get(socket)
-        for frames in waiting_frames(socket):
-            if out is None or len(frames) != 1:
+    def on_events(self, events: dict[Any, int]) -> None:
+        """What the poll found on this node's direct sockets (``events`` may hold others: ignored)."""
+        for target, mask in events.items():
+            if target == self._listener_fd:
+                self._accept()
                 continue
+            stream = self._fds.get(target)
+            if stream is None:
+                continue
+            if mask & _WRITABLE:
+                self._flush_stream(stream)
+            if mask & _READABLE:
+                if stream in self._routes:
+                    self._from_connection(stream)
+                elif stream in self.streams:
+                    self.from_peer(stream)
+
+    def _watch(self, stream: FrameStream) -> None:
+        self._fds[stream.fd] = stream
+        self._poller.register(stream.fd, _WATCH_READ)
+
+    def _send(self, stream: FrameStream, frame: bytes) -> bool:
+        """``frame`` on ``stream`` (now, or as it drains); False if the stream is over."""
+        try:
+            stream.send(frame)
+        except StreamError:
+            self._drop(stream)
+            return False
+        if stream.wants_write and stream not in self._writing:
+            self._writing.add(stream)
+            self._poller.modify(stream.fd, _WATCH_BOTH)
+        return True
+
+    def _flush_stream(self, stream: FrameStream) -> None:
+        try:
+            stream.flush()
+        except StreamError:
+            self._drop(stream)
+            return
+        if not stream.wants_write and stream in self._writing:
+            self._writing.discard(stream)
+            self._poller.modify(stream.fd, _WATCH_READ)
+
+    def _drop(self, stream: FrameStream) -> None:
+        """Stop watching ``stream`` and close it (its peer's state is settled by the hub's word)."""
+        if self._fds.get(stream.fd) is stream:
+            del self._fds[stream.fd]
+            self._poller.unregister(stream.fd)
+        self.streams.pop(stream, None)
+        self._routes.pop(stream, None)
+        self._writing.discard(stream)
+        stream.close()
+
+    def _frames(self, stream: FrameStream) -> list[bytes]:
+        try:
+            return stream.receive()
+        except StreamError as error:
+            out = self.streams.get(stream)
+            if out is not None:
+                log.info("{}: the link to {} closed: {}", self.name, out.name, error)
+            self._drop(stream)
+            return []
+
+    def from_peer(self, stream: FrameStream) -> None:
+        """Frames a peer sends back on our link to it: its welcome, acks, or an error."""
+        out = self.streams.get(stream)
+        if out is None:
+            return
+        for frame in self._frames(stream):
             try:
-                kind, seq, _, body = parse_frame(frames[0])
+                kind, seq, _, body = parse_frame(frame)
             except WireError as error:
                 log.warning("{}: ignored a frame from {}: {}", self.name, out.name, error)
                 continue
@@ -308,49 +366,55 @@ class DirectLinks:
             elif kind == FrameKind.ERROR:
                 log.error("{}: {} refused a frame on our direct link: {!r}", self.name, out.name, bytes(body[:300]))
 
-    def from_router(self) -> None:
-        for frames in waiting_frames(self.router):
+    def _accept(self) -> None:
+        try:
+            connection, _ = self.listener.accept()
+        except BlockingIOError:
+            return
+        stream = FrameStream(connection, MAX_FRAME_BYTES)
+        unproved = [s for s, name in self._routes.items() if name is None]
+        if len(unproved) >= UNPROVED_LIMIT:
+            self.counts["refused"] += 1
+            self._drop(unproved[0])  # the oldest that has not said who it is
+        self._routes[stream] = None
+        self._watch(stream)
+
+    def _from_connection(self, stream: FrameStream) -> None:
+        for frame in self._frames(stream):
             try:
-                self._inbound_frame(frames)
+                self._inbound_frame(stream, frame)
             except Exception:  # a bug must not end the node's I/O
                 log.exception("{}: could not handle a frame on the direct endpoint; carrying on", self.name)
 
-    def _refuse(self, identity: bytes, reason: str, counter: str) -> None:
+    def _refuse(self, stream: FrameStream, reason: str, counter: str) -> None:
         self.counts[counter] += 1
         log.warning("{}: refused a frame on the direct endpoint: {}", self.name, reason)
-        try:
-            self.router.send_multipart([identity, error_frame(reason, self.name)], zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass  # gone, or not reading
+        self._send(stream, error_frame(reason, self.name))
 
-    def _inbound_frame(self, frames: list[bytes]) -> None:
-        identity = frames[0]
-        if len(frames) != 2:
-            self._refuse(identity, f"a direct-link frame is one part, got {len(frames) - 1}", "refused")
-            return
+    def _inbound_frame(self, stream: FrameStream, frame: bytes) -> None:
         try:
-            kind, seq, count, body = parse_frame(frames[1])
+            kind, seq, count, body = parse_frame(frame)
         except WireError as error:
-            self._refuse(identity, str(error), "refused")
+            self._refuse(stream, str(error), "refused")
             return
-        name = self._routes.get(identity)
+        name = self._routes.get(stream)
         if kind == FrameKind.HELLO:
-            self._hello(identity, seq, body)
+            self._hello(stream, seq, body)
             return
         if name is None:
             self._refuse(
-                identity,
+                stream,
                 "say hello with a token from the hub first: this connection has not proved who it is",
                 "refused",
             )
             return
         if kind != FrameKind.TELLS:
-            self._refuse(identity, f"a peer sends tells and hellos on a direct link, not {kind.name}", "refused")
+            self._refuse(stream, f"a peer sends tells and hellos on a direct link, not {FrameKind(kind).name}", "refused")
             return
         inbound = self.inbound[name]
         if seq != inbound.received + 1 or not 0 < count <= self.window:
             self._refuse(
-                identity,
+                stream,
                 f"tells {seq}..{seq + count - 1} out of order (expected {inbound.received + 1}, at most {self.window})",
                 "out_of_order",
             )
@@ -359,8 +423,8 @@ class DirectLinks:
         try:
             messages = split_tells(body, count)
         except WireError as error:  # not even an array: each of its tells is a dead letter
-            self._refuse(identity, str(error), "refused")
-            messages = [BadTell(DecodeError(str(error)), frames[1])] * count
+            self._refuse(stream, str(error), "refused")
+            messages = [BadTell(DecodeError(str(error)), frame)] * count
         deliveries = []
         for number, message in enumerate(messages, seq):
             if type(message) is BadTell:
@@ -376,37 +440,40 @@ class DirectLinks:
         if deliveries:
             self._deliver(deliveries)
 
-    def _hello(self, identity: bytes, incarnation: int, body: memoryview) -> None:
+    def _hello(self, stream: FrameStream, incarnation: int, body: memoryview) -> None:
         try:
             hello = parse_hello(body)
         except WireError as error:
-            self._refuse(identity, str(error), "refused")
+            self._refuse(stream, str(error), "refused")
             return
         claimed = hello.sender
         if claimed not in self.peers or hello.to != self.name:
-            self._refuse(identity, f"{shown(claimed)!r} is not a peer of {self.name}", "impostors")
+            self._refuse(stream, f"{shown(claimed)!r} is not a peer of {self.name}", "impostors")
             return
         if not hmac.compare_digest(hello.token, link_token(self.secret, claimed, incarnation)):
-            self._refuse(identity, f"not admitted as {shown(claimed)}: wrong token", "impostors")
+            self._refuse(stream, f"not admitted as {shown(claimed)}: wrong token", "impostors")
             return
         old = self.inbound.get(claimed)
         if old is not None:
-            self._routes.pop(old.identity, None)
+            old.live = False
+            if old.stream is not stream:
+                self._drop(old.stream)
         slot = self._slots.setdefault(claimed, len(self._slots) + 1)
         self._file.reset(slot, incarnation)
-        self.inbound[claimed] = _In(claimed, incarnation, identity, slot)
-        self._routes[identity] = claimed
-        self.router.send_multipart([identity, welcome_frame()], zmq.NOBLOCK)
+        self.inbound[claimed] = _In(claimed, incarnation, stream, slot)
+        self._routes[stream] = claimed
+        self._send(stream, welcome_frame())
 
     def _done(self, inbound: _In, seq: int) -> None:
         """The actor is finished with tell ``seq`` (tells are done in order; skipped ones with them)."""
-        if self.inbound.get(inbound.name) is not inbound:
+        if not inbound.live:
             return  # a link an earlier process of the peer had
         skipped = inbound.skipped
         while skipped and seq + 1 in skipped:
             skipped.discard(seq + 1)
             seq += 1
         inbound.done = seq
+        self._owed = True
         self._file.done(inbound.slot, seq)
         if seq - inbound.acked >= self.ack_every and self._on_acks_owed is not None:
             self._on_acks_owed()
@@ -420,23 +487,26 @@ class DirectLinks:
 
     def _mark(self, inbound: _In, seq: int) -> None:
         """The actor takes tell ``seq`` now (written where the supervisor reads it after a kill)."""
-        if self.inbound.get(inbound.name) is inbound:
+        if inbound.live:
             self._file.handling(inbound.slot, seq)
 
     def acks_owed(self) -> bool:
-        return any(inbound.done > inbound.acked for inbound in self.inbound.values())
+        return self._owed
 
     def flush_acks(self, ack_at: int = 1) -> None:
+        if not self._owed:
+            return
+        owed = False
         for inbound in self.inbound.values():
             if inbound.done - inbound.acked >= ack_at:
                 inbound.acked = inbound.done
-                try:
-                    self.router.send_multipart([inbound.identity, ack_frame(inbound.done)], zmq.NOBLOCK)
-                except zmq.ZMQError:
-                    pass  # the peer is gone; the hub settles its link
+                self._send(inbound.stream, ack_frame(inbound.done))  # if the peer is gone, the hub settles its link
+            owed = owed or inbound.done > inbound.acked
+        self._owed = owed
 
     def close(self) -> None:
-        for socket in self.sockets:
-            socket.close(0)
-        self.sockets.clear()
-        self.router.close(0)
+        for stream in [*self.streams, *self._routes]:
+            stream.close()
+        self.streams.clear()
+        self._routes.clear()
+        self.listener.close()

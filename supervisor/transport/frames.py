@@ -57,6 +57,7 @@ class FrameKind(IntEnum):
 
 
 _KINDS = frozenset(int(kind) for kind in FrameKind)
+_TELLS = int(FrameKind.TELLS)
 
 Name = Annotated[str, msgspec.Meta(max_length=MAX_NAME)]
 
@@ -90,7 +91,9 @@ def _array_header(count: int) -> bytes:
 
 def tells_frame(first: int, bodies: Sequence[bytes]) -> bytes:
     """One frame carrying ``bodies`` (encoded messages), numbered from ``first``."""
-    return b"".join((_HEAD.pack(FrameKind.TELLS, first, len(bodies)), _array_header(len(bodies)), *bodies))
+    if len(bodies) == 1:
+        return _HEAD.pack(_TELLS, first, 1) + b"\x91" + bodies[0]
+    return b"".join((_HEAD.pack(_TELLS, first, len(bodies)), _array_header(len(bodies)), *bodies))
 
 
 def ack_frame(seq: int) -> bytes:
@@ -110,14 +113,14 @@ def error_frame(reason: str, recipient: str) -> bytes:
     return _HEAD.pack(FrameKind.ERROR, 0, 0) + encode(DeliveryFailed(reason=reason, recipient=recipient[:MAX_NAME]))
 
 
-def parse_frame(frame: bytes) -> tuple[FrameKind, int, int, memoryview]:
-    """A frame's kind, seq, count and body; `WireError` naming what is wrong otherwise."""
+def parse_frame(frame: bytes) -> tuple[int, int, int, memoryview]:
+    """A frame's kind (a `FrameKind` value), seq, count and body; `WireError` naming what is wrong otherwise."""
     if len(frame) < HEAD_BYTES:
         raise WireError(f"a direct-link frame has a {HEAD_BYTES}-byte head; this one has {len(frame)} bytes")
     kind, seq, count = _HEAD.unpack_from(frame)
     if kind not in _KINDS:
         raise WireError(f"unknown direct-link frame kind {kind}")
-    return FrameKind(kind), seq, count, memoryview(frame)[HEAD_BYTES:]
+    return kind, seq, count, memoryview(frame)[HEAD_BYTES:]
 
 
 def parse_hello(body: memoryview) -> LinkHello:

@@ -44,6 +44,7 @@ from supervisor.transport.handling import SlotState, handling_path, read_handlin
 from supervisor.transport.keys import allow_clients, server_curve
 from supervisor.transport.slots import Delivery, HubNodeStatus, NodeSlot, readable
 from supervisor.transport.wire import (
+    DIRECT_SCHEME,
     MAX_FRAME_BYTES,
     Header,
     WireError,
@@ -503,7 +504,7 @@ class Hub:
             self._routes[identity] = name
             slot.route = identity
             slot.connected, slot.incarnation, slot.last_pong = True, incarnation, time.monotonic()
-            slot.endpoint = header.endpoint if self._keys is None and header.endpoint.startswith("ipc://") else ""
+            slot.endpoint = header.endpoint if self._keys is None and header.endpoint.startswith(DIRECT_SCHEME) else ""
             self._connected.notify_all()
         log.info("node {} connected (pid {}), {} messages waiting", name, incarnation, len(slot.queue))
         self._directory.introduce(slot)

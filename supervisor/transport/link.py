@@ -24,10 +24,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
-from queue import Empty, SimpleQueue
+from queue import SimpleQueue
 from typing import Any
 
 import msgspec
@@ -39,10 +39,11 @@ from messages.codec import DecodeError, decode, encode
 from messages.system import DeliveryFailed
 from supervisor.mailbox import Reply
 from supervisor.runtime import Runtime
-from supervisor.transport.direct import FULL, NONE, DirectLinks, waiting_frames
+from supervisor.transport.direct import FULL, NONE, DirectLinks
 from supervisor.transport.handling import HandlingFile
 from supervisor.transport.pump import Delivery, LinkMailbox, Undecodable
 from supervisor.transport.wire import (
+    DIRECT_SCHEME,
     MAX_FRAME_BYTES,
     SECRET_ENV,
     Header,
@@ -65,6 +66,22 @@ ACK_DELAY_MS = 20
 
 
 log = logger.bind(actor="node")
+
+
+def has_frames(socket: zmq.Socket[Any]) -> bool:
+    """Whether a receive would get something (cheaper than the exception of an empty receive)."""
+    return bool(int(socket.get(zmq.EVENTS)) & zmq.POLLIN)
+
+
+def waiting_frames(socket: zmq.Socket[Any], limit: int = 1000) -> Iterator[list[bytes]]:
+    """The messages waiting on ``socket`` now (at most ``limit``, then the loop looks at the rest), never blocking."""
+    for _ in range(limit):
+        if not has_frames(socket):
+            return
+        try:
+            yield socket.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return
 
 
 def encode_answer(value: Any) -> bytes:
@@ -113,6 +130,7 @@ class NodeLink:
         self.endpoint = endpoint
         self.names = set(names) - {name}
         self._runtime: Runtime | None = None
+        self._mailbox: LinkMailbox | None = None
         self._context = context or zmq.Context.instance()
         self._dealer = self._context.socket(zmq.DEALER)
         self._dealer.setsockopt(zmq.IDENTITY, random_identity())  # the hello, not the identity, says who we are
@@ -138,9 +156,8 @@ class NodeLink:
                 name,
                 self.incarnation,
                 secret.encode(),
-                f"ipc://{handling.parent / f'{self.incarnation}.sock'}",
+                f"{DIRECT_SCHEME}{handling.parent / f'{self.incarnation}.sock'}",
                 self.names - {"runtime"},
-                context=self._context,
                 poller=self._poller,
                 to_hub=self._dealer.send_multipart,
                 deliver=self._deliver_batch,
@@ -166,7 +183,8 @@ class NodeLink:
     def runtime(self, runtime: Runtime) -> None:
         """The local runtime (not started yet): its actor gets the mailbox that polls this link."""
         self._runtime = runtime
-        runtime.use_mailbox(self.name, LinkMailbox(self.name, self))
+        self._mailbox = LinkMailbox(self.name, self)
+        runtime.use_mailbox(self.name, self._mailbox)
 
     # ---- Remote (called from any thread) ---------------------------------------------------------
 
@@ -229,24 +247,25 @@ class NodeLink:
             self._stop.wait(timeout_ms / 1000)
             return
         with self._io:
-            self._flush(ACK_EVERY)
+            queued = self._queued
+            if not queued.empty():
+                self._run_queued()
             if self._acks_owed():  # acknowledge once the burst is over (or every ACK_EVERY), not per message
-                events = dict(self._poller.poll(min(ACK_DELAY_MS, timeout_ms)))
+                events = self._poller.poll(min(ACK_DELAY_MS, timeout_ms))
                 if not events:
                     self._flush(1)
-                    events = dict(self._poller.poll(timeout_ms))
+                    events = self._poller.poll(timeout_ms)
             else:
-                events = dict(self._poller.poll(timeout_ms))
-            self._drain(events)
-            self._flush(ACK_EVERY)
+                events = self._poller.poll(timeout_ms)
+            if events:
+                self._drain(dict(events))
+            if not queued.empty():
+                self._run_queued()
 
     def _run_queued(self) -> None:
-        while True:
-            try:
-                action = self._queued.get_nowait()
-            except Empty:
-                return
-            action()
+        queued = self._queued
+        while not queued.empty():  # only the sockets' holder takes from it
+            queued.get_nowait()()
 
     def _acks_owed(self) -> bool:
         return self._done_seq > self._acked_seq or (self._direct is not None and self._direct.acks_owed())
@@ -275,16 +294,12 @@ class NodeLink:
                     self._receive(frames)
                 except Exception:  # a bug must not end the I/O (and with it the node)
                     log.exception("{}: could not handle a frame from the hub; carrying on", self.name)
-        direct = self._direct
-        if direct is not None:
-            if direct.router in events:
-                direct.from_router()
-            for socket in [s for s in events if s in direct.sockets]:
-                direct.from_peer(socket)
+        if self._direct is not None:
+            self._direct.on_events(events)
 
     def _deliver_batch(self, deliveries: list[Delivery]) -> None:
-        """Tells that came over a direct link, into the mailbox."""
-        if self._runtime is not None:
+        """Tells that came over a direct link, into the mailbox (or dead letters, if it is closed)."""
+        if self._runtime is not None and not (self._mailbox is not None and self._mailbox.put_many(deliveries)):
             self._runtime.deliver_many(self.name, deliveries)
 
     # ---- the node's main thread --------------------------------------------------------------------

@@ -30,6 +30,7 @@ from messages.system import DeliveryFailed
 
 __all__ = [
     "CLIENT_PREFIX",
+    "DIRECT_SCHEME",
     "KINDS",
     "MAX_FRAME_BYTES",
     "MAX_NAME",
@@ -63,6 +64,9 @@ MAX_NAME = 600
 """The longest name a header may carry (an actor name, or ``client/`` and up to 255 bytes in hex)."""
 
 CLIENT_PREFIX = "client/"
+
+DIRECT_SCHEME = "unix://"
+"""How a node's direct endpoint is written in its hello: a Unix socket path (`supervisor.transport.direct`)."""
 
 SECRET_ENV = "TREASURY_NODE_SECRET"
 """The environment variable through which the supervisor hands a node incarnation its secret (ipc mode)."""
