@@ -6,6 +6,8 @@ Prints one JSON document (``ratios`` against baselines measured in the same run)
   ``time.perf_counter_ns`` is CLOCK_MONOTONIC, shared by the processes of one host), and the
   pipelined throughput of a burst of tells;
 - raw ZeroMQ: two processes, DEALER -> ROUTER over ipc, the same three figures;
+- a raw Unix stream socket between two processes, the same three figures: the floor of a direct
+  link, which runs on one (not a goal's baseline; shown so the distance to the floor is seen);
 - Redis pub/sub as the desk runs it today: redis-py, a `pubsub.run_in_thread` listener on each
   side (a redis-server on a free port, started by the bench when it is on PATH and redis-py is
   installed, ``pip install -e .[bench]``; the JSON says when it is not);
@@ -94,6 +96,61 @@ def raw_zmq(folder: Path, round_trips: int, messages: int) -> dict[str, Any]:
     s.recv()
     elapsed = time.perf_counter() - t0f
     s.close(0)
+    server.wait(30)
+    return {
+        "round_trip": percentiles(samples),
+        "one_way": percentiles(one_way),
+        "throughput_per_s": round(messages / elapsed),
+    }
+
+
+RAW_UNIX_SERVER = textwrap.dedent("""
+    import os, socket, sys, time
+    path, round_trips, messages = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); listener.bind(path); listener.listen(1)
+    print("ready", flush=True)
+    s, _ = listener.accept()
+    for _ in range(round_trips):  # each message carries its send time: answer the one-way time
+        stamp = s.recv(64)
+        seen = time.perf_counter_ns()
+        s.sendall(str(seen - int(stamp)).encode())
+    need, buffer = messages, b""
+    while need:  # length-prefixed frames, as a direct link sends them
+        buffer += s.recv(1 << 18)
+        while len(buffer) >= 4 and len(buffer) >= 4 + int.from_bytes(buffer[:4], "little"):
+            buffer = buffer[4 + int.from_bytes(buffer[:4], "little"):]
+            need -= 1
+    s.sendall(b"done")
+""")
+
+
+def raw_unix(folder: Path, round_trips: int, messages: int) -> dict[str, Any]:
+    """Two processes over a plain Unix stream socket (what a direct link runs on): its floor."""
+    import msgspec
+
+    path = str(folder / "raw-unix.sock")
+    server = subprocess.Popen(
+        [PYTHON, "-c", RAW_UNIX_SERVER, path, str(round_trips + 200), str(messages)], stdout=subprocess.PIPE, text=True
+    )
+    assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    samples, one_way = [], []
+    for i in range(round_trips + 200):
+        t0 = time.perf_counter_ns()
+        s.sendall(str(t0).encode())
+        answer = s.recv(64)
+        if i >= 200:  # warm up first
+            samples.append(time.perf_counter_ns() - t0)
+            one_way.append(int(answer))
+    payload = msgspec.msgpack.encode({"type": "Ping", "nonce": 0})
+    frame = len(payload).to_bytes(4, "little") + payload
+    t0f = time.perf_counter()
+    for _ in range(messages):
+        s.sendall(frame)
+    s.recv(64)
+    elapsed = time.perf_counter() - t0f
+    s.close()
     server.wait(30)
     return {
         "round_trip": percentiles(samples),
@@ -321,6 +378,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pb-", dir="/tmp") as tmp:
         folder = Path(tmp)
         raw = raw_zmq(folder, args.round_trips, args.messages)
+        unix = raw_unix(folder, args.round_trips, args.messages)
         measured = processes(folder, args.round_trips, args.messages)
     red = redis(args.round_trips)
     board_figures = {} if args.no_board else board(args.board_reads)
@@ -335,6 +393,7 @@ def main() -> None:
         "actor_throughput_vs_raw_zmq": round(actors["throughput_per_s"] / raw["throughput_per_s"], 3),
         "hub_round_trip_p50_vs_raw_zmq": ratio(hub["round_trip"]["p50_us"], raw["round_trip"]["p50_us"]),
         "hub_throughput_vs_raw_zmq": round(hub["throughput_per_s"] / raw["throughput_per_s"], 3),
+        "actor_round_trip_p50_vs_raw_unix_socket": ratio(actors["round_trip"]["p50_us"], unix["round_trip"]["p50_us"]),
     }
     if red.get("available"):
         ratios["actor_round_trip_p50_vs_redis_listener"] = ratio(
@@ -352,6 +411,7 @@ def main() -> None:
         "client_through_hub": hub,
         "hub_dead_letters": measured["hub_dead_letters"],
         "raw_zmq": raw,
+        "raw_unix_socket": unix,
         "redis_listener": red,
         "ratios": ratios,
         "board": board_figures,

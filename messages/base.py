@@ -97,7 +97,10 @@ class Message(msgspec.Struct, frozen=True, tag=True):
         Message._registry_version += 1
 
     def __post_init__(self) -> None:
-        for name, direct in _float_fields(type(self)):
+        fields = _FLOAT_FIELDS.get(type(self))
+        if fields is None:
+            fields = _float_fields(type(self))
+        for name, direct in fields:
             value = getattr(self, name)
             if direct:
                 if value is not None and not math.isfinite(value):

@@ -138,7 +138,8 @@ class DirectLinks:
         self._poller = poller
         self._to_hub, self._deliver, self._dead_letter, self._file = to_hub, deliver, dead_letter, file
         assert endpoint.startswith(DIRECT_SCHEME), endpoint
-        self.listener = listen(Path(endpoint.removeprefix(DIRECT_SCHEME)))
+        self._path = Path(endpoint.removeprefix(DIRECT_SCHEME))
+        self.listener = listen(self._path)
         self._listener_fd = self.listener.fileno()
         poller.register(self._listener_fd, zmq.POLLIN)
         self._fds: dict[int, FrameStream] = {}  # the poll names what it found by file descriptor
@@ -409,7 +410,9 @@ class DirectLinks:
             )
             return
         if kind != FrameKind.TELLS:
-            self._refuse(stream, f"a peer sends tells and hellos on a direct link, not {FrameKind(kind).name}", "refused")
+            self._refuse(
+                stream, f"a peer sends tells and hellos on a direct link, not {FrameKind(kind).name}", "refused"
+            )
             return
         inbound = self.inbound[name]
         if seq != inbound.received + 1 or not 0 < count <= self.window:
@@ -421,10 +424,19 @@ class DirectLinks:
             return
         inbound.received = seq + count - 1
         try:
-            messages = split_tells(body, count)
+            messages, good = split_tells(body, count)
         except WireError as error:  # not even an array: each of its tells is a dead letter
             self._refuse(stream, str(error), "refused")
-            messages = [BadTell(DecodeError(str(error)), frame)] * count
+            messages, good = [BadTell(DecodeError(str(error)), frame)] * count, False
+        done, mark = self._done, self._mark
+        if good:
+            self._deliver(
+                [
+                    Delivery(m, name, None, partial(done, inbound, n), partial(mark, inbound, n))
+                    for n, m in enumerate(messages, seq)
+                ]
+            )
+            return
         deliveries = []
         for number, message in enumerate(messages, seq):
             if type(message) is BadTell:
@@ -433,9 +445,7 @@ class DirectLinks:
                 self._skip(inbound, number)
             else:
                 deliveries.append(
-                    Delivery(
-                        message, name, None, partial(self._done, inbound, number), partial(self._mark, inbound, number)
-                    )
+                    Delivery(message, name, None, partial(done, inbound, number), partial(mark, inbound, number))
                 )
         if deliveries:
             self._deliver(deliveries)
@@ -510,3 +520,4 @@ class DirectLinks:
         self.streams.clear()
         self._routes.clear()
         self.listener.close()
+        self._path.unlink(missing_ok=True)

@@ -130,25 +130,28 @@ def parse_hello(body: memoryview) -> LinkHello:
         raise WireError(f"bad hello: {error}") from None
 
 
-def split_tells(body: memoryview, count: int) -> list[object]:
-    """The ``count`` messages of a TELLS body, each decoded on its own: a bad one is a `BadTell`.
+def split_tells(body: memoryview, count: int) -> tuple[Sequence[object], bool]:
+    """The ``count`` messages of a TELLS body, and whether all of them are good; a bad one is a `BadTell`.
 
     The fast path (`messages.codec.decode_many`) decodes the whole array in one call; only when
-    that fails is the array split. `WireError` when the body is not an array of ``count`` items.
+    that fails is the array split and each message decoded on its own. `WireError` when the body
+    is not an array of ``count`` items.
     """
     try:
-        messages: list[object] = list(decode_many(body, MAX_BATCH_BYTES + 5))
+        messages: Sequence[object] = decode_many(body, MAX_BATCH_BYTES + 5)
+        good = True
     except DecodeError:
         try:
             raws = _raw_list.decode(body)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as error:
             raise WireError(f"a TELLS body must be an array of {count} messages: {error}") from None
-        messages = []
+        split: list[object] = []
         for raw in raws:
             try:
-                messages.append(decode(raw))
+                split.append(decode(raw))
             except DecodeError as error:
-                messages.append(BadTell(error, bytes(raw)))
+                split.append(BadTell(error, bytes(raw)))
+        messages, good = split, False
     if len(messages) != count:
         raise WireError(f"a TELLS frame said {count} messages and carries {len(messages)}")
-    return messages
+    return messages, good

@@ -504,11 +504,18 @@ class Hub:
             self._routes[identity] = name
             slot.route = identity
             slot.connected, slot.incarnation, slot.last_pong = True, incarnation, time.monotonic()
-            slot.endpoint = header.endpoint if self._keys is None and header.endpoint.startswith(DIRECT_SCHEME) else ""
+            slot.endpoint = header.endpoint if header.endpoint == self._direct_endpoint(incarnation) else ""
             self._connected.notify_all()
         log.info("node {} connected (pid {}), {} messages waiting", name, incarnation, len(slot.queue))
         self._directory.introduce(slot)
         self._deliver(slot)
+
+    def _direct_endpoint(self, incarnation: int) -> str:
+        """Where a node incarnation may listen for direct links: its socket in the handling folder
+        (ipc mode only; anything else it names is ignored, so its mail goes through the hub)."""
+        if self._keys is not None or self.handling_folder is None:
+            return ""
+        return f"{DIRECT_SCHEME}{self.handling_folder / f'{incarnation}.sock'}"
 
     def _retire(self, slot: NodeSlot, reason: str) -> None:
         """Process ``slot.incarnation`` is gone: settle what the hub delivered to it and what its peers
@@ -519,6 +526,8 @@ class Hub:
         self._settle_inflight(slot, reason, states[0] if states else None)
         for sender in self._directory.down(slot, states):
             self._dead_letter(slot.name, sender, f"{reason} while handling it")
+        if slot.endpoint:  # the dead process's direct endpoint (a killed one could not remove it)
+            Path(slot.endpoint.removeprefix(DIRECT_SCHEME)).unlink(missing_ok=True)
         slot.endpoint = ""
 
     def _settle_inflight(self, slot: NodeSlot, reason: str, state: SlotState | None) -> None:

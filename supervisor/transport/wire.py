@@ -50,12 +50,12 @@ __all__ = [
 ]
 
 Kind = Literal[
-    "tell", "ask", "reply", "error", "hello", "ack", "ping", "pong", "bye", "peer", "down", "drain", "clear", "welcome"
+    "tell", "ask", "reply", "error", "hello", "ack", "ping", "pong", "bye", "peer", "down", "drain", "clear"
 ]
 KINDS = ("tell", "ask", "reply", "error", "hello", "ack", "ping", "pong", "bye")
-DIRECT_KINDS = ("peer", "down", "drain", "clear", "welcome")
+DIRECT_KINDS = ("peer", "down", "drain", "clear")
 """The kinds of direct links (`supervisor.transport.direct`): only the hub sends "peer", "down" and
-"clear", only a node "drain"; "welcome" goes from a node to a peer that proved who it is."""
+"clear", only a node "drain". The link itself speaks its own frames (`supervisor.transport.frames`)."""
 
 MAX_FRAME_BYTES = MAX_MESSAGE_BYTES + 4096
 """The largest frame part any socket of the transport accepts (ZMQ_MAXMSGSIZE): a message and room for its header."""
