@@ -49,9 +49,7 @@ __all__ = [
     "random_identity",
 ]
 
-Kind = Literal[
-    "tell", "ask", "reply", "error", "hello", "ack", "ping", "pong", "bye", "peer", "down", "drain", "clear"
-]
+Kind = Literal["tell", "ask", "reply", "error", "hello", "ack", "ping", "pong", "bye", "peer", "down", "drain", "clear"]
 KINDS = ("tell", "ask", "reply", "error", "hello", "ack", "ping", "pong", "bye")
 DIRECT_KINDS = ("peer", "down", "drain", "clear")
 """The kinds of direct links (`supervisor.transport.direct`): only the hub sends "peer", "down" and
