@@ -208,7 +208,7 @@ def run_processes(
 
     def status() -> dict[str, Any]:
         return collect_status(
-            client.ask, system.actor_statuses(), len(system.hub.dead_letters) if system.hub else 0, names
+            client.ask, system.actor_statuses(), system.hub.dead_letter_count() if system.hub else 0, names
         )
 
     line, ok = "", False

@@ -293,7 +293,7 @@ class ProcessSystem:
             answer: Any = Rejected(reason=str(error))
         else:
             if isinstance(message, GetRuntimeStatus) and self.runtime is not None:
-                hub_dead = len(self.hub.dead_letters) if self.hub else 0
+                hub_dead = self.hub.dead_letter_count() if self.hub else 0
                 answer = RuntimeStatus(actors=self.actor_statuses(), dead_letters=hub_dead)
             elif isinstance(message, GetSystemInfo):
                 rpc, fills = self._venue_ports or (None, None)

@@ -24,6 +24,7 @@ import pytest
 
 from desk.config import parse_config
 from desk.processes import ProcessSystem
+from messages.system import Pong
 from supervisor import ChildSpec, Runtime, Supervisor
 from supervisor.transport.client import Client
 from supervisor.transport.frames import FrameKind, hello_frame, parse_frame, tells_frame
@@ -164,6 +165,13 @@ def test_mail_for_a_stopped_peer_waits_at_the_hub_and_arrives_in_order(linked: L
     assert wait_for(lambda: linked.texts(second)[-2:] == ["direct", "again"])
     assert linked.direct_links_opened() == 2
     assert list(linked.hub.dead_letters) == []
+
+
+def test_a_dead_letter_in_a_nodes_own_runtime_counts_in_status(linked: Linked) -> None:
+    assert linked.client.status().dead_letters == 0
+    linked.client.tell("keeper", Pong(actor="nobody", nonce=1))  # the keeper does not handle it: its own dead letter
+    assert wait_for(lambda: linked.client.status().dead_letters == 1)  # reported with its next heartbeat
+    assert list(linked.hub.dead_letters) == []  # the hub itself lost nothing
 
 
 def _answer(stream: FrameStream) -> str:

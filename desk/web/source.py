@@ -87,8 +87,8 @@ class ProcessSource:
         return [DeadLetter(recipient=r, reason=why, message_type="", sender=s or None) for r, s, why in letters[-200:]]
 
     def dead_letter_count(self) -> int:
-        hub = self.system.hub
-        return len(hub.dead_letters) if hub is not None else 0
+        hub = self.system.hub  # its own, and what each node's runtime reported in its heartbeats
+        return hub.dead_letter_count() if hub is not None else 0
 
     def venue_errors(self) -> dict[str, int]:
         """Venue errors by kind, counted where the venue is served (this process, in both modes)."""

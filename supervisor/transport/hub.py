@@ -47,6 +47,7 @@ from supervisor.transport.wire import (
     DIRECT_SCHEME,
     MAX_FRAME_BYTES,
     Header,
+    NodeReport,
     WireError,
     client_name,
     decode_header,
@@ -58,17 +59,15 @@ from supervisor.transport.wire import (
 
 __all__ = ["Hub", "HubNodeStatus", "SystemHandler", "readable"]
 
-_depths_decoder = msgspec.msgpack.Decoder(dict[str, int])
+_report_decoder = msgspec.msgpack.Decoder(NodeReport)
 
 
-def _depths(body: bytes) -> dict[str, int]:
-    """What a node's pong says is on its way to each peer over direct links (nothing, if it says nothing valid)."""
-    if not body:
-        return {}
+def _report(body: bytes) -> NodeReport:
+    """What a node's pong reports (nothing, if it says nothing valid)."""
     try:
-        return _depths_decoder.decode(body)
+        return _report_decoder.decode(body) if body else NodeReport()
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-        return {}
+        return NodeReport()
 
 
 log = logger.bind(actor="hub")
@@ -136,6 +135,7 @@ class Hub:
         self._routes: dict[bytes, str] = {}  # connection identity -> the node it proved to be
         self._pending: Counter[tuple[str, str, int]] = Counter()  # (responder, asker, id) of asks routed
         self.dead_letters: deque[tuple[str, str, str]] = deque(maxlen=10_000)  # (recipient, sender, reason)
+        self._dead_letter_total = 0
         self._drops_this_beat = 0
         self._directory = Directory(self.nodes, self._send, self._secrets.get)
         self.counts: Counter[str] = Counter()
@@ -326,9 +326,11 @@ class Hub:
         elif kind == "ack" and node is not None:
             self._acked(node, header.seq)
         elif kind == "pong" and node is not None:
+            report = _report(body)
             with self._lock:
                 node.last_pong = time.monotonic()
-                node.direct_out = _depths(body)
+                node.direct_out = report.direct_out
+                node.node_dead_letters = report.dead_letters
         elif kind == "drain" and node is not None:
             self._directory.drain(who, header.to)
         elif kind in ("ack", "pong", "drain"):
@@ -526,6 +528,9 @@ class Hub:
         self._settle_inflight(slot, reason, states[0] if states else None)
         for sender in self._directory.down(slot, states):
             self._dead_letter(slot.name, sender, f"{reason} while handling it")
+        with self._lock:
+            slot.retired_dead_letters += slot.node_dead_letters
+            slot.node_dead_letters = 0
         if slot.endpoint:  # the dead process's direct endpoint (a killed one could not remove it)
             Path(slot.endpoint.removeprefix(DIRECT_SCHEME)).unlink(missing_ok=True)
         slot.endpoint = ""
@@ -588,8 +593,17 @@ class Hub:
             self._send(slot.route, ping)
             self._deliver(slot)  # mail held back by a full pipe goes now
 
+    def dead_letter_count(self) -> int:
+        """Every dead letter of the system: the hub's own, and those each node's runtime recorded (as of
+        its last heartbeat; a node's earlier processes included)."""
+        with self._lock:
+            return self._dead_letter_total + sum(
+                s.node_dead_letters + s.retired_dead_letters for s in self.nodes.values()
+            )
+
     def _dead_letter(self, recipient: str, sender: str, reason: str) -> None:
         self.dead_letters.append((shown(recipient), sender, reason))
+        self._dead_letter_total += 1
         slot = self.nodes.get(recipient)
         if slot is not None:
             with self._lock:

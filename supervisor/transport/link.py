@@ -47,6 +47,7 @@ from supervisor.transport.wire import (
     MAX_FRAME_BYTES,
     SECRET_ENV,
     Header,
+    NodeReport,
     PeerDown,
     PeerInfo,
     WireError,
@@ -360,9 +361,12 @@ class NodeLink:
         kind = header.kind
         if kind in ("tell", "ask"):
             self._deliver(header, frames[1])
-        elif kind == "ping":  # with how much mail is on its way to each peer over direct links (for status)
-            depths = msgspec.msgpack.encode(self._direct.depths()) if self._direct is not None else b""
-            self._dealer.send_multipart([encode_header(Header(kind="pong")), depths])
+        elif kind == "ping":  # with the mail on its way over direct links and the dead letters here (for status)
+            report = NodeReport(
+                direct_out=self._direct.depths() if self._direct is not None else {},
+                dead_letters=self._runtime.dead_letter_count if self._runtime is not None else 0,
+            )
+            self._dealer.send_multipart([encode_header(Header(kind="pong")), msgspec.msgpack.encode(report)])
         elif kind in ("peer", "down", "clear") and self._direct is not None:
             self._from_directory(header, frames[1])
         elif kind == "bye":

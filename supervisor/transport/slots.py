@@ -43,6 +43,8 @@ class NodeSlot:
     endpoint: str = ""  # its direct endpoint (ipc mode), if it takes direct links
     drains: set[str] = field(default_factory=set)  # peers waiting to hear that the hub holds nothing of theirs for it
     direct_out: dict[str, int] = field(default_factory=dict)  # mail on its way to each peer, as its last pong said
+    node_dead_letters: int = 0  # what its runtime recorded, as its last pong said
+    retired_dead_letters: int = 0  # what its earlier processes' runtimes had recorded
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ __all__ = [
     "KINDS",
     "MAX_FRAME_BYTES",
     "MAX_NAME",
+    "NodeReport",
     "SECRET_ENV",
     "DIRECT_KINDS",
     "Header",
@@ -95,6 +96,14 @@ class PeerInfo(msgspec.Struct, frozen=True):
     endpoint: Name
     incarnation: int
     token: bytes
+
+
+class NodeReport(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What a node's pong says: the mail on its way to each peer over direct links, and how many
+    dead letters its own runtime has recorded since it started (both for status)."""
+
+    direct_out: dict[Name, Annotated[int, msgspec.Meta(ge=0)]] = {}
+    dead_letters: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
 class PeerDown(msgspec.Struct, frozen=True):
