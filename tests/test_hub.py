@@ -123,6 +123,35 @@ def test_a_tell_crosses_the_hub_and_the_answer_comes_back(hub_and_nodes: Any) ->
     assert probe.wait_for(lambda: probe.of("pong", "a") == [("pong", "a", "7")])
 
 
+class Greeter(Actor):
+    """Tells ``peer`` a Note as it starts (before its node's I/O loop runs)."""
+
+    def __init__(self, peer: str) -> None:
+        super().__init__()
+        self.peer = peer
+
+    def on_start(self) -> None:
+        self.tell(self.peer, Note("hello from on_start"))
+
+
+class SenderLog(Actor):
+    def __init__(self, probe: Probe) -> None:
+        super().__init__()
+        self.probe = probe
+
+    def on_note(self, message: Note) -> None:
+        self.probe.record("from", self.name, self.sender or "", message.text)
+
+
+def test_a_tell_from_on_start_is_stamped_with_the_actors_name(hub_and_nodes: Any) -> None:
+    _, start = hub_and_nodes
+    probe = Probe()
+    start("b", lambda: SenderLog(probe))
+    start("a", lambda: Greeter("b"))  # its hello is on the wire before anything it tells
+    assert probe.wait_for(lambda: bool(probe.of("from", "b")))
+    assert probe.of("from", "b") == [("from", "b", "a", "hello from on_start")]
+
+
 def test_a_client_with_only_msgpack_and_pyzmq_asks_an_actor(hub_and_nodes: Any, endpoint: str) -> None:
     _, start = hub_and_nodes
     start("b", recorder(Probe()))

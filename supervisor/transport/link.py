@@ -175,6 +175,11 @@ class NodeLink:
         self._stop = threading.Event()
         self._graceful = True
         self.stop_reason = ""
+        # The hello is the connection's first frame: whatever the actor tells, even from its
+        # on_start, follows it, so the hub stamps it with the proven name (never as a client's).
+        endpoint = self._direct.endpoint if self._direct is not None else ""
+        hello = encode_header(Header(kind="hello", to=self.name, id=self.incarnation, endpoint=endpoint))
+        self._dealer.send_multipart([hello, secret.encode()])
 
     @property
     def runtime(self) -> Runtime | None:
@@ -316,15 +321,12 @@ class NodeLink:
         self.wake()
 
     def run(self) -> None:
-        """Say hello, then do the I/O whenever the actor is not polling, until `request_stop` or the runtime stops.
+        """Do the I/O whenever the actor is not polling, until `request_stop` or the runtime stops.
 
         On a requested stop the actor first finishes its mail (the runtime stops gracefully),
         then everything it sent meanwhile is flushed to the hub, then the last ack.
         """
         assert self._runtime is not None
-        endpoint = self._direct.endpoint if self._direct is not None else ""
-        hello = encode_header(Header(kind="hello", to=self.name, id=self.incarnation, endpoint=endpoint))
-        self._send([hello, self.secret.encode()])  # by the actor's thread if it is polling already
         while not self._stop.is_set() and not self._runtime.stopped:
             self._stop.wait(0.2)
             if self._io.acquire(blocking=False):  # the actor is busy or restarting: keep the link alive
