@@ -21,6 +21,10 @@ The hub stays the directory, the authority on identities and the mailbox of last
   hands the rest, then what it held back, to the hub, in order, for the next incarnation.
 
 Every method runs on the thread that holds the node's sockets (see `supervisor.transport.link`).
+
+(About 520 lines, over the usual 400: both ends of every link share one poller, one table of
+streams by file descriptor and one handling file, and the switch-over, "down" and the window
+each touch both ends; the frames and the stream they travel on are modules of their own.)
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ A deployment runs a node with ``python -m desk.node --name NAME --connect ENDPOI
 Every message from the hub is handled inside a guard: a frame that cannot be decoded is
 answered (if asked) and dead-lettered as a digest (its size and hash, not the bytes).
 
-(About 480 lines, over the usual 400: the sockets, their lock, the poll, the hub's protocol
+(About 500 lines, over the usual 400: the sockets, their lock, the poll, the hub's protocol
 and the answers to asks all work on the one set of sockets the lock owns.)
 """
 
