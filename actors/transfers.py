@@ -7,7 +7,7 @@ sending again, so one task pays once. On success it removes the task, adjusts bo
 A transfer whose outcome the venue cannot tell (a timeout, a client id it cannot find) is
 "unknown": alerted, shown in `TransferStats`, never re-sent until the venue resolves it.
 Every reply it waits for (the task snapshot, the reservation, the gateway's booking) has a
-deadline. (~470 lines: a run's steps - snapshot, reservation, send, settle, book - share the
+deadline. A transfer in flight longer than ``overdue_after`` is alerted. (~610 lines: a run's steps - snapshot, reservation, send, settle, book - share the
 journaled intent and the pending requests; the bookkeeping lives in the journal and `actors.requests`.)
 """
 
@@ -109,10 +109,15 @@ class TransferExecutor(Actor):
         follow_ups: Mapping[str, Callable[[Any], None]] | None = None,
         reply_timeout: float = 10.0,
         max_asks: int = 3,
+        overdue_after: float = 3600.0,
     ) -> None:
         super().__init__()
-        if not reply_timeout > 0 or max_asks < 1:
-            raise ValueError(f"reply_timeout must be > 0 and max_asks >= 1, got {reply_timeout!r}, {max_asks!r}")
+        if not reply_timeout > 0 or max_asks < 1 or not overdue_after > 0:
+            raise ValueError(
+                f"reply_timeout and overdue_after must be > 0 and max_asks >= 1, "
+                f"got {reply_timeout!r}, {overdue_after!r}, {max_asks!r}"
+            )
+        self.overdue_after = overdue_after  # seconds a transfer may be in flight before it is alerted
         self.venue = venue
         self.board = board
         self.intents = journal.intents
@@ -127,6 +132,7 @@ class TransferExecutor(Actor):
         self._deadlines = DeadlineTimer(lambda delay: self.send_later(delay, self.name, RequestsDue()))
         self._alerted: set[str] = set()  # kinds of request given up on (alert raised)
         self._unknown_alerted: set[str] = set()  # client ids alerted as unknown by this incarnation
+        self._overdue: set[str] = set()  # client ids alerted as in flight past overdue_after
 
     # ---- a run ------------------------------------------------------------------------------
 
@@ -162,6 +168,7 @@ class TransferExecutor(Actor):
         run = self._run = _Run(self._pending_runs, len(message.tasks))
         self._pending_runs = []
         run.resolved = self._settle_open_intents()
+        self._alert_overdue()
         spent: dict[tuple[Any, str, Any], float] = {}  # reserved this run, not yet on the board
         for key, value in message.tasks:
             outcome = self._check(key, value, spent)
@@ -584,4 +591,30 @@ class TransferExecutor(Actor):
     def _update(self, intent: TransferIntent, **changes: Any) -> TransferIntent:
         updated = msgspec.structs.replace(intent, updated_at=self.clock.now(), **changes)
         self.intents.record(updated)
+        overdue = (
+            updated.updated_at - updated.created_at > self.overdue_after
+        )  # alerted (maybe by an earlier incarnation)
+        if intent.status == IntentStatus.IN_FLIGHT and updated.status != IntentStatus.IN_FLIGHT and overdue:
+            self._overdue.discard(updated.client_id)
+            self.resolve_alert(
+                f"{self.name}.overdue.{updated.client_id}", f"transfer {updated.client_id} is {updated.status.value}"
+            )
         return updated
+
+    def _alert_overdue(self) -> None:
+        """Money that left and has not arrived within ``overdue_after``: alerted once per transfer (a
+        deposit the venue shows under another amount or name, a stuck withdrawal), resolved when it
+        settles. It stays in flight: only the venue's word settles it."""
+        now = self.clock.now()
+        for intent in self.intents.with_status(IntentStatus.IN_FLIGHT):
+            age = now - intent.created_at
+            if age <= self.overdue_after or intent.client_id in self._overdue:
+                continue
+            self._overdue.add(intent.client_id)
+            key = intent.key
+            self.alert(
+                f"{self.name}.overdue.{intent.client_id}",
+                f"transfer {intent.client_id} ({intent.amount} {key.currency} {key.from_exchange}.{key.from_account}"
+                f" -> {key.to_exchange}.{key.to_account}) left {age:.0f}s ago and has not arrived (limit"
+                f" {self.overdue_after:.0f}s): check the withdrawal and the destination's deposits",
+            )

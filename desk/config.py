@@ -171,6 +171,7 @@ class TasksConfig(msgspec.Struct, **_STRICT):
 
 class TransfersConfig(msgspec.Struct, **_STRICT):
     follow_ups: dict[str, str] = msgspec.field(default_factory=dict)  # extra name -> "module:function"
+    overdue_after: Positive = 3600.0  # seconds a transfer may be in flight (left, not arrived) before an alert
 
 
 class HedgeSideConfig(msgspec.Struct, **_STRICT):

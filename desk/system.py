@@ -146,7 +146,8 @@ class ActorFactory:
             return lambda: TaskManagerActor(d.tasks.default_expire_seconds, journal=journal)
         if name == "transfers":
             follow_ups = {k: resolve_import(v, f"transfers.follow_ups.{k}") for k, v in d.transfers.follow_ups.items()}
-            return lambda: TransferExecutor(venue, board, journal, follow_ups=follow_ups)
+            overdue_after = d.transfers.overdue_after
+            return lambda: TransferExecutor(venue, board, journal, follow_ups=follow_ups, overdue_after=overdue_after)
         if name == "chains":
             return lambda: ChainExecutor(venue, journal)
         if name == "prices":

@@ -13,7 +13,7 @@ from loguru import logger
 from actors.stores.journal import TransferIntent
 from actors.transfers import TransferExecutor, client_id_for
 from actors.venues.base import VenueOutcomeUnknown
-from actors.venues.simulated import SimulatedVenue
+from actors.venues.simulated import Route, SimulatedVenue
 from messages.balances import Allocate, Release, ReleaseFunds, ReserveFunds
 from messages.reports import GetTransferStats
 from messages.system import Rejected
@@ -421,4 +421,44 @@ def test_the_operator_resolves_an_unknown_transfer_as_moved_and_it_is_booked_onc
         money.ledgers_match_venue()
         assert money.run_transfers().sent == 0 and inner.fetch_balance(K, "main")[USDC] == 700.0  # paid once
     finally:
+        money.stop()
+
+
+def test_a_transfer_in_flight_past_its_limit_is_alerted_once_and_resolved_when_it_lands(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(m.record["message"]), level="INFO", format="{message}")
+    money = MoneySystem(
+        tmp_path,
+        clock,
+        {(K, "trade"): {USDC: 5_000.0}, (M, "main"): {USDC: 0.0}},
+        routes={(K, M): Route(7_200.0, 1.0)},  # a withdrawal that takes two hours
+        executor=lambda *args, **kwargs: TransferExecutor(*args, overdue_after=3_600.0, **kwargs),
+    )
+    try:
+        add_task(money, TransferTaskKey(K, "trade", M, "main", USDC), 2_000.0)
+        assert money.run_transfers().sent == 1
+        [client_id] = [i.client_id for i in money.journal.intents.open_intents()]
+        overdue = [f"ALERT transfers.overdue.{client_id}", f"RESOLVED transfers.overdue.{client_id}"]
+
+        def said(prefix: str) -> int:
+            return sum(line.startswith(prefix) for line in lines)
+
+        clock.advance(3_000.0)
+        money.run_transfers()
+        assert said(overdue[0]) == 0  # in flight, within its limit
+        clock.advance(1_000.0)
+        money.run_transfers()
+        clock.advance(1_000.0)
+        money.run_transfers()
+        assert said(overdue[0]) == 1 and said(overdue[1]) == 0  # once, not every run; still in flight
+        assert money.runtime.ask("transfers", GetTransferStats()).in_flight == 1
+        clock.advance(3_000.0)
+        assert money.run_transfers().resolved == 1
+        assert said(overdue[1]) == 1
+        assert money.view(M, "main").total == 1_999.0
+        money.conserved()
+    finally:
+        logger.remove(sink)
         money.stop()
