@@ -21,7 +21,7 @@ import zmq
 
 from messages.codec import encode
 from messages.system import Ping
-from supervisor.transport.direct import DirectLinks
+from supervisor.transport.direct import NONE, DirectLinks
 from supervisor.transport.frames import (
     BadTell,
     FrameKind,
@@ -281,3 +281,14 @@ def test_a_bad_tell_is_dead_lettered_alone_and_counted_done_in_its_turn(tmp_path
     finally:
         a_end.close()
         b.links.close()
+
+
+def test_a_peer_that_cannot_be_dialled_leaves_the_mail_on_the_hub(tmp_path: Path) -> None:
+    a = make_node(tmp_path, "a", b"secret-a")
+    try:
+        a.links.introduce(PeerInfo("b", f"unix://{tmp_path / 'nobody.sock'}", 200, b"token-for-b"))
+        assert a.links.tell("b", ping(1)) == NONE  # not dialled: this tell goes through the hub
+        assert a.links.tell("b", ping(2)) == NONE  # and so does the next; nothing waits on a dead link
+        assert a.links.depths() == {} and a.to_hub == []
+    finally:
+        a.links.close()

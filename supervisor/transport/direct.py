@@ -166,8 +166,9 @@ class DirectLinks:
             known = self._known.pop(name, None)
             if known is None:
                 return NONE
-            self._dial(known)  # the first tell to a peer the hub introduced
-            out = self.out[name]
+            out = self._dial(known)  # the first tell to a peer the hub introduced
+            if out.state == HUB:
+                return NONE  # it could not be dialled: this tell, and the next, go through the hub
         if out.state == DIRECT:
             if not out.waiting and len(out.unacked) < self.window and self._push(out, [body]):
                 return SENT
@@ -224,11 +225,12 @@ class DirectLinks:
         else:
             self._known[peer.name] = peer
 
-    def _dial(self, peer: PeerInfo) -> None:
-        """Dial ``peer``, prove who we are, and ask the hub to drain what it holds from us for it."""
+    def _dial(self, peer: PeerInfo) -> _Out:
+        """Dial ``peer``, prove who we are, and ask the hub to drain what it holds from us for it.
+        The link stays HUB if nobody listens there."""
         out = self.out.setdefault(peer.name, _Out(peer.name))
         if out.incarnation == peer.incarnation and out.state != HUB:
-            return  # told twice
+            return out  # told twice
         if out.state != HUB:  # a link to an earlier process the hub has not said is down: settle nothing twice
             log.warning("{}: {} was introduced again; its old link's mail goes through the hub", self.name, peer.name)
             self.peer_down(PeerDown(peer.name, out.incarnation))
@@ -236,13 +238,14 @@ class DirectLinks:
             stream = dial(peer.endpoint.removeprefix(DIRECT_SCHEME), MAX_FRAME_BYTES)
         except OSError as error:  # gone already, or not listening: the mail keeps going through the hub
             log.warning("{}: could not dial {} at {}: {}", self.name, peer.name, peer.endpoint, error)
-            return
+            return out
         self._watch(stream)
         self.streams[stream] = out
         out.stream, out.state, out.incarnation, out.next_seq = stream, SWITCHING, peer.incarnation, 1
         out.welcomed = out.cleared = False
         self._send(stream, hello_frame(peer.name, self.name, self.incarnation, peer.token))
         self._to_hub([encode_header(Header(kind="drain", to=peer.name)), b""])
+        return out
 
     def cleared(self, name: str) -> None:
         """The hub holds nothing more from us for ``name``."""
