@@ -41,3 +41,10 @@ class Keeper(Actor):
             with open(self.fifo) as fifo:  # blocks until a writer opens it: never, in these tests
                 fifo.read()
         self._log(message.text)
+
+
+class FailsToStart(Actor):
+    """An actor whose on_start always raises: its node must never say hello."""
+
+    def on_start(self) -> None:
+        raise RuntimeError("cannot start")

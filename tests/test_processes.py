@@ -27,6 +27,7 @@ from messages.balances import GetBalances
 from messages.common import Currencies, Exchanges
 from messages.system import Ping
 from messages.tasks import AddTransferTask, GetTasks, PendingTasks
+from supervisor import StartError
 from supervisor.transport.client import Client, ClientError
 
 pytestmark = pytest.mark.slow
@@ -631,3 +632,20 @@ def test_an_external_node_on_the_same_host_proves_itself_with_the_secret_in_the_
         system.stop()
     assert node.wait(30) == 0
     assert not secret.exists()
+
+
+def test_a_node_whose_actor_cannot_start_fails_the_start_with_the_reason(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    desk = demo_in(
+        folder,
+        hedge=None,
+        actors=[{"name": "broken", "class": "tests.linked:FailsToStart"}],
+        supervisor={"strategy": "one_for_one", "intensity": 1, "period": 10.0, "backoff": [0.0, 0.0]},
+        gateway={},
+        runtime={"folder": str(folder)},
+        scheduler={"jobs": [{"name": "reconcile", "target": "gateway", "message": "Reconcile", "every": 5.0}]},
+    )
+    system = ProcessSystem(desk)
+    with pytest.raises(StartError, match="broken exited during start"):  # its hello waits for its actor
+        system.start()
+    assert not (folder / "system.json").exists()

@@ -175,11 +175,11 @@ class NodeLink:
         self._stop = threading.Event()
         self._graceful = True
         self.stop_reason = ""
-        # The hello is the connection's first frame: whatever the actor tells, even from its
-        # on_start, follows it, so the hub stamps it with the proven name (never as a client's).
-        endpoint = self._direct.endpoint if self._direct is not None else ""
-        hello = encode_header(Header(kind="hello", to=self.name, id=self.incarnation, endpoint=endpoint))
-        self._dealer.send_multipart([hello, secret.encode()])
+        # The hello is the connection's first frame, said once the actor has started (`run`): what
+        # the actor sends before (from its on_start) waits in the queue behind it, so the hub stamps
+        # it with the proven name, never as a client's.
+        self._hello_said = False
+        self._hello: list[bytes] | None = None  # set by `run`; sent by whoever holds the sockets next
 
     @property
     def runtime(self) -> Runtime | None:
@@ -225,6 +225,10 @@ class NodeLink:
         if self._closed or self._dead:
             log.warning("{}: the link is closed; a frame is dropped", self.name)
             return
+        if not self._hello_said:  # nothing goes ahead of the hello (see `run`)
+            self._queued.put(partial(action, *args))
+            self.wake()
+            return
         if self._io.acquire(blocking=False):
             try:
                 if not self._queued.empty():
@@ -254,7 +258,7 @@ class NodeLink:
             return
         with self._io:
             queued = self._queued
-            if not queued.empty():
+            if not queued.empty() or not self._hello_said:
                 self._run_queued()
             if self._acks_owed():  # acknowledge once the burst is over (or every ACK_EVERY), not per message
                 events = self._poller.poll(min(ACK_DELAY_MS, timeout_ms))
@@ -269,6 +273,11 @@ class NodeLink:
                 self._run_queued()
 
     def _run_queued(self) -> None:
+        if not self._hello_said:
+            if self._hello is None:
+                return  # `run` has not begun: what is queued waits behind the hello
+            self._dealer.send_multipart(self._hello)
+            self._hello_said = True
         queued = self._queued
         while not queued.empty():  # only the sockets' holder takes from it
             queued.get_nowait()()
@@ -321,12 +330,22 @@ class NodeLink:
         self.wake()
 
     def run(self) -> None:
-        """Do the I/O whenever the actor is not polling, until `request_stop` or the runtime stops.
+        """Say hello, then do the I/O whenever the actor is not polling, until `request_stop` or the runtime stops.
 
         On a requested stop the actor first finishes its mail (the runtime stops gracefully),
         then everything it sent meanwhile is flushed to the hub, then the last ack.
         """
         assert self._runtime is not None
+        endpoint = self._direct.endpoint if self._direct is not None else ""
+        hello = encode_header(Header(kind="hello", to=self.name, id=self.incarnation, endpoint=endpoint))
+        self._hello = [hello, self.secret.encode()]  # then what the actor sent while it started, in order
+        if self._io.acquire(blocking=False):
+            try:
+                self._run_queued()
+            finally:
+                self._io.release()
+        else:
+            self.wake()  # the actor is polling: it says hello as its poll returns
         while not self._stop.is_set() and not self._runtime.stopped:
             self._stop.wait(0.2)
             if self._io.acquire(blocking=False):  # the actor is busy or restarting: keep the link alive

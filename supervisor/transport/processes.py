@@ -267,7 +267,7 @@ class ProcessRuntime:
                 stdout.close()
         node.proc, node.state = proc, STARTING
         threading.Thread(target=self._watch, args=(node, proc), name=f"watch-{node.name}", daemon=True).start()
-        if not self.hub.wait_connected(node.name, proc.pid, self.start_timeout):
+        if not self._connected(node.name, proc):
             reason = f"{node.name} (pid {proc.pid}) did not connect within {self.start_timeout}s"
             if proc.poll() is not None:
                 reason = f"{node.name} exited during start ({self._describe_exit(proc.returncode)})"
@@ -278,6 +278,14 @@ class ProcessRuntime:
         node.state = RUNNING
         log.info("node {} running (pid {})", node.name, proc.pid)
         return None
+
+    def _connected(self, name: str, proc: subprocess.Popen[bytes]) -> bool:
+        """Wait for the node's hello for up to ``start_timeout``; False at once if the process exits first."""
+        deadline = time.monotonic() + self.start_timeout
+        while not self.hub.wait_connected(name, proc.pid, min(0.2, max(0.0, deadline - time.monotonic()))):
+            if proc.poll() is not None or time.monotonic() >= deadline:
+                return False
+        return True
 
     def _watch(self, node: _Node, proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
