@@ -24,7 +24,7 @@ from supervisor.children import ChildManagement, OnControlThread
 from supervisor.clock import Clock, Repeating, SystemClock, call_every
 from supervisor.control import ControlThread
 from supervisor.errors import StartError
-from supervisor.hosted import current_actor
+from supervisor.hosted import HostedActor, current_actor
 from supervisor.mailbox import Mailbox, Reply
 from supervisor.spec import ChildSpec, Supervisor
 from supervisor.tree import SYSTEM_NAME, describe, log
@@ -121,6 +121,13 @@ class Runtime(ChildManagement):
         if current_actor() is None:
             control.join(timeout)
         return self._stopped.is_set()
+
+    def incarnation(self, name: str) -> HostedActor | None:
+        """The object of actor ``name``'s current incarnation (None while it restarts, or if there is no
+        such actor). For a harness that reads an actor between its turns (the simulation); actors
+        talk to each other by messages only."""
+        cell = self._cells.get(name)
+        return cell.actor if cell is not None else None
 
     def use_mailbox(self, name: str, mailbox: Mailbox) -> None:
         """Give actor ``name`` this mailbox instead of a plain one, before `start` (how a process-mode

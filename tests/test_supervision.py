@@ -43,6 +43,18 @@ def test_crashed_actor_is_restarted_under_the_same_name(make_runtime: Callable[.
     assert rt.status_of("a").restarts == 1
 
 
+def test_a_harness_reads_the_current_incarnation_of_an_actor(make_runtime: Callable[..., Runtime]) -> None:
+    probe = Probe()
+    rt = make_runtime(tree(probe, ["a"]))
+    first = rt.incarnation("a")
+    assert first is not None and first.name == "a"
+    rt.tell("a", Crash())
+    assert rt.ask("a", Note("after")) == "after"
+    second = rt.incarnation("a")
+    assert second is not None and second is not first  # the restarted one, not the dead one
+    assert rt.incarnation("nobody") is None
+
+
 def test_tells_queued_behind_a_crash_reach_the_restarted_actor_in_order(make_runtime: Callable[..., Runtime]) -> None:
     probe = Probe()
     rt = make_runtime(tree(probe, ["a"]))

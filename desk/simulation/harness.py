@@ -317,8 +317,7 @@ class Simulation(Chaos):
     def _holding(self) -> set[tuple[Any, str]]:
         """Accounts whose gateway holds changes it cannot place against its last snapshot yet (the
         venue would not answer the re-fetch): in motion until it can, like an open transfer."""
-        cell = self.system.runtime._cells.get("gateway")  # noqa: SLF001 - read between turns, as the gate does
-        gateway = cell.actor if cell is not None else None
+        gateway = self.system.runtime.incarnation("gateway")  # read between turns, as the gate does
         return gateway.holding() if isinstance(gateway, Gateway) else set()
 
     def _uninitialised(self) -> set[tuple[Any, str]]:
