@@ -564,12 +564,10 @@ class TransferExecutor(Actor):
         if intent.client_id in self._unknown_alerted:
             return
         self._unknown_alerted.add(intent.client_id)
-        key = intent.key
         self.alert(
             f"{self.name}.unknown.{intent.client_id}",
-            f"transfer {intent.client_id} ({intent.amount} {key.currency} {key.from_exchange}."
-            f"{key.from_account} -> {key.to_exchange}.{key.to_account}): outcome unknown, the venue has no "
-            "record of it; its task is not sent again until the venue shows what happened",
+            f"{_described(intent)}: outcome unknown, the venue has no record of it; its task is not sent"
+            " again until the venue shows what happened",
         )
 
     def _adjust(
@@ -591,9 +589,8 @@ class TransferExecutor(Actor):
     def _update(self, intent: TransferIntent, **changes: Any) -> TransferIntent:
         updated = msgspec.structs.replace(intent, updated_at=self.clock.now(), **changes)
         self.intents.record(updated)
-        overdue = (
-            updated.updated_at - updated.created_at > self.overdue_after
-        )  # alerted (maybe by an earlier incarnation)
+        # in flight past its limit, so alerted (maybe by an earlier incarnation): the alert ends here
+        overdue = updated.updated_at - updated.created_at > self.overdue_after
         if intent.status == IntentStatus.IN_FLIGHT and updated.status != IntentStatus.IN_FLIGHT and overdue:
             self._overdue.discard(updated.client_id)
             self.resolve_alert(
@@ -611,10 +608,17 @@ class TransferExecutor(Actor):
             if age <= self.overdue_after or intent.client_id in self._overdue:
                 continue
             self._overdue.add(intent.client_id)
-            key = intent.key
             self.alert(
                 f"{self.name}.overdue.{intent.client_id}",
-                f"transfer {intent.client_id} ({intent.amount} {key.currency} {key.from_exchange}.{key.from_account}"
-                f" -> {key.to_exchange}.{key.to_account}) left {age:.0f}s ago and has not arrived (limit"
-                f" {self.overdue_after:.0f}s): check the withdrawal and the destination's deposits",
+                f"{_described(intent)} left {age:.0f}s ago and has not arrived (limit {self.overdue_after:.0f}s):"
+                " check the withdrawal and the destination's deposits",
             )
+
+
+def _described(intent: TransferIntent) -> str:
+    """A transfer as its alerts name it: client id, amount, currency and route."""
+    key = intent.key
+    return (
+        f"transfer {intent.client_id} ({intent.amount} {key.currency} {key.from_exchange}.{key.from_account}"
+        f" -> {key.to_exchange}.{key.to_account})"
+    )
