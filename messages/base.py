@@ -97,10 +97,7 @@ class Message(msgspec.Struct, frozen=True, tag=True):
         Message._registry_version += 1
 
     def __post_init__(self) -> None:
-        fields = _FLOAT_FIELDS.get(type(self))
-        if fields is None:
-            fields = _float_fields(type(self))
-        for name, direct in fields:
+        for name, direct in _float_fields(type(self)):
             value = getattr(self, name)
             if direct:
                 if value is not None and not math.isfinite(value):

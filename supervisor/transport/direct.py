@@ -436,24 +436,17 @@ class DirectLinks:
             self._refuse(stream, str(error), "refused")
             messages, good = [BadTell(DecodeError(str(error)), frame)] * count, False
         done, mark = self._done, self._mark
-        if good:
-            self._deliver(
-                [
-                    Delivery(m, name, None, partial(done, inbound, n), partial(mark, inbound, n))
-                    for n, m in enumerate(messages, seq)
-                ]
-            )
-            return
-        deliveries = []
-        for number, message in enumerate(messages, seq):
-            if type(message) is BadTell:
-                reason = str(message.error)[:300]
-                self._dead_letter(self.name, Undecodable.of(message.data), f"undecodable: {reason}", name)
-                self._skip(inbound, number)
-            else:
-                deliveries.append(
-                    Delivery(message, name, None, partial(done, inbound, number), partial(mark, inbound, number))
-                )
+        deliveries = [
+            Delivery(m, name, None, partial(done, inbound, n), partial(mark, inbound, n))
+            for n, m in enumerate(messages, seq)
+            if type(m) is not BadTell
+        ]
+        if not good:
+            for number, message in enumerate(messages, seq):
+                if type(message) is BadTell:
+                    reason = str(message.error)[:300]
+                    self._dead_letter(self.name, Undecodable.of(message.data), f"undecodable: {reason}", name)
+                    self._skip(inbound, number)
         if deliveries:
             self._deliver(deliveries)
 

@@ -18,7 +18,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["HANDLING_FOLDER", "HandlingFile", "SlotState", "handling_path", "read_handling"]
+__all__ = ["HANDLING_FOLDER", "HandlingFile", "SlotState", "direct_socket", "handling_path", "read_handling"]
 
 HANDLING_FOLDER = "handling"
 """The sub-folder of a runtime folder where node incarnations keep their handling files."""
@@ -38,6 +38,11 @@ class SlotState:
 
 def handling_path(folder: Path, name: str, incarnation: int) -> Path:
     return folder / f"{name}.{incarnation}"
+
+
+def direct_socket(folder: Path, incarnation: int) -> Path:
+    """Where node incarnation ``incarnation`` listens for direct links (`supervisor.transport.direct`)."""
+    return folder / f"{incarnation}.sock"
 
 
 class HandlingFile:

@@ -40,7 +40,7 @@ import zmq
 from loguru import logger
 
 from supervisor.transport.directory import Directory
-from supervisor.transport.handling import SlotState, handling_path, read_handling
+from supervisor.transport.handling import SlotState, direct_socket, handling_path, read_handling
 from supervisor.transport.keys import allow_clients, server_curve
 from supervisor.transport.slots import Delivery, HubNodeStatus, NodeSlot, readable
 from supervisor.transport.wire import (
@@ -517,7 +517,7 @@ class Hub:
         (ipc mode only; anything else it names is ignored, so its mail goes through the hub)."""
         if self._keys is not None or self.handling_folder is None:
             return ""
-        return f"{DIRECT_SCHEME}{self.handling_folder / f'{incarnation}.sock'}"
+        return f"{DIRECT_SCHEME}{direct_socket(self.handling_folder, incarnation)}"
 
     def _retire(self, slot: NodeSlot, reason: str) -> None:
         """Process ``slot.incarnation`` is gone: settle what the hub delivered to it and what its peers

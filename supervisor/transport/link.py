@@ -40,7 +40,7 @@ from messages.system import DeliveryFailed
 from supervisor.mailbox import Reply
 from supervisor.runtime import Runtime
 from supervisor.transport.direct import FULL, NONE, DirectLinks
-from supervisor.transport.handling import HandlingFile
+from supervisor.transport.handling import HandlingFile, direct_socket
 from supervisor.transport.pump import Delivery, LinkMailbox, Undecodable
 from supervisor.transport.wire import (
     DIRECT_SCHEME,
@@ -131,7 +131,6 @@ class NodeLink:
         self.endpoint = endpoint
         self.names = set(names) - {name}
         self._runtime: Runtime | None = None
-        self._mailbox: LinkMailbox | None = None
         self._context = context or zmq.Context.instance()
         self._dealer = self._context.socket(zmq.DEALER)
         self._dealer.setsockopt(zmq.IDENTITY, random_identity())  # the hello, not the identity, says who we are
@@ -157,7 +156,7 @@ class NodeLink:
                 name,
                 self.incarnation,
                 secret.encode(),
-                f"{DIRECT_SCHEME}{handling.parent / f'{self.incarnation}.sock'}",
+                f"{DIRECT_SCHEME}{direct_socket(handling.parent, self.incarnation)}",
                 self.names - {"runtime"},
                 poller=self._poller,
                 to_hub=self._dealer.send_multipart,
@@ -189,8 +188,7 @@ class NodeLink:
     def runtime(self, runtime: Runtime) -> None:
         """The local runtime (not started yet): its actor gets the mailbox that polls this link."""
         self._runtime = runtime
-        self._mailbox = LinkMailbox(self.name, self)
-        runtime.use_mailbox(self.name, self._mailbox)
+        runtime.use_mailbox(self.name, LinkMailbox(self.name, self))
 
     # ---- Remote (called from any thread) ---------------------------------------------------------
 
@@ -314,7 +312,7 @@ class NodeLink:
 
     def _deliver_batch(self, deliveries: list[Delivery]) -> None:
         """Tells that came over a direct link, into the mailbox (or dead letters, if it is closed)."""
-        if self._runtime is not None and not (self._mailbox is not None and self._mailbox.put_many(deliveries)):
+        if self._runtime is not None:
             self._runtime.deliver_many(self.name, deliveries)
 
     # ---- the node's main thread --------------------------------------------------------------------

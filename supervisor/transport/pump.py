@@ -35,10 +35,7 @@ class Delivery(Envelope):
         receipt: Callable[[], None] | None,
         mark: Callable[[], None] | None,
     ) -> None:
-        self.message = message
-        self.sender = sender
-        self.reply_to = reply_to
-        self.receipt = receipt
+        super().__init__(message, sender, reply_to, receipt)
         self.mark = mark
 
 
